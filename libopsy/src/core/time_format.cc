@@ -134,7 +134,17 @@ Result<TimePoint> parseRfc3339(std::string_view text) {
   if (!base) {
     return base;
   }
-  return *base + std::chrono::microseconds(micros) - std::chrono::minutes(offset_minutes);
+  TimePoint t = *base + std::chrono::microseconds(micros) - std::chrono::minutes(offset_minutes);
+  // An offset can carry 0000-01-01 or 9999-12-31 out of the four-digit years we can write back.
+  static const TimePoint kEarliest = TimePoint(std::chrono::sys_days(std::chrono::year_month_day{
+      std::chrono::year(1), std::chrono::January, std::chrono::day(1)}));
+  static const TimePoint kLatest = TimePoint(std::chrono::sys_days(std::chrono::year_month_day{
+      std::chrono::year(10000), std::chrono::January, std::chrono::day(1)}));
+  if (t < kEarliest || t >= kLatest) {
+    return fail(ErrorCode::InvalidArgument,
+                fmt::format("invalid timestamp \"{}\": outside years 0001-9999", text));
+  }
+  return t;
 }
 
 std::string formatAmzDate(TimePoint t) {

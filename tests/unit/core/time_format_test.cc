@@ -62,7 +62,8 @@ INSTANTIATE_TEST_SUITE_P(Forms, ParseRfc3339Invalid,
                                            "2023-02-29T00:00:00Z", "2015-08-30T24:00:00Z",
                                            "2015-08-30T12:36:60Z", "2015-08-30T12:36:00.Z",
                                            "2015-08-30T12:36:00+0200", "2015-08-30T12:36:00Zjunk",
-                                           "20150830T123600Z", "2015-08-30T12:36:00.1234567890Z"));
+                                           "0000-01-01T00:30:00+01:00", "20150830T123600Z",
+                                           "2015-08-30T12:36:00.1234567890Z"));
 
 // The SigV4 date round-trips and refuses anything but the compact form.
 TEST(AmzDate, ParsesCompactFormOnly) {
