@@ -1,0 +1,108 @@
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "opsy/core/log.h"
+#include "opsy/notify/notifier.h"
+
+namespace opsy::notify {
+
+struct AsyncNotifier::Impl {
+  SenderPtr sender;
+  Clock& clock;
+  AsyncNotifierOptions options;
+  http::RetryQuota quota;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Notification> queue;
+  bool stopping = false;
+  bool busy = false;
+  uint64_t sent = 0;
+  uint64_t failed = 0;
+  uint64_t dropped = 0;
+  std::thread worker;
+
+  Impl(SenderPtr s, Clock& c, AsyncNotifierOptions o)
+      : sender(std::move(s)), clock(c), options(std::move(o)) {}
+
+  void run() {
+    auto logger = log::get("notify");
+    while (true) {
+      Notification n;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) {
+          return;  // stopping and drained
+        }
+        n = std::move(queue.front());
+        queue.pop_front();
+        busy = true;
+      }
+      Status status = http::withRetries<void>(options.retry, quota, clock,
+                                              [&](int) { return sender->send(n); });
+      {
+        std::lock_guard lock(mu);
+        busy = false;
+        if (status) {
+          ++sent;
+        } else {
+          ++failed;
+        }
+      }
+      if (!status) {
+        logger->warn("notification not delivered {}",
+                     log::kv("sender", sender->name(), "object", n.object, "title", n.title,
+                             "error", status.error().toString()));
+      }
+      cv.notify_all();
+    }
+  }
+};
+
+AsyncNotifier::AsyncNotifier(SenderPtr sender, Clock& clock, AsyncNotifierOptions options)
+    : impl_(std::make_unique<Impl>(std::move(sender), clock, std::move(options))) {
+  impl_->worker = std::thread([this] { impl_->run(); });
+}
+
+AsyncNotifier::~AsyncNotifier() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  impl_->worker.join();
+}
+
+void AsyncNotifier::notify(Notification n) {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->queue.size() >= impl_->options.max_queue) {
+      ++impl_->dropped;
+      return;
+    }
+    impl_->queue.push_back(std::move(n));
+  }
+  impl_->cv.notify_all();
+}
+
+void AsyncNotifier::flush() {
+  std::unique_lock lock(impl_->mu);
+  impl_->cv.wait(lock, [&] { return impl_->queue.empty() && !impl_->busy; });
+}
+
+uint64_t AsyncNotifier::sent() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->sent;
+}
+uint64_t AsyncNotifier::failed() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->failed;
+}
+uint64_t AsyncNotifier::dropped() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->dropped;
+}
+
+}  // namespace opsy::notify
