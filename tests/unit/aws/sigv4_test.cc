@@ -222,3 +222,32 @@ TEST(SigV4, PresignSignsExtraHeadersAndToken) {
 
 }  // namespace
 }  // namespace opsy::aws
+
+namespace opsy::aws {
+namespace {
+
+// A realistic EC2 DescribeImages POST with a session token and a User-Agent signs exactly as
+// botocore does (fixture recorded by tests/data/sigv4/botocore_ec2_describe_images.py).
+TEST(SigV4, MatchesBotocoreForEc2DescribeImagesWithSessionToken) {
+  rapidjson::Document doc;
+  doc.Parse(readFile(kSuiteDir / "botocore_ec2_describe_images.json").value().c_str());
+  ASSERT_FALSE(doc.HasParseError());
+  Credentials creds;
+  creds.access_key_id = doc["access_key_id"].GetString();
+  creds.secret_access_key = doc["secret_access_key"].GetString();
+  creds.session_token = doc["session_token"].GetString();
+  http::Request req = makeRequest(doc["method"].GetString(), doc["url"].GetString());
+  req.body = doc["body"].GetString();
+  for (const auto& h : doc["headers"].GetObject()) {
+    req.headers.emplace_back(h.name.GetString(), h.value.GetString());
+  }
+  auto parts = signRequest(req, creds, doc["region"].GetString(), doc["service"].GetString(),
+                           parseRfc3339(doc["timestamp"].GetString()).value());
+  ASSERT_TRUE(parts.has_value());
+  EXPECT_EQ(parts->canonical_request, doc["canonical_request"].GetString());
+  EXPECT_EQ(parts->string_to_sign, doc["string_to_sign"].GetString());
+  EXPECT_EQ(parts->signature, doc["signature"].GetString());
+}
+
+}  // namespace
+}  // namespace opsy::aws
