@@ -1,6 +1,6 @@
 #include "opsy/aws/endpoints.h"
 
-#include <initializer_list>
+#include <array>
 
 namespace opsy::aws {
 namespace {
@@ -9,16 +9,16 @@ struct ServiceInfo {
   std::string_view signing_name;
   std::string_view host_prefix;
   // AWS_ENDPOINT_URL_<suffix> variables, most specific first.
-  std::initializer_list<std::string_view> env_suffixes;
+  std::array<std::string_view, 2> env_suffixes;  // empty entries are unused
 };
 
 ServiceInfo info(Service s) {
   switch (s) {
-    case Service::Ec2: return {"ec2", "ec2", {"EC2"}};
-    case Service::Eks: return {"eks", "eks", {"EKS"}};
-    case Service::AutoScaling: return {"autoscaling", "autoscaling", {"AUTO_SCALING"}};
-    case Service::Sts: return {"sts", "sts", {"STS"}};
-    case Service::Sns: return {"sns", "sns", {"SNS"}};
+    case Service::Ec2: return {"ec2", "ec2", {"EC2", ""}};
+    case Service::Eks: return {"eks", "eks", {"EKS", ""}};
+    case Service::AutoScaling: return {"autoscaling", "autoscaling", {"AUTO_SCALING", ""}};
+    case Service::Sts: return {"sts", "sts", {"STS", ""}};
+    case Service::Sns: return {"sns", "sns", {"SNS", ""}};
     // SES v2 shares the "email" host and "ses" signing name with SES v1; SDKs name its
     // variable after the service id SESv2, the shorter _SES is accepted too.
     case Service::Ses: return {"ses", "email", {"SESV2", "SES"}};
@@ -77,6 +77,9 @@ Result<Endpoint> resolveEndpoint(Service service, std::string_view region, const
   ep.signing_name = std::string(si.signing_name);
   if (!envFlag(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) {
     for (std::string_view suffix : si.env_suffixes) {
+      if (suffix.empty()) {
+        continue;
+      }
       if (auto url = nonEmpty(env, "AWS_ENDPOINT_URL_" + std::string(suffix))) {
         ep.url = stripTrailingSlash(*url);
         ep.overridden = true;
