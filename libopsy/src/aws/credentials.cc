@@ -8,6 +8,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "aws/caller.h"
 #include "aws/url.h"
 #include "opsy/aws/endpoints.h"
 #include "opsy/aws/errors.h"
@@ -175,17 +176,6 @@ class ProfileProvider : public CredentialsProvider {
 };
 
 // ---------------------------------------------------------------------------------------------
-
-std::string formEncode(const std::vector<std::pair<std::string, std::string>>& params) {
-  std::string out;
-  for (const auto& [k, v] : params) {
-    if (!out.empty()) {
-      out.push_back('&');
-    }
-    out += uriEncode(k, false) + "=" + uriEncode(v, false);
-  }
-  return out;
-}
 
 Result<Credentials> parseStsCredentials(const std::string& body, const char* result_name) {
   pugi::xml_document doc;
