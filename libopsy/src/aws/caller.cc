@@ -1,0 +1,164 @@
+#include "aws/caller.h"
+
+#include "opsy/aws/sigv4.h"
+#include "opsy/core/log.h"
+
+namespace opsy::aws {
+namespace {
+
+std::shared_ptr<spdlog::logger> logger() {
+  return log::get("aws");
+}
+
+}  // namespace
+
+std::string formEncode(const QueryParams& params) {
+  std::string out;
+  for (const auto& [k, v] : params) {
+    if (!out.empty()) {
+      out.push_back('&');
+    }
+    out += uriEncode(k, false) + "=" + uriEncode(v, false);
+  }
+  return out;
+}
+
+void addEc2List(QueryParams& p, const std::string& name, const std::vector<std::string>& values) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    p.emplace_back(name + "." + std::to_string(i + 1), values[i]);
+  }
+}
+
+void addMemberList(QueryParams& p, const std::string& name,
+                   const std::vector<std::string>& values) {
+  if (values.empty()) {
+    p.emplace_back(name, "");
+    return;
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    p.emplace_back(name + ".member." + std::to_string(i + 1), values[i]);
+  }
+}
+
+std::string xmlText(const pugi::xml_node& node, const char* name) {
+  return node.child(name).text().as_string();
+}
+
+std::map<std::string, std::string> xmlTags(const pugi::xml_node& set, const char* item,
+                                           const char* key, const char* value) {
+  std::map<std::string, std::string> tags;
+  for (pugi::xml_node t : set.children(item)) {
+    tags[xmlText(t, key)] = xmlText(t, value);
+  }
+  return tags;
+}
+
+Result<pugi::xml_document*> parseXml(pugi::xml_document& doc, const std::string& body,
+                                     std::string_view operation) {
+  pugi::xml_parse_result r = doc.load_string(body.c_str());
+  if (!r) {
+    return fail(ErrorCode::Internal,
+                std::string(operation) + ": malformed XML response: " + r.description());
+  }
+  return &doc;
+}
+
+Result<std::unique_ptr<Caller>> Caller::create(Service service, const ClientOptions& options) {
+  if (!options.transport) {
+    return fail(ErrorCode::InvalidArgument, "aws client needs a transport");
+  }
+  if (!options.clock) {
+    return fail(ErrorCode::InvalidArgument, "aws client needs a clock");
+  }
+  OPSY_ASSIGN_OR_RETURN(std::string region, resolveRegion(options.region, options.env));
+  OPSY_ASSIGN_OR_RETURN(Endpoint ep,
+                        resolveEndpoint(service, region, options.env, options.endpoint));
+  return std::unique_ptr<Caller>(new Caller(service, options, std::move(ep)));
+}
+
+Caller::Caller(Service service, ClientOptions options, Endpoint endpoint)
+    : service_(service),
+      options_(std::move(options)),
+      endpoint_(std::move(endpoint)),
+      limiter_(options_.max_requests_per_second, options_.burst, *options_.clock) {}
+
+Result<std::string> Caller::query(std::string_view action, std::string_view version,
+                                  const QueryParams& params, Protocol protocol, bool sign) {
+  QueryParams all;
+  all.reserve(params.size() + 2);
+  all.emplace_back("Action", std::string(action));
+  all.emplace_back("Version", std::string(version));
+  all.insert(all.end(), params.begin(), params.end());
+  http::Request req;
+  req.method = "POST";
+  req.url = endpoint_.url + "/";
+  req.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+  req.body = formEncode(all);
+  return call(action, req, protocol, sign);
+}
+
+Result<std::string> Caller::restJson(std::string_view operation, std::string method,
+                                     const std::string& path, std::string body) {
+  http::Request req;
+  req.method = std::move(method);
+  req.url = endpoint_.url + path;
+  if (!body.empty()) {
+    req.headers = {{"Content-Type", "application/json"}};
+  }
+  req.body = std::move(body);
+  return call(operation, req, Protocol::RestJson, true);
+}
+
+Result<std::string> Caller::call(std::string_view operation, const http::Request& request,
+                                 Protocol protocol, bool sign) {
+  std::string service(endpoint_.signing_name);
+  auto result = http::withRetries<std::string>(
+      options_.retry, quota_, *options_.clock, [&](int attempt) -> Result<std::string> {
+        limiter_.acquire();
+        http::Request req = request;
+        req.timeout = options_.timeout;
+        if (sign) {
+          if (!options_.credentials) {
+            return fail(ErrorCode::Unauthenticated, "aws client has no credentials provider");
+          }
+          OPSY_ASSIGN_OR_RETURN(Credentials creds, options_.credentials->credentials());
+          OPSY_RETURN_IF_ERROR(signRequest(req, creds, endpoint_.region, endpoint_.signing_name,
+                                           options_.clock->now()));
+        }
+        logger()->trace("aws request {}", log::kv("service", service, "operation", operation,
+                                                  "attempt", attempt, "url", req.url));
+        auto resp = options_.transport->send(req);
+        if (!resp) {
+          logger()->debug("aws transport error {}",
+                          log::kv("service", service, "operation", operation, "attempt", attempt,
+                                  "error", resp.error().toString()));
+          return fail(std::move(resp.error()));
+        }
+        std::string request_id;
+        for (const char* h : {"x-amzn-RequestId", "x-amz-request-id"}) {
+          if (auto id = resp->header(h)) {
+            request_id = std::string(*id);
+            break;
+          }
+        }
+        if (resp->status < 200 || resp->status >= 300) {
+          Error e = parseErrorResponse(protocol, *resp);
+          logger()->debug(
+              "aws error response {}",
+              log::kv("service", service, "operation", operation, "attempt", attempt, "code",
+                      resp->status, "aws_code", e.provider_code, "aws_request_id", e.request_id));
+          return fail(std::move(e));
+        }
+        logger()->debug("aws response {}",
+                        log::kv("service", service, "operation", operation, "attempt", attempt,
+                                "code", resp->status, "aws_request_id", request_id));
+        return std::move(resp->body);
+      });
+  if (!result) {
+    return fail(
+        std::move(result.error()).context(std::string(service) + " " + std::string(operation)));
+  }
+  return result;
+}
+
+}  // namespace opsy::aws

@@ -1,0 +1,76 @@
+// File: caller.h (private)
+//
+// The request loop every AWS client shares: rate limit, fetch credentials, sign, send, turn a
+// non-2xx response into a typed Error, retry what the policy allows. Also the wire helpers for
+// the query protocols (form encoding, EC2 flat lists, awsQuery .member.N lists) and XML/JSON
+// access, so the per-service files only describe their operations.
+#pragma once
+
+#include <pugixml.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "opsy/aws/client_options.h"
+#include "opsy/aws/rate_limiter.h"
+
+namespace opsy::aws {
+
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+
+std::string formEncode(const QueryParams& params);
+
+// EC2 flat list: Name.1=a&Name.2=b.
+void addEc2List(QueryParams& p, const std::string& name, const std::vector<std::string>& values);
+// EC2 filters: Filter.N.Name / Filter.N.Value.M.
+template <class FilterT>
+void addEc2Filters(QueryParams& p, const std::vector<FilterT>& filters) {
+  for (size_t i = 0; i < filters.size(); ++i) {
+    std::string prefix = "Filter." + std::to_string(i + 1);
+    p.emplace_back(prefix + ".Name", filters[i].name);
+    addEc2List(p, prefix + ".Value", filters[i].values);
+  }
+}
+// awsQuery list: Name.member.1=a; an empty list is sent as "Name=".
+void addMemberList(QueryParams& p, const std::string& name, const std::vector<std::string>& values);
+
+// Child text, "" when absent.
+std::string xmlText(const pugi::xml_node& node, const char* name);
+// <tagSet><item><key/><value/></item></tagSet> (EC2) or <Tags><member><Key/>… (awsQuery).
+std::map<std::string, std::string> xmlTags(const pugi::xml_node& set, const char* item,
+                                           const char* key, const char* value);
+// Parses the body; Internal error on malformed XML.
+Result<pugi::xml_document*> parseXml(pugi::xml_document& doc, const std::string& body,
+                                     std::string_view operation);
+
+class Caller {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<Caller>> create(Service service,
+                                                              const ClientOptions& options);
+
+  // POST / with Action, Version and `params`; returns the success body.
+  [[nodiscard]] Result<std::string> query(std::string_view action, std::string_view version,
+                                          const QueryParams& params, Protocol protocol,
+                                          bool sign = true);
+  // REST-JSON: `path` includes any query string; `body` empty for GET.
+  [[nodiscard]] Result<std::string> restJson(std::string_view operation, std::string method,
+                                             const std::string& path, std::string body);
+
+  const Endpoint& endpoint() const { return endpoint_; }
+  Clock& clock() { return *options_.clock; }
+
+ private:
+  Caller(Service service, ClientOptions options, Endpoint endpoint);
+  Result<std::string> call(std::string_view operation, const http::Request& request,
+                           Protocol protocol, bool sign);
+
+  Service service_;
+  ClientOptions options_;
+  Endpoint endpoint_;
+  http::RetryQuota quota_;
+  RateLimiter limiter_;
+};
+
+}  // namespace opsy::aws

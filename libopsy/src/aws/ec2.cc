@@ -1,0 +1,362 @@
+#include "opsy/aws/ec2.h"
+
+#include "aws/caller.h"
+#include "opsy/core/time_format.h"
+
+namespace opsy::aws {
+namespace {
+
+constexpr std::string_view kVersion = "2016-11-15";
+// A runaway paginator (a service bug or a fake repeating its token) must not loop forever.
+constexpr int kMaxPages = 1000;
+
+std::optional<TimePoint> xmlTime(const pugi::xml_node& node, const char* name) {
+  std::string text = xmlText(node, name);
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  auto t = parseRfc3339(text);
+  return t ? std::optional<TimePoint>(*t) : std::nullopt;
+}
+
+Tags ec2Tags(const pugi::xml_node& item) {
+  return xmlTags(item.child("tagSet"), "item", "key", "value");
+}
+
+void addTags(QueryParams& p, const std::string& prefix, const Tags& tags) {
+  int i = 1;
+  for (const auto& [k, v] : tags) {
+    std::string n = prefix + "." + std::to_string(i++);
+    p.emplace_back(n + ".Key", k);
+    p.emplace_back(n + ".Value", v);
+  }
+}
+
+void addTemplateRef(QueryParams& p, const std::string& id, const std::string& name) {
+  if (!id.empty()) {
+    p.emplace_back("LaunchTemplateId", id);
+  } else if (!name.empty()) {
+    p.emplace_back("LaunchTemplateName", name);
+  }
+}
+
+Status requireTemplateRef(const std::string& id, const std::string& name) {
+  if (id.empty() && name.empty()) {
+    return fail(ErrorCode::InvalidArgument, "launch template id or name is required");
+  }
+  return ok();
+}
+
+Image parseImage(const pugi::xml_node& item) {
+  Image img;
+  img.id = xmlText(item, "imageId");
+  img.name = xmlText(item, "name");
+  img.description = xmlText(item, "description");
+  img.owner_id = xmlText(item, "imageOwnerId");
+  img.state = xmlText(item, "imageState");
+  img.architecture = xmlText(item, "architecture");
+  img.creation_date = xmlTime(item, "creationDate");
+  img.deprecation_time = xmlTime(item, "deprecationTime");
+  img.tags = ec2Tags(item);
+  for (pugi::xml_node bdm : item.child("blockDeviceMapping").children("item")) {
+    std::string snap = bdm.child("ebs").child("snapshotId").text().as_string();
+    if (!snap.empty()) {
+      img.snapshot_ids.push_back(std::move(snap));
+    }
+  }
+  return img;
+}
+
+LaunchTemplateVersion parseVersion(const pugi::xml_node& item) {
+  LaunchTemplateVersion v;
+  v.launch_template_id = xmlText(item, "launchTemplateId");
+  v.launch_template_name = xmlText(item, "launchTemplateName");
+  v.version_number = item.child("versionNumber").text().as_llong();
+  v.default_version = item.child("defaultVersion").text().as_bool();
+  v.version_description = xmlText(item, "versionDescription");
+  v.image_id = item.child("launchTemplateData").child("imageId").text().as_string();
+  v.create_time = xmlTime(item, "createTime");
+  return v;
+}
+
+class Ec2ClientImpl : public Ec2Api {
+ public:
+  explicit Ec2ClientImpl(std::unique_ptr<Caller> caller) : caller_(std::move(caller)) {}
+
+  Result<std::vector<Image>> describeImages(const DescribeImagesInput& in) override {
+    QueryParams base;
+    addEc2List(base, "Owner", in.owners);
+    addEc2List(base, "ImageId", in.image_ids);
+    addEc2List(base, "ExecutableBy", in.executable_by);
+    addEc2Filters(base, in.filters);
+    if (in.include_deprecated) {
+      base.emplace_back("IncludeDeprecated", "true");
+    }
+    if (in.include_disabled) {
+      base.emplace_back("IncludeDisabled", "true");
+    }
+    if (in.image_ids.empty()) {
+      base.emplace_back("MaxResults", std::to_string(in.page_size));
+    }
+    std::vector<Image> out;
+    OPSY_RETURN_IF_ERROR(paginate("DescribeImages", base, [&](const pugi::xml_node& root) {
+      for (pugi::xml_node item : root.child("imagesSet").children("item")) {
+        out.push_back(parseImage(item));
+      }
+    }));
+    return out;
+  }
+
+  Status createTags(const std::vector<std::string>& ids, const Tags& tags) override {
+    if (ids.empty() || tags.empty()) {
+      return fail(ErrorCode::InvalidArgument, "create tags needs resources and tags");
+    }
+    QueryParams p;
+    addEc2List(p, "ResourceId", ids);
+    addTags(p, "Tag", tags);
+    return call("CreateTags", p);
+  }
+
+  Status deleteTags(const std::vector<std::string>& ids,
+                    const std::vector<std::string>& keys) override {
+    if (ids.empty() || keys.empty()) {
+      return fail(ErrorCode::InvalidArgument, "delete tags needs resources and keys");
+    }
+    QueryParams p;
+    addEc2List(p, "ResourceId", ids);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      p.emplace_back("Tag." + std::to_string(i + 1) + ".Key", keys[i]);
+    }
+    return call("DeleteTags", p);
+  }
+
+  Status deregisterImage(const std::string& image_id) override {
+    return call("DeregisterImage", {{"ImageId", image_id}});
+  }
+
+  Status deleteSnapshot(const std::string& snapshot_id) override {
+    return call("DeleteSnapshot", {{"SnapshotId", snapshot_id}});
+  }
+
+  Status enableImageDeprecation(const std::string& image_id, TimePoint deprecate_at) override {
+    return call("EnableImageDeprecation",
+                {{"ImageId", image_id}, {"DeprecateAt", formatRfc3339(deprecate_at)}});
+  }
+
+  Result<std::vector<LaunchTemplateVersion>> describeLaunchTemplateVersions(
+      const DescribeLaunchTemplateVersionsInput& in) override {
+    OPSY_RETURN_IF_ERROR(requireTemplateRef(in.launch_template_id, in.launch_template_name));
+    QueryParams base;
+    addTemplateRef(base, in.launch_template_id, in.launch_template_name);
+    addEc2List(base, "LaunchTemplateVersion", in.versions);
+    addEc2Filters(base, in.filters);
+    if (in.versions.empty()) {
+      base.emplace_back("MaxResults", std::to_string(in.page_size));
+    }
+    std::vector<LaunchTemplateVersion> out;
+    OPSY_RETURN_IF_ERROR(
+        paginate("DescribeLaunchTemplateVersions", base, [&](const pugi::xml_node& root) {
+          for (pugi::xml_node item : root.child("launchTemplateVersionSet").children("item")) {
+            out.push_back(parseVersion(item));
+          }
+        }));
+    return out;
+  }
+
+  Result<LaunchTemplateVersion> createLaunchTemplateVersion(
+      const CreateLaunchTemplateVersionInput& in) override {
+    OPSY_RETURN_IF_ERROR(requireTemplateRef(in.launch_template_id, in.launch_template_name));
+    if (in.client_token.size() > 128) {
+      return fail(ErrorCode::InvalidArgument, "client token longer than 128 characters");
+    }
+    QueryParams p;
+    addTemplateRef(p, in.launch_template_id, in.launch_template_name);
+    if (!in.source_version.empty()) {
+      p.emplace_back("SourceVersion", in.source_version);
+    }
+    if (!in.version_description.empty()) {
+      p.emplace_back("VersionDescription", in.version_description);
+    }
+    if (!in.client_token.empty()) {
+      p.emplace_back("ClientToken", in.client_token);
+    }
+    if (!in.image_id.empty()) {
+      p.emplace_back("LaunchTemplateData.ImageId", in.image_id);
+    }
+    OPSY_ASSIGN_OR_RETURN(std::string body, caller_->query("CreateLaunchTemplateVersion", kVersion,
+                                                           p, Protocol::Ec2Query));
+    pugi::xml_document doc;
+    OPSY_RETURN_IF_ERROR(parseXml(doc, body, "CreateLaunchTemplateVersion"));
+    pugi::xml_node v = doc.document_element().child("launchTemplateVersion");
+    if (!v) {
+      return fail(ErrorCode::Internal, "create launch template version: no version in response");
+    }
+    return parseVersion(v);
+  }
+
+  Result<LaunchTemplate> modifyLaunchTemplate(const ModifyLaunchTemplateInput& in) override {
+    OPSY_RETURN_IF_ERROR(requireTemplateRef(in.launch_template_id, in.launch_template_name));
+    QueryParams p;
+    addTemplateRef(p, in.launch_template_id, in.launch_template_name);
+    if (!in.default_version.empty()) {
+      p.emplace_back("SetDefaultVersion", in.default_version);
+    }
+    if (!in.client_token.empty()) {
+      p.emplace_back("ClientToken", in.client_token);
+    }
+    OPSY_ASSIGN_OR_RETURN(std::string body,
+                          caller_->query("ModifyLaunchTemplate", kVersion, p, Protocol::Ec2Query));
+    pugi::xml_document doc;
+    OPSY_RETURN_IF_ERROR(parseXml(doc, body, "ModifyLaunchTemplate"));
+    pugi::xml_node t = doc.document_element().child("launchTemplate");
+    LaunchTemplate out;
+    out.id = xmlText(t, "launchTemplateId");
+    out.name = xmlText(t, "launchTemplateName");
+    out.default_version_number = t.child("defaultVersionNumber").text().as_llong();
+    out.latest_version_number = t.child("latestVersionNumber").text().as_llong();
+    return out;
+  }
+
+  Result<std::vector<SecurityGroup>> describeSecurityGroups(
+      const DescribeSecurityGroupsInput& in) override {
+    QueryParams base;
+    addEc2List(base, "GroupId", in.group_ids);
+    addEc2List(base, "GroupName", in.group_names);
+    addEc2Filters(base, in.filters);
+    if (in.group_ids.empty() && in.group_names.empty()) {
+      base.emplace_back("MaxResults", std::to_string(in.page_size));
+    }
+    std::vector<SecurityGroup> out;
+    OPSY_RETURN_IF_ERROR(paginate("DescribeSecurityGroups", base, [&](const pugi::xml_node& root) {
+      for (pugi::xml_node item : root.child("securityGroupInfo").children("item")) {
+        SecurityGroup g;
+        g.id = xmlText(item, "groupId");
+        g.name = xmlText(item, "groupName");
+        g.description = xmlText(item, "groupDescription");
+        g.vpc_id = xmlText(item, "vpcId");
+        g.owner_id = xmlText(item, "ownerId");
+        g.tags = ec2Tags(item);
+        out.push_back(std::move(g));
+      }
+    }));
+    return out;
+  }
+
+  Status deleteSecurityGroup(const std::string& group_id) override {
+    return call("DeleteSecurityGroup", {{"GroupId", group_id}});
+  }
+
+  Result<std::vector<KeyPair>> describeKeyPairs(const DescribeKeyPairsInput& in) override {
+    QueryParams p;
+    addEc2List(p, "KeyName", in.key_names);
+    addEc2List(p, "KeyPairId", in.key_pair_ids);
+    addEc2Filters(p, in.filters);
+    OPSY_ASSIGN_OR_RETURN(std::string body,
+                          caller_->query("DescribeKeyPairs", kVersion, p, Protocol::Ec2Query));
+    pugi::xml_document doc;
+    OPSY_RETURN_IF_ERROR(parseXml(doc, body, "DescribeKeyPairs"));
+    std::vector<KeyPair> out;
+    for (pugi::xml_node item : doc.document_element().child("keySet").children("item")) {
+      KeyPair k;
+      k.id = xmlText(item, "keyPairId");
+      k.name = xmlText(item, "keyName");
+      k.fingerprint = xmlText(item, "keyFingerprint");
+      k.type = xmlText(item, "keyType");
+      k.create_time = xmlTime(item, "createTime");
+      k.tags = ec2Tags(item);
+      out.push_back(std::move(k));
+    }
+    return out;
+  }
+
+  Status deleteKeyPair(const std::string& key) override {
+    bool is_id = key.rfind("key-", 0) == 0;
+    return call("DeleteKeyPair", {{is_id ? "KeyPairId" : "KeyName", key}});
+  }
+
+  Result<std::string> registerImage(const RegisterImageInput& in) override {
+    if (in.name.empty()) {
+      return fail(ErrorCode::InvalidArgument, "register image needs a name");
+    }
+    QueryParams p = {{"Name", in.name}};
+    auto opt = [&p](const char* name, const std::string& v) {
+      if (!v.empty()) {
+        p.emplace_back(name, v);
+      }
+    };
+    opt("Description", in.description);
+    opt("Architecture", in.architecture);
+    opt("RootDeviceName", in.root_device_name);
+    opt("VirtualizationType", in.virtualization_type);
+    opt("BootMode", in.boot_mode);
+    p.emplace_back("EnaSupport", in.ena_support ? "true" : "false");
+    for (size_t i = 0; i < in.block_device_mappings.size(); ++i) {
+      const BlockDeviceMapping& m = in.block_device_mappings[i];
+      std::string n = "BlockDeviceMapping." + std::to_string(i + 1);
+      p.emplace_back(n + ".DeviceName", m.device_name);
+      opt((n + ".Ebs.SnapshotId").c_str(), m.snapshot_id);
+      if (m.volume_size_gib > 0) {
+        p.emplace_back(n + ".Ebs.VolumeSize", std::to_string(m.volume_size_gib));
+      }
+      opt((n + ".Ebs.VolumeType").c_str(), m.volume_type);
+      p.emplace_back(n + ".Ebs.DeleteOnTermination", m.delete_on_termination ? "true" : "false");
+    }
+    if (!in.tags.empty()) {
+      p.emplace_back("TagSpecification.1.ResourceType", "image");
+      addTags(p, "TagSpecification.1.Tag", in.tags);
+    }
+    OPSY_ASSIGN_OR_RETURN(std::string body,
+                          caller_->query("RegisterImage", kVersion, p, Protocol::Ec2Query));
+    pugi::xml_document doc;
+    OPSY_RETURN_IF_ERROR(parseXml(doc, body, "RegisterImage"));
+    std::string id = xmlText(doc.document_element(), "imageId");
+    if (id.empty()) {
+      return fail(ErrorCode::Internal, "register image: no image id in response");
+    }
+    return id;
+  }
+
+ private:
+  Status call(std::string_view action, const QueryParams& params) {
+    OPSY_ASSIGN_OR_RETURN(std::string body,
+                          caller_->query(action, kVersion, params, Protocol::Ec2Query));
+    (void)body;
+    return ok();
+  }
+
+  template <class OnPage>
+  Status paginate(std::string_view action, const QueryParams& base, OnPage&& on_page) {
+    std::string token;
+    for (int page = 0; page < kMaxPages; ++page) {
+      QueryParams p = base;
+      if (!token.empty()) {
+        p.emplace_back("NextToken", token);
+      }
+      OPSY_ASSIGN_OR_RETURN(std::string body,
+                            caller_->query(action, kVersion, p, Protocol::Ec2Query));
+      pugi::xml_document doc;
+      OPSY_RETURN_IF_ERROR(parseXml(doc, body, action));
+      on_page(doc.document_element());
+      std::string next = xmlText(doc.document_element(), "nextToken");
+      if (next.empty()) {
+        return ok();
+      }
+      if (next == token) {
+        return fail(ErrorCode::Internal, std::string(action) + ": service repeated its page token");
+      }
+      token = std::move(next);
+    }
+    return fail(ErrorCode::Internal, std::string(action) + ": more than 1000 pages");
+  }
+
+  std::unique_ptr<Caller> caller_;
+};
+
+}  // namespace
+
+Result<Ec2ApiPtr> makeEc2Client(const ClientOptions& options) {
+  OPSY_ASSIGN_OR_RETURN(std::unique_ptr<Caller> caller, Caller::create(Service::Ec2, options));
+  return Ec2ApiPtr(std::make_shared<Ec2ClientImpl>(std::move(caller)));
+}
+
+}  // namespace opsy::aws
