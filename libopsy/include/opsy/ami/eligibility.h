@@ -1,0 +1,40 @@
+// File: eligibility.h
+//
+// Whether an image may be used: it must be `available`, tagged status=active, and not expired,
+// where expiry is its create-timestamp tag (else its EC2 CreationDate) plus expiresIn. Every
+// refusal carries a reason a person can act on, because "nothing happened" must always be
+// explainable in a condition message.
+//
+//   ami::Verdict v = ami::evaluate(image, expires_in, clock.now());
+//   if (!v.eligible) status.message = v.reason;   // "ami-0abc is deprecated (status=deprecated)"
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "opsy/aws/ec2.h"
+#include "opsy/core/clock.h"
+
+namespace opsy::ami {
+
+enum class Refusal { None, NotAvailable, NotActive, Expired, NoTimestamp, BadTimestamp };
+
+struct Verdict {
+  bool eligible = false;
+  Refusal refusal = Refusal::None;
+  std::string reason;                   // empty when eligible
+  std::optional<TimePoint> created_at;  // create-timestamp, else CreationDate
+  std::optional<TimePoint> expires_at;
+};
+
+Verdict evaluate(const aws::Image& image, Duration expires_in, TimePoint now);
+
+// When the image was made, as far as the operator is concerned: its create-timestamp tag when that
+// parses, else EC2's CreationDate.
+std::optional<TimePoint> createdAt(const aws::Image& image);
+
+// Sorts newest first by createdAt (images without a time last), ties by id for determinism.
+void sortNewestFirst(std::vector<aws::Image>& images);
+
+}  // namespace opsy::ami
