@@ -37,6 +37,7 @@ inline Status ok() {
 #define OPSY_CONCAT_(a, b) OPSY_CONCAT_INNER_(a, b)
 
 // Returns the error of a failed Result from the enclosing function.
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` is a declaration and cannot be parenthesised.
 #define OPSY_RETURN_IF_ERROR(expr)                              \
   do {                                                          \
     auto&& opsy_status_ = (expr);                               \
@@ -54,3 +55,4 @@ inline Status ok() {
     return ::tl::unexpected(std::move(tmp).error()); \
   }                                                  \
   lhs = std::move(*tmp)
+// NOLINTEND(bugprone-macro-parentheses)
