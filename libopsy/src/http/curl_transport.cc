@@ -357,7 +357,13 @@ int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 }
 
 Error mapCurlError(CURLcode code, const char* error_buffer, const Request& request) {
+  // The error buffer holds curl's first complaint, which can be an earlier, non-fatal one, so
+  // connection failures name the final result as well.
   std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
+  std::string summary = curl_easy_strerror(code);
+  if (detail != summary) {
+    summary += " (" + detail + ")";
+  }
   std::string where = request.method + " " + urlForMessages(request.url);
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -370,7 +376,7 @@ Error mapCurlError(CURLcode code, const char* error_buffer, const Request& reque
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     // The handshake was cut off (reset, closed, or refused without a certificate): retryable.
-    case CURLE_SSL_CONNECT_ERROR: return Error{ErrorCode::Unavailable, where + ": " + detail};
+    case CURLE_SSL_CONNECT_ERROR: return Error{ErrorCode::Unavailable, where + ": " + summary};
     case CURLE_OPERATION_TIMEDOUT:
       return Error{ErrorCode::DeadlineExceeded, where + ": timed out: " + detail};
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -387,8 +393,7 @@ Error mapCurlError(CURLcode code, const char* error_buffer, const Request& reque
       return Error{ErrorCode::FailedPrecondition,
                    where + ": client certificate or key unusable: " + detail};
     case CURLE_ABORTED_BY_CALLBACK: return Error{ErrorCode::Cancelled, where + ": cancelled"};
-    default:
-      return Error{ErrorCode::Internal, where + ": " + curl_easy_strerror(code) + ": " + detail};
+    default: return Error{ErrorCode::Internal, where + ": " + summary};
   }
 }
 
