@@ -375,7 +375,9 @@ Error mapCurlError(CURLcode code, const char* error_buffer, const Request& reque
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    // The handshake was cut off (reset, closed, or refused without a certificate): retryable.
+    // The handshake was cut off (reset or closed): retryable. A server that rejects our client
+    // certificate also lands here or in SEND/RECV_ERROR, since TLS 1.3 reports that only after
+    // the handshake; the message then carries OpenSSL's alert text.
     case CURLE_SSL_CONNECT_ERROR: return Error{ErrorCode::Unavailable, where + ": " + summary};
     case CURLE_OPERATION_TIMEDOUT:
       return Error{ErrorCode::DeadlineExceeded, where + ": timed out: " + detail};
@@ -393,6 +395,9 @@ Error mapCurlError(CURLcode code, const char* error_buffer, const Request& reque
       return Error{ErrorCode::FailedPrecondition,
                    where + ": client certificate or key unusable: " + detail};
     case CURLE_ABORTED_BY_CALLBACK: return Error{ErrorCode::Cancelled, where + ": cancelled"};
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return Error{ErrorCode::InvalidArgument, where + ": " + summary};
     default: return Error{ErrorCode::Internal, where + ": " + summary};
   }
 }
@@ -436,6 +441,24 @@ class CurlTransportImpl final : public Transport {
 
   CurlTransportImpl(const CurlTransportImpl&) = delete;
   CurlTransportImpl& operator=(const CurlTransportImpl&) = delete;
+
+  // Applies the TLS options to a scratch handle, so a libcurl that cannot honour them (another
+  // TLS backend without PEM blobs) fails at construction rather than at the first request.
+  [[nodiscard]] Status probeTlsOptions() {
+    CURL* handle = acquire();
+    if (handle == nullptr) {
+      return fail(ErrorCode::Internal, "curl_easy_init failed");
+    }
+    Lease lease(*this, handle);
+    SetoptCheck check;
+    configureTls(handle, check);
+    Status status = check.status();
+    if (!status) {
+      return fail(ErrorCode::FailedPrecondition,
+                  "this libcurl cannot apply the TLS options: " + status.error().message);
+    }
+    return ok();
+  }
 
   Result<Response> send(const Request& request) override {
     return perform(request, nullptr, nullptr);
@@ -546,7 +569,13 @@ class CurlTransportImpl final : public Transport {
     SetoptCheck check;
     check(curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer), "ERRORBUFFER");
     check(curl_easy_setopt(h, CURLOPT_URL, target.url.c_str()), "URL");
+#if LIBCURL_VERSION_NUM >= 0x075500  // 7.85 replaced the bitmask option with a string
     check(curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https"), "PROTOCOLS_STR");
+#else
+    check(
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS)),
+        "PROTOCOLS");
+#endif
     check(curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L), "NOSIGNAL");
     check(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L), "FOLLOWLOCATION");
     check(curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L), "TCP_KEEPALIVE");
@@ -724,7 +753,13 @@ class CurlTransportImpl final : public Transport {
 Result<TransportPtr> makeCurlTransport(CurlTransportOptions options) {
   OPSY_RETURN_IF_ERROR(globalInit());
   OPSY_RETURN_IF_ERROR(validateOptions(options));
-  return TransportPtr(std::make_shared<CurlTransportImpl>(std::move(options)));
+  if (!options.tls.verify) {
+    log::get("http")->warn("tls verification disabled {}",
+                           log::kv("server_name", options.tls.server_name));
+  }
+  auto transport = std::make_shared<CurlTransportImpl>(std::move(options));
+  OPSY_RETURN_IF_ERROR(transport->probeTlsOptions());
+  return TransportPtr(std::move(transport));
 }
 
 }  // namespace opsy::http

@@ -119,6 +119,10 @@ struct MethodCase {
   std::string body;
 };
 
+void PrintTo(const MethodCase& c, std::ostream* os) {
+  *os << c.method << " with " << c.body.size() << "-byte body";
+}
+
 class CurlTransportMethodTest : public CurlTransportTest,
                                 public ::testing::WithParamInterface<MethodCase> {};
 
@@ -323,8 +327,8 @@ TEST_F(CurlTransportTest, ConnectionRefusedIsUnavailable) {
   EXPECT_THAT(resp.error().message, ::testing::Not(HasSubstr("secret")));
 }
 
-// A header that would split the request (CR/LF) or a malformed method is refused before
-// anything is sent.
+// A header that would split the request (CR/LF), a malformed method, or a URL that is not
+// http(s) is refused before anything is sent: the transport never reads local files.
 TEST_F(CurlTransportTest, MalformedRequestsAreRejected) {
   TransportPtr t = transport();
   ASSERT_NE(t, nullptr);
@@ -335,6 +339,11 @@ TEST_F(CurlTransportTest, MalformedRequestsAreRejected) {
   Result<Response> bad_method = t->send(makeRequest("GE T", url("/echo")));
   ASSERT_FALSE(bad_method.has_value());
   EXPECT_EQ(bad_method.error().code, ErrorCode::InvalidArgument);
+  for (const char* bad_url : {"file:///etc/hostname", "ftp://127.0.0.1/", "", "http://[::1"}) {
+    Result<Response> resp = t->send(makeRequest("GET", bad_url));
+    ASSERT_FALSE(resp.has_value()) << bad_url;
+    EXPECT_EQ(resp.error().code, ErrorCode::InvalidArgument) << resp.error().toString();
+  }
 }
 
 // withRetries over the transport rides out two 503s: the caller maps 503 to Unavailable, and

@@ -3,7 +3,9 @@
 // The production Transport, on libcurl. One transport holds a pool of curl handles, each keeping
 // its own connection cache, so sequential calls reuse TCP/TLS connections; it is safe to call from
 // many threads at once. TLS verification is on unless turned off; the CA, client certificate and
-// key come from files or PEM text (kubeconfig's *-data fields). Redirects are never followed.
+// key come from files or PEM text (kubeconfig's *-data fields). Redirects are never followed, and
+// only the caller's headers go out besides Host, Accept, Content-Length and User-Agent: no
+// default Content-Type, no "Expect: 100-continue".
 //
 //   http::CurlTransportOptions options;
 //   options.tls.ca_pem = cluster.certificate_authority_data;
@@ -41,9 +43,9 @@ struct TlsConfig {
 
 struct CurlTransportOptions {
   TlsConfig tls;
-  // Called for every request, so a rotated token (projected service account token) is picked up.
-  // An empty result sends no Authorization header; a request that sets its own Authorization
-  // header keeps it.
+  // Called for every request, possibly from several threads at once, so a rotated token
+  // (projected service account token) is picked up; surrounding whitespace is trimmed. An empty
+  // result sends no Authorization header; a request that sets its own Authorization keeps it.
   std::function<std::string()> bearer_token;
   // An explicit proxy URL ("http://proxy:3128"). When empty, curl's environment variables apply:
   // http_proxy (lower case only), https_proxy / HTTPS_PROXY, all_proxy, and no_proxy / NO_PROXY.
