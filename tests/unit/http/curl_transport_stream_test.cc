@@ -59,18 +59,15 @@ class CurlTransportStreamTest : public ::testing::Test {
                                          return !gate_.isOpen();
                                        });
     });
-    // Sends "a", pauses longer than the transport's total timeout, sends "b" and ends.
+    // Sends headers, then no body for longer than the transport's total timeout and low-speed
+    // time, then one chunk: a watch that is quiet for a while.
     server->Get("/pause", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_chunked_content_provider("text/plain",
-                                       [this](size_t offset, httplib::DataSink& sink) {
-                                         if (offset == 0) {
-                                           return sink.write("a", 1);
-                                         }
-                                         gate_.waitOpen(milliseconds(600));
-                                         sink.write("b", 1);
-                                         sink.done();
-                                         return true;
-                                       });
+      res.set_chunked_content_provider("text/plain", [this](size_t, httplib::DataSink& sink) {
+        gate_.waitOpen(milliseconds(1300));
+        sink.write("late", 4);
+        sink.done();
+        return true;
+      });
     });
     server->Get("/gone", [](const httplib::Request&, httplib::Response& res) {
       res.status = 410;
@@ -210,11 +207,12 @@ TEST_F(CurlTransportStreamTest, AlreadyCancelledTokenSendsNothing) {
   EXPECT_FALSE(called);
 }
 
-// Streams ignore the transport's total timeout (a watch may be quiet longer than any request)
-// but honour a timeout set on the request.
+// Streams ignore the transport's total timeout and low-speed limit (a watch may be quiet longer
+// than any request) but honour a timeout set on the request.
 TEST_F(CurlTransportStreamTest, StreamsHaveNoTotalTimeoutUnlessRequested) {
   CurlTransportOptions options;
   options.total_timeout = milliseconds(200);
+  options.low_speed_time = std::chrono::seconds(1);
   TransportPtr t = transport(std::move(options));
   ASSERT_NE(t, nullptr);
   std::string body;
@@ -226,7 +224,7 @@ TEST_F(CurlTransportStreamTest, StreamsHaveNoTotalTimeoutUnlessRequested) {
   CancelToken cancel;
   Result<Response> head = t->stream(makeRequest("GET", server_->url("/pause")), handler, cancel);
   ASSERT_TRUE(head.has_value()) << head.error().toString();
-  EXPECT_EQ(body, "ab");
+  EXPECT_EQ(body, "late");
 
   Request bounded = makeRequest("GET", server_->url("/silent"));
   bounded.timeout = milliseconds(300);

@@ -248,6 +248,18 @@ TEST_F(CurlTransportTest, SequentialCallsReuseTheConnection) {
   EXPECT_NE(first->body, elsewhere->body);
 }
 
+// With no idle handles kept, nothing is reused: each call opens its own connection.
+TEST_F(CurlTransportTest, IdleHandleCapBoundsKeptConnections) {
+  CurlTransportOptions options;
+  options.max_idle_handles = 0;
+  TransportPtr t = transport(std::move(options));
+  ASSERT_NE(t, nullptr);
+  Result<Response> first = t->send(makeRequest("GET", url("/port")));
+  Result<Response> second = t->send(makeRequest("GET", url("/port")));
+  ASSERT_TRUE(first && second);
+  EXPECT_NE(first->body, second->body);
+}
+
 // Many threads can share one transport; every caller gets its own response.
 TEST_F(CurlTransportTest, ConcurrentCallersGetTheirOwnResponses) {
   TransportPtr t = transport();
@@ -301,6 +313,20 @@ TEST_F(CurlTransportTest, SlowServerHitsTheDeadline) {
   ASSERT_FALSE(by_request.has_value());
   EXPECT_EQ(by_request.error().code, ErrorCode::DeadlineExceeded);
   EXPECT_LT(elapsed, std::chrono::seconds(3));
+}
+
+// A response that stalls is abandoned after low_speed_time even with no total timeout.
+TEST_F(CurlTransportTest, StalledResponseHitsTheLowSpeedLimit) {
+  CurlTransportOptions options;
+  options.total_timeout = Duration::zero();
+  options.low_speed_time = std::chrono::seconds(1);
+  TransportPtr t = transport(std::move(options));
+  ASSERT_NE(t, nullptr);
+  auto start = std::chrono::steady_clock::now();
+  Result<Response> resp = t->send(makeRequest("GET", url("/slow")));
+  ASSERT_FALSE(resp.has_value());
+  EXPECT_EQ(resp.error().code, ErrorCode::DeadlineExceeded) << resp.error().toString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
 }
 
 // Nothing listening on the port: Unavailable, which a retry may fix.
