@@ -156,6 +156,17 @@ INSTANTIATE_TEST_SUITE_P(Methods, CurlTransportMethodTest,
                            return p.param.method + (p.param.body.empty() ? "" : "WithBody");
                          });
 
+// HEAD reads the headers and no body, without waiting for the Content-Length it announces.
+TEST_F(CurlTransportTest, HeadReadsNoBody) {
+  TransportPtr t = transport();
+  ASSERT_NE(t, nullptr);
+  Result<Response> resp = t->send(makeRequest("HEAD", url("/echo")));
+  ASSERT_TRUE(resp.has_value()) << resp.error().toString();
+  EXPECT_EQ(resp->status, 200);
+  EXPECT_EQ(resp->header("X-Echo-Method"), "HEAD");
+  EXPECT_EQ(resp->body, "");
+}
+
 // An HTTP error status is a response, not a transport failure; redirects are not followed.
 TEST_F(CurlTransportTest, StatusCodesAreResponsesNotErrors) {
   TransportPtr t = transport();
@@ -246,6 +257,18 @@ TEST_F(CurlTransportTest, SequentialCallsReuseTheConnection) {
   ASSERT_TRUE(first && second && elsewhere);
   EXPECT_EQ(first->body, second->body);
   EXPECT_NE(first->body, elsewhere->body);
+}
+
+// A kept connection the server has since closed is replaced, not reported as a failure.
+TEST_F(CurlTransportTest, ConnectionClosedWhileIdleIsReplaced) {
+  TransportPtr t = transport();
+  ASSERT_NE(t, nullptr);
+  Result<Response> first = t->send(makeRequest("GET", url("/port")));
+  std::this_thread::sleep_for(milliseconds(1600));  // past the server's 1 s keep-alive
+  Result<Response> second = t->send(makeRequest("GET", url("/port")));
+  ASSERT_TRUE(first.has_value()) << first.error().toString();
+  ASSERT_TRUE(second.has_value()) << second.error().toString();
+  EXPECT_NE(first->body, second->body);
 }
 
 // With no idle handles kept, nothing is reused: each call opens its own connection.
