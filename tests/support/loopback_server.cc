@@ -1,11 +1,20 @@
 #include "support/loopback_server.h"
 
+#include <stdlib.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 
 namespace opsy::testing {
+
+void clearProxyEnvironment() {
+  for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                           "ALL_PROXY", "no_proxy", "NO_PROXY"}) {
+    unsetenv(name);
+  }
+}
 
 LoopbackServer::LoopbackServer(std::unique_ptr<httplib::Server> server)
     : server_(std::move(server)) {

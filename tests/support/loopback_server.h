@@ -19,6 +19,11 @@
 
 namespace opsy::testing {
 
+// Unsets the proxy variables libcurl reads (http_proxy, https_proxy, all_proxy, no_proxy, in
+// both cases). curl proxies 127.0.0.1 too, so a binary whose tests call loopback servers through
+// libcurl should call this once before its tests run (a ::testing::Environment does it).
+void clearProxyEnvironment();
+
 class LoopbackServer {
  public:
   // Binds and starts serving; aborts when no port can be bound.

@@ -29,12 +29,7 @@ using ::testing::HasSubstr;
 // 127.0.0.1 too), so the whole binary runs without them; proxy tests set their own.
 class NoProxyEnvironment : public ::testing::Environment {
  public:
-  void SetUp() override {
-    for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
-                             "ALL_PROXY", "no_proxy", "NO_PROXY"}) {
-      unsetenv(name);
-    }
-  }
+  void SetUp() override { testing::clearProxyEnvironment(); }
 };
 [[maybe_unused]] const auto* const kNoProxyEnvironment =
     ::testing::AddGlobalTestEnvironment(new NoProxyEnvironment);
