@@ -86,7 +86,8 @@ std::string describe(std::string_view verb, const Resource& r, std::string_view 
   if (!r.group.empty()) {
     what += "." + r.group;
   }
-  std::string key = objectKey(r.namespaced ? ns : "", name);
+  std::string key =
+      name.empty() ? std::string(r.namespaced ? ns : "") : objectKey(r.namespaced ? ns : "", name);
   if (!key.empty()) {
     what += " " + key;
   }
