@@ -432,7 +432,10 @@ Result<Object> apply(ObjectWriter& writer, const Resource& resource, const Objec
   PatchOptions options;
   options.field_manager = std::move(field_manager);
   options.force = force;
-  return writer.patch(resource, obj.metadata.ns, obj.metadata.name, PatchType::Apply, obj.toJson(),
+  // An apply body must not carry managedFields; a copy read from the server has them.
+  Object body = obj;
+  OPSY_RETURN_IF_ERROR(body.remove("/metadata/managedFields"));
+  return writer.patch(resource, obj.metadata.ns, obj.metadata.name, PatchType::Apply, body.toJson(),
                       options);
 }
 

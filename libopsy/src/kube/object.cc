@@ -37,6 +37,17 @@ std::string objectKey(std::string_view ns, std::string_view name) {
   return key;
 }
 
+OwnerReference ownerReferenceTo(const Object& owner, bool controller) {
+  OwnerReference ref;
+  ref.api_version = owner.api_version;
+  ref.kind = owner.kind;
+  ref.name = owner.metadata.name;
+  ref.uid = owner.metadata.uid;
+  ref.controller = controller;
+  ref.block_owner_deletion = controller;
+  return ref;
+}
+
 Object::Object(const Resource& resource, std::string ns, std::string name)
     : api_version(resource.apiVersion()), kind(resource.kind) {
   metadata.ns = resource.namespaced ? std::move(ns) : std::string();

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "mocks/kube_client_mock.h"
 #include "opsy/core/fake_clock.h"
 #include "opsy/kube/objects.h"
 #include "support/kube_scripted_transport.h"
@@ -298,6 +299,53 @@ TEST_F(ClientTest, UnauthorizedRefreshesCredentialOnce) {
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_EQ(reqs[0].header("Authorization"), "Bearer token-1");
   EXPECT_EQ(reqs[1].header("Authorization"), "Bearer token-2");
+}
+
+// Reconcilers can depend on one role and be tested with its mock; typed helpers decode through it.
+TEST(ClientRoles, TypedHelpersWorkThroughRoleMocks) {
+  using ::testing::_;
+  using ::testing::Return;
+  ::testing::StrictMock<MockObjectReader> reader;
+  auto job = Object::parse(R"({"metadata":{"name":"j","namespace":"ci"},"status":{"failed":3}})");
+  ASSERT_TRUE(job.has_value());
+  EXPECT_CALL(reader, get(_, "ci", "j")).WillOnce(Return(*job));
+  EXPECT_CALL(reader, get(_, "ci", "gone"))
+      .WillOnce(Return(Result<Object>(fail(ErrorCode::NotFound, "jobs ci/gone not found"))));
+  auto typed = getTyped<Job>(reader, "ci", "j");
+  ASSERT_TRUE(typed.has_value());
+  EXPECT_EQ(typed->failed, 3);
+  auto missing = getTyped<Job>(reader, "ci", "gone");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
+}
+
+// Server-side apply of an object read from the server drops managedFields from the body.
+TEST(ClientRoles, ApplyStripsManagedFields) {
+  using ::testing::_;
+  using ::testing::Eq;
+  using ::testing::Return;
+  ::testing::StrictMock<MockObjectWriter> writer;
+  auto obj =
+      Object::parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c",)"
+                    R"("namespace":"ci","managedFields":[{"manager":"m"}]},"data":{"k":"v"}})");
+  ASSERT_TRUE(obj.has_value());
+  std::string body;
+  PatchOptions seen;
+  EXPECT_CALL(writer, patch(_, Eq("ci"), Eq("c"), PatchType::Apply, _, _))
+      .WillOnce([&](const Resource&, std::string_view, std::string_view, PatchType,
+                    std::string_view b, const PatchOptions& o) {
+        body = std::string(b);
+        seen = o;
+        return Result<Object>(*obj);
+      });
+  Resource configmaps{"", "v1", "configmaps", "ConfigMap", true};
+  ASSERT_TRUE(apply(writer, configmaps, *obj, "opsy", true));
+  auto sent = Object::parse(body);
+  ASSERT_TRUE(sent.has_value());
+  EXPECT_FALSE(sent->getJson("/metadata/managedFields").has_value());
+  EXPECT_EQ(sent->getString("/data/k"), "v");
+  EXPECT_EQ(seen.field_manager, "opsy");
+  EXPECT_TRUE(seen.force);
 }
 
 // Patches carry their content type; apply needs a field manager and sends force.

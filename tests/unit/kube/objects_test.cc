@@ -109,6 +109,17 @@ TEST(Object, NewObjectFromResource) {
   EXPECT_EQ(Object(nodes, "x", "n").metadata.ns, "");
 }
 
+// An owner reference built from a stored object carries its identity and marks the controller.
+TEST(Object, OwnerReferenceToStoredObject) {
+  auto owner = Object::parse(R"({"apiVersion":"ami.refresh.ops/v1alpha1","kind":"PackerBuilder",)"
+                             R"("metadata":{"name":"pb","namespace":"team","uid":"u-9"}})");
+  ASSERT_TRUE(owner.has_value());
+  OwnerReference ref = ownerReferenceTo(*owner);
+  EXPECT_EQ(ref,
+            (OwnerReference{"ami.refresh.ops/v1alpha1", "PackerBuilder", "pb", "u-9", true, true}));
+  EXPECT_FALSE(ownerReferenceTo(*owner, false).controller);
+}
+
 const char* kJob = R"({"apiVersion":"batch/v1","kind":"Job",
   "metadata":{"name":"build-1","namespace":"ci","resourceVersion":"9"},
   "spec":{"backoffLimit":1,"activeDeadlineSeconds":3600,"ttlSecondsAfterFinished":600,

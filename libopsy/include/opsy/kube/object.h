@@ -111,6 +111,10 @@ class Object {
   std::string raw_ = "{}";
 };
 
+// An owner reference pointing at `owner` (which must have been read from the server, for its
+// uid). Controller references make the owner the object's managing controller.
+OwnerReference ownerReferenceTo(const Object& owner, bool controller = true);
+
 struct ObjectList {
   std::vector<Object> items;
   // The collection's resourceVersion: where a watch that follows the list starts.
