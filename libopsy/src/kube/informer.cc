@@ -9,6 +9,7 @@ namespace opsy::kube {
 namespace {
 
 constexpr Duration kSleepSlice = std::chrono::milliseconds(100);
+constexpr Duration kMinQuietWatch = std::chrono::seconds(1);
 
 std::shared_ptr<spdlog::logger> logger() {
   static const auto l = log::get("kube.informer");
@@ -102,6 +103,12 @@ Informer::~Informer() {
 
 void Informer::addHandlers(ResourceEventHandlers handlers) {
   std::lock_guard lock(handlers_mu_);
+  // A late subscriber still learns about everything already cached.
+  if (cache_->hasSynced() && handlers.on_add) {
+    for (const auto& obj : cache_->list()) {
+      handlers.on_add(*obj);
+    }
+  }
   handlers_.push_back(std::move(handlers));
 }
 
@@ -195,6 +202,8 @@ Informer::State Informer::stepWatching(Watching watching) {
   options.timeout = options_.watch_timeout;
   options.allow_bookmarks = true;
   std::optional<Error> event_error;
+  int events = 0;
+  const auto started = clock_.steadyNow();
   auto result = client_->watch(
       options_.resource, options_.ns, options,
       [&](WatchEvent& event) {
@@ -202,6 +211,7 @@ Informer::State Informer::stepWatching(Watching watching) {
           event_error = event.error;
           return false;
         }
+        ++events;
         if (!event.object.metadata.resource_version.empty()) {
           watching.resource_version = event.object.metadata.resource_version;
         }
@@ -220,7 +230,11 @@ Informer::State Informer::stepWatching(Watching watching) {
     failure = result.error();
   }
   if (!failure.has_value()) {
-    // The server ended the watch (timeoutSeconds): resume where we were.
+    // The server ended the watch (timeoutSeconds): resume where we were. A watch that ends at
+    // once with nothing in it (a misbehaving proxy) backs off instead of spinning.
+    if (events == 0 && clock_.steadyNow() - started < kMinQuietWatch) {
+      sleepUnlessStopped(nextBackoff());
+    }
     return watching;
   }
   if (failure->code == ErrorCode::Gone) {
@@ -241,8 +255,10 @@ void Informer::replaceAll(std::vector<Object> items) {
     std::string key = item.key();
     fresh[key] = std::make_shared<const Object>(std::move(item));
   }
-  std::map<std::string, ObjectPtr> previous = cache_->replace(fresh);
+  // Holding the handler lock across the swap and the notifications keeps a handler added
+  // meanwhile from seeing an object both in its replay and as an event.
   std::lock_guard lock(handlers_mu_);
+  std::map<std::string, ObjectPtr> previous = cache_->replace(fresh);
   for (const auto& [key, obj] : fresh) {
     auto old = previous.find(key);
     for (const auto& h : handlers_) {
@@ -270,9 +286,9 @@ void Informer::replaceAll(std::vector<Object> items) {
 
 void Informer::applyEvent(WatchEvent& event) {
   auto obj = std::make_shared<const Object>(std::move(event.object));
+  std::lock_guard lock(handlers_mu_);
   if (event.type == WatchEventType::Deleted) {
     cache_->erase(obj->key());
-    std::lock_guard lock(handlers_mu_);
     for (const auto& h : handlers_) {
       if (h.on_delete) {
         h.on_delete(*obj);
@@ -281,7 +297,6 @@ void Informer::applyEvent(WatchEvent& event) {
     return;
   }
   ObjectPtr old = cache_->upsert(obj);
-  std::lock_guard lock(handlers_mu_);
   for (const auto& h : handlers_) {
     if (old == nullptr) {
       if (h.on_add) {

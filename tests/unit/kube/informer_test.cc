@@ -298,6 +298,30 @@ TEST_F(InformerTest, ResyncRedeliversEveryObject) {
             (std::vector<std::string>{"update:a@1->1", "update:b@2->2"}));
 }
 
+// A watch that ends at once without events backs off rather than spinning on the server.
+TEST_F(InformerTest, EmptyWatchEndingAtOnceBacksOff) {
+  transport_->reply("GET", kPods, ScriptedReply::ok(podList("10", {})));
+  transport_->streamReply(kPods, ScriptedReply::ok(""));
+  transport_->streamReply(kPods, ScriptedReply::ok(""));
+  Informer& inf = make();
+  inf.start();
+  ASSERT_TRUE(waitForWatches(3));
+  EXPECT_EQ(watchVersions(), (std::vector<std::string>{"10", "10", "10"}));
+  EXPECT_EQ(clock_.totalSlept(), milliseconds(400 + 800));
+}
+
+// Handlers added after the first sync are told about every object already cached.
+TEST_F(InformerTest, LateHandlersSeeCachedObjects) {
+  transport_->reply("GET", kPods, ScriptedReply::ok(podList("10", {pod("a", "1")})));
+  Informer& inf = make();
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(milliseconds(5000)));
+  Recorder late;
+  inf.addHandlers(late.handlers());
+  inf.stop();
+  EXPECT_EQ(late.calls(), (std::vector<std::string>{"add:a@1"}));
+}
+
 // stop() returns promptly while a watch is held open.
 TEST_F(InformerTest, StopIsPrompt) {
   transport_->reply("GET", kPods, ScriptedReply::ok(podList("10", {})));

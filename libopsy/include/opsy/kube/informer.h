@@ -79,8 +79,8 @@ class Informer {
   Informer(const Informer&) = delete;
   Informer& operator=(const Informer&) = delete;
 
-  // Registers handlers; call before start(). Handlers run on the informer's threads, one at a
-  // time, after the store has been updated.
+  // Registers handlers. Handlers run on the informer's threads, one at a time, after the store
+  // has been updated; handlers added after the first sync get onAdd for every cached object.
   void addHandlers(ResourceEventHandlers handlers);
   const Store& store() const;
 
