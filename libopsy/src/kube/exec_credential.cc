@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,7 +32,8 @@ struct RunResult {
 };
 
 // Runs argv[0] (searched on PATH when it has no slash) with `env`, capturing stdout and stderr.
-Result<RunResult> run(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+Result<RunResult> run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                      std::chrono::milliseconds idle_timeout) {
   int out_pipe[2];
   int err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) {
@@ -76,13 +78,27 @@ Result<RunResult> run(const std::vector<std::string>& argv, const std::vector<st
   std::array<std::string*, 2> sinks{&result.out, &result.err};
   int open_fds = 2;
   char buf[4096];
+  constexpr int kPollMs = 100;
+  std::chrono::milliseconds idle{0};
+  bool timed_out = false;
   while (open_fds > 0) {
-    if (poll(fds.data(), fds.size(), -1) < 0) {
+    int ready = poll(fds.data(), fds.size(), kPollMs);
+    if (ready < 0) {
       if (errno == EINTR) {
         continue;
       }
       break;
     }
+    if (ready == 0) {
+      idle += std::chrono::milliseconds(kPollMs);
+      if (idle >= idle_timeout) {
+        timed_out = true;
+        kill(pid, SIGKILL);
+        break;
+      }
+      continue;
+    }
+    idle = std::chrono::milliseconds(0);
     for (size_t i = 0; i < fds.size(); ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0) {
         continue;
@@ -106,6 +122,11 @@ Result<RunResult> run(const std::vector<std::string>& argv, const std::vector<st
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    return fail(ErrorCode::DeadlineExceeded,
+                fmt::format("command '{}' produced nothing for {} ms and was killed", argv[0],
+                            idle_timeout.count()));
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
@@ -149,7 +170,7 @@ class ExecCredentialSource : public CredentialSource {
     env.push_back(fmt::format(
         R"(KUBERNETES_EXEC_INFO={{"apiVersion":"{}","kind":"ExecCredential","spec":{{"interactive":false}}}})",
         config_.api_version));
-    auto ran = run(argv, env);
+    auto ran = run(argv, env, config_.idle_timeout);
     if (!ran) {
       return fail(std::move(ran).error().context(config_.origin));
     }

@@ -7,6 +7,7 @@
 //   auto source = execCredentialSource(std::move(exec), clock);
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,8 @@ struct ExecConfig {
   std::vector<std::pair<std::string, std::string>> env;
   // "file: users[0].user.exec", for messages.
   std::string origin;
+  // A plugin silent for this long is killed (an SSO prompt nobody can answer, a hung network).
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
 };
 
 CredentialSourcePtr execCredentialSource(ExecConfig config, Clock& clock);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 
+#include "kube/exec_credential.h"
 #include "opsy/core/fake_clock.h"
 #include "opsy/core/time_format.h"
 
@@ -342,6 +343,22 @@ TEST_F(ConfigTest, ExecPluginFailureIsReported) {
   EXPECT_NE(cred.error().message.find("exited with 3: no sso session"), std::string::npos)
       << cred.error().message;
   EXPECT_NE(cred.error().message.find("users[0].user.exec"), std::string::npos);
+}
+
+// A plugin that hangs is killed after its idle timeout instead of blocking the caller forever.
+TEST_F(ConfigTest, ExecPluginThatHangsIsKilled) {
+  std::string plugin = write("hang.sh", "#!/bin/sh\nexec sleep 30\n", true);
+  ExecConfig exec;
+  exec.api_version = "client.authentication.k8s.io/v1";
+  exec.command = plugin;
+  exec.origin = "test";
+  exec.idle_timeout = std::chrono::milliseconds(300);
+  auto source = execCredentialSource(exec, clock_);
+  auto begin = std::chrono::steady_clock::now();
+  auto cred = source->credential();
+  ASSERT_FALSE(cred.has_value());
+  EXPECT_EQ(cred.error().code, ErrorCode::DeadlineExceeded);
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(10));
 }
 
 // Plugin output that is not a usable ExecCredential is rejected.
