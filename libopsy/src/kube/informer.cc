@@ -176,7 +176,7 @@ Informer::State Informer::stepListing(Listing listing) {
     }
     logger()->warn("list failed {}",
                    log::kv("resource", options_.resource.plural, "error", page.error().toString()));
-    sleepUnlessStopped(nextBackoff());
+    sleepUnlessStopped(backoffAfter(page.error()));
     return listing;
   }
   for (auto& item : page->items) {
@@ -199,7 +199,10 @@ Informer::State Informer::stepWatching(Watching watching) {
   options.label_selector = options_.label_selector;
   options.field_selector = options_.field_selector;
   options.resource_version = watching.resource_version;
-  options.timeout = options_.watch_timeout;
+  // Spread watch renewals of many clients over [timeout, 2 * timeout), as client-go does.
+  options.timeout =
+      Duration(static_cast<Duration::rep>(static_cast<double>(options_.watch_timeout.count()) *
+                                          (1.0 + std::clamp(options_.random(), 0.0, 1.0))));
   options.allow_bookmarks = true;
   std::optional<Error> event_error;
   int events = 0;
@@ -245,7 +248,7 @@ Informer::State Informer::stepWatching(Watching watching) {
   }
   logger()->warn("watch failed {}",
                  log::kv("resource", options_.resource.plural, "error", failure->toString()));
-  sleepUnlessStopped(nextBackoff());
+  sleepUnlessStopped(backoffAfter(*failure));
   return watching;
 }
 
@@ -334,6 +337,14 @@ Duration Informer::nextBackoff() {
   }
   double factor = 0.5 + 0.5 * std::clamp(options_.random(), 0.0, 1.0);
   return Duration(static_cast<Duration::rep>(static_cast<double>(delay.count()) * factor));
+}
+
+Duration Informer::backoffAfter(const Error& error) {
+  Duration delay = nextBackoff();
+  if (error.retry_after.has_value() && *error.retry_after > delay) {
+    return *error.retry_after;
+  }
+  return delay;
 }
 
 bool Informer::sleepUnlessStopped(Duration d) {

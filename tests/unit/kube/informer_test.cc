@@ -277,6 +277,21 @@ TEST_F(InformerTest, ListFailuresBackOff) {
   EXPECT_EQ(clock_.totalSlept(), milliseconds(400 + 800 + 1600));
 }
 
+// A throttled watch waits at least as long as the server's Retry-After before trying again.
+TEST_F(InformerTest, ThrottledWatchHonoursRetryAfter) {
+  transport_->reply("GET", kPods, ScriptedReply::ok(podList("10", {})));
+  transport_->streamReply(
+      kPods, ScriptedReply::withStatus(429,
+                                       R"({"kind":"Status","reason":"TooManyRequests","code":429,)"
+                                       R"("message":"slow down"})",
+                                       {{"Retry-After", "7"}}));
+  Informer& inf = make();
+  inf.start();
+  ASSERT_TRUE(waitForWatches(2));
+  EXPECT_EQ(watchVersions(), (std::vector<std::string>{"10", "10"}));
+  EXPECT_EQ(clock_.totalSlept(), std::chrono::seconds(7));
+}
+
 // Resync re-delivers every cached object as an update once per period.
 TEST_F(InformerTest, ResyncRedeliversEveryObject) {
   clock_.autoAdvance(false);

@@ -114,6 +114,8 @@ class Informer {
   void replaceAll(std::vector<Object> items);
   void applyEvent(WatchEvent& event);
   Duration nextBackoff();
+  // nextBackoff(), raised to what the server asked for (Retry-After on a 429).
+  Duration backoffAfter(const Error& error);
   // Sleeps on the injected clock in short slices; false when stop() was called meanwhile.
   bool sleepUnlessStopped(Duration d);
 
