@@ -24,7 +24,7 @@ Result<std::string> base64Decode(std::string_view text) {
   if (EVP_DecodeFinal(ctx.get(), dst + len, &tail) < 0) {
     return fail(ErrorCode::InvalidArgument, "not valid base64");
   }
-  out.resize(static_cast<size_t>(len + tail));
+  out.resize(static_cast<size_t>(len) + static_cast<size_t>(tail));
   return out;
 }
 

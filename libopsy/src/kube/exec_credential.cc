@@ -10,6 +10,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -160,12 +161,25 @@ class ExecCredentialSource : public CredentialSource {
   Result<Credential> runPlugin() {
     std::vector<std::string> argv{config_.command};
     argv.insert(argv.end(), config_.args.begin(), config_.args.end());
-    std::vector<std::string> env;
+    // The plugin inherits our environment; its configured variables replace inherited ones
+    // (getenv returns the first match, so a duplicate would silently lose).
+    std::map<std::string, std::string> vars;
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-      env.emplace_back(*e);
+      std::string_view entry(*e);
+      size_t eq = entry.find('=');
+      if (eq != std::string_view::npos) {
+        vars.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+      }
     }
     for (const auto& [k, v] : config_.env) {
-      env.push_back(k + "=" + v);
+      vars[k] = v;
+    }
+    vars.erase("KUBERNETES_EXEC_INFO");
+    std::vector<std::string> env;
+    env.reserve(vars.size() + 1);
+    for (const auto& [k, v] : vars) {
+      env.push_back(k);
+      env.back().append("=").append(v);
     }
     env.push_back(fmt::format(
         R"(KUBERNETES_EXEC_INFO={{"apiVersion":"{}","kind":"ExecCredential","spec":{{"interactive":false}}}})",

@@ -47,11 +47,7 @@ const rapidjson::Value* member(const rapidjson::Value& obj, std::string_view key
 }
 
 rapidjson::Value* member(rapidjson::Value& obj, std::string_view key) {
-  if (!obj.IsObject()) {
-    return nullptr;
-  }
-  auto it = obj.FindMember(keyRef(key));
-  return it == obj.MemberEnd() ? nullptr : &it->value;
+  return const_cast<rapidjson::Value*>(member(static_cast<const rapidjson::Value&>(obj), key));
 }
 
 rapidjson::Value& objectMember(rapidjson::Value& obj, std::string_view key, JsonAlloc& alloc) {
@@ -66,7 +62,8 @@ rapidjson::Value& objectMember(rapidjson::Value& obj, std::string_view key, Json
   return *member(obj, key);
 }
 
-std::string stringOr(const rapidjson::Value& obj, std::string_view key, std::string fallback) {
+std::string stringOr(const rapidjson::Value& obj, std::string_view key,
+                     const std::string& fallback) {
   auto v = optString(obj, key);
   return v.has_value() ? *v : fallback;
 }

@@ -34,7 +34,8 @@ rapidjson::Value* member(rapidjson::Value& obj, std::string_view key);
 // Returns the member, creating it as an empty object if missing (or if not an object).
 rapidjson::Value& objectMember(rapidjson::Value& obj, std::string_view key, JsonAlloc& alloc);
 
-std::string stringOr(const rapidjson::Value& obj, std::string_view key, std::string fallback = "");
+std::string stringOr(const rapidjson::Value& obj, std::string_view key,
+                     const std::string& fallback = "");
 std::optional<std::string> optString(const rapidjson::Value& obj, std::string_view key);
 std::optional<std::int64_t> optInt(const rapidjson::Value& obj, std::string_view key);
 std::optional<bool> optBool(const rapidjson::Value& obj, std::string_view key);

@@ -90,9 +90,15 @@ ParsedStatus parseStatus(std::string_view body) {
     if (!listed.empty()) {
       listed += "; ";
     }
-    listed += field.empty() ? msg : field + ": " + msg;
+    if (!field.empty()) {
+      listed.append(field).append(": ");
+    }
+    listed.append(msg);
   }
-  out.message += (out.message.empty() ? "" : " ") + std::string("[") + listed + "]";
+  if (!out.message.empty()) {
+    out.message += " ";
+  }
+  out.message.append("[").append(listed).append("]");
   return out;
 }
 

@@ -331,6 +331,20 @@ TEST_F(ConfigTest, ExecPluginTokenCachedUntilExpiry) {
   }
 }
 
+// Variables set in the exec config replace inherited ones of the same name.
+TEST_F(ConfigTest, ExecPluginEnvOverridesInherited) {
+  setenv("PLUGIN_SUFFIX", "inherited", 1);
+  write("plugin.sh",
+        "#!/bin/sh\nprintf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":"
+        "\"ExecCredential\",\"status\":{\"token\":\"%s\"}}' \"$PLUGIN_SUFFIX\"\n",
+        true);
+  std::string path = write("config", execKubeconfig("client.authentication.k8s.io/v1", ""));
+  auto cfg = loadKubeconfig(clock_, {.explicit_path = path, .context = "", .env = env()});
+  unsetenv("PLUGIN_SUFFIX");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  EXPECT_EQ(token(*cfg), "sfx");
+}
+
 // A failing plugin is an Unauthenticated error carrying what it printed on stderr.
 TEST_F(ConfigTest, ExecPluginFailureIsReported) {
   write("plugin.sh", "#!/bin/sh\necho 'no sso session' >&2\nexit 3\n", true);
