@@ -255,6 +255,11 @@ Informer::State Informer::stepWatching(Watching watching) {
 void Informer::replaceAll(std::vector<Object> items) {
   std::map<std::string, ObjectPtr> fresh;
   for (auto& item : items) {
+    if (item.metadata.name.empty()) {
+      logger()->warn("skipping listed object without a name",
+                     log::kv("resource", options_.resource.plural));
+      continue;
+    }
     std::string key = item.key();
     fresh[key] = std::make_shared<const Object>(std::move(item));
   }
