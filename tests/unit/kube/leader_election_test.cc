@@ -622,5 +622,74 @@ TEST(LeaderElection, RunAcquiresAndReleasesOnStop) {
   EXPECT_EQ(lease->peek()->lease_duration_seconds, 1);
 }
 
+// Two electors on their own run() threads: when the leader's API calls stall longer than the
+// renew deadline, its watchdog steps it down while its tick is still stuck in the request, before
+// the standby can take over.
+TEST(LeaderElection, RunStepsDownDuringStalledRequest) {
+  FakeClock clock;
+  clock.autoAdvance(false);
+  log::get("kube.leaderelection")->set_level(spdlog::level::off);
+  auto lease = std::make_shared<InMemoryLease>();
+  InMemoryLeaseStore store_a(lease, clock);
+  InMemoryLeaseStore store_b(lease, clock);
+  std::mutex mu;
+  std::vector<std::pair<std::string, SteadyTime>> timeline;
+  auto note = [&](std::string what) {
+    std::lock_guard lock(mu);
+    timeline.emplace_back(std::move(what), clock.steadyNow());
+  };
+  auto callbacks = [&](const std::string& id) {
+    LeaderCallbacks c;
+    c.on_started_leading = [&, id] { note(id + " started"); };
+    c.on_stopped_leading = [&, id] { note(id + " stopped"); };
+    return c;
+  };
+  LeaderElectionConfig config;
+  config.identity = "a";
+  config.random = [] { return 0.5; };
+  auto a = LeaderElector::create(config, store_a, clock, callbacks("a")).value();
+  config.identity = "b";
+  auto b = LeaderElector::create(config, store_b, clock, callbacks("b")).value();
+
+  // Advances fake time in small steps, letting every thread react before the next step.
+  auto advance = [&](Duration total, int sleepers) {
+    for (Duration t{0}; t < total; t += milliseconds(100)) {
+      clock.advance(milliseconds(100));
+      std::this_thread::sleep_for(milliseconds(2));
+      for (int i = 0; i < 2000 && clock.sleepers() < sleepers; ++i) {
+        std::this_thread::sleep_for(milliseconds(1));
+      }
+    }
+  };
+
+  std::thread run_a([&] { a->run(); });
+  advance(seconds(1), 2);
+  ASSERT_TRUE(a->isLeader());
+  std::thread run_b([&] { b->run(); });
+  advance(seconds(10), 4);
+  ASSERT_TRUE(a->isLeader());
+  ASSERT_FALSE(b->isLeader());
+
+  store_a.setStall(seconds(60));
+  advance(seconds(30), 4);
+  EXPECT_FALSE(a->isLeader());
+  EXPECT_TRUE(b->isLeader());
+
+  a->stop();
+  b->stop();
+  clock.autoAdvance(true);
+  run_a.join();
+  run_b.join();
+
+  std::lock_guard lock(mu);
+  ASSERT_GE(timeline.size(), 3u);
+  EXPECT_EQ(timeline[0].first, "a started");
+  EXPECT_EQ(timeline[1].first, "a stopped");
+  EXPECT_EQ(timeline[2].first, "b started");
+  // a stepped down within the renew deadline of its last renewal (at most one retry period
+  // before the stall), and b took over no earlier than a lease duration after that renewal.
+  EXPECT_GE(timeline[2].second - timeline[1].second, seconds(15) - seconds(10) - seconds(2));
+}
+
 }  // namespace
 }  // namespace opsy::kube
