@@ -286,7 +286,7 @@ void WorkerGroup::join() {
   threads_.clear();
 }
 
-WorkerGroup runWorkers(WorkQueue& queue, int workers, WorkFn fn) {
+WorkerGroup runWorkers(WorkQueue& queue, int workers, const WorkFn& fn) {
   std::vector<std::thread> threads;
   threads.reserve(static_cast<std::size_t>(std::max(workers, 0)));
   for (int i = 0; i < workers; ++i) {

@@ -73,7 +73,9 @@ struct WorkQueueOptions {
   // A background thread moves delayed keys to the ready queue and refreshes the unfinished-work
   // metrics. The Clock offers no interruptible wait, so it sleeps in slices of `timer_resolution`:
   // a delay is honoured to within that slice. Tests can turn the thread off and rely on get()
-  // and processDueForTest(), which also move due keys.
+  // and processDueForTest(), which also move due keys. With a FakeClock, keep the thread only in
+  // autoAdvance(false) mode (else its sleeps push time forward), and switch auto-advance back on
+  // before destroying the queue so the sleeping thread returns.
   bool timer_thread = true;
   Duration timer_resolution = std::chrono::milliseconds(10);
 };
@@ -183,6 +185,6 @@ class WorkerGroup {
   std::vector<std::thread> threads_;
 };
 
-[[nodiscard]] WorkerGroup runWorkers(WorkQueue& queue, int workers, WorkFn fn);
+[[nodiscard]] WorkerGroup runWorkers(WorkQueue& queue, int workers, const WorkFn& fn);
 
 }  // namespace opsy::kube
