@@ -6,6 +6,7 @@
 #include <future>
 #include <regex>
 
+#include "mocks/kube/controller_mocks.h"
 #include "opsy/core/fake_clock.h"
 
 namespace opsy::kube {
@@ -278,6 +279,17 @@ TEST(EventRecorder, RecordingNeverBlocks) {
   EXPECT_EQ(sink.createCount(), 10u);
   recorder.record(builder(), EventType::Normal, "Built", "Build", "after shutdown");
   EXPECT_EQ(recorder.stats().dropped, 1u);
+}
+
+// A one-off event costs exactly one create and nothing else.
+TEST(EventRecorder, OneOffEventIsOneCreate) {
+  FakeClock clock;
+  testing::StrictMock<MockEventSink> sink;
+  EXPECT_CALL(sink, create(testing::Field(&Event::reason, "Built")))
+      .WillOnce(testing::Return(ok()));
+  EventRecorderImpl recorder(sink, clock, syncOptions());
+  recorder.record(builder(), EventType::Normal, "Built", "Build", "ami-0abc");
+  recorder.flushForTest();
 }
 
 }  // namespace

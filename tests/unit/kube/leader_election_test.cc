@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "mocks/kube/controller_mocks.h"
 #include "opsy/core/fake_clock.h"
 #include "opsy/core/log.h"
 #include "support/in_memory_lease_store.h"
@@ -689,6 +690,21 @@ TEST(LeaderElection, RunStepsDownDuringStalledRequest) {
   // a stepped down within the renew deadline of its last renewal (at most one retry period
   // before the stall), and b took over no earlier than a lease duration after that renewal.
   EXPECT_GE(timeline[2].second - timeline[1].second, seconds(15) - seconds(10) - seconds(2));
+}
+
+// A read error other than NotFound never leads to a create: the elector waits and retries.
+TEST(LeaderElection, ReadErrorDoesNotCreate) {
+  FakeClock clock;
+  testing::StrictMock<MockLeaseStore> store;
+  EXPECT_CALL(store, get()).WillOnce(testing::Return(fail(ErrorCode::Unavailable, "down")));
+  EXPECT_CALL(store, describe()).WillRepeatedly(testing::Return("test/lease"));
+  LeaderElectionConfig config;
+  config.identity = "a";
+  config.random = [] { return 1.0; };
+  auto a = LeaderElector::create(config, store, clock, {}).value();
+  // A candidate's retry is jittered: 2 s * (1 + 1.2 * 1.0).
+  EXPECT_EQ(a->tick(), milliseconds(4400));
+  EXPECT_FALSE(a->isLeader());
 }
 
 }  // namespace
