@@ -96,7 +96,7 @@ void EventRecorderImpl::record(const EventObjectRef& regarding, EventType type,
     if (now - existing.last_seen <= options_.series_window) {
       entry = &existing;
       id = cur->second;
-    } else if (!existing.queued) {
+    } else if (!existing.queued && !existing.writing) {
       eraseLocked(cur->second);
     }
   }
@@ -131,7 +131,7 @@ void EventRecorderImpl::record(const EventObjectRef& regarding, EventType type,
   }
 
   auto on_drop = [&] {
-    if (!entry->created) {
+    if (!entry->created && !entry->writing) {
       eraseLocked(id);  // never written: a later repeat must create, not patch
     }
   };
@@ -174,7 +174,7 @@ void EventRecorderImpl::sweepLocked(std::chrono::steady_clock::time_point now) {
   last_sweep_ = now;
   std::vector<std::uint64_t> stale;
   for (const auto& [id, entry] : entries_) {
-    if (!entry.queued && now - entry.last_seen > options_.series_window) {
+    if (!entry.queued && !entry.writing && now - entry.last_seen > options_.series_window) {
       stale.push_back(id);
     }
   }
@@ -200,6 +200,7 @@ void EventRecorderImpl::write(std::uint64_t id) {
       return;
     }
     it->second.queued = false;
+    it->second.writing = true;
     event = it->second.event;
     create = !it->second.created;
     if (!create && !event.series.has_value()) {
@@ -209,21 +210,22 @@ void EventRecorderImpl::write(std::uint64_t id) {
   const Status status =
       create ? sink_.create(event) : sink_.patch(event.name, event.ns, *event.series);
   std::lock_guard lock(mu_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) {
-    return;
-  }
-  Entry& entry = it->second;
-  const bool superseded = current_.count(entry.key) == 0 || current_.at(entry.key) != id;
   if (status) {
     ++stats_.written;
-    entry.created = true;
   } else {
     ++stats_.failed;
     logger()->info("event write failed {}",
                    log::kv("object", event.regarding.ns + "/" + event.regarding.name, "reason",
                            event.reason, "error", status.error().toString()));
   }
+  auto it = entries_.find(id);
+  if (it == entries_.end()) {
+    return;
+  }
+  Entry& entry = it->second;
+  entry.writing = false;
+  entry.created = entry.created || status.has_value();
+  const bool superseded = current_.count(entry.key) == 0 || current_.at(entry.key) != id;
   if (!entry.queued && (superseded || !entry.created)) {
     eraseLocked(id);  // done with it, or a failed create that the next occurrence will redo
   }

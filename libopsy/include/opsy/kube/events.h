@@ -136,7 +136,8 @@ class EventRecorderImpl : public EventRecorder {
     Event event;
     std::chrono::steady_clock::time_point last_seen;
     bool created = false;
-    bool queued = false;
+    bool queued = false;   // a write is waiting in queue_
+    bool writing = false;  // a write is at the sink now
   };
 
   void sweepLocked(std::chrono::steady_clock::time_point now);
