@@ -25,6 +25,7 @@ class RecordingSink : public EventSink {
   };
 
   Status create(const Event& event) override {
+    ++entered;
     wait();
     std::lock_guard lock(mu_);
     if (fail_creates > 0) {
@@ -58,6 +59,7 @@ class RecordingSink : public EventSink {
   std::vector<Event> creates;
   std::vector<Patch> patches;
   int fail_creates = 0;
+  std::atomic<int> entered{0};
 
  private:
   void wait() {
@@ -290,6 +292,36 @@ TEST(EventRecorder, OneOffEventIsOneCreate) {
   EventRecorderImpl recorder(sink, clock, syncOptions());
   recorder.record(builder(), EventType::Normal, "Built", "Build", "ami-0abc");
   recorder.flushForTest();
+}
+
+// A repeat dropped by the rate limit while the first create is still in flight does not orphan
+// the series: the next repeat patches the created event instead of creating another.
+TEST(EventRecorder, DroppedRepeatDuringCreateKeepsSeries) {
+  FakeClock clock;
+  RecordingSink sink;
+  sink.hold();
+  EventRecorderOptions o = syncOptions();
+  o.background_thread = true;
+  o.per_object_burst = 1;
+  EventRecorderImpl recorder(sink, clock, o);
+  recorder.record(builder(), EventType::Warning, "BuildFailed", "Build", "exit 1");
+  for (int i = 0; i < 5000 && sink.entered.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(sink.entered.load(), 1);
+  recorder.record(builder(), EventType::Warning, "BuildFailed", "Build", "exit 1");
+  EXPECT_EQ(recorder.stats().rate_limited, 1u);
+  sink.release();
+  for (int i = 0; i < 5000 && recorder.stats().written == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  clock.advance(minutes(5) + seconds(1));  // one token back
+  recorder.record(builder(), EventType::Warning, "BuildFailed", "Build", "exit 1");
+  recorder.shutDown();
+  ASSERT_EQ(sink.creates.size(), 1u);
+  ASSERT_EQ(sink.patches.size(), 1u);
+  EXPECT_EQ(sink.patches[0].name, sink.creates[0].name);
+  EXPECT_EQ(sink.patches[0].series.count, 3);
 }
 
 }  // namespace
