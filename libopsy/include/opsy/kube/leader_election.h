@@ -5,8 +5,10 @@
 // the record it last observed has not changed for leaseDurationSeconds on its own monotonic clock
 // (wall-clock renewTime values from other machines are never compared); acquire and renew are
 // updates carrying the resourceVersion, so a 409 means another candidate won the race. A leader
-// that has not renewed within the renew deadline steps down by itself; since renewDeadline <
-// leaseDuration, it has stopped before any other candidate can take over.
+// that has not renewed within the renew deadline (counted from the start of its last successful
+// renewal request) steps down by itself; since renewDeadline < leaseDuration, it has stopped
+// before any other candidate can take over, provided the machines' clocks run at about the same
+// rate (their time of day may disagree).
 //
 //   auto elector = LeaderElector::create(config, lease_store, clock, callbacks).value();
 //   std::thread t([&] { elector->run(); });  ... elector->stop(); t.join();
