@@ -1,0 +1,53 @@
+// File: controller_mocks.h
+//
+// gmock classes for the controller-machinery seams of opsy::kube: the event recorder a reconciler
+// depends on, the sinks and stores the runtime adapts the API client to, and work-queue metrics.
+// Use them as StrictMock unless the mock is not the point of the test.
+//
+//   testing::StrictMock<MockEventRecorder> events;
+//   EXPECT_CALL(events, record(_, EventType::Warning, "BuildFailed", "Build", _));
+#pragma once
+
+#include <gmock/gmock.h>
+
+#include "opsy/kube/events.h"
+#include "opsy/kube/leader_election.h"
+#include "opsy/kube/work_queue.h"
+
+namespace opsy::kube {
+
+class MockEventRecorder : public EventRecorder {
+ public:
+  MOCK_METHOD(void, record,
+              (const EventObjectRef& regarding, EventType type, std::string_view reason,
+               std::string_view action, std::string_view note),
+              (override));
+};
+
+class MockEventSink : public EventSink {
+ public:
+  MOCK_METHOD(Status, create, (const Event& event), (override));
+  MOCK_METHOD(Status, patch,
+              (const std::string& name, const std::string& ns, const EventSeries& series),
+              (override));
+};
+
+class MockLeaseStore : public LeaseStore {
+ public:
+  MOCK_METHOD(Result<LeaseRecord>, get, (), (override));
+  MOCK_METHOD(Result<LeaseRecord>, create, (const LeaseRecord& record), (override));
+  MOCK_METHOD(Result<LeaseRecord>, update, (const LeaseRecord& record), (override));
+  MOCK_METHOD(std::string, describe, (), (const, override));
+};
+
+class MockWorkQueueMetrics : public WorkQueueMetrics {
+ public:
+  MOCK_METHOD(void, setDepth, (std::int64_t depth), (override));
+  MOCK_METHOD(void, onAdd, (), (override));
+  MOCK_METHOD(void, observeQueueLatency, (double seconds), (override));
+  MOCK_METHOD(void, observeWorkDuration, (double seconds), (override));
+  MOCK_METHOD(void, onRetry, (), (override));
+  MOCK_METHOD(void, setUnfinishedWork, (double total_seconds, double longest_seconds), (override));
+};
+
+}  // namespace opsy::kube
