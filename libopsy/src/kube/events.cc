@@ -103,7 +103,7 @@ void EventRecorderImpl::record(const EventObjectRef& regarding, EventType type,
   if (entry != nullptr) {
     entry->last_seen = now;
     const int count = entry->event.series.has_value() ? entry->event.series->count + 1 : 2;
-    entry->event.series = EventSeries{count, wall_now};
+    entry->event.series = EventRecordSeries{count, wall_now};
     ++stats_.aggregated;
     if (entry->queued) {
       return;  // the queued write will carry the new count
@@ -112,7 +112,7 @@ void EventRecorderImpl::record(const EventObjectRef& regarding, EventType type,
     id = next_id_++;
     entry = &entries_[id];
     entry->key = key;
-    Event& e = entry->event;
+    EventRecord& e = entry->event;
     e.regarding = regarding;
     e.ns = regarding.ns.empty() ? "default" : regarding.ns;
     e.type = type;
@@ -191,7 +191,7 @@ void EventRecorderImpl::sweepLocked(std::chrono::steady_clock::time_point now) {
 }
 
 void EventRecorderImpl::write(std::uint64_t id) {
-  Event event;
+  EventRecord event;
   bool create = false;
   {
     std::lock_guard lock(mu_);

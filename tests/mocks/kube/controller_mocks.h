@@ -26,9 +26,9 @@ class MockEventRecorder : public EventRecorder {
 
 class MockEventSink : public EventSink {
  public:
-  MOCK_METHOD(Status, create, (const Event& event), (override));
+  MOCK_METHOD(Status, create, (const EventRecord& event), (override));
   MOCK_METHOD(Status, patch,
-              (const std::string& name, const std::string& ns, const EventSeries& series),
+              (const std::string& name, const std::string& ns, const EventRecordSeries& series),
               (override));
 };
 

@@ -21,10 +21,10 @@ class RecordingSink : public EventSink {
   struct Patch {
     std::string name;
     std::string ns;
-    EventSeries series;
+    EventRecordSeries series;
   };
 
-  Status create(const Event& event) override {
+  Status create(const EventRecord& event) override {
     ++entered;
     wait();
     std::lock_guard lock(mu_);
@@ -35,7 +35,8 @@ class RecordingSink : public EventSink {
     creates.push_back(event);
     return ok();
   }
-  Status patch(const std::string& name, const std::string& ns, const EventSeries& series) override {
+  Status patch(const std::string& name, const std::string& ns,
+               const EventRecordSeries& series) override {
     wait();
     std::lock_guard lock(mu_);
     patches.push_back({name, ns, series});
@@ -56,7 +57,7 @@ class RecordingSink : public EventSink {
     return creates.size();
   }
 
-  std::vector<Event> creates;
+  std::vector<EventRecord> creates;
   std::vector<Patch> patches;
   int fail_creates = 0;
   std::atomic<int> entered{0};
@@ -91,7 +92,7 @@ TEST(EventRecorder, CreatesEventWithRequiredFields) {
   recorder.record(builder(), EventType::Warning, "BuildFailed", "Build", "packer exited with 1");
   recorder.flushForTest();
   ASSERT_EQ(sink.creates.size(), 1u);
-  const Event& e = sink.creates[0];
+  const EventRecord& e = sink.creates[0];
   EXPECT_THAT(e.name, testing::MatchesRegex("base-al2023\\.[0-9a-f]{16}"));
   EXPECT_EQ(e.ns, "ci");
   EXPECT_EQ(e.regarding, builder());
@@ -287,7 +288,7 @@ TEST(EventRecorder, RecordingNeverBlocks) {
 TEST(EventRecorder, OneOffEventIsOneCreate) {
   FakeClock clock;
   testing::StrictMock<MockEventSink> sink;
-  EXPECT_CALL(sink, create(testing::Field(&Event::reason, "Built")))
+  EXPECT_CALL(sink, create(testing::Field(&EventRecord::reason, "Built")))
       .WillOnce(testing::Return(ok()));
   EventRecorderImpl recorder(sink, clock, syncOptions());
   recorder.record(builder(), EventType::Normal, "Built", "Build", "ami-0abc");

@@ -25,34 +25,25 @@
 #include "opsy/core/clock.h"
 #include "opsy/core/result.h"
 #include "opsy/core/token_bucket.h"
+#include "opsy/kube/object.h"
 
 namespace opsy::kube {
 
-// The object an Event is about. Same fields as a core/v1 ObjectReference.
-struct EventObjectRef {
-  std::string api_version;
-  std::string kind;
-  std::string ns;
-  std::string name;
-  std::string uid;
-  std::string resource_version;
-  std::string field_path;
-
-  bool operator==(const EventObjectRef&) const = default;
-};
+// The object an event is about.
+using EventObjectRef = ObjectReference;
 
 enum class EventType { Normal, Warning };
 std::string_view toString(EventType type);
 
-struct EventSeries {
+struct EventRecordSeries {
   int count = 0;
   TimePoint last_observed_time;  // MicroTime
 
-  bool operator==(const EventSeries&) const = default;
+  bool operator==(const EventRecordSeries&) const = default;
 };
 
 // An events.k8s.io/v1 Event as this recorder writes it.
-struct Event {
+struct EventRecord {
   std::string name;
   std::string ns;
   EventObjectRef regarding;
@@ -63,7 +54,7 @@ struct Event {
   TimePoint event_time;  // MicroTime
   std::string reporting_controller;
   std::string reporting_instance;
-  std::optional<EventSeries> series;
+  std::optional<EventRecordSeries> series;
 };
 
 // Knows how to write Events; the runtime adapts the Kubernetes client to it.
@@ -71,10 +62,10 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   /** Creates `event` (POST /apis/events.k8s.io/v1/namespaces/{ns}/events). */
-  [[nodiscard]] virtual Status create(const Event& event) = 0;
+  [[nodiscard]] virtual Status create(const EventRecord& event) = 0;
   /** Sets the series of an existing Event (merge patch {"series":{...}} on {ns}/events/{name}). */
   [[nodiscard]] virtual Status patch(const std::string& name, const std::string& ns,
-                                     const EventSeries& series) = 0;
+                                     const EventRecordSeries& series) = 0;
 };
 
 // Knows how to record an Event about an object; what reconcilers depend on.
@@ -133,7 +124,7 @@ class EventRecorderImpl : public EventRecorder {
  private:
   struct Entry {
     std::string key;
-    Event event;
+    EventRecord event;
     std::chrono::steady_clock::time_point last_seen;
     bool created = false;
     bool queued = false;   // a write is waiting in queue_
