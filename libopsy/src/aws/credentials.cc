@@ -222,6 +222,7 @@ class WebIdentityProvider : public CredentialsProvider {
     if (token.empty()) {
       return fail(ErrorCode::FailedPrecondition, "web identity token file is empty");
     }
+    log::registerSecret(token);
     std::string session =
         nonEmpty(env_, "AWS_ROLE_SESSION_NAME")
             .value_or("opsy-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
