@@ -2,6 +2,7 @@
 
 #include "opsy/aws/sigv4.h"
 #include "opsy/core/log.h"
+#include "opsy/core/time_format.h"
 
 namespace opsy::aws {
 namespace {
@@ -42,6 +43,15 @@ void addMemberList(QueryParams& p, const std::string& name,
 
 std::string xmlText(const pugi::xml_node& node, const char* name) {
   return node.child(name).text().as_string();
+}
+
+std::optional<TimePoint> xmlTime(const pugi::xml_node& node, const char* name) {
+  std::string text = xmlText(node, name);
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  auto t = parseRfc3339(text);
+  return t ? std::optional<TimePoint>(*t) : std::nullopt;
 }
 
 std::map<std::string, std::string> xmlTags(const pugi::xml_node& set, const char* item,

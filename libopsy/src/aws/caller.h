@@ -10,6 +10,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ void addMemberList(QueryParams& p, const std::string& name, const std::vector<st
 
 // Child text, "" when absent.
 std::string xmlText(const pugi::xml_node& node, const char* name);
+// Child text parsed as an RFC 3339 time; nullopt when absent or malformed.
+std::optional<TimePoint> xmlTime(const pugi::xml_node& node, const char* name);
 // <tagSet><item><key/><value/></item></tagSet> (EC2) or <Tags><member><Key/>… (awsQuery).
 std::map<std::string, std::string> xmlTags(const pugi::xml_node& set, const char* item,
                                            const char* key, const char* value);

@@ -16,15 +16,10 @@
 #include <vector>
 
 #include "opsy/aws/client_options.h"
+#include "opsy/aws/types.h"
 #include "opsy/core/result.h"
 
 namespace opsy::aws {
-
-struct LaunchTemplateSpec {
-  std::string id;
-  std::string name;
-  std::string version;
-};
 
 struct NodegroupHealthIssue {
   std::string code;  // Ec2LaunchTemplateVersionMismatch, AutoScalingGroupInstanceRefreshActive…
