@@ -81,8 +81,18 @@ Result<std::unique_ptr<Caller>> Caller::create(Service service, const ClientOpti
     return fail(ErrorCode::InvalidArgument, "aws client needs a clock");
   }
   OPSY_ASSIGN_OR_RETURN(std::string region, resolveRegion(options.region, options.env));
-  OPSY_ASSIGN_OR_RETURN(Endpoint ep,
-                        resolveEndpoint(service, region, options.env, options.endpoint));
+  Endpoint ep;
+  if (!options.endpoint_url.empty()) {
+    ep.url = options.endpoint_url;
+    while (!ep.url.empty() && ep.url.back() == '/') {
+      ep.url.pop_back();
+    }
+    ep.region = region;
+    ep.signing_name = std::string(signingName(service));
+    ep.overridden = true;
+  } else {
+    OPSY_ASSIGN_OR_RETURN(ep, resolveEndpoint(service, region, options.env, options.endpoint));
+  }
   return std::unique_ptr<Caller>(new Caller(service, options, std::move(ep)));
 }
 

@@ -32,6 +32,8 @@ struct ClientOptions {
   ClockPtr clock = realClockPtr();
   EnvLookup env = processEnv();
   EndpointOptions endpoint;
+  // Overrides endpoint resolution entirely (global STS, tests); scheme://host[:port].
+  std::string endpoint_url;
   http::RetryPolicy retry = awsRetryPolicy();
   // Client-side token bucket; 0 disables it.
   double max_requests_per_second = 0;
