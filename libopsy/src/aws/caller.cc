@@ -147,8 +147,22 @@ Result<std::string> Caller::call(std::string_view operation, const http::Request
         }
         logger()->trace("aws request {}", log::kv("service", service, "operation", operation,
                                                   "attempt", attempt, "url", req.url));
+        auto started = options_.clock->steadyNow();
+        auto observe = [&](int status, std::string_view code) {
+          if (options_.observer) {
+            CallObservation o;
+            o.service = service;
+            o.operation = operation;
+            o.attempt = attempt;
+            o.http_status = status;
+            o.error_code = code;
+            o.elapsed = std::chrono::duration_cast<Duration>(options_.clock->steadyNow() - started);
+            options_.observer(o);
+          }
+        };
         auto resp = options_.transport->send(req);
         if (!resp) {
+          observe(0, toString(resp.error().code));
           logger()->debug("aws transport error {}",
                           log::kv("service", service, "operation", operation, "attempt", attempt,
                                   "error", resp.error().toString()));
@@ -163,12 +177,14 @@ Result<std::string> Caller::call(std::string_view operation, const http::Request
         }
         if (resp->status < 200 || resp->status >= 300) {
           Error e = parseErrorResponse(protocol, *resp);
+          observe(resp->status, e.provider_code);
           logger()->debug(
               "aws error response {}",
               log::kv("service", service, "operation", operation, "attempt", attempt, "code",
                       resp->status, "aws_code", e.provider_code, "aws_request_id", e.request_id));
           return fail(std::move(e));
         }
+        observe(resp->status, "");
         logger()->debug("aws response {}",
                         log::kv("service", service, "operation", operation, "attempt", attempt,
                                 "code", resp->status, "aws_request_id", request_id));
