@@ -1,10 +1,17 @@
 #include "aws/caller.h"
 
+#include <algorithm>
+#include <ctime>
+
 #include "opsy/aws/sigv4.h"
 #include "opsy/core/log.h"
+#include "opsy/core/time_format.h"
 
 namespace opsy::aws {
 namespace {
+
+// botocore's threshold: smaller differences are left to the service's own tolerance.
+constexpr std::chrono::minutes kSkewThreshold{4};
 
 std::shared_ptr<spdlog::logger> logger() {
   return log::get("aws");
@@ -44,6 +51,15 @@ std::string xmlText(const pugi::xml_node& node, const char* name) {
   return node.child(name).text().as_string();
 }
 
+std::optional<TimePoint> xmlTime(const pugi::xml_node& node, const char* name) {
+  std::string text = xmlText(node, name);
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  auto t = parseRfc3339(text);
+  return t ? std::optional<TimePoint>(*t) : std::nullopt;
+}
+
 std::map<std::string, std::string> xmlTags(const pugi::xml_node& set, const char* item,
                                            const char* key, const char* value) {
   std::map<std::string, std::string> tags;
@@ -71,8 +87,18 @@ Result<std::unique_ptr<Caller>> Caller::create(Service service, const ClientOpti
     return fail(ErrorCode::InvalidArgument, "aws client needs a clock");
   }
   OPSY_ASSIGN_OR_RETURN(std::string region, resolveRegion(options.region, options.env));
-  OPSY_ASSIGN_OR_RETURN(Endpoint ep,
-                        resolveEndpoint(service, region, options.env, options.endpoint));
+  Endpoint ep;
+  if (!options.endpoint_url.empty()) {
+    ep.url = options.endpoint_url;
+    while (!ep.url.empty() && ep.url.back() == '/') {
+      ep.url.pop_back();
+    }
+    ep.region = region;
+    ep.signing_name = std::string(signingName(service));
+    ep.overridden = true;
+  } else {
+    OPSY_ASSIGN_OR_RETURN(ep, resolveEndpoint(service, region, options.env, options.endpoint));
+  }
   return std::unique_ptr<Caller>(new Caller(service, options, std::move(ep)));
 }
 
@@ -111,54 +137,117 @@ Result<std::string> Caller::restJson(std::string_view operation, std::string met
 
 Result<std::string> Caller::call(std::string_view operation, const http::Request& request,
                                  Protocol protocol, bool sign) {
-  std::string service(endpoint_.signing_name);
   auto result = http::withRetries<std::string>(
       options_.retry, quota_, *options_.clock, [&](int attempt) -> Result<std::string> {
-        limiter_.acquire();
-        http::Request req = request;
-        req.timeout = options_.timeout;
-        if (sign) {
-          if (!options_.credentials) {
-            return fail(ErrorCode::Unauthenticated, "aws client has no credentials provider");
-          }
-          OPSY_ASSIGN_OR_RETURN(Credentials creds, options_.credentials->credentials());
-          OPSY_RETURN_IF_ERROR(signRequest(req, creds, endpoint_.region, endpoint_.signing_name,
-                                           options_.clock->now()));
+        std::optional<TimePoint> server_time;
+        auto r = sendOnce(operation, request, protocol, sign, attempt, &server_time);
+        if (!r && sign && correctSkew(r.error(), server_time)) {
+          // Re-signed with the corrected time; this does not count as a retry.
+          r = sendOnce(operation, request, protocol, sign, attempt, nullptr);
         }
-        logger()->trace("aws request {}", log::kv("service", service, "operation", operation,
-                                                  "attempt", attempt, "url", req.url));
-        auto resp = options_.transport->send(req);
-        if (!resp) {
-          logger()->debug("aws transport error {}",
-                          log::kv("service", service, "operation", operation, "attempt", attempt,
-                                  "error", resp.error().toString()));
-          return fail(std::move(resp.error()));
-        }
-        std::string request_id;
-        for (const char* h : {"x-amzn-RequestId", "x-amz-request-id"}) {
-          if (auto id = resp->header(h)) {
-            request_id = std::string(*id);
-            break;
-          }
-        }
-        if (resp->status < 200 || resp->status >= 300) {
-          Error e = parseErrorResponse(protocol, *resp);
-          logger()->debug(
-              "aws error response {}",
-              log::kv("service", service, "operation", operation, "attempt", attempt, "code",
-                      resp->status, "aws_code", e.provider_code, "aws_request_id", e.request_id));
-          return fail(std::move(e));
-        }
-        logger()->debug("aws response {}",
-                        log::kv("service", service, "operation", operation, "attempt", attempt,
-                                "code", resp->status, "aws_request_id", request_id));
-        return std::move(resp->body);
+        return r;
       });
   if (!result) {
     return fail(
-        std::move(result.error()).context(std::string(service) + " " + std::string(operation)));
+        std::move(result.error()).context(endpoint_.signing_name + " " + std::string(operation)));
   }
   return result;
+}
+
+bool Caller::correctSkew(const Error& e, std::optional<TimePoint> server_time) {
+  static constexpr std::string_view kSkewCodes[] = {
+      "RequestTimeTooSkewed",      "RequestExpired",        "RequestInTheFuture",
+      "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure"};
+  if (!server_time || std::find(std::begin(kSkewCodes), std::end(kSkewCodes), e.provider_code) ==
+                          std::end(kSkewCodes)) {
+    return false;
+  }
+  auto skew =
+      std::chrono::duration_cast<std::chrono::milliseconds>(*server_time - options_.clock->now());
+  if (std::chrono::abs(skew) < kSkewThreshold) {
+    return false;
+  }
+  skew_ms_.store(skew.count());
+  logger()->warn("clock skew corrected {}",
+                 log::kv("service", endpoint_.signing_name, "skew_ms", skew.count()));
+  return true;
+}
+
+Result<std::string> Caller::sendOnce(std::string_view operation, const http::Request& request,
+                                     Protocol protocol, bool sign, int attempt,
+                                     std::optional<TimePoint>* server_time) {
+  const std::string& service = endpoint_.signing_name;
+  limiter_.acquire();
+  http::Request req = request;
+  req.timeout = options_.timeout;
+  if (sign) {
+    if (!options_.credentials) {
+      return fail(ErrorCode::Unauthenticated, "aws client has no credentials provider");
+    }
+    OPSY_ASSIGN_OR_RETURN(Credentials creds, options_.credentials->credentials());
+    TimePoint now = options_.clock->now() + std::chrono::milliseconds(skew_ms_.load());
+    OPSY_RETURN_IF_ERROR(signRequest(req, creds, endpoint_.region, endpoint_.signing_name, now));
+  }
+  logger()->trace("aws request {}", log::kv("service", service, "operation", operation, "attempt",
+                                            attempt, "url", req.url));
+  auto started = options_.clock->steadyNow();
+  auto observe = [&](int status, std::string_view code) {
+    if (options_.observer) {
+      CallObservation o;
+      o.service = service;
+      o.operation = operation;
+      o.attempt = attempt;
+      o.http_status = status;
+      o.error_code = code;
+      o.elapsed = std::chrono::duration_cast<Duration>(options_.clock->steadyNow() - started);
+      options_.observer(o);
+    }
+  };
+  auto resp = options_.transport->send(req);
+  if (!resp) {
+    observe(0, toString(resp.error().code));
+    logger()->debug("aws transport error {}",
+                    log::kv("service", service, "operation", operation, "attempt", attempt, "error",
+                            resp.error().toString()));
+    return fail(std::move(resp.error()));
+  }
+  std::string request_id;
+  for (const char* h : {"x-amzn-RequestId", "x-amz-request-id"}) {
+    if (auto id = resp->header(h)) {
+      request_id = std::string(*id);
+      break;
+    }
+  }
+  if (resp->status < 200 || resp->status >= 300) {
+    Error e = parseErrorResponse(protocol, *resp);
+    observe(resp->status, e.provider_code);
+    logger()->debug(
+        "aws error response {}",
+        log::kv("service", service, "operation", operation, "attempt", attempt, "code",
+                resp->status, "aws_code", e.provider_code, "aws_request_id", e.request_id));
+    if (server_time != nullptr) {
+      if (auto date = resp->header("Date")) {
+        *server_time = parseHttpDate(*date);
+      }
+    }
+    return fail(std::move(e));
+  }
+  observe(resp->status, "");
+  logger()->debug("aws response {}",
+                  log::kv("service", service, "operation", operation, "attempt", attempt, "code",
+                          resp->status, "aws_request_id", request_id));
+  return std::move(resp->body);
+}
+
+std::optional<TimePoint> parseHttpDate(std::string_view text) {
+  // IMF-fixdate, the only form servers may send: "Sun, 06 Nov 1994 08:49:37 GMT".
+  std::tm tm{};
+  std::string s(text);
+  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') {
+    return std::nullopt;
+  }
+  return TimePoint(std::chrono::seconds(timegm(&tm)));
 }
 
 }  // namespace opsy::aws

@@ -8,8 +8,10 @@
 
 #include <pugixml.hpp>
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,8 @@ void addMemberList(QueryParams& p, const std::string& name, const std::vector<st
 
 // Child text, "" when absent.
 std::string xmlText(const pugi::xml_node& node, const char* name);
+// Child text parsed as an RFC 3339 time; nullopt when absent or malformed.
+std::optional<TimePoint> xmlTime(const pugi::xml_node& node, const char* name);
 // <tagSet><item><key/><value/></item></tagSet> (EC2) or <Tags><member><Key/>… (awsQuery).
 std::map<std::string, std::string> xmlTags(const pugi::xml_node& set, const char* item,
                                            const char* key, const char* value);
@@ -45,6 +49,12 @@ std::map<std::string, std::string> xmlTags(const pugi::xml_node& set, const char
 Result<pugi::xml_document*> parseXml(pugi::xml_document& doc, const std::string& body,
                                      std::string_view operation);
 
+// An HTTP Date header (IMF-fixdate); nullopt when malformed.
+std::optional<TimePoint> parseHttpDate(std::string_view text);
+
+// Sends a client's calls. When a signed call fails with a clock-skew error (RequestTimeTooSkewed,
+// SignatureDoesNotMatch, AuthFailure, …) and the response's Date differs from our clock by 4
+// minutes or more, signing uses the server's time from then on and the call is sent once more.
 class Caller {
  public:
   [[nodiscard]] static Result<std::unique_ptr<Caller>> create(Service service,
@@ -65,12 +75,17 @@ class Caller {
   Caller(Service service, ClientOptions options, Endpoint endpoint);
   Result<std::string> call(std::string_view operation, const http::Request& request,
                            Protocol protocol, bool sign);
+  Result<std::string> sendOnce(std::string_view operation, const http::Request& request,
+                               Protocol protocol, bool sign, int attempt,
+                               std::optional<TimePoint>* server_time);
+  bool correctSkew(const Error& e, std::optional<TimePoint> server_time);
 
   Service service_;
   ClientOptions options_;
   Endpoint endpoint_;
   http::RetryQuota quota_;
   RateLimiter limiter_;
+  std::atomic<int64_t> skew_ms_{0};
 };
 
 }  // namespace opsy::aws

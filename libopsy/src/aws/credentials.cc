@@ -1,18 +1,17 @@
 #include "opsy/aws/credentials.h"
 
 #include <rapidjson/document.h>
-#include <pugixml.hpp>
 
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
 
-#include "aws/caller.h"
 #include "aws/url.h"
 #include "opsy/aws/endpoints.h"
 #include "opsy/aws/errors.h"
 #include "opsy/aws/sigv4.h"
+#include "opsy/aws/sts.h"
 #include "opsy/core/log.h"
 #include "opsy/core/time_format.h"
 
@@ -177,27 +176,6 @@ class ProfileProvider : public CredentialsProvider {
 
 // ---------------------------------------------------------------------------------------------
 
-Result<Credentials> parseStsCredentials(const std::string& body, const char* result_name) {
-  pugi::xml_document doc;
-  if (!doc.load_string(body.c_str())) {
-    return fail(ErrorCode::Internal, "sts: response is not XML");
-  }
-  pugi::xml_node creds = doc.document_element().child(result_name).child("Credentials");
-  Credentials c;
-  c.access_key_id = creds.child("AccessKeyId").text().as_string();
-  c.secret_access_key = creds.child("SecretAccessKey").text().as_string();
-  c.session_token = creds.child("SessionToken").text().as_string();
-  if (c.access_key_id.empty() || c.secret_access_key.empty()) {
-    return fail(ErrorCode::Internal, "sts: response has no credentials");
-  }
-  std::string exp = creds.child("Expiration").text().as_string();
-  if (!exp.empty()) {
-    OPSY_ASSIGN_OR_RETURN(TimePoint t, parseRfc3339(exp));
-    c.expiration = t;
-  }
-  return c;
-}
-
 class WebIdentityProvider : public CredentialsProvider {
  public:
   WebIdentityProvider(EnvLookup env, http::TransportPtr transport, ClockPtr clock,
@@ -222,58 +200,43 @@ class WebIdentityProvider : public CredentialsProvider {
     if (token.empty()) {
       return fail(ErrorCode::FailedPrecondition, "web identity token file is empty");
     }
+    log::registerSecret(token);
     std::string session =
         nonEmpty(env_, "AWS_ROLE_SESSION_NAME")
             .value_or("opsy-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                                    clock_->now().time_since_epoch())
                                                    .count()));
-    OPSY_ASSIGN_OR_RETURN(std::string endpoint, stsEndpoint());
-    http::Request req;
-    req.method = "POST";
-    req.url = endpoint + "/";
-    req.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
-    req.body = formEncode({{"Action", "AssumeRoleWithWebIdentity"},
-                           {"Version", "2011-06-15"},
-                           {"RoleArn", *role},
-                           {"RoleSessionName", session},
-                           {"WebIdentityToken", token},
-                           {"DurationSeconds", std::to_string(options_.duration_seconds)}});
-    req.timeout = std::chrono::seconds(10);
-    auto resp = transport_->send(req);
-    if (!resp) {
-      return fail(std::move(resp.error()).context("assume role with web identity"));
+    ClientOptions options;
+    auto region = resolveRegion("", env_);
+    // Unsigned, so the region only picks the endpoint; without one the global endpoint works.
+    options.region = region ? *region : "us-east-1";
+    options.endpoint_url = options_.sts_endpoint;
+    if (!region && options.endpoint_url.empty()) {
+      options.endpoint_url =
+          nonEmpty(env_, "AWS_ENDPOINT_URL_STS")
+              .value_or(nonEmpty(env_, "AWS_ENDPOINT_URL").value_or("https://sts.amazonaws.com"));
     }
-    if (resp->status < 200 || resp->status >= 300) {
-      return fail(
-          parseErrorResponse(Protocol::AwsQuery, *resp).context("assume role with web identity"));
+    options.transport = transport_;
+    options.clock = clock_;
+    options.env = env_;
+    options.timeout = std::chrono::seconds(10);
+    OPSY_ASSIGN_OR_RETURN(StsApiPtr sts, makeStsClient(options));
+    AssumeRoleWithWebIdentityInput in;
+    in.role_arn = *role;
+    in.role_session_name = session;
+    in.web_identity_token = token;
+    in.duration_seconds = options_.duration_seconds;
+    auto assumed = sts->assumeRoleWithWebIdentity(in);
+    if (!assumed) {
+      return fail(std::move(assumed.error()).context("web identity"));
     }
-    OPSY_ASSIGN_OR_RETURN(Credentials c,
-                          parseStsCredentials(resp->body, "AssumeRoleWithWebIdentityResult"));
+    Credentials c = std::move(assumed->credentials);
     logger()->info("assumed role with web identity {}", log::kv("role_arn", *role));
     return remember(std::move(c));
   }
   std::string name() const override { return "web-identity"; }
 
  private:
-  Result<std::string> stsEndpoint() const {
-    if (!options_.sts_endpoint.empty()) {
-      return options_.sts_endpoint;
-    }
-    auto region = resolveRegion("", env_);
-    if (!region) {
-      // No region: the global endpoint (botocore's legacy default) still works.
-      if (auto url = nonEmpty(env_, "AWS_ENDPOINT_URL_STS")) {
-        return *url;
-      }
-      if (auto url = nonEmpty(env_, "AWS_ENDPOINT_URL")) {
-        return *url;
-      }
-      return std::string("https://sts.amazonaws.com");
-    }
-    OPSY_ASSIGN_OR_RETURN(Endpoint ep, resolveEndpoint(Service::Sts, *region, env_));
-    return ep.url;
-  }
-
   EnvLookup env_;
   http::TransportPtr transport_;
   ClockPtr clock_;

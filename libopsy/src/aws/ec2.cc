@@ -10,15 +10,6 @@ constexpr std::string_view kVersion = "2016-11-15";
 // A runaway paginator (a service bug or a fake repeating its token) must not loop forever.
 constexpr int kMaxPages = 1000;
 
-std::optional<TimePoint> xmlTime(const pugi::xml_node& node, const char* name) {
-  std::string text = xmlText(node, name);
-  if (text.empty()) {
-    return std::nullopt;
-  }
-  auto t = parseRfc3339(text);
-  return t ? std::optional<TimePoint>(*t) : std::nullopt;
-}
-
 Tags ec2Tags(const pugi::xml_node& item) {
   return xmlTags(item.child("tagSet"), "item", "key", "value");
 }

@@ -177,6 +177,19 @@ TEST(WebIdentityProvider, RereadsRotatedTokenOnEveryRefresh) {
   EXPECT_THAT(requests[1].body, HasSubstr("WebIdentityToken=jwt-token-two"));
 }
 
+// Without any region the global STS endpoint is used (still unsigned).
+TEST(WebIdentityProvider, NoRegionUsesGlobalEndpoint) {
+  TempDir dir;
+  auto transport = std::make_shared<test::ScriptedTransport>();
+  transport->expect("POST", "https://sts.amazonaws.com/").reply(200, kStsResponse);
+  auto p = makeWebIdentityProvider(mapEnv({{"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"},
+                                           {"AWS_WEB_IDENTITY_TOKEN_FILE", dir.write("t", "tok")}}),
+                                   transport, std::make_shared<FakeClock>());
+  auto c = p->credentials();
+  ASSERT_TRUE(c.has_value()) << c.error().toString();
+  EXPECT_THAT(transport->lastRequest().body, HasSubstr("RoleSessionName=opsy-"));
+}
+
 // An STS error keeps its code, status and request id for the operator to act on.
 TEST(WebIdentityProvider, StsErrorIsTyped) {
   TempDir dir;

@@ -468,3 +468,27 @@ TEST(Ec2Client, NeedsRegion) {
 
 }  // namespace
 }  // namespace opsy::aws
+
+namespace opsy::aws {
+namespace {
+
+// Every attempt is reported to the observer with its status and AWS code (metrics hook).
+TEST(Ec2Observer, ReportsEachAttempt) {
+  ClientHarness h;
+  h.transport->reply(503, ec2Error("RequestLimitExceeded", "slow down"));
+  h.transport->reply(200, "<R><return>true</return></R>");
+  std::vector<std::tuple<std::string, std::string, int, int, std::string>> seen;
+  ClientOptions o = h.options();
+  o.observer = [&seen](const CallObservation& c) {
+    seen.emplace_back(std::string(c.service), std::string(c.operation), c.attempt, c.http_status,
+                      std::string(c.error_code));
+  };
+  auto ec2 = makeEc2Client(o);
+  ASSERT_TRUE((*ec2)->deleteSnapshot("snap-1").has_value());
+  EXPECT_THAT(seen,
+              ElementsAre(std::make_tuple("ec2", "DeleteSnapshot", 1, 503, "RequestLimitExceeded"),
+                          std::make_tuple("ec2", "DeleteSnapshot", 2, 200, "")));
+}
+
+}  // namespace
+}  // namespace opsy::aws

@@ -11,7 +11,9 @@
 //   OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr ec2, aws::makeEc2Client(o));
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "opsy/aws/credentials.h"
 #include "opsy/aws/endpoints.h"
@@ -23,6 +25,16 @@
 
 namespace opsy::aws {
 
+// One attempt of one AWS call, reported to ClientOptions::observer (metrics, tracing).
+struct CallObservation {
+  std::string_view service;    // signing name: "ec2", "eks", …
+  std::string_view operation;  // "DescribeImages"
+  int attempt = 1;
+  int http_status = 0;          // 0 when no response was read
+  std::string_view error_code;  // AWS error code, or the canonical code for transport errors
+  Duration elapsed{0};          // steady-clock time of this attempt
+};
+
 struct ClientOptions {
   // Empty: AWS_REGION, else AWS_DEFAULT_REGION.
   std::string region;
@@ -32,10 +44,14 @@ struct ClientOptions {
   ClockPtr clock = realClockPtr();
   EnvLookup env = processEnv();
   EndpointOptions endpoint;
+  // Overrides endpoint resolution entirely (global STS, tests); scheme://host[:port].
+  std::string endpoint_url;
   http::RetryPolicy retry = awsRetryPolicy();
   // Client-side token bucket; 0 disables it.
   double max_requests_per_second = 0;
   double burst = 0;
+  // Called after every attempt; must be cheap and thread-safe. Keeps aws free of metrics code.
+  std::function<void(const CallObservation&)> observer;
   // Per-request timeout handed to the transport.
   Duration timeout = std::chrono::seconds(30);
 };

@@ -16,18 +16,11 @@
 #include <vector>
 
 #include "opsy/aws/client_options.h"
+#include "opsy/aws/types.h"
 #include "opsy/core/clock.h"
 #include "opsy/core/result.h"
 
 namespace opsy::aws {
-
-using Tags = std::map<std::string, std::string>;
-
-// An EC2 filter: name ("name", "owner-id", "tag:status", "tag-key") and values ('*' wildcards).
-struct Filter {
-  std::string name;
-  std::vector<std::string> values;
-};
 
 struct Image {
   std::string id;

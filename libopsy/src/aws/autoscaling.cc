@@ -1,0 +1,203 @@
+#include "opsy/aws/autoscaling.h"
+
+#include "aws/caller.h"
+#include "opsy/core/time_format.h"
+
+namespace opsy::aws {
+namespace {
+
+constexpr std::string_view kVersion = "2011-01-01";
+constexpr int kMaxPages = 1000;
+
+std::optional<LaunchTemplateSpec> parseTemplate(const pugi::xml_node& node) {
+  if (!node) {
+    return std::nullopt;
+  }
+  return LaunchTemplateSpec{xmlText(node, "LaunchTemplateId"), xmlText(node, "LaunchTemplateName"),
+                            xmlText(node, "Version")};
+}
+
+AutoScalingGroup parseGroup(const pugi::xml_node& m) {
+  AutoScalingGroup g;
+  g.name = xmlText(m, "AutoScalingGroupName");
+  g.arn = xmlText(m, "AutoScalingGroupARN");
+  g.launch_template = parseTemplate(m.child("LaunchTemplate"));
+  if (pugi::xml_node mip = m.child("MixedInstancesPolicy")) {
+    g.mixed_instances_policy = true;
+    if (!g.launch_template) {
+      g.launch_template =
+          parseTemplate(mip.child("LaunchTemplate").child("LaunchTemplateSpecification"));
+    }
+  }
+  g.min_size = m.child("MinSize").text().as_int();
+  g.max_size = m.child("MaxSize").text().as_int();
+  g.desired_capacity = m.child("DesiredCapacity").text().as_int();
+  g.status = xmlText(m, "Status");
+  for (pugi::xml_node i : m.child("Instances").children("member")) {
+    g.instances.push_back({xmlText(i, "InstanceId"), xmlText(i, "LifecycleState"),
+                           xmlText(i, "HealthStatus"), parseTemplate(i.child("LaunchTemplate"))});
+  }
+  g.tags = xmlTags(m.child("Tags"), "member", "Key", "Value");
+  return g;
+}
+
+InstanceRefresh parseRefresh(const pugi::xml_node& m) {
+  InstanceRefresh r;
+  r.id = xmlText(m, "InstanceRefreshId");
+  r.auto_scaling_group_name = xmlText(m, "AutoScalingGroupName");
+  r.status = xmlText(m, "Status");
+  r.status_reason = xmlText(m, "StatusReason");
+  r.start_time = xmlTime(m, "StartTime");
+  r.end_time = xmlTime(m, "EndTime");
+  r.percentage_complete = m.child("PercentageComplete").text().as_int();
+  r.instances_to_update = m.child("InstancesToUpdate").text().as_int();
+  return r;
+}
+
+const char* boolText(bool b) {
+  return b ? "true" : "false";
+}
+
+class AutoScalingClientImpl : public AutoScalingApi {
+ public:
+  explicit AutoScalingClientImpl(std::unique_ptr<Caller> caller) : caller_(std::move(caller)) {}
+
+  Result<std::vector<AutoScalingGroup>> describeAutoScalingGroups(
+      const DescribeAutoScalingGroupsInput& in) override {
+    QueryParams base;
+    if (!in.names.empty()) {
+      addMemberList(base, "AutoScalingGroupNames", in.names);
+    }
+    for (size_t i = 0; i < in.filters.size(); ++i) {
+      std::string prefix = "Filters.member." + std::to_string(i + 1);
+      base.emplace_back(prefix + ".Name", in.filters[i].name);
+      addMemberList(base, prefix + ".Values", in.filters[i].values);
+    }
+    base.emplace_back("MaxRecords", std::to_string(in.page_size));
+    std::vector<AutoScalingGroup> out;
+    OPSY_RETURN_IF_ERROR(paginate("DescribeAutoScalingGroups", base, [&](const pugi::xml_node& r) {
+      for (pugi::xml_node m : r.child("AutoScalingGroups").children("member")) {
+        out.push_back(parseGroup(m));
+      }
+    }));
+    return out;
+  }
+
+  Result<std::string> startInstanceRefresh(const StartInstanceRefreshInput& in) override {
+    if (in.auto_scaling_group_name.empty()) {
+      return fail(ErrorCode::InvalidArgument, "start instance refresh needs a group name");
+    }
+    QueryParams p = {{"AutoScalingGroupName", in.auto_scaling_group_name}};
+    if (!in.strategy.empty()) {
+      p.emplace_back("Strategy", in.strategy);
+    }
+    if (in.desired_launch_template) {
+      const LaunchTemplateSpec& lt = *in.desired_launch_template;
+      const std::string prefix = "DesiredConfiguration.LaunchTemplate.";
+      if (!lt.id.empty()) {
+        p.emplace_back(prefix + "LaunchTemplateId", lt.id);
+      } else {
+        p.emplace_back(prefix + "LaunchTemplateName", lt.name);
+      }
+      if (!lt.version.empty()) {
+        p.emplace_back(prefix + "Version", lt.version);
+      }
+    }
+    const InstanceRefreshPreferences& pref = in.preferences;
+    auto opt_int = [&p](const char* name, const std::optional<int>& v) {
+      if (v) {
+        p.emplace_back(std::string("Preferences.") + name, std::to_string(*v));
+      }
+    };
+    auto opt_bool = [&p](const char* name, const std::optional<bool>& v) {
+      if (v) {
+        p.emplace_back(std::string("Preferences.") + name, boolText(*v));
+      }
+    };
+    opt_int("MinHealthyPercentage", pref.min_healthy_percentage);
+    opt_int("MaxHealthyPercentage", pref.max_healthy_percentage);
+    opt_int("InstanceWarmup", pref.instance_warmup_seconds);
+    opt_bool("SkipMatching", pref.skip_matching);
+    opt_bool("AutoRollback", pref.auto_rollback);
+    if (!pref.checkpoint_percentages.empty()) {
+      std::vector<std::string> values;
+      for (int v : pref.checkpoint_percentages) {
+        values.push_back(std::to_string(v));
+      }
+      addMemberList(p, "Preferences.CheckpointPercentages", values);
+    }
+    opt_int("CheckpointDelay", pref.checkpoint_delay_seconds);
+    if (!pref.scale_in_protected_instances.empty()) {
+      p.emplace_back("Preferences.ScaleInProtectedInstances", pref.scale_in_protected_instances);
+    }
+    if (!pref.standby_instances.empty()) {
+      p.emplace_back("Preferences.StandbyInstances", pref.standby_instances);
+    }
+    OPSY_ASSIGN_OR_RETURN(std::string body,
+                          caller_->query("StartInstanceRefresh", kVersion, p, Protocol::AwsQuery));
+    pugi::xml_document doc;
+    OPSY_RETURN_IF_ERROR(parseXml(doc, body, "StartInstanceRefresh"));
+    std::string id =
+        xmlText(doc.document_element().child("StartInstanceRefreshResult"), "InstanceRefreshId");
+    if (id.empty()) {
+      return fail(ErrorCode::Internal, "StartInstanceRefresh: no refresh id in response");
+    }
+    return id;
+  }
+
+  Result<std::vector<InstanceRefresh>> describeInstanceRefreshes(
+      const std::string& group, const std::vector<std::string>& ids) override {
+    QueryParams base = {{"AutoScalingGroupName", group}};
+    if (!ids.empty()) {
+      addMemberList(base, "InstanceRefreshIds", ids);
+    }
+    base.emplace_back("MaxRecords", "100");
+    std::vector<InstanceRefresh> out;
+    OPSY_RETURN_IF_ERROR(paginate("DescribeInstanceRefreshes", base, [&](const pugi::xml_node& r) {
+      for (pugi::xml_node m : r.child("InstanceRefreshes").children("member")) {
+        out.push_back(parseRefresh(m));
+      }
+    }));
+    return out;
+  }
+
+ private:
+  template <class OnPage>
+  Status paginate(std::string_view action, const QueryParams& base, OnPage&& on_page) {
+    std::string token;
+    std::string result_name = std::string(action) + "Result";
+    for (int page = 0; page < kMaxPages; ++page) {
+      QueryParams p = base;
+      if (!token.empty()) {
+        p.emplace_back("NextToken", token);
+      }
+      OPSY_ASSIGN_OR_RETURN(std::string body,
+                            caller_->query(action, kVersion, p, Protocol::AwsQuery));
+      pugi::xml_document doc;
+      OPSY_RETURN_IF_ERROR(parseXml(doc, body, action));
+      pugi::xml_node result = doc.document_element().child(result_name.c_str());
+      on_page(result);
+      std::string next = xmlText(result, "NextToken");
+      if (next.empty()) {
+        return ok();
+      }
+      if (next == token) {
+        return fail(ErrorCode::Internal, std::string(action) + ": service repeated its page token");
+      }
+      token = std::move(next);
+    }
+    return fail(ErrorCode::Internal, std::string(action) + ": more than 1000 pages");
+  }
+
+  std::unique_ptr<Caller> caller_;
+};
+
+}  // namespace
+
+Result<AutoScalingApiPtr> makeAutoScalingClient(const ClientOptions& options) {
+  OPSY_ASSIGN_OR_RETURN(std::unique_ptr<Caller> caller,
+                        Caller::create(Service::AutoScaling, options));
+  return AutoScalingApiPtr(std::make_shared<AutoScalingClientImpl>(std::move(caller)));
+}
+
+}  // namespace opsy::aws

@@ -1,0 +1,265 @@
+#include "opsy/aws/eks.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "aws/caller.h"
+#include "aws/json.h"
+#include "opsy/aws/sigv4.h"
+#include "opsy/core/time_format.h"
+
+namespace opsy::aws {
+
+std::optional<TimePoint> jsonEpoch(const JsonValue& v, const char* name) {
+  const JsonValue* m = member(v, name);
+  if (m == nullptr || !m->IsNumber()) {
+    return std::nullopt;
+  }
+  return fromEpochSeconds(m->GetDouble());
+}
+
+namespace {
+
+constexpr int kMaxPages = 1000;
+
+std::string seg(const std::string& s) {
+  return uriEncode(s, false);
+}
+
+// A random version-4 UUID, the form SDKs fill idempotency tokens with.
+std::string randomUuid() {
+  unsigned char b[16];
+  RAND_bytes(b, sizeof(b));
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) {
+      out.push_back('-');
+    }
+    out.push_back(kHex[b[i] >> 4]);
+    out.push_back(kHex[b[i] & 0xf]);
+  }
+  return out;
+}
+
+Nodegroup parseNodegroup(const JsonValue& ng) {
+  Nodegroup n;
+  n.name = jsonString(ng, "nodegroupName");
+  n.cluster_name = jsonString(ng, "clusterName");
+  n.arn = jsonString(ng, "nodegroupArn");
+  n.status = jsonString(ng, "status");
+  n.version = jsonString(ng, "version");
+  n.release_version = jsonString(ng, "releaseVersion");
+  n.ami_type = jsonString(ng, "amiType");
+  n.capacity_type = jsonString(ng, "capacityType");
+  if (const JsonValue* lt = member(ng, "launchTemplate"); lt != nullptr && lt->IsObject()) {
+    n.launch_template = LaunchTemplateSpec{jsonString(*lt, "id"), jsonString(*lt, "name"),
+                                           jsonString(*lt, "version")};
+  }
+  if (const JsonValue* res = member(ng, "resources")) {
+    if (const JsonValue* asgs = member(*res, "autoScalingGroups"); asgs && asgs->IsArray()) {
+      for (const auto& a : asgs->GetArray()) {
+        n.autoscaling_groups.push_back(jsonString(a, "name"));
+      }
+    }
+  }
+  if (const JsonValue* health = member(ng, "health")) {
+    if (const JsonValue* issues = member(*health, "issues"); issues && issues->IsArray()) {
+      for (const auto& i : issues->GetArray()) {
+        n.health_issues.push_back(
+            {jsonString(i, "code"), jsonString(i, "message"), jsonStrings(i, "resourceIds")});
+      }
+    }
+  }
+  if (const JsonValue* sc = member(ng, "scalingConfig")) {
+    n.min_size = jsonInt(*sc, "minSize").value_or(0);
+    n.max_size = jsonInt(*sc, "maxSize").value_or(0);
+    n.desired_size = jsonInt(*sc, "desiredSize").value_or(0);
+  }
+  if (const JsonValue* uc = member(ng, "updateConfig")) {
+    n.max_unavailable = jsonInt(*uc, "maxUnavailable");
+    n.max_unavailable_percentage = jsonInt(*uc, "maxUnavailablePercentage");
+  }
+  n.labels = jsonStringMap(ng, "labels");
+  n.tags = jsonStringMap(ng, "tags");
+  n.created_at = jsonEpoch(ng, "createdAt");
+  n.modified_at = jsonEpoch(ng, "modifiedAt");
+  return n;
+}
+
+Result<Update> parseUpdate(const std::string& body, std::string_view operation) {
+  rapidjson::Document doc;
+  OPSY_RETURN_IF_ERROR(parseJson(doc, body, operation));
+  const JsonValue* u = member(doc, "update");
+  if (u == nullptr || !u->IsObject()) {
+    return fail(ErrorCode::Internal, std::string(operation) + ": no update in response");
+  }
+  Update out;
+  out.id = jsonString(*u, "id");
+  out.status = jsonString(*u, "status");
+  out.type = jsonString(*u, "type");
+  out.created_at = jsonEpoch(*u, "createdAt");
+  if (const JsonValue* params = member(*u, "params"); params && params->IsArray()) {
+    for (const auto& p : params->GetArray()) {
+      out.params.emplace_back(jsonString(p, "type"), jsonString(p, "value"));
+    }
+  }
+  if (const JsonValue* errs = member(*u, "errors"); errs && errs->IsArray()) {
+    for (const auto& e : errs->GetArray()) {
+      out.errors.push_back({jsonString(e, "errorCode"), jsonString(e, "errorMessage"),
+                            jsonStrings(e, "resourceIds")});
+    }
+  }
+  return out;
+}
+
+class EksClientImpl : public EksApi {
+ public:
+  explicit EksClientImpl(std::unique_ptr<Caller> caller) : caller_(std::move(caller)) {}
+
+  Result<std::vector<std::string>> listNodegroups(const std::string& cluster) override {
+    std::vector<std::string> out;
+    std::string token;
+    for (int page = 0; page < kMaxPages; ++page) {
+      std::string path = "/clusters/" + seg(cluster) + "/node-groups?maxResults=100";
+      if (!token.empty()) {
+        path += "&nextToken=" + uriEncode(token, false);
+      }
+      OPSY_ASSIGN_OR_RETURN(std::string body, caller_->restJson("ListNodegroups", "GET", path, ""));
+      rapidjson::Document doc;
+      OPSY_RETURN_IF_ERROR(parseJson(doc, body, "ListNodegroups"));
+      for (std::string& name : jsonStrings(doc, "nodegroups")) {
+        out.push_back(std::move(name));
+      }
+      std::string next = jsonString(doc, "nextToken");
+      if (next.empty()) {
+        return out;
+      }
+      if (next == token) {
+        return fail(ErrorCode::Internal, "ListNodegroups: service repeated its page token");
+      }
+      token = std::move(next);
+    }
+    return fail(ErrorCode::Internal, "ListNodegroups: more than 1000 pages");
+  }
+
+  Result<Nodegroup> describeNodegroup(const std::string& cluster,
+                                      const std::string& nodegroup) override {
+    OPSY_ASSIGN_OR_RETURN(
+        std::string body,
+        caller_->restJson("DescribeNodegroup", "GET",
+                          "/clusters/" + seg(cluster) + "/node-groups/" + seg(nodegroup), ""));
+    rapidjson::Document doc;
+    OPSY_RETURN_IF_ERROR(parseJson(doc, body, "DescribeNodegroup"));
+    const JsonValue* ng = member(doc, "nodegroup");
+    if (ng == nullptr || !ng->IsObject()) {
+      return fail(ErrorCode::Internal, "DescribeNodegroup: no nodegroup in response");
+    }
+    return parseNodegroup(*ng);
+  }
+
+  Result<Update> updateNodegroupVersion(const UpdateNodegroupVersionInput& in) override {
+    if (in.cluster_name.empty() || in.nodegroup_name.empty()) {
+      return fail(ErrorCode::InvalidArgument,
+                  "update nodegroup version needs cluster and nodegroup");
+    }
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    if (in.launch_template) {
+      w.Key("launchTemplate");
+      w.StartObject();
+      if (!in.launch_template->id.empty()) {
+        w.Key("id");
+        w.String(in.launch_template->id.c_str());
+      } else {
+        w.Key("name");
+        w.String(in.launch_template->name.c_str());
+      }
+      if (!in.launch_template->version.empty()) {
+        w.Key("version");
+        w.String(in.launch_template->version.c_str());
+      }
+      w.EndObject();
+    }
+    if (!in.version.empty()) {
+      w.Key("version");
+      w.String(in.version.c_str());
+    }
+    if (!in.release_version.empty()) {
+      w.Key("releaseVersion");
+      w.String(in.release_version.c_str());
+    }
+    w.Key("force");
+    w.Bool(in.force);
+    w.Key("clientRequestToken");
+    std::string token = in.client_request_token.empty() ? randomUuid() : in.client_request_token;
+    w.String(token.c_str());
+    w.EndObject();
+    OPSY_ASSIGN_OR_RETURN(std::string body,
+                          caller_->restJson("UpdateNodegroupVersion", "POST",
+                                            "/clusters/" + seg(in.cluster_name) + "/node-groups/" +
+                                                seg(in.nodegroup_name) + "/update-version",
+                                            buf.GetString()));
+    return parseUpdate(body, "UpdateNodegroupVersion");
+  }
+
+  Result<Update> describeUpdate(const std::string& cluster, const std::string& update_id,
+                                const std::string& nodegroup) override {
+    std::string path = "/clusters/" + seg(cluster) + "/updates/" + seg(update_id);
+    if (!nodegroup.empty()) {
+      path += "?nodegroupName=" + uriEncode(nodegroup, false);
+    }
+    OPSY_ASSIGN_OR_RETURN(std::string body, caller_->restJson("DescribeUpdate", "GET", path, ""));
+    return parseUpdate(body, "DescribeUpdate");
+  }
+
+ private:
+  std::unique_ptr<Caller> caller_;
+};
+
+std::string base64UrlNoPad(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()),
+                          static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  while (!out.empty() && out.back() == '=') {
+    out.pop_back();
+  }
+  for (char& c : out) {
+    c = c == '+' ? '-' : (c == '/' ? '_' : c);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<EksApiPtr> makeEksClient(const ClientOptions& options) {
+  OPSY_ASSIGN_OR_RETURN(std::unique_ptr<Caller> caller, Caller::create(Service::Eks, options));
+  return EksApiPtr(std::make_shared<EksClientImpl>(std::move(caller)));
+}
+
+Result<std::string> eksBearerToken(const Credentials& credentials, std::string_view region,
+                                   std::string_view cluster_name, TimePoint now,
+                                   std::string_view sts_endpoint) {
+  if (cluster_name.empty()) {
+    return fail(ErrorCode::InvalidArgument, "eks token needs a cluster name");
+  }
+  std::string base = sts_endpoint.empty() ? "https://sts." + std::string(region) + ".amazonaws.com"
+                                          : std::string(sts_endpoint);
+  while (!base.empty() && base.back() == '/') {
+    base.pop_back();
+  }
+  http::Request req;
+  req.method = "GET";
+  req.url = base + "/?Action=GetCallerIdentity&Version=2011-06-15";
+  req.headers = {{"x-k8s-aws-id", std::string(cluster_name)}};
+  OPSY_ASSIGN_OR_RETURN(PresignedUrl url,
+                        presignUrl(req, credentials, region, "sts", now, std::chrono::seconds(60)));
+  return "k8s-aws-v1." + base64UrlNoPad(url.url);
+}
+
+}  // namespace opsy::aws

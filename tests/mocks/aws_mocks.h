@@ -1,0 +1,90 @@
+// File: aws_mocks.h
+//
+// gmock classes for the AWS interfaces, for controller and notifier tests that should not care
+// about wire formats (use the scripted transport for those). Prefer StrictMock<…>.
+//
+//   testing::StrictMock<aws::MockEc2Api> ec2;
+//   EXPECT_CALL(ec2, describeImages(testing::_)).WillOnce(testing::Return(images));
+#pragma once
+
+#include <gmock/gmock.h>
+
+#include "opsy/aws/autoscaling.h"
+#include "opsy/aws/credentials.h"
+#include "opsy/aws/ec2.h"
+#include "opsy/aws/eks.h"
+#include "opsy/aws/ses.h"
+#include "opsy/aws/sns.h"
+#include "opsy/aws/sts.h"
+
+namespace opsy::aws {
+
+class MockCredentialsProvider : public CredentialsProvider {
+ public:
+  MOCK_METHOD(Result<Credentials>, credentials, (), (override));
+  MOCK_METHOD(std::string, name, (), (const, override));
+};
+
+class MockEc2Api : public Ec2Api {
+ public:
+  MOCK_METHOD(Result<std::vector<Image>>, describeImages, (const DescribeImagesInput&), (override));
+  MOCK_METHOD(Status, createTags, (const std::vector<std::string>&, const Tags&), (override));
+  MOCK_METHOD(Status, deleteTags,
+              (const std::vector<std::string>&, const std::vector<std::string>&), (override));
+  MOCK_METHOD(Status, deregisterImage, (const std::string&), (override));
+  MOCK_METHOD(Status, deleteSnapshot, (const std::string&), (override));
+  MOCK_METHOD(Status, enableImageDeprecation, (const std::string&, TimePoint), (override));
+  MOCK_METHOD(Result<std::vector<LaunchTemplateVersion>>, describeLaunchTemplateVersions,
+              (const DescribeLaunchTemplateVersionsInput&), (override));
+  MOCK_METHOD(Result<LaunchTemplateVersion>, createLaunchTemplateVersion,
+              (const CreateLaunchTemplateVersionInput&), (override));
+  MOCK_METHOD(Result<LaunchTemplate>, modifyLaunchTemplate, (const ModifyLaunchTemplateInput&),
+              (override));
+  MOCK_METHOD(Result<std::vector<SecurityGroup>>, describeSecurityGroups,
+              (const DescribeSecurityGroupsInput&), (override));
+  MOCK_METHOD(Status, deleteSecurityGroup, (const std::string&), (override));
+  MOCK_METHOD(Result<std::vector<KeyPair>>, describeKeyPairs, (const DescribeKeyPairsInput&),
+              (override));
+  MOCK_METHOD(Status, deleteKeyPair, (const std::string&), (override));
+  MOCK_METHOD(Result<std::string>, registerImage, (const RegisterImageInput&), (override));
+};
+
+class MockEksApi : public EksApi {
+ public:
+  MOCK_METHOD(Result<std::vector<std::string>>, listNodegroups, (const std::string&), (override));
+  MOCK_METHOD(Result<Nodegroup>, describeNodegroup, (const std::string&, const std::string&),
+              (override));
+  MOCK_METHOD(Result<Update>, updateNodegroupVersion, (const UpdateNodegroupVersionInput&),
+              (override));
+  MOCK_METHOD(Result<Update>, describeUpdate,
+              (const std::string&, const std::string&, const std::string&), (override));
+};
+
+class MockAutoScalingApi : public AutoScalingApi {
+ public:
+  MOCK_METHOD(Result<std::vector<AutoScalingGroup>>, describeAutoScalingGroups,
+              (const DescribeAutoScalingGroupsInput&), (override));
+  MOCK_METHOD(Result<std::string>, startInstanceRefresh, (const StartInstanceRefreshInput&),
+              (override));
+  MOCK_METHOD(Result<std::vector<InstanceRefresh>>, describeInstanceRefreshes,
+              (const std::string&, const std::vector<std::string>&), (override));
+};
+
+class MockStsApi : public StsApi {
+ public:
+  MOCK_METHOD(Result<AssumedRole>, assumeRoleWithWebIdentity,
+              (const AssumeRoleWithWebIdentityInput&), (override));
+  MOCK_METHOD(Result<CallerIdentity>, getCallerIdentity, (), (override));
+};
+
+class MockSnsApi : public SnsApi {
+ public:
+  MOCK_METHOD(Result<std::string>, publish, (const PublishInput&), (override));
+};
+
+class MockSesApi : public SesApi {
+ public:
+  MOCK_METHOD(Result<std::string>, sendEmail, (const SendEmailInput&), (override));
+};
+
+}  // namespace opsy::aws

@@ -1,0 +1,53 @@
+#include "aws/caller.h"
+
+#include <gtest/gtest.h>
+
+#include "aws_test_util.h"
+#include "opsy/aws/ec2.h"
+
+namespace opsy::aws {
+namespace {
+
+std::string ec2Error(const std::string& code) {
+  return "<Response><Errors><Error><Code>" + code +
+         "</Code><Message>m</Message></Error></Errors><RequestID>r</RequestID></Response>";
+}
+
+// HTTP dates are IMF-fixdate; anything else is rejected.
+TEST(ParseHttpDate, ImfFixdate) {
+  EXPECT_EQ(parseHttpDate("Sat, 21 Nov 2026 05:45:00 GMT"), at("2026-11-21T05:45:00Z"));
+  EXPECT_FALSE(parseHttpDate("2026-11-21T05:45:00Z").has_value());
+  EXPECT_FALSE(parseHttpDate("Sat, 21 Nov 2026 05:45:00 GMT trailing").has_value());
+}
+
+// A skew error with a server Date far from our clock re-signs with the server's time, once,
+// without a backoff sleep; later calls keep the correction.
+TEST(ClockSkew, CorrectsAndResendsOnce) {
+  ClientHarness h;
+  h.transport->reply(400, ec2Error("RequestExpired"), {{"Date", "Sat, 21 Nov 2026 05:45:00 GMT"}});
+  h.transport->reply(200, "<R><return>true</return></R>");
+  h.transport->reply(200, "<R><return>true</return></R>");
+  auto ec2 = makeEc2Client(h.options());
+  ASSERT_TRUE((*ec2)->deleteSnapshot("snap-1").has_value());
+  ASSERT_TRUE((*ec2)->deleteSnapshot("snap-2").has_value());
+  auto requests = h.transport->requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(http::findHeader(requests[0].headers, "x-amz-date"), "20261121T053500Z");
+  EXPECT_EQ(http::findHeader(requests[1].headers, "x-amz-date"), "20261121T054500Z");
+  EXPECT_EQ(http::findHeader(requests[2].headers, "x-amz-date"), "20261121T054500Z");
+  EXPECT_EQ(h.clock->totalSlept(), std::chrono::milliseconds(0));
+}
+
+// The same error with a server Date close to our clock is a real authentication failure.
+TEST(ClockSkew, SmallDifferenceIsNotSkew) {
+  ClientHarness h;
+  h.transport->reply(403, ec2Error("AuthFailure"), {{"Date", "Sat, 21 Nov 2026 05:36:00 GMT"}});
+  auto ec2 = makeEc2Client(h.options());
+  auto st = (*ec2)->deleteSnapshot("snap-1");
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::PermissionDenied);
+  EXPECT_EQ(h.transport->requests().size(), 1u);
+}
+
+}  // namespace
+}  // namespace opsy::aws
