@@ -106,7 +106,11 @@ Caller::Caller(Service service, ClientOptions options, Endpoint endpoint)
     : service_(service),
       options_(std::move(options)),
       endpoint_(std::move(endpoint)),
-      limiter_(options_.max_requests_per_second, options_.burst, *options_.clock) {}
+      limiter_(options_.max_requests_per_second > 0
+                   ? std::optional<TokenBucket>(std::in_place, *options_.clock,
+                                                options_.max_requests_per_second,
+                                                std::max(1, static_cast<int>(options_.burst)))
+                   : std::nullopt) {}
 
 Result<std::string> Caller::query(std::string_view action, std::string_view version,
                                   const QueryParams& params, Protocol protocol, bool sign) {
@@ -177,7 +181,9 @@ Result<std::string> Caller::sendOnce(std::string_view operation, const http::Req
                                      Protocol protocol, bool sign, int attempt,
                                      std::optional<TimePoint>* server_time) {
   const std::string& service = endpoint_.signing_name;
-  limiter_.acquire();
+  if (limiter_) {
+    limiter_->take();
+  }
   http::Request req = request;
   req.timeout = options_.timeout;
   if (sign) {

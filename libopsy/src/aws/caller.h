@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "opsy/aws/client_options.h"
-#include "opsy/aws/rate_limiter.h"
+#include "opsy/core/token_bucket.h"
 
 namespace opsy::aws {
 
@@ -84,7 +84,8 @@ class Caller {
   ClientOptions options_;
   Endpoint endpoint_;
   http::RetryQuota quota_;
-  RateLimiter limiter_;
+  // Client-side pacing; empty when max_requests_per_second is 0.
+  std::optional<TokenBucket> limiter_;
   std::atomic<int64_t> skew_ms_{0};
 };
 
