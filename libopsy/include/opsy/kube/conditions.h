@@ -1,0 +1,54 @@
+// File: conditions.h
+//
+// Status conditions the Kubernetes way (metav1.Condition): one entry per type, with status
+// True/False/Unknown, a CamelCase reason, a message and the generation it describes. The
+// lastTransitionTime moves only when the status changes, so `kubectl wait --for=condition=Ready`
+// and kstatus read them correctly, and setting the same condition twice is not a change (no write).
+//
+//   bool changed = kube::setCondition(status.conditions,
+//       {.type = "Ready", .status = "True", .reason = "ImageActive", .message = "..."},
+//       generation, now);
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "opsy/core/clock.h"
+#include "opsy/core/result.h"
+
+namespace opsy::kube {
+
+inline constexpr std::string_view kConditionTrue = "True";
+inline constexpr std::string_view kConditionFalse = "False";
+inline constexpr std::string_view kConditionUnknown = "Unknown";
+
+struct Condition {
+  std::string type;
+  std::string status;  // True | False | Unknown
+  std::string reason;
+  std::string message;
+  std::int64_t observed_generation = 0;
+  TimePoint last_transition_time{};
+
+  bool operator==(const Condition&) const = default;
+};
+
+// Adds or updates the condition of `c.type` with `observed_generation` = generation. The
+// transition time is `now` when the status changes (or the condition is new), else it is kept.
+// Returns true when anything changed.
+bool setCondition(std::vector<Condition>& conditions, Condition c, std::int64_t generation,
+                  TimePoint now);
+// Removes the condition of `type`; true when one was there.
+bool removeCondition(std::vector<Condition>& conditions, std::string_view type);
+
+const Condition* findCondition(const std::vector<Condition>& conditions, std::string_view type);
+bool isConditionTrue(const std::vector<Condition>& conditions, std::string_view type);
+
+// The JSON array form used in .status.conditions.
+std::string conditionsToJson(const std::vector<Condition>& conditions);
+// Parses .status.conditions; entries without a type are skipped, a non-array is an error.
+[[nodiscard]] Result<std::vector<Condition>> conditionsFromJson(std::string_view json);
+
+}  // namespace opsy::kube
