@@ -7,7 +7,6 @@ namespace opsy::aws {
 namespace {
 
 constexpr std::string_view kVersion = "2011-01-01";
-constexpr int kMaxPages = 1000;
 
 std::optional<LaunchTemplateSpec> parseTemplate(const pugi::xml_node& node) {
   if (!node) {
@@ -164,29 +163,7 @@ class AutoScalingClientImpl : public AutoScalingApi {
  private:
   template <class OnPage>
   Status paginate(std::string_view action, const QueryParams& base, OnPage&& on_page) {
-    std::string token;
-    std::string result_name = std::string(action) + "Result";
-    for (int page = 0; page < kMaxPages; ++page) {
-      QueryParams p = base;
-      if (!token.empty()) {
-        p.emplace_back("NextToken", token);
-      }
-      OPSY_ASSIGN_OR_RETURN(std::string body,
-                            caller_->query(action, kVersion, p, Protocol::AwsQuery));
-      pugi::xml_document doc;
-      OPSY_RETURN_IF_ERROR(parseXml(doc, body, action));
-      pugi::xml_node result = doc.document_element().child(result_name.c_str());
-      on_page(result);
-      std::string next = xmlText(result, "NextToken");
-      if (next.empty()) {
-        return ok();
-      }
-      if (next == token) {
-        return fail(ErrorCode::Internal, std::string(action) + ": service repeated its page token");
-      }
-      token = std::move(next);
-    }
-    return fail(ErrorCode::Internal, std::string(action) + ": more than 1000 pages");
+    return paginateQuery(*caller_, action, kVersion, base, Protocol::AwsQuery, on_page);
   }
 
   std::unique_ptr<Caller> caller_;

@@ -79,6 +79,37 @@ Result<pugi::xml_document*> parseXml(pugi::xml_document& doc, const std::string&
   return &doc;
 }
 
+Status paginateQuery(Caller& caller, std::string_view action, std::string_view version,
+                     const QueryParams& base, Protocol protocol,
+                     const std::function<void(const pugi::xml_node&)>& on_page) {
+  constexpr int kMaxPages = 1000;
+  // EC2 returns <nextToken> at the top; awsQuery wraps results in <ActionResult><NextToken>.
+  const bool ec2 = protocol == Protocol::Ec2Query;
+  const std::string result_name = std::string(action) + "Result";
+  std::string token;
+  for (int page = 0; page < kMaxPages; ++page) {
+    QueryParams p = base;
+    if (!token.empty()) {
+      p.emplace_back("NextToken", token);
+    }
+    OPSY_ASSIGN_OR_RETURN(std::string body, caller.query(action, version, p, protocol));
+    pugi::xml_document doc;
+    OPSY_RETURN_IF_ERROR(parseXml(doc, body, action));
+    pugi::xml_node result =
+        ec2 ? doc.document_element() : doc.document_element().child(result_name.c_str());
+    on_page(result);
+    std::string next = xmlText(result, ec2 ? "nextToken" : "NextToken");
+    if (next.empty()) {
+      return ok();
+    }
+    if (next == token) {
+      return fail(ErrorCode::Internal, std::string(action) + ": service repeated its page token");
+    }
+    token = std::move(next);
+  }
+  return fail(ErrorCode::Internal, std::string(action) + ": more than 1000 pages");
+}
+
 Result<std::unique_ptr<Caller>> Caller::create(Service service, const ClientOptions& options) {
   if (!options.transport) {
     return fail(ErrorCode::InvalidArgument, "aws client needs a transport");

@@ -6,6 +6,8 @@
 // access, so the per-service files only describe their operations.
 #pragma once
 
+#include <functional>
+
 #include <pugixml.hpp>
 
 #include <atomic>
@@ -55,6 +57,15 @@ std::optional<TimePoint> parseHttpDate(std::string_view text);
 // Sends a client's calls. When a signed call fails with a clock-skew error (RequestTimeTooSkewed,
 // SignatureDoesNotMatch, AuthFailure, …) and the response's Date differs from our clock by 4
 // minutes or more, signing uses the server's time from then on and the call is sent once more.
+class Caller;
+
+// Runs a paginated query-protocol call: sends NextToken from the previous page until the service
+// stops returning one, calling `on_page` with each page's result node — the document element for
+// EC2, the <ActionResult> child for awsQuery services. Refuses to loop on a repeated token.
+Status paginateQuery(Caller& caller, std::string_view action, std::string_view version,
+                     const QueryParams& base, Protocol protocol,
+                     const std::function<void(const pugi::xml_node&)>& on_page);
+
 class Caller {
  public:
   [[nodiscard]] static Result<std::unique_ptr<Caller>> create(Service service,

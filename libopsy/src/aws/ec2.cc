@@ -8,7 +8,6 @@ namespace {
 
 constexpr std::string_view kVersion = "2016-11-15";
 // A runaway paginator (a service bug or a fake repeating its token) must not loop forever.
-constexpr int kMaxPages = 1000;
 
 Tags ec2Tags(const pugi::xml_node& item) {
   return xmlTags(item.child("tagSet"), "item", "key", "value");
@@ -317,27 +316,7 @@ class Ec2ClientImpl : public Ec2Api {
 
   template <class OnPage>
   Status paginate(std::string_view action, const QueryParams& base, OnPage&& on_page) {
-    std::string token;
-    for (int page = 0; page < kMaxPages; ++page) {
-      QueryParams p = base;
-      if (!token.empty()) {
-        p.emplace_back("NextToken", token);
-      }
-      OPSY_ASSIGN_OR_RETURN(std::string body,
-                            caller_->query(action, kVersion, p, Protocol::Ec2Query));
-      pugi::xml_document doc;
-      OPSY_RETURN_IF_ERROR(parseXml(doc, body, action));
-      on_page(doc.document_element());
-      std::string next = xmlText(doc.document_element(), "nextToken");
-      if (next.empty()) {
-        return ok();
-      }
-      if (next == token) {
-        return fail(ErrorCode::Internal, std::string(action) + ": service repeated its page token");
-      }
-      token = std::move(next);
-    }
-    return fail(ErrorCode::Internal, std::string(action) + ": more than 1000 pages");
+    return paginateQuery(*caller_, action, kVersion, base, Protocol::Ec2Query, on_page);
   }
 
   std::unique_ptr<Caller> caller_;
