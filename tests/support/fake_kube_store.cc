@@ -135,7 +135,8 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
     return apiFail(badRequestError("the body of the request is not a JSON object"));
   }
   auto& alloc = object.GetAllocator();
-  auto& meta = metadataOf(object);
+  // Adding members may move an object's members, so metadata is looked up afresh each time.
+  auto meta = [&]() -> JsonValue& { return metadataOf(object); };
   std::string name = stringAt(object, {"metadata", "name"});
   if (name.empty()) {
     const std::string generate = stringAt(object, {"metadata", "generateName"});
@@ -146,7 +147,7 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
                          "metadata.name"}}));
     }
     name = generate + randomSuffix();
-    setString(meta, "name", name, alloc);
+    setString(meta(), "name", name, alloc);
   }
   if (type.namespaced) {
     const std::string body_ns = stringAt(object, {"metadata", "namespace"});
@@ -164,9 +165,9 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
       ApiError e = notFoundError(namespaces, ns);
       return apiFail(e);
     }
-    setString(meta, "namespace", ns, alloc);
+    setString(meta(), "namespace", ns, alloc);
   } else {
-    removeMember(meta, "namespace");
+    removeMember(meta(), "namespace");
   }
   const std::string key = objectKey(type.namespaced ? ns : "", name);
   if (getLocked(type, ns, name) != nullptr) {
@@ -178,8 +179,8 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
     if (type.hasStatus() && type.plural != "namespaces") {
       removeMember(object, "status");
     }
-    removeMember(meta, "deletionTimestamp");
-    removeMember(meta, "managedFields");
+    removeMember(meta(), "deletionTimestamp");
+    removeMember(meta(), "managedFields");
   }
   if (type.custom && type.schema != nullptr && !options.internal) {
     std::vector<std::string> pruned;
@@ -209,7 +210,7 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
     finalizers.PushBack(str("kubernetes", alloc), alloc);
     setMember(spec, "finalizers", std::move(finalizers), alloc);
     setString(objectMember(object, "status", alloc), "phase", "Active", alloc);
-    setString(objectMember(meta, "labels", alloc), "kubernetes.io/metadata.name", name, alloc);
+    setString(objectMember(meta(), "labels", alloc), "kubernetes.io/metadata.name", name, alloc);
   } else if (type.plural == "pods" && stringAt(object, {"status", "phase"}).empty()) {
     setString(objectMember(object, "status", alloc), "phase", "Pending", alloc);
   } else if (type.plural == "jobs" && !options.internal) {
@@ -248,13 +249,13 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
     return std::make_shared<Json>(std::move(object));
   }
   const std::string uid = newUid();
-  setString(meta, "uid", uid, alloc);
-  setString(meta, "resourceVersion", std::to_string(++rv_), alloc);
+  setString(meta(), "uid", uid, alloc);
+  setString(meta(), "resourceVersion", std::to_string(++rv_), alloc);
   if (stringAt(object, {"metadata", "creationTimestamp"}).empty() || !options.internal) {
-    setString(meta, "creationTimestamp", nowRfc3339(), alloc);
+    setString(meta(), "creationTimestamp", nowRfc3339(), alloc);
   }
   if (type.has_generation || type.custom) {
-    setMember(meta, "generation", JsonValue(int64_t{1}), alloc);
+    setMember(meta(), "generation", JsonValue(int64_t{1}), alloc);
   }
   if (type.plural == "jobs") {
     // The Job controller's selector and labels (manualSelector not supported).
@@ -268,7 +269,7 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
     setString(labels, "batch.kubernetes.io/job-name", name, alloc);
     setString(labels, "controller-uid", uid, alloc);
     setString(labels, "job-name", name, alloc);
-    auto& jlabels = objectMember(meta, "labels", alloc);
+    auto& jlabels = objectMember(meta(), "labels", alloc);
     if (member(jlabels, "job-name") == nullptr) {
       setString(jlabels, "batch.kubernetes.io/controller-uid", uid, alloc);
       setString(jlabels, "batch.kubernetes.io/job-name", name, alloc);
