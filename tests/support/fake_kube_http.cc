@@ -361,6 +361,17 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
   };
 
   const std::string& method = req.method;
+  const std::string body_type = mediaType(req.get_header_value("Content-Type"));
+  if ((method == "POST" || method == "PUT") && !req.body.empty() &&
+      body_type != "application/json" && body_type != "application/yaml" && !body_type.empty()) {
+    // Protobuf (and anything else) is not understood; clients fall back to JSON on a 415.
+    lock.unlock();
+    sendError(res, simpleError(415, "UnsupportedMediaType",
+                               "the body of the request was in an unknown format - accepted media "
+                               "types include: application/json, application/yaml"));
+    finish(res);
+    return;
+  }
   if (method == "GET" && watch) {
     lock.unlock();
     finish(res);
