@@ -5,7 +5,7 @@
 // 410, selectors, merge/JSON/strategic/apply patches, CRDs with schema validation, garbage
 // collection, finalizers, Jobs driven by a pluggable JobRunner, and fault injection. The real
 // kubectl works against it. Every place it approximates the real server is listed in
-// docs/testing/fake-kube.md.
+// tests/support/fake_kube.md.
 //
 //   FakeKube kube;  kube.start();  kube.writeKubeconfig(dir / "kubeconfig");
 //   kube.failNext("update", "packerbuilders", 409);  ...  EXPECT_EQ(kube.writeCount(), 1);
@@ -31,7 +31,8 @@ class FakeKube;
 
 // What a JobRunner uses to drive one Job: the fake creates the Job's Pod before calling the
 // runner, then the runner moves the Pod and Job along. All methods are thread-safe and may be
-// called from any thread, also after the Job was deleted (they then do nothing).
+// called from any thread, also after the Job was deleted (they then do nothing), but not after
+// the FakeKube is destroyed.
 class JobControl {
  public:
   virtual ~JobControl() = default;

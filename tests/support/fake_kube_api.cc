@@ -63,7 +63,9 @@ std::vector<ResourceType> builtinResourceTypes() {
   types.push_back(make("", "v1", "secrets", "Secret", true));
   types.push_back(make("", "v1", "configmaps", "ConfigMap", true, {"cm"}));
   types.push_back(make("", "v1", "events", "Event", true, {"ev"}));
-  types.push_back(make("", "v1", "serviceaccounts", "ServiceAccount", true, {"sa"}));
+  auto service_accounts = make("", "v1", "serviceaccounts", "ServiceAccount", true, {"sa"});
+  service_accounts.return_deleted_object = true;
+  types.push_back(service_accounts);
   auto jobs = make("batch", "v1", "jobs", "Job", true, {}, {"status"});
   jobs.categories = {"all"};
   jobs.has_generation = true;
