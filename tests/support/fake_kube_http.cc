@@ -349,7 +349,14 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
       sendObject(res, ok_status, *withApiVersion(*result, *type));
     }
     for (const auto& w : warnings) {
-      res.set_header("Warning", "299 - \"" + w + "\"");
+      std::string quoted;
+      for (char c : w) {
+        if (c == '"' || c == '\\') {
+          quoted.push_back('\\');
+        }
+        quoted.push_back(c);
+      }
+      res.set_header("Warning", "299 - \"" + quoted + "\"");
     }
   };
   auto parseBody = [&]() -> ApiResult<Json> {

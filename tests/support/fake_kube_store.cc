@@ -84,6 +84,71 @@ void removeAtPath(JsonValue& root, const std::string& path) {
   }
 }
 
+// Built-in validation the controllers can trip over: events.k8s.io/v1 Events (strict rules for
+// that API), core v1 Events (involvedObject namespace) and Leases.
+std::vector<StatusCause> validateBuiltin(const ResourceType& type, const JsonValue& object,
+                                         const std::string& ns) {
+  std::vector<StatusCause> causes;
+  auto required = [&](const char* field) {
+    if (stringAt(object, {field}).empty()) {
+      causes.push_back({"FieldValueRequired", "Required value", field});
+    }
+  };
+  auto atMost = [&](const char* field, size_t limit) {
+    if (stringAt(object, {field}).size() > limit) {
+      causes.push_back(
+          {"FieldValueInvalid",
+           "Invalid value: \"\": can have at most " + std::to_string(limit) + " characters",
+           field});
+    }
+  };
+  if (type.group == "events.k8s.io" && type.plural == "events") {
+    required("eventTime");
+    const std::string event_type = stringAt(object, {"type"});
+    if (event_type != "Normal" && event_type != "Warning") {
+      causes.push_back(
+          {"FieldValueInvalid", "Invalid value: \"\": has invalid value: " + event_type, "type"});
+    }
+    required("reportingController");
+    required("reportingInstance");
+    atMost("reportingInstance", 128);
+    required("action");
+    atMost("action", 128);
+    required("reason");
+    atMost("reason", 128);
+    atMost("note", 1024);
+    const std::string regarding_ns = stringAt(object, {"regarding", "namespace"});
+    if (!regarding_ns.empty() && regarding_ns != ns) {
+      causes.push_back({"FieldValueInvalid",
+                        "Invalid value: \"" + regarding_ns + "\": does not match event.namespace",
+                        "regarding.namespace"});
+    }
+  } else if (type.group.empty() && type.plural == "events") {
+    const std::string involved_ns = stringAt(object, {"involvedObject", "namespace"});
+    if (!involved_ns.empty() && involved_ns != ns) {
+      causes.push_back({"FieldValueInvalid",
+                        "Invalid value: \"" + involved_ns + "\": does not match event.namespace",
+                        "involvedObject.namespace"});
+    }
+  } else if (type.plural == "leases") {
+    const JsonValue* spec = member(object, "spec");
+    const JsonValue* duration = spec != nullptr ? member(*spec, "leaseDurationSeconds") : nullptr;
+    if (duration != nullptr && duration->IsNumber() && duration->GetDouble() <= 0) {
+      causes.push_back({"FieldValueInvalid",
+                        "Invalid value: " + toJson(*duration) + ": must be greater than 0",
+                        "spec.leaseDurationSeconds"});
+    }
+    const JsonValue* transitions = spec != nullptr ? member(*spec, "leaseTransitions") : nullptr;
+    if (transitions != nullptr && transitions->IsNumber() && transitions->GetDouble() < 0) {
+      causes.push_back(
+          {"FieldValueInvalid",
+           "Invalid value: " + toJson(*transitions) + ": must be greater than or equal to 0",
+           "spec.leaseTransitions"});
+    }
+  }
+  return causes;
+}
+
 }  // namespace
 
 std::string FakeKube::Impl::objectKey(std::string_view ns, std::string_view name) {
@@ -201,6 +266,11 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
           options.warnings->push_back("unknown field \"" + p + "\"");
         }
       }
+    }
+  }
+  if (!options.internal) {
+    if (auto causes = validateBuiltin(type, object, ns); !causes.empty()) {
+      return apiFail(invalidError(type, name, std::move(causes)));
     }
   }
   // Type-specific defaults the real registry strategies apply.
@@ -430,6 +500,11 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
       for (const auto& p : pruned) {
         options.warnings->push_back("unknown field \"" + p + "\"");
       }
+    }
+  }
+  if (!options.internal && !type.custom) {
+    if (auto causes = validateBuiltin(type, next, ns); !causes.empty()) {
+      return apiFail(invalidError(type, name, std::move(causes)));
     }
   }
   auto& meta = metadataOf(next);

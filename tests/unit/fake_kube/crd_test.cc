@@ -51,7 +51,9 @@ TEST_F(FakeKubeCrd, CreateDefaultsAndPrunes) {
   EXPECT_EQ(r.num("/metadata/generation"), 1);
   EXPECT_EQ(r.str("/apiVersion"), "ami.refresh.ops/v1alpha1");
   // Unknown fields produce a warning by default, and a 400 under fieldValidation=Strict.
-  EXPECT_NE(r.headers.find("Warning"), r.headers.end());
+  auto warning = r.headers.find("Warning");
+  ASSERT_NE(warning, r.headers.end());
+  EXPECT_EQ(warning->second, R"(299 - "unknown field \"spec.bogus\"")");
   Reply strict = post(pbPath() + "?fieldValidation=Strict", packerBuilder("b", R"(,"bogus":1)"));
   EXPECT_EQ(strict.status, 400);
   EXPECT_EQ(strict.str("/message"), "strict decoding error: unknown field \"spec.bogus\"");

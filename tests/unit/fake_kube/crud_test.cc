@@ -421,7 +421,9 @@ TEST_F(FakeKubeCrud, ServesLeasesEventsAndServiceAccounts) {
                 .status,
             201);
   EXPECT_EQ(post("/apis/events.k8s.io/v1/namespaces/default/events",
-                 R"({"metadata":{"name":"e1"},"reason":"R","note":"n","type":"Normal"})")
+                 R"({"metadata":{"name":"e1"},"eventTime":"2026-11-21T05:35:00.000000Z",
+                     "reportingController":"opsy.dev/packer-builder","reportingInstance":"pod-1",
+                     "action":"Build","reason":"R","note":"n","type":"Normal"})")
                 .status,
             201);
   EXPECT_EQ(post("/api/v1/namespaces/default/events",
@@ -470,6 +472,50 @@ TEST_F(FakeKubeCrud, DirectApiSharesTheStore) {
   EXPECT_TRUE(kube_.deleteObject("v1", "ConfigMap", "default", "d").has_value());
   EXPECT_EQ(kube_.getObject("v1", "ConfigMap", "default", "d").error().code, ErrorCode::NotFound);
   EXPECT_EQ(kube_.writeCount(), 0);
+}
+
+// events.k8s.io/v1 Events are validated strictly (eventTime, reportingController,
+// reportingInstance, action, reason, type), as the real API does for that version.
+TEST_F(FakeKubeCrud, EventsApiValidatesRequiredFields) {
+  Reply r = post("/apis/events.k8s.io/v1/namespaces/default/events",
+                 R"({"metadata":{"name":"e"},"reason":"R","type":"Info"})");
+  ASSERT_EQ(r.status, 422);
+  std::vector<std::string> fields;
+  for (const auto& c : r.json["details"]["causes"].GetArray()) {
+    fields.push_back(c["field"].GetString());
+  }
+  EXPECT_EQ(fields, (std::vector<std::string>{"eventTime", "type", "reportingController",
+                                              "reportingInstance", "action"}));
+  EXPECT_EQ(r.str("/details/kind"), "Event");
+  EXPECT_EQ(r.str("/message").rfind("Event.events.k8s.io \"e\" is invalid: [eventTime: ", 0), 0u);
+}
+
+// A Lease with a non-positive leaseDurationSeconds is refused.
+TEST_F(FakeKubeCrud, LeaseDurationMustBePositive) {
+  Reply r = post("/apis/coordination.k8s.io/v1/namespaces/default/leases",
+                 R"({"metadata":{"name":"l"},"spec":{"leaseDurationSeconds":0}})");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.str("/details/causes/0/field"), "spec.leaseDurationSeconds");
+}
+
+// deletecollection deletes every object matching the selector and nothing else.
+TEST_F(FakeKubeCrud, DeleteCollectionHonoursSelector) {
+  post(kConfigMaps, configMap("a", R"({"app":"web"})"));
+  post(kConfigMaps, configMap("b", R"({"app":"web"})"));
+  post(kConfigMaps, configMap("c", R"({"app":"db"})"));
+  Reply r = del(std::string(kConfigMaps) + "?labelSelector=app%3Dweb");
+  EXPECT_EQ(r.status, 200);
+  Reply left = get(kConfigMaps);
+  ASSERT_EQ(left.size("/items"), 1u);
+  EXPECT_EQ(left.str("/items/0/metadata/name"), "c");
+  EXPECT_EQ(kube_.requestCount("deletecollection", "configmaps"), 1);
+}
+
+// dryRun=All answers as if the write happened but stores nothing.
+TEST_F(FakeKubeCrud, DryRunStoresNothing) {
+  Reply r = post(std::string(kConfigMaps) + "?dryRun=All", configMap("a"));
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(get(std::string(kConfigMaps) + "/a").status, 404);
 }
 
 }  // namespace
