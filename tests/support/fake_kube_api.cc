@@ -71,12 +71,56 @@ std::vector<ResourceType> builtinResourceTypes() {
   jobs.has_generation = true;
   types.push_back(jobs);
   types.push_back(make("coordination.k8s.io", "v1", "leases", "Lease", true));
-  types.push_back(make("events.k8s.io", "v1", "events", "Event", true, {"ev"}));
+  auto events = make("events.k8s.io", "v1", "events", "Event", true, {"ev"});
+  events.storage_override = "/events";
+  types.push_back(events);
   auto crds = make("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                    "CustomResourceDefinition", false, {"crd", "crds"}, {"status"});
   crds.has_generation = true;
   types.push_back(crds);
   return types;
+}
+
+namespace {
+
+// events.k8s.io/v1 field -> core v1 field; fields with the same name in both are not listed.
+const std::vector<std::pair<const char*, const char*>> kEventFieldMap = {
+    {"regarding", "involvedObject"},
+    {"note", "message"},
+    {"deprecatedSource", "source"},
+    {"deprecatedFirstTimestamp", "firstTimestamp"},
+    {"deprecatedLastTimestamp", "lastTimestamp"},
+    {"deprecatedCount", "count"},
+    {"reportingController", "reportingComponent"},
+};
+
+void renameMembers(JsonValue& object, bool to_core, JsonAlloc& alloc) {
+  for (const auto& [v1, core] : kEventFieldMap) {
+    const char* from = to_core ? v1 : core;
+    const char* to = to_core ? core : v1;
+    JsonValue* value = member(object, from);
+    if (value == nullptr) {
+      continue;
+    }
+    JsonValue moved;
+    moved.CopyFrom(*value, alloc);
+    removeMember(object, from);
+    setMember(object, to, std::move(moved), alloc);
+  }
+}
+
+}  // namespace
+
+void eventsV1ToCore(Json& event) {
+  renameMembers(event, true, event.GetAllocator());
+  setString(event, "apiVersion", "v1", event.GetAllocator());
+}
+
+std::shared_ptr<Json> coreToEventsV1(const JsonValue& event) {
+  auto out = cloneJson(event);
+  renameMembers(*out, false, out->GetAllocator());
+  setString(*out, "apiVersion", "events.k8s.io/v1", out->GetAllocator());
+  return out;
 }
 
 JsonPtr statusObject(const ApiError& error) {

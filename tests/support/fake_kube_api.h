@@ -30,18 +30,30 @@ struct ResourceType {
   bool custom = false;                 // served from a CustomResourceDefinition
   bool return_deleted_object = false;  // DELETE answers with the object instead of a Status
   JsonPtr schema;                      // openAPIV3Schema of a custom resource version
+  // Objects live in another resource's store and are converted on the way in and out
+  // (events.k8s.io/v1 Events are stored as core v1 Events).
+  std::string storage_override;
 
   std::string apiVersion() const { return group.empty() ? version : group + "/" + version; }
   // "pods", "jobs.batch": the name the real server uses in messages.
   std::string qualifiedResource() const { return group.empty() ? plural : plural + "." + group; }
   // "Pod", "PackerBuilder.ami.refresh.ops": the kind in Invalid messages.
   std::string qualifiedKind() const { return group.empty() ? kind : kind + "." + group; }
-  std::string storageKey() const { return group + "/" + plural; }
+  std::string storageKey() const {
+    return storage_override.empty() ? group + "/" + plural : storage_override;
+  }
+  bool isEventsV1() const { return group == "events.k8s.io" && plural == "events"; }
+  // apiVersion of the stored form.
+  std::string storedApiVersion() const { return isEventsV1() ? "v1" : apiVersion(); }
   bool hasStatus() const;
 };
 using ResourceTypePtr = std::shared_ptr<const ResourceType>;
 
 std::vector<ResourceType> builtinResourceTypes();
+
+// events.k8s.io/v1 Event <-> core v1 Event (the two APIs share stored objects).
+void eventsV1ToCore(Json& event);
+std::shared_ptr<Json> coreToEventsV1(const JsonValue& event);
 
 struct StatusCause {
   std::string reason;   // FieldValueRequired, FieldValueNotSupported, FieldValueInvalid, ...

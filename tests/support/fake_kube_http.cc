@@ -454,10 +454,8 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
           continue;
         }
         JsonValue copy;
-        copy.CopyFrom(obj, a);
-        if (type->custom) {
-          setString(copy, "apiVersion", type->apiVersion(), a);
-        } else {
+        copy.CopyFrom(*withApiVersion(it->second, *type), a);
+        if (!type->custom) {
           // Built-in list items carry no kind/apiVersion on the wire.
           removeMember(copy, "kind");
           removeMember(copy, "apiVersion");

@@ -166,6 +166,9 @@ JsonPtr FakeKube::Impl::getLocked(const ResourceType& type, std::string_view ns,
 }
 
 JsonPtr FakeKube::Impl::withApiVersion(const JsonPtr& object, const ResourceType& type) const {
+  if (object != nullptr && type.isEventsV1()) {
+    return coreToEventsV1(*object);
+  }
   if (object == nullptr || stringAt(*object, {"apiVersion"}) == type.apiVersion()) {
     return object;
   }
@@ -238,7 +241,15 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
   if (getLocked(type, ns, name) != nullptr) {
     return apiFail(alreadyExistsError(type, name));
   }
-  setString(object, "apiVersion", type.apiVersion(), alloc);
+  if (type.isEventsV1() && !options.internal) {
+    if (auto causes = validateBuiltin(type, object, ns); !causes.empty()) {
+      return apiFail(invalidError(type, name, std::move(causes)));
+    }
+  }
+  if (type.isEventsV1()) {
+    eventsV1ToCore(object);
+  }
+  setString(object, "apiVersion", type.storedApiVersion(), alloc);
   setString(object, "kind", type.kind, alloc);
   if (!options.internal) {
     if (type.hasStatus() && type.plural != "namespaces") {
@@ -268,7 +279,7 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
       }
     }
   }
-  if (!options.internal) {
+  if (!options.internal && !type.isEventsV1()) {
     if (auto causes = validateBuiltin(type, object, ns); !causes.empty()) {
       return apiFail(invalidError(type, name, std::move(causes)));
     }
@@ -410,6 +421,9 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
     return apiFail(badRequestError("the name of the object (" + body_name +
                                    ") does not match the name on the URL (" + name + ")"));
   }
+  if (type.isEventsV1()) {
+    eventsV1ToCore(object);
+  }
   const std::string body_rv = stringAt(object, {"metadata", "resourceVersion"});
   const std::string current_rv = stringAt(*current, {"metadata", "resourceVersion"});
   if (check_rv && body_rv.empty() && type.custom) {
@@ -481,7 +495,7 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
   }
   (void)alloc;
   auto& nalloc = next.GetAllocator();
-  setString(next, "apiVersion", type.apiVersion(), nalloc);
+  setString(next, "apiVersion", type.storedApiVersion(), nalloc);
   setString(next, "kind", type.kind, nalloc);
   if (type.custom && type.schema != nullptr && !options.internal) {
     std::vector<std::string> pruned;
@@ -502,7 +516,7 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
       }
     }
   }
-  if (!options.internal && !type.custom) {
+  if (!options.internal && !type.custom && !type.isEventsV1()) {
     if (auto causes = validateBuiltin(type, next, ns); !causes.empty()) {
       return apiFail(invalidError(type, name, std::move(causes)));
     }
@@ -551,7 +565,8 @@ ApiResult<JsonPtr> FakeKube::Impl::patchLocked(const ResourceType& type, const s
                                                const std::string& body, const WriteOptions& options,
                                                bool force) {
   const bool apply = content_type == "application/apply-patch+yaml";
-  JsonPtr current = getLocked(type, ns, name);
+  // Patches apply to the object as this API version serves it.
+  JsonPtr current = withApiVersion(getLocked(type, ns, name), type);
   if (current == nullptr && !apply) {
     return apiFail(notFoundError(type, name));
   }

@@ -490,6 +490,33 @@ TEST_F(FakeKubeCrud, EventsApiValidatesRequiredFields) {
   EXPECT_EQ(r.str("/message").rfind("Event.events.k8s.io \"e\" is invalid: [eventTime: ", 0), 0u);
 }
 
+// Both Event APIs show the same stored objects: events.k8s.io/v1 fields map onto core v1 ones.
+TEST_F(FakeKubeCrud, EventApisShareObjects) {
+  Reply created = post("/apis/events.k8s.io/v1/namespaces/default/events",
+                       R"({"metadata":{"name":"e"},"eventTime":"2026-11-21T05:35:00.000000Z",
+                           "reportingController":"opsy.dev/packer-builder",
+                           "reportingInstance":"pod-1","action":"Build","reason":"Started",
+                           "note":"build started","type":"Normal",
+                           "regarding":{"kind":"PackerBuilder","name":"pb","namespace":"default"}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.str("/apiVersion"), "events.k8s.io/v1");
+  EXPECT_EQ(created.str("/note"), "build started");
+  Reply core = get("/api/v1/namespaces/default/events/e");
+  ASSERT_EQ(core.status, 200);
+  EXPECT_EQ(core.str("/apiVersion"), "v1");
+  EXPECT_EQ(core.str("/message"), "build started");
+  EXPECT_EQ(core.str("/involvedObject/name"), "pb");
+  EXPECT_EQ(core.str("/reportingComponent"), "opsy.dev/packer-builder");
+  Reply patched =
+      patch("/apis/events.k8s.io/v1/namespaces/default/events/e",
+            R"({"series":{"count":2,"lastObservedTime":"2026-11-21T05:36:00.000000Z"}})");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(patched.str("/note"), "build started");
+  EXPECT_EQ(get("/api/v1/namespaces/default/events").size("/items"), 1u);
+  EXPECT_EQ(get("/apis/events.k8s.io/v1/namespaces/default/events").str("/items/0/regarding/name"),
+            "pb");
+}
+
 // A Lease with a non-positive leaseDurationSeconds is refused.
 TEST_F(FakeKubeCrud, LeaseDurationMustBePositive) {
   Reply r = post("/apis/coordination.k8s.io/v1/namespaces/default/leases",
