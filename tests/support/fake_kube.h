@@ -108,6 +108,8 @@ struct KubeFault {
   double rate = 0;              // when > 0: each matching request fails with this chance
   int retry_after_seconds = 1;  // for 429
   Duration latency{0};          // added before answering (with or without http_status)
+  // For watches: the stream starts normally and is closed abruptly (no final chunk) after this.
+  std::optional<Duration> drop_watch_after;
 };
 
 struct FakeKubeOptions {

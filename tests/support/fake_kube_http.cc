@@ -229,6 +229,7 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
   }
 
   // Fault injection: the first matching rule with a budget left applies.
+  std::optional<Duration> drop_after;
   {
     Duration latency{0};
     int status = 0;
@@ -250,7 +251,14 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
           }
         }
         latency = std::max(latency, f.latency);
-        if (f.http_status != 0 && status == 0) {
+        if (f.drop_watch_after.has_value()) {
+          if (record.verb == "watch" && !drop_after.has_value()) {
+            drop_after = f.drop_watch_after;
+            if (f.count > 0) {
+              --f.count;
+            }
+          }
+        } else if (f.http_status != 0 && status == 0) {
           status = f.http_status;
           retry_after = f.retry_after_seconds;
           if (f.count > 0) {
@@ -382,7 +390,7 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
   if (method == "GET" && watch) {
     lock.unlock();
     finish(res);
-    serveWatch(*type, route.ns, req, res);
+    serveWatch(*type, route.ns, req, res, drop_after);
     return;
   }
   if (method == "GET" && !route.name.empty()) {

@@ -118,7 +118,7 @@ class FakeKube::Impl {
   void installRoutes();
   void handle(const httplib::Request& req, httplib::Response& res);
   void serveWatch(const ResourceType& type, const std::string& ns, const httplib::Request& req,
-                  httplib::Response& res);
+                  httplib::Response& res, std::optional<Duration> drop_after);
   void serveLog(const std::string& ns, const std::string& name, const httplib::Request& req,
                 httplib::Response& res);
 

@@ -48,13 +48,14 @@ int main(int argc, char** argv) {
     std::cerr << started.error().toString() << "\n";
     return 1;
   }
-  std::cout << kube.url() << std::endl;
+  // The kubeconfig exists by the time the URL is printed, so scripts can wait for the line.
   if (!kubeconfig_out.empty()) {
     if (auto written = kube.writeKubeconfig(kubeconfig_out); !written) {
       std::cerr << written.error().toString() << "\n";
       return 1;
     }
   }
+  std::cout << kube.url() << std::endl;
   int received = 0;
   sigwait(&signals, &received);
   kube.stop();

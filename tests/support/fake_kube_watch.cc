@@ -21,6 +21,7 @@ struct WatchContext {
   bool bookmarks = false;
   std::chrono::steady_clock::time_point deadline;
   std::chrono::steady_clock::time_point next_bookmark;
+  std::optional<std::chrono::steady_clock::time_point> drop_at;
   std::string pending;
   bool finished = false;
   std::shared_ptr<OpenWatch> handle;
@@ -33,7 +34,8 @@ std::string eventLine(const std::string& type, const JsonValue& object) {
 }  // namespace
 
 void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string& ns,
-                                const httplib::Request& req, httplib::Response& res) {
+                                const httplib::Request& req, httplib::Response& res,
+                                std::optional<Duration> drop_after) {
   auto ctx = std::make_shared<WatchContext>();
   auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
   auto fields = Selector::parse(req.get_param_value("fieldSelector"), true);
@@ -57,6 +59,9 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
   const auto start = std::chrono::steady_clock::now();
   ctx->deadline = start + std::chrono::seconds(timeout);
   ctx->next_bookmark = start + options_.bookmark_interval;
+  if (drop_after.has_value()) {
+    ctx->drop_at = start + *drop_after;
+  }
   ctx->handle = std::make_shared<OpenWatch>();
   ctx->handle->resource = type_ref.plural;
 
@@ -115,6 +120,9 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
           if (ctx->finished) {
             sink.done();
             return true;
+          }
+          if (ctx->drop_at.has_value() && std::chrono::steady_clock::now() >= *ctx->drop_at) {
+            ctx->handle->dropped = true;
           }
           if (ctx->handle->dropped || stopping_) {
             return false;  // closes the connection without the final chunk

@@ -181,6 +181,27 @@ TEST_F(FakeKubeWatch, DropClosesOpenWatches) {
   EXPECT_FALSE(watch.cleanEnd());
 }
 
+// A drop_watch_after fault lets the next watch start, then cuts it; later watches are unaffected.
+TEST_F(FakeKubeWatch, DropWatchAfterFaultCutsTheNextWatch) {
+  KubeFault fault;
+  fault.verb = "watch";
+  fault.resource = "configmaps";
+  fault.drop_watch_after = std::chrono::milliseconds(300);
+  kube_.addFault(fault);
+  StreamReader first(
+      kube_.url(), kube_.token(),
+      std::string(kConfigMaps) + "?watch=1&resourceVersion=" + kube_.currentResourceVersion());
+  post(kConfigMaps, configMap("a"));
+  EXPECT_EQ(types(first.waitForLines(1)), std::vector<std::string>{"ADDED"});
+  ASSERT_TRUE(first.waitForEnd());
+  EXPECT_FALSE(first.cleanEnd());
+  StreamReader second(kube_.url(), kube_.token(),
+                      std::string(kConfigMaps) + "?watch=1&timeoutSeconds=1&resourceVersion=" +
+                          kube_.currentResourceVersion());
+  ASSERT_TRUE(second.waitForEnd(3000));
+  EXPECT_TRUE(second.cleanEnd());
+}
+
 // A stalled watch stays open and delivers nothing; unstalled, it catches up.
 TEST_F(FakeKubeWatch, StallHoldsEventsBack) {
   StreamReader watch(
