@@ -49,7 +49,10 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
   ctx->labels = std::move(*labels);
   ctx->fields = std::move(*fields);
   ctx->ns = ns;
-  ctx->bookmarks = req.get_param_value("allowWatchBookmarks") == "true";
+  // Go's strconv.ParseBool spellings.
+  const std::string bookmarks = req.get_param_value("allowWatchBookmarks");
+  ctx->bookmarks = bookmarks == "true" || bookmarks == "1" || bookmarks == "True" ||
+                   bookmarks == "TRUE" || bookmarks == "t" || bookmarks == "T";
   long timeout = req.has_param("timeoutSeconds")
                      ? std::atol(req.get_param_value("timeoutSeconds").c_str())
                      : 1800;

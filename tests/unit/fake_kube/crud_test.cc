@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include "fake_kube_fixture.h"
+#include "opsy/core/fake_clock.h"
+#include "opsy/core/time_format.h"
 
 namespace opsy::testing {
 namespace {
@@ -472,6 +474,20 @@ TEST_F(FakeKubeCrud, DirectApiSharesTheStore) {
   EXPECT_TRUE(kube_.deleteObject("v1", "ConfigMap", "default", "d").has_value());
   EXPECT_EQ(kube_.getObject("v1", "ConfigMap", "default", "d").error().code, ErrorCode::NotFound);
   EXPECT_EQ(kube_.writeCount(), 0);
+}
+
+// Timestamps come from the injected clock.
+TEST(FakeKubeClock, TimestampsComeFromInjectedClock) {
+  auto clock = std::make_shared<FakeClock>(parseRfc3339("2026-03-01T10:00:00Z").value());
+  FakeKubeOptions options;
+  options.clock = clock;
+  FakeKube kube(options);
+  ASSERT_TRUE(kube.start().has_value());
+  auto created = kube.createObject(
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"default"}})");
+  ASSERT_TRUE(created.has_value());
+  EXPECT_NE(created->find(R"("creationTimestamp":"2026-03-01T10:00:00Z")"), std::string::npos)
+      << *created;
 }
 
 // events.k8s.io/v1 Events are validated strictly (eventTime, reportingController,
