@@ -84,8 +84,9 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
     };
     if (expire_next_.erase(type_ref.plural) > 0 || expire_next_.erase("") > 0) {
       expire(rv_param.empty() ? rv_ : std::strtoull(rv_param.c_str(), nullptr, 10));
-    } else if (rv_param.empty() || rv_param == "0") {
-      // No starting point: synthetic ADDED events for the current state.
+    } else if (rv_param.empty() || rv_param == "0" ||
+               req.get_param_value("sendInitialEvents") == "true") {
+      // No starting point (or a streaming list): synthetic ADDED events for the current state.
       auto store = objects_.find(type_ref.storageKey());
       if (store != objects_.end()) {
         for (const auto& [key, obj] : store->second) {
@@ -95,6 +96,13 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
         }
       }
       ctx->cursor = rv_;
+      if (req.get_param_value("sendInitialEvents") == "true") {
+        // The end of a streaming list is a bookmark annotated k8s.io/initial-events-end.
+        ctx->pending += fmt::format(
+            R"({{"type":"BOOKMARK","object":{{"kind":"{}","apiVersion":"{}","metadata":{{"resourceVersion":"{}","annotations":{{"k8s.io/initial-events-end":"true"}}}}}}}})"
+            "\n",
+            type_ref.kind, type_ref.apiVersion(), rv_);
+      }
     } else {
       const uint64_t asked = std::strtoull(rv_param.c_str(), nullptr, 10);
       if (asked < history_floor_) {

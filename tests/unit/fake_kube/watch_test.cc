@@ -92,6 +92,24 @@ TEST_F(FakeKubeWatch, NoBookmarksUnlessAllowed) {
   EXPECT_TRUE(watch.waitForLines(1, 600).empty());
 }
 
+// sendInitialEvents=true streams the current state and ends it with a bookmark annotated
+// k8s.io/initial-events-end, then continues as a normal watch.
+TEST_F(FakeKubeWatch, StreamingListEndsWithAnnotatedBookmark) {
+  post(kConfigMaps, configMap("a"));
+  StreamReader watch(kube_.url(), kube_.token(),
+                     std::string(kConfigMaps) +
+                         "?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&"
+                         "resourceVersionMatch=NotOlderThan");
+  auto lines = watch.waitForLines(2);
+  ASSERT_EQ(types(lines), (std::vector<std::string>{"ADDED", "BOOKMARK"}));
+  auto bookmark = parseLine(lines[1]);
+  EXPECT_STREQ(
+      bookmark["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"].GetString(),
+      "true");
+  post(kConfigMaps, configMap("b"));
+  EXPECT_EQ(eventType(watch.waitForLines(3).back()), "ADDED");
+}
+
 // A resourceVersion older than the retained history gets an ERROR event with a 410 Expired
 // Status, and the stream ends.
 TEST_F(FakeKubeWatch, TooOldResourceVersionIsExpired) {
