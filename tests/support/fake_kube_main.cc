@@ -1,0 +1,63 @@
+// fake-kube: the fake Kubernetes API server as a standalone process, for the demo and for trying
+// kubectl against it. Prints its URL as the first line of stdout and runs until SIGTERM/SIGINT.
+//
+//   fake-kube --port 0 --kubeconfig-out /tmp/kubeconfig &  kubectl --kubeconfig /tmp/kubeconfig get
+//   ns
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "opsy/core/flags.h"
+#include "support/fake_kube.h"
+
+int main(int argc, char** argv) {
+  int port = 0;
+  std::string kubeconfig_out;
+  std::string token = "fake-kube-test-token";
+  opsy::Duration job_delay = std::chrono::seconds(2);
+  bool tls = true;
+  opsy::FlagSet flags("fake-kube", "0.1.0", "A fake Kubernetes API server on 127.0.0.1.");
+  flags.addInt("port", &port, "Port to listen on (0 picks a free one).");
+  flags.addString("kubeconfig-out", &kubeconfig_out, "Write a kubeconfig for the server here.");
+  flags.addString("token", &token, "Bearer token clients must send.");
+  flags.addBool("tls", &tls, "Serve HTTPS with a self-signed certificate (kubectl needs it).");
+  flags.addDuration("job-duration", &job_delay, "How long the default Job runner runs a Job.");
+  auto outcome = flags.parse(argc, argv);
+  if (!outcome) {
+    std::cerr << outcome.error().toString() << "\n";
+    return 2;
+  }
+  if (*outcome != opsy::FlagSet::Outcome::Run) {
+    return 0;
+  }
+
+  // Block the signals in every thread; the main thread waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  opsy::testing::FakeKubeOptions options;
+  options.port = port;
+  options.token = token;
+  options.tls = tls;
+  options.job_runner = opsy::testing::completingJobRunner(job_delay);
+  opsy::testing::FakeKube kube(options);
+  if (auto started = kube.start(); !started) {
+    std::cerr << started.error().toString() << "\n";
+    return 1;
+  }
+  // The kubeconfig exists by the time the URL is printed, so scripts can wait for the line.
+  if (!kubeconfig_out.empty()) {
+    if (auto written = kube.writeKubeconfig(kubeconfig_out); !written) {
+      std::cerr << written.error().toString() << "\n";
+      return 1;
+    }
+  }
+  std::cout << kube.url() << std::endl;
+  int received = 0;
+  sigwait(&signals, &received);
+  kube.stop();
+  return 0;
+}

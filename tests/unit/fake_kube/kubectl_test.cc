@@ -1,0 +1,258 @@
+// The real kubectl against the fake: if kubectl works, the fake speaks the API honestly enough
+// for discovery, OpenAPI, client-side and server-side apply, get, watch, delete and errors.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "fake_kube_fixture.h"
+
+extern char** environ;
+
+namespace opsy::testing {
+namespace {
+
+struct Output {
+  int exit_code = -1;
+  std::string text;
+};
+
+bool kubectlOnPath() {
+  return std::system("command -v kubectl > /dev/null 2>&1") == 0;
+}
+
+// A kubectl process started in the background (for -w), stopped by its pid.
+class BackgroundProcess {
+ public:
+  explicit BackgroundProcess(const std::vector<std::string>& argv) {
+    int fds[2];
+    if (pipe(fds) != 0) {
+      return;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    std::vector<char*> args;
+    for (const auto& a : argv) {
+      args.push_back(const_cast<char*>(a.c_str()));
+    }
+    args.push_back(nullptr);
+    if (posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) {
+      pid_ = -1;
+    }
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    fd_ = fds[0];
+    fcntl(fd_, F_SETFL, O_NONBLOCK);
+  }
+  ~BackgroundProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (fd_ >= 0) {
+      close(fd_);
+    }
+  }
+  // Reads output until `needle` appears or the timeout passes; returns everything read.
+  std::string waitFor(const std::string& needle, int timeout_ms = 10000) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (output_.find(needle) == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::array<char, 4096> buffer{};
+      const ssize_t n = read(fd_, buffer.data(), buffer.size());
+      if (n > 0) {
+        output_.append(buffer.data(), static_cast<size_t>(n));
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+    return output_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::string output_;
+};
+
+class FakeKubeKubectl : public FakeKubeTest {
+ protected:
+  FakeKubeKubectl() : FakeKubeTest(tlsOptions()) {}
+  static FakeKubeOptions tlsOptions() {
+    FakeKubeOptions options = defaultOptions();
+    options.tls = true;  // kubectl sends bearer tokens only over TLS
+    return options;
+  }
+
+  void SetUp() override {
+    if (!kubectlOnPath()) {
+      GTEST_SKIP() << "kubectl is not on PATH";
+    }
+    ASSERT_TRUE(kube_.start().has_value());
+    char tmpl[] = "/tmp/fake-kube-kubectl-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    kubeconfig_ = dir_ + "/kubeconfig";
+    ASSERT_TRUE(kube_.writeKubeconfig(kubeconfig_).has_value());
+  }
+  void TearDown() override {
+    if (!dir_.empty()) {
+      std::filesystem::remove_all(dir_);
+    }
+  }
+
+  std::vector<std::string> kubectlArgv(const std::string& args) const {
+    std::vector<std::string> argv = {"kubectl", "--kubeconfig", kubeconfig_, "--cache-dir",
+                                     dir_ + "/cache"};
+    std::string current;
+    for (char c : args) {
+      if (c == ' ') {
+        if (!current.empty()) {
+          argv.push_back(current);
+        }
+        current.clear();
+      } else {
+        current.push_back(c);
+      }
+    }
+    if (!current.empty()) {
+      argv.push_back(current);
+    }
+    return argv;
+  }
+
+  Output kubectl(const std::string& args) const {
+    std::string command =
+        "kubectl --kubeconfig " + kubeconfig_ + " --cache-dir " + dir_ + "/cache " + args + " 2>&1";
+    Output out;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+      return out;
+    }
+    std::array<char, 4096> buffer{};
+    size_t n;
+    while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+      out.text.append(buffer.data(), n);
+    }
+    const int status = pclose(pipe);
+    out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return out;
+  }
+
+  static std::string data(const std::string& file) {
+    return std::string(OPSY_TEST_DATA_DIR) + "/fake_kube/" + file;
+  }
+
+  std::string dir_;
+  std::string kubeconfig_;
+};
+
+// kubectl applies a CRD and a custom resource, reads it back with defaults, sees a later change
+// through get -w, deletes it, and reports a schema violation naming the field.
+TEST_F(FakeKubeKubectl, ApplyGetWatchDeleteAndValidation) {
+  Output crd = kubectl("apply -f " + data("packerbuilder-crd.yaml"));
+  ASSERT_EQ(crd.exit_code, 0) << crd.text;
+  EXPECT_NE(crd.text.find("customresourcedefinition.apiextensions.k8s.io/"
+                          "packerbuilders.ami.refresh.ops created"),
+            std::string::npos)
+      << crd.text;
+
+  Output cr = kubectl("apply -f " + data("packerbuilder-valid.yaml"));
+  ASSERT_EQ(cr.exit_code, 0) << cr.text;
+  EXPECT_NE(cr.text.find("packerbuilder.ami.refresh.ops/base-al2023 created"), std::string::npos)
+      << cr.text;
+
+  Output yaml = kubectl("get packerbuilder base-al2023 -o yaml");
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.text;
+  EXPECT_NE(yaml.text.find("kind: PackerBuilder"), std::string::npos) << yaml.text;
+  EXPECT_NE(yaml.text.find("region: us-east-1"), std::string::npos) << yaml.text;
+  EXPECT_NE(yaml.text.find("maxFailedJobs: 3"), std::string::npos) << yaml.text;  // defaulted
+  EXPECT_NE(yaml.text.find("generation: 1"), std::string::npos) << yaml.text;
+
+  Output table = kubectl("get pb");
+  EXPECT_EQ(table.exit_code, 0) << table.text;
+  EXPECT_NE(table.text.find("base-al2023"), std::string::npos) << table.text;
+
+  {
+    BackgroundProcess watch(kubectlArgv("get pb -w --output-watch-events"));
+    const std::string initial = watch.waitFor("base-al2023");
+    ASSERT_NE(initial.find("ADDED"), std::string::npos) << initial;
+    Output patched =
+        kubectl(R"(patch pb base-al2023 --type merge -p '{"spec":{"clusterName":"changed"}}')");
+    ASSERT_EQ(patched.exit_code, 0) << patched.text;
+    const std::string seen = watch.waitFor("MODIFIED");
+    EXPECT_NE(seen.find("MODIFIED"), std::string::npos) << seen;
+  }
+
+  // Re-applying the changed file is a merge patch computed by kubectl.
+  Output reapplied = kubectl("apply -f " + data("packerbuilder-valid.yaml"));
+  EXPECT_EQ(reapplied.exit_code, 0) << reapplied.text;
+  EXPECT_NE(reapplied.text.find("configured"), std::string::npos) << reapplied.text;
+
+  Output server_side = kubectl("apply --server-side -f " + data("packerbuilder-valid.yaml"));
+  EXPECT_EQ(server_side.exit_code, 0) << server_side.text;
+  EXPECT_NE(server_side.text.find("serverside-applied"), std::string::npos) << server_side.text;
+
+  Output invalid = kubectl("apply -f " + data("packerbuilder-invalid.yaml"));
+  EXPECT_NE(invalid.exit_code, 0);
+  EXPECT_NE(invalid.text.find("spec.builder.commands[0].onError"), std::string::npos)
+      << invalid.text;
+  EXPECT_NE(invalid.text.find("Unsupported value: \"ask\""), std::string::npos) << invalid.text;
+
+  Output deleted = kubectl("delete pb base-al2023");
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.text;
+  EXPECT_NE(deleted.text.find("packerbuilder.ami.refresh.ops \"base-al2023\" deleted"),
+            std::string::npos)
+      << deleted.text;
+  Output gone = kubectl("get pb base-al2023");
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.text.find("(NotFound)"), std::string::npos) << gone.text;
+}
+
+// kubectl explain reads the custom resource's schema from OpenAPI v3.
+TEST_F(FakeKubeKubectl, ExplainShowsCustomResourceSchema) {
+  ASSERT_EQ(kubectl("apply -f " + data("packerbuilder-crd.yaml")).exit_code, 0);
+  Output explain = kubectl("explain packerbuilders.spec.builder");
+  ASSERT_EQ(explain.exit_code, 0) << explain.text;
+  EXPECT_NE(explain.text.find("repoURL"), std::string::npos) << explain.text;
+  EXPECT_NE(explain.text.find("-required-"), std::string::npos) << explain.text;
+}
+
+// kubectl works with built-ins too (applied as JSON; protobuf request bodies are not supported):
+// namespaces, configmaps, a Job run by the runner, waiting on its condition, and its pod log.
+TEST_F(FakeKubeKubectl, BuiltInResourcesAndLogs) {
+  kube_.setJobRunner(completingJobRunner(std::chrono::milliseconds(50)));
+  {
+    std::ofstream manifest(dir_ + "/builtins.yaml");
+    manifest << "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: builds\n---\n"
+             << "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+             << "  namespace: builds\ndata:\n  a: b\n---\n"
+             << "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: hello\n"
+             << "  namespace: builds\nspec:\n  template:\n    spec:\n"
+             << "      restartPolicy: Never\n      containers:\n"
+             << "      - name: main\n        image: busybox\n";
+  }
+  Output applied = kubectl("apply -f " + dir_ + "/builtins.yaml");
+  ASSERT_EQ(applied.exit_code, 0) << applied.text;
+  Output all = kubectl("get configmaps -A");
+  EXPECT_NE(all.text.find("settings"), std::string::npos) << all.text;
+  Output waited = kubectl("wait --for=condition=complete job/hello -n builds --timeout=10s");
+  EXPECT_EQ(waited.exit_code, 0) << waited.text;
+  Output logs = kubectl("logs job/hello -n builds");
+  EXPECT_EQ(logs.exit_code, 0) << logs.text;
+  EXPECT_NE(logs.text.find("job hello started"), std::string::npos) << logs.text;
+}
+
+}  // namespace
+}  // namespace opsy::testing
