@@ -414,6 +414,16 @@ void FakeAws::Impl::route(Call& call) {
   }
 }
 
+// Auth failures, as each service family reports them (best knowledge of real behaviour):
+//   EC2:             unsigned -> 401 MissingParameter (AWSAccessKeyId); malformed -> 400
+//                    IncompleteSignature; skew -> 400 RequestExpired; unknown key, bad signature,
+//                    wrong scope or token -> 401 AuthFailure.
+//   awsQuery (Auto Scaling, STS, SNS): unsigned -> 403 MissingAuthenticationToken; malformed ->
+//                    400 IncompleteSignature; unknown key / token -> 403 InvalidClientTokenId; bad
+//                    signature, skew ("Signature expired"), wrong scope -> 403
+//                    SignatureDoesNotMatch.
+//   REST-JSON (EKS, SES v2): 403 MissingAuthenticationTokenException, IncompleteSignatureException,
+//                    UnrecognizedClientException, InvalidSignatureException (skew included).
 bool FakeAws::Impl::authenticate(Call& call) {
   if (call.service == "slack") {
     return true;
@@ -496,6 +506,11 @@ bool FakeAws::Impl::authenticate(Call& call) {
   return false;
 }
 
+// Injected faults use each service's own codes: EC2 503 RequestLimitExceeded / 500 InternalError /
+// 503 Unavailable; Auto Scaling and STS 400 Throttling / 500 InternalFailure / 503
+// ServiceUnavailable; SNS 429 Throttled (its modelled Publish fault) / 500 InternalError; EKS 429
+// ThrottlingException (unmodelled, sent by the front end) / 500 ServerException / 503
+// ServiceUnavailableException; SES v2 429 TooManyRequestsException; Slack 429 + Retry-After.
 void FakeAws::Impl::sendServiceError(Call& call, FaultKind kind, int retry_after) {
   const std::string& svc = call.service;
   if (svc == "ec2") {
