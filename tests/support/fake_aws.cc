@@ -314,10 +314,8 @@ std::optional<SigV4Secret> FakeAws::Impl::lookupKey(const std::string& access_ke
     return SigV4Secret{it->second, ""};
   }
   if (auto it = issued.find(access_key); it != issued.end()) {
-    if (now() >= it->second.expires) {
-      return std::nullopt;
-    }
-    return SigV4Secret{it->second.secret_key, it->second.session_token};
+    return SigV4Secret{it->second.secret_key, it->second.session_token,
+                       now() >= it->second.expires};
   }
   return std::nullopt;
 }
@@ -416,14 +414,16 @@ void FakeAws::Impl::route(Call& call) {
 
 // Auth failures, as each service family reports them (best knowledge of real behaviour):
 //   EC2:             unsigned -> 401 MissingParameter (AWSAccessKeyId); malformed -> 400
-//                    IncompleteSignature; skew -> 400 RequestExpired; unknown key, bad signature,
-//                    wrong scope or token -> 401 AuthFailure.
+//                    IncompleteSignature; skew or expired session -> 400 RequestExpired; unknown
+//                    key, bad signature, wrong scope or token -> 401 AuthFailure.
 //   awsQuery (Auto Scaling, STS, SNS): unsigned -> 403 MissingAuthenticationToken; malformed ->
-//                    400 IncompleteSignature; unknown key / token -> 403 InvalidClientTokenId; bad
+//                    400 IncompleteSignature; unknown key / token -> 403 InvalidClientTokenId;
+//                    expired session -> 403 ExpiredToken; bad
 //                    signature, skew ("Signature expired"), wrong scope -> 403
 //                    SignatureDoesNotMatch.
 //   REST-JSON (EKS, SES v2): 403 MissingAuthenticationTokenException, IncompleteSignatureException,
-//                    UnrecognizedClientException, InvalidSignatureException (skew included).
+//                    UnrecognizedClientException, ExpiredTokenException, InvalidSignatureException
+//                    (skew included).
 bool FakeAws::Impl::authenticate(Call& call) {
   if (call.service == "slack") {
     return true;
@@ -463,6 +463,7 @@ bool FakeAws::Impl::authenticate(Call& call) {
         break;
       case SigV4Outcome::Malformed: ec2Error(call, 400, "IncompleteSignature", v.message); break;
       case SigV4Outcome::Expired:
+      case SigV4Outcome::ExpiredToken:
         ec2Error(call, 400, "RequestExpired", "Request has expired.");
         break;
       default:
@@ -484,6 +485,9 @@ bool FakeAws::Impl::authenticate(Call& call) {
       case SigV4Outcome::MissingToken:
         jsonError(call, 403, "UnrecognizedClientException", v.message);
         break;
+      case SigV4Outcome::ExpiredToken:
+        jsonError(call, 403, "ExpiredTokenException", v.message);
+        break;
       default: jsonError(call, 403, "InvalidSignatureException", v.message); break;
     }
     return false;
@@ -501,6 +505,7 @@ bool FakeAws::Impl::authenticate(Call& call) {
     case SigV4Outcome::MissingToken:
       queryError(call, 403, "InvalidClientTokenId", v.message, xmlns);
       break;
+    case SigV4Outcome::ExpiredToken: queryError(call, 403, "ExpiredToken", v.message, xmlns); break;
     default: queryError(call, 403, "SignatureDoesNotMatch", v.message, xmlns); break;
   }
   return false;

@@ -412,6 +412,10 @@ SigV4Verdict verifySigV4(const ReceivedRequest& request, const SigV4KeyLookup& l
     return reject(v, SigV4Outcome::UnknownKey,
                   "The security token included in the request is invalid.");
   }
+  if (secret->expired && token == secret->session_token) {
+    return reject(v, SigV4Outcome::ExpiredToken,
+                  "The security token included in the request is expired");
+  }
   if (secret->session_token.empty() ? token.has_value() : token != secret->session_token) {
     return reject(v, SigV4Outcome::MissingToken,
                   "The security token included in the request is invalid.");

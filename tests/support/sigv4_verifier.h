@@ -37,6 +37,7 @@ enum class SigV4Outcome {
   Expired,       // x-amz-date too far from server time, or presigned URL past its expiry
   WrongScope,    // credential scope date/region/service does not match
   MissingToken,  // temporary credentials used without (or with a wrong) x-amz-security-token
+  ExpiredToken,  // temporary credentials past their expiration
 };
 
 struct SigV4Verdict {
@@ -55,6 +56,7 @@ struct SigV4Verdict {
 struct SigV4Secret {
   std::string secret_key;
   std::string session_token;  // non-empty for temporary credentials: requests must carry it
+  bool expired = false;       // temporary credentials past their expiration
 };
 using SigV4KeyLookup = std::function<std::optional<SigV4Secret>(const std::string& access_key)>;
 

@@ -233,10 +233,18 @@ TEST_F(FakeAwsTest, StsWebIdentityIssuesWorkingCredentials) {
   res = query("sts", "Action=GetCallerIdentity&Version=2011-06-15", spec);
   ASSERT_EQ(res->status, 200) << res->body;
   EXPECT_EQ(xmlText(res->body, "Arn"), "arn:aws:sts::123456789012:assumed-role/opsy/opsy-1");
-  spec.session_token.clear();
+  SignSpec no_token = spec;
+  no_token.session_token.clear();
+  EXPECT_EQ(
+      xmlText(query("sts", "Action=GetCallerIdentity&Version=2011-06-15", no_token)->body, "Code"),
+      "InvalidClientTokenId");
+  // After the expiration the same credentials are refused as expired, in each service's format.
+  clock_->advance(std::chrono::seconds(3601));
   EXPECT_EQ(
       xmlText(query("sts", "Action=GetCallerIdentity&Version=2011-06-15", spec)->body, "Code"),
-      "InvalidClientTokenId");
+      "ExpiredToken");
+  EXPECT_EQ(xmlText(query("ec2", "Action=DescribeKeyPairs&Version=2016-11-15", spec)->body, "Code"),
+            "RequestExpired");
 }
 
 // A presigned GetCallerIdentity URL (the EKS token form) verifies with query-string auth.
