@@ -849,6 +849,17 @@ std::vector<FakeEksUpdate> FakeAws::eksUpdates() const {
   OPSY_FAKE_LOCK;
   return impl_->eks_updates;
 }
+bool FakeAws::setNodegroupHealth(const std::string& cluster, const std::string& name,
+                                 const std::string& status, std::vector<FakeHealthIssue> issues) {
+  OPSY_FAKE_LOCK;
+  auto it = impl_->nodegroups.find({cluster, name});
+  if (it == impl_->nodegroups.end()) {
+    return false;
+  }
+  it->second.status = status;
+  it->second.health_issues = std::move(issues);
+  return true;
+}
 bool FakeAws::completeEksUpdate(const std::string& update_id) {
   OPSY_FAKE_LOCK;
   for (auto& u : impl_->eks_updates) {

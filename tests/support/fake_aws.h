@@ -88,6 +88,12 @@ struct FakeScalingConfig {
   int desired_size = 2;
 };
 
+struct FakeHealthIssue {
+  std::string code;  // e.g. "Ec2LaunchTemplateVersionMismatch", "AutoScalingGroupNotFound"
+  std::string message;
+  std::vector<std::string> resource_ids;
+};
+
 struct FakeNodegroup {
   std::string cluster;
   std::string name;
@@ -100,6 +106,7 @@ struct FakeNodegroup {
   std::vector<std::string> asg_names;  // resources.autoScalingGroups
   std::map<std::string, std::string> labels;
   TagMap tags;
+  std::vector<FakeHealthIssue> health_issues;  // reported under health.issues
 };
 
 struct FakeEksUpdateError {
@@ -292,6 +299,9 @@ class FakeAws {
   void addNodegroup(FakeNodegroup nodegroup);
   std::optional<FakeNodegroup> nodegroup(const std::string& cluster, const std::string& name) const;
   std::vector<FakeEksUpdate> eksUpdates() const;
+  // Replaces a node group's status and health issues (e.g. DEGRADED with a mismatch issue).
+  bool setNodegroupHealth(const std::string& cluster, const std::string& name,
+                          const std::string& status, std::vector<FakeHealthIssue> issues);
   // Finishes an update: the node group moves onto the target template version, ACTIVE.
   bool completeEksUpdate(const std::string& update_id);
   bool failEksUpdate(const std::string& update_id, const std::string& error_code,

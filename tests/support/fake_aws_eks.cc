@@ -287,6 +287,18 @@ void FakeAws::Impl::handleEks(Call& call) {
     w.StartObject();
     w.Key("issues");
     w.StartArray();
+    for (const auto& issue : ng.health_issues) {
+      w.StartObject();
+      str(w, "code", issue.code);
+      str(w, "message", issue.message);
+      w.Key("resourceIds");
+      w.StartArray();
+      for (const auto& r : issue.resource_ids) {
+        w.String(r.c_str());
+      }
+      w.EndArray();
+      w.EndObject();
+    }
     w.EndArray();
     w.EndObject();
     w.Key("updateConfig");

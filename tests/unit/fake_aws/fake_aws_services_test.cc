@@ -76,6 +76,13 @@ TEST_F(EksTest, DescribeNodegroup) {
   EXPECT_STREQ(ng["resources"]["autoScalingGroups"][0]["name"].GetString(), "eks-ng-a-asg");
   EXPECT_EQ(ng["scalingConfig"]["desiredSize"].GetInt(), 2);
   EXPECT_EQ(eksGet("/clusters/prod/node-groups/zzz")->status, 404);
+  ASSERT_TRUE(aws_->setNodegroupHealth(
+      "prod", "ng-a", "DEGRADED",
+      {{"Ec2LaunchTemplateVersionMismatch", "version mismatch", {"eks-ng-a-asg"}}}));
+  doc = parseJson(eksGet("/clusters/prod/node-groups/ng-a")->body);
+  EXPECT_STREQ(doc["nodegroup"]["status"].GetString(), "DEGRADED");
+  EXPECT_STREQ(doc["nodegroup"]["health"]["issues"][0]["code"].GetString(),
+               "Ec2LaunchTemplateVersionMismatch");
 }
 
 // An update is idempotent per clientRequestToken, a second update while one runs is 409
