@@ -202,15 +202,35 @@ std::string isoMillis(TimePoint t) {
 }
 
 bool wildcardMatch(std::string_view pattern, std::string_view text) {
+  // A backslash escapes the next character ("\\*" is a literal '*'), as EC2 filters allow.
+  if (pattern.find('\\') != std::string_view::npos) {
+    std::string literal_marks;
+    std::string plain;
+    for (size_t i = 0; i < pattern.size(); ++i) {
+      bool escaped = pattern[i] == '\\' && i + 1 < pattern.size();
+      if (escaped) {
+        ++i;
+      }
+      plain.push_back(pattern[i]);
+      literal_marks.push_back(escaped ? 'l' : 'w');
+    }
+    return wildcardMatchMarked(plain, literal_marks, text);
+  }
+  return wildcardMatchMarked(pattern, std::string(pattern.size(), 'w'), text);
+}
+
+bool wildcardMatchMarked(std::string_view pattern, std::string_view marks, std::string_view text) {
+  auto isStar = [&](size_t i) { return pattern[i] == '*' && marks[i] == 'w'; };
+  auto isAny = [&](size_t i) { return pattern[i] == '?' && marks[i] == 'w'; };
   size_t p = 0;
   size_t t = 0;
   size_t star = std::string_view::npos;
   size_t mark = 0;
   while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+    if (p < pattern.size() && !isStar(p) && (isAny(p) || pattern[p] == text[t])) {
       ++p;
       ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
+    } else if (p < pattern.size() && isStar(p)) {
       star = p++;
       mark = t;
     } else if (star != std::string_view::npos) {
@@ -220,7 +240,7 @@ bool wildcardMatch(std::string_view pattern, std::string_view text) {
       return false;
     }
   }
-  while (p < pattern.size() && pattern[p] == '*') {
+  while (p < pattern.size() && isStar(p)) {
     ++p;
   }
   return p == pattern.size();
@@ -413,7 +433,7 @@ void FakeAws::Impl::route(Call& call) {
 }
 
 // Auth failures, as each service family reports them (best knowledge of real behaviour):
-//   EC2:             unsigned -> 401 MissingParameter (AWSAccessKeyId); malformed -> 400
+//   EC2:             unsigned -> 400 MissingParameter (AWSAccessKeyId); malformed -> 400
 //                    IncompleteSignature; skew or expired session -> 400 RequestExpired; unknown
 //                    key, bad signature, wrong scope or token -> 401 AuthFailure.
 //   awsQuery (Auto Scaling, STS, SNS): unsigned -> 403 MissingAuthenticationToken; malformed ->
@@ -458,7 +478,7 @@ bool FakeAws::Impl::authenticate(Call& call) {
   if (svc == "ec2") {
     switch (v.outcome) {
       case SigV4Outcome::Missing:
-        ec2Error(call, 401, "MissingParameter",
+        ec2Error(call, 400, "MissingParameter",
                  "The request must contain the parameter AWSAccessKeyId");
         break;
       case SigV4Outcome::Malformed: ec2Error(call, 400, "IncompleteSignature", v.message); break;
@@ -513,9 +533,10 @@ bool FakeAws::Impl::authenticate(Call& call) {
 
 // Injected faults use each service's own codes: EC2 503 RequestLimitExceeded / 500 InternalError /
 // 503 Unavailable; Auto Scaling and STS 400 Throttling / 500 InternalFailure / 503
-// ServiceUnavailable; SNS 429 Throttled (its modelled Publish fault) / 500 InternalError; EKS 429
-// ThrottlingException (unmodelled, sent by the front end) / 500 ServerException / 503
-// ServiceUnavailableException; SES v2 429 TooManyRequestsException; Slack 429 + Retry-After.
+// ServiceUnavailable; SNS 429 Throttled (its modelled Publish fault) / 500 InternalError; EKS 400
+// InvalidRequestException "Request limit exceeded." (what EKS is seen to send) / 500
+// ServerException / 503 ServiceUnavailableException; SES v2 429 TooManyRequestsException; Slack 429
+// + Retry-After.
 void FakeAws::Impl::sendServiceError(Call& call, FaultKind kind, int retry_after) {
   const std::string& svc = call.service;
   if (svc == "ec2") {
@@ -528,7 +549,9 @@ void FakeAws::Impl::sendServiceError(Call& call, FaultKind kind, int retry_after
     }
   } else if (svc == "eks") {
     if (kind == FaultKind::Throttle) {
-      jsonError(call, 429, "ThrottlingException", "Rate exceeded");
+      // EKS reports its request limit as a non-modelled 400 InvalidRequestException, which SDKs
+      // do not retry by code: clients must recognise the message.
+      jsonError(call, 400, "InvalidRequestException", "Request limit exceeded.");
     } else if (kind == FaultKind::ServerError) {
       jsonError(call, 500, "ServerException", "An internal error occurred");
     } else {

@@ -84,7 +84,7 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
     auto offset = parsePageToken(call.get("NextToken"), kind, fp);
     if (!offset || *offset > total) {
       queryError(call, 400, "InvalidNextToken",
-                 "The token '" + call.get("NextToken") + "' is invalid.", kAsgXmlns);
+                 "The token '" + call.get("NextToken") + "' was invalid", kAsgXmlns);
       return false;
     }
     *begin = *offset;

@@ -257,7 +257,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     *out = std::stoi(raw);
     return true;
   };
-  // Slices `total` items into a page; answers InvalidPaginationToken itself.
+  // Slices `total` items into a page; answers an invalid NextToken itself.
   auto paginate = [&](size_t total, int max_results, const std::string& kind, size_t* begin,
                       size_t* end, std::string* next) -> bool {
     std::string fp = fingerprintOf(call, {"NextToken", "MaxResults"});
@@ -265,8 +265,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     if (call.has("NextToken")) {
       auto offset = parsePageToken(call.get("NextToken"), kind, fp);
       if (!offset || *offset > total) {
-        ec2Error(call, 400, "InvalidPaginationToken",
-                 "The specified pagination token is not valid or is expired.");
+        ec2Error(call, 400, "InvalidParameterValue", "The NextToken is invalid");
         return false;
       }
       *begin = *offset;

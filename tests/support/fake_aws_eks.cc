@@ -384,8 +384,9 @@ void FakeAws::Impl::handleEks(Call& call) {
   });
   if (busy || (ng.status != "ACTIVE" && ng.status != "DEGRADED")) {
     jsonError(call, 409, "ResourceInUseException",
-              "Nodegroup " + ng_name + " cannot be updated while it is in " +
-                  (busy ? std::string("UPDATING") : ng.status) + " state",
+              "Cannot VersionUpdate because nodegroup " + ng_name +
+                  (busy ? std::string(" currently has an update in progress")
+                        : " is in " + ng.status + " status"),
               ids);
     return;
   }

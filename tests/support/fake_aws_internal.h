@@ -159,6 +159,8 @@ pugi::xml_node queryResult(pugi::xml_document& doc, const Call& call, const std:
 std::string isoMillis(TimePoint t);
 // AWS filter value match: '*' any run, '?' one character.
 bool wildcardMatch(std::string_view pattern, std::string_view text);
+// The matcher behind wildcardMatch: marks[i] is 'w' where pattern[i] may act as a wildcard.
+bool wildcardMatchMarked(std::string_view pattern, std::string_view marks, std::string_view text);
 std::string base64Encode(std::string_view data);
 
 inline constexpr const char* kEc2Xmlns = "http://ec2.amazonaws.com/doc/2016-11-15/";

@@ -45,7 +45,7 @@ TEST_F(AuthTest, AuthFailuresUseEachServicesRealCodes) {
   SignSpec skewed{.when = at("2026-03-01T12:05:01Z")};
   SignSpec wrong_token{.session_token = "tok"};
   std::vector<AuthCase> cases = {
-      {"ec2 missing", "ec2", {}, 401, "MissingParameter"},
+      {"ec2 missing", "ec2", {}, 400, "MissingParameter"},
       {"ec2 unknown key", "ec2", unknown, 401, "AuthFailure"},
       {"ec2 bad signature", "ec2", bad_secret, 401, "AuthFailure"},
       {"ec2 skew", "ec2", skewed, 400, "RequestExpired"},
@@ -73,6 +73,26 @@ TEST_F(AuthTest, AuthFailuresUseEachServicesRealCodes) {
   }
   // A correctly signed request four minutes off is still accepted.
   EXPECT_EQ(call("ec2", SignSpec{.service = "ec2", .when = at("2026-03-01T11:56:00Z")}).first, 200);
+}
+
+// An Authorization header that does not parse is IncompleteSignature (EKS: ...Exception).
+TEST_F(AuthTest, MalformedAuthorizationIsIncompleteSignature) {
+  aws_->addCluster({.name = "prod"});
+  httplib::Headers h = {{"Host", host()},
+                        {"Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE"},
+                        {"X-Amz-Date", formatAmzDate(clock_->now())}};
+  auto res = client_->Post("/", h, "Action=DescribeKeyPairs&Version=2016-11-15",
+                           "application/x-www-form-urlencoded");
+  EXPECT_EQ(res->status, 400);
+  EXPECT_EQ(xmlText(res->body, "Code"), "IncompleteSignature");
+  res = client_->Post("/", h, "Action=DescribeAutoScalingGroups&Version=2011-01-01",
+                      "application/x-www-form-urlencoded");
+  EXPECT_EQ(res->status, 400);
+  EXPECT_EQ(xmlText(res->body, "Code"), "IncompleteSignature");
+  res = client_->Get("/clusters/prod/node-groups", h);
+  EXPECT_EQ(res->status, 403);
+  EXPECT_EQ(res->get_header_value("X-Amzn-ErrorType").substr(0, 28),
+            "IncompleteSignatureException");
 }
 
 // A request whose scope names another region is rejected when the fake pins a region.
@@ -111,7 +131,7 @@ TEST_F(FakeAwsTest, InjectedFaultsUseRealCodes) {
       {"autoscaling", FaultKind::ServerError, 500, "InternalFailure"},
       {"sts", FaultKind::Throttle, 400, "Throttling"},
       {"sns", FaultKind::Throttle, 429, "Throttled"},
-      {"eks", FaultKind::Throttle, 429, "ThrottlingException"},
+      {"eks", FaultKind::Throttle, 400, "InvalidRequestException"},
       {"eks", FaultKind::ServerError, 500, "ServerException"},
       {"eks", FaultKind::Unavailable, 503, "ServiceUnavailableException"},
   };

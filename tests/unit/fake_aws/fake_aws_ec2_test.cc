@@ -88,6 +88,16 @@ TEST_F(Ec2Test, DescribeImagesFilterSemantics) {
   }
 }
 
+// A backslash makes '*' and '?' literal in filter values.
+TEST_F(Ec2Test, DescribeImagesFilterEscapes) {
+  aws_->addImage({.id = amiId(6), .name = "star*name"});
+  aws_->addImage({.id = amiId(7), .name = "starXname"});
+  EXPECT_EQ(imageIds("Filter.1.Name=name&Filter.1.Value.1=star*name"),
+            (std::vector<std::string>{amiId(6), amiId(7)}));
+  EXPECT_EQ(imageIds("Filter.1.Name=name&Filter.1.Value.1=star%5C*name"),
+            (std::vector<std::string>{amiId(6)}));
+}
+
 // A DescribeImages response has the EC2 shape: namespace, lower-case requestId, imagesSet/item.
 TEST_F(Ec2Test, DescribeImagesResponseShape) {
   auto res = ec2("Action=DescribeImages&ImageId.1=" + amiId(3));
@@ -131,7 +141,7 @@ TEST_F(Ec2Test, DescribeImagesParameterValidation) {
     EXPECT_EQ(xmlText(res->body, "Code"), "InvalidParameterValue") << p;
   }
   auto res = ec2("Action=DescribeImages&MaxResults=5&NextToken=garbage");
-  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidPaginationToken");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidParameterValue");
   res = ec2("Action=DescribeImages&MaxResults=5&ImageId.1=" + amiId(1));
   EXPECT_EQ(xmlText(res->body, "Code"), "InvalidParameterCombination");
 }
@@ -166,7 +176,7 @@ TEST_F(Ec2Test, DescribeImagesPaginatesTwoThousandImages) {
   EXPECT_EQ(pages, 7);
   // The token of one query is not valid for another.
   auto res = ec2("Action=DescribeImages&MaxResults=300&NextToken=" + uriEncode(first_token, false));
-  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidPaginationToken");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidParameterValue");
   EXPECT_EQ(aws_->callCount("ec2", "DescribeImages"), 8);
 }
 

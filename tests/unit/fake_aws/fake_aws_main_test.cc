@@ -53,7 +53,7 @@ TEST(FakeAwsMain, PrintsUrlServesSeedAndStopsOnSigterm) {
   auto res = client.Post("/", "Action=DescribeImages&Version=2016-11-15",
                          "application/x-www-form-urlencoded");
   ASSERT_TRUE(res);
-  EXPECT_EQ(res->status, 401);
+  EXPECT_EQ(res->status, 400);
   opsy::testing::SentRequest r{"POST",
                                "/",
                                "Action=DescribeImages&Version=2016-11-15",
