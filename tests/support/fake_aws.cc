@@ -680,6 +680,16 @@ void FakeAws::Impl::handle(const httplib::Request& req, httplib::Response& res) 
 
 FakeAws::FakeAws(FakeAwsOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   impl_->server.set_keep_alive_max_count(1000);
+  impl_->server.Get("/_fake/state", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(stateJson(), "application/json");
+  });
+  impl_->server.Post("/_fake/seed", [this](const httplib::Request& req, httplib::Response& res) {
+    auto st = loadSeed(req.body);
+    res.status = st ? 204 : 400;
+    if (!st) {
+      res.set_content(st.error().message, "text/plain");
+    }
+  });
   auto handler = [this](const httplib::Request& req, httplib::Response& res) {
     impl_->handle(req, res);
   };

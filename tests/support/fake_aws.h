@@ -330,8 +330,15 @@ class FakeAws {
   void addFault(FaultRule rule);
   void clearFaults();
 
-  // Loads a seed document (YAML or JSON; see fake_aws_seed.cc for the schema).
+  // Loads a seed document (YAML or JSON; see fake_aws_seed.cc for the schema). Seeds merge into
+  // the current state, so they can be applied while the server runs.
   [[nodiscard]] Status loadSeed(std::string_view text);
+
+  // The whole state as JSON (images, templates, node groups, updates, refreshes, messages, call
+  // log), for the demo and for debugging. Also served unsigned at GET /_fake/state; POST
+  // /_fake/seed applies a seed document. Neither path exists in AWS, so no client can hit them by
+  // mistake.
+  std::string stateJson() const;
 
   struct Impl;
 

@@ -14,7 +14,12 @@
 //   autoScalingGroups: [{name, launchTemplate: {...}, min, max, desired, tags: {k: v}}]
 //   securityGroups: [{id, name, description, vpcId, inUse, tags}]
 //   keyPairs: [{id, name, type, fingerprint, tags}]
+//   eksAutoCompleteAfter: N          instanceRefreshAutoCompleteAfter: N
+//   faults: [{service, operation, kind: throttle|server-error|unavailable|latency|drop, rate,
+//             count, latencyMs, retryAfter}]
 #include <yaml-cpp/yaml.h>
+
+#include <map>
 
 #include "support/fake_aws_internal.h"
 
@@ -147,6 +152,36 @@ Status FakeAws::loadSeed(std::string_view text) {
       g.in_use = n["inUse"] && n["inUse"].as<bool>();
       g.tags = tags(n);
       addSecurityGroup(std::move(g));
+    }
+    if (root["eksAutoCompleteAfter"]) {
+      setEksAutoCompleteAfter(root["eksAutoCompleteAfter"].as<int>());
+    }
+    if (root["instanceRefreshAutoCompleteAfter"]) {
+      setInstanceRefreshAutoCompleteAfter(root["instanceRefreshAutoCompleteAfter"].as<int>());
+    }
+    for (const auto& n : root["faults"]) {
+      static const std::map<std::string, FaultKind> kKinds = {
+          {"throttle", FaultKind::Throttle},
+          {"server-error", FaultKind::ServerError},
+          {"unavailable", FaultKind::Unavailable},
+          {"latency", FaultKind::Latency},
+          {"drop", FaultKind::Drop}};
+      auto kind = kKinds.find(s(n, "kind"));
+      if (kind == kKinds.end()) {
+        return fail(ErrorCode::InvalidArgument,
+                    "fake aws seed: fault kind must be throttle, server-error, unavailable, "
+                    "latency or drop, not '" +
+                        s(n, "kind") + "'");
+      }
+      FaultRule rule;
+      rule.service = s(n, "service");
+      rule.operation = s(n, "operation");
+      rule.kind = kind->second;
+      rule.rate = n["rate"].as<double>(1.0);
+      rule.count = n["count"].as<int>(-1);
+      rule.latency = Duration(n["latencyMs"].as<int64_t>(0));
+      rule.retry_after_seconds = n["retryAfter"].as<int>(1);
+      addFault(std::move(rule));
     }
     for (const auto& n : root["keyPairs"]) {
       FakeKeyPair k;

@@ -221,6 +221,27 @@ TEST_F(FakeAwsTest, DropAndLatencyFaults) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(200));
 }
 
+// Faults and auto-completion can come from a seed; /_fake/seed applies one to a running server
+// and /_fake/state shows the result.
+TEST_F(FakeAwsTest, SeedFaultsAndAdminEndpoints) {
+  ASSERT_TRUE(
+      aws_->loadSeed("faults: [{service: ec2, operation: DescribeKeyPairs, kind: throttle, "
+                     "count: 1}]"));
+  EXPECT_EQ(ec2("Action=DescribeKeyPairs")->status, 503);
+  EXPECT_EQ(ec2("Action=DescribeKeyPairs")->status, 200);
+  EXPECT_FALSE(aws_->loadSeed("faults: [{kind: explode}]"));
+  httplib::Headers h = {{"Host", host()}};
+  auto res =
+      client_->Post("/_fake/seed", h, "images: [{id: ami-0123456789abcdef0, name: via-admin}]",
+                    "application/yaml");
+  ASSERT_EQ(res->status, 204) << res->body;
+  res = client_->Get("/_fake/state", h);
+  ASSERT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("\"name\":\"via-admin\""), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("\"code\":\"RequestLimitExceeded\""), std::string::npos);
+  EXPECT_EQ(aws_->callCount("ec2", ""), 2);  // admin paths are not AWS calls
+}
+
 // The seed document loads every kind of resource.
 TEST(FakeAwsSeed, LoadsYamlSeed) {
   FakeAws aws;
