@@ -84,6 +84,12 @@ void dropConnection(const httplib::Request& req) {
   closedir(dir);
 }
 
+const std::regex kNodegroups("^/clusters/([^/]+)/node-groups$");
+const std::regex kNodegroup("^/clusters/([^/]+)/node-groups/([^/]+)$");
+const std::regex kUpdateVersion("^/clusters/([^/]+)/node-groups/([^/]+)/update-version$");
+const std::regex kUpdate("^/clusters/([^/]+)/updates/([^/]+)$");
+const std::regex kCluster("^/clusters/([^/]+)$");
+
 std::string serviceFromVersion(const std::string& version) {
   if (version == "2016-11-15") {
     return "ec2";
@@ -220,17 +226,17 @@ bool wildcardMatch(std::string_view pattern, std::string_view text) {
 }
 
 bool wildcardMatchMarked(std::string_view pattern, std::string_view marks, std::string_view text) {
-  auto isStar = [&](size_t i) { return pattern[i] == '*' && marks[i] == 'w'; };
-  auto isAny = [&](size_t i) { return pattern[i] == '?' && marks[i] == 'w'; };
+  auto is_star = [&](size_t i) { return pattern[i] == '*' && marks[i] == 'w'; };
+  auto is_any = [&](size_t i) { return pattern[i] == '?' && marks[i] == 'w'; };
   size_t p = 0;
   size_t t = 0;
   size_t star = std::string_view::npos;
   size_t mark = 0;
   while (t < text.size()) {
-    if (p < pattern.size() && !isStar(p) && (isAny(p) || pattern[p] == text[t])) {
+    if (p < pattern.size() && !is_star(p) && (is_any(p) || pattern[p] == text[t])) {
       ++p;
       ++t;
-    } else if (p < pattern.size() && isStar(p)) {
+    } else if (p < pattern.size() && is_star(p)) {
       star = p++;
       mark = t;
     } else if (star != std::string_view::npos) {
@@ -240,7 +246,7 @@ bool wildcardMatchMarked(std::string_view pattern, std::string_view marks, std::
       return false;
     }
   }
-  while (p < pattern.size() && isStar(p)) {
+  while (p < pattern.size() && is_star(p)) {
     ++p;
   }
   return p == pattern.size();
@@ -406,12 +412,6 @@ void FakeAws::Impl::route(Call& call) {
   } else if (call.service == "slack") {
     call.operation = req.path.substr(5);
   } else if (call.service == "eks") {
-    static const std::regex kNodegroups("^/clusters/([^/]+)/node-groups$");
-    static const std::regex kNodegroup("^/clusters/([^/]+)/node-groups/([^/]+)$");
-    static const std::regex kUpdateVersion(
-        "^/clusters/([^/]+)/node-groups/([^/]+)/update-version$");
-    static const std::regex kUpdate("^/clusters/([^/]+)/updates/([^/]+)$");
-    static const std::regex kCluster("^/clusters/([^/]+)$");
     std::smatch m;
     const std::string& p = req.path;
     if (req.method == "GET" && std::regex_match(p, m, kNodegroups)) {

@@ -60,23 +60,24 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
   auto validation = [&](const std::string& message) {
     queryError(call, 400, "ValidationError", message, kAsgXmlns);
   };
-  auto maxRecords = [&](int* out) -> bool {
+  auto parse_max_records = [&](int* out) -> bool {
     *out = 50;
     if (!call.has("MaxRecords")) {
       return true;
     }
     auto n = parseCount(call.get("MaxRecords"));
     if (!n || *n < 1 || *n > 100) {
-      validation("1 validation error detected: Value '" + call.get("MaxRecords") +
-                 "' at 'maxRecords' failed to satisfy constraint: Member must have value less "
-                 "than or equal to 100");
+      validation(
+          "1 validation error detected: Value '" + call.get("MaxRecords") +
+          "' at 'parse_max_records' failed to satisfy constraint: Member must have value less "
+          "than or equal to 100");
       return false;
     }
     *out = *n;
     return true;
   };
-  auto pageStart = [&](const std::string& kind, const std::string& fp, size_t total,
-                       size_t* begin) -> bool {
+  auto page_start = [&](const std::string& kind, const std::string& fp, size_t total,
+                        size_t* begin) -> bool {
     *begin = 0;
     if (!call.has("NextToken")) {
       return true;
@@ -118,7 +119,7 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       filters.push_back(std::move(f));
     }
     int max_records = 0;
-    if (!maxRecords(&max_records))
+    if (!parse_max_records(&max_records))
       return;
     std::vector<const FakeAutoScalingGroup*> matched;
     for (const auto& [name, g] : asgs) {
@@ -142,7 +143,7 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
     }
     size_t begin = 0;
     std::string fp = fingerprint();
-    if (!pageStart("asg", fp, matched.size(), &begin))
+    if (!page_start("asg", fp, matched.size(), &begin))
       return;
     size_t end = std::min(matched.size(), begin + static_cast<size_t>(max_records));
     pugi::xml_document doc;
@@ -225,7 +226,7 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       if (k.rfind("Preferences.", 0) == 0)
         r.preferences[k.substr(12)] = v;
     }
-    auto checkRange = [&](const char* key, int lo, int hi) {
+    auto check_range = [&](const char* key, int lo, int hi) {
       auto it = r.preferences.find(key);
       if (it == r.preferences.end())
         return true;
@@ -238,8 +239,8 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       }
       return true;
     };
-    if (!checkRange("MinHealthyPercentage", 0, 100) ||
-        !checkRange("MaxHealthyPercentage", 100, 200)) {
+    if (!check_range("MinHealthyPercentage", 0, 100) ||
+        !check_range("MaxHealthyPercentage", 100, 200)) {
       return;
     }
     const std::string d = "DesiredConfiguration.LaunchTemplate.";
@@ -270,7 +271,7 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
     }
     auto ids = call.list("InstanceRefreshIds.member");
     int max_records = 0;
-    if (!maxRecords(&max_records))
+    if (!parse_max_records(&max_records))
       return;
     std::vector<FakeInstanceRefresh*> matched;
     for (auto it = refreshes.rbegin(); it != refreshes.rend(); ++it) {
@@ -282,7 +283,7 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
     }
     size_t begin = 0;
     std::string fp = fingerprint();
-    if (!pageStart("refresh", fp, matched.size(), &begin))
+    if (!page_start("refresh", fp, matched.size(), &begin))
       return;
     size_t end = std::min(matched.size(), begin + static_cast<size_t>(max_records));
     pugi::xml_document doc;

@@ -158,25 +158,25 @@ void FakeAws::Impl::handleEc2(Call& call) {
   const std::string& op = call.operation;
   std::lock_guard<std::mutex> lock(mu);
   const std::string& account = options.account_id;
-  auto nowTime = now();
+  auto now_time = now();
 
   if (call.get("DryRun") == "true") {
     ec2Error(call, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
     return;
   }
 
-  auto isVisible = [&](const FakeImage& img) {
+  auto is_visible = [&](const FakeImage& img) {
     return img.owner_id == account || img.is_public || !img.owner_alias.empty();
   };
-  auto isDeprecated = [&](const FakeImage& img) {
+  auto is_deprecated = [&](const FakeImage& img) {
     if (img.deprecation_time.empty()) {
       return false;
     }
     auto t = parseRfc3339(img.deprecation_time);
-    return t && *t <= nowTime;
+    return t && *t <= now_time;
   };
   // Resolves LaunchTemplateId / LaunchTemplateName, answering the error itself on failure.
-  auto findTemplate = [&](const std::string& prefix) -> FakeLaunchTemplate* {
+  auto find_template = [&](const std::string& prefix) -> FakeLaunchTemplate* {
     std::string id = call.get(prefix + "Id");
     std::string name = call.get(prefix + "Name");
     if (!id.empty() && !name.empty()) {
@@ -212,7 +212,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
              "The specified launch template, with template name " + name + ", does not exist.");
     return nullptr;
   };
-  auto resolveVersion = [&](FakeLaunchTemplate& lt, const std::string& v) -> int64_t {
+  auto resolve_version = [&](FakeLaunchTemplate& lt, const std::string& v) -> int64_t {
     if (v == "$Latest") {
       return static_cast<int64_t>(lt.versions.size());
     }
@@ -230,8 +230,8 @@ void FakeAws::Impl::handleEc2(Call& call) {
         "Could not find launch template version " + v + " for launch template ID " + lt.id + ".");
     return 0;
   };
-  auto writeVersion = [&](pugi::xml_node item, const FakeLaunchTemplate& lt,
-                          const FakeLaunchTemplateVersion& v) {
+  auto write_version = [&](pugi::xml_node item, const FakeLaunchTemplate& lt,
+                           const FakeLaunchTemplateVersion& v) {
     addText(item, "launchTemplateId", lt.id);
     addText(item, "launchTemplateName", lt.name);
     addText(item, "versionNumber", std::to_string(v.version_number));
@@ -243,7 +243,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     addText(item, "defaultVersion", v.version_number == lt.default_version ? "true" : "false");
     writeLtData(item, v.data);
   };
-  auto checkMaxResults = [&](int lo, int hi, int* out) -> bool {
+  auto check_max_results = [&](int lo, int hi, int* out) -> bool {
     if (!call.has("MaxResults")) {
       return true;
     }
@@ -288,7 +288,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     auto executable_by = call.list("ExecutableBy");
     auto filters = parseFilters(call);
     int max_results = 0;
-    if (!checkMaxResults(5, 1000, &max_results)) {
+    if (!check_max_results(5, 1000, &max_results)) {
       return;
     }
     if (max_results > 0 && !ids.empty()) {
@@ -338,14 +338,14 @@ void FakeAws::Impl::handleEc2(Call& call) {
         return std::nullopt;
       };
     };
-    static const FakeImage kProbe;
-    if (auto bad = unknownFilter(filters, field(kProbe))) {
+    static const FakeImage probe;
+    if (auto bad = unknownFilter(filters, field(probe))) {
       ec2Error(call, 400, "InvalidParameterValue", "The filter '" + *bad + "' is invalid");
       return;
     }
     for (const auto& id : ids) {
       auto it = images.find(id);
-      if (it == images.end() || !isVisible(it->second)) {
+      if (it == images.end() || !is_visible(it->second)) {
         ec2Error(call, 400, "InvalidAMIID.NotFound", "The image id '[" + id + "]' does not exist");
         return;
       }
@@ -354,7 +354,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     bool include_disabled = call.get("IncludeDisabled") == "true";
     std::vector<const FakeImage*> matched;
     for (const auto& [id, img] : images) {
-      if (!isVisible(img)) {
+      if (!is_visible(img)) {
         continue;
       }
       if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) {
@@ -385,7 +385,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
         }
       }
       // Deprecated images are hidden unless asked for, by id, or owned by the caller.
-      if (isDeprecated(img) && !include_deprecated && ids.empty() && img.owner_id != account) {
+      if (is_deprecated(img) && !include_deprecated && ids.empty() && img.owner_id != account) {
         continue;
       }
       if (img.state == "disabled" && !include_disabled && ids.empty()) {
@@ -563,7 +563,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       return;
     }
     auto it = images.find(id);
-    if (it == images.end() || !isVisible(it->second)) {
+    if (it == images.end() || !is_visible(it->second)) {
       ec2Error(call, 400, "InvalidAMIID.NotFound", "The image id '[" + id + "]' does not exist");
       return;
     }
@@ -589,7 +589,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
                  "Value (" + at + ") for parameter deprecateAt is invalid.");
         return;
       }
-      if (*t <= nowTime) {
+      if (*t <= now_time) {
         ec2Error(call, 400, "InvalidParameterValue",
                  "The deprecation time must be in the future. Specify a time in the future.");
         return;
@@ -693,7 +693,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     img.owner_id = account;
     img.description = call.get("Description");
     img.architecture = call.get("Architecture", "x86_64");
-    img.creation_date = isoMillis(nowTime);
+    img.creation_date = isoMillis(now_time);
     images[img.id] = img;
     pugi::xml_document doc;
     addText(ec2Response(doc, call), "imageId", img.id);
@@ -702,19 +702,19 @@ void FakeAws::Impl::handleEc2(Call& call) {
   }
 
   if (op == "DescribeLaunchTemplateVersions") {
-    FakeLaunchTemplate* lt = findTemplate("LaunchTemplate");
+    FakeLaunchTemplate* lt = find_template("LaunchTemplate");
     if (lt == nullptr) {
       return;
     }
     int max_results = 0;
-    if (!checkMaxResults(1, 200, &max_results)) {
+    if (!check_max_results(1, 200, &max_results)) {
       return;
     }
     std::vector<int64_t> numbers;
     auto requested = call.list("LaunchTemplateVersion");
     if (!requested.empty()) {
       for (const auto& r : requested) {
-        int64_t n = resolveVersion(*lt, r);
+        int64_t n = resolve_version(*lt, r);
         if (n == 0) {
           return;
         }
@@ -726,13 +726,13 @@ void FakeAws::Impl::handleEc2(Call& call) {
       int64_t lo = 1;
       int64_t hi = static_cast<int64_t>(lt->versions.size());
       if (call.has("MinVersion")) {
-        lo = resolveVersion(*lt, call.get("MinVersion"));
+        lo = resolve_version(*lt, call.get("MinVersion"));
         if (lo == 0) {
           return;
         }
       }
       if (call.has("MaxVersion")) {
-        hi = resolveVersion(*lt, call.get("MaxVersion"));
+        hi = resolve_version(*lt, call.get("MaxVersion"));
         if (hi == 0) {
           return;
         }
@@ -779,7 +779,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     auto root = ec2Response(doc, call);
     auto set = root.append_child("launchTemplateVersionSet");
     for (size_t i = begin; i < end; ++i) {
-      writeVersion(set.append_child("item"), *lt, *matched[i]);
+      write_version(set.append_child("item"), *lt, *matched[i]);
     }
     if (!next.empty()) {
       addText(root, "nextToken", next);
@@ -789,7 +789,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
   }
 
   if (op == "CreateLaunchTemplateVersion") {
-    FakeLaunchTemplate* lt = findTemplate("LaunchTemplate");
+    FakeLaunchTemplate* lt = find_template("LaunchTemplate");
     if (lt == nullptr) {
       return;
     }
@@ -810,15 +810,15 @@ void FakeAws::Impl::handleEc2(Call& call) {
         const FakeLaunchTemplate& prev = launch_templates.at(it->second.lt_id);
         pugi::xml_document doc;
         auto root = ec2Response(doc, call);
-        writeVersion(root.append_child("launchTemplateVersion"), prev,
-                     prev.versions[static_cast<size_t>(it->second.version - 1)]);
+        write_version(root.append_child("launchTemplateVersion"), prev,
+                      prev.versions[static_cast<size_t>(it->second.version - 1)]);
         setXml(call, 200, doc);
         return;
       }
     }
     FakeLaunchTemplateData data;
     if (call.has("SourceVersion")) {
-      int64_t src = resolveVersion(*lt, call.get("SourceVersion"));
+      int64_t src = resolve_version(*lt, call.get("SourceVersion"));
       if (src == 0) {
         return;
       }
@@ -849,7 +849,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     FakeLaunchTemplateVersion v;
     v.version_number = static_cast<int64_t>(lt->versions.size()) + 1;
     v.description = description;
-    v.create_time = isoMillis(nowTime);
+    v.create_time = isoMillis(now_time);
     v.data = data;
     lt->versions.push_back(v);
     if (!token.empty()) {
@@ -857,7 +857,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     }
     pugi::xml_document doc;
     auto root = ec2Response(doc, call);
-    writeVersion(root.append_child("launchTemplateVersion"), *lt, v);
+    write_version(root.append_child("launchTemplateVersion"), *lt, v);
     // EC2 accepts a version that references a missing AMI and reports it as a warning.
     if (!data.image_id.empty()) {
       std::string code;
@@ -880,12 +880,12 @@ void FakeAws::Impl::handleEc2(Call& call) {
   }
 
   if (op == "ModifyLaunchTemplate") {
-    FakeLaunchTemplate* lt = findTemplate("LaunchTemplate");
+    FakeLaunchTemplate* lt = find_template("LaunchTemplate");
     if (lt == nullptr) {
       return;
     }
     if (call.has("SetDefaultVersion")) {
-      int64_t n = resolveVersion(*lt, call.get("SetDefaultVersion"));
+      int64_t n = resolve_version(*lt, call.get("SetDefaultVersion"));
       if (n == 0) {
         return;
       }
@@ -898,7 +898,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     addText(node, "launchTemplateId", lt->id);
     addText(node, "launchTemplateName", lt->name);
     addText(node, "createTime",
-            lt->versions.empty() ? isoMillis(nowTime) : lt->versions.front().create_time);
+            lt->versions.empty() ? isoMillis(now_time) : lt->versions.front().create_time);
     addText(node, "createdBy", "arn:aws:iam::" + account + ":root");
     addText(node, "defaultVersionNumber", std::to_string(lt->default_version));
     addText(node, "latestVersionNumber", std::to_string(lt->versions.size()));
@@ -911,7 +911,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     auto names = call.list("GroupName");
     auto filters = parseFilters(call);
     int max_results = 0;
-    if (!checkMaxResults(5, 1000, &max_results)) {
+    if (!check_max_results(5, 1000, &max_results)) {
       return;
     }
     if (max_results > 0 && (!ids.empty() || !names.empty())) {
@@ -959,8 +959,8 @@ void FakeAws::Impl::handleEc2(Call& call) {
         return std::nullopt;
       };
     };
-    static const FakeSecurityGroup kProbe;
-    if (auto bad = unknownFilter(filters, field(kProbe))) {
+    static const FakeSecurityGroup probe;
+    if (auto bad = unknownFilter(filters, field(probe))) {
       ec2Error(call, 400, "InvalidParameterValue", "The filter '" + *bad + "' is invalid");
       return;
     }
@@ -1073,8 +1073,8 @@ void FakeAws::Impl::handleEc2(Call& call) {
         return std::nullopt;
       };
     };
-    static const FakeKeyPair kProbe;
-    if (auto bad = unknownFilter(filters, field(kProbe))) {
+    static const FakeKeyPair probe;
+    if (auto bad = unknownFilter(filters, field(probe))) {
       ec2Error(call, 400, "InvalidParameterValue", "The filter '" + *bad + "' is invalid");
       return;
     }

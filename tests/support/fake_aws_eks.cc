@@ -338,23 +338,23 @@ void FakeAws::Impl::handleEks(Call& call) {
     jsonError(call, 400, "SerializationException", "Unable to parse the request body");
     return;
   }
-  auto getStr = [](const rapidjson::Value& obj, const char* key) -> std::string {
+  auto get_str = [](const rapidjson::Value& obj, const char* key) -> std::string {
     auto m = obj.FindMember(key);
     return m != obj.MemberEnd() && m->value.IsString() ? m->value.GetString() : "";
   };
-  std::string token = getStr(body, "clientRequestToken");
+  std::string token = get_str(body, "clientRequestToken");
   std::string lt_id;
   std::string lt_name;
   std::string lt_version;
   bool has_lt = false;
   if (auto m = body.FindMember("launchTemplate"); m != body.MemberEnd() && m->value.IsObject()) {
     has_lt = true;
-    lt_id = getStr(m->value, "id");
-    lt_name = getStr(m->value, "name");
-    lt_version = getStr(m->value, "version");
+    lt_id = get_str(m->value, "id");
+    lt_name = get_str(m->value, "name");
+    lt_version = get_str(m->value, "version");
   }
-  std::string k8s_version = getStr(body, "version");
-  std::string release_version = getStr(body, "releaseVersion");
+  std::string k8s_version = get_str(body, "version");
+  std::string release_version = get_str(body, "releaseVersion");
   bool force = false;
   if (auto m = body.FindMember("force"); m != body.MemberEnd() && m->value.IsBool()) {
     force = m->value.GetBool();

@@ -29,6 +29,8 @@ std::string randomChars(std::mt19937_64& rng, const std::string& alphabet, int n
   return out;
 }
 
+const std::regex kSessionName("^[\\w+=,.@-]{2,64}$");
+
 std::string nullConstraint(const std::string& member) {
   return "1 validation error detected: Value null at '" + member +
          "' failed to satisfy constraint: Member must not be null";
@@ -52,8 +54,7 @@ void FakeAws::Impl::handleSts(Call& call) {
     }
     std::string role_arn = call.get("RoleArn");
     std::string session = call.get("RoleSessionName");
-    static const std::regex kSession("^[\\w+=,.@-]{2,64}$");
-    if (!std::regex_match(session, kSession)) {
+    if (!std::regex_match(session, kSessionName)) {
       queryError(call, 400, "ValidationError",
                  "1 validation error detected: Value '" + session +
                      "' at 'roleSessionName' failed to satisfy constraint: Member must satisfy "
@@ -203,19 +204,19 @@ void FakeAws::Impl::handleSes(Call& call) {
     jsonError(call, 400, "SerializationException", "Unable to parse the request body");
     return;
   }
-  auto getStr = [](const rapidjson::Value& obj, const char* key) -> std::string {
+  auto get_str = [](const rapidjson::Value& obj, const char* key) -> std::string {
     if (!obj.IsObject())
       return "";
     auto m = obj.FindMember(key);
     return m != obj.MemberEnd() && m->value.IsString() ? m->value.GetString() : "";
   };
-  auto getObj = [](const rapidjson::Value& obj, const char* key) -> const rapidjson::Value* {
+  auto get_obj = [](const rapidjson::Value& obj, const char* key) -> const rapidjson::Value* {
     if (!obj.IsObject())
       return nullptr;
     auto m = obj.FindMember(key);
     return m != obj.MemberEnd() && m->value.IsObject() ? &m->value : nullptr;
   };
-  auto getList = [](const rapidjson::Value* obj, const char* key) {
+  auto get_list = [](const rapidjson::Value* obj, const char* key) {
     std::vector<std::string> out;
     if (obj == nullptr)
       return out;
@@ -229,30 +230,30 @@ void FakeAws::Impl::handleSes(Call& call) {
     return out;
   };
   FakeSesEmail e;
-  e.from = getStr(body, "FromEmailAddress");
-  const rapidjson::Value* dest = getObj(body, "Destination");
-  e.to = getList(dest, "ToAddresses");
-  e.cc = getList(dest, "CcAddresses");
-  e.bcc = getList(dest, "BccAddresses");
-  const rapidjson::Value* content = getObj(body, "Content");
-  const rapidjson::Value* simple = content ? getObj(*content, "Simple") : nullptr;
-  const rapidjson::Value* raw = content ? getObj(*content, "Raw") : nullptr;
+  e.from = get_str(body, "FromEmailAddress");
+  const rapidjson::Value* dest = get_obj(body, "Destination");
+  e.to = get_list(dest, "ToAddresses");
+  e.cc = get_list(dest, "CcAddresses");
+  e.bcc = get_list(dest, "BccAddresses");
+  const rapidjson::Value* content = get_obj(body, "Content");
+  const rapidjson::Value* simple = content ? get_obj(*content, "Simple") : nullptr;
+  const rapidjson::Value* raw = content ? get_obj(*content, "Raw") : nullptr;
   if (content == nullptr || (simple == nullptr && raw == nullptr)) {
     jsonError(call, 400, "BadRequestException", "Missing required parameter Content");
     return;
   }
   if (simple != nullptr) {
-    const rapidjson::Value* subject = getObj(*simple, "Subject");
-    const rapidjson::Value* sbody = getObj(*simple, "Body");
+    const rapidjson::Value* subject = get_obj(*simple, "Subject");
+    const rapidjson::Value* sbody = get_obj(*simple, "Body");
     if (subject == nullptr || sbody == nullptr) {
       jsonError(call, 400, "BadRequestException", "Simple content requires Subject and Body");
       return;
     }
-    e.subject = getStr(*subject, "Data");
-    if (const auto* text = getObj(*sbody, "Text"))
-      e.text = getStr(*text, "Data");
-    if (const auto* html = getObj(*sbody, "Html"))
-      e.html = getStr(*html, "Data");
+    e.subject = get_str(*subject, "Data");
+    if (const auto* text = get_obj(*sbody, "Text"))
+      e.text = get_str(*text, "Data");
+    if (const auto* html = get_obj(*sbody, "Html"))
+      e.html = get_str(*html, "Data");
     if (e.to.empty() && e.cc.empty() && e.bcc.empty()) {
       jsonError(call, 400, "BadRequestException", "Missing required recipients");
       return;
@@ -315,13 +316,13 @@ void FakeAws::Impl::handleSlack(Call& call) {
       reply("invalid_json");
       return;
     }
-    auto getStr = [&](const char* key) -> std::string {
+    auto get_str = [&](const char* key) -> std::string {
       auto m = body.FindMember(key);
       return m != body.MemberEnd() && m->value.IsString() ? m->value.GetString() : "";
     };
-    channel = getStr("channel");
-    post.text = getStr("text");
-    post.thread_ts = getStr("thread_ts");
+    channel = get_str("channel");
+    post.text = get_str("text");
+    post.thread_ts = get_str("thread_ts");
     if (auto m = body.FindMember("blocks"); m != body.MemberEnd() && !m->value.IsNull()) {
       rapidjson::StringBuffer b;
       rapidjson::Writer<rapidjson::StringBuffer> bw(b);

@@ -58,6 +58,12 @@ std::optional<FakeLaunchTemplateRef> ltRef(const YAML::Node& n) {
   return FakeLaunchTemplateRef{s(lt, "id"), s(lt, "name"), s(lt, "version")};
 }
 
+const std::map<std::string, FaultKind> kKinds = {{"throttle", FaultKind::Throttle},
+                                                 {"server-error", FaultKind::ServerError},
+                                                 {"unavailable", FaultKind::Unavailable},
+                                                 {"latency", FaultKind::Latency},
+                                                 {"drop", FaultKind::Drop}};
+
 }  // namespace
 
 Status FakeAws::loadSeed(std::string_view text) {
@@ -160,12 +166,6 @@ Status FakeAws::loadSeed(std::string_view text) {
       setInstanceRefreshAutoCompleteAfter(root["instanceRefreshAutoCompleteAfter"].as<int>());
     }
     for (const auto& n : root["faults"]) {
-      static const std::map<std::string, FaultKind> kKinds = {
-          {"throttle", FaultKind::Throttle},
-          {"server-error", FaultKind::ServerError},
-          {"unavailable", FaultKind::Unavailable},
-          {"latency", FaultKind::Latency},
-          {"drop", FaultKind::Drop}};
       auto kind = kKinds.find(s(n, "kind"));
       if (kind == kKinds.end()) {
         return fail(ErrorCode::InvalidArgument,

@@ -285,7 +285,7 @@ SigV4Verdict verifySigV4(const ReceivedRequest& request, const SigV4KeyLookup& l
   std::string_view raw_path = target.substr(0, qpos);
   std::string_view raw_query = qpos == std::string_view::npos ? "" : target.substr(qpos + 1);
   auto query = queryParams(raw_query);
-  auto queryValue = [&](std::string_view name) -> std::optional<std::string> {
+  auto query_value = [&](std::string_view name) -> std::optional<std::string> {
     for (const auto& [k, val] : query) {
       if (k == name) {
         return val;
@@ -329,17 +329,17 @@ SigV4Verdict verifySigV4(const ReceivedRequest& request, const SigV4KeyLookup& l
     }
     v.amz_date = headerValue(request, "x-amz-date").value_or("");
     token = headerValue(request, "x-amz-security-token");
-  } else if (queryValue("X-Amz-Signature") || queryValue("X-Amz-Algorithm")) {
+  } else if (query_value("X-Amz-Signature") || query_value("X-Amz-Algorithm")) {
     v.presigned = true;
-    if (queryValue("X-Amz-Algorithm").value_or("") != "AWS4-HMAC-SHA256") {
+    if (query_value("X-Amz-Algorithm").value_or("") != "AWS4-HMAC-SHA256") {
       return reject(v, SigV4Outcome::Malformed, "X-Amz-Algorithm only supports AWS4-HMAC-SHA256");
     }
-    credential = queryValue("X-Amz-Credential").value_or("");
-    signed_headers_text = queryValue("X-Amz-SignedHeaders").value_or("");
-    signature = queryValue("X-Amz-Signature").value_or("");
-    v.amz_date = queryValue("X-Amz-Date").value_or("");
-    token = queryValue("X-Amz-Security-Token");
-    std::string exp = queryValue("X-Amz-Expires").value_or("");
+    credential = query_value("X-Amz-Credential").value_or("");
+    signed_headers_text = query_value("X-Amz-SignedHeaders").value_or("");
+    signature = query_value("X-Amz-Signature").value_or("");
+    v.amz_date = query_value("X-Amz-Date").value_or("");
+    token = query_value("X-Amz-Security-Token");
+    std::string exp = query_value("X-Amz-Expires").value_or("");
     if (credential.empty() || signed_headers_text.empty() || signature.empty() || exp.empty() ||
         !std::all_of(exp.begin(), exp.end(), [](unsigned char c) { return std::isdigit(c); }) ||
         exp.size() > 6) {
