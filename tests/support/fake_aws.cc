@@ -933,6 +933,10 @@ std::vector<FakeInstanceRefresh> FakeAws::instanceRefreshes() const {
   OPSY_FAKE_LOCK;
   return impl_->refreshes;
 }
+std::vector<std::string> FakeAws::autoScalingGroupUpdates() const {
+  OPSY_FAKE_LOCK;
+  return impl_->asg_updates;
+}
 bool FakeAws::completeInstanceRefresh(const std::string& id) {
   OPSY_FAKE_LOCK;
   for (auto& r : impl_->refreshes) {

@@ -313,6 +313,8 @@ class FakeAws {
   void addAutoScalingGroup(FakeAutoScalingGroup group);
   std::optional<FakeAutoScalingGroup> autoScalingGroup(const std::string& name) const;
   std::vector<FakeInstanceRefresh> instanceRefreshes() const;
+  // Names of the groups changed by UpdateAutoScalingGroup, in call order.
+  std::vector<std::string> autoScalingGroupUpdates() const;
   bool completeInstanceRefresh(const std::string& id);
   bool failInstanceRefresh(const std::string& id, const std::string& reason);
   // Automatic mode: Pending -> InProgress on the first describe, Successful on the N-th.

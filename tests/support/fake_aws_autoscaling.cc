@@ -261,6 +261,73 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
     return;
   }
 
+  if (op == "UpdateAutoScalingGroup" || op == "CancelInstanceRefresh") {
+    std::string name = call.get("AutoScalingGroupName");
+    if (name.empty()) {
+      validation(
+          "1 validation error detected: Value null at 'autoScalingGroupName' failed to "
+          "satisfy constraint: Member must not be null");
+      return;
+    }
+    auto g = asgs.find(name);
+    if (g == asgs.end()) {
+      validation("AutoScalingGroup name not found - AutoScalingGroup '" + name + "' not found");
+      return;
+    }
+    pugi::xml_document doc;
+    if (op == "CancelInstanceRefresh") {
+      auto active = std::find_if(refreshes.begin(), refreshes.end(), [&](const auto& r) {
+        return r.asg_name == name && isActive(r.status) && r.status != "Cancelling";
+      });
+      if (active == refreshes.end()) {
+        queryError(
+            call, 400, "ActiveInstanceRefreshNotFound",
+            "No in progress or pending Instance Refresh found for Auto Scaling group " + name,
+            kAsgXmlns);
+        return;
+      }
+      // Cancelling takes time in AWS; the fake reports Cancelled from the next describe on.
+      active->status = "Cancelled";
+      active->end_time = now();
+      addText(queryResult(doc, call, kAsgXmlns), "InstanceRefreshId", active->id);
+      setXml(call, 200, doc);
+      return;
+    }
+    FakeAutoScalingGroup& group = g->second;
+    const std::string lt = "LaunchTemplate.";
+    if (call.has(lt + "LaunchTemplateId") || call.has(lt + "LaunchTemplateName")) {
+      group.launch_template =
+          FakeLaunchTemplateRef{call.get(lt + "LaunchTemplateId"),
+                                call.get(lt + "LaunchTemplateName"), call.get(lt + "Version")};
+    }
+    for (const auto& [param, field] :
+         std::vector<std::pair<std::string, int*>>{{"MinSize", &group.min_size},
+                                                   {"MaxSize", &group.max_size},
+                                                   {"DesiredCapacity", &group.desired_capacity}}) {
+      if (call.has(param)) {
+        auto n = parseCount(call.get(param));
+        if (!n) {
+          validation("Value '" + call.get(param) + "' at '" + param + "' is not a number");
+          return;
+        }
+        *field = *n;
+      }
+    }
+    if (group.min_size > group.max_size) {
+      validation("The specified MinSize (" + std::to_string(group.min_size) +
+                 ") is greater than the MaxSize (" + std::to_string(group.max_size) + ").");
+      return;
+    }
+    asg_updates.push_back(name);
+    // Operations without output answer with only ResponseMetadata.
+    auto root = doc.append_child("UpdateAutoScalingGroupResponse");
+    root.append_attribute("xmlns") = kAsgXmlns;
+    root.append_child("ResponseMetadata").append_child("RequestId").text() =
+        call.request_id.c_str();
+    setXml(call, 200, doc);
+    return;
+  }
+
   if (op == "DescribeInstanceRefreshes") {
     std::string name = call.get("AutoScalingGroupName");
     if (name.empty()) {

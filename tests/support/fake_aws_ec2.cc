@@ -879,6 +879,91 @@ void FakeAws::Impl::handleEc2(Call& call) {
     return;
   }
 
+  if (op == "DescribeLaunchTemplates") {
+    auto ids = call.list("LaunchTemplateId");
+    auto names = call.list("LaunchTemplateName");
+    auto filters = parseFilters(call);
+    int max_results = 0;
+    if (!check_max_results(1, 200, &max_results)) {
+      return;
+    }
+    for (const auto& id : ids) {
+      if (!std::regex_match(id, kLtId)) {
+        ec2Error(call, 400, "InvalidLaunchTemplateId.Malformed",
+                 "The specified launch template ID " + id + " is malformed.");
+        return;
+      }
+      if (!launch_templates.count(id)) {
+        ec2Error(call, 400, "InvalidLaunchTemplateId.NotFound",
+                 "The specified launch template, with template ID " + id + ", does not exist.");
+        return;
+      }
+    }
+    for (const auto& name : names) {
+      bool found = std::any_of(launch_templates.begin(), launch_templates.end(),
+                               [&](const auto& e) { return e.second.name == name; });
+      if (!found) {
+        ec2Error(call, 400, "InvalidLaunchTemplateName.NotFoundException",
+                 "At least one of the launch templates specified in the request does not exist.");
+        return;
+      }
+    }
+    auto field = [](const FakeLaunchTemplate& lt) -> FieldFn {
+      return [&lt](const std::string& name) -> std::optional<std::vector<std::string>> {
+        if (auto tags = tagFilterValues(lt.tags, name)) {
+          return tags;
+        }
+        if (name == "launch-template-name") {
+          return std::vector<std::string>{lt.name};
+        }
+        return std::nullopt;
+      };
+    };
+    static const FakeLaunchTemplate probe;
+    if (auto bad = unknownFilter(filters, field(probe))) {
+      ec2Error(call, 400, "InvalidParameterValue", "The filter '" + *bad + "' is invalid");
+      return;
+    }
+    std::vector<const FakeLaunchTemplate*> matched;
+    for (const auto& [id, lt] : launch_templates) {
+      if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) {
+        continue;
+      }
+      if (!names.empty() && std::find(names.begin(), names.end(), lt.name) == names.end()) {
+        continue;
+      }
+      if (matchesFilters(filters, field(lt))) {
+        matched.push_back(&lt);
+      }
+    }
+    size_t begin = 0;
+    size_t end = 0;
+    std::string next;
+    if (!paginate(matched.size(), max_results, "lt", &begin, &end, &next)) {
+      return;
+    }
+    pugi::xml_document doc;
+    auto root = ec2Response(doc, call);
+    auto set = root.append_child("launchTemplates");
+    for (size_t i = begin; i < end; ++i) {
+      const FakeLaunchTemplate& lt = *matched[i];
+      auto item = set.append_child("item");
+      addText(item, "launchTemplateId", lt.id);
+      addText(item, "launchTemplateName", lt.name);
+      addText(item, "createTime",
+              lt.versions.empty() ? isoMillis(now_time) : lt.versions.front().create_time);
+      addText(item, "createdBy", "arn:aws:iam::" + account + ":root");
+      addText(item, "defaultVersionNumber", std::to_string(lt.default_version));
+      addText(item, "latestVersionNumber", std::to_string(lt.versions.size()));
+      addTagSet(item, lt.tags);
+    }
+    if (!next.empty()) {
+      addText(root, "nextToken", next);
+    }
+    setXml(call, 200, doc);
+    return;
+  }
+
   if (op == "ModifyLaunchTemplate") {
     FakeLaunchTemplate* lt = find_template("LaunchTemplate");
     if (lt == nullptr) {

@@ -98,6 +98,7 @@ struct FakeAws::Impl {
   // Auto Scaling
   std::map<std::string, FakeAutoScalingGroup> asgs;
   std::vector<FakeInstanceRefresh> refreshes;
+  std::vector<std::string> asg_updates;  // group names, one per UpdateAutoScalingGroup
   int refresh_auto_complete = 0;
 
   // notifications

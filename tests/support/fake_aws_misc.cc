@@ -1,4 +1,4 @@
-// STS, SNS, SES v2 and Slack chat.postMessage for FakeAws.
+// STS, SNS, SES v2 and Slack (chat.postMessage, auth.test) for FakeAws.
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -298,17 +298,38 @@ void FakeAws::Impl::handleSlack(Call& call) {
     call.res.status = 200;
     call.res.set_content(R"({"ok":false,"error":")" + error + "\"}", "application/json");
   };
-  if (call.operation != "chat.postMessage") {
-    reply("unknown_method");
-    return;
-  }
   std::string content_type = lowerCopy(call.req.get_header_value("Content-Type"));
   rapidjson::Document body;
   body.SetObject();
   std::string token;
   std::string auth = call.req.get_header_value("Authorization");
-  if (auth.rfind("Bearer ", 0) == 0)
+  if (auth.rfind("Bearer ", 0) == 0) {
     token = auth.substr(7);
+  }
+  if (token.empty()) {
+    token = call.get("token");  // form-encoded calls may carry the token in the body
+  }
+  // Slack checks the token before anything else in the request.
+  if (token.empty()) {
+    reply("not_authed");
+    return;
+  }
+  if (!slack_tokens.count(token)) {
+    reply("invalid_auth");
+    return;
+  }
+  if (call.operation == "auth.test") {
+    call.res.status = 200;
+    call.res.set_content(
+        R"({"ok":true,"url":"https://fake-workspace.slack.com/","team":"Fake Workspace",)"
+        R"("user":"opsy","team_id":"T0FAKETEAM1","user_id":"U0FAKEBOT1","bot_id":"B0FAKEBOT1"})",
+        "application/json");
+    return;
+  }
+  if (call.operation != "chat.postMessage") {
+    reply("unknown_method");
+    return;
+  }
   FakeSlackPost post;
   std::string channel;
   if (content_type.rfind("application/json", 0) == 0) {
@@ -334,16 +355,6 @@ void FakeAws::Impl::handleSlack(Call& call) {
     post.text = call.get("text");
     post.thread_ts = call.get("thread_ts");
     post.blocks_json = call.get("blocks");
-    if (token.empty())
-      token = call.get("token");
-  }
-  if (token.empty()) {
-    reply("not_authed");
-    return;
-  }
-  if (!slack_tokens.count(token)) {
-    reply("invalid_auth");
-    return;
   }
   std::string bare = !channel.empty() && channel[0] == '#' ? channel.substr(1) : channel;
   std::string channel_id;

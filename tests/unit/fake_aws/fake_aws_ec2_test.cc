@@ -305,6 +305,17 @@ TEST_F(LaunchTemplateTest, CreateVersionInheritsAndIsIdempotent) {
   EXPECT_EQ(xmlText(res->body, "code"), "InvalidAMIID.NotFound");
 }
 
+// DescribeLaunchTemplates finds templates by id, name or tag and reports version numbers.
+TEST_F(LaunchTemplateTest, DescribeLaunchTemplates) {
+  auto res = ec2("Action=DescribeLaunchTemplates&LaunchTemplateName.1=nodes");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(xmlText(res->body, "launchTemplateId"), kLt);
+  EXPECT_EQ(xmlText(res->body, "latestVersionNumber"), "2");
+  EXPECT_EQ(xmlText(res->body, "defaultVersionNumber"), "1");
+  res = ec2("Action=DescribeLaunchTemplates&LaunchTemplateName.1=missing");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidLaunchTemplateName.NotFoundException");
+}
+
 // ModifyLaunchTemplate's SetDefaultVersion moves the default and is recorded.
 TEST_F(LaunchTemplateTest, ModifySetsDefaultVersion) {
   auto res = ec2(std::string("Action=ModifyLaunchTemplate&LaunchTemplateId=") + kLt +

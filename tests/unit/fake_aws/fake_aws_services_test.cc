@@ -220,6 +220,32 @@ TEST_F(AsgTest, InstanceRefreshLifecycle) {
               ElementsAre("Failed", "Successful"));
 }
 
+// UpdateAutoScalingGroup changes the template and sizes and answers with only
+// ResponseMetadata; CancelInstanceRefresh needs an active refresh.
+TEST_F(AsgTest, UpdateGroupAndCancelRefresh) {
+  auto res =
+      asg("Action=UpdateAutoScalingGroup&AutoScalingGroupName=asg-1&"
+          "LaunchTemplate.LaunchTemplateId=lt-0123456789abcdef0&LaunchTemplate.Version=3&"
+          "DesiredCapacity=3");
+  ASSERT_EQ(res->status, 200) << res->body;
+  auto doc = parseXml(res->body);
+  EXPECT_TRUE(doc.child("UpdateAutoScalingGroupResponse").child("ResponseMetadata"));
+  EXPECT_EQ(aws_->autoScalingGroup("asg-1")->launch_template->version, "3");
+  EXPECT_EQ(aws_->autoScalingGroup("asg-1")->desired_capacity, 3);
+  EXPECT_EQ(aws_->autoScalingGroupUpdates(), std::vector<std::string>{"asg-1"});
+  res = asg("Action=UpdateAutoScalingGroup&AutoScalingGroupName=asg-1&MinSize=9");
+  EXPECT_EQ(xmlText(res->body, "Code"), "ValidationError");
+  res = asg("Action=CancelInstanceRefresh&AutoScalingGroupName=asg-1");
+  EXPECT_EQ(xmlText(res->body, "Code"), "ActiveInstanceRefreshNotFound");
+  res = asg("Action=StartInstanceRefresh&AutoScalingGroupName=asg-1");
+  std::string id = xmlText(res->body, "InstanceRefreshId");
+  res = asg("Action=CancelInstanceRefresh&AutoScalingGroupName=asg-1");
+  EXPECT_EQ(xmlText(res->body, "InstanceRefreshId"), id);
+  EXPECT_EQ(
+      xmlText(asg("Action=DescribeInstanceRefreshes&AutoScalingGroupName=asg-1")->body, "Status"),
+      "Cancelled");
+}
+
 // AssumeRoleWithWebIdentity is unsigned, checks the token, and issues credentials that then sign
 // GetCallerIdentity (with their session token) until they expire.
 TEST_F(FakeAwsTest, StsWebIdentityIssuesWorkingCredentials) {
@@ -345,6 +371,11 @@ TEST_F(FakeAwsTest, SlackPostMessage) {
   res = post("xoxb-fake-token", R"({"channel":"C0123456789","text":"x"})");
   EXPECT_EQ(res->status, 429);
   EXPECT_EQ(res->get_header_value("Retry-After"), "3");
+  // auth.test checks the token the same way.
+  EXPECT_EQ(post("xoxb-wrong", "")->body, R"({"ok":false,"error":"invalid_auth"})");
+  httplib::Headers h = {{"Host", host()}, {"Authorization", "Bearer xoxb-fake-token"}};
+  auto auth = client_->Post("/api/auth.test", h, "", "application/x-www-form-urlencoded");
+  EXPECT_TRUE(parseJson(auth->body)["ok"].GetBool());
 }
 
 }  // namespace
