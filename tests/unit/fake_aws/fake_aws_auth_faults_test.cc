@@ -1,6 +1,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "unit/fake_aws/fake_aws_test_util.h"
 
 namespace opsy::testing {
@@ -240,6 +243,19 @@ TEST_F(FakeAwsTest, SeedFaultsAndAdminEndpoints) {
   EXPECT_NE(res->body.find("\"name\":\"via-admin\""), std::string::npos) << res->body;
   EXPECT_NE(res->body.find("\"code\":\"RequestLimitExceeded\""), std::string::npos);
   EXPECT_EQ(aws_->callCount("ec2", ""), 2);  // admin paths are not AWS calls
+}
+
+// The example seed shipped for the demo stays loadable.
+TEST(FakeAwsSeed, ExampleSeedLoads) {
+  std::ifstream in(std::string(OPSY_TEST_DATA_DIR) + "/fake_aws/example-seed.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  FakeAws aws;
+  auto st = aws.loadSeed(text.str());
+  ASSERT_TRUE(st) << st.error().toString();
+  EXPECT_EQ(aws.nodegroup("demo", "workers")->asg_names,
+            std::vector<std::string>{"eks-workers-0a1b2c3d"});
+  EXPECT_EQ(aws.autoScalingGroup("demo-self-managed")->tags.size(), 1u);
 }
 
 // The seed document loads every kind of resource.
