@@ -100,6 +100,29 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
     return fp;
   };
 
+  // Auto Scaling resolves a launch template through EC2 before accepting it.
+  auto check_template = [&](const FakeLaunchTemplateRef& want) -> bool {
+    auto lt = std::find_if(launch_templates.begin(), launch_templates.end(), [&](const auto& e) {
+      return (!want.id.empty() && e.first == want.id) ||
+             (want.id.empty() && e.second.name == want.name);
+    });
+    if (lt == launch_templates.end()) {
+      validation("The specified launch template, with template " +
+                 (want.id.empty() ? "name " + want.name : "ID " + want.id) + ", does not exist.");
+      return false;
+    }
+    const std::string& v = want.version;
+    bool digits = !v.empty() && v.size() < 10 &&
+                  std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); });
+    if (!v.empty() && v != "$Latest" && v != "$Default" &&
+        (!digits || std::stoll(v) < 1 ||
+         std::stoll(v) > static_cast<long long>(lt->second.versions.size()))) {
+      validation("The specified launch template version " + v + " does not exist.");
+      return false;
+    }
+    return true;
+  };
+
   if (op == "DescribeAutoScalingGroups") {
     auto names = call.list("AutoScalingGroupNames.member");
     struct Filter {
@@ -248,6 +271,9 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       r.desired_launch_template =
           FakeLaunchTemplateRef{call.get(d + "LaunchTemplateId"),
                                 call.get(d + "LaunchTemplateName"), call.get(d + "Version")};
+      if (!check_template(*r.desired_launch_template)) {
+        return;
+      }
     }
     r.id = newUuid();
     r.asg_name = name;
@@ -296,9 +322,12 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
     FakeAutoScalingGroup& group = g->second;
     const std::string lt = "LaunchTemplate.";
     if (call.has(lt + "LaunchTemplateId") || call.has(lt + "LaunchTemplateName")) {
-      group.launch_template =
-          FakeLaunchTemplateRef{call.get(lt + "LaunchTemplateId"),
-                                call.get(lt + "LaunchTemplateName"), call.get(lt + "Version")};
+      FakeLaunchTemplateRef want{call.get(lt + "LaunchTemplateId"),
+                                 call.get(lt + "LaunchTemplateName"), call.get(lt + "Version")};
+      if (!check_template(want)) {
+        return;
+      }
+      group.launch_template = want;
     }
     for (const auto& [param, field] :
          std::vector<std::pair<std::string, int*>>{{"MinSize", &group.min_size},

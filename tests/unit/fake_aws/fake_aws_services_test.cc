@@ -149,6 +149,7 @@ class AsgTest : public FakeAwsTest {
  protected:
   void SetUp() override {
     FakeAwsTest::SetUp();
+    aws_->addLaunchTemplate({.id = kLt, .name = "nodes", .versions = {{}, {}}});
     for (int i = 0; i < 3; ++i) {
       aws_->addAutoScalingGroup({.name = "asg-" + std::to_string(i),
                                  .launch_template = FakeLaunchTemplateRef{kLt, "", "1"},
@@ -206,6 +207,11 @@ TEST_F(AsgTest, InstanceRefreshLifecycle) {
   EXPECT_EQ(xmlText(res->body, "Type"), "Sender");
   auto refreshes = aws_->instanceRefreshes();
   ASSERT_EQ(refreshes.size(), 1u);
+  res =
+      asg("Action=StartInstanceRefresh&AutoScalingGroupName=asg-2&"
+          "DesiredConfiguration.LaunchTemplate.LaunchTemplateId=lt-0123456789abcdef0&"
+          "DesiredConfiguration.LaunchTemplate.Version=9");
+  EXPECT_EQ(xmlText(res->body, "Code"), "ValidationError");
   EXPECT_EQ(refreshes[0].preferences.at("MinHealthyPercentage"), "90");
   EXPECT_EQ(refreshes[0].preferences.at("SkipMatching"), "true");
   aws_->setInstanceRefreshAutoCompleteAfter(2);
@@ -225,12 +231,12 @@ TEST_F(AsgTest, InstanceRefreshLifecycle) {
 TEST_F(AsgTest, UpdateGroupAndCancelRefresh) {
   auto res =
       asg("Action=UpdateAutoScalingGroup&AutoScalingGroupName=asg-1&"
-          "LaunchTemplate.LaunchTemplateId=lt-0123456789abcdef0&LaunchTemplate.Version=3&"
+          "LaunchTemplate.LaunchTemplateId=lt-0123456789abcdef0&LaunchTemplate.Version=2&"
           "DesiredCapacity=3");
   ASSERT_EQ(res->status, 200) << res->body;
   auto doc = parseXml(res->body);
   EXPECT_TRUE(doc.child("UpdateAutoScalingGroupResponse").child("ResponseMetadata"));
-  EXPECT_EQ(aws_->autoScalingGroup("asg-1")->launch_template->version, "3");
+  EXPECT_EQ(aws_->autoScalingGroup("asg-1")->launch_template->version, "2");
   EXPECT_EQ(aws_->autoScalingGroup("asg-1")->desired_capacity, 3);
   EXPECT_EQ(aws_->autoScalingGroupUpdates(), std::vector<std::string>{"asg-1"});
   res = asg("Action=UpdateAutoScalingGroup&AutoScalingGroupName=asg-1&MinSize=9");
