@@ -1,0 +1,351 @@
+// File: fake_aws.h
+//
+// A fake AWS for tests and the demo: one loopback HTTP server with in-memory state that speaks
+// the real wire protocols of EC2, EKS, Auto Scaling, STS, SNS and SES v2 (plus Slack's
+// chat.postMessage), verifies SigV4 on every signed request, and injects throttling, 5xx,
+// latency and dropped connections on demand. Where it and real AWS would differ, it is the bug.
+// Requests are routed by the SigV4 credential scope's service, else by path, Version or Host.
+//
+//   FakeAws aws({.clock = clock});  aws.addImage({.id = "ami-0123456789abcdef0", .name = "base"});
+//   ASSERT_TRUE(aws.start());  client.setEndpoint(aws.endpoint());
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "opsy/core/clock.h"
+#include "opsy/core/result.h"
+
+namespace opsy::testing {
+
+inline constexpr std::string_view kFakeAccessKey = "AKIDEXAMPLE";
+inline constexpr std::string_view kFakeSecretKey = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+inline constexpr std::string_view kFakeAccountId = "123456789012";
+
+using TagMap = std::map<std::string, std::string>;
+
+struct FakeImage {
+  std::string id;  // "ami-" + 8 or 17 hex digits
+  std::string name;
+  std::string owner_id = std::string(kFakeAccountId);
+  std::string owner_alias;  // "amazon" for Amazon-owned images, else empty
+  std::string state = "available";
+  std::string creation_date;  // ISO-8601 with millis, e.g. "2026-01-01T00:00:00.000Z"
+  std::string architecture = "x86_64";
+  std::string description;
+  std::string deprecation_time;  // empty = not deprecated
+  bool is_public = false;
+  TagMap tags;
+  std::vector<std::string> snapshot_ids;
+};
+
+struct FakeLaunchTemplateData {
+  std::string image_id;
+  std::string instance_type;
+  std::string key_name;
+  std::string user_data;  // base64, as on the wire
+  std::vector<std::string> security_group_ids;
+  bool operator==(const FakeLaunchTemplateData&) const = default;
+};
+
+struct FakeLaunchTemplateVersion {
+  int64_t version_number = 0;
+  std::string description;
+  std::string create_time;  // ISO-8601
+  FakeLaunchTemplateData data;
+};
+
+struct FakeLaunchTemplate {
+  std::string id;  // "lt-" + 17 hex digits
+  std::string name;
+  int64_t default_version = 1;
+  std::vector<FakeLaunchTemplateVersion> versions;  // numbered 1..N in order
+  TagMap tags;
+};
+
+// The launch template a node group or ASG uses: id or name, plus a version ("3", "$Latest").
+struct FakeLaunchTemplateRef {
+  std::string id;
+  std::string name;
+  std::string version;
+};
+
+struct FakeCluster {
+  std::string name;
+  std::string version = "1.30";
+  std::string status = "ACTIVE";
+};
+
+struct FakeScalingConfig {
+  int min_size = 1;
+  int max_size = 3;
+  int desired_size = 2;
+};
+
+struct FakeHealthIssue {
+  std::string code;  // e.g. "Ec2LaunchTemplateVersionMismatch", "AutoScalingGroupNotFound"
+  std::string message;
+  std::vector<std::string> resource_ids;
+};
+
+struct FakeNodegroup {
+  std::string cluster;
+  std::string name;
+  std::string status = "ACTIVE";
+  std::string version = "1.30";
+  std::string release_version;
+  std::string ami_type = "CUSTOM";
+  std::optional<FakeLaunchTemplateRef> launch_template;
+  FakeScalingConfig scaling;
+  std::vector<std::string> asg_names;  // resources.autoScalingGroups
+  std::map<std::string, std::string> labels;
+  TagMap tags;
+  std::vector<FakeHealthIssue> health_issues;  // reported under health.issues
+};
+
+struct FakeEksUpdateError {
+  std::string error_code;
+  std::string error_message;
+  std::vector<std::string> resource_ids;
+};
+
+struct FakeEksUpdate {
+  std::string id;
+  std::string cluster;
+  std::string nodegroup;
+  std::string status = "InProgress";  // InProgress | Failed | Cancelled | Successful
+  std::string type = "VersionUpdate";
+  std::vector<std::pair<std::string, std::string>> params;
+  TimePoint created_at;
+  std::vector<FakeEksUpdateError> errors;
+  std::string client_request_token;
+  std::string request_fingerprint;
+  FakeLaunchTemplateRef target_template;  // resolved version number
+  int describe_calls = 0;
+};
+
+struct FakeAsgTag {
+  std::string key;
+  std::string value;
+  bool propagate_at_launch = true;
+};
+
+struct FakeAutoScalingGroup {
+  std::string name;
+  std::optional<FakeLaunchTemplateRef> launch_template;
+  int min_size = 1;
+  int max_size = 3;
+  int desired_capacity = 2;
+  std::vector<std::string> availability_zones = {"us-east-1a"};
+  std::vector<FakeAsgTag> tags;
+};
+
+struct FakeInstanceRefresh {
+  std::string id;
+  std::string asg_name;
+  std::string status = "Pending";
+  std::string status_reason;
+  TimePoint start_time;
+  std::optional<TimePoint> end_time;
+  int percentage_complete = 0;
+  int instances_to_update = 0;
+  std::string strategy = "Rolling";
+  std::map<std::string, std::string> preferences;  // "MinHealthyPercentage" -> "90", ...
+  std::optional<FakeLaunchTemplateRef> desired_launch_template;
+  int describe_calls = 0;
+};
+
+struct FakeSecurityGroup {
+  std::string id;  // "sg-" + hex
+  std::string name;
+  std::string description = "fake security group";
+  std::string vpc_id = "vpc-0a1b2c3d4e5f60718";
+  std::string owner_id = std::string(kFakeAccountId);
+  bool in_use = false;  // DeleteSecurityGroup fails with DependencyViolation while true
+  TagMap tags;
+};
+
+struct FakeKeyPair {
+  std::string id;  // "key-" + hex
+  std::string name;
+  std::string fingerprint = "1f:51:ae:28:bf:89:e9:d8:1f:25:5d:37:2d:7d:b8:ca:9f:f5:f1:6f";
+  std::string type = "rsa";
+  std::string create_time = "2026-01-01T00:00:00.000Z";
+  TagMap tags;
+};
+
+struct FakeSnsMessage {
+  std::string message_id;
+  std::string topic_arn;
+  std::string target_arn;
+  std::string phone_number;
+  std::string subject;
+  std::string message;
+};
+
+struct FakeSesEmail {
+  std::string message_id;
+  std::string from;
+  std::vector<std::string> to;
+  std::vector<std::string> cc;
+  std::vector<std::string> bcc;
+  std::string subject;
+  std::string text;
+  std::string html;
+};
+
+struct FakeSlackPost {
+  std::string channel;  // as resolved (channel id)
+  std::string text;
+  std::string blocks_json;  // raw JSON of "blocks", empty when absent
+  std::string thread_ts;
+  std::string ts;
+};
+
+// One request the fake answered (or dropped: status 0).
+struct FakeCall {
+  std::string service;    // "ec2", "eks", "autoscaling", "sts", "sns", "ses", "slack", "unknown"
+  std::string operation;  // "DescribeImages", "UpdateNodegroupVersion", "chat.postMessage", ...
+  int status = 0;
+  std::string error_code;  // AWS error code or Slack "error", empty on success
+};
+
+// Records of mutating calls, for assertions.
+struct FakeTemplateDefaultChange {
+  std::string launch_template_id;
+  int64_t version = 0;
+};
+
+enum class FaultKind {
+  Throttle,     // each service's real throttling error
+  ServerError,  // 500 InternalError / InternalFailure / ServerException
+  Unavailable,  // 503 Unavailable / ServiceUnavailable / ServiceUnavailableException
+  Latency,      // sleeps `latency` then answers normally
+  Drop,         // closes the connection without a response
+};
+
+struct FaultRule {
+  std::string service;    // empty = any service
+  std::string operation;  // empty = any operation of the service
+  FaultKind kind = FaultKind::Throttle;
+  double rate = 1.0;    // probability per matching call (seeded RNG)
+  int count = -1;       // fire on the next `count` matching calls, then retire; -1 = unlimited
+  Duration latency{0};  // for Latency
+  int retry_after_seconds = 1;  // Slack 429 Retry-After
+};
+
+struct FakeAwsOptions {
+  ClockPtr clock;  // defaults to the real clock
+  std::string account_id = std::string(kFakeAccountId);
+  // Credentials accepted for signed requests: access key -> secret key.
+  std::map<std::string, std::string> credentials = {
+      {std::string(kFakeAccessKey), std::string(kFakeSecretKey)}};
+  // When non-empty, the SigV4 scope must name this region.
+  std::string region;
+  uint64_t seed = 42;
+  // Bind address; tests use loopback only.
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0 = any free port
+};
+
+class FakeAws {
+ public:
+  explicit FakeAws(FakeAwsOptions options = {});
+  ~FakeAws();
+  FakeAws(const FakeAws&) = delete;
+  FakeAws& operator=(const FakeAws&) = delete;
+
+  [[nodiscard]] Status start();
+  void stop();
+  // "http://127.0.0.1:<port>"; valid after start().
+  std::string endpoint() const;
+  int port() const;
+
+  // ---- configuration ----
+  void addCredentials(const std::string& access_key, const std::string& secret_key);
+  // The web identity token AssumeRoleWithWebIdentity accepts (default "fake-web-identity-token").
+  void setAcceptedWebIdentityToken(const std::string& token);
+  // Lifetime of credentials issued by STS; they are accepted for signing until they expire.
+  void setIssuedCredentialLifetime(std::chrono::seconds lifetime);
+  void addSnsTopic(const std::string& topic_arn);
+  // An SES identity (address or domain) that may send; unverified senders get MessageRejected.
+  void addSesIdentity(const std::string& identity);
+  void addSlackToken(const std::string& token);
+  // A Slack channel: id ("C0123") and optional name ("alerts", "#alerts" also matches).
+  void addSlackChannel(const std::string& id, const std::string& name = "");
+
+  // ---- state: EC2 ----
+  void addImage(FakeImage image);
+  std::optional<FakeImage> image(const std::string& id) const;
+  std::vector<FakeImage> images() const;
+  std::vector<std::string> snapshots() const;
+  void addSnapshot(const std::string& snapshot_id);
+  void addLaunchTemplate(FakeLaunchTemplate lt);
+  std::optional<FakeLaunchTemplate> launchTemplate(const std::string& id_or_name) const;
+  std::vector<FakeTemplateDefaultChange> defaultVersionChanges() const;
+  void addSecurityGroup(FakeSecurityGroup group);
+  std::vector<FakeSecurityGroup> securityGroups() const;
+  void addKeyPair(FakeKeyPair key);
+  std::vector<FakeKeyPair> keyPairs() const;
+
+  // ---- state: EKS ----
+  void addCluster(FakeCluster cluster);
+  void addNodegroup(FakeNodegroup nodegroup);
+  std::optional<FakeNodegroup> nodegroup(const std::string& cluster, const std::string& name) const;
+  std::vector<FakeEksUpdate> eksUpdates() const;
+  // Replaces a node group's status and health issues (e.g. DEGRADED with a mismatch issue).
+  bool setNodegroupHealth(const std::string& cluster, const std::string& name,
+                          const std::string& status, std::vector<FakeHealthIssue> issues);
+  // Finishes an update: the node group moves onto the target template version, ACTIVE.
+  bool completeEksUpdate(const std::string& update_id);
+  bool failEksUpdate(const std::string& update_id, const std::string& error_code,
+                     const std::string& message);
+  // Automatic mode: an update succeeds on the N-th DescribeUpdate call (0 = manual, default).
+  void setEksAutoCompleteAfter(int describe_calls);
+
+  // ---- state: Auto Scaling ----
+  void addAutoScalingGroup(FakeAutoScalingGroup group);
+  std::optional<FakeAutoScalingGroup> autoScalingGroup(const std::string& name) const;
+  std::vector<FakeInstanceRefresh> instanceRefreshes() const;
+  // Names of the groups changed by UpdateAutoScalingGroup, in call order.
+  std::vector<std::string> autoScalingGroupUpdates() const;
+  bool completeInstanceRefresh(const std::string& id);
+  bool failInstanceRefresh(const std::string& id, const std::string& reason);
+  // Automatic mode: Pending -> InProgress on the first describe, Successful on the N-th.
+  void setInstanceRefreshAutoCompleteAfter(int describe_calls);
+
+  // ---- state: notifications ----
+  std::vector<FakeSnsMessage> snsMessages() const;
+  std::vector<FakeSesEmail> sesEmails() const;
+  std::vector<FakeSlackPost> slackPosts() const;
+
+  // ---- call log and faults ----
+  std::vector<FakeCall> calls() const;
+  int callCount(std::string_view service, std::string_view operation) const;
+  void clearCalls();
+  void addFault(FaultRule rule);
+  void clearFaults();
+
+  // Loads a seed document (YAML or JSON; see fake_aws_seed.cc for the schema). Seeds merge into
+  // the current state, so they can be applied while the server runs.
+  [[nodiscard]] Status loadSeed(std::string_view text);
+
+  // The whole state as JSON (images, templates, node groups, updates, refreshes, messages, call
+  // log), for the demo and for debugging. Also served unsigned at GET /_fake/state; POST
+  // /_fake/seed applies a seed document. Neither path exists in AWS, so no client can hit them by
+  // mistake.
+  std::string stateJson() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace opsy::testing
