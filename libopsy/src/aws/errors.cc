@@ -196,6 +196,11 @@ Error parseErrorResponse(Protocol protocol, const http::Response& response) {
     message = code.empty() ? "HTTP " + std::to_string(response.status) : code;
   }
   Error e{canonicalCode(code, response.status), message};
+  // EKS throttles with a plain 400 InvalidRequestException whose only sign is the message.
+  if (code == "InvalidRequestException" &&
+      message.find("Request limit exceeded") != std::string::npos) {
+    e.code = ErrorCode::Throttled;
+  }
   e.http_status = response.status;
   e.provider_code = code;
   e.request_id = request_id;

@@ -54,6 +54,21 @@ TEST(ParseError, RestJsonHeaderCodeIsSanitized) {
   EXPECT_EQ(e.message, "update in progress");
 }
 
+// EKS rate-limits with 400 InvalidRequestException "Request limit exceeded.": that is throttling
+// (retried with backoff), while other InvalidRequestExceptions stay permanent.
+TEST(ParseError, EksRequestLimitIsThrottling) {
+  Error limited = parseErrorResponse(Protocol::RestJson,
+                                     response(400, R"({"message":"Request limit exceeded."})",
+                                              {{"X-Amzn-ErrorType", "InvalidRequestException"}}));
+  EXPECT_EQ(limited.code, ErrorCode::Throttled);
+  EXPECT_EQ(classifyAwsError(limited), http::RetryClass::Throttle);
+  Error invalid =
+      parseErrorResponse(Protocol::RestJson,
+                         response(400, R"({"message":"launch template is not used by this group"})",
+                                  {{"X-Amzn-ErrorType", "InvalidRequestException"}}));
+  EXPECT_EQ(invalid.code, ErrorCode::InvalidArgument);
+}
+
 // Without the header the REST-JSON code comes from the body's code or __type.
 TEST(ParseError, RestJsonBodyCode) {
   Error e = parseErrorResponse(
