@@ -1,11 +1,11 @@
 // File: fake_kube_tls.h
 //
-// A throwaway self-signed serving certificate for the fake Kubernetes API server (internal):
-// EC P-256, SAN IP:127.0.0.1 and DNS:localhost, also usable as its own CA. kubectl only sends
-// bearer tokens over TLS, so the fake serves HTTPS when asked to.
+// The fake Kubernetes API server's TLS identity (internal): a certificate for 127.0.0.1 and
+// localhost issued by a fresh test CA (test_pki.h). pem() is the CA that clients trust; kubectl
+// only sends bearer tokens over TLS, so the fake serves HTTPS when asked to.
 //
-//   auto cert = makeServingCertificate().value();  httplib::SSLServer server(cert.x509(),
-//   cert.key());
+//   auto cert = makeServingCertificate().value();
+//   httplib::SSLServer server(cert.x509(), cert.key());
 #pragma once
 
 #include <openssl/evp.h>
