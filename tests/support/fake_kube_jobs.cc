@@ -191,6 +191,7 @@ void FakeKube::Impl::startJobLocked(const ResourceType& type, const JsonPtr& job
   JsonValue meta(rapidjson::kObjectType);
   const std::string pod_name = name + "-" + randomSuffix();
   meta.AddMember("name", str(pod_name, a), a);
+  meta.AddMember("generateName", str(name + "-", a), a);
   meta.AddMember("namespace", str(ns, a), a);
   const JsonValue* spec = member(*job, "spec");
   const JsonValue* tmpl = spec != nullptr ? member(*spec, "template") : nullptr;
@@ -238,6 +239,8 @@ void FakeKube::Impl::startJobLocked(const ResourceType& type, const JsonPtr& job
   setString(job_status, "startTime", nowRfc3339(), na);
   setMember(job_status, "active", JsonValue(1), na);
   setMember(job_status, "ready", JsonValue(0), na);
+  setMember(job_status, "terminating", JsonValue(0), na);
+  setMember(job_status, "uncountedTerminatedPods", JsonValue(rapidjson::kObjectType), na);
   auto jobs = findTypeLocked("batch", "v1", "jobs");
   (void)updateLocked(*jobs, ns, name, "status", std::move(*next), internal, false);
 

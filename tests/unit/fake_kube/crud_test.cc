@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "fake_kube_fixture.h"
 #include "opsy/core/fake_clock.h"
 #include "opsy/core/time_format.h"
@@ -474,6 +476,45 @@ TEST_F(FakeKubeCrud, DirectApiSharesTheStore) {
   EXPECT_TRUE(kube_.deleteObject("v1", "ConfigMap", "default", "d").has_value());
   EXPECT_EQ(kube_.getObject("v1", "ConfigMap", "default", "d").error().code, ErrorCode::NotFound);
   EXPECT_EQ(kube_.writeCount(), 0);
+}
+
+// Optimistic concurrency holds under contention: concurrent read-modify-write loops that retry
+// on 409 lose no increment.
+TEST_F(FakeKubeCrud, ConcurrentUpdatesLoseNothing) {
+  post(kConfigMaps, R"({"metadata":{"name":"counter"},"data":{"n":"0"}})");
+  constexpr int kThreads = 4;
+  constexpr int kIncrements = 10;
+  std::atomic<int> conflicts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      httplib::Client client(kube_.url());
+      client.set_bearer_token_auth(kube_.token().c_str());
+      for (int i = 0; i < kIncrements;) {
+        Reply current = toReply(client.Get((std::string(kConfigMaps) + "/counter").c_str()));
+        const int n = std::stoi(current.str("/data/n"));
+        const std::string body = R"({"metadata":{"name":"counter","resourceVersion":")" +
+                                 current.str("/metadata/resourceVersion") + R"("},"data":{"n":")" +
+                                 std::to_string(n + 1) + "\"}}";
+        auto r =
+            client.Put((std::string(kConfigMaps) + "/counter").c_str(), body, "application/json");
+        if (r && r->status == 200) {
+          ++i;
+        } else if (r && r->status == 409) {
+          ++conflicts;
+        } else {
+          ADD_FAILURE() << "unexpected answer";
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(get(std::string(kConfigMaps) + "/counter").str("/data/n"),
+            std::to_string(kThreads * kIncrements));
+  EXPECT_EQ(kube_.requestCount("update", "configmaps"), kThreads * kIncrements + conflicts);
 }
 
 // Timestamps come from the injected clock.
