@@ -257,7 +257,7 @@ Result<std::string> FakeKube::createObject(std::string_view json) {
     return fail(toError(created.error()));
   }
   if (type->plural == "jobs") {
-    impl_->startJobLocked(*type, *created);
+    impl_->startJobLocked(*created);
   }
   return toJson(**created);
 }

@@ -399,86 +399,12 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
                         : ApiResult<JsonPtr>(obj),
          200);
   } else if (method == "GET") {
-    auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
-    auto fields = Selector::parse(req.get_param_value("fieldSelector"), true);
-    if (!labels || !fields) {
-      sendError(res, badRequestError(!labels ? labels.error().message : fields.error().message));
-      lock.unlock();
-      finish(res);
-      return;
+    auto list = listLocked(*type, route.ns, req);
+    if (!list) {
+      sendError(res, list.error());
+    } else {
+      sendObject(res, 200, **list);
     }
-    size_t limit = 0;
-    if (req.has_param("limit")) {
-      limit = static_cast<size_t>(std::max(0L, std::atol(req.get_param_value("limit").c_str())));
-    }
-    std::string start_after;
-    uint64_t list_rv = rv_;
-    if (req.has_param("continue") && !req.get_param_value("continue").empty()) {
-      const std::string token = unhex(req.get_param_value("continue"));
-      const size_t bar = token.find('|');
-      uint64_t token_rv = bar == std::string::npos ? 0 : std::stoull("0" + token.substr(0, bar));
-      if (bar == std::string::npos) {
-        sendError(res, badRequestError("continue key is not valid: invalid continue token"));
-        lock.unlock();
-        finish(res);
-        return;
-      }
-      if (token_rv < history_floor_) {
-        sendError(res,
-                  expiredError("The provided continue parameter is too old to display a consistent "
-                               "list result. You can start a new list without the continue "
-                               "parameter."));
-        lock.unlock();
-        finish(res);
-        return;
-      }
-      start_after = token.substr(bar + 1);
-      list_rv = token_rv;
-    }
-    Json list;
-    list.SetObject();
-    auto& a = list.GetAllocator();
-    list.AddMember("kind", str(type->kind + "List", a), a);
-    list.AddMember("apiVersion", str(type->apiVersion(), a), a);
-    JsonValue meta(rapidjson::kObjectType);
-    meta.AddMember("resourceVersion", str(std::to_string(list_rv), a), a);
-    JsonValue items(rapidjson::kArrayType);
-    auto store = objects_.find(type->storageKey());
-    std::string last_key;
-    size_t remaining = 0;
-    if (store != objects_.end()) {
-      for (auto it = start_after.empty() ? store->second.begin()
-                                         : store->second.upper_bound(start_after);
-           it != store->second.end(); ++it) {
-        const JsonValue& obj = *it->second;
-        if (!route.ns.empty() && stringAt(obj, {"metadata", "namespace"}) != route.ns) {
-          continue;
-        }
-        if (!labels->matches(obj) || !fields->matches(obj)) {
-          continue;
-        }
-        if (limit > 0 && items.Size() >= limit) {
-          ++remaining;
-          continue;
-        }
-        JsonValue copy;
-        copy.CopyFrom(*withApiVersion(it->second, *type), a);
-        if (!type->custom) {
-          // Built-in list items carry no kind/apiVersion on the wire.
-          removeMember(copy, "kind");
-          removeMember(copy, "apiVersion");
-        }
-        items.PushBack(copy, a);
-        last_key = it->first;
-      }
-    }
-    if (remaining > 0) {
-      meta.AddMember("continue", str(hex(std::to_string(list_rv) + "|" + last_key), a), a);
-      meta.AddMember("remainingItemCount", static_cast<int64_t>(remaining), a);
-    }
-    list.AddMember("metadata", meta, a);
-    list.AddMember("items", items, a);
-    sendObject(res, 200, list);
   } else if (method == "POST" && route.name.empty()) {
     auto body = parseBody();
     if (!body) {
@@ -546,44 +472,11 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
       sendObject(res, 200, status);
     }
   } else if (method == "DELETE") {
-    // deletecollection: every matching object, like a DELETE per object.
-    auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
-    auto fields = Selector::parse(req.get_param_value("fieldSelector"), true);
-    if (!labels || !fields) {
-      sendError(res, badRequestError(!labels ? labels.error().message : fields.error().message));
+    auto list = deleteCollectionLocked(*type, route.ns, req);
+    if (!list) {
+      sendError(res, list.error());
     } else {
-      std::vector<std::string> names;
-      auto store = objects_.find(type->storageKey());
-      if (store != objects_.end()) {
-        for (const auto& [key, obj] : store->second) {
-          if ((route.ns.empty() || stringAt(*obj, {"metadata", "namespace"}) == route.ns) &&
-              labels->matches(*obj) && fields->matches(*obj)) {
-            names.push_back(stringAt(*obj, {"metadata", "name"}));
-          }
-        }
-      }
-      Json list;
-      list.SetObject();
-      auto& a = list.GetAllocator();
-      list.AddMember("kind", str(type->kind + "List", a), a);
-      list.AddMember("apiVersion", str(type->apiVersion(), a), a);
-      JsonValue items(rapidjson::kArrayType);
-      for (const auto& n : names) {
-        bool deleted = false;
-        DeleteOptions d;
-        d.propagation = req.get_param_value("propagationPolicy");
-        auto result = deleteLocked(*type, route.ns, n, d, &deleted);
-        if (result) {
-          JsonValue copy;
-          copy.CopyFrom(**result, a);
-          items.PushBack(copy, a);
-        }
-      }
-      JsonValue meta(rapidjson::kObjectType);
-      meta.AddMember("resourceVersion", str(std::to_string(rv_), a), a);
-      list.AddMember("metadata", meta, a);
-      list.AddMember("items", items, a);
-      sendObject(res, 200, list);
+      sendObject(res, 200, **list);
     }
   } else {
     sendError(res, simpleError(405, "MethodNotAllowed",
@@ -591,6 +484,121 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
   }
   lock.unlock();
   finish(res);
+}
+
+ApiResult<std::shared_ptr<Json>> FakeKube::Impl::listLocked(const ResourceType& type,
+                                                            const std::string& ns,
+                                                            const httplib::Request& req) {
+  auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
+  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true);
+  if (!labels || !fields) {
+    return apiFail(badRequestError(!labels ? labels.error().message : fields.error().message));
+  }
+  size_t limit = 0;
+  if (req.has_param("limit")) {
+    limit = static_cast<size_t>(std::max(0L, std::atol(req.get_param_value("limit").c_str())));
+  }
+  // Continue tokens are opaque to clients: hex of "<list resourceVersion>|<last key>".
+  std::string start_after;
+  uint64_t list_rv = rv_;
+  if (req.has_param("continue") && !req.get_param_value("continue").empty()) {
+    const std::string token = unhex(req.get_param_value("continue"));
+    const size_t bar = token.find('|');
+    if (bar == std::string::npos) {
+      return apiFail(badRequestError("continue key is not valid: invalid continue token"));
+    }
+    const uint64_t token_rv = std::strtoull(token.substr(0, bar).c_str(), nullptr, 10);
+    if (token_rv < history_floor_) {
+      return apiFail(
+          expiredError("The provided continue parameter is too old to display a consistent list "
+                       "result. You can start a new list without the continue parameter."));
+    }
+    start_after = token.substr(bar + 1);
+    list_rv = token_rv;
+  }
+  auto list = std::make_shared<Json>();
+  list->SetObject();
+  auto& a = list->GetAllocator();
+  list->AddMember("kind", str(type.kind + "List", a), a);
+  list->AddMember("apiVersion", str(type.apiVersion(), a), a);
+  JsonValue meta(rapidjson::kObjectType);
+  meta.AddMember("resourceVersion", str(std::to_string(list_rv), a), a);
+  JsonValue items(rapidjson::kArrayType);
+  auto store = objects_.find(type.storageKey());
+  std::string last_key;
+  size_t remaining = 0;
+  if (store != objects_.end()) {
+    for (auto it = start_after.empty() ? store->second.begin()
+                                       : store->second.upper_bound(start_after);
+         it != store->second.end(); ++it) {
+      const JsonValue& obj = *it->second;
+      if ((!ns.empty() && stringAt(obj, {"metadata", "namespace"}) != ns) ||
+          !labels->matches(obj) || !fields->matches(obj)) {
+        continue;
+      }
+      if (limit > 0 && items.Size() >= limit) {
+        ++remaining;
+        continue;
+      }
+      JsonValue copy;
+      copy.CopyFrom(*withApiVersion(it->second, type), a);
+      if (!type.custom) {
+        // Built-in list items carry no kind/apiVersion on the wire.
+        removeMember(copy, "kind");
+        removeMember(copy, "apiVersion");
+      }
+      items.PushBack(copy, a);
+      last_key = it->first;
+    }
+  }
+  if (remaining > 0) {
+    meta.AddMember("continue", str(hex(std::to_string(list_rv) + "|" + last_key), a), a);
+    meta.AddMember("remainingItemCount", static_cast<int64_t>(remaining), a);
+  }
+  list->AddMember("metadata", meta, a);
+  list->AddMember("items", items, a);
+  return list;
+}
+
+ApiResult<std::shared_ptr<Json>> FakeKube::Impl::deleteCollectionLocked(
+    const ResourceType& type, const std::string& ns, const httplib::Request& req) {
+  auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
+  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true);
+  if (!labels || !fields) {
+    return apiFail(badRequestError(!labels ? labels.error().message : fields.error().message));
+  }
+  std::vector<std::string> names;
+  auto store = objects_.find(type.storageKey());
+  if (store != objects_.end()) {
+    for (const auto& [key, obj] : store->second) {
+      if ((ns.empty() || stringAt(*obj, {"metadata", "namespace"}) == ns) &&
+          labels->matches(*obj) && fields->matches(*obj)) {
+        names.push_back(stringAt(*obj, {"metadata", "name"}));
+      }
+    }
+  }
+  auto list = std::make_shared<Json>();
+  list->SetObject();
+  auto& a = list->GetAllocator();
+  list->AddMember("kind", str(type.kind + "List", a), a);
+  list->AddMember("apiVersion", str(type.apiVersion(), a), a);
+  JsonValue items(rapidjson::kArrayType);
+  // Like one DELETE per object.
+  for (const auto& name : names) {
+    bool deleted = false;
+    DeleteOptions options;
+    options.propagation = req.get_param_value("propagationPolicy");
+    if (auto result = deleteLocked(type, ns, name, options, &deleted); result) {
+      JsonValue copy;
+      copy.CopyFrom(*withApiVersion(*result, type), a);
+      items.PushBack(copy, a);
+    }
+  }
+  JsonValue meta(rapidjson::kObjectType);
+  meta.AddMember("resourceVersion", str(std::to_string(rv_), a), a);
+  list->AddMember("metadata", meta, a);
+  list->AddMember("items", items, a);
+  return list;
 }
 
 }  // namespace opsy::testing

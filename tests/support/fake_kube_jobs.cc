@@ -173,8 +173,7 @@ class JobControlImpl : public JobControl {
   bool finished_ = false;  // guarded by impl_->mu_
 };
 
-void FakeKube::Impl::startJobLocked(const ResourceType& type, const JsonPtr& job) {
-  (void)type;
+void FakeKube::Impl::startJobLocked(const JsonPtr& job) {
   const std::string ns = stringAt(*job, {"metadata", "namespace"});
   const std::string name = stringAt(*job, {"metadata", "name"});
   const std::string uid = stringAt(*job, {"metadata", "uid"});
@@ -266,8 +265,6 @@ void FakeKube::Impl::startJobLocked(const ResourceType& type, const JsonPtr& job
     }
   });
 }
-
-void FakeKube::Impl::jobEventLocked(const std::string&, const std::string&) {}
 
 namespace {
 

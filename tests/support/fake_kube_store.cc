@@ -399,7 +399,7 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
   auto stored = std::make_shared<Json>(std::move(object));
   commitLocked(type, key, stored, "ADDED", nullptr);
   if (type.plural == "jobs" && !options.internal) {
-    startJobLocked(type, stored);
+    startJobLocked(stored);
   }
   return stored;
 }
@@ -415,7 +415,6 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
   if (!object.IsObject()) {
     return apiFail(badRequestError("the body of the request is not a JSON object"));
   }
-  auto& alloc = object.GetAllocator();
   const std::string body_name = stringAt(object, {"metadata", "name"});
   if (!body_name.empty() && body_name != name) {
     return apiFail(badRequestError("the name of the object (" + body_name +
@@ -493,7 +492,6 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
       }
     }
   }
-  (void)alloc;
   auto& nalloc = next.GetAllocator();
   setString(next, "apiVersion", type.storedApiVersion(), nalloc);
   setString(next, "kind", type.kind, nalloc);
@@ -716,8 +714,6 @@ ApiResult<JsonPtr> FakeKube::Impl::deleteLocked(const ResourceType& type, const 
     propagation = type.plural == "jobs" ? "Orphan" : "Background";
   }
   const std::string key = objectKey(type.namespaced ? ns : "", name);
-  auto& alloc_owner = *current;
-  (void)alloc_owner;
   if (type.plural == "namespaces") {
     // The namespace controller's work, done at once: every namespaced object goes.
     std::vector<std::pair<ResourceTypePtr, std::string>> victims;
