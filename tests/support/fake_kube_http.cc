@@ -393,15 +393,40 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
     serveWatch(*type, route.ns, req, res, drop_after);
     return;
   }
+  // kubectl asks for server-side Tables; they are produced for custom resources only.
+  const bool table = type->custom && wantsTable(req.get_header_value("Accept"));
   if (method == "GET" && !route.name.empty()) {
     JsonPtr obj = getLocked(*type, route.ns, route.name);
-    send(obj == nullptr ? ApiResult<JsonPtr>(apiFail(notFoundError(*type, route.name)))
-                        : ApiResult<JsonPtr>(obj),
-         200);
+    if (obj != nullptr && table) {
+      sendObject(res, 200,
+                 *tableFor(*type, {withApiVersion(obj, *type)}, true,
+                           stringAt(*obj, {"metadata", "resourceVersion"}), clock_->now()));
+    } else {
+      send(obj == nullptr ? ApiResult<JsonPtr>(apiFail(notFoundError(*type, route.name)))
+                          : ApiResult<JsonPtr>(obj),
+           200);
+    }
   } else if (method == "GET") {
     auto list = listLocked(*type, route.ns, req);
     if (!list) {
       sendError(res, list.error());
+    } else if (table) {
+      std::vector<JsonPtr> items;
+      for (const auto& item : (**list)["items"].GetArray()) {
+        items.push_back(cloneJson(item));
+      }
+      const JsonValue& list_meta = (**list)["metadata"];
+      auto rendered =
+          tableFor(*type, items, true, stringAt(list_meta, {"resourceVersion"}), clock_->now());
+      auto& table_meta = (*rendered)["metadata"];
+      for (const char* field : {"continue", "remainingItemCount"}) {
+        if (const JsonValue* v = member(list_meta, field); v != nullptr) {
+          JsonValue copy;
+          copy.CopyFrom(*v, rendered->GetAllocator());
+          table_meta.AddMember(rapidjson::StringRef(field), copy, rendered->GetAllocator());
+        }
+      }
+      sendObject(res, 200, *rendered);
     } else {
       sendObject(res, 200, **list);
     }

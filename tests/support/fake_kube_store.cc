@@ -883,6 +883,10 @@ void FakeKube::Impl::registerCrdLocked(const JsonValue& crd) {
     t->custom = true;
     t->has_generation = true;
     t->return_deleted_object = false;  // the custom resource store answers with a Status
+    if (const JsonValue* columns = member(v, "additionalPrinterColumns");
+        columns != nullptr && columns->IsArray()) {
+      t->printer_columns = cloneJson(*columns);
+    }
     if (const JsonValue* schema = member(v, "schema"); schema != nullptr) {
       if (const JsonValue* open_api = member(*schema, "openAPIV3Schema"); open_api != nullptr) {
         t->schema = cloneJson(*open_api);

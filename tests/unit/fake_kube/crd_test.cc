@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_kube_fixture.h"
+#include "support/fake_kube_api.h"
 
 namespace opsy::testing {
 namespace {
@@ -184,6 +185,60 @@ TEST_F(FakeKubeCrd, StatusSubresourceSeparatesSpecAndStatus) {
   // Status is validated against the schema too.
   Reply bad_status = patch(pbPath("a") + "/status", R"({"status":{"observedGeneration":"x"}})");
   EXPECT_EQ(bad_status.status, 422);
+}
+
+// Asked for a Table (as kubectl does), custom resources come back as meta.k8s.io/v1 Tables with
+// the Name column, the CRD's printer columns, and PartialObjectMetadata rows.
+TEST_F(FakeKubeCrd, TableOutputUsesPrinterColumns) {
+  const std::string crd = R"({"apiVersion":"apiextensions.k8s.io/v1",
+    "kind":"CustomResourceDefinition","metadata":{"name":"widgets.example.com"},
+    "spec":{"group":"example.com","scope":"Namespaced",
+      "names":{"plural":"widgets","singular":"widget","kind":"Widget"},
+      "versions":[{"name":"v1","served":true,"storage":true,
+        "additionalPrinterColumns":[
+          {"name":"Size","type":"integer","jsonPath":".spec.size"},
+          {"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}],
+        "schema":{"openAPIV3Schema":{"type":"object",
+          "x-kubernetes-preserve-unknown-fields":true}}}]}})";
+  ASSERT_EQ(post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).status, 201);
+  ASSERT_EQ(post("/apis/example.com/v1/namespaces/default/widgets",
+                 R"({"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},
+                     "spec":{"size":3},"status":{"conditions":[{"type":"Other","status":"False"},
+                     {"type":"Ready","status":"True"}]}})")
+                .status,
+            201);
+  httplib::Headers accept = {
+      {"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}};
+  Reply r = toReply(client_->Get("/apis/example.com/v1/namespaces/default/widgets", accept));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.str("/kind"), "Table");
+  EXPECT_EQ(r.str("/apiVersion"), "meta.k8s.io/v1");
+  EXPECT_EQ(r.str("/columnDefinitions/0/name"), "Name");
+  EXPECT_EQ(r.str("/columnDefinitions/1/name"), "Size");
+  EXPECT_EQ(r.str("/columnDefinitions/2/name"), "Ready");
+  EXPECT_EQ(r.str("/rows/0/cells/0"), "w");
+  EXPECT_EQ(r.num("/rows/0/cells/1"), 3);
+  EXPECT_EQ(r.str("/rows/0/cells/2"), "True");
+  EXPECT_EQ(r.str("/rows/0/object/kind"), "PartialObjectMetadata");
+  EXPECT_EQ(r.str("/rows/0/object/metadata/name"), "w");
+  // Without the Table media type the list is an ordinary list.
+  EXPECT_EQ(get("/apis/example.com/v1/namespaces/default/widgets").str("/kind"), "WidgetList");
+}
+
+struct AgeCase {
+  int64_t seconds;
+  const char* text;
+};
+
+// Ages print the way kubectl shows them.
+TEST(FakeKubeTable, HumanDurationMatchesKubernetes) {
+  const std::vector<AgeCase> cases = {
+      {0, "0s"},           {119, "119s"},           {125, "2m5s"},      {600, "10m"},
+      {3 * 3600, "3h"},    {3 * 3600 + 60, "3h1m"}, {47 * 3600, "47h"}, {50 * 3600, "2d2h"},
+      {30 * 86400, "30d"}, {800 * 86400, "2y70d"}};
+  for (const auto& c : cases) {
+    EXPECT_EQ(humanDuration(std::chrono::seconds(c.seconds)), c.text) << c.seconds;
+  }
 }
 
 // Custom resources reject strategic merge patch (415), as the real server does.

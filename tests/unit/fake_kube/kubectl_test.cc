@@ -180,9 +180,13 @@ TEST_F(FakeKubeKubectl, ApplyGetWatchDeleteAndValidation) {
   EXPECT_NE(yaml.text.find("maxFailedJobs: 3"), std::string::npos) << yaml.text;  // defaulted
   EXPECT_NE(yaml.text.find("generation: 1"), std::string::npos) << yaml.text;
 
+  // Server-side Table output with the CRD's printer columns.
   Output table = kubectl("get pb");
   EXPECT_EQ(table.exit_code, 0) << table.text;
+  EXPECT_NE(table.text.find("REGION"), std::string::npos) << table.text;
+  EXPECT_NE(table.text.find("MAX-FAILED"), std::string::npos) << table.text;
   EXPECT_NE(table.text.find("base-al2023"), std::string::npos) << table.text;
+  EXPECT_NE(table.text.find("us-east-1"), std::string::npos) << table.text;
 
   {
     BackgroundProcess watch(kubectlArgv("get pb -w --output-watch-events"));
