@@ -515,7 +515,8 @@ ApiResult<std::shared_ptr<Json>> FakeKube::Impl::listLocked(const ResourceType& 
                                                             const std::string& ns,
                                                             const httplib::Request& req) {
   auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
-  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true);
+  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true,
+                                Selector::fieldLabels(type.group, type.plural));
   if (!labels || !fields) {
     return apiFail(badRequestError(!labels ? labels.error().message : fields.error().message));
   }
@@ -588,7 +589,8 @@ ApiResult<std::shared_ptr<Json>> FakeKube::Impl::listLocked(const ResourceType& 
 ApiResult<std::shared_ptr<Json>> FakeKube::Impl::deleteCollectionLocked(
     const ResourceType& type, const std::string& ns, const httplib::Request& req) {
   auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
-  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true);
+  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true,
+                                Selector::fieldLabels(type.group, type.plural));
   if (!labels || !fields) {
     return apiFail(badRequestError(!labels ? labels.error().message : fields.error().message));
   }

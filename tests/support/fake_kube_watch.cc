@@ -40,7 +40,8 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
                                 std::optional<Duration> drop_after) {
   auto ctx = std::make_shared<WatchContext>();
   auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
-  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true);
+  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true,
+                                Selector::fieldLabels(type_ref.group, type_ref.plural));
   if (!labels || !fields) {
     res.status = 400;
     res.set_content(

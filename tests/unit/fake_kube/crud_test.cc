@@ -574,6 +574,29 @@ TEST_F(FakeKubeCrud, EventApisShareObjects) {
             "pb");
 }
 
+// Events are selectable by involvedObject fields (kubectl describe lists them that way), and the
+// events.k8s.io names select the same objects.
+TEST_F(FakeKubeCrud, EventFieldSelectors) {
+  post("/api/v1/namespaces/default/events",
+       R"({"metadata":{"name":"e1"},"reason":"Built","type":"Normal",
+           "involvedObject":{"kind":"PackerBuilder","name":"pb","namespace":"default"}})");
+  post("/api/v1/namespaces/default/events",
+       R"({"metadata":{"name":"e2"},"reason":"Failed","type":"Warning",
+           "involvedObject":{"kind":"PackerBuilder","name":"other","namespace":"default"}})");
+  Reply by_object = get("/api/v1/namespaces/default/events?fieldSelector=" +
+                        httplib::detail::encode_query_param(
+                            "involvedObject.name=pb,involvedObject.kind=PackerBuilder"));
+  ASSERT_EQ(by_object.status, 200) << by_object.body;
+  ASSERT_EQ(by_object.size("/items"), 1u);
+  EXPECT_EQ(by_object.str("/items/0/metadata/name"), "e1");
+  Reply warnings = get("/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=" +
+                       httplib::detail::encode_query_param("type=Warning,regarding.name=other"));
+  ASSERT_EQ(warnings.size("/items"), 1u);
+  EXPECT_EQ(warnings.str("/items/0/metadata/name"), "e2");
+  Reply bad = get("/api/v1/namespaces/default/events?fieldSelector=spec.x%3Dy");
+  EXPECT_EQ(bad.status, 400);
+}
+
 // A Lease with a non-positive leaseDurationSeconds is refused.
 TEST_F(FakeKubeCrud, LeaseDurationMustBePositive) {
   Reply r = post("/apis/coordination.k8s.io/v1/namespaces/default/leases",
