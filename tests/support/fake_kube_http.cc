@@ -393,8 +393,8 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
     serveWatch(*type, route.ns, req, res, drop_after);
     return;
   }
-  // kubectl asks for server-side Tables; they are produced for custom resources only.
-  const bool table = type->custom && wantsTable(req.get_header_value("Accept"));
+  // kubectl asks for server-side Tables (events.k8s.io Events are served as plain objects).
+  const bool table = !type->isEventsV1() && wantsTable(req.get_header_value("Accept"));
   if (method == "GET" && !route.name.empty()) {
     JsonPtr obj = getLocked(*type, route.ns, route.name);
     if (obj != nullptr && table) {

@@ -1,6 +1,8 @@
 // Table responses (meta.k8s.io/v1) for custom resources: what kubectl prints for `get`.
 #include <fmt/format.h>
 
+#include <functional>
+
 #include "opsy/core/time_format.h"
 #include "support/fake_kube_api.h"
 
@@ -75,6 +77,277 @@ JsonValue column(const char* name, const char* type, const char* format, const c
   return c;
 }
 
+struct Column {
+  std::string name;
+  std::string type;
+  std::string format;
+  std::string description;
+  int priority = 0;
+  std::function<JsonValue(const JsonValue& object, JsonAlloc& a, TimePoint now)> cell;
+};
+
+const char* const kAgeDescription =
+    "CreationTimestamp is a timestamp representing the server time when this object was created.";
+
+std::string ageSince(const std::string& timestamp, TimePoint now) {
+  if (timestamp.empty()) {
+    return "<unknown>";
+  }
+  auto when = parseRfc3339(timestamp);
+  return when ? humanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - *when))
+              : "<invalid>";
+}
+
+Column ageColumn() {
+  return {
+      "Age", "string", "", kAgeDescription, 0, [](const JsonValue& o, JsonAlloc& a, TimePoint now) {
+        return str(ageSince(stringAt(o, {"metadata", "creationTimestamp"}), now), a);
+      }};
+}
+
+// A column whose cell is the value at a printer-column JSONPath.
+Column pathColumn(std::string name, std::string type, std::string format, std::string description,
+                  int priority, std::string path) {
+  Column c{std::move(name), type, std::move(format), std::move(description), priority, nullptr};
+  c.cell = [type, path](const JsonValue& o, JsonAlloc& a, TimePoint now) -> JsonValue {
+    const JsonValue* value = evalPath(o, path);
+    if (value == nullptr || value->IsNull()) {
+      return JsonValue();
+    }
+    if (type == "date" && value->IsString()) {
+      return str(ageSince(value->GetString(), now), a);
+    }
+    if (type == "string") {
+      return str(value->IsString() ? std::string(value->GetString()) : toJson(*value), a);
+    }
+    JsonValue copy;
+    copy.CopyFrom(*value, a);
+    return copy;
+  };
+  return c;
+}
+
+Column stringColumn(std::string name, std::function<std::string(const JsonValue&)> fn) {
+  return {std::move(name), "string", "", "", 0, [fn](const JsonValue& o, JsonAlloc& a, TimePoint) {
+            return str(fn(o), a);
+          }};
+}
+
+Column integerColumn(std::string name, std::function<int64_t(const JsonValue&)> fn) {
+  return {std::move(name), "integer", "", "", 0, [fn](const JsonValue& o, JsonAlloc&, TimePoint) {
+            return JsonValue(fn(o));
+          }};
+}
+
+size_t sizeAt(const JsonValue& o, const char* key) {
+  const JsonValue* v = member(o, key);
+  return v == nullptr ? 0 : v->IsObject() ? v->MemberCount() : v->IsArray() ? v->Size() : 0;
+}
+
+int64_t intAt(const JsonValue& o, std::initializer_list<std::string_view> path) {
+  const JsonValue* v = &o;
+  for (auto key : path) {
+    v = v != nullptr ? member(*v, key) : nullptr;
+  }
+  return v != nullptr && v->IsInt64() ? v->GetInt64() : 0;
+}
+
+bool hasTrueCondition(const JsonValue& o, const char* type) {
+  const JsonValue* status = member(o, "status");
+  const JsonValue* conditions = status != nullptr ? member(*status, "conditions") : nullptr;
+  if (conditions == nullptr || !conditions->IsArray()) {
+    return false;
+  }
+  for (const auto& c : conditions->GetArray()) {
+    if (stringAt(c, {"type"}) == type && stringAt(c, {"status"}) == "True") {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string podStatus(const JsonValue& pod) {
+  std::string reason = stringAt(pod, {"status", "phase"});
+  const JsonValue* status = member(pod, "status");
+  const JsonValue* containers = status != nullptr ? member(*status, "containerStatuses") : nullptr;
+  if (containers != nullptr && containers->IsArray()) {
+    for (const auto& c : containers->GetArray()) {
+      const std::string waiting = stringAt(c, {"state", "waiting", "reason"});
+      const std::string terminated = stringAt(c, {"state", "terminated", "reason"});
+      if (!waiting.empty()) {
+        reason = waiting;
+      } else if (!terminated.empty()) {
+        reason = terminated;
+      }
+    }
+  }
+  if (!stringAt(pod, {"metadata", "deletionTimestamp"}).empty()) {
+    reason = "Terminating";
+  }
+  return reason;
+}
+
+// The server-side columns of the built-in types kubectl shows most (after Name).
+std::vector<Column> builtinColumns(const ResourceType& type) {
+  const std::string& r = type.plural;
+  if (type.group.empty() && r == "namespaces") {
+    return {stringColumn("Status",
+                         [](const JsonValue& o) {
+                           return stringAt(o, {"status", "phase"});
+                         }),
+            ageColumn()};
+  }
+  if (type.group.empty() && r == "pods") {
+    return {stringColumn("Ready",
+                         [](const JsonValue& o) {
+                           size_t ready = 0;
+                           const JsonValue* status = member(o, "status");
+                           const JsonValue* cs =
+                               status != nullptr ? member(*status, "containerStatuses") : nullptr;
+                           if (cs != nullptr && cs->IsArray()) {
+                             for (const auto& c : cs->GetArray()) {
+                               const JsonValue* v = member(c, "ready");
+                               ready += v != nullptr && v->IsBool() && v->GetBool() ? 1 : 0;
+                             }
+                           }
+                           const JsonValue* spec = member(o, "spec");
+                           return std::to_string(ready) + "/" +
+                                  std::to_string(spec != nullptr ? sizeAt(*spec, "containers") : 0);
+                         }),
+            stringColumn("Status", podStatus),
+            integerColumn("Restarts",
+                          [](const JsonValue& o) {
+                            int64_t restarts = 0;
+                            const JsonValue* status = member(o, "status");
+                            const JsonValue* cs =
+                                status != nullptr ? member(*status, "containerStatuses") : nullptr;
+                            if (cs != nullptr && cs->IsArray()) {
+                              for (const auto& c : cs->GetArray()) {
+                                restarts += intAt(c, {"restartCount"});
+                              }
+                            }
+                            return restarts;
+                          }),
+            ageColumn()};
+  }
+  if (type.group == "batch" && r == "jobs") {
+    Column duration{
+        "Duration",
+        "string",
+        "",
+        "",
+        0,
+        [](const JsonValue& o, JsonAlloc& a, TimePoint now) -> JsonValue {
+          auto start = parseRfc3339(stringAt(o, {"status", "startTime"}));
+          if (!start) {
+            return str("", a);
+          }
+          auto end = parseRfc3339(stringAt(o, {"status", "completionTime"}));
+          const TimePoint until = end ? *end : now;
+          return str(
+              humanDuration(std::chrono::duration_cast<std::chrono::seconds>(until - *start)), a);
+        }};
+    return {stringColumn("Status",
+                         [](const JsonValue& o) -> std::string {
+                           if (hasTrueCondition(o, "Complete"))
+                             return "Complete";
+                           if (hasTrueCondition(o, "Failed"))
+                             return "Failed";
+                           if (hasTrueCondition(o, "FailureTarget"))
+                             return "FailureTarget";
+                           if (hasTrueCondition(o, "Suspended"))
+                             return "Suspended";
+                           return "Running";
+                         }),
+            stringColumn("Completions",
+                         [](const JsonValue& o) {
+                           return std::to_string(intAt(o, {"status", "succeeded"})) + "/" +
+                                  std::to_string(intAt(o, {"spec", "completions"}));
+                         }),
+            duration, ageColumn()};
+  }
+  if (type.group.empty() && r == "events") {
+    Column last_seen{
+        "Last Seen", "string", "", "", 0, [](const JsonValue& o, JsonAlloc& a, TimePoint now) {
+          std::string when = stringAt(o, {"lastTimestamp"});
+          if (when.empty())
+            when = stringAt(o, {"eventTime"});
+          if (when.empty())
+            when = stringAt(o, {"metadata", "creationTimestamp"});
+          return str(ageSince(when, now), a);
+        }};
+    return {last_seen,
+            stringColumn("Type", [](const JsonValue& o) { return stringAt(o, {"type"}); }),
+            stringColumn("Reason", [](const JsonValue& o) { return stringAt(o, {"reason"}); }),
+            stringColumn("Object",
+                         [](const JsonValue& o) {
+                           std::string kind = stringAt(o, {"involvedObject", "kind"});
+                           for (auto& ch : kind) {
+                             ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+                           }
+                           return kind + "/" + stringAt(o, {"involvedObject", "name"});
+                         }),
+            stringColumn("Message", [](const JsonValue& o) { return stringAt(o, {"message"}); })};
+  }
+  if (type.group.empty() && r == "configmaps") {
+    return {
+        integerColumn("Data",
+                      [](const JsonValue& o) {
+                        return static_cast<int64_t>(sizeAt(o, "data") + sizeAt(o, "binaryData"));
+                      }),
+        ageColumn()};
+  }
+  if (type.group.empty() && r == "secrets") {
+    return {
+        stringColumn("Type", [](const JsonValue& o) { return stringAt(o, {"type"}); }),
+        integerColumn("Data",
+                      [](const JsonValue& o) {
+                        return static_cast<int64_t>(sizeAt(o, "data") + sizeAt(o, "stringData"));
+                      }),
+        ageColumn()};
+  }
+  if (type.group.empty() && r == "serviceaccounts") {
+    return {integerColumn(
+                "Secrets",
+                [](const JsonValue& o) { return static_cast<int64_t>(sizeAt(o, "secrets")); }),
+            ageColumn()};
+  }
+  if (r == "leases") {
+    return {stringColumn("Holder",
+                         [](const JsonValue& o) {
+                           return stringAt(o, {"spec", "holderIdentity"});
+                         }),
+            ageColumn()};
+  }
+  if (r == "customresourcedefinitions") {
+    return {stringColumn("Created At", [](const JsonValue& o) {
+      return stringAt(o, {"metadata", "creationTimestamp"});
+    })};
+  }
+  return {ageColumn()};
+}
+
+std::vector<Column> columnsFor(const ResourceType& type) {
+  if (!type.custom) {
+    return builtinColumns(type);
+  }
+  std::vector<Column> columns;
+  if (type.printer_columns != nullptr && !type.printer_columns->Empty()) {
+    for (const auto& c : type.printer_columns->GetArray()) {
+      const JsonValue* priority = member(c, "priority");
+      columns.push_back(
+          pathColumn(stringAt(c, {"name"}), stringAt(c, {"type"}), stringAt(c, {"format"}),
+                     stringAt(c, {"description"}),
+                     priority != nullptr && priority->IsInt() ? priority->GetInt() : 0,
+                     stringAt(c, {"jsonPath"})));
+    }
+  } else {
+    columns.push_back(
+        pathColumn("Age", "date", "", kAgeDescription, 0, ".metadata.creationTimestamp"));
+  }
+  return columns;
+}
+
 }  // namespace
 
 bool wantsTable(const std::string& accept_header) {
@@ -136,59 +409,29 @@ std::shared_ptr<Json> tableFor(const ResourceType& type, const std::vector<JsonP
   meta.AddMember("resourceVersion", str(resource_version, a), a);
   table->AddMember("metadata", meta, a);
 
-  // (type, jsonPath) per column after Name.
-  std::vector<std::pair<std::string, std::string>> paths;
-  JsonValue columns(rapidjson::kArrayType);
-  columns.PushBack(column("Name", "string", "name",
-                          "Name must be unique within a namespace. Is required when creating "
-                          "resources, although some resources may allow a client to request the "
-                          "generation of an appropriate name automatically.",
-                          0, a),
-                   a);
-  if (type.printer_columns != nullptr && !type.printer_columns->Empty()) {
-    for (const auto& c : type.printer_columns->GetArray()) {
-      const JsonValue* priority = member(c, "priority");
-      columns.PushBack(column(stringAt(c, {"name"}).c_str(), stringAt(c, {"type"}).c_str(),
-                              stringAt(c, {"format"}).c_str(), stringAt(c, {"description"}).c_str(),
-                              priority != nullptr && priority->IsInt() ? priority->GetInt() : 0, a),
-                       a);
-      paths.emplace_back(stringAt(c, {"type"}), stringAt(c, {"jsonPath"}));
-    }
-  } else {
-    columns.PushBack(column("Age", "date", "",
-                            "CreationTimestamp is a timestamp representing the server time when "
-                            "this object was created.",
-                            0, a),
-                     a);
-    paths.emplace_back("date", ".metadata.creationTimestamp");
-  }
+  const std::vector<Column> columns = columnsFor(type);
   if (with_columns) {
-    table->AddMember("columnDefinitions", columns, a);
+    JsonValue definitions(rapidjson::kArrayType);
+    definitions.PushBack(column("Name", "string", "name",
+                                "Name must be unique within a namespace. Is required when "
+                                "creating resources, although some resources may allow a client "
+                                "to request the generation of an appropriate name automatically.",
+                                0, a),
+                         a);
+    for (const auto& c : columns) {
+      definitions.PushBack(column(c.name.c_str(), c.type.c_str(), c.format.c_str(),
+                                  c.description.c_str(), c.priority, a),
+                           a);
+    }
+    table->AddMember("columnDefinitions", definitions, a);
   }
 
   JsonValue rows(rapidjson::kArrayType);
   for (const auto& object : objects) {
     JsonValue cells(rapidjson::kArrayType);
     cells.PushBack(str(stringAt(*object, {"metadata", "name"}), a), a);
-    for (const auto& [column_type, path] : paths) {
-      const JsonValue* value = evalPath(*object, path);
-      if (value == nullptr || value->IsNull()) {
-        cells.PushBack(JsonValue(), a);
-      } else if (column_type == "date" && value->IsString()) {
-        auto when = parseRfc3339(value->GetString());
-        cells.PushBack(
-            str(when ? humanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - *when))
-                     : "<invalid>",
-                a),
-            a);
-      } else if (column_type == "string") {
-        cells.PushBack(str(value->IsString() ? std::string(value->GetString()) : toJson(*value), a),
-                       a);
-      } else {
-        JsonValue copy;
-        copy.CopyFrom(*value, a);
-        cells.PushBack(copy, a);
-      }
+    for (const auto& c : columns) {
+      cells.PushBack(c.cell(*object, a, now), a);
     }
     JsonValue row(rapidjson::kObjectType);
     row.AddMember("cells", cells, a);

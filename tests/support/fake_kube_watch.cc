@@ -52,7 +52,7 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
   ctx->labels = std::move(*labels);
   ctx->fields = std::move(*fields);
   ctx->ns = ns;
-  ctx->table = type_ref.custom && wantsTable(req.get_header_value("Accept"));
+  ctx->table = !type_ref.isEventsV1() && wantsTable(req.get_header_value("Accept"));
   // Go's strconv.ParseBool spellings.
   const std::string bookmarks = req.get_param_value("allowWatchBookmarks");
   ctx->bookmarks = bookmarks == "true" || bookmarks == "1" || bookmarks == "True" ||

@@ -253,6 +253,10 @@ TEST_F(FakeKubeKubectl, BuiltInResourcesAndLogs) {
   EXPECT_NE(all.text.find("settings"), std::string::npos) << all.text;
   Output waited = kubectl("wait --for=condition=complete job/hello -n builds --timeout=10s");
   EXPECT_EQ(waited.exit_code, 0) << waited.text;
+  Output jobs = kubectl("get jobs -n builds");
+  EXPECT_NE(jobs.text.find("COMPLETIONS"), std::string::npos) << jobs.text;
+  EXPECT_NE(jobs.text.find("Complete"), std::string::npos) << jobs.text;
+  EXPECT_NE(jobs.text.find("1/1"), std::string::npos) << jobs.text;
   Output logs = kubectl("logs job/hello -n builds");
   EXPECT_EQ(logs.exit_code, 0) << logs.text;
   EXPECT_NE(logs.text.find("job hello started"), std::string::npos) << logs.text;
