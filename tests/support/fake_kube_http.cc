@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "support/fake_kube_impl.h"
+#include "support/fake_kube_protobuf.h"
 #include "support/fake_kube_selector.h"
 
 namespace opsy::testing {
@@ -368,6 +369,16 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
     }
   };
   auto parseBody = [&]() -> ApiResult<Json> {
+    if (mediaType(req.get_header_value("Content-Type")) == "application/vnd.kubernetes.protobuf") {
+      auto decoded = protobufToJson(req.body);
+      if (!decoded) {
+        return apiFail(simpleError(415, "UnsupportedMediaType",
+                                   "the body of the request was in an unknown format - accepted "
+                                   "media types include: application/json, application/yaml (" +
+                                       decoded.error().message + ")"));
+      }
+      return std::move(*decoded);
+    }
     auto doc = parseJson(req.body);
     if (!doc) {
       return apiFail(badRequestError(doc.error().message));
@@ -378,8 +389,8 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
   const std::string& method = req.method;
   const std::string body_type = mediaType(req.get_header_value("Content-Type"));
   if ((method == "POST" || method == "PUT") && !req.body.empty() &&
-      body_type != "application/json" && body_type != "application/yaml" && !body_type.empty()) {
-    // Protobuf (and anything else) is not understood; clients fall back to JSON on a 415.
+      body_type != "application/json" && body_type != "application/yaml" && !body_type.empty() &&
+      body_type != "application/vnd.kubernetes.protobuf") {
     lock.unlock();
     sendError(res, simpleError(415, "UnsupportedMediaType",
                                "the body of the request was in an unknown format - accepted media "

@@ -292,6 +292,8 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
     setMember(spec, "finalizers", std::move(finalizers), alloc);
     setString(objectMember(object, "status", alloc), "phase", "Active", alloc);
     setString(objectMember(meta(), "labels", alloc), "kubernetes.io/metadata.name", name, alloc);
+  } else if (type.group.empty() && type.plural == "secrets" && stringAt(object, {"type"}).empty()) {
+    setString(object, "type", "Opaque", alloc);
   } else if (type.plural == "pods" && stringAt(object, {"status", "phase"}).empty()) {
     setString(objectMember(object, "status", alloc), "phase", "Pending", alloc);
   } else if (type.plural == "jobs" && !options.internal) {

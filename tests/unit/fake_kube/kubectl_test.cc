@@ -233,10 +233,19 @@ TEST_F(FakeKubeKubectl, ExplainShowsCustomResourceSchema) {
   EXPECT_NE(explain.text.find("-required-"), std::string::npos) << explain.text;
 }
 
-// kubectl works with built-ins too (applied as JSON; protobuf request bodies are not supported):
-// namespaces, configmaps, a Job run by the runner, waiting on its condition, and its pod log.
+// kubectl works with built-ins too: typed create commands (protobuf bodies) for namespaces,
+// configmaps and secrets; apply for a Job run by the runner, waiting on its condition, its
+// columns, and its pod log.
 TEST_F(FakeKubeKubectl, BuiltInResourcesAndLogs) {
   kube_.setJobRunner(completingJobRunner(std::chrono::milliseconds(50)));
+  Output ns = kubectl("create namespace created-ns");
+  ASSERT_EQ(ns.exit_code, 0) << ns.text;
+  Output secret = kubectl("create secret generic git -n created-ns --from-literal=token=abc");
+  ASSERT_EQ(secret.exit_code, 0) << secret.text;
+  Output token = kubectl("get secret git -n created-ns -o jsonpath={.data.token}");
+  EXPECT_EQ(token.text, "YWJj");  // base64("abc")
+  Output type = kubectl("get secret git -n created-ns -o jsonpath={.type}");
+  EXPECT_EQ(type.text, "Opaque");
   {
     std::ofstream manifest(dir_ + "/builtins.yaml");
     manifest << "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: builds\n---\n"
