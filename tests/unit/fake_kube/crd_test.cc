@@ -241,6 +241,42 @@ TEST(FakeKubeTable, HumanDurationMatchesKubernetes) {
   }
 }
 
+// Every served version of a CRD reads and writes the same objects, each returned with the
+// apiVersion it was asked for; x-kubernetes-int-or-string accepts both and nullable allows null.
+TEST_F(FakeKubeCrd, ServedVersionsShareObjects) {
+  const std::string crd = R"({"apiVersion":"apiextensions.k8s.io/v1",
+    "kind":"CustomResourceDefinition","metadata":{"name":"gadgets.example.com"},
+    "spec":{"group":"example.com","scope":"Cluster",
+      "names":{"plural":"gadgets","singular":"gadget","kind":"Gadget"},
+      "versions":[
+        {"name":"v1beta1","served":true,"storage":false,"schema":{"openAPIV3Schema":{
+          "type":"object","properties":{"spec":{"type":"object","properties":{
+            "port":{"x-kubernetes-int-or-string":true},
+            "note":{"type":"string","nullable":true}}}}}}},
+        {"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{
+          "type":"object","properties":{"spec":{"type":"object","properties":{
+            "port":{"x-kubernetes-int-or-string":true},
+            "note":{"type":"string","nullable":true}}}}}}}]}})";
+  ASSERT_EQ(post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).status, 201);
+  Reply created = post("/apis/example.com/v1beta1/gadgets",
+                       R"({"apiVersion":"example.com/v1beta1","kind":"Gadget",
+                           "metadata":{"name":"g"},"spec":{"port":"http","note":null}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_TRUE(created.has("/spec/note"));
+  Reply as_v1 = get("/apis/example.com/v1/gadgets/g");
+  ASSERT_EQ(as_v1.status, 200);
+  EXPECT_EQ(as_v1.str("/apiVersion"), "example.com/v1");
+  EXPECT_EQ(as_v1.str("/spec/port"), "http");
+  EXPECT_FALSE(as_v1.has("/metadata/namespace"));
+  Reply numeric = patch("/apis/example.com/v1/gadgets/g", R"({"spec":{"port":8080}})");
+  EXPECT_EQ(numeric.status, 200);
+  Reply invalid = patch("/apis/example.com/v1/gadgets/g", R"({"spec":{"port":true}})");
+  EXPECT_EQ(invalid.status, 422);
+  EXPECT_EQ(invalid.str("/details/causes/0/field"), "spec.port");
+  // Cluster-scoped resources have no namespaced path.
+  EXPECT_EQ(get("/apis/example.com/v1/namespaces/default/gadgets/g").status, 404);
+}
+
 // Custom resources reject strategic merge patch (415), as the real server does.
 TEST_F(FakeKubeCrd, StrategicMergePatchIsUnsupportedForCustomResources) {
   post(pbPath(), packerBuilder("a"));
