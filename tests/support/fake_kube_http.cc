@@ -222,7 +222,12 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
 
   const bool public_path = !parts.empty() && (parts[0] == "healthz" || parts[0] == "livez" ||
                                               parts[0] == "readyz" || parts[0] == "version");
-  if (!public_path && req.get_header_value("Authorization") != "Bearer " + options_.token) {
+  std::string expected_token;
+  {
+    std::lock_guard lock(token_mu_);
+    expected_token = "Bearer " + token_;
+  }
+  if (!public_path && req.get_header_value("Authorization") != expected_token) {
     ApiError e = simpleError(401, "Unauthorized", "Unauthorized");
     sendError(res, e);
     finish(res);

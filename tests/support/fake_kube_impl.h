@@ -154,6 +154,10 @@ class FakeKube::Impl {
   std::map<std::string, std::shared_ptr<JobControlImpl>> job_controls_;  // ns/name
 
   // Faults and accounting (own lock: taken without mu_).
+  mutable std::mutex token_mu_;
+  std::string token_;               // guarded by token_mu_
+  mutable std::string token_file_;  // guarded by token_mu_; written by writeKubeconfig
+
   mutable std::mutex faults_mu_;
   std::vector<KubeFault> faults_;
   std::mt19937_64 fault_rng_;

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 
 #include "fake_kube_fixture.h"
 #include "opsy/core/fake_clock.h"
@@ -80,6 +82,26 @@ TEST_F(FakeKubeCrud, MissingTokenIsUnauthorized) {
   EXPECT_EQ(r.str("/kind"), "Status");
   EXPECT_EQ(r.str("/reason"), "Unauthorized");
   EXPECT_EQ(r.num("/code"), 401);
+}
+
+// A rotated token replaces the old one; a tokenFile kubeconfig gets the new token written.
+TEST_F(FakeKubeCrud, TokenRotation) {
+  char tmpl[] = "/tmp/fake-kube-token-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ASSERT_TRUE(kube_.writeKubeconfig(dir + "/kubeconfig", dir + "/token").has_value());
+  std::ifstream kubeconfig(dir + "/kubeconfig");
+  std::string text((std::istreambuf_iterator<char>(kubeconfig)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("tokenFile: " + dir + "/token"), std::string::npos) << text;
+
+  kube_.setToken("rotated-token");
+  EXPECT_EQ(get("/api/v1/namespaces").status, 401);
+  client_->set_bearer_token_auth("rotated-token");
+  EXPECT_EQ(get("/api/v1/namespaces").status, 200);
+  std::ifstream token_file(dir + "/token");
+  std::string token((std::istreambuf_iterator<char>(token_file)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(token, "rotated-token");
+  std::filesystem::remove_all(dir);
 }
 
 // Create fills in uid, resourceVersion, creationTimestamp; a second create of the same name is
