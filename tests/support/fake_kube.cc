@@ -41,6 +41,7 @@ FakeKube::Impl::Impl(FakeKubeOptions options)
       rng_(options_.fault_seed),
       fault_rng_(options_.fault_seed),
       runner_(options_.job_runner != nullptr ? options_.job_runner : completingJobRunner()) {
+  token_ = options_.token;
   for (auto& t : builtinResourceTypes()) {
     types_.push_back(std::make_shared<ResourceType>(std::move(t)));
   }
@@ -205,11 +206,30 @@ int FakeKube::port() const {
   return impl_->port_;
 }
 
-const std::string& FakeKube::token() const {
-  return impl_->options_.token;
+std::string FakeKube::token() const {
+  std::lock_guard lock(impl_->token_mu_);
+  return impl_->token_;
 }
 
-Status FakeKube::writeKubeconfig(const std::string& path) const {
+void FakeKube::setToken(std::string token) {
+  std::lock_guard lock(impl_->token_mu_);
+  impl_->token_ = std::move(token);
+  if (!impl_->token_file_.empty()) {
+    std::ofstream(impl_->token_file_) << impl_->token_;
+  }
+}
+
+Status FakeKube::writeKubeconfig(const std::string& path, const std::string& token_file) const {
+  const std::string current_token = token();
+  if (!token_file.empty()) {
+    std::lock_guard lock(impl_->token_mu_);
+    impl_->token_file_ = token_file;
+    std::ofstream file(token_file);
+    file << current_token;
+    if (!file) {
+      return fail(ErrorCode::Internal, "cannot write token file " + token_file);
+    }
+  }
   std::ofstream out(path);
   if (!out) {
     return fail(ErrorCode::Internal, "cannot write kubeconfig " + path);
@@ -233,7 +253,8 @@ Status FakeKube::writeKubeconfig(const std::string& path) const {
       << "users:\n"
       << "- name: fake\n"
       << "  user:\n"
-      << "    token: " << impl_->options_.token << "\n";
+      << (token_file.empty() ? "    token: " + current_token : "    tokenFile: " + token_file)
+      << "\n";
   out.close();
   if (!out) {
     return fail(ErrorCode::Internal, "cannot write kubeconfig " + path);
@@ -257,7 +278,7 @@ Result<std::string> FakeKube::createObject(std::string_view json) {
     return fail(toError(created.error()));
   }
   if (type->plural == "jobs") {
-    impl_->startJobLocked(*type, *created);
+    impl_->startJobLocked(*created);
   }
   return toJson(**created);
 }

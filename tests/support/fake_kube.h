@@ -140,9 +140,14 @@ class FakeKube {
   // PEM of the serving certificate (also the CA to trust); empty without tls.
   std::string caCertificatePem() const;
   int port() const;
-  const std::string& token() const;
+  std::string token() const;
+  // Rotates the accepted bearer token (the old one is refused from now on), as a projected
+  // ServiceAccount token rotation would; rewrites the token file if the kubeconfig uses one.
+  void setToken(std::string token);
   // Writes a kubeconfig (context "fake", namespace "default", token auth, the CA with tls).
-  [[nodiscard]] Status writeKubeconfig(const std::string& path) const;
+  // With `token_file`, the user entry has `tokenFile: <token_file>` and the token is written there.
+  [[nodiscard]] Status writeKubeconfig(const std::string& path,
+                                       const std::string& token_file = "") const;
 
   // Direct access to the store (no auth, faults or counters; watchers do see the changes).
   // Objects are JSON text; the resource is found from apiVersion and kind.

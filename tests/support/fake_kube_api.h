@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "opsy/core/clock.h"
 #include "support/fake_kube_json.h"
 
 namespace opsy::testing {
@@ -33,6 +34,8 @@ struct ResourceType {
   // Objects live in another resource's store and are converted on the way in and out
   // (events.k8s.io/v1 Events are stored as core v1 Events).
   std::string storage_override;
+  // additionalPrinterColumns of a custom resource version (array), for Table output.
+  JsonPtr printer_columns;
 
   std::string apiVersion() const { return group.empty() ? version : group + "/" + version; }
   // "pods", "jobs.batch": the name the real server uses in messages.
@@ -87,6 +90,15 @@ ApiError invalidError(const ResourceType& type, const std::string& name,
 ApiError badRequestError(const std::string& message);
 ApiError expiredError(const std::string& message);
 ApiError simpleError(int code, const std::string& reason, const std::string& message);
+
+// Table output (meta.k8s.io/v1) for custom resources, as kubectl asks for it: the Name column,
+// then the CRD's additionalPrinterColumns (or Age), cells evaluated from simple JSONPaths.
+bool wantsTable(const std::string& accept_header);
+std::shared_ptr<Json> tableFor(const ResourceType& type, const std::vector<JsonPtr>& objects,
+                               bool with_columns, const std::string& resource_version,
+                               TimePoint now);
+// Kubernetes' human-readable age: 45s, 3m20s, 5h, 2d3h, ...
+std::string humanDuration(std::chrono::seconds d);
 
 // Discovery documents.
 std::string apiVersionsBody(const std::string& server_address);

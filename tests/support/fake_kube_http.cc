@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "support/fake_kube_impl.h"
+#include "support/fake_kube_protobuf.h"
 #include "support/fake_kube_selector.h"
 
 namespace opsy::testing {
@@ -221,7 +222,12 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
 
   const bool public_path = !parts.empty() && (parts[0] == "healthz" || parts[0] == "livez" ||
                                               parts[0] == "readyz" || parts[0] == "version");
-  if (!public_path && req.get_header_value("Authorization") != "Bearer " + options_.token) {
+  std::string expected_token;
+  {
+    std::lock_guard lock(token_mu_);
+    expected_token = "Bearer " + token_;
+  }
+  if (!public_path && req.get_header_value("Authorization") != expected_token) {
     ApiError e = simpleError(401, "Unauthorized", "Unauthorized");
     sendError(res, e);
     finish(res);
@@ -368,6 +374,16 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
     }
   };
   auto parseBody = [&]() -> ApiResult<Json> {
+    if (mediaType(req.get_header_value("Content-Type")) == "application/vnd.kubernetes.protobuf") {
+      auto decoded = protobufToJson(req.body);
+      if (!decoded) {
+        return apiFail(simpleError(415, "UnsupportedMediaType",
+                                   "the body of the request was in an unknown format - accepted "
+                                   "media types include: application/json, application/yaml (" +
+                                       decoded.error().message + ")"));
+      }
+      return std::move(*decoded);
+    }
     auto doc = parseJson(req.body);
     if (!doc) {
       return apiFail(badRequestError(doc.error().message));
@@ -378,8 +394,8 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
   const std::string& method = req.method;
   const std::string body_type = mediaType(req.get_header_value("Content-Type"));
   if ((method == "POST" || method == "PUT") && !req.body.empty() &&
-      body_type != "application/json" && body_type != "application/yaml" && !body_type.empty()) {
-    // Protobuf (and anything else) is not understood; clients fall back to JSON on a 415.
+      body_type != "application/json" && body_type != "application/yaml" && !body_type.empty() &&
+      body_type != "application/vnd.kubernetes.protobuf") {
     lock.unlock();
     sendError(res, simpleError(415, "UnsupportedMediaType",
                                "the body of the request was in an unknown format - accepted media "
@@ -393,92 +409,43 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
     serveWatch(*type, route.ns, req, res, drop_after);
     return;
   }
+  // kubectl asks for server-side Tables (events.k8s.io Events are served as plain objects).
+  const bool table = !type->isEventsV1() && wantsTable(req.get_header_value("Accept"));
   if (method == "GET" && !route.name.empty()) {
     JsonPtr obj = getLocked(*type, route.ns, route.name);
-    send(obj == nullptr ? ApiResult<JsonPtr>(apiFail(notFoundError(*type, route.name)))
-                        : ApiResult<JsonPtr>(obj),
-         200);
+    if (obj != nullptr && table) {
+      sendObject(res, 200,
+                 *tableFor(*type, {withApiVersion(obj, *type)}, true,
+                           stringAt(*obj, {"metadata", "resourceVersion"}), clock_->now()));
+    } else {
+      send(obj == nullptr ? ApiResult<JsonPtr>(apiFail(notFoundError(*type, route.name)))
+                          : ApiResult<JsonPtr>(obj),
+           200);
+    }
   } else if (method == "GET") {
-    auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
-    auto fields = Selector::parse(req.get_param_value("fieldSelector"), true);
-    if (!labels || !fields) {
-      sendError(res, badRequestError(!labels ? labels.error().message : fields.error().message));
-      lock.unlock();
-      finish(res);
-      return;
-    }
-    size_t limit = 0;
-    if (req.has_param("limit")) {
-      limit = static_cast<size_t>(std::max(0L, std::atol(req.get_param_value("limit").c_str())));
-    }
-    std::string start_after;
-    uint64_t list_rv = rv_;
-    if (req.has_param("continue") && !req.get_param_value("continue").empty()) {
-      const std::string token = unhex(req.get_param_value("continue"));
-      const size_t bar = token.find('|');
-      uint64_t token_rv = bar == std::string::npos ? 0 : std::stoull("0" + token.substr(0, bar));
-      if (bar == std::string::npos) {
-        sendError(res, badRequestError("continue key is not valid: invalid continue token"));
-        lock.unlock();
-        finish(res);
-        return;
+    auto list = listLocked(*type, route.ns, req);
+    if (!list) {
+      sendError(res, list.error());
+    } else if (table) {
+      std::vector<JsonPtr> items;
+      for (const auto& item : (**list)["items"].GetArray()) {
+        items.push_back(cloneJson(item));
       }
-      if (token_rv < history_floor_) {
-        sendError(res,
-                  expiredError("The provided continue parameter is too old to display a consistent "
-                               "list result. You can start a new list without the continue "
-                               "parameter."));
-        lock.unlock();
-        finish(res);
-        return;
+      const JsonValue& list_meta = (**list)["metadata"];
+      auto rendered =
+          tableFor(*type, items, true, stringAt(list_meta, {"resourceVersion"}), clock_->now());
+      auto& table_meta = (*rendered)["metadata"];
+      for (const char* field : {"continue", "remainingItemCount"}) {
+        if (const JsonValue* v = member(list_meta, field); v != nullptr) {
+          JsonValue copy;
+          copy.CopyFrom(*v, rendered->GetAllocator());
+          table_meta.AddMember(rapidjson::StringRef(field), copy, rendered->GetAllocator());
+        }
       }
-      start_after = token.substr(bar + 1);
-      list_rv = token_rv;
+      sendObject(res, 200, *rendered);
+    } else {
+      sendObject(res, 200, **list);
     }
-    Json list;
-    list.SetObject();
-    auto& a = list.GetAllocator();
-    list.AddMember("kind", str(type->kind + "List", a), a);
-    list.AddMember("apiVersion", str(type->apiVersion(), a), a);
-    JsonValue meta(rapidjson::kObjectType);
-    meta.AddMember("resourceVersion", str(std::to_string(list_rv), a), a);
-    JsonValue items(rapidjson::kArrayType);
-    auto store = objects_.find(type->storageKey());
-    std::string last_key;
-    size_t remaining = 0;
-    if (store != objects_.end()) {
-      for (auto it = start_after.empty() ? store->second.begin()
-                                         : store->second.upper_bound(start_after);
-           it != store->second.end(); ++it) {
-        const JsonValue& obj = *it->second;
-        if (!route.ns.empty() && stringAt(obj, {"metadata", "namespace"}) != route.ns) {
-          continue;
-        }
-        if (!labels->matches(obj) || !fields->matches(obj)) {
-          continue;
-        }
-        if (limit > 0 && items.Size() >= limit) {
-          ++remaining;
-          continue;
-        }
-        JsonValue copy;
-        copy.CopyFrom(*withApiVersion(it->second, *type), a);
-        if (!type->custom) {
-          // Built-in list items carry no kind/apiVersion on the wire.
-          removeMember(copy, "kind");
-          removeMember(copy, "apiVersion");
-        }
-        items.PushBack(copy, a);
-        last_key = it->first;
-      }
-    }
-    if (remaining > 0) {
-      meta.AddMember("continue", str(hex(std::to_string(list_rv) + "|" + last_key), a), a);
-      meta.AddMember("remainingItemCount", static_cast<int64_t>(remaining), a);
-    }
-    list.AddMember("metadata", meta, a);
-    list.AddMember("items", items, a);
-    sendObject(res, 200, list);
   } else if (method == "POST" && route.name.empty()) {
     auto body = parseBody();
     if (!body) {
@@ -546,44 +513,11 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
       sendObject(res, 200, status);
     }
   } else if (method == "DELETE") {
-    // deletecollection: every matching object, like a DELETE per object.
-    auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
-    auto fields = Selector::parse(req.get_param_value("fieldSelector"), true);
-    if (!labels || !fields) {
-      sendError(res, badRequestError(!labels ? labels.error().message : fields.error().message));
+    auto list = deleteCollectionLocked(*type, route.ns, req);
+    if (!list) {
+      sendError(res, list.error());
     } else {
-      std::vector<std::string> names;
-      auto store = objects_.find(type->storageKey());
-      if (store != objects_.end()) {
-        for (const auto& [key, obj] : store->second) {
-          if ((route.ns.empty() || stringAt(*obj, {"metadata", "namespace"}) == route.ns) &&
-              labels->matches(*obj) && fields->matches(*obj)) {
-            names.push_back(stringAt(*obj, {"metadata", "name"}));
-          }
-        }
-      }
-      Json list;
-      list.SetObject();
-      auto& a = list.GetAllocator();
-      list.AddMember("kind", str(type->kind + "List", a), a);
-      list.AddMember("apiVersion", str(type->apiVersion(), a), a);
-      JsonValue items(rapidjson::kArrayType);
-      for (const auto& n : names) {
-        bool deleted = false;
-        DeleteOptions d;
-        d.propagation = req.get_param_value("propagationPolicy");
-        auto result = deleteLocked(*type, route.ns, n, d, &deleted);
-        if (result) {
-          JsonValue copy;
-          copy.CopyFrom(**result, a);
-          items.PushBack(copy, a);
-        }
-      }
-      JsonValue meta(rapidjson::kObjectType);
-      meta.AddMember("resourceVersion", str(std::to_string(rv_), a), a);
-      list.AddMember("metadata", meta, a);
-      list.AddMember("items", items, a);
-      sendObject(res, 200, list);
+      sendObject(res, 200, **list);
     }
   } else {
     sendError(res, simpleError(405, "MethodNotAllowed",
@@ -591,6 +525,123 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
   }
   lock.unlock();
   finish(res);
+}
+
+ApiResult<std::shared_ptr<Json>> FakeKube::Impl::listLocked(const ResourceType& type,
+                                                            const std::string& ns,
+                                                            const httplib::Request& req) {
+  auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
+  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true,
+                                Selector::fieldLabels(type.group, type.plural));
+  if (!labels || !fields) {
+    return apiFail(badRequestError(!labels ? labels.error().message : fields.error().message));
+  }
+  size_t limit = 0;
+  if (req.has_param("limit")) {
+    limit = static_cast<size_t>(std::max(0L, std::atol(req.get_param_value("limit").c_str())));
+  }
+  // Continue tokens are opaque to clients: hex of "<list resourceVersion>|<last key>".
+  std::string start_after;
+  uint64_t list_rv = rv_;
+  if (req.has_param("continue") && !req.get_param_value("continue").empty()) {
+    const std::string token = unhex(req.get_param_value("continue"));
+    const size_t bar = token.find('|');
+    if (bar == std::string::npos) {
+      return apiFail(badRequestError("continue key is not valid: invalid continue token"));
+    }
+    const uint64_t token_rv = std::strtoull(token.substr(0, bar).c_str(), nullptr, 10);
+    if (token_rv < history_floor_) {
+      return apiFail(
+          expiredError("The provided continue parameter is too old to display a consistent list "
+                       "result. You can start a new list without the continue parameter."));
+    }
+    start_after = token.substr(bar + 1);
+    list_rv = token_rv;
+  }
+  auto list = std::make_shared<Json>();
+  list->SetObject();
+  auto& a = list->GetAllocator();
+  list->AddMember("kind", str(type.kind + "List", a), a);
+  list->AddMember("apiVersion", str(type.apiVersion(), a), a);
+  JsonValue meta(rapidjson::kObjectType);
+  meta.AddMember("resourceVersion", str(std::to_string(list_rv), a), a);
+  JsonValue items(rapidjson::kArrayType);
+  auto store = objects_.find(type.storageKey());
+  std::string last_key;
+  size_t remaining = 0;
+  if (store != objects_.end()) {
+    for (auto it = start_after.empty() ? store->second.begin()
+                                       : store->second.upper_bound(start_after);
+         it != store->second.end(); ++it) {
+      const JsonValue& obj = *it->second;
+      if ((!ns.empty() && stringAt(obj, {"metadata", "namespace"}) != ns) ||
+          !labels->matches(obj) || !fields->matches(obj)) {
+        continue;
+      }
+      if (limit > 0 && items.Size() >= limit) {
+        ++remaining;
+        continue;
+      }
+      JsonValue copy;
+      copy.CopyFrom(*withApiVersion(it->second, type), a);
+      if (!type.custom) {
+        // Built-in list items carry no kind/apiVersion on the wire.
+        removeMember(copy, "kind");
+        removeMember(copy, "apiVersion");
+      }
+      items.PushBack(copy, a);
+      last_key = it->first;
+    }
+  }
+  if (remaining > 0) {
+    meta.AddMember("continue", str(hex(std::to_string(list_rv) + "|" + last_key), a), a);
+    meta.AddMember("remainingItemCount", static_cast<int64_t>(remaining), a);
+  }
+  list->AddMember("metadata", meta, a);
+  list->AddMember("items", items, a);
+  return list;
+}
+
+ApiResult<std::shared_ptr<Json>> FakeKube::Impl::deleteCollectionLocked(
+    const ResourceType& type, const std::string& ns, const httplib::Request& req) {
+  auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
+  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true,
+                                Selector::fieldLabels(type.group, type.plural));
+  if (!labels || !fields) {
+    return apiFail(badRequestError(!labels ? labels.error().message : fields.error().message));
+  }
+  std::vector<std::string> names;
+  auto store = objects_.find(type.storageKey());
+  if (store != objects_.end()) {
+    for (const auto& [key, obj] : store->second) {
+      if ((ns.empty() || stringAt(*obj, {"metadata", "namespace"}) == ns) &&
+          labels->matches(*obj) && fields->matches(*obj)) {
+        names.push_back(stringAt(*obj, {"metadata", "name"}));
+      }
+    }
+  }
+  auto list = std::make_shared<Json>();
+  list->SetObject();
+  auto& a = list->GetAllocator();
+  list->AddMember("kind", str(type.kind + "List", a), a);
+  list->AddMember("apiVersion", str(type.apiVersion(), a), a);
+  JsonValue items(rapidjson::kArrayType);
+  // Like one DELETE per object.
+  for (const auto& name : names) {
+    bool deleted = false;
+    DeleteOptions options;
+    options.propagation = req.get_param_value("propagationPolicy");
+    if (auto result = deleteLocked(type, ns, name, options, &deleted); result) {
+      JsonValue copy;
+      copy.CopyFrom(*withApiVersion(*result, type), a);
+      items.PushBack(copy, a);
+    }
+  }
+  JsonValue meta(rapidjson::kObjectType);
+  meta.AddMember("resourceVersion", str(std::to_string(rv_), a), a);
+  list->AddMember("metadata", meta, a);
+  list->AddMember("items", items, a);
+  return list;
 }
 
 }  // namespace opsy::testing

@@ -111,12 +111,16 @@ class FakeKube::Impl {
   JsonPtr withApiVersion(const JsonPtr& object, const ResourceType& type) const;
 
   // --- jobs (fake_kube_jobs.cc); startJob is called with mu_ held
-  void startJobLocked(const ResourceType& type, const JsonPtr& job);
-  void jobEventLocked(const std::string& ns, const std::string& job_name);
+  void startJobLocked(const JsonPtr& job);
 
   // --- HTTP (fake_kube_http.cc, fake_kube_watch.cc)
   void installRoutes();
   void handle(const httplib::Request& req, httplib::Response& res);
+  ApiResult<std::shared_ptr<Json>> listLocked(const ResourceType& type, const std::string& ns,
+                                              const httplib::Request& req);
+  ApiResult<std::shared_ptr<Json>> deleteCollectionLocked(const ResourceType& type,
+                                                          const std::string& ns,
+                                                          const httplib::Request& req);
   void serveWatch(const ResourceType& type, const std::string& ns, const httplib::Request& req,
                   httplib::Response& res, std::optional<Duration> drop_after);
   void serveLog(const std::string& ns, const std::string& name, const httplib::Request& req,
@@ -150,6 +154,10 @@ class FakeKube::Impl {
   std::map<std::string, std::shared_ptr<JobControlImpl>> job_controls_;  // ns/name
 
   // Faults and accounting (own lock: taken without mu_).
+  mutable std::mutex token_mu_;
+  std::string token_;               // guarded by token_mu_
+  mutable std::string token_file_;  // guarded by token_mu_; written by writeKubeconfig
+
   mutable std::mutex faults_mu_;
   std::vector<KubeFault> faults_;
   std::mt19937_64 fault_rng_;

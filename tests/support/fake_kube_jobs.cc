@@ -173,8 +173,7 @@ class JobControlImpl : public JobControl {
   bool finished_ = false;  // guarded by impl_->mu_
 };
 
-void FakeKube::Impl::startJobLocked(const ResourceType& type, const JsonPtr& job) {
-  (void)type;
+void FakeKube::Impl::startJobLocked(const JsonPtr& job) {
   const std::string ns = stringAt(*job, {"metadata", "namespace"});
   const std::string name = stringAt(*job, {"metadata", "name"});
   const std::string uid = stringAt(*job, {"metadata", "uid"});
@@ -191,6 +190,7 @@ void FakeKube::Impl::startJobLocked(const ResourceType& type, const JsonPtr& job
   JsonValue meta(rapidjson::kObjectType);
   const std::string pod_name = name + "-" + randomSuffix();
   meta.AddMember("name", str(pod_name, a), a);
+  meta.AddMember("generateName", str(name + "-", a), a);
   meta.AddMember("namespace", str(ns, a), a);
   const JsonValue* spec = member(*job, "spec");
   const JsonValue* tmpl = spec != nullptr ? member(*spec, "template") : nullptr;
@@ -238,6 +238,8 @@ void FakeKube::Impl::startJobLocked(const ResourceType& type, const JsonPtr& job
   setString(job_status, "startTime", nowRfc3339(), na);
   setMember(job_status, "active", JsonValue(1), na);
   setMember(job_status, "ready", JsonValue(0), na);
+  setMember(job_status, "terminating", JsonValue(0), na);
+  setMember(job_status, "uncountedTerminatedPods", JsonValue(rapidjson::kObjectType), na);
   auto jobs = findTypeLocked("batch", "v1", "jobs");
   (void)updateLocked(*jobs, ns, name, "status", std::move(*next), internal, false);
 
@@ -263,8 +265,6 @@ void FakeKube::Impl::startJobLocked(const ResourceType& type, const JsonPtr& job
     }
   });
 }
-
-void FakeKube::Impl::jobEventLocked(const std::string&, const std::string&) {}
 
 namespace {
 

@@ -40,7 +40,58 @@ std::vector<std::string> splitTopLevel(std::string_view text) {
 
 }  // namespace
 
-Result<Selector> Selector::parse(std::string_view text, bool field_selector) {
+std::map<std::string, std::string> Selector::fieldLabels(const std::string& group,
+                                                         const std::string& plural) {
+  if (plural == "events" && group.empty()) {
+    return {{"involvedObject.kind", "involvedObject.kind"},
+            {"involvedObject.namespace", "involvedObject.namespace"},
+            {"involvedObject.name", "involvedObject.name"},
+            {"involvedObject.uid", "involvedObject.uid"},
+            {"involvedObject.apiVersion", "involvedObject.apiVersion"},
+            {"involvedObject.resourceVersion", "involvedObject.resourceVersion"},
+            {"involvedObject.fieldPath", "involvedObject.fieldPath"},
+            {"reason", "reason"},
+            {"reportingComponent", "reportingComponent"},
+            {"source", "source.component"},
+            {"type", "type"}};
+  }
+  if (plural == "events" && group == "events.k8s.io") {
+    // Read from the stored (core v1) form.
+    return {{"regarding.kind", "involvedObject.kind"},
+            {"regarding.namespace", "involvedObject.namespace"},
+            {"regarding.name", "involvedObject.name"},
+            {"regarding.uid", "involvedObject.uid"},
+            {"regarding.apiVersion", "involvedObject.apiVersion"},
+            {"regarding.resourceVersion", "involvedObject.resourceVersion"},
+            {"regarding.fieldPath", "involvedObject.fieldPath"},
+            {"reason", "reason"},
+            {"reportingController", "reportingComponent"},
+            {"deprecatedSource", "source.component"},
+            {"type", "type"}};
+  }
+  if (plural == "pods" && group.empty()) {
+    return {{"spec.nodeName", "spec.nodeName"},
+            {"spec.restartPolicy", "spec.restartPolicy"},
+            {"spec.schedulerName", "spec.schedulerName"},
+            {"spec.serviceAccountName", "spec.serviceAccountName"},
+            {"status.phase", "status.phase"},
+            {"status.podIP", "status.podIP"},
+            {"status.nominatedNodeName", "status.nominatedNodeName"}};
+  }
+  if (plural == "secrets" && group.empty()) {
+    return {{"type", "type"}};
+  }
+  if (plural == "namespaces" && group.empty()) {
+    return {{"status.phase", "status.phase"}};
+  }
+  if (plural == "jobs" && group == "batch") {
+    return {{"status.successful", "status.succeeded"}};
+  }
+  return {};
+}
+
+Result<Selector> Selector::parse(std::string_view text, bool field_selector,
+                                 const std::map<std::string, std::string>& field_labels) {
   Selector selector;
   selector.field_ = field_selector;
   if (trim(text).empty()) {
@@ -88,8 +139,14 @@ Result<Selector> Selector::parse(std::string_view text, bool field_selector) {
         start = comma + 1;
       }
     }
-    if (field_selector && r.key != "metadata.name" && r.key != "metadata.namespace") {
-      return fail(ErrorCode::InvalidArgument, "field label not supported: " + r.key);
+    if (field_selector) {
+      if (r.key == "metadata.name" || r.key == "metadata.namespace") {
+        r.path = r.key;
+      } else if (auto label = field_labels.find(r.key); label != field_labels.end()) {
+        r.path = label->second;
+      } else {
+        return fail(ErrorCode::InvalidArgument, "field label not supported: " + r.key);
+      }
     }
     if (r.key.empty()) {
       return fail(ErrorCode::InvalidArgument, "invalid selector: '" + part + "'");
@@ -104,8 +161,18 @@ bool Selector::matches(const JsonValue& object) const {
     std::string value;
     bool present;
     if (field_) {
-      value = r.key == "metadata.name" ? stringAt(object, {"metadata", "name"})
-                                       : stringAt(object, {"metadata", "namespace"});
+      // Missing fields compare as "" (and numbers by their decimal text), like the real server.
+      const JsonValue* v = &object;
+      size_t start = 0;
+      while (v != nullptr) {
+        const size_t dot = r.path.find('.', start);
+        v = member(*v, r.path.substr(start, dot == std::string::npos ? dot : dot - start));
+        if (dot == std::string::npos) {
+          break;
+        }
+        start = dot + 1;
+      }
+      value = v == nullptr ? "" : v->IsString() ? std::string(v->GetString()) : toJson(*v);
       present = true;
     } else {
       const JsonValue* labels = member(object, "metadata");

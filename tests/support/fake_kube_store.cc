@@ -292,6 +292,8 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
     setMember(spec, "finalizers", std::move(finalizers), alloc);
     setString(objectMember(object, "status", alloc), "phase", "Active", alloc);
     setString(objectMember(meta(), "labels", alloc), "kubernetes.io/metadata.name", name, alloc);
+  } else if (type.group.empty() && type.plural == "secrets" && stringAt(object, {"type"}).empty()) {
+    setString(object, "type", "Opaque", alloc);
   } else if (type.plural == "pods" && stringAt(object, {"status", "phase"}).empty()) {
     setString(objectMember(object, "status", alloc), "phase", "Pending", alloc);
   } else if (type.plural == "jobs" && !options.internal) {
@@ -399,7 +401,7 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
   auto stored = std::make_shared<Json>(std::move(object));
   commitLocked(type, key, stored, "ADDED", nullptr);
   if (type.plural == "jobs" && !options.internal) {
-    startJobLocked(type, stored);
+    startJobLocked(stored);
   }
   return stored;
 }
@@ -415,7 +417,6 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
   if (!object.IsObject()) {
     return apiFail(badRequestError("the body of the request is not a JSON object"));
   }
-  auto& alloc = object.GetAllocator();
   const std::string body_name = stringAt(object, {"metadata", "name"});
   if (!body_name.empty() && body_name != name) {
     return apiFail(badRequestError("the name of the object (" + body_name +
@@ -493,7 +494,6 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
       }
     }
   }
-  (void)alloc;
   auto& nalloc = next.GetAllocator();
   setString(next, "apiVersion", type.storedApiVersion(), nalloc);
   setString(next, "kind", type.kind, nalloc);
@@ -716,8 +716,6 @@ ApiResult<JsonPtr> FakeKube::Impl::deleteLocked(const ResourceType& type, const 
     propagation = type.plural == "jobs" ? "Orphan" : "Background";
   }
   const std::string key = objectKey(type.namespaced ? ns : "", name);
-  auto& alloc_owner = *current;
-  (void)alloc_owner;
   if (type.plural == "namespaces") {
     // The namespace controller's work, done at once: every namespaced object goes.
     std::vector<std::pair<ResourceTypePtr, std::string>> victims;
@@ -887,6 +885,10 @@ void FakeKube::Impl::registerCrdLocked(const JsonValue& crd) {
     t->custom = true;
     t->has_generation = true;
     t->return_deleted_object = false;  // the custom resource store answers with a Status
+    if (const JsonValue* columns = member(v, "additionalPrinterColumns");
+        columns != nullptr && columns->IsArray()) {
+      t->printer_columns = cloneJson(*columns);
+    }
     if (const JsonValue* schema = member(v, "schema"); schema != nullptr) {
       if (const JsonValue* open_api = member(*schema, "openAPIV3Schema"); open_api != nullptr) {
         t->schema = cloneJson(*open_api);

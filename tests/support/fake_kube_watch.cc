@@ -25,6 +25,8 @@ struct WatchContext {
   std::string pending;
   bool finished = false;
   std::shared_ptr<OpenWatch> handle;
+  bool table = false;         // events carry one-row Tables (kubectl get -w)
+  bool sent_columns = false;  // only the first Table carries column definitions
 };
 
 std::string eventLine(const std::string& type, const JsonValue& object) {
@@ -38,7 +40,8 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
                                 std::optional<Duration> drop_after) {
   auto ctx = std::make_shared<WatchContext>();
   auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
-  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true);
+  auto fields = Selector::parse(req.get_param_value("fieldSelector"), true,
+                                Selector::fieldLabels(type_ref.group, type_ref.plural));
   if (!labels || !fields) {
     res.status = 400;
     res.set_content(
@@ -49,6 +52,7 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
   ctx->labels = std::move(*labels);
   ctx->fields = std::move(*fields);
   ctx->ns = ns;
+  ctx->table = !type_ref.isEventsV1() && wantsTable(req.get_header_value("Accept"));
   // Go's strconv.ParseBool spellings.
   const std::string bookmarks = req.get_param_value("allowWatchBookmarks");
   ctx->bookmarks = bookmarks == "true" || bookmarks == "1" || bookmarks == "True" ||
@@ -68,6 +72,15 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
   ctx->handle = std::make_shared<OpenWatch>();
   ctx->handle->resource = type_ref.plural;
 
+  auto render = [this, ctx](const std::string& type, const JsonPtr& object) {
+    if (!ctx->table) {
+      return eventLine(type, *withApiVersion(object, *ctx->type));
+    }
+    auto table = tableFor(*ctx->type, {withApiVersion(object, *ctx->type)}, !ctx->sent_columns,
+                          stringAt(*object, {"metadata", "resourceVersion"}), clock_->now());
+    ctx->sent_columns = true;
+    return eventLine(type, *table);
+  };
   auto matches = [ctx](const JsonValue& obj) {
     return (ctx->ns.empty() || stringAt(obj, {"metadata", "namespace"}) == ctx->ns) &&
            ctx->labels.matches(obj) && ctx->fields.matches(obj);
@@ -91,7 +104,7 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
       if (store != objects_.end()) {
         for (const auto& [key, obj] : store->second) {
           if (matches(*obj)) {
-            ctx->pending += eventLine("ADDED", *withApiVersion(obj, type_ref));
+            ctx->pending += render("ADDED", obj);
           }
         }
       }
@@ -118,7 +131,7 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
   res.set_header("Cache-Control", "no-cache, private");
   res.set_chunked_content_provider(
       "application/json",
-      [this, ctx, matches](size_t, httplib::DataSink& sink) {
+      [this, ctx, matches, render](size_t, httplib::DataSink& sink) {
         while (true) {
           if (!ctx->pending.empty()) {
             std::string out;
@@ -173,7 +186,7 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
             } else if (!now_matches) {
               continue;
             }
-            ctx->pending += eventLine(type, *withApiVersion(it->object, *ctx->type));
+            ctx->pending += render(type, it->object);
           }
           ctx->cursor = std::max(ctx->cursor, rv_);
           if (ctx->bookmarks && tick >= ctx->next_bookmark) {

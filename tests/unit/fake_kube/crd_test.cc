@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_kube_fixture.h"
+#include "support/fake_kube_api.h"
 
 namespace opsy::testing {
 namespace {
@@ -184,6 +185,96 @@ TEST_F(FakeKubeCrd, StatusSubresourceSeparatesSpecAndStatus) {
   // Status is validated against the schema too.
   Reply bad_status = patch(pbPath("a") + "/status", R"({"status":{"observedGeneration":"x"}})");
   EXPECT_EQ(bad_status.status, 422);
+}
+
+// Asked for a Table (as kubectl does), custom resources come back as meta.k8s.io/v1 Tables with
+// the Name column, the CRD's printer columns, and PartialObjectMetadata rows.
+TEST_F(FakeKubeCrd, TableOutputUsesPrinterColumns) {
+  const std::string crd = R"({"apiVersion":"apiextensions.k8s.io/v1",
+    "kind":"CustomResourceDefinition","metadata":{"name":"widgets.example.com"},
+    "spec":{"group":"example.com","scope":"Namespaced",
+      "names":{"plural":"widgets","singular":"widget","kind":"Widget"},
+      "versions":[{"name":"v1","served":true,"storage":true,
+        "additionalPrinterColumns":[
+          {"name":"Size","type":"integer","jsonPath":".spec.size"},
+          {"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}],
+        "schema":{"openAPIV3Schema":{"type":"object",
+          "x-kubernetes-preserve-unknown-fields":true}}}]}})";
+  ASSERT_EQ(post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).status, 201);
+  ASSERT_EQ(post("/apis/example.com/v1/namespaces/default/widgets",
+                 R"({"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},
+                     "spec":{"size":3},"status":{"conditions":[{"type":"Other","status":"False"},
+                     {"type":"Ready","status":"True"}]}})")
+                .status,
+            201);
+  httplib::Headers accept = {
+      {"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}};
+  Reply r = toReply(client_->Get("/apis/example.com/v1/namespaces/default/widgets", accept));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.str("/kind"), "Table");
+  EXPECT_EQ(r.str("/apiVersion"), "meta.k8s.io/v1");
+  EXPECT_EQ(r.str("/columnDefinitions/0/name"), "Name");
+  EXPECT_EQ(r.str("/columnDefinitions/1/name"), "Size");
+  EXPECT_EQ(r.str("/columnDefinitions/2/name"), "Ready");
+  EXPECT_EQ(r.str("/rows/0/cells/0"), "w");
+  EXPECT_EQ(r.num("/rows/0/cells/1"), 3);
+  EXPECT_EQ(r.str("/rows/0/cells/2"), "True");
+  EXPECT_EQ(r.str("/rows/0/object/kind"), "PartialObjectMetadata");
+  EXPECT_EQ(r.str("/rows/0/object/metadata/name"), "w");
+  // Without the Table media type the list is an ordinary list.
+  EXPECT_EQ(get("/apis/example.com/v1/namespaces/default/widgets").str("/kind"), "WidgetList");
+}
+
+struct AgeCase {
+  int64_t seconds;
+  const char* text;
+};
+
+// Ages print the way kubectl shows them.
+TEST(FakeKubeTable, HumanDurationMatchesKubernetes) {
+  const std::vector<AgeCase> cases = {
+      {0, "0s"},           {119, "119s"},           {125, "2m5s"},      {600, "10m"},
+      {3 * 3600, "3h"},    {3 * 3600 + 60, "3h1m"}, {47 * 3600, "47h"}, {50 * 3600, "2d2h"},
+      {30 * 86400, "30d"}, {800 * 86400, "2y70d"}};
+  for (const auto& c : cases) {
+    EXPECT_EQ(humanDuration(std::chrono::seconds(c.seconds)), c.text) << c.seconds;
+  }
+}
+
+// Every served version of a CRD reads and writes the same objects, each returned with the
+// apiVersion it was asked for; x-kubernetes-int-or-string accepts both and nullable allows null.
+TEST_F(FakeKubeCrd, ServedVersionsShareObjects) {
+  const std::string crd = R"({"apiVersion":"apiextensions.k8s.io/v1",
+    "kind":"CustomResourceDefinition","metadata":{"name":"gadgets.example.com"},
+    "spec":{"group":"example.com","scope":"Cluster",
+      "names":{"plural":"gadgets","singular":"gadget","kind":"Gadget"},
+      "versions":[
+        {"name":"v1beta1","served":true,"storage":false,"schema":{"openAPIV3Schema":{
+          "type":"object","properties":{"spec":{"type":"object","properties":{
+            "port":{"x-kubernetes-int-or-string":true},
+            "note":{"type":"string","nullable":true}}}}}}},
+        {"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{
+          "type":"object","properties":{"spec":{"type":"object","properties":{
+            "port":{"x-kubernetes-int-or-string":true},
+            "note":{"type":"string","nullable":true}}}}}}}]}})";
+  ASSERT_EQ(post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).status, 201);
+  Reply created = post("/apis/example.com/v1beta1/gadgets",
+                       R"({"apiVersion":"example.com/v1beta1","kind":"Gadget",
+                           "metadata":{"name":"g"},"spec":{"port":"http","note":null}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_TRUE(created.has("/spec/note"));
+  Reply as_v1 = get("/apis/example.com/v1/gadgets/g");
+  ASSERT_EQ(as_v1.status, 200);
+  EXPECT_EQ(as_v1.str("/apiVersion"), "example.com/v1");
+  EXPECT_EQ(as_v1.str("/spec/port"), "http");
+  EXPECT_FALSE(as_v1.has("/metadata/namespace"));
+  Reply numeric = patch("/apis/example.com/v1/gadgets/g", R"({"spec":{"port":8080}})");
+  EXPECT_EQ(numeric.status, 200);
+  Reply invalid = patch("/apis/example.com/v1/gadgets/g", R"({"spec":{"port":true}})");
+  EXPECT_EQ(invalid.status, 422);
+  EXPECT_EQ(invalid.str("/details/causes/0/field"), "spec.port");
+  // Cluster-scoped resources have no namespaced path.
+  EXPECT_EQ(get("/apis/example.com/v1/namespaces/default/gadgets/g").status, 404);
 }
 
 // Custom resources reject strategic merge patch (415), as the real server does.

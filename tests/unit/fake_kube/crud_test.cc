@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
 #include "fake_kube_fixture.h"
 #include "opsy/core/fake_clock.h"
 #include "opsy/core/time_format.h"
@@ -78,6 +82,26 @@ TEST_F(FakeKubeCrud, MissingTokenIsUnauthorized) {
   EXPECT_EQ(r.str("/kind"), "Status");
   EXPECT_EQ(r.str("/reason"), "Unauthorized");
   EXPECT_EQ(r.num("/code"), 401);
+}
+
+// A rotated token replaces the old one; a tokenFile kubeconfig gets the new token written.
+TEST_F(FakeKubeCrud, TokenRotation) {
+  char tmpl[] = "/tmp/fake-kube-token-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ASSERT_TRUE(kube_.writeKubeconfig(dir + "/kubeconfig", dir + "/token").has_value());
+  std::ifstream kubeconfig(dir + "/kubeconfig");
+  std::string text((std::istreambuf_iterator<char>(kubeconfig)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("tokenFile: " + dir + "/token"), std::string::npos) << text;
+
+  kube_.setToken("rotated-token");
+  EXPECT_EQ(get("/api/v1/namespaces").status, 401);
+  client_->set_bearer_token_auth("rotated-token");
+  EXPECT_EQ(get("/api/v1/namespaces").status, 200);
+  std::ifstream token_file(dir + "/token");
+  std::string token((std::istreambuf_iterator<char>(token_file)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(token, "rotated-token");
+  std::filesystem::remove_all(dir);
 }
 
 // Create fills in uid, resourceVersion, creationTimestamp; a second create of the same name is
@@ -476,6 +500,45 @@ TEST_F(FakeKubeCrud, DirectApiSharesTheStore) {
   EXPECT_EQ(kube_.writeCount(), 0);
 }
 
+// Optimistic concurrency holds under contention: concurrent read-modify-write loops that retry
+// on 409 lose no increment.
+TEST_F(FakeKubeCrud, ConcurrentUpdatesLoseNothing) {
+  post(kConfigMaps, R"({"metadata":{"name":"counter"},"data":{"n":"0"}})");
+  constexpr int kThreads = 4;
+  constexpr int kIncrements = 10;
+  std::atomic<int> conflicts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      httplib::Client client(kube_.url());
+      client.set_bearer_token_auth(kube_.token().c_str());
+      for (int i = 0; i < kIncrements;) {
+        Reply current = toReply(client.Get((std::string(kConfigMaps) + "/counter").c_str()));
+        const int n = std::stoi(current.str("/data/n"));
+        const std::string body = R"({"metadata":{"name":"counter","resourceVersion":")" +
+                                 current.str("/metadata/resourceVersion") + R"("},"data":{"n":")" +
+                                 std::to_string(n + 1) + "\"}}";
+        auto r =
+            client.Put((std::string(kConfigMaps) + "/counter").c_str(), body, "application/json");
+        if (r && r->status == 200) {
+          ++i;
+        } else if (r && r->status == 409) {
+          ++conflicts;
+        } else {
+          ADD_FAILURE() << "unexpected answer";
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(get(std::string(kConfigMaps) + "/counter").str("/data/n"),
+            std::to_string(kThreads * kIncrements));
+  EXPECT_EQ(kube_.requestCount("update", "configmaps"), kThreads * kIncrements + conflicts);
+}
+
 // Timestamps come from the injected clock.
 TEST(FakeKubeClock, TimestampsComeFromInjectedClock) {
   auto clock = std::make_shared<FakeClock>(parseRfc3339("2026-03-01T10:00:00Z").value());
@@ -531,6 +594,29 @@ TEST_F(FakeKubeCrud, EventApisShareObjects) {
   EXPECT_EQ(get("/api/v1/namespaces/default/events").size("/items"), 1u);
   EXPECT_EQ(get("/apis/events.k8s.io/v1/namespaces/default/events").str("/items/0/regarding/name"),
             "pb");
+}
+
+// Events are selectable by involvedObject fields (kubectl describe lists them that way), and the
+// events.k8s.io names select the same objects.
+TEST_F(FakeKubeCrud, EventFieldSelectors) {
+  post("/api/v1/namespaces/default/events",
+       R"({"metadata":{"name":"e1"},"reason":"Built","type":"Normal",
+           "involvedObject":{"kind":"PackerBuilder","name":"pb","namespace":"default"}})");
+  post("/api/v1/namespaces/default/events",
+       R"({"metadata":{"name":"e2"},"reason":"Failed","type":"Warning",
+           "involvedObject":{"kind":"PackerBuilder","name":"other","namespace":"default"}})");
+  Reply by_object = get("/api/v1/namespaces/default/events?fieldSelector=" +
+                        httplib::detail::encode_query_param(
+                            "involvedObject.name=pb,involvedObject.kind=PackerBuilder"));
+  ASSERT_EQ(by_object.status, 200) << by_object.body;
+  ASSERT_EQ(by_object.size("/items"), 1u);
+  EXPECT_EQ(by_object.str("/items/0/metadata/name"), "e1");
+  Reply warnings = get("/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=" +
+                       httplib::detail::encode_query_param("type=Warning,regarding.name=other"));
+  ASSERT_EQ(warnings.size("/items"), 1u);
+  EXPECT_EQ(warnings.str("/items/0/metadata/name"), "e2");
+  Reply bad = get("/api/v1/namespaces/default/events?fieldSelector=spec.x%3Dy");
+  EXPECT_EQ(bad.status, 400);
 }
 
 // A Lease with a non-positive leaseDurationSeconds is refused.

@@ -160,6 +160,26 @@ TEST_F(FakeKubeJobs, FollowedLogStreamsUntilExit) {
   EXPECT_TRUE(log.cleanEnd());
 }
 
+// Job and Pod Tables carry the columns kubectl shows for them.
+TEST_F(FakeKubeJobs, TablesShowJobAndPodColumns) {
+  post(kJobs, job("build"));
+  JobControlPtr control = runner_->waitForJob(0);
+  ASSERT_NE(control, nullptr);
+  control->start();
+  control->succeed();
+  httplib::Headers accept = {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}};
+  Reply jobs = toReply(client_->Get(kJobs, accept));
+  ASSERT_EQ(jobs.str("/kind"), "Table");
+  EXPECT_EQ(jobs.str("/columnDefinitions/1/name"), "Status");
+  EXPECT_EQ(jobs.str("/rows/0/cells/1"), "Complete");
+  EXPECT_EQ(jobs.str("/columnDefinitions/2/name"), "Completions");
+  EXPECT_EQ(jobs.str("/rows/0/cells/2"), "1/1");
+  Reply pods = toReply(client_->Get("/api/v1/namespaces/default/pods", accept));
+  EXPECT_EQ(pods.str("/columnDefinitions/1/name"), "Ready");
+  EXPECT_EQ(pods.str("/rows/0/cells/1"), "0/1");
+  EXPECT_EQ(pods.str("/rows/0/cells/2"), "Completed");
+}
+
 // A Pod template with restartPolicy Always is refused, as for real Jobs.
 TEST_F(FakeKubeJobs, RestartPolicyAlwaysIsInvalid) {
   Reply r = post(kJobs, job("bad", "", "Always"));

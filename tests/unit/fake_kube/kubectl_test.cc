@@ -180,9 +180,13 @@ TEST_F(FakeKubeKubectl, ApplyGetWatchDeleteAndValidation) {
   EXPECT_NE(yaml.text.find("maxFailedJobs: 3"), std::string::npos) << yaml.text;  // defaulted
   EXPECT_NE(yaml.text.find("generation: 1"), std::string::npos) << yaml.text;
 
+  // Server-side Table output with the CRD's printer columns.
   Output table = kubectl("get pb");
   EXPECT_EQ(table.exit_code, 0) << table.text;
+  EXPECT_NE(table.text.find("REGION"), std::string::npos) << table.text;
+  EXPECT_NE(table.text.find("MAX-FAILED"), std::string::npos) << table.text;
   EXPECT_NE(table.text.find("base-al2023"), std::string::npos) << table.text;
+  EXPECT_NE(table.text.find("us-east-1"), std::string::npos) << table.text;
 
   {
     BackgroundProcess watch(kubectlArgv("get pb -w --output-watch-events"));
@@ -229,10 +233,19 @@ TEST_F(FakeKubeKubectl, ExplainShowsCustomResourceSchema) {
   EXPECT_NE(explain.text.find("-required-"), std::string::npos) << explain.text;
 }
 
-// kubectl works with built-ins too (applied as JSON; protobuf request bodies are not supported):
-// namespaces, configmaps, a Job run by the runner, waiting on its condition, and its pod log.
+// kubectl works with built-ins too: typed create commands (protobuf bodies) for namespaces,
+// configmaps and secrets; apply for a Job run by the runner, waiting on its condition, its
+// columns, and its pod log.
 TEST_F(FakeKubeKubectl, BuiltInResourcesAndLogs) {
   kube_.setJobRunner(completingJobRunner(std::chrono::milliseconds(50)));
+  Output ns = kubectl("create namespace created-ns");
+  ASSERT_EQ(ns.exit_code, 0) << ns.text;
+  Output secret = kubectl("create secret generic git -n created-ns --from-literal=token=abc");
+  ASSERT_EQ(secret.exit_code, 0) << secret.text;
+  Output token = kubectl("get secret git -n created-ns -o jsonpath={.data.token}");
+  EXPECT_EQ(token.text, "YWJj");  // base64("abc")
+  Output type = kubectl("get secret git -n created-ns -o jsonpath={.type}");
+  EXPECT_EQ(type.text, "Opaque");
   {
     std::ofstream manifest(dir_ + "/builtins.yaml");
     manifest << "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: builds\n---\n"
@@ -249,6 +262,10 @@ TEST_F(FakeKubeKubectl, BuiltInResourcesAndLogs) {
   EXPECT_NE(all.text.find("settings"), std::string::npos) << all.text;
   Output waited = kubectl("wait --for=condition=complete job/hello -n builds --timeout=10s");
   EXPECT_EQ(waited.exit_code, 0) << waited.text;
+  Output jobs = kubectl("get jobs -n builds");
+  EXPECT_NE(jobs.text.find("COMPLETIONS"), std::string::npos) << jobs.text;
+  EXPECT_NE(jobs.text.find("Complete"), std::string::npos) << jobs.text;
+  EXPECT_NE(jobs.text.find("1/1"), std::string::npos) << jobs.text;
   Output logs = kubectl("logs job/hello -n builds");
   EXPECT_EQ(logs.exit_code, 0) << logs.text;
   EXPECT_NE(logs.text.find("job hello started"), std::string::npos) << logs.text;
