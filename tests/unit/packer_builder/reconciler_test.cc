@@ -321,6 +321,50 @@ TEST(PackerBuilderExecutor, AddFinalizerPatchesWithResourceVersion) {
   EXPECT_TRUE(executor.execute(obj, Decision{.actions = {AddFinalizer{}}}, nullptr).has_value());
 }
 
+// Deleting a builder deletes its running Job (a Job already gone is fine) and then releases the
+// finalizer; no AWS call is made, so images are kept.
+TEST_F(ReconcilerTest, DeletionStopsBuildAndReleasesFinalizer) {
+  kube::Object obj = builderObject();
+  obj.metadata.deletion_timestamp = kNow - 1min;
+  givenBuilder(obj);
+  auto active = kube::Object::parse(
+      R"({"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"pb-j2","namespace":"ci"},)"
+      R"("status":{"active":1}})");
+  ASSERT_TRUE(active.has_value());
+  givenJobs({*active});
+  {
+    InSequence seq;
+    EXPECT_CALL(
+        writer_,
+        remove(::testing::Truly([](const kube::Resource& r) { return isResource(r, "jobs"); }),
+               "ci", "pb-j2",
+               Field(&kube::DeleteOptions::propagation, kube::Propagation::Background)))
+        .WillOnce(Return(fail(ErrorCode::NotFound, "already gone")));
+    EXPECT_CALL(writer_,
+                patch(_, "ci", "pb", kube::PatchType::Merge, HasSubstr(R"("finalizers":[])"), _))
+        .WillOnce(Return(kube::Object()));
+  }
+  EXPECT_EQ(reconciler_.run("ci/pb").kind, kube::WorkOutcome::Kind::Success);
+}
+
+// Notifications go to the notifier the factory returns for the builder's destination.
+TEST(PackerBuilderExecutor, NotifyUsesFactory) {
+  StrictMock<kube::MockObjectWriter> writer;
+  StrictMock<kube::MockStatusWriter> status;
+  StrictMock<MockSecretKeyLister> secrets;
+  NiceMock<kube::MockEventRecorder> events;
+  FakeNotifierFactory notifiers;
+  Executor executor({.writer = writer,
+                     .status = status,
+                     .secrets = secrets,
+                     .events = events,
+                     .notifiers = &notifiers});
+  EXPECT_CALL(*notifiers.notifier, notify(Field(&notify::Notification::title, "Build failed")));
+  Decision d{.actions = {Notify{.destination = {.slack = SlackSpec{{"C1"}, "slack"}},
+                                .notification = {.title = "Build failed"}}}};
+  EXPECT_TRUE(executor.execute(builderObject(), d, nullptr).has_value());
+}
+
 // Builders with the same region and filters share one DescribeImages per period.
 TEST(PackerBuilderImageCache, SameFiltersShareOneLookupPerPeriod) {
   FakeClock clock(kNow);
