@@ -69,14 +69,14 @@ std::optional<std::int64_t> widen(std::optional<std::int32_t> v) {
   return *v;
 }
 
-std::vector<Condition> decodeConditions(const rapidjson::Value& status) {
-  std::vector<Condition> out;
+std::vector<JobCondition> decodeConditions(const rapidjson::Value& status) {
+  std::vector<JobCondition> out;
   const rapidjson::Value* list = member(status, "conditions");
   if (list == nullptr || !list->IsArray()) {
     return out;
   }
   for (const auto& c : list->GetArray()) {
-    Condition cond;
+    JobCondition cond;
     cond.type = stringOr(c, "type");
     cond.status = stringOr(c, "status");
     cond.reason = stringOr(c, "reason");
@@ -181,7 +181,7 @@ Object Job::toObject() const {
   return toObjectVia(*this);
 }
 
-const Condition* Job::condition(std::string_view type) const {
+const JobCondition* Job::condition(std::string_view type) const {
   for (const auto& c : conditions) {
     if (c.type == type) {
       return &c;
@@ -191,12 +191,12 @@ const Condition* Job::condition(std::string_view type) const {
 }
 
 bool Job::succeededTerminally() const {
-  const Condition* c = condition("Complete");
+  const JobCondition* c = condition("Complete");
   return c != nullptr && c->isTrue();
 }
 
 bool Job::failedTerminally() const {
-  const Condition* c = condition("Failed");
+  const JobCondition* c = condition("Failed");
   return c != nullptr && c->isTrue();
 }
 

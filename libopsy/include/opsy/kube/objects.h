@@ -23,7 +23,9 @@
 
 namespace opsy::kube {
 
-struct Condition {
+// A Job's status condition as the server reports it (status conditions a controller writes are
+// kube::Condition in conditions.h).
+struct JobCondition {
   std::string type;
   std::string status;  // "True" | "False" | "Unknown"
   std::string reason;
@@ -60,7 +62,7 @@ struct Job : TypedObject {
   std::string pod_template_json;
 
   // Status (read-only).
-  std::vector<Condition> conditions;
+  std::vector<JobCondition> conditions;
   std::int32_t active = 0;
   std::int32_t ready = 0;
   std::int32_t succeeded = 0;
@@ -69,7 +71,7 @@ struct Job : TypedObject {
   std::optional<TimePoint> start_time;
   std::optional<TimePoint> completion_time;
 
-  const Condition* condition(std::string_view type) const;
+  const JobCondition* condition(std::string_view type) const;
   // A terminal condition (Complete or Failed) is True.
   bool finished() const;
   bool succeededTerminally() const;

@@ -1,0 +1,149 @@
+// File: api.h
+//
+// The PackerBuilder resource (ami.refresh.ops/v1alpha1) as C++ values. parseSpec() reads and
+// validates the spec of a kube::Object, applying defaults; every error names the field path
+// (`spec.timeOuts.expiresIn: ...`) so it can go straight into a Stalled condition. The status is
+// read leniently (a controller must be able to repair a status it cannot fully read) and written
+// back as a JSON merge patch that also clears fields that became empty.
+//
+//   OPSY_ASSIGN_OR_RETURN(PackerBuilderSpec spec, parseSpec(obj));
+//   PackerBuilderStatus status = parseStatus(obj);
+//   status_writer.patchStatus(packerBuilderResource(), ns, name, PatchType::Merge,
+//                             statusMergePatch(status), {});
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "opsy/aws/types.h"
+#include "opsy/core/clock.h"
+#include "opsy/core/result.h"
+#include "opsy/kube/conditions.h"
+#include "opsy/kube/object.h"
+#include "opsy/kube/resource.h"
+#include "opsy/packer/command.h"
+
+namespace opsy::packer_builder {
+
+inline constexpr std::string_view kGroup = "ami.refresh.ops";
+inline constexpr std::string_view kVersion = "v1alpha1";
+inline constexpr std::string_view kKind = "PackerBuilder";
+inline constexpr std::string_view kFinalizer = "ami.refresh.ops/packer-builder";
+
+inline constexpr std::string_view kDefaultGitSyncImage = "registry.k8s.io/git-sync/git-sync:v4.2.3";
+inline constexpr std::string_view kDefaultGitSyncName = "git-sync";
+inline constexpr std::string_view kDefaultBranch = "main";
+inline constexpr int kDefaultMaxFailedJobs = 3;
+inline constexpr Duration kDefaultExpiresIn = std::chrono::hours(24 * 30);
+inline constexpr Duration kDefaultControllerTimer = std::chrono::minutes(5);
+inline constexpr Duration kDefaultBuildTimeout = std::chrono::hours(2);
+
+// packerbuilders.ami.refresh.ops, namespaced.
+const kube::Resource& packerBuilderResource();
+
+struct TimeOuts {
+  Duration expires_in = kDefaultExpiresIn;
+  Duration controller_timer = kDefaultControllerTimer;
+  Duration build_timeout = kDefaultBuildTimeout;
+};
+
+struct SlackSpec {
+  std::vector<std::string> channel_ids;
+  std::string secret;
+
+  bool operator==(const SlackSpec&) const = default;
+};
+
+struct NotifierSpec {
+  std::optional<SlackSpec> slack;
+
+  bool configured() const { return slack.has_value(); }
+  bool operator==(const NotifierSpec&) const = default;
+};
+
+struct GitSyncSpec {
+  std::string image = std::string(kDefaultGitSyncImage);
+  std::string name = std::string(kDefaultGitSyncName);
+  std::string secret;  // keys "username" and "token"
+};
+
+struct BuilderSpec {
+  std::string repo_url;
+  std::string branch = std::string(kDefaultBranch);
+  std::string image;
+  std::string dir;
+  std::string secret;
+  std::string job_service_account_name;
+  // builder.resources as JSON text (a core/v1 ResourceRequirements); empty for the defaults.
+  std::string resources_json;
+  std::vector<packer::CommandSpec> commands;
+};
+
+struct PackerBuilderSpec {
+  std::vector<aws::Filter> ami_filters;
+  std::string cluster_name;
+  std::string region;  // empty: the controller's region
+  int max_failed_jobs = kDefaultMaxFailedJobs;
+  TimeOuts time_outs;
+  NotifierSpec notifier;
+  GitSyncSpec git_sync;
+  BuilderSpec builder;
+};
+
+// status.state values.
+inline constexpr std::string_view kStatePending = "Pending";
+inline constexpr std::string_view kStateBuilding = "Building";
+inline constexpr std::string_view kStateReady = "Ready";
+inline constexpr std::string_view kStateFailed = "Failed";
+inline constexpr std::string_view kStateStalled = "Stalled";
+
+// status.jobStatus / status.lastRunStatus values (the seeds').
+inline constexpr std::string_view kRunRunning = "running";
+inline constexpr std::string_view kRunCompleted = "completed";
+inline constexpr std::string_view kRunFailed = "failed";
+
+// Condition types (kstatus).
+inline constexpr std::string_view kReady = "Ready";
+inline constexpr std::string_view kProgressing = "Progressing";
+inline constexpr std::string_view kStalled = "Stalled";
+
+struct PackerBuilderStatus {
+  std::string state;
+  std::int64_t observed_generation = 0;
+  std::string build_id;
+  std::string command;
+  std::vector<kube::Condition> conditions;
+  std::int64_t failed_job_count = 0;
+  std::string job_id;
+  std::string job_name;
+  std::string job_status;
+  std::optional<TimePoint> last_run;
+  std::string last_run_base_image_id;
+  std::string last_run_built_image_id;
+  std::string last_run_message;
+  std::string last_run_status;
+  // Comma-separated ids or names of what a failed build left behind, until cleaned up.
+  std::string last_run_security_group_id;
+  std::string last_run_key_pair;
+  std::optional<TimePoint> expires_at;
+
+  bool operator==(const PackerBuilderStatus&) const = default;
+};
+
+// Reads and validates .spec; defaults applied. Errors are InvalidArgument naming the field.
+[[nodiscard]] Result<PackerBuilderSpec> parseSpec(const kube::Object& obj);
+
+// Reads .status; fields that are missing or of the wrong type are left empty.
+PackerBuilderStatus parseStatus(const kube::Object& obj);
+
+// The status as a JSON object (empty fields omitted).
+std::string statusToJson(const PackerBuilderStatus& status);
+
+// {"status": {...}} as an RFC 7386 merge patch from `before` to `after`: every field of `after`,
+// and null for each field `before` had that `after` no longer has.
+std::string statusMergePatch(const PackerBuilderStatus& before, const PackerBuilderStatus& after);
+
+}  // namespace opsy::packer_builder

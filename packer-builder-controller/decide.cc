@@ -1,0 +1,641 @@
+#include "packer-builder-controller/decide.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "opsy/ami/eligibility.h"
+#include "opsy/ami/selection.h"
+#include "opsy/core/duration.h"
+#include "opsy/core/time_format.h"
+#include "opsy/kube/conditions.h"
+
+namespace opsy::packer_builder {
+namespace {
+
+constexpr Duration kJobAppearPoll = std::chrono::seconds(15);
+constexpr Duration kMinRequeue = std::chrono::seconds(1);
+
+struct PendingNote {
+  std::string title;
+  notify::Severity severity = notify::Severity::Info;
+  std::string message;
+};
+
+// One decision in the making: the status as it will be written and the effects around that write.
+struct Ctx {
+  const Observed& o;
+  TimePoint now;
+  std::int64_t generation = 0;
+  PackerBuilderStatus before;
+  PackerBuilderStatus status;
+  const PackerBuilderSpec* spec = nullptr;
+  std::vector<Action> pre;   // before the status write: finalizer, AWS effects
+  std::vector<Action> post;  // after it: Job creation and deletion
+  std::vector<RecordEvent> events;
+  std::vector<PendingNote> notes;
+  std::optional<Duration> requeue_after;
+};
+
+std::string joinList(const std::vector<std::string>& items) {
+  return fmt::format("{}", fmt::join(items, ","));
+}
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string::npos) {
+      end = text.size();
+    }
+    if (end > start) {
+      out.push_back(text.substr(start, end - start));
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+void addUnique(std::vector<std::string>& list, const std::string& item) {
+  if (!item.empty() && std::find(list.begin(), list.end(), item) == list.end()) {
+    list.push_back(item);
+  }
+}
+
+void setCondition(Ctx& c, std::string_view type, std::string_view status, std::string reason,
+                  std::string message) {
+  kube::setCondition(c.status.conditions,
+                     {.type = std::string(type),
+                      .status = std::string(status),
+                      .reason = std::move(reason),
+                      .message = std::move(message)},
+                     c.generation, c.now);
+}
+
+void event(Ctx& c, kube::EventType type, std::string reason, std::string action, std::string note) {
+  c.events.push_back(RecordEvent{.type = type,
+                                 .reason = std::move(reason),
+                                 .action = std::move(action),
+                                 .note = std::move(note)});
+}
+
+void note(Ctx& c, std::string title, notify::Severity severity, std::string message) {
+  c.notes.push_back({std::move(title), severity, std::move(message)});
+}
+
+Duration clampRequeue(Duration d) {
+  return std::max(d, kMinRequeue);
+}
+
+const kube::Job* findJob(const std::vector<kube::Job>& jobs, const std::string& name) {
+  if (name.empty()) {
+    return nullptr;
+  }
+  for (const kube::Job& j : jobs) {
+    if (j.metadata.name == name) {
+      return &j;
+    }
+  }
+  return nullptr;
+}
+
+const kube::Job* newestActive(const std::vector<kube::Job>& jobs) {
+  const kube::Job* best = nullptr;
+  for (const kube::Job& j : jobs) {
+    if (j.finished() || j.metadata.deletion_timestamp) {
+      continue;
+    }
+    if (best == nullptr || j.metadata.creation_timestamp > best->metadata.creation_timestamp ||
+        (j.metadata.creation_timestamp == best->metadata.creation_timestamp &&
+         j.metadata.name > best->metadata.name)) {
+      best = &j;
+    }
+  }
+  return best;
+}
+
+bool hasFinalizer(const kube::ObjectMeta& meta) {
+  return std::find(meta.finalizers.begin(), meta.finalizers.end(), kFinalizer) !=
+         meta.finalizers.end();
+}
+
+std::optional<std::string> baseFor(const PackerBuilderSpec& spec, const std::string& base) {
+  if (spec.ami_filters.empty()) {
+    return std::nullopt;
+  }
+  return base;
+}
+
+// Stops the builder until its spec changes: invalid input or too many failed builds.
+void stall(Ctx& c, const std::string& reason, const std::string& message) {
+  bool transition = !kube::isConditionTrue(c.before.conditions, kStalled) ||
+                    kube::findCondition(c.before.conditions, kStalled)->reason != reason;
+  c.status.state = std::string(kStateStalled);
+  setCondition(c, kStalled, kube::kConditionTrue, reason, message);
+  setCondition(c, kReady, kube::kConditionFalse, reason, message);
+  setCondition(c, kProgressing, kube::kConditionFalse, reason, message);
+  if (transition) {
+    event(c, kube::EventType::Warning, "Stalled", "Reconcile", message);
+    note(c, "Builder stalled", notify::Severity::Error, message);
+  }
+  c.requeue_after.reset();
+}
+
+void notStalled(Ctx& c, std::string_view reason) {
+  setCondition(c, kStalled, kube::kConditionFalse, std::string(reason), "");
+}
+
+void building(Ctx& c, const std::string& job_name) {
+  c.status.state = std::string(kStateBuilding);
+  c.status.job_status = std::string(kRunRunning);
+  c.status.last_run_status = std::string(kRunRunning);
+  std::string msg = c.status.last_run_base_image_id.empty()
+                        ? fmt::format("Job {} is building an image", job_name)
+                        : fmt::format("Job {} is building an image from base {}", job_name,
+                                      c.status.last_run_base_image_id);
+  setCondition(c, kReady, kube::kConditionFalse, "Building", msg);
+  setCondition(c, kProgressing, kube::kConditionTrue, "BuildRunning", msg);
+  notStalled(c, "BuildRunning");
+  c.requeue_after = c.spec->time_outs.controller_timer;
+}
+
+packer::JobInputs jobInputs(const Ctx& c, const packer::Plan& plan, const std::string& name,
+                            const std::string& job_id, const std::string& base) {
+  const PackerBuilderSpec& spec = *c.spec;
+  const kube::ObjectMeta& meta = c.o.builder.metadata;
+  packer::JobInputs in;
+  in.ns = meta.ns;
+  in.name = name;
+  in.labels = {{std::string(kLabelBuilderUid), meta.uid},
+               {std::string(kLabelJobId), job_id},
+               {std::string(kLabelManagedBy), std::string(kManagedByValue)}};
+  if (!base.empty()) {
+    in.annotations[std::string(kAnnotationBaseAmi)] = base;
+  }
+  in.owner = kube::ownerReferenceTo(c.o.builder, true);
+  in.git_sync = {.image = spec.git_sync.image,
+                 .container_name = spec.git_sync.name,
+                 .repo = spec.builder.repo_url,
+                 .ref = spec.builder.branch,
+                 .secret = spec.git_sync.secret};
+  in.image = spec.builder.image;
+  in.project_dir = spec.builder.dir;
+  in.plan = plan;
+  in.region = spec.region;
+  in.service_account = spec.builder.job_service_account_name;
+  in.credentials_secret = spec.builder.secret;
+  in.resources_json = spec.builder.resources_json;
+  in.active_deadline = spec.time_outs.build_timeout;
+  return in;
+}
+
+// Creates (or re-creates, idempotently by name) the Job recorded in status.
+bool createRecordedJob(Ctx& c) {
+  auto plan = packer::planCommands({.commands = c.spec->builder.commands,
+                                    .base_ami = baseFor(*c.spec, c.status.last_run_base_image_id),
+                                    .region = c.spec->region});
+  if (!plan) {
+    stall(c, "InvalidSpec", plan.error().message);
+    return false;
+  }
+  c.status.command = plan->display;
+  c.post.push_back(CreateJob{
+      jobInputs(c, *plan, c.status.job_name, c.status.job_id, c.status.last_run_base_image_id)});
+  return true;
+}
+
+void deprecateOthers(Ctx& c, const std::string& keep_id) {
+  DeprecateImages action;
+  for (const aws::Image& image : c.o.managed) {
+    if (image.id != keep_id && ami::tag(image, ami::kTagStatus) == ami::kStatusActive) {
+      action.image_ids.push_back(image.id);
+    }
+  }
+  if (action.image_ids.empty()) {
+    return;
+  }
+  for (const std::string& id : action.image_ids) {
+    event(c, kube::EventType::Normal, "ImageDeprecated", "Deprecate",
+          fmt::format("{} deprecated: {} is the active image", id, keep_id));
+  }
+  c.pre.push_back(std::move(action));
+}
+
+void recordFailure(Ctx& c, const std::string& message, const FinishedBuild* fb) {
+  const PackerBuilderSpec& spec = *c.spec;
+  c.status.failed_job_count += 1;
+  c.status.job_status = std::string(kRunFailed);
+  c.status.last_run_status = std::string(kRunFailed);
+  c.status.last_run_message = message;
+  c.status.state = std::string(kStateFailed);
+  if (fb != nullptr) {
+    // Keep what the build left behind in status until it is deleted, so a crash cannot lose it.
+    std::vector<std::string> groups = splitList(c.status.last_run_security_group_id);
+    for (const std::string& id : fb->output.temporary_security_group_ids) {
+      addUnique(groups, id);
+    }
+    if (fb->output.temporary_security_group_ids.empty()) {
+      for (const std::string& name : fb->output.temporary_security_groups) {
+        addUnique(groups, name);
+      }
+    }
+    std::vector<std::string> keys = splitList(c.status.last_run_key_pair);
+    for (const std::string& name : fb->output.temporary_key_pairs) {
+      addUnique(keys, name);
+    }
+    c.status.last_run_security_group_id = joinList(groups);
+    c.status.last_run_key_pair = joinList(keys);
+  }
+  event(c, kube::EventType::Warning, "BuildFailed", "Build", message);
+  note(c, "Build failed", notify::Severity::Error, message);
+  if (c.status.failed_job_count >= spec.max_failed_jobs) {
+    stall(c, "TooManyFailures",
+          fmt::format("{} build Jobs failed in a row (spec.maxFailedJobs is {}); last error: {}. "
+                      "Change the spec to try again.",
+                      c.status.failed_job_count, spec.max_failed_jobs, message));
+    return;
+  }
+  setCondition(c, kReady, kube::kConditionFalse, "BuildFailed", message);
+  setCondition(c, kProgressing, kube::kConditionFalse, "BuildFailed", message);
+  notStalled(c, "BuildFailed");
+  // Look again at once: clean up, then retry.
+  c.requeue_after = kMinRequeue;
+}
+
+void recordSuccess(Ctx& c, const kube::Job& job, const aws::Image& image) {
+  const PackerBuilderSpec& spec = *c.spec;
+  TimePoint created = std::chrono::floor<std::chrono::seconds>(job.completion_time.value_or(c.now));
+  ami::Lineage lineage = lineageOf(c.o.builder, spec);
+  TagImage tag;
+  tag.image_id = image.id;
+  tag.tags = ami::fullTags(lineage,
+                           {.base_ami = c.status.last_run_base_image_id,
+                            .build_id = c.status.build_id,
+                            .job_id = c.status.job_id},
+                           created);
+  tag.snapshot_ids = image.snapshot_ids;
+  tag.snapshot_tags = ami::lineageTags(lineage);
+  c.pre.push_back(std::move(tag));
+  deprecateOthers(c, image.id);
+
+  TimePoint expires = created + spec.time_outs.expires_in;
+  std::string msg =
+      c.status.last_run_base_image_id.empty()
+          ? fmt::format("Built {}", image.id)
+          : fmt::format("Built {} from base {}", image.id, c.status.last_run_base_image_id);
+  c.status.job_status = std::string(kRunCompleted);
+  c.status.last_run_status = std::string(kRunCompleted);
+  c.status.last_run_built_image_id = image.id;
+  c.status.last_run_message = msg;
+  c.status.failed_job_count = 0;
+  c.status.expires_at = expires;
+  c.status.state = std::string(kStateReady);
+  setCondition(c, kReady, kube::kConditionTrue, "ImageActive",
+               fmt::format("{} is active until {}", image.id, formatRfc3339(expires)));
+  setCondition(c, kProgressing, kube::kConditionFalse, "BuildSucceeded", msg);
+  notStalled(c, "BuildSucceeded");
+  event(c, kube::EventType::Normal, "BuildSucceeded", "Build", msg);
+  note(c, "Build succeeded", notify::Severity::Success, msg);
+  c.requeue_after = clampRequeue(std::min(spec.time_outs.controller_timer,
+                                          std::chrono::duration_cast<Duration>(expires - c.now)));
+}
+
+void waitForImage(Ctx& c, const std::string& image_id, std::string_view why) {
+  std::string msg = fmt::format("Waiting for {} to become available ({})", image_id, why);
+  c.status.state = std::string(kStateBuilding);
+  c.status.last_run_message = msg;
+  setCondition(c, kReady, kube::kConditionFalse, "Building", msg);
+  setCondition(c, kProgressing, kube::kConditionTrue, "WaitingForImage", msg);
+  notStalled(c, "WaitingForImage");
+  c.requeue_after = kImagePendingPoll;
+}
+
+void handleFinished(Ctx& c, const kube::Job& job) {
+  const std::string& name = job.metadata.name;
+  const FinishedBuild* fb =
+      c.o.finished && c.o.finished->job_name == name ? &*c.o.finished : nullptr;
+  if (job.failedTerminally()) {
+    std::string why;
+    if (fb != nullptr && fb->output.last_error) {
+      why = *fb->output.last_error;
+    } else if (const kube::JobCondition* cond = job.condition("Failed");
+               cond != nullptr && !cond->message.empty()) {
+      why = cond->message;
+    } else {
+      why = "the Job failed";
+    }
+    recordFailure(c, fmt::format("Job {} failed: {}", name, why), fb);
+    return;
+  }
+  if (fb == nullptr || !fb->log_read) {
+    recordFailure(c, fmt::format("Job {} succeeded but its build log could not be read", name), fb);
+    return;
+  }
+  std::optional<std::string> id = fb->output.imageIn(c.spec->region);
+  if (!id) {
+    recordFailure(c, fmt::format("Job {} succeeded but its build output names no AMI", name), fb);
+    return;
+  }
+  if (!fb->image) {
+    TimePoint done = job.completion_time.value_or(c.now);
+    if (c.now - done < kImageAppearGrace) {
+      waitForImage(c, *id, "not visible in EC2 yet");
+      return;
+    }
+    recordFailure(c, fmt::format("Job {} reported {} but EC2 does not know it", name, *id), fb);
+    return;
+  }
+  if (fb->image->state == "pending") {
+    waitForImage(c, *id, "pending");
+    return;
+  }
+  if (fb->image->state != "available") {
+    recordFailure(c, fmt::format("Job {} built {} but it is {}", name, *id, fb->image->state), fb);
+    return;
+  }
+  recordSuccess(c, job, *fb->image);
+}
+
+// Records a build Job this builder owns that status does not know about (a crash between create
+// and status write, or a status lost some other way).
+void adoptJob(Ctx& c, const kube::Job& job) {
+  c.status.job_name = job.metadata.name;
+  auto id = job.metadata.labels.find(std::string(kLabelJobId));
+  c.status.job_id = id != job.metadata.labels.end() ? id->second : "";
+  auto base = job.metadata.annotations.find(std::string(kAnnotationBaseAmi));
+  c.status.last_run_base_image_id = base != job.metadata.annotations.end() ? base->second : "";
+  c.status.last_run = job.metadata.creation_timestamp.value_or(c.now);
+  c.status.last_run_message = fmt::format("Following running build Job {}", job.metadata.name);
+  building(c, job.metadata.name);
+}
+
+// True when a Job is running or the result of one was handled: nothing else happens this time.
+bool handleJobs(Ctx& c) {
+  const kube::Job* recorded = findJob(c.o.jobs, c.status.job_name);
+  if (c.status.job_status == kRunRunning) {
+    if (recorded != nullptr && !recorded->finished()) {
+      building(c, recorded->metadata.name);
+      return true;
+    }
+    if (recorded != nullptr) {
+      handleFinished(c, *recorded);
+      return true;
+    }
+    if (const kube::Job* other = newestActive(c.o.jobs)) {
+      adoptJob(c, *other);
+      return true;
+    }
+    if (c.status.last_run && c.now - *c.status.last_run < kJobAppearGrace) {
+      // Status was written but the Job is not there (yet): create it; the name makes it safe.
+      if (createRecordedJob(c)) {
+        building(c, c.status.job_name);
+        c.requeue_after = kJobAppearPoll;
+      }
+      return true;
+    }
+    recordFailure(c, fmt::format("Job {} disappeared before it finished", c.status.job_name),
+                  nullptr);
+    return true;
+  }
+  if (const kube::Job* other = newestActive(c.o.jobs)) {
+    adoptJob(c, *other);
+    return true;
+  }
+  return false;
+}
+
+void cleanupTemporaries(Ctx& c) {
+  CleanupTemporaries action{.security_groups = splitList(c.status.last_run_security_group_id),
+                            .key_pairs = splitList(c.status.last_run_key_pair)};
+  if (action.security_groups.empty() && action.key_pairs.empty()) {
+    return;
+  }
+  c.pre.push_back(std::move(action));
+  c.status.last_run_security_group_id.clear();
+  c.status.last_run_key_pair.clear();
+}
+
+// True while the builder stays stopped after too many failed builds.
+bool stalledOnFailures(Ctx& c) {
+  if (c.status.failed_job_count < c.spec->max_failed_jobs) {
+    return false;
+  }
+  const kube::Condition* stalled = kube::findCondition(c.before.conditions, kStalled);
+  if (stalled != nullptr && stalled->status == kube::kConditionTrue &&
+      stalled->observed_generation < c.generation) {
+    c.status.failed_job_count = 0;
+    event(c, kube::EventType::Normal, "Retrying", "Reconcile",
+          "The spec changed; failed build count reset");
+    return false;
+  }
+  stall(c, "TooManyFailures",
+        fmt::format("{} build Jobs failed in a row (spec.maxFailedJobs is {}); last error: {}. "
+                    "Change the spec to try again.",
+                    c.status.failed_job_count, c.spec->max_failed_jobs, c.status.last_run_message));
+  return true;
+}
+
+void steady(Ctx& c, const aws::Image& image, const ami::Verdict& verdict,
+            const std::string& progressing_reason, const std::string& progressing_message) {
+  c.status.state = std::string(kStateReady);
+  c.status.expires_at = verdict.expires_at;
+  deprecateOthers(c, image.id);
+  std::string until = verdict.expires_at ? formatRfc3339(*verdict.expires_at) : "unknown";
+  setCondition(c, kReady, kube::kConditionTrue, "ImageActive",
+               fmt::format("{} is active until {}", image.id, until));
+  setCondition(c, kProgressing, kube::kConditionFalse, progressing_reason, progressing_message);
+  notStalled(c, "ImageActive");
+  Duration timer = c.spec->time_outs.controller_timer;
+  if (verdict.expires_at) {
+    timer = std::min(timer, std::chrono::duration_cast<Duration>(*verdict.expires_at - c.now));
+  }
+  c.requeue_after = clampRequeue(timer);
+}
+
+void startBuild(Ctx& c, const std::string& base, const std::string& why) {
+  std::string job_id = nextJobId(c.o.builder, c.status, base);
+  c.status.job_id = job_id;
+  c.status.job_name = packer::jobName(c.o.builder.metadata.name, job_id);
+  c.status.last_run_base_image_id = base;
+  c.status.last_run = std::chrono::floor<std::chrono::seconds>(c.now);
+  if (!createRecordedJob(c)) {
+    return;
+  }
+  std::string msg = fmt::format("Build started: {}", why);
+  c.status.last_run_message = msg;
+  building(c, c.status.job_name);
+  event(c, kube::EventType::Normal, "BuildStarted", "Build",
+        fmt::format("Job {} started: {}", c.status.job_name, why));
+  note(c, "Build started", notify::Severity::Info, msg);
+}
+
+void flightChecks(Ctx& c) {
+  const PackerBuilderSpec& spec = *c.spec;
+  Duration expires_in = spec.time_outs.expires_in;
+  ami::Target any = ami::selectActive(c.o.managed, expires_in, c.now);
+
+  // Adoption: a builder with an empty status takes over its lineage's eligible image as it is.
+  if (c.before.last_run_built_image_id.empty() && c.before.job_name.empty() && any.image) {
+    c.status.last_run_built_image_id = any.image->id;
+    c.status.last_run_base_image_id = ami::tag(*any.image, ami::kTagBaseAmi).value_or("");
+    c.status.last_run_status = std::string(kRunCompleted);
+    c.status.last_run_message = fmt::format("Adopted existing image {}", any.image->id);
+    event(c, kube::EventType::Normal, "ImageAdopted", "Adopt", c.status.last_run_message);
+    note(c, "Image adopted", notify::Severity::Info, c.status.last_run_message);
+  }
+
+  // A just-built image whose tags EC2 does not show yet must not trigger another build.
+  if (c.status.job_status == kRunCompleted && !c.status.last_run_built_image_id.empty()) {
+    bool seen = std::any_of(c.o.managed.begin(), c.o.managed.end(), [&](const aws::Image& i) {
+      return i.id == c.status.last_run_built_image_id;
+    });
+    const kube::Job* job = findJob(c.o.jobs, c.status.job_name);
+    if (!seen && job != nullptr && job->completion_time &&
+        c.now - *job->completion_time < kImageAppearGrace) {
+      c.requeue_after = kJobAppearPoll;
+      return;
+    }
+  }
+
+  std::optional<std::string> required_base;
+  if (!spec.ami_filters.empty()) {
+    if (!c.o.newest_base) {
+      std::string msg = "No available image matches spec.amiFilters";
+      c.status.last_run_message = msg;
+      if (any.image) {
+        steady(c, *any.image, any.verdict, "BaseImageNotFound", msg);
+        return;
+      }
+      c.status.state = std::string(kStatePending);
+      setCondition(c, kReady, kube::kConditionFalse, "BaseImageNotFound", msg);
+      setCondition(c, kProgressing, kube::kConditionFalse, "BaseImageNotFound", msg);
+      notStalled(c, "BaseImageNotFound");
+      c.requeue_after = spec.time_outs.controller_timer;
+      return;
+    }
+    required_base = c.o.newest_base->id;
+  }
+  ami::Target target = ami::selectActive(c.o.managed, expires_in, c.now, required_base);
+  if (target.image) {
+    steady(c, *target.image, target.verdict, "UpToDate", target.explanation);
+    return;
+  }
+  std::string why;
+  if (required_base && any.image) {
+    why = fmt::format("the newest base image is {}; {} was built from {}", *required_base,
+                      any.image->id, ami::tag(*any.image, ami::kTagBaseAmi).value_or("another"));
+  } else {
+    why = target.explanation;
+  }
+  startBuild(c, required_base.value_or(""), why);
+}
+
+Decision finish(Ctx& c) {
+  Decision d;
+  d.actions = std::move(c.pre);
+  if (c.status != c.before) {
+    d.actions.push_back(PatchStatus{c.before, c.status});
+  }
+  for (Action& a : c.post) {
+    d.actions.push_back(std::move(a));
+  }
+  for (RecordEvent& e : c.events) {
+    d.actions.push_back(std::move(e));
+  }
+  if (c.spec != nullptr && c.spec->notifier.configured()) {
+    for (PendingNote& n : c.notes) {
+      notify::Notification out{.title = std::move(n.title),
+                               .kind = std::string(kKind),
+                               .object = c.o.builder.key(),
+                               .state = c.status.state,
+                               .severity = n.severity,
+                               .fields = {{"Base AMI", c.status.last_run_base_image_id},
+                                          {"Built AMI", c.status.last_run_built_image_id},
+                                          {"Job", c.status.job_name}},
+                               .message = std::move(n.message)};
+      d.actions.push_back(Notify{c.spec->notifier, std::move(out)});
+    }
+  }
+  d.requeue_after = c.requeue_after;
+  return d;
+}
+
+}  // namespace
+
+ami::Lineage lineageOf(const kube::Object& builder, const PackerBuilderSpec& spec) {
+  return {.cluster_name = spec.cluster_name,
+          .created_by = builder.metadata.name,
+          .packer_repo = spec.builder.repo_url,
+          .packer_repo_branch = spec.builder.branch};
+}
+
+std::string nextJobId(const kube::Object& builder, const PackerBuilderStatus& status,
+                      const std::string& base_ami) {
+  std::string input =
+      fmt::format("{}|{}|{}|{}|{}", builder.metadata.uid, base_ami, builder.metadata.generation,
+                  status.failed_job_count, status.last_run ? formatRfc3339(*status.last_run) : "");
+  // FNV-1a: stable across builds and platforms, unlike std::hash.
+  std::uint64_t h = 14695981039346656037ULL;
+  for (unsigned char ch : input) {
+    h ^= ch;
+    h *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", h).substr(0, 8);
+}
+
+Decision decide(const Observed& observed, TimePoint now) {
+  Ctx c{.o = observed, .now = now};
+  const kube::ObjectMeta& meta = observed.builder.metadata;
+  c.generation = meta.generation;
+  c.before = parseStatus(observed.builder);
+  c.status = c.before;
+
+  if (meta.deletion_timestamp) {
+    Decision d;
+    if (!hasFinalizer(meta)) {
+      return d;
+    }
+    for (const kube::Job& job : observed.jobs) {
+      if (!job.finished() && !job.metadata.deletion_timestamp) {
+        d.actions.push_back(DeleteJob{job.metadata.name});
+      }
+    }
+    d.actions.push_back(RemoveFinalizer{});
+    return d;
+  }
+  if (!hasFinalizer(meta)) {
+    c.pre.push_back(AddFinalizer{});
+  }
+  c.status.observed_generation = meta.generation;
+  if (c.status.build_id.empty()) {
+    c.status.build_id = meta.uid;
+  }
+
+  auto spec = parseSpec(observed.builder);
+  if (!spec) {
+    stall(c, "InvalidSpec", spec.error().message);
+    return finish(c);
+  }
+  c.spec = &*spec;
+  // Commands are checked before anything runs, so a bad one stalls instead of failing Jobs.
+  auto plan = packer::planCommands({.commands = spec->builder.commands,
+                                    .base_ami = baseFor(*spec, "ami-00000000"),
+                                    .region = spec->region});
+  if (!plan) {
+    stall(c, "InvalidSpec", plan.error().message);
+    return finish(c);
+  }
+  if (handleJobs(c)) {
+    return finish(c);
+  }
+  cleanupTemporaries(c);
+  if (stalledOnFailures(c)) {
+    return finish(c);
+  }
+  flightChecks(c);
+  return finish(c);
+}
+
+}  // namespace opsy::packer_builder

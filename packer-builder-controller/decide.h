@@ -1,0 +1,130 @@
+// File: decide.h
+//
+// The PackerBuilder controller's whole policy as one pure function: given what was observed (the
+// builder, its Jobs, the newest base image, its managed images, the output of a finished build),
+// decide() returns the actions that move the world toward the spec and when to look again. It does
+// no I/O, reads no clock and logs nothing, so every rule is a table-driven test. All memory of
+// progress lives in the builder's status, its Jobs and AWS tags; decide() reads only those, so a
+// controller killed at any instant resumes where it stopped.
+//
+//   Decision d = decide(observed, clock.now());
+//   OPSY_RETURN_IF_ERROR(executor.execute(observed, d));
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "opsy/ami/tags.h"
+#include "opsy/aws/ec2.h"
+#include "opsy/core/clock.h"
+#include "opsy/kube/events.h"
+#include "opsy/kube/object.h"
+#include "opsy/kube/objects.h"
+#include "opsy/notify/notifier.h"
+#include "opsy/packer/build_output.h"
+#include "opsy/packer/job.h"
+#include "packer-builder-controller/api.h"
+
+namespace opsy::packer_builder {
+
+// Labels and annotations on build Jobs.
+inline constexpr std::string_view kLabelBuilderUid = "ami.refresh.ops/builder-uid";
+inline constexpr std::string_view kLabelJobId = "ami.refresh.ops/job-id";
+inline constexpr std::string_view kLabelManagedBy = "app.kubernetes.io/managed-by";
+inline constexpr std::string_view kManagedByValue = "opsy-packer-builder";
+inline constexpr std::string_view kAnnotationBaseAmi = "ami.refresh.ops/base-ami";
+
+// How long a Job recorded in status may be missing from the observed Jobs before it counts as
+// gone: covers a crash between the status write and the create, and a lagging cache.
+inline constexpr Duration kJobAppearGrace = std::chrono::minutes(2);
+// How long an image named by a finished build may be missing from EC2 (eventual consistency).
+inline constexpr Duration kImageAppearGrace = std::chrono::minutes(5);
+inline constexpr Duration kImagePendingPoll = std::chrono::seconds(30);
+
+// What the reconciler learned about a finished build Job.
+struct FinishedBuild {
+  std::string job_name;
+  // False when the build container's log could not be found (pod gone).
+  bool log_read = false;
+  packer::BuildOutput output;
+  // The produced image as EC2 describes it; nullopt when EC2 does not know the id (yet).
+  std::optional<aws::Image> image;
+};
+
+struct Observed {
+  kube::Object builder;
+  // Jobs labelled with this builder's uid.
+  std::vector<kube::Job> jobs;
+  // The newest available image of spec.amiFilters (nullopt: none matched, or no filters).
+  std::optional<aws::Image> newest_base;
+  // Every image carrying this builder's lineage tags.
+  std::vector<aws::Image> managed;
+  // Set when the Job recorded in status has finished and its result is not recorded yet.
+  std::optional<FinishedBuild> finished;
+};
+
+// Creates the build Job; the executor adds the keys of inputs.credentials_secret.
+struct CreateJob {
+  packer::JobInputs inputs;
+};
+// Deletes a running build Job (background propagation, so its pod goes too).
+struct DeleteJob {
+  std::string name;
+};
+// Tags a built image with the full tag set and its snapshots with the lineage tags.
+struct TagImage {
+  std::string image_id;
+  aws::Tags tags;
+  std::vector<std::string> snapshot_ids;
+  aws::Tags snapshot_tags;
+};
+// Sets status=deprecated on images of this builder that are no longer the active one.
+struct DeprecateImages {
+  std::vector<std::string> image_ids;
+};
+// Deletes what a failed build left behind; NotFound counts as done.
+struct CleanupTemporaries {
+  std::vector<std::string> security_groups;  // ids (sg-...) or names
+  std::vector<std::string> key_pairs;        // names
+};
+struct PatchStatus {
+  PackerBuilderStatus before;
+  PackerBuilderStatus after;
+};
+struct RecordEvent {
+  kube::EventType type = kube::EventType::Normal;
+  std::string reason;
+  std::string action;
+  std::string note;
+};
+struct Notify {
+  NotifierSpec destination;
+  notify::Notification notification;
+};
+struct AddFinalizer {};
+struct RemoveFinalizer {};
+
+using Action =
+    std::variant<AddFinalizer, PatchStatus, CreateJob, DeleteJob, TagImage, DeprecateImages,
+                 CleanupTemporaries, RecordEvent, Notify, RemoveFinalizer>;
+
+struct Decision {
+  // Executed in order; the first failure stops the rest (they are decided again next time).
+  std::vector<Action> actions;
+  // Look again after this long; nullopt waits for the next change (stalled builders).
+  std::optional<Duration> requeue_after;
+};
+
+Decision decide(const Observed& observed, TimePoint now);
+
+// The lineage (who owns an image) of a builder: cluster, name, repository and branch.
+ami::Lineage lineageOf(const kube::Object& builder, const PackerBuilderSpec& spec);
+
+// The deterministic id of the next build Job: a short hash of the builder's uid, base image,
+// generation, failure count and last run, so a retried create after a crash uses the same name.
+std::string nextJobId(const kube::Object& builder, const PackerBuilderStatus& status,
+                      const std::string& base_ami);
+
+}  // namespace opsy::packer_builder

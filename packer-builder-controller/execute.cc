@@ -1,0 +1,215 @@
+#include "packer-builder-controller/execute.h"
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+
+#include "opsy/ami/tags.h"
+#include "opsy/core/log.h"
+#include "opsy/kube/objects.h"
+#include "opsy/packer/job.h"
+
+namespace opsy::packer_builder {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+bool isNotFound(const Error& e) {
+  return e.code == ErrorCode::NotFound || e.provider_code.find("NotFound") != std::string::npos;
+}
+
+Status okIfNotFound(Status s) {
+  if (!s && isNotFound(s.error())) {
+    return ok();
+  }
+  return s;
+}
+
+std::string finalizerPatch(const kube::Object& builder, const std::vector<std::string>& list) {
+  rapidjson::Document doc;
+  doc.SetObject();
+  auto& a = doc.GetAllocator();
+  rapidjson::Value finalizers(rapidjson::kArrayType);
+  for (const std::string& f : list) {
+    finalizers.PushBack(rapidjson::Value(f.c_str(), a), a);
+  }
+  rapidjson::Value meta(rapidjson::kObjectType);
+  meta.AddMember("finalizers", finalizers, a);
+  // The resourceVersion makes the patch fail with Conflict if someone else changed the list.
+  if (!builder.metadata.resource_version.empty()) {
+    meta.AddMember("resourceVersion",
+                   rapidjson::Value(builder.metadata.resource_version.c_str(), a), a);
+  }
+  doc.AddMember("metadata", meta, a);
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  doc.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace
+
+kube::ObjectReference referenceTo(const kube::Object& builder) {
+  return kube::ObjectReference{.api_version = builder.api_version,
+                               .kind = builder.kind,
+                               .ns = builder.metadata.ns,
+                               .name = builder.metadata.name,
+                               .uid = builder.metadata.uid,
+                               .resource_version = builder.metadata.resource_version};
+}
+
+Result<std::vector<std::string>> SecretKeyListerImpl::keys(std::string_view ns,
+                                                           std::string_view name) {
+  OPSY_ASSIGN_OR_RETURN(kube::Secret secret, kube::getTyped<kube::Secret>(reader_, ns, name));
+  std::vector<std::string> out;
+  for (const auto& [key, value] : secret.data) {
+    out.push_back(key);
+  }
+  return out;
+}
+
+Status Executor::execute(const kube::Object& builder, const Decision& decision, aws::Ec2Api* ec2) {
+  for (const Action& action : decision.actions) {
+    OPSY_RETURN_IF_ERROR(run(builder, action, ec2));
+  }
+  return ok();
+}
+
+Status Executor::setFinalizer(const kube::Object& builder, bool present) {
+  std::vector<std::string> list = builder.metadata.finalizers;
+  auto it = std::find(list.begin(), list.end(), kFinalizer);
+  if (present == (it != list.end())) {
+    return ok();
+  }
+  if (present) {
+    list.emplace_back(kFinalizer);
+  } else {
+    list.erase(it);
+  }
+  auto patched = deps_.writer.patch(
+      packerBuilderResource(), builder.metadata.ns, builder.metadata.name, kube::PatchType::Merge,
+      finalizerPatch(builder, list), {.field_manager = std::string(kFieldManager)});
+  if (!patched) {
+    return okIfNotFound(tl::unexpected(patched.error()));
+  }
+  return ok();
+}
+
+Status Executor::createJob(const kube::Object& builder, const CreateJob& action) {
+  packer::JobInputs inputs = action.inputs;
+  if (!inputs.credentials_secret.empty()) {
+    auto keys = deps_.secrets.keys(builder.metadata.ns, inputs.credentials_secret);
+    if (!keys) {
+      return tl::unexpected(std::move(keys).error().context(
+          fmt::format("spec.builder.secret {}", inputs.credentials_secret)));
+    }
+    inputs.credentials_secret_keys = *keys;
+  }
+  OPSY_ASSIGN_OR_RETURN(kube::Job job, packer::buildJob(inputs));
+  auto created =
+      kube::createTyped(deps_.writer, job, {.field_manager = std::string(kFieldManager)});
+  if (!created && created.error().code != ErrorCode::AlreadyExists) {
+    return tl::unexpected(created.error());
+  }
+  log::get("controller.packer-builder")
+      ->info("build job created {}",
+             log::kv("object", builder.key(), "job", inputs.name, "existed", !created.has_value()));
+  return ok();
+}
+
+Status Executor::cleanup(const CleanupTemporaries& action, aws::Ec2Api& ec2) {
+  for (const std::string& group : action.security_groups) {
+    std::vector<std::string> ids;
+    if (group.rfind("sg-", 0) == 0) {
+      ids.push_back(group);
+    } else {
+      auto found = ec2.describeSecurityGroups({.filters = {{"group-name", {group}}}});
+      if (!found) {
+        OPSY_RETURN_IF_ERROR(okIfNotFound(tl::unexpected(found.error())));
+        continue;
+      }
+      for (const aws::SecurityGroup& sg : *found) {
+        ids.push_back(sg.id);
+      }
+    }
+    for (const std::string& id : ids) {
+      OPSY_RETURN_IF_ERROR(okIfNotFound(ec2.deleteSecurityGroup(id)));
+    }
+  }
+  for (const std::string& key : action.key_pairs) {
+    OPSY_RETURN_IF_ERROR(okIfNotFound(ec2.deleteKeyPair(key)));
+  }
+  return ok();
+}
+
+Status Executor::run(const kube::Object& builder, const Action& action, aws::Ec2Api* ec2) {
+  const std::string& ns = builder.metadata.ns;
+  const std::string& name = builder.metadata.name;
+  auto need_ec2 = [&]() -> Status {
+    if (ec2 == nullptr) {
+      return fail(ErrorCode::FailedPrecondition, "no EC2 client for this builder");
+    }
+    return ok();
+  };
+  return std::visit(
+      Overloaded{
+          [&](const AddFinalizer&) { return setFinalizer(builder, true); },
+          [&](const RemoveFinalizer&) { return setFinalizer(builder, false); },
+          [&](const PatchStatus& p) -> Status {
+            auto patched = deps_.status.patchStatus(
+                packerBuilderResource(), ns, name, kube::PatchType::Merge,
+                statusMergePatch(p.before, p.after), {.field_manager = std::string(kFieldManager)});
+            if (!patched) {
+              return okIfNotFound(tl::unexpected(patched.error()));
+            }
+            return ok();
+          },
+          [&](const CreateJob& c) { return createJob(builder, c); },
+          [&](const DeleteJob& d) -> Status {
+            return okIfNotFound(
+                deps_.writer.remove(kube::resources::jobs(), ns, d.name,
+                                    {.propagation = kube::Propagation::Background}));
+          },
+          [&](const TagImage& t) -> Status {
+            OPSY_RETURN_IF_ERROR(need_ec2());
+            OPSY_RETURN_IF_ERROR(ec2->createTags({t.image_id}, t.tags));
+            if (!t.snapshot_ids.empty()) {
+              OPSY_RETURN_IF_ERROR(ec2->createTags(t.snapshot_ids, t.snapshot_tags));
+            }
+            return ok();
+          },
+          [&](const DeprecateImages& d) -> Status {
+            OPSY_RETURN_IF_ERROR(need_ec2());
+            return ec2->createTags(
+                d.image_ids, {{std::string(ami::kTagStatus), std::string(ami::kStatusDeprecated)}});
+          },
+          [&](const CleanupTemporaries& c) -> Status {
+            OPSY_RETURN_IF_ERROR(need_ec2());
+            return cleanup(c, *ec2);
+          },
+          [&](const RecordEvent& e) -> Status {
+            deps_.events.record(referenceTo(builder), e.type, e.reason, e.action, e.note);
+            return ok();
+          },
+          [&](const Notify& n) -> Status {
+            if (deps_.notifiers == nullptr) {
+              return ok();
+            }
+            if (notify::NotifierPtr notifier = deps_.notifiers->notifierFor(ns, n.destination)) {
+              notifier->notify(n.notification);
+            }
+            return ok();
+          },
+      },
+      action);
+}
+
+}  // namespace opsy::packer_builder

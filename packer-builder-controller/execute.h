@@ -1,0 +1,87 @@
+// File: execute.h
+//
+// Carries out a Decision: each Action becomes one idempotent call (a Job created under its
+// deterministic name, AlreadyExists and NotFound treated as done, tags that are set again to the
+// same values, merge patches). Actions run in order and the first failure stops the rest, which
+// decide() will ask for again on the next reconcile. The seams are narrow interfaces so tests use
+// the gmock mocks: kube::ObjectWriter/StatusWriter, aws::Ec2Api, kube::EventRecorder, and the
+// two small interfaces declared here.
+//
+//   Executor executor({.writer = client, .status = client, .secrets = secret_keys, ...});
+//   OPSY_RETURN_IF_ERROR(executor.execute(builder, decision, *ec2));
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "opsy/aws/ec2.h"
+#include "opsy/core/result.h"
+#include "opsy/kube/client.h"
+#include "opsy/kube/events.h"
+#include "opsy/notify/notifier.h"
+#include "packer-builder-controller/api.h"
+#include "packer-builder-controller/decide.h"
+
+namespace opsy::packer_builder {
+
+inline constexpr std::string_view kFieldManager = "packer-builder-controller";
+
+// Knows the key names of a Secret (never hands out the values).
+class SecretKeyLister {
+ public:
+  virtual ~SecretKeyLister() = default;
+  /** The keys of Secret ns/name, sorted. NotFound when the Secret does not exist. */
+  [[nodiscard]] virtual Result<std::vector<std::string>> keys(std::string_view ns,
+                                                              std::string_view name) = 0;
+};
+
+// SecretKeyLister over an ObjectReader (GET the Secret, return its data keys).
+class SecretKeyListerImpl : public SecretKeyLister {
+ public:
+  explicit SecretKeyListerImpl(kube::ObjectReader& reader) : reader_(reader) {}
+  [[nodiscard]] Result<std::vector<std::string>> keys(std::string_view ns,
+                                                      std::string_view name) override;
+
+ private:
+  kube::ObjectReader& reader_;
+};
+
+// Knows how to reach the people a builder's spec.notifier names.
+class NotifierFactory {
+ public:
+  virtual ~NotifierFactory() = default;
+  /** The notifier for `spec` in namespace `ns` (whose Secrets hold tokens); null for none. */
+  virtual notify::NotifierPtr notifierFor(std::string_view ns, const NotifierSpec& spec) = 0;
+};
+
+struct ExecutorDeps {
+  kube::ObjectWriter& writer;
+  kube::StatusWriter& status;
+  SecretKeyLister& secrets;
+  kube::EventRecorder& events;
+  NotifierFactory* notifiers = nullptr;  // null: notifications are dropped
+};
+
+class Executor {
+ public:
+  explicit Executor(ExecutorDeps deps) : deps_(deps) {}
+
+  // Runs the actions of `decision` about `builder` in order; stops at the first failure.
+  [[nodiscard]] Status execute(const kube::Object& builder, const Decision& decision,
+                               aws::Ec2Api* ec2);
+
+ private:
+  Status run(const kube::Object& builder, const Action& action, aws::Ec2Api* ec2);
+  Status setFinalizer(const kube::Object& builder, bool present);
+  Status createJob(const kube::Object& builder, const CreateJob& action);
+  Status cleanup(const CleanupTemporaries& action, aws::Ec2Api& ec2);
+
+  ExecutorDeps deps_;
+};
+
+// The event reference for `builder`.
+kube::ObjectReference referenceTo(const kube::Object& builder);
+
+}  // namespace opsy::packer_builder

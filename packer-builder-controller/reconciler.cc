@@ -1,0 +1,172 @@
+#include "packer-builder-controller/reconciler.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "opsy/ami/selection.h"
+#include "opsy/ami/tags.h"
+#include "opsy/core/duration.h"
+#include "opsy/core/log.h"
+#include "opsy/kube/objects.h"
+#include "opsy/packer/build_output.h"
+#include "opsy/packer/job.h"
+
+namespace opsy::packer_builder {
+namespace {
+
+constexpr std::string_view kLogger = "controller.packer-builder";
+
+bool isImageNotFound(const Error& e) {
+  return e.code == ErrorCode::NotFound || e.provider_code.rfind("InvalidAMIID", 0) == 0;
+}
+
+// The base-image filters as sent: the spec's, plus state=available unless the spec filters on
+// state itself (fewer images on the wire; newestAvailable() checks the state anyway).
+std::vector<aws::Filter> baseFilters(const std::vector<aws::Filter>& spec_filters) {
+  std::vector<aws::Filter> filters = spec_filters;
+  bool has_state = std::any_of(filters.begin(), filters.end(),
+                               [](const aws::Filter& f) { return f.name == "state"; });
+  if (!has_state) {
+    filters.push_back({"state", {"available"}});
+  }
+  return filters;
+}
+
+}  // namespace
+
+Reconciler::Reconciler(ReconcilerDeps deps)
+    : deps_(std::move(deps)),
+      executor_({.writer = deps_.writer,
+                 .status = deps_.status,
+                 .secrets = deps_.secrets,
+                 .events = deps_.events,
+                 .notifiers = deps_.notifiers}) {}
+
+kube::WorkOutcome Reconciler::run(const std::string& key) {
+  auto slash = key.find('/');
+  std::string ns = slash == std::string::npos ? "" : key.substr(0, slash);
+  std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
+  auto result = reconcile(ns, name);
+  if (!result) {
+    log::get(kLogger)->warn("reconcile failed {}",
+                            log::kv("object", key, "error", result.error().toString()));
+    return kube::WorkOutcome::failed(result.error());
+  }
+  if (*result) {
+    log::get(kLogger)->debug("reconcile done {}",
+                             log::kv("object", key, "requeue_after", formatDuration(**result)));
+    return kube::WorkOutcome::requeueAfter(**result);
+  }
+  return kube::WorkOutcome::success();
+}
+
+Result<std::optional<Duration>> Reconciler::reconcile(std::string_view ns, std::string_view name) {
+  auto builder = deps_.reader.get(packerBuilderResource(), ns, name);
+  if (!builder) {
+    if (builder.error().code == ErrorCode::NotFound) {
+      return std::optional<Duration>();
+    }
+    return tl::unexpected(builder.error());
+  }
+  OPSY_ASSIGN_OR_RETURN(Observed observed, observe(*builder));
+  Decision decision = decide(observed, deps_.clock.now());
+  aws::Ec2ApiPtr ec2;
+  bool needs_ec2 =
+      std::any_of(decision.actions.begin(), decision.actions.end(), [](const Action& a) {
+        return std::holds_alternative<TagImage>(a) || std::holds_alternative<DeprecateImages>(a) ||
+               std::holds_alternative<CleanupTemporaries>(a);
+      });
+  if (needs_ec2) {
+    auto spec = parseSpec(*builder);
+    OPSY_ASSIGN_OR_RETURN(ec2, deps_.ec2(spec ? spec->region : ""));
+  }
+  OPSY_RETURN_IF_ERROR(executor_.execute(*builder, decision, ec2.get()));
+  return decision.requeue_after;
+}
+
+Result<Observed> Reconciler::observe(const kube::Object& builder) {
+  Observed o;
+  o.builder = builder;
+  if (!builder.metadata.uid.empty()) {
+    kube::ListOptions jobs_selector{
+        .label_selector = fmt::format("{}={}", kLabelBuilderUid, builder.metadata.uid)};
+    OPSY_ASSIGN_OR_RETURN(
+        o.jobs, kube::listTyped<kube::Job>(deps_.reader, builder.metadata.ns, jobs_selector));
+  }
+  if (builder.metadata.deletion_timestamp) {
+    return o;
+  }
+  auto spec = parseSpec(builder);
+  if (!spec) {
+    return o;  // decide() stalls on it; nothing else is worth reading
+  }
+  OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr ec2, deps_.ec2(spec->region));
+  if (!spec->ami_filters.empty()) {
+    std::vector<aws::Filter> filters = baseFilters(spec->ami_filters);
+    OPSY_ASSIGN_OR_RETURN(
+        std::vector<aws::Image> bases,
+        deps_.images.get(spec->region, filters, spec->time_outs.controller_timer,
+                         [&] { return ec2->describeImages({.filters = filters}); }));
+    o.newest_base = ami::newestAvailable(bases);
+  }
+  OPSY_ASSIGN_OR_RETURN(
+      o.managed, ec2->describeImages({.owners = {"self"},
+                                      .filters = ami::lineageFilters(lineageOf(builder, *spec))}));
+  PackerBuilderStatus status = parseStatus(builder);
+  if (status.job_status == kRunRunning) {
+    for (const kube::Job& job : o.jobs) {
+      if (job.metadata.name == status.job_name && job.finished()) {
+        OPSY_ASSIGN_OR_RETURN(FinishedBuild fb, readFinishedBuild(job, *spec, *ec2));
+        o.finished = std::move(fb);
+      }
+    }
+  }
+  return o;
+}
+
+Result<FinishedBuild> Reconciler::readFinishedBuild(const kube::Job& job,
+                                                    const PackerBuilderSpec& spec,
+                                                    aws::Ec2Api& ec2) {
+  FinishedBuild fb;
+  fb.job_name = job.metadata.name;
+  OPSY_ASSIGN_OR_RETURN(
+      std::vector<kube::Pod> pods,
+      kube::listTyped<kube::Pod>(deps_.reader, job.metadata.ns,
+                                 {.label_selector = "job-name=" + job.metadata.name}));
+  // The newest pod ran the build (backoffLimit 0 makes it the only one, barring evictions).
+  std::sort(pods.begin(), pods.end(), [](const kube::Pod& a, const kube::Pod& b) {
+    return a.metadata.creation_timestamp > b.metadata.creation_timestamp;
+  });
+  if (!pods.empty()) {
+    auto text = deps_.logs.containerLog(job.metadata.ns, pods.front().metadata.name,
+                                        packer::kBuildContainer);
+    if (text) {
+      fb.log_read = true;
+      fb.output = packer::parseBuildOutput(*text);
+    } else if (text.error().code != ErrorCode::NotFound &&
+               text.error().code != ErrorCode::InvalidArgument) {
+      // The container may not have started (InvalidArgument: "waiting to start"); other errors
+      // are worth a retry.
+      return tl::unexpected(text.error());
+    }
+  }
+  if (!job.succeededTerminally() || !fb.log_read) {
+    return fb;
+  }
+  if (auto id = fb.output.imageIn(spec.region)) {
+    auto images = ec2.describeImages({.image_ids = {*id}});
+    if (images) {
+      for (const aws::Image& image : *images) {
+        if (image.id == *id) {
+          fb.image = image;
+        }
+      }
+    } else if (!isImageNotFound(images.error())) {
+      return tl::unexpected(images.error());
+    }
+  }
+  return fb;
+}
+
+}  // namespace opsy::packer_builder

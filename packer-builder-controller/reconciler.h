@@ -1,0 +1,78 @@
+// File: reconciler.h
+//
+// One reconcile of a PackerBuilder, level-triggered: read the builder, its Jobs, the newest base
+// image (through the shared ImageLookupCache), its managed images and, when its recorded Job has
+// finished, that Job's build log and image; decide(); execute. Nothing is remembered between
+// calls, and no call waits for a build: the Job's completion is an informer event that requeues
+// the key. The outcome maps onto the work queue like controller-runtime's Result.
+//
+//   Reconciler r({.reader = client, .writer = client, ...});
+//   manager.addController({..., .reconcile = [&](const std::string& key) { return r.run(key); }});
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "opsy/aws/ec2.h"
+#include "opsy/core/clock.h"
+#include "opsy/core/result.h"
+#include "opsy/kube/client.h"
+#include "opsy/kube/events.h"
+#include "opsy/kube/work_queue.h"
+#include "packer-builder-controller/decide.h"
+#include "packer-builder-controller/execute.h"
+#include "packer-builder-controller/image_cache.h"
+
+namespace opsy::packer_builder {
+
+// Knows how to read one container's log of a pod.
+class PodLogReader {
+ public:
+  virtual ~PodLogReader() = default;
+  /** The log of `container` in pod ns/pod (GET .../pods/{pod}/log?container=...). */
+  [[nodiscard]] virtual Result<std::string> containerLog(std::string_view ns, std::string_view pod,
+                                                         std::string_view container) = 0;
+};
+
+// The EC2 client for a region ("" = the controller's default region).
+using Ec2ForRegion = std::function<Result<aws::Ec2ApiPtr>(std::string_view region)>;
+
+struct ReconcilerDeps {
+  kube::ObjectReader& reader;  // builders, Jobs and pods (a live client, or a synced cache)
+  kube::ObjectWriter& writer;
+  kube::StatusWriter& status;
+  PodLogReader& logs;
+  SecretKeyLister& secrets;
+  Ec2ForRegion ec2;
+  ImageLookupCache& images;
+  kube::EventRecorder& events;
+  NotifierFactory* notifiers = nullptr;
+  Clock& clock;
+};
+
+class Reconciler {
+ public:
+  explicit Reconciler(ReconcilerDeps deps);
+
+  // Reconciles "namespace/name": an error asks for a retry with backoff, RequeueAfter for a
+  // later look, Success for nothing until the next change.
+  kube::WorkOutcome run(const std::string& key);
+
+  // One reconcile; the requeue delay decided, or nullopt.
+  [[nodiscard]] Result<std::optional<Duration>> reconcile(std::string_view ns,
+                                                          std::string_view name);
+
+  // Gathers what decide() needs about `builder`.
+  [[nodiscard]] Result<Observed> observe(const kube::Object& builder);
+
+ private:
+  [[nodiscard]] Result<FinishedBuild> readFinishedBuild(const kube::Job& job,
+                                                        const PackerBuilderSpec& spec,
+                                                        aws::Ec2Api& ec2);
+
+  ReconcilerDeps deps_;
+  Executor executor_;
+};
+
+}  // namespace opsy::packer_builder

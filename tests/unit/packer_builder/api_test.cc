@@ -1,0 +1,155 @@
+#include "packer-builder-controller/api.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "opsy/core/time_format.h"
+
+namespace opsy::packer_builder {
+namespace {
+
+using ::testing::HasSubstr;
+
+kube::Object objectWithSpec(const std::string& spec_json) {
+  auto obj = kube::Object::parse(
+      R"({"apiVersion":"ami.refresh.ops/v1alpha1","kind":"PackerBuilder",)"
+      R"("metadata":{"name":"pb","namespace":"ci","uid":"u-1","generation":2},"spec":)" +
+      spec_json + "}");
+  EXPECT_TRUE(obj.has_value());
+  return *obj;
+}
+
+constexpr const char* kMinimal =
+    R"({"builder":{"repoURL":"https://example.com/r.git","image":"hashicorp/packer:1.11"}})";
+
+// The seed's sample spec parses with every field it shows.
+TEST(PackerBuilderApi, SeedSampleSpecParses) {
+  auto spec = parseSpec(objectWithSpec(R"({
+    "amiFilters":[{"name":"name","values":["amazon-eks-node-al2023-x86_64-standard-1.30*"]},
+                  {"name":"owner-id","values":["602401143452"]}],
+    "clusterName":"opsy-gitops","timeOuts":{"expiresIn":"48h","controllerTimer":"5m"},
+    "notifier":{"slack":{"channelIDs":["C1"],"secret":"slack-token"}},
+    "gitSync":{"image":"registry.k8s.io/git-sync/git-sync:v4.2.3","name":"git-sync","secret":"git-sync"},
+    "region":"us-west-2",
+    "builder":{"repoURL":"https://github.com/ibeify/eks-node-group-ami-refresh","branch":"main",
+      "image":"hashicorp/packer:latest","dir":"packer/generic-fips","secret":"aws-creds",
+      "commands":[{"subCommand":"build","args":["-force"],"color":false,"debug":true,"onError":"cleanup"}]}})"));
+  ASSERT_TRUE(spec.has_value()) << spec.error().message;
+  ASSERT_EQ(spec->ami_filters.size(), 2u);
+  EXPECT_EQ(spec->ami_filters[1].name, "owner-id");
+  EXPECT_EQ(spec->time_outs.expires_in, std::chrono::hours(48));
+  EXPECT_EQ(spec->time_outs.controller_timer, std::chrono::minutes(5));
+  EXPECT_EQ(spec->time_outs.build_timeout, kDefaultBuildTimeout);
+  ASSERT_TRUE(spec->notifier.slack.has_value());
+  EXPECT_EQ(spec->notifier.slack->channel_ids, std::vector<std::string>{"C1"});
+  EXPECT_EQ(spec->git_sync.secret, "git-sync");
+  EXPECT_EQ(spec->builder.dir, "packer/generic-fips");
+  ASSERT_EQ(spec->builder.commands.size(), 1u);
+  EXPECT_EQ(spec->builder.commands[0].on_error, "cleanup");
+  EXPECT_EQ(spec->builder.commands[0].color, std::optional<bool>(false));
+  EXPECT_TRUE(spec->builder.commands[0].debug);
+}
+
+// Omitted optional fields take the documented defaults.
+TEST(PackerBuilderApi, DefaultsApplied) {
+  auto spec = parseSpec(objectWithSpec(kMinimal));
+  ASSERT_TRUE(spec.has_value()) << spec.error().message;
+  EXPECT_EQ(spec->max_failed_jobs, 3);
+  EXPECT_EQ(spec->time_outs.expires_in, std::chrono::hours(24 * 30));
+  EXPECT_EQ(spec->time_outs.controller_timer, std::chrono::minutes(5));
+  EXPECT_EQ(spec->time_outs.build_timeout, std::chrono::hours(2));
+  EXPECT_EQ(spec->git_sync.image, "registry.k8s.io/git-sync/git-sync:v4.2.3");
+  EXPECT_EQ(spec->git_sync.name, "git-sync");
+  EXPECT_EQ(spec->builder.branch, "main");
+  EXPECT_FALSE(spec->notifier.configured());
+}
+
+struct BadSpecCase {
+  const char* name;
+  const char* spec;
+  const char* field;
+};
+
+class PackerBuilderApiBadSpec : public ::testing::TestWithParam<BadSpecCase> {};
+
+// Every invalid spec is refused with a message naming the field path.
+TEST_P(PackerBuilderApiBadSpec, ErrorNamesTheField) {
+  auto spec = parseSpec(objectWithSpec(GetParam().spec));
+  ASSERT_FALSE(spec.has_value());
+  EXPECT_EQ(spec.error().code, ErrorCode::InvalidArgument);
+  EXPECT_THAT(spec.error().message, HasSubstr(GetParam().field));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, PackerBuilderApiBadSpec,
+    ::testing::Values(
+        BadSpecCase{"BadDuration",
+                    R"({"timeOuts":{"expiresIn":"48x"},"builder":{"repoURL":"r","image":"i"}})",
+                    "spec.timeOuts.expiresIn"},
+        BadSpecCase{
+            "ZeroDuration",
+            R"({"timeOuts":{"controllerTimer":"0s"},"builder":{"repoURL":"r","image":"i"}})",
+            "spec.timeOuts.controllerTimer"},
+        BadSpecCase{"BadBuildTimeout",
+                    R"({"timeOuts":{"buildTimeout":"-1h"},"builder":{"repoURL":"r","image":"i"}})",
+                    "spec.timeOuts.buildTimeout"},
+        BadSpecCase{"MissingBuilder", R"({})", "spec.builder"},
+        BadSpecCase{"MissingRepo", R"({"builder":{"image":"i"}})", "spec.builder.repoURL"},
+        BadSpecCase{"FilterWithoutValues",
+                    R"({"amiFilters":[{"name":"x"}],"builder":{"repoURL":"r","image":"i"}})",
+                    "spec.amiFilters[0].values"},
+        BadSpecCase{
+            "CommandWrongType",
+            R"({"builder":{"repoURL":"r","image":"i","commands":[{"subCommand":"build","debug":"yes"}]}})",
+            "spec.builder.commands[0].debug"},
+        BadSpecCase{"DirEscapes", R"({"builder":{"repoURL":"r","image":"i","dir":"../x"}})",
+                    "spec.builder.dir"},
+        BadSpecCase{"MaxFailedJobsZero",
+                    R"({"maxFailedJobs":0,"builder":{"repoURL":"r","image":"i"}})",
+                    "spec.maxFailedJobs"}),
+    [](const auto& param_info) { return std::string(param_info.param.name); });
+
+// A status written by statusToJson reads back equal, including conditions and times.
+TEST(PackerBuilderApi, StatusRoundTrips) {
+  PackerBuilderStatus s;
+  s.state = "Ready";
+  s.observed_generation = 4;
+  s.build_id = "b-1";
+  s.command = "packer init .";
+  TimePoint t0 = *parseRfc3339("2026-11-21T06:00:00Z");
+  kube::setCondition(s.conditions,
+                     {.type = "Ready", .status = "True", .reason = "ImageActive", .message = "m"},
+                     4, t0);
+  s.failed_job_count = 2;
+  s.job_id = "abc";
+  s.job_name = "pb-abc";
+  s.job_status = "completed";
+  s.last_run = t0;
+  s.last_run_base_image_id = "ami-base";
+  s.last_run_built_image_id = "ami-built";
+  s.last_run_message = "done";
+  s.last_run_status = "completed";
+  s.last_run_key_pair = "packer_1";
+  s.expires_at = t0 + std::chrono::hours(1);
+  kube::Object obj = objectWithSpec(kMinimal);
+  ASSERT_TRUE(obj.setJson("/status", statusToJson(s)).has_value());
+  EXPECT_EQ(parseStatus(obj), s);
+}
+
+// The merge patch nulls fields that were set before and are now empty, so they are removed.
+TEST(PackerBuilderApi, MergePatchClearsRemovedFields) {
+  PackerBuilderStatus before;
+  before.last_run_key_pair = "packer_1";
+  before.job_status = "failed";
+  PackerBuilderStatus after;
+  after.job_status = "failed";
+  std::string patch = statusMergePatch(before, after);
+  EXPECT_THAT(patch, HasSubstr(R"("lastRunKeyPair":null)"));
+  EXPECT_THAT(patch, HasSubstr(R"("jobStatus":"failed")"));
+}
+
+}  // namespace
+}  // namespace opsy::packer_builder

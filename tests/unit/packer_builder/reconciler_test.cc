@@ -1,0 +1,429 @@
+#include "packer-builder-controller/reconciler.h"
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "mocks/aws_mocks.h"
+#include "mocks/kube/controller_mocks.h"
+#include "mocks/kube_client_mock.h"
+#include "opsy/core/fake_clock.h"
+#include "opsy/core/time_format.h"
+
+namespace opsy::packer_builder {
+namespace {
+
+using ::testing::_;
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::InSequence;
+using ::testing::NiceMock;
+using ::testing::Pair;
+using ::testing::Return;
+using ::testing::StrictMock;
+using namespace std::chrono_literals;
+
+const TimePoint kNow = *parseRfc3339("2026-11-21T06:00:00Z");
+
+class MockPodLogReader : public PodLogReader {
+ public:
+  MOCK_METHOD(Result<std::string>, containerLog,
+              (std::string_view ns, std::string_view pod, std::string_view container), (override));
+};
+
+class MockSecretKeyLister : public SecretKeyLister {
+ public:
+  MOCK_METHOD(Result<std::vector<std::string>>, keys, (std::string_view ns, std::string_view name),
+              (override));
+};
+
+class MockNotifier : public notify::Notifier {
+ public:
+  MOCK_METHOD(void, notify, (notify::Notification n), (override));
+};
+
+class FakeNotifierFactory : public NotifierFactory {
+ public:
+  notify::NotifierPtr notifierFor(std::string_view, const NotifierSpec&) override {
+    return notifier;
+  }
+  std::shared_ptr<NiceMock<MockNotifier>> notifier = std::make_shared<NiceMock<MockNotifier>>();
+};
+
+constexpr const char* kSpec = R"({
+  "amiFilters":[{"name":"name","values":["al2023-*"]}],
+  "clusterName":"opsy","region":"us-west-2",
+  "timeOuts":{"expiresIn":"48h","controllerTimer":"5m"},
+  "notifier":{"slack":{"channelIDs":["C1"],"secret":"slack"}},
+  "builder":{"repoURL":"https://example.com/r.git","image":"hashicorp/packer:1.11",
+             "secret":"aws-creds"}})";
+
+kube::Object builderObject(const std::string& status = "{}") {
+  auto obj = kube::Object::parse(fmt::format(
+      R"({{"apiVersion":"ami.refresh.ops/v1alpha1","kind":"PackerBuilder",)"
+      R"("metadata":{{"name":"pb","namespace":"ci","uid":"uid-1","generation":1,"resourceVersion":"7",)"
+      R"("finalizers":["ami.refresh.ops/packer-builder"]}},"spec":{},"status":{}}})",
+      kSpec, status));
+  EXPECT_TRUE(obj.has_value());
+  return *obj;
+}
+
+kube::Object jobObject(const std::string& name, bool succeeded) {
+  auto obj = kube::Object::parse(fmt::format(
+      R"({{"apiVersion":"batch/v1","kind":"Job","metadata":{{"name":"{}","namespace":"ci",)"
+      R"("labels":{{"ami.refresh.ops/builder-uid":"uid-1"}}}},"status":{}}})",
+      name,
+      succeeded
+          ? R"({"succeeded":1,"completionTime":"2026-11-21T05:58:00Z","conditions":[{"type":"Complete","status":"True"}]})"
+          : R"({"failed":1,"conditions":[{"type":"Failed","status":"True"}]})"));
+  EXPECT_TRUE(obj.has_value());
+  return *obj;
+}
+
+kube::Object podObject(const std::string& name) {
+  auto obj = kube::Object::parse(fmt::format(
+      R"({{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{}","namespace":"ci"}}}})", name));
+  EXPECT_TRUE(obj.has_value());
+  return *obj;
+}
+
+bool isResource(const kube::Resource& r, std::string_view plural) {
+  return r.plural == plural;
+}
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  ReconcilerTest()
+      : clock_(kNow),
+        cache_(clock_),
+        ec2_(std::make_shared<StrictMock<aws::MockEc2Api>>()),
+        reconciler_({.reader = reader_,
+                     .writer = writer_,
+                     .status = status_,
+                     .logs = logs_,
+                     .secrets = secrets_,
+                     .ec2 = [this](std::string_view) -> Result<aws::Ec2ApiPtr> { return ec2_; },
+                     .images = cache_,
+                     .events = events_,
+                     .notifiers = &notifiers_,
+                     .clock = clock_}) {}
+
+  void givenBuilder(const kube::Object& obj) {
+    EXPECT_CALL(reader_, get(::testing::Truly([](const kube::Resource& r) {
+                               return isResource(r, "packerbuilders");
+                             }),
+                             "ci", "pb"))
+        .WillRepeatedly(Return(obj));
+  }
+  void givenJobs(std::vector<kube::Object> jobs) {
+    EXPECT_CALL(
+        reader_,
+        list(::testing::Truly([](const kube::Resource& r) { return isResource(r, "jobs"); }), "ci",
+             Field(&kube::ListOptions::label_selector, "ami.refresh.ops/builder-uid=uid-1")))
+        .WillRepeatedly(Return(kube::ObjectList{.items = std::move(jobs)}));
+  }
+  void givenImages(std::vector<aws::Image> bases, std::vector<aws::Image> managed) {
+    EXPECT_CALL(
+        *ec2_, describeImages(Field(&aws::DescribeImagesInput::owners, std::vector<std::string>{})))
+        .WillRepeatedly(Return(bases));
+    EXPECT_CALL(*ec2_, describeImages(Field(&aws::DescribeImagesInput::owners,
+                                            std::vector<std::string>{"self"})))
+        .WillRepeatedly(Return(managed));
+  }
+
+  FakeClock clock_;
+  ImageLookupCache cache_;
+  StrictMock<kube::MockObjectReader> reader_;
+  StrictMock<kube::MockObjectWriter> writer_;
+  StrictMock<kube::MockStatusWriter> status_;
+  StrictMock<MockPodLogReader> logs_;
+  StrictMock<MockSecretKeyLister> secrets_;
+  NiceMock<kube::MockEventRecorder> events_;
+  FakeNotifierFactory notifiers_;
+  std::shared_ptr<StrictMock<aws::MockEc2Api>> ec2_;
+  Reconciler reconciler_;
+};
+
+// A new builder with no image: status is written first, then the Job is created with the keys of
+// the credentials Secret as env; the key is looked at again after controllerTimer.
+TEST_F(ReconcilerTest, NewBuilderStartsOneBuildJob) {
+  givenBuilder(builderObject());
+  givenJobs({});
+  givenImages({aws::Image{.id = "ami-base", .state = "available", .creation_date = kNow - 24h}},
+              {});
+  {
+    InSequence seq;
+    EXPECT_CALL(status_, patchStatus(_, "ci", "pb", kube::PatchType::Merge,
+                                     AllOf(HasSubstr(R"("jobStatus":"running")"),
+                                           HasSubstr(R"("lastRunBaseImageID":"ami-base")")),
+                                     _))
+        .WillOnce(Return(kube::Object()));
+    EXPECT_CALL(secrets_, keys("ci", "aws-creds"))
+        .WillOnce(Return(std::vector<std::string>{"AWS_ACCESS_KEY_ID"}));
+    EXPECT_CALL(
+        writer_,
+        create(::testing::Truly([](const kube::Resource& r) { return isResource(r, "jobs"); }),
+               ::testing::Truly([](const kube::Object& job) {
+                 return job.toJson().find("AWS_ACCESS_KEY_ID") != std::string::npos &&
+                        job.metadata.name.rfind("pb-", 0) == 0;
+               }),
+               _))
+        .WillOnce(Return(kube::Object()));
+  }
+  EXPECT_CALL(events_, record(_, kube::EventType::Normal, "BuildStarted", "Build", _));
+  EXPECT_CALL(*notifiers_.notifier, notify(Field(&notify::Notification::title, "Build started")));
+  kube::WorkOutcome out = reconciler_.run("ci/pb");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
+  EXPECT_EQ(out.requeue_after, 5min);
+}
+
+// A Job that already exists under the decided name (a retried create) is not an error.
+TEST_F(ReconcilerTest, CreateJobAlreadyExistsIsSuccess) {
+  givenBuilder(builderObject());
+  givenJobs({});
+  givenImages({aws::Image{.id = "ami-base", .state = "available", .creation_date = kNow - 24h}},
+              {});
+  EXPECT_CALL(status_, patchStatus(_, _, _, _, _, _)).WillOnce(Return(kube::Object()));
+  EXPECT_CALL(secrets_, keys(_, _)).WillOnce(Return(std::vector<std::string>{}));
+  EXPECT_CALL(writer_, create(_, _, _))
+      .WillOnce(Return(fail(ErrorCode::AlreadyExists, "jobs \"pb-x\" already exists")));
+  EXPECT_EQ(reconciler_.run("ci/pb").kind, kube::WorkOutcome::Kind::RequeueAfter);
+}
+
+// After a restart mid-build, the finished Job's log names the AMI: it is tagged (and its
+// snapshots), the previous image deprecated, and status records success.
+TEST_F(ReconcilerTest, FinishedJobIsReadFromPodLogAndImageTagged) {
+  PackerBuilderStatus running;
+  running.build_id = "uid-1";
+  running.job_name = "pb-j1";
+  running.job_id = "j1";
+  running.job_status = "running";
+  running.last_run = kNow - 30min;
+  running.last_run_base_image_id = "ami-base";
+  givenBuilder(builderObject(statusToJson(running)));
+  givenJobs({jobObject("pb-j1", true)});
+  aws::Image old{.id = "ami-old", .state = "available", .creation_date = kNow - 40h};
+  old.tags = {{"status", "active"}, {"brought-to-you-by", "opsy-the-ami-operator"}};
+  givenImages({aws::Image{.id = "ami-base", .state = "available", .creation_date = kNow - 24h}},
+              {old});
+  EXPECT_CALL(reader_,
+              list(::testing::Truly([](const kube::Resource& r) { return isResource(r, "pods"); }),
+                   "ci", Field(&kube::ListOptions::label_selector, "job-name=pb-j1")))
+      .WillOnce(Return(kube::ObjectList{.items = {podObject("pb-j1-abcde")}}));
+  EXPECT_CALL(logs_, containerLog("ci", "pb-j1-abcde", "packer-build"))
+      .WillOnce(Return(std::string("1,amazon-ebs.x,artifact,0,id,us-west-2:ami-0bee5\n")));
+  EXPECT_CALL(*ec2_, describeImages(Field(&aws::DescribeImagesInput::image_ids,
+                                          std::vector<std::string>{"ami-0bee5"})))
+      .WillOnce(Return(std::vector<aws::Image>{
+          aws::Image{.id = "ami-0bee5", .state = "available", .snapshot_ids = {"snap-1"}}}));
+  {
+    InSequence seq;
+    EXPECT_CALL(
+        *ec2_,
+        createTags(std::vector<std::string>{"ami-0bee5"},
+                   AllOf(Contains(Pair("status", "active")), Contains(Pair("base-ami", "ami-base")),
+                         Contains(Pair("create-timestamp", "2026-11-21T05:58:00Z")))))
+        .WillOnce(Return(ok()));
+    EXPECT_CALL(*ec2_,
+                createTags(std::vector<std::string>{"snap-1"}, Contains(Pair("created-by", "pb"))))
+        .WillOnce(Return(ok()));
+    EXPECT_CALL(
+        *ec2_, createTags(std::vector<std::string>{"ami-old"}, aws::Tags{{"status", "deprecated"}}))
+        .WillOnce(Return(ok()));
+    EXPECT_CALL(status_, patchStatus(_, "ci", "pb", kube::PatchType::Merge,
+                                     AllOf(HasSubstr(R"("jobStatus":"completed")"),
+                                           HasSubstr(R"("lastRunBuiltImageID":"ami-0bee5")")),
+                                     _))
+        .WillOnce(Return(kube::Object()));
+  }
+  kube::WorkOutcome out = reconciler_.run("ci/pb");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
+}
+
+// The first failing effect stops the rest: the status is not written when tagging fails, so the
+// next reconcile decides the same thing again.
+TEST_F(ReconcilerTest, FailedEffectStopsAndRetries) {
+  PackerBuilderStatus running;
+  running.build_id = "uid-1";
+  running.job_name = "pb-j1";
+  running.job_status = "running";
+  givenBuilder(builderObject(statusToJson(running)));
+  givenJobs({jobObject("pb-j1", true)});
+  givenImages({aws::Image{.id = "ami-base", .state = "available", .creation_date = kNow - 24h}},
+              {});
+  EXPECT_CALL(
+      reader_,
+      list(::testing::Truly([](const kube::Resource& r) { return isResource(r, "pods"); }), _, _))
+      .WillOnce(Return(kube::ObjectList{.items = {podObject("pb-j1-abcde")}}));
+  EXPECT_CALL(logs_, containerLog(_, _, _))
+      .WillOnce(
+          Return(std::string("--> amazon-ebs.x: AMIs were created:\nus-west-2: ami-0bee5\n")));
+  EXPECT_CALL(*ec2_, describeImages(Field(&aws::DescribeImagesInput::image_ids,
+                                          std::vector<std::string>{"ami-0bee5"})))
+      .WillOnce(
+          Return(std::vector<aws::Image>{aws::Image{.id = "ami-0bee5", .state = "available"}}));
+  EXPECT_CALL(*ec2_, createTags(_, _))
+      .WillOnce(Return(fail(Error{ErrorCode::Throttled, "slow down"})));
+  kube::WorkOutcome out = reconciler_.run("ci/pb");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::Error);
+}
+
+// A deleted builder is nothing to do.
+TEST_F(ReconcilerTest, MissingBuilderIsSuccess) {
+  EXPECT_CALL(reader_, get(_, "ci", "gone")).WillOnce(Return(fail(ErrorCode::NotFound, "gone")));
+  EXPECT_EQ(reconciler_.run("ci/gone").kind, kube::WorkOutcome::Kind::Success);
+}
+
+// A failed build's temporary security group (by name) and key pair are deleted; NotFound counts
+// as already deleted.
+TEST(PackerBuilderExecutor, CleanupDeletesTemporariesToleratingNotFound) {
+  StrictMock<kube::MockObjectWriter> writer;
+  StrictMock<kube::MockStatusWriter> status;
+  StrictMock<MockSecretKeyLister> secrets;
+  NiceMock<kube::MockEventRecorder> events;
+  StrictMock<aws::MockEc2Api> ec2;
+  Executor executor({.writer = writer, .status = status, .secrets = secrets, .events = events});
+  EXPECT_CALL(ec2, describeSecurityGroups(Field(
+                       &aws::DescribeSecurityGroupsInput::filters,
+                       ::testing::ElementsAre(AllOf(
+                           Field(&aws::Filter::name, "group-name"),
+                           Field(&aws::Filter::values, std::vector<std::string>{"packer_sg"}))))))
+      .WillOnce(Return(std::vector<aws::SecurityGroup>{{.id = "sg-0123", .name = "packer_sg"}}));
+  EXPECT_CALL(ec2, deleteSecurityGroup("sg-0123")).WillOnce(Return(ok()));
+  EXPECT_CALL(ec2, deleteSecurityGroup("sg-gone"))
+      .WillOnce(Return(fail(
+          Error{ErrorCode::NotFound, "no such group"}.withProviderCode("InvalidGroup.NotFound"))));
+  EXPECT_CALL(ec2, deleteKeyPair("packer_abc")).WillOnce(Return(ok()));
+  Decision d{.actions = {CleanupTemporaries{.security_groups = {"packer_sg", "sg-gone"},
+                                            .key_pairs = {"packer_abc"}}}};
+  EXPECT_TRUE(executor.execute(builderObject(), d, &ec2).has_value());
+}
+
+// Finalizers are added with a merge patch guarded by the resourceVersion.
+TEST(PackerBuilderExecutor, AddFinalizerPatchesWithResourceVersion) {
+  StrictMock<kube::MockObjectWriter> writer;
+  StrictMock<kube::MockStatusWriter> status;
+  StrictMock<MockSecretKeyLister> secrets;
+  NiceMock<kube::MockEventRecorder> events;
+  Executor executor({.writer = writer, .status = status, .secrets = secrets, .events = events});
+  kube::Object obj = builderObject();
+  obj.metadata.finalizers.clear();
+  EXPECT_CALL(writer, patch(_, "ci", "pb", kube::PatchType::Merge,
+                            AllOf(HasSubstr(R"("finalizers":["ami.refresh.ops/packer-builder"])"),
+                                  HasSubstr(R"("resourceVersion":"7")")),
+                            _))
+      .WillOnce(Return(kube::Object()));
+  EXPECT_TRUE(executor.execute(obj, Decision{.actions = {AddFinalizer{}}}, nullptr).has_value());
+}
+
+// Deleting a builder deletes its running Job (a Job already gone is fine) and then releases the
+// finalizer; no AWS call is made, so images are kept.
+TEST_F(ReconcilerTest, DeletionStopsBuildAndReleasesFinalizer) {
+  kube::Object obj = builderObject();
+  obj.metadata.deletion_timestamp = kNow - 1min;
+  givenBuilder(obj);
+  auto active = kube::Object::parse(
+      R"({"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"pb-j2","namespace":"ci"},)"
+      R"("status":{"active":1}})");
+  ASSERT_TRUE(active.has_value());
+  givenJobs({*active});
+  {
+    InSequence seq;
+    EXPECT_CALL(
+        writer_,
+        remove(::testing::Truly([](const kube::Resource& r) { return isResource(r, "jobs"); }),
+               "ci", "pb-j2",
+               Field(&kube::DeleteOptions::propagation, kube::Propagation::Background)))
+        .WillOnce(Return(fail(ErrorCode::NotFound, "already gone")));
+    EXPECT_CALL(writer_,
+                patch(_, "ci", "pb", kube::PatchType::Merge, HasSubstr(R"("finalizers":[])"), _))
+        .WillOnce(Return(kube::Object()));
+  }
+  EXPECT_EQ(reconciler_.run("ci/pb").kind, kube::WorkOutcome::Kind::Success);
+}
+
+// Notifications go to the notifier the factory returns for the builder's destination.
+TEST(PackerBuilderExecutor, NotifyUsesFactory) {
+  StrictMock<kube::MockObjectWriter> writer;
+  StrictMock<kube::MockStatusWriter> status;
+  StrictMock<MockSecretKeyLister> secrets;
+  NiceMock<kube::MockEventRecorder> events;
+  FakeNotifierFactory notifiers;
+  Executor executor({.writer = writer,
+                     .status = status,
+                     .secrets = secrets,
+                     .events = events,
+                     .notifiers = &notifiers});
+  EXPECT_CALL(*notifiers.notifier, notify(Field(&notify::Notification::title, "Build failed")));
+  Decision d{.actions = {Notify{.destination = {.slack = SlackSpec{{"C1"}, "slack"}},
+                                .notification = {.title = "Build failed"}}}};
+  EXPECT_TRUE(executor.execute(builderObject(), d, nullptr).has_value());
+}
+
+// Builders with the same region and filters share one DescribeImages per period.
+TEST(PackerBuilderImageCache, SameFiltersShareOneLookupPerPeriod) {
+  FakeClock clock(kNow);
+  ImageLookupCache cache(clock);
+  int calls = 0;
+  auto fetch = [&]() -> Result<std::vector<aws::Image>> {
+    ++calls;
+    return std::vector<aws::Image>{aws::Image{.id = "ami-1"}};
+  };
+  std::vector<aws::Filter> a = {{"name", {"x*"}}, {"owner-id", {"1", "2"}}};
+  std::vector<aws::Filter> b = {{"owner-id", {"2", "1"}}, {"name", {"x*"}}};
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(cache.get("us-west-2", i % 2 ? a : b, 5min, fetch).has_value());
+  }
+  EXPECT_EQ(calls, 1);
+  ASSERT_TRUE(cache.get("us-east-1", a, 5min, fetch).has_value());
+  EXPECT_EQ(calls, 2);
+  clock.advance(5min);
+  ASSERT_TRUE(cache.get("us-west-2", a, 5min, fetch).has_value());
+  EXPECT_EQ(calls, 3);
+  // A shorter period asks for a fresher answer.
+  clock.advance(2min);
+  ASSERT_TRUE(cache.get("us-west-2", a, 1min, fetch).has_value());
+  EXPECT_EQ(calls, 4);
+}
+
+// A failed lookup is not cached: the next caller tries again.
+TEST(PackerBuilderImageCache, FailuresAreNotCached) {
+  FakeClock clock(kNow);
+  ImageLookupCache cache(clock);
+  int calls = 0;
+  auto failing = [&]() -> Result<std::vector<aws::Image>> {
+    ++calls;
+    return fail(ErrorCode::Unavailable, "503");
+  };
+  EXPECT_FALSE(cache.get("r", {}, 5min, failing).has_value());
+  EXPECT_FALSE(cache.get("r", {}, 5min, failing).has_value());
+  EXPECT_EQ(calls, 2);
+}
+
+// Concurrent callers of one key wait for a single fetch.
+TEST(PackerBuilderImageCache, ConcurrentCallersFetchOnce) {
+  FakeClock clock(kNow);
+  ImageLookupCache cache(clock);
+  std::atomic<int> calls{0};
+  auto fetch = [&]() -> Result<std::vector<aws::Image>> {
+    ++calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return std::vector<aws::Image>{};
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] { EXPECT_TRUE(cache.get("r", {}, 5min, fetch).has_value()); });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(calls.load(), 1);
+}
+
+}  // namespace
+}  // namespace opsy::packer_builder
