@@ -1,6 +1,7 @@
 #include "ami-refresh-controller/execute.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <set>
 
@@ -353,6 +354,42 @@ bool excluded(const Spec& spec, const std::string& name) {
 
 }  // namespace
 
+ImageLookupCache::ImageLookupCache(Clock& clock, Duration ttl) : clock_(clock), ttl_(ttl) {}
+
+Result<std::vector<aws::Image>> ImageLookupCache::describeImages(
+    const std::string& region, aws::Ec2Api& ec2, const aws::DescribeImagesInput& in) {
+  std::string key = fmt::format("{}|o={}|i={}|x={}|d={}", region, fmt::join(in.owners, ","),
+                                fmt::join(in.image_ids, ","), fmt::join(in.executable_by, ","),
+                                in.include_deprecated);
+  for (const aws::Filter& f : in.filters) {
+    key += fmt::format("|{}={}", f.name, fmt::join(f.values, "\x1f"));
+  }
+  const auto now = clock_.steadyNow();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it != entries_.end() && now - it->second.fetched < ttl_) {
+      return it->second.images;
+    }
+  }
+  OPSY_ASSIGN_OR_RETURN(std::vector<aws::Image> images, ec2.describeImages(in));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    it = now - it->second.fetched >= ttl_ ? entries_.erase(it) : std::next(it);
+  }
+  entries_[key] = Entry{now, images};
+  return images;
+}
+
+Result<std::vector<aws::Image>> Reconciler::describeImages(const std::string& region,
+                                                           aws::Ec2Api& ec2,
+                                                           const aws::DescribeImagesInput& in) {
+  if (options_.image_cache) {
+    return options_.image_cache->describeImages(region, ec2, in);
+  }
+  return ec2.describeImages(in);
+}
+
 Status execute(const Decision& d, const ExecuteContext& ctx) {
   Execution e(d, ctx);
   return e.run();
@@ -377,7 +414,7 @@ Result<Observed> Reconciler::observe(const AmiRefresher& r, AwsClients& clients)
   const Spec& spec = *r.spec;
   TargetObservation target;
   if (spec.ami) {
-    auto images = clients.ec2->describeImages({.image_ids = {*spec.ami}});
+    auto images = describeImages(spec.region, *clients.ec2, {.image_ids = {*spec.ami}});
     if (images) {
       target.matched = std::move(*images);
     } else if (!isNotFound(images.error())) {
@@ -385,12 +422,13 @@ Result<Observed> Reconciler::observe(const AmiRefresher& r, AwsClients& clients)
     }
   } else {
     OPSY_ASSIGN_OR_RETURN(target.matched,
-                          clients.ec2->describeImages({.filters = spec.ami_filters}));
+                          describeImages(spec.region, *clients.ec2, {.filters = spec.ami_filters}));
     std::vector<std::string> bases = ami::baseIds(target.matched);
     if (!bases.empty()) {
       std::vector<aws::Filter> filters = {{"tag:" + std::string(ami::kTagBaseAmi), bases}};
-      OPSY_ASSIGN_OR_RETURN(target.derived,
-                            clients.ec2->describeImages({.owners = {"self"}, .filters = filters}));
+      OPSY_ASSIGN_OR_RETURN(
+          target.derived,
+          describeImages(spec.region, *clients.ec2, {.owners = {"self"}, .filters = filters}));
     }
   }
   o.target = target;

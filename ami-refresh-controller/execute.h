@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "ami-refresh-controller/api.h"
@@ -74,8 +75,35 @@ struct ExecuteContext {
 // first retryable failure, after everything else has been done.
 [[nodiscard]] Status execute(const Decision& d, const ExecuteContext& ctx);
 
+// Shares DescribeImages answers between refreshers that ask the same question (same region, owners,
+// ids and filters) for `ttl`, so N refreshers with the same filters cost one lookup per period.
+// Failures are not cached. Safe to use from several workers.
+class ImageLookupCache {
+ public:
+  ImageLookupCache(Clock& clock, Duration ttl);
+
+  [[nodiscard]] Result<std::vector<aws::Image>> describeImages(const std::string& region,
+                                                               aws::Ec2Api& ec2,
+                                                               const aws::DescribeImagesInput& in);
+
+ private:
+  struct Entry {
+    std::chrono::steady_clock::time_point fetched;
+    std::vector<aws::Image> images;
+  };
+
+  Clock& clock_;
+  Duration ttl_;
+  std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+};
+
+using ImageLookupCachePtr = std::shared_ptr<ImageLookupCache>;
+
 struct ReconcilerOptions {
   NotifierFactory notifiers;
+  // Optional; without it every reconcile asks EC2.
+  ImageLookupCachePtr image_cache;
   RolloutMetricsPtr metrics;
   std::string field_manager = "ami-refresh-controller";
 };
@@ -94,6 +122,9 @@ class Reconciler {
   [[nodiscard]] Result<Observed> observe(const AmiRefresher& r, AwsClients& clients);
 
  private:
+  Result<std::vector<aws::Image>> describeImages(const std::string& region, aws::Ec2Api& ec2,
+                                                 const aws::DescribeImagesInput& in);
+
   kube::ObjectReader& reader_;
   kube::StatusWriter& status_;
   kube::EventRecorder& events_;

@@ -439,3 +439,37 @@ TEST(Execute, MetricsHooksAreCalled) {
 
 }  // namespace
 }  // namespace opsy::ami_refresh
+
+namespace opsy::ami_refresh {
+namespace {
+
+// Refreshers asking the same question within the period share one DescribeImages; another
+// region, other filters or an expired entry ask EC2 again, and failures are not remembered.
+TEST(ImageLookupCache, SharesAnswersWithinThePeriod) {
+  FakeClock clock(kNow);
+  ImageLookupCache cache(clock, std::chrono::minutes(1));
+  StrictMock<aws::MockEc2Api> ec2;
+  aws::DescribeImagesInput a{.filters = {{"name", {"al2023-*"}}}};
+  aws::DescribeImagesInput b{.filters = {{"name", {"bottlerocket-*"}}}};
+  EXPECT_CALL(ec2, describeImages(Field(
+                       &aws::DescribeImagesInput::filters,
+                       ::testing::ElementsAre(Field(&aws::Filter::values, a.filters[0].values)))))
+      .Times(3)
+      .WillRepeatedly(Return(std::vector<aws::Image>{baseImage()}));
+  EXPECT_CALL(ec2, describeImages(Field(
+                       &aws::DescribeImagesInput::filters,
+                       ::testing::ElementsAre(Field(&aws::Filter::values, b.filters[0].values)))))
+      .WillOnce(Return(fail(ErrorCode::Throttled, "slow down")))
+      .WillOnce(Return(std::vector<aws::Image>{}));
+
+  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a).value().size(), 1u);  // call 1
+  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a).value().size(), 1u);  // cached
+  EXPECT_TRUE(cache.describeImages("eu-west-1", ec2, a).has_value());       // call 2
+  EXPECT_FALSE(cache.describeImages("us-west-2", ec2, b).has_value());      // failure
+  EXPECT_TRUE(cache.describeImages("us-west-2", ec2, b).has_value());       // asked again
+  clock.advance(std::chrono::minutes(2));
+  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a).value().size(), 1u);  // call 3
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
