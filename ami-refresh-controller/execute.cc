@@ -40,6 +40,10 @@ class Execution {
   Status run() {
     for (const Action& a : d_.actions) {
       std::visit([this](const auto& action) { apply(action); }, a);
+      if (std::holds_alternative<PatchStatus>(a) && first_error_) {
+        // The intent (previous version, Updating) is not on record: no AWS write may follow.
+        return fail(*first_error_);
+      }
     }
     if (amended_ && status_) {
       writeStatus();

@@ -473,3 +473,23 @@ TEST(ImageLookupCache, SharesAnswersWithinThePeriod) {
 
 }  // namespace
 }  // namespace opsy::ami_refresh
+
+namespace opsy::ami_refresh {
+namespace {
+
+// When the status write that records intent fails, no AWS write follows (the previous version
+// must be on record before a group is touched).
+TEST_F(ReconcilerTest, NoAwsWriteWithoutRecordedIntent) {
+  expectTargetLookup();
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(nodegroup("a")));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+  EXPECT_CALL(status_, patchStatus(_, _, _, _, _, _))
+      .WillOnce(Return(fail(ErrorCode::Unavailable, "apiserver down")));
+  Reconciler r = reconciler();
+  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::Error);
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
