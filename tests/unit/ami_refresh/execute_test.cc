@@ -493,3 +493,39 @@ TEST_F(ReconcilerTest, NoAwsWriteWithoutRecordedIntent) {
 
 }  // namespace
 }  // namespace opsy::ami_refresh
+
+namespace opsy::ami_refresh {
+namespace {
+
+// A rollback is a node-group update onto the recorded previous version of the same template; a
+// conflict (EKS still busy) is left for the next look without failing the reconcile.
+TEST(Execute, RollbackUpdatesOntoThePreviousVersion) {
+  AmiRefresher r;
+  r.metadata.ns = "ops";
+  r.metadata.name = "roll";
+  NiceMock<kube::MockStatusWriter> status;
+  NiceMock<kube::MockEventRecorder> events;
+  auto eks = std::make_shared<StrictMock<aws::MockEksApi>>();
+  AwsClients clients{nullptr, eks, nullptr};
+  RollbackNodegroup rollback{UpdateNodegroup{.cluster_name = "prod",
+                                             .group = "a",
+                                             .launch_template_id = "lt-a",
+                                             .version = "3",
+                                             .client_request_token = "tok"}};
+  EXPECT_CALL(*eks, updateNodegroupVersion(_))
+      .WillOnce(Invoke([](const aws::UpdateNodegroupVersionInput& in) {
+        EXPECT_EQ(in.launch_template->id, "lt-a");
+        EXPECT_EQ(in.launch_template->version, "3");
+        EXPECT_EQ(in.client_request_token, "tok");
+        return Result<aws::Update>(
+            fail(Error(ErrorCode::Conflict, "busy").withProviderCode("ResourceInUseException")));
+      }))
+      .WillOnce(Return(aws::Update{.id = "u-rb", .status = "InProgress"}));
+  Decision d{.actions = {rollback}};
+  ExecuteContext ctx{.refresher = r, .aws = clients, .status = status, .events = events};
+  EXPECT_TRUE(execute(d, ctx).has_value());
+  EXPECT_TRUE(execute(d, ctx).has_value());
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
