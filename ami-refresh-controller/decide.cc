@@ -218,6 +218,15 @@ GroupPlan Decider::planManaged(const ManagedGroupObservation& g) const {
                          g.launch_template_error.empty() ? "not found" : g.launch_template_error));
     return p;
   }
+  if (p.entry.current_image.empty()) {
+    // EKS rejects an ImageId in the template of a group whose AMI it chooses (amiType != CUSTOM).
+    setPhase(p, Phase::Skipped,
+             fmt::format("launch template {} version {} sets no image (amiType {}); EKS chooses "
+                         "its AMI, so it cannot be moved to a custom image",
+                         p.entry.launch_template.id, p.current_version,
+                         ng.ami_type.empty() ? "unknown" : ng.ami_type));
+    return p;
+  }
   const bool on_target = p.entry.current_image == target_;
   const bool eks_updating = ng.status == "UPDATING";
   if (stickyFailure(p)) {

@@ -396,6 +396,17 @@ TEST(Decide, GroupWithoutLaunchTemplateIsSkipped) {
   EXPECT_TRUE(hasEvent(d, "NodegroupSkipped", kube::EventType::Normal));
 }
 
+// A group whose launch template sets no image (EKS picks the AMI) is skipped, not failed.
+TEST(Decide, GroupWhoseTemplateSetsNoImageIsSkipped) {
+  World w;
+  w.managed = {group("a", "")};
+  w.managed[0].nodegroup.ami_type = "AL2023_x86_64_STANDARD";
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  EXPECT_EQ(entry(*patched(d), "a").phase, Phase::Skipped);
+  EXPECT_THAT(entry(*patched(d), "a").message, HasSubstr("AL2023_x86_64_STANDARD"));
+}
+
 // --- following updates ---
 
 // While an update runs, nothing new is issued for it and the controller polls.
