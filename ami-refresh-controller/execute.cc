@@ -104,10 +104,27 @@ class Execution {
     if (NodegroupStatus* e = entry(group)) {
       e->phase = Phase::Failed;
       e->message = message;
+      // The next decide() sees a halted rollout it already reported; it sets the conditions.
+      status_->state = std::string(kStateStalled);
       amended_ = true;
     }
     ctx_.events.record(ctx_.refresher.reference(), kube::EventType::Warning, "UpdateFailed",
                        "Rollout", fmt::format("{}: {}", group, message));
+    if (ctx_.notifier != nullptr) {
+      ctx_.notifier->notify(notify::Notification{
+          .title = "Node group update failed",
+          .kind = "AMIRefresher",
+          .object = object_,
+          .state = std::string(kStateStalled),
+          .severity = notify::Severity::Error,
+          .fields = {{"Node group", group},
+                     {"Target AMI", status_ ? status_->target_ami : std::string()}},
+          .message = message});
+    }
+    if (ctx_.metrics != nullptr && !rollout_failed_counted_) {
+      rollout_failed_counted_ = true;
+      ctx_.metrics->rolloutFailed();
+    }
   }
 
   void waitFor(const std::string& group, const std::string& message) {
@@ -301,6 +318,7 @@ class Execution {
   std::set<std::string> failed_;
   std::set<std::string> skipped_;
   std::optional<Error> first_error_;
+  bool rollout_failed_counted_ = false;
 };
 
 bool isNotFound(const Error& e) {

@@ -320,6 +320,7 @@ TEST_F(ReconcilerTest, PermanentFailureFailsTheGroup) {
   kube::WorkOutcome out = r.reconcile("ops/roll");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
   EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Failed);
+  EXPECT_EQ(store_->status().state, kStateStalled);
 }
 
 // Self-managed groups: only the cluster's owned groups not behind an EKS node group are rolled,
