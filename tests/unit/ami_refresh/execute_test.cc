@@ -530,3 +530,89 @@ TEST(Execute, RollbackUpdatesOntoThePreviousVersion) {
 
 }  // namespace
 }  // namespace opsy::ami_refresh
+
+namespace opsy::ami_refresh {
+namespace {
+
+// Killed after EKS accepted the update but before the update id reached status: the next
+// reconciles see EKS updating the group and wait, then see it on the target; no second update.
+TEST_F(ReconcilerTest, LostUpdateIdNeverLeadsToASecondUpdate) {
+  expectTargetLookup();
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  aws::Nodegroup busy = nodegroup("a", "4");
+  busy.status = "UPDATING";
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a"))
+      .WillOnce(Return(nodegroup("a", "3")))
+      .WillOnce(Return(busy))
+      .WillOnce(Return(nodegroup("a", "4")));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}))
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 4, kTarget)}));
+  EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_)).WillOnce(Return(ltv("lt-a", 4, kTarget)));
+  EXPECT_CALL(*eks_, updateNodegroupVersion(_))
+      .WillOnce(Return(aws::Update{.id = "u-1", .status = "InProgress"}));
+  int writes = 0;
+  EXPECT_CALL(status_, patchStatus(_, _, _, _, _, _))
+      .WillRepeatedly(
+          Invoke([&](const kube::Resource&, std::string_view, std::string_view, kube::PatchType,
+                     std::string_view body, const kube::PatchOptions&) -> Result<kube::Object> {
+            if (++writes == 2) {
+              return fail(ErrorCode::Unavailable, "controller died here");
+            }
+            store_->apply(body);
+            return store_->object();
+          }));
+
+  Reconciler r = reconciler();
+  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::Error);
+  EXPECT_EQ(store_->status().nodegroups.at(0).update_id, "");
+
+  clock_.advance(std::chrono::seconds(30));
+  EXPECT_EQ(r.reconcile("ops/roll").requeue_after, kPollInterval);
+  EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Updating);
+
+  clock_.advance(std::chrono::seconds(30));
+  r.reconcile("ops/roll");
+  EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Succeeded);
+  EXPECT_EQ(store_->status().state, kStateReady);
+}
+
+// Killed between the new launch template version and the update: the retry asks EC2 with the same
+// client token (so no second version is made) and then updates the group once.
+TEST_F(ReconcilerTest, InterruptedStartReusesTheLaunchTemplateVersion) {
+  expectTargetLookup();
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillRepeatedly(Return(nodegroup("a", "3")));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+  std::vector<std::string> tokens;
+  EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_))
+      .Times(2)
+      .WillRepeatedly(Invoke([&](const aws::CreateLaunchTemplateVersionInput& in) {
+        tokens.push_back(in.client_token);
+        return Result<aws::LaunchTemplateVersion>(ltv("lt-a", 4, kTarget));
+      }));
+  std::vector<std::string> update_tokens;
+  EXPECT_CALL(*eks_, updateNodegroupVersion(_))
+      .WillOnce(Invoke([&](const aws::UpdateNodegroupVersionInput& in) {
+        update_tokens.push_back(in.client_request_token);
+        return Result<aws::Update>(fail(ErrorCode::Unavailable, "connection reset"));
+      }))
+      .WillOnce(Invoke([&](const aws::UpdateNodegroupVersionInput& in) {
+        update_tokens.push_back(in.client_request_token);
+        return Result<aws::Update>(aws::Update{.id = "u-1", .status = "InProgress"});
+      }));
+
+  Reconciler r = reconciler();
+  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::Error);
+  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(tokens[0], tokens[1]);
+  ASSERT_EQ(update_tokens.size(), 2u);
+  EXPECT_EQ(update_tokens[0], update_tokens[1]);
+  EXPECT_EQ(store_->status().nodegroups.at(0).update_id, "u-1");
+  EXPECT_EQ(store_->status().nodegroups.at(0).previous_launch_template_version, "3");
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
