@@ -1,0 +1,153 @@
+// File: api.h
+//
+// The AMIRefresher resource (ami.refresh.ops/v1alpha1) as C++ values: the spec read from a
+// kube::Object with every default applied and every error naming its field path, and the status
+// read back and encoded as the body of a status merge patch. Parsing never throws and never
+// guesses: a bad duration or a missing field is an error for the Stalled condition, not a zero.
+//
+//   AmiRefresher r = AmiRefresher::fromObject(obj);
+//   if (!r.spec) conditions.set(Stalled=True, "InvalidSpec", r.spec_error);
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "opsy/aws/types.h"
+#include "opsy/core/clock.h"
+#include "opsy/core/result.h"
+#include "opsy/kube/conditions.h"
+#include "opsy/kube/object.h"
+#include "opsy/kube/resource.h"
+
+namespace opsy::ami_refresh {
+
+// amirefreshers.ami.refresh.ops/v1alpha1.
+const kube::Resource& amiRefreshers();
+
+inline constexpr Duration kDefaultExpiresIn = std::chrono::hours(24 * 30);
+inline constexpr Duration kDefaultControllerTimer = std::chrono::minutes(5);
+inline constexpr Duration kDefaultUpdateTimeout = std::chrono::hours(2);
+inline constexpr Duration kDefaultInstanceWarmup = std::chrono::minutes(5);
+
+struct RefreshConfig {
+  bool force = false;
+  // At most one is set; node groups' own update config applies when neither is.
+  std::optional<int> max_unavailable;
+  std::optional<int> max_unavailable_percentage;
+  int max_concurrent_nodegroups = 1;
+  bool wait_for_completion = true;
+  Duration update_timeout = kDefaultUpdateTimeout;
+  bool rollback_on_failure = false;
+
+  bool operator==(const RefreshConfig&) const = default;
+};
+
+struct SelfManagedConfig {
+  bool enabled = false;
+  int min_healthy_percentage = 90;
+  Duration instance_warmup = kDefaultInstanceWarmup;
+
+  bool operator==(const SelfManagedConfig&) const = default;
+};
+
+struct SlackConfig {
+  std::vector<std::string> channel_ids;
+  std::string secret;  // Secret in the refresher's namespace, key "token"
+
+  bool operator==(const SlackConfig&) const = default;
+};
+
+struct Spec {
+  std::string region;
+  std::string cluster_name;
+  // Exactly one of these is set.
+  std::optional<std::string> ami;
+  std::vector<aws::Filter> ami_filters;
+  Duration expires_in = kDefaultExpiresIn;
+  Duration controller_timer = kDefaultControllerTimer;
+  std::vector<std::string> exclude;  // exact names and '*' globs
+  bool paused = false;
+  RefreshConfig refresh;
+  SelfManagedConfig self_managed;
+  std::optional<SlackConfig> slack;
+};
+
+enum class GroupKind { Managed, SelfManaged };
+std::string_view toString(GroupKind kind);
+
+enum class Phase { UpToDate, Pending, Updating, Succeeded, Failed, Skipped, Excluded };
+std::string_view toString(Phase phase);
+std::optional<Phase> parsePhase(std::string_view text);
+
+struct LaunchTemplateRef {
+  std::string id;
+  std::string version;
+
+  bool operator==(const LaunchTemplateRef&) const = default;
+};
+
+// One entry of status.nodegroups: where a group stands with respect to the target image.
+struct NodegroupStatus {
+  std::string name;
+  GroupKind kind = GroupKind::Managed;
+  LaunchTemplateRef launch_template;
+  std::string previous_launch_template_version;
+  std::string current_image;
+  std::string target_image;
+  Phase phase = Phase::Pending;
+  // EKS update id, or Auto Scaling instance refresh id.
+  std::string update_id;
+  std::string message;
+  std::optional<TimePoint> last_transition_time;
+
+  bool operator==(const NodegroupStatus&) const = default;
+};
+
+// Values of status.state.
+inline constexpr std::string_view kStatePending = "Pending";
+inline constexpr std::string_view kStateRolling = "Rolling";
+inline constexpr std::string_view kStateReady = "Ready";
+inline constexpr std::string_view kStatePaused = "Paused";
+inline constexpr std::string_view kStateStalled = "Stalled";
+
+struct RefresherStatus {
+  std::string state;
+  std::int64_t observed_generation = 0;
+  std::string target_ami;
+  std::optional<TimePoint> target_expires_at;
+  std::string updated;  // "3/4"
+  std::optional<TimePoint> last_run;
+  std::string last_run_status;
+  std::vector<NodegroupStatus> nodegroups;
+  std::vector<kube::Condition> conditions;
+
+  bool operator==(const RefresherStatus&) const = default;
+};
+
+// The spec, or why it is invalid ("spec.refreshConfig.updateTimeout: unknown unit \"x\"").
+[[nodiscard]] Result<Spec> parseSpec(const kube::Object& obj);
+// The status; malformed entries are dropped rather than failing, so a damaged status heals on the
+// next write instead of wedging the object.
+RefresherStatus parseStatus(const kube::Object& obj);
+// {"status":{...}}: a merge patch that replaces every field this controller owns (absent optional
+// fields are sent as null, so stale values are cleared).
+std::string statusPatch(const RefresherStatus& status);
+
+// An AMIRefresher as the controller sees it.
+struct AmiRefresher {
+  kube::ObjectMeta metadata;
+  std::optional<Spec> spec;  // nullopt when invalid; then spec_error says why
+  std::string spec_error;
+  RefresherStatus status;
+
+  static AmiRefresher fromObject(const kube::Object& obj);
+  kube::ObjectReference reference() const;
+};
+
+// True when `name` matches `pattern`, where '*' matches any run of characters (also none).
+bool globMatch(std::string_view pattern, std::string_view name);
+
+}  // namespace opsy::ami_refresh

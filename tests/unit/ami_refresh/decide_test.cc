@@ -1,0 +1,747 @@
+#include "ami-refresh-controller/decide.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "opsy/ami/tags.h"
+#include "opsy/core/time_format.h"
+
+namespace opsy::ami_refresh {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::minutes;
+using ::testing::HasSubstr;
+
+const TimePoint kNow = parseRfc3339("2026-11-21T12:00:00Z").value();
+constexpr std::string_view kTarget = "ami-0aaaaaaaaaaaaaaa1";
+constexpr std::string_view kOld = "ami-0bbbbbbbbbbbbbbb2";
+
+aws::Image managedImage(std::string_view id, std::string_view created,
+                        std::string_view status = "active", std::string_view base = "ami-base") {
+  aws::Image i;
+  i.id = std::string(id);
+  i.state = "available";
+  i.creation_date = parseRfc3339(created).value();
+  i.tags = ami::fullTags({"prod", "builder", "https://git/x", "main"},
+                         {std::string(base), "b1", "j1"}, parseRfc3339(created).value());
+  i.tags["status"] = std::string(status);
+  return i;
+}
+
+aws::Image baseImage(std::string_view id) {
+  aws::Image i;
+  i.id = std::string(id);
+  i.state = "available";
+  i.owner_id = "602401143452";
+  i.creation_date = parseRfc3339("2026-11-01T00:00:00Z").value();
+  return i;
+}
+
+Spec filterSpec() {
+  Spec s;
+  s.region = "us-west-2";
+  s.cluster_name = "prod";
+  s.ami_filters = {{"name", {"amazon-eks-node-al2023-*"}}};
+  s.expires_in = hours(24 * 30);
+  return s;
+}
+
+TargetObservation eligibleTarget() {
+  return TargetObservation{.matched = {baseImage("ami-base")},
+                           .derived = {managedImage(kTarget, "2026-11-20T00:00:00Z")}};
+}
+
+ManagedGroupObservation group(std::string name, std::string_view image, int64_t version = 3,
+                              std::string status = "ACTIVE") {
+  ManagedGroupObservation g;
+  g.nodegroup.name = name;
+  g.nodegroup.cluster_name = "prod";
+  g.nodegroup.status = std::move(status);
+  g.nodegroup.ami_type = "CUSTOM";
+  g.nodegroup.launch_template = aws::LaunchTemplateSpec{
+      .id = "lt-" + name, .name = name + "-lt", .version = std::to_string(version)};
+  g.launch_template_version = aws::LaunchTemplateVersion{.launch_template_id = "lt-" + name,
+                                                         .version_number = version,
+                                                         .image_id = std::string(image)};
+  return g;
+}
+
+SelfManagedGroupObservation asg(std::string name, std::string_view image, int64_t version = 7) {
+  SelfManagedGroupObservation g;
+  g.group.name = name;
+  g.group.launch_template =
+      aws::LaunchTemplateSpec{.id = "lt-" + name, .version = std::to_string(version)};
+  g.launch_template_version = aws::LaunchTemplateVersion{.launch_template_id = "lt-" + name,
+                                                         .version_number = version,
+                                                         .image_id = std::string(image)};
+  return g;
+}
+
+struct World {
+  Spec spec = filterSpec();
+  RefresherStatus status;
+  int64_t generation = 1;
+  std::optional<TargetObservation> target = eligibleTarget();
+  std::vector<ManagedGroupObservation> managed;
+  std::vector<SelfManagedGroupObservation> self_managed;
+
+  Observed observed() const {
+    Observed o;
+    o.refresher.metadata.name = "roll";
+    o.refresher.metadata.ns = "ops";
+    o.refresher.metadata.uid = "uid-1";
+    o.refresher.metadata.generation = generation;
+    o.refresher.spec = spec;
+    o.refresher.status = status;
+    o.target = target;
+    o.managed = managed;
+    o.self_managed = self_managed;
+    return o;
+  }
+  Decision decide(TimePoint now = kNow) const { return ami_refresh::decide(observed(), now); }
+};
+
+template <class T>
+std::vector<T> all(const Decision& d) {
+  std::vector<T> out;
+  for (const Action& a : d.actions) {
+    if (const T* t = std::get_if<T>(&a)) {
+      out.push_back(*t);
+    }
+  }
+  return out;
+}
+
+std::optional<RefresherStatus> patched(const Decision& d) {
+  auto p = all<PatchStatus>(d);
+  if (p.empty()) {
+    return std::nullopt;
+  }
+  return p.front().status;
+}
+
+const NodegroupStatus& entry(const RefresherStatus& s, std::string_view name) {
+  for (const NodegroupStatus& ng : s.nodegroups) {
+    if (ng.name == name) {
+      return ng;
+    }
+  }
+  static NodegroupStatus none;
+  ADD_FAILURE() << "no status entry for " << name;
+  return none;
+}
+
+const kube::Condition& cond(const RefresherStatus& s, std::string_view type) {
+  const kube::Condition* c = kube::findCondition(s.conditions, type);
+  static kube::Condition none;
+  if (c == nullptr) {
+    ADD_FAILURE() << "no condition " << type;
+    return none;
+  }
+  return *c;
+}
+
+size_t awsActions(const Decision& d) {
+  return all<CreateLaunchTemplateVersion>(d).size() + all<UpdateNodegroup>(d).size() +
+         all<RollbackNodegroup>(d).size() + all<StartInstanceRefresh>(d).size();
+}
+
+bool hasEvent(const Decision& d, std::string_view reason, kube::EventType type) {
+  for (const RecordEvent& e : all<RecordEvent>(d)) {
+    if (e.reason == reason && e.type == type) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool hasMetric(const Decision& d, MetricKind kind) {
+  for (const RecordMetric& m : all<RecordMetric>(d)) {
+    if (m.kind == kind) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Runs decide, then feeds the status it wrote back in, as the next reconcile would see it.
+void advance(World& w, const Decision& d) {
+  if (auto s = patched(d)) {
+    w.status = *s;
+    w.status.observed_generation = w.generation;
+  }
+}
+
+// A world mid-rollout: `name` is updating to the target with `update_id`.
+NodegroupStatus updatingEntry(std::string name, std::string update_id,
+                              TimePoint since = kNow - minutes(10)) {
+  return NodegroupStatus{.name = std::move(name),
+                         .kind = GroupKind::Managed,
+                         .launch_template = {"lt-x", "4"},
+                         .previous_launch_template_version = "3",
+                         .current_image = std::string(kOld),
+                         .target_image = std::string(kTarget),
+                         .phase = Phase::Updating,
+                         .update_id = std::move(update_id),
+                         .last_transition_time = since};
+}
+
+// --- refusals ---
+
+struct RefusalCase {
+  std::string name;
+  std::optional<std::string> ami;  // spec.ami; else filters
+  TargetObservation target;
+  std::string explanation;  // part of the Ready message
+};
+
+class DecideRefusal : public ::testing::TestWithParam<RefusalCase> {};
+
+// No eligible image means no rollout: no launch template version, no update, Ready=False with the
+// selection's reason, and a look again after controllerTimer.
+TEST_P(DecideRefusal, TouchesNoLaunchTemplate) {
+  World w;
+  if (GetParam().ami) {
+    w.spec.ami = GetParam().ami;
+    w.spec.ami_filters.clear();
+  }
+  w.target = GetParam().target;
+  w.managed = {group("a", kOld), group("b", kOld)};
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(cond(*s, kReady).status, "False");
+  EXPECT_EQ(cond(*s, kReady).reason, "NoEligibleImage");
+  EXPECT_THAT(cond(*s, kReady).message, HasSubstr(GetParam().explanation));
+  EXPECT_EQ(s->target_ami, "");
+  EXPECT_EQ(d.requeue_after, w.spec.controller_timer);
+  EXPECT_TRUE(hasEvent(d, "NoEligibleImage", kube::EventType::Warning));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, DecideRefusal,
+    ::testing::Values(RefusalCase{"Expired",
+                                  std::nullopt,
+                                  {.matched = {baseImage("ami-base")},
+                                   .derived = {managedImage(kTarget, "2026-09-01T00:00:00Z")}},
+                                  "expired"},
+                      RefusalCase{"Deprecated",
+                                  std::nullopt,
+                                  {.matched = {baseImage("ami-base")},
+                                   .derived = {managedImage(kTarget, "2026-11-20T00:00:00Z",
+                                                            "deprecated")}},
+                                  "deprecated"},
+                      RefusalCase{"EmptyFilterResult", std::nullopt, {}, "no image matched"},
+                      RefusalCase{"BaseWithoutManagedImage",
+                                  std::nullopt,
+                                  {.matched = {baseImage("ami-base")}},
+                                  "no managed image has been built from ami-base"},
+                      RefusalCase{"AmiWithoutActiveStatus",
+                                  std::string(kTarget),
+                                  {.matched = {[] {
+                                     aws::Image i = baseImage(kTarget);
+                                     i.creation_date = kNow - hours(1);
+                                     return i;
+                                   }()}},
+                                  std::string(kTarget)},
+                      RefusalCase{"AmiNotFound", std::string(kTarget), {}, "was not found"},
+                      RefusalCase{"AmiExpired",
+                                  std::string(kTarget),
+                                  {.matched = {managedImage(kTarget, "2026-01-01T00:00:00Z")}},
+                                  "expired"}),
+    [](const auto& param_info) { return param_info.param.name; });
+
+// An invalid spec stalls with a message naming the field, touches nothing and is not retried.
+TEST(Decide, InvalidSpecStallsWithoutRetry) {
+  World w;
+  w.managed = {group("a", kOld)};
+  Observed o = w.observed();
+  o.refresher.spec.reset();
+  o.refresher.spec_error = "spec.refreshConfig.updateTimeout: unknown unit";
+  Decision d = decide(o, kNow);
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(cond(*s, kStalled).status, "True");
+  EXPECT_EQ(cond(*s, kStalled).reason, "InvalidSpec");
+  EXPECT_THAT(cond(*s, kStalled).message, HasSubstr("spec.refreshConfig.updateTimeout"));
+  EXPECT_FALSE(d.requeue_after.has_value());
+  EXPECT_TRUE(hasEvent(d, "InvalidSpec", kube::EventType::Warning));
+}
+
+// --- starting a rollout ---
+
+// With maxConcurrentNodegroups=1 only the first group starts: a launch template version from its
+// current one with the target image, then a node-group update with force and idempotency tokens.
+TEST(Decide, StartsOneGroupAtATime) {
+  World w;
+  w.spec.refresh.force = true;
+  w.managed = {group("b", kOld), group("a", kOld)};
+  Decision d = w.decide();
+  auto creates = all<CreateLaunchTemplateVersion>(d);
+  auto updates = all<UpdateNodegroup>(d);
+  ASSERT_EQ(creates.size(), 1u);
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_EQ(creates[0].group, "a");
+  EXPECT_EQ(creates[0].launch_template_id, "lt-a");
+  EXPECT_EQ(creates[0].source_version, "3");
+  EXPECT_EQ(creates[0].image_id, kTarget);
+  EXPECT_FALSE(creates[0].client_token.empty());
+  EXPECT_LE(creates[0].client_token.size(), 128u);
+  EXPECT_EQ(updates[0].group, "a");
+  EXPECT_EQ(updates[0].cluster_name, "prod");
+  EXPECT_EQ(updates[0].launch_template_id, "lt-a");
+  EXPECT_EQ(updates[0].version, "");  // the one just created
+  EXPECT_TRUE(updates[0].force);
+  EXPECT_NE(updates[0].client_request_token, creates[0].client_token);
+
+  // The status write recording the previous version comes before the AWS calls.
+  ASSERT_TRUE(std::holds_alternative<PatchStatus>(d.actions.front()));
+  auto s = patched(d);
+  EXPECT_EQ(entry(*s, "a").phase, Phase::Updating);
+  EXPECT_EQ(entry(*s, "a").previous_launch_template_version, "3");
+  EXPECT_EQ(entry(*s, "a").target_image, kTarget);
+  EXPECT_EQ(entry(*s, "b").phase, Phase::Pending);
+  EXPECT_THAT(entry(*s, "b").message, HasSubstr("maxConcurrentNodegroups=1"));
+  EXPECT_EQ(s->target_ami, kTarget);
+  EXPECT_TRUE(s->target_expires_at.has_value());
+  EXPECT_EQ(s->updated, "0/2");
+  EXPECT_EQ(s->state, kStateRolling);
+  EXPECT_EQ(cond(*s, kProgressing).status, "True");
+  EXPECT_EQ(d.requeue_after, kPollInterval);
+  EXPECT_TRUE(hasEvent(d, "UpdateStarted", kube::EventType::Normal));
+  EXPECT_TRUE(hasMetric(d, MetricKind::RolloutStarted));
+  ASSERT_EQ(all<Notify>(d).size(), 1u);
+  EXPECT_EQ(all<Notify>(d)[0].notification.title, "Rollout started");
+}
+
+// maxConcurrentNodegroups bounds how many groups update at once, counting those in flight.
+TEST(Decide, ConcurrencyLimitCountsGroupsInFlight) {
+  World w;
+  w.spec.refresh.max_concurrent_nodegroups = 2;
+  w.managed = {group("a", kOld, 4, "UPDATING"), group("b", kOld), group("c", kOld)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = "InProgress"};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {updatingEntry("a", "u-a")};
+  Decision d = w.decide();
+  auto updates = all<UpdateNodegroup>(d);
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_EQ(updates[0].group, "b");
+  auto s = patched(d);
+  EXPECT_EQ(entry(*s, "a").phase, Phase::Updating);
+  EXPECT_EQ(entry(*s, "c").phase, Phase::Pending);
+  // A second rollout-started notification is not sent for the same target.
+  EXPECT_FALSE(hasMetric(d, MetricKind::RolloutStarted));
+}
+
+// Groups already on the target are UpToDate; when all are, Ready=True and nothing is called.
+TEST(Decide, AllGroupsOnTargetIsReadyAndQuiet) {
+  World w;
+  w.managed = {group("a", kTarget), group("b", kTarget)};
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(entry(*s, "a").phase, Phase::UpToDate);
+  EXPECT_EQ(s->updated, "2/2");
+  EXPECT_EQ(s->state, kStateReady);
+  EXPECT_EQ(cond(*s, kReady).status, "True");
+  EXPECT_EQ(d.requeue_after, w.spec.controller_timer);
+
+  // The next reconcile finds the same world and writes nothing.
+  advance(w, d);
+  Decision again = w.decide(kNow + minutes(5));
+  EXPECT_TRUE(again.actions.empty() || !patched(again).has_value());
+  EXPECT_EQ(awsActions(again), 0u);
+  EXPECT_TRUE(all<RecordEvent>(again).empty());
+}
+
+// Exclusions match exact names and '*' globs; excluded groups are listed but never touched.
+TEST(Decide, ExcludedGroupsAreNeverUpdated) {
+  World w;
+  w.spec.exclude = {"ingress-*", "system"};
+  w.spec.refresh.max_concurrent_nodegroups = 5;
+  w.managed = {group("ingress-dev", kOld), group("system", kOld), group("workers", kOld),
+               group("systems", kOld)};
+  Decision d = w.decide();
+  std::set<std::string> updated;
+  for (const UpdateNodegroup& u : all<UpdateNodegroup>(d)) {
+    updated.insert(u.group);
+  }
+  EXPECT_EQ(updated, (std::set<std::string>{"workers", "systems"}));
+  auto s = patched(d);
+  EXPECT_EQ(entry(*s, "ingress-dev").phase, Phase::Excluded);
+  EXPECT_THAT(entry(*s, "ingress-dev").message, HasSubstr("ingress-*"));
+  EXPECT_EQ(entry(*s, "system").phase, Phase::Excluded);
+  EXPECT_EQ(s->updated, "0/2");
+}
+
+// A group without a launch template is skipped with the reason, and does not block the others.
+TEST(Decide, GroupWithoutLaunchTemplateIsSkipped) {
+  World w;
+  w.managed = {group("a", kOld), group("b", kOld)};
+  w.managed[0].nodegroup.launch_template.reset();
+  w.managed[0].launch_template_version.reset();
+  w.managed[0].nodegroup.ami_type = "AL2023_x86_64_STANDARD";
+  Decision d = w.decide();
+  auto s = patched(d);
+  EXPECT_EQ(entry(*s, "a").phase, Phase::Skipped);
+  EXPECT_THAT(entry(*s, "a").message, HasSubstr("no launch template"));
+  ASSERT_EQ(all<UpdateNodegroup>(d).size(), 1u);
+  EXPECT_EQ(all<UpdateNodegroup>(d)[0].group, "b");
+  EXPECT_EQ(s->updated, "0/1");
+  EXPECT_TRUE(hasEvent(d, "NodegroupSkipped", kube::EventType::Normal));
+}
+
+// A group whose launch template sets no image (EKS picks the AMI) is skipped, not failed.
+TEST(Decide, GroupWhoseTemplateSetsNoImageIsSkipped) {
+  World w;
+  w.managed = {group("a", "")};
+  w.managed[0].nodegroup.ami_type = "AL2023_x86_64_STANDARD";
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  EXPECT_EQ(entry(*patched(d), "a").phase, Phase::Skipped);
+  EXPECT_THAT(entry(*patched(d), "a").message, HasSubstr("AL2023_x86_64_STANDARD"));
+}
+
+// --- following updates ---
+
+// While an update runs, nothing new is issued for it and the controller polls.
+TEST(Decide, RunningUpdateIsFollowedNotRepeated) {
+  World w;
+  w.managed = {group("a", kOld, 3, "UPDATING"), group("b", kOld)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = "InProgress"};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {updatingEntry("a", "u-a")};
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  EXPECT_EQ(d.requeue_after, kPollInterval);
+}
+
+// A successful update moves the group to Succeeded, records the roll time, and frees the slot.
+TEST(Decide, SuccessfulUpdateStartsTheNextGroup) {
+  World w;
+  w.managed = {group("a", kTarget, 4), group("b", kOld)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = "Successful"};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.state = std::string(kStateRolling);
+  w.status.nodegroups = {updatingEntry("a", "u-a", kNow - minutes(20))};
+  Decision d = w.decide();
+  auto s = patched(d);
+  EXPECT_EQ(entry(*s, "a").phase, Phase::Succeeded);
+  ASSERT_EQ(all<UpdateNodegroup>(d).size(), 1u);
+  EXPECT_EQ(all<UpdateNodegroup>(d)[0].group, "b");
+  bool timed = false;
+  for (const RecordMetric& m : all<RecordMetric>(d)) {
+    if (m.kind == MetricKind::GroupRolled) {
+      timed = true;
+      EXPECT_EQ(m.elapsed, minutes(20));
+    }
+  }
+  EXPECT_TRUE(timed);
+  EXPECT_TRUE(hasEvent(d, "UpdateSucceeded", kube::EventType::Normal));
+}
+
+// The last success finishes the rollout: Ready=True, a RolloutComplete event, a notification.
+TEST(Decide, LastSuccessFinishesTheRollout) {
+  World w;
+  w.managed = {group("a", kTarget, 4)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = "Successful"};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.state = std::string(kStateRolling);
+  w.status.nodegroups = {updatingEntry("a", "u-a")};
+  Decision d = w.decide();
+  auto s = patched(d);
+  EXPECT_EQ(s->state, kStateReady);
+  EXPECT_TRUE(hasMetric(d, MetricKind::RolloutFinished));
+  ASSERT_EQ(all<Notify>(d).size(), 1u);
+  EXPECT_EQ(all<Notify>(d)[0].notification.title, "Rollout finished");
+}
+
+// A failed update halts the rollout: Stalled=True naming EKS's error code, a Warning event and a
+// notification, and no other group starts.
+TEST(Decide, FailedUpdateHaltsEverything) {
+  World w;
+  w.spec.refresh.max_concurrent_nodegroups = 3;
+  w.managed = {group("a", kOld, 4), group("b", kOld), group("c", kOld)};
+  w.managed[0].update =
+      aws::Update{.id = "u-a",
+                  .status = "Failed",
+                  .errors = {{.code = "PodEvictionFailure",
+                              .message = "Reached max retries while trying to evict pods",
+                              .resource_ids = {"ip-10-0-0-1"}}}};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {updatingEntry("a", "u-a")};
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  EXPECT_EQ(entry(*s, "a").phase, Phase::Failed);
+  EXPECT_THAT(entry(*s, "a").message, HasSubstr("PodEvictionFailure"));
+  EXPECT_EQ(entry(*s, "b").phase, Phase::Pending);
+  EXPECT_THAT(entry(*s, "b").message, HasSubstr("halted"));
+  EXPECT_EQ(s->state, kStateStalled);
+  EXPECT_EQ(cond(*s, kStalled).status, "True");
+  EXPECT_THAT(cond(*s, kStalled).message, HasSubstr("PodEvictionFailure"));
+  EXPECT_TRUE(hasEvent(d, "UpdateFailed", kube::EventType::Warning));
+  EXPECT_TRUE(hasMetric(d, MetricKind::RolloutFailed));
+  ASSERT_EQ(all<Notify>(d).size(), 1u);
+  EXPECT_EQ(all<Notify>(d)[0].notification.severity, notify::Severity::Error);
+
+  // Later reconciles stay halted and quiet.
+  advance(w, d);
+  w.managed[0].update.reset();
+  Decision later = w.decide(kNow + hours(1));
+  EXPECT_EQ(awsActions(later), 0u);
+  EXPECT_FALSE(hasEvent(later, "UpdateFailed", kube::EventType::Warning));
+  EXPECT_FALSE(patched(later).has_value());
+}
+
+NodegroupStatus failedEntry(std::string name, std::string target = std::string(kTarget)) {
+  NodegroupStatus e = updatingEntry(std::move(name), "u-1");
+  e.phase = Phase::Failed;
+  e.target_image = std::move(target);
+  e.message = "update u-1 failed: PodEvictionFailure";
+  return e;
+}
+
+// A spec change (new generation) lifts the halt: the failed group is tried again with a new
+// token, so EKS does not hand back the failed update.
+TEST(Decide, SpecChangeLiftsTheHalt) {
+  World w;
+  w.managed = {group("a", kOld), group("b", kOld)};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.state = std::string(kStateStalled);
+  w.status.nodegroups = {failedEntry("a")};
+  Decision halted = w.decide();
+  EXPECT_EQ(awsActions(halted), 0u);
+
+  w.generation = 2;
+  Decision d = w.decide();
+  ASSERT_EQ(all<UpdateNodegroup>(d).size(), 1u);
+  EXPECT_EQ(all<UpdateNodegroup>(d)[0].group, "a");
+  World first;
+  first.managed = {group("a", kOld)};
+  EXPECT_NE(all<UpdateNodegroup>(d)[0].client_request_token,
+            all<UpdateNodegroup>(first.decide())[0].client_request_token);
+}
+
+// A new target image lifts the halt: a failure on the old target does not block the new one.
+TEST(Decide, NewTargetLiftsTheHalt) {
+  World w;
+  w.managed = {group("a", kOld)};
+  w.status.observed_generation = 1;
+  w.status.target_ami = "ami-0ccccccccccccccc3";
+  w.status.state = std::string(kStateStalled);
+  w.status.nodegroups = {failedEntry("a", "ami-0ccccccccccccccc3")};
+  Decision d = w.decide();
+  ASSERT_EQ(all<UpdateNodegroup>(d).size(), 1u);
+  EXPECT_TRUE(hasEvent(d, "TargetSelected", kube::EventType::Normal));
+}
+
+// An update still running after updateTimeout counts as failed and halts the rollout.
+TEST(Decide, TimedOutUpdateFails) {
+  World w;
+  w.spec.refresh.update_timeout = hours(2);
+  w.managed = {group("a", kOld, 4, "UPDATING"), group("b", kOld)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = "InProgress"};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {updatingEntry("a", "u-a", kNow - hours(3))};
+  Decision d = w.decide();
+  auto s = patched(d);
+  EXPECT_EQ(entry(*s, "a").phase, Phase::Failed);
+  EXPECT_THAT(entry(*s, "a").message, HasSubstr("updateTimeout"));
+  EXPECT_EQ(awsActions(d), 0u);
+  EXPECT_EQ(cond(*s, kStalled).status, "True");
+}
+
+// With rollbackOnFailure a failed group goes back to its recorded previous version once no update
+// runs on it, and only then.
+TEST(Decide, RollbackPutsTheFailedGroupBack) {
+  World w;
+  w.spec.refresh.rollback_on_failure = true;
+  w.managed = {group("a", kTarget, 4, "UPDATING")};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.state = std::string(kStateStalled);
+  w.status.nodegroups = {failedEntry("a")};
+  EXPECT_EQ(awsActions(w.decide()), 0u);  // EKS still busy with the group
+
+  w.managed[0].nodegroup.status = "ACTIVE";
+  Decision d = w.decide();
+  auto rollbacks = all<RollbackNodegroup>(d);
+  ASSERT_EQ(rollbacks.size(), 1u);
+  EXPECT_EQ(rollbacks[0].update.group, "a");
+  EXPECT_EQ(rollbacks[0].update.version, "3");
+  EXPECT_EQ(rollbacks[0].update.launch_template_id, "lt-a");
+  EXPECT_TRUE(hasEvent(d, "RollbackStarted", kube::EventType::Warning));
+
+  // Once the group is back on version 3, nothing more is done.
+  w.managed = {group("a", kOld, 3)};
+  EXPECT_EQ(awsActions(w.decide()), 0u);
+}
+
+// Without rollbackOnFailure a failed group is left where it is.
+TEST(Decide, NoRollbackUnlessAsked) {
+  World w;
+  w.managed = {group("a", kTarget, 4)};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {failedEntry("a")};
+  EXPECT_EQ(awsActions(w.decide()), 0u);
+}
+
+// paused: updates in flight are followed to their end, no new group starts.
+TEST(Decide, PausedFinishesInFlightStartsNothing) {
+  World w;
+  w.spec.paused = true;
+  w.spec.refresh.max_concurrent_nodegroups = 3;
+  w.managed = {group("a", kOld, 4, "UPDATING"), group("b", kOld)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = "InProgress"};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {updatingEntry("a", "u-a")};
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  EXPECT_EQ(s->state, kStatePaused);
+  EXPECT_EQ(cond(*s, kProgressing).status, "True");
+  EXPECT_THAT(entry(*s, "b").message, HasSubstr("paused"));
+  EXPECT_EQ(d.requeue_after, kPollInterval);
+
+  w.managed[0] = group("a", kTarget, 4);
+  w.managed[0].update = aws::Update{.id = "u-a", .status = "Successful"};
+  advance(w, d);
+  Decision after = w.decide();
+  EXPECT_EQ(awsActions(after), 0u);
+  EXPECT_EQ(entry(*patched(after), "a").phase, Phase::Succeeded);
+  EXPECT_EQ(cond(*patched(after), kProgressing).status, "False");
+}
+
+// waitForCompletion=false: an accepted update counts as done at the next look, freeing its slot.
+TEST(Decide, NotWaitingMovesOnOnceAccepted) {
+  World w;
+  w.spec.refresh.wait_for_completion = false;
+  w.managed = {group("a", kOld, 4, "UPDATING"), group("b", kOld)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = "InProgress"};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {updatingEntry("a", "u-a")};
+  Decision d = w.decide();
+  EXPECT_EQ(entry(*patched(d), "a").phase, Phase::Succeeded);
+  ASSERT_EQ(all<UpdateNodegroup>(d).size(), 1u);
+  EXPECT_EQ(all<UpdateNodegroup>(d)[0].group, "b");
+}
+
+// --- restarts ---
+
+struct RestartCase {
+  std::string name;
+  std::optional<NodegroupStatus> recorded;  // what status said when the controller died
+  std::string eks_status;                   // the node group per EKS
+  std::string_view image;                   // the image its launch template runs
+  bool reissue;                             // an update is (re)issued
+};
+
+class DecideRestart : public ::testing::TestWithParam<RestartCase> {};
+
+// A controller killed at any instant resumes from status and EKS: it never issues a second update
+// for a group that has one running or already runs the target; an interrupted start is re-issued
+// with the very same tokens, so EKS and EC2 return what the first attempt made.
+TEST_P(DecideRestart, NeverUpdatesTwice) {
+  World w;
+  w.managed = {group("a", GetParam().image, 4, GetParam().eks_status)};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  if (GetParam().recorded) {
+    w.status.nodegroups = {*GetParam().recorded};
+  }
+  Decision d = w.decide();
+  auto updates = all<UpdateNodegroup>(d);
+  EXPECT_EQ(updates.size(), GetParam().reissue ? 1u : 0u);
+  if (GetParam().reissue && !updates.empty()) {
+    World fresh;
+    fresh.managed = {group("a", kOld, 4)};
+    Decision first = fresh.decide();
+    EXPECT_EQ(updates[0].client_request_token, all<UpdateNodegroup>(first)[0].client_request_token);
+    EXPECT_EQ(all<CreateLaunchTemplateVersion>(d)[0].client_token,
+              all<CreateLaunchTemplateVersion>(first)[0].client_token);
+    EXPECT_EQ(entry(*patched(d), "a").previous_launch_template_version, "3");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, DecideRestart,
+    ::testing::Values(
+        RestartCase{"UpdateIdRecordedEksUpdating", updatingEntry("a", "u-a"), "UPDATING", kOld,
+                    false},
+        RestartCase{"NoUpdateIdEksUpdating", updatingEntry("a", ""), "UPDATING", kOld, false},
+        RestartCase{"NoUpdateIdAlreadyOnTarget", updatingEntry("a", ""), "ACTIVE", kTarget, false},
+        RestartCase{"StatusNeverWrittenEksUpdating", std::nullopt, "UPDATING", kOld, false},
+        RestartCase{"NoUpdateIdNothingRan", updatingEntry("a", ""), "ACTIVE", kOld, true}),
+    [](const auto& param_info) { return param_info.param.name; });
+
+// --- self-managed groups ---
+
+// Self-managed groups get a launch template version and an instance refresh with the configured
+// preferences; their state is followed through DescribeInstanceRefreshes.
+TEST(Decide, SelfManagedGroupGetsInstanceRefresh) {
+  World w;
+  w.spec.self_managed = {
+      .enabled = true, .min_healthy_percentage = 80, .instance_warmup = minutes(3)};
+  w.self_managed = {asg("asg-a", kOld)};
+  Decision d = w.decide();
+  auto creates = all<CreateLaunchTemplateVersion>(d);
+  auto refreshes = all<StartInstanceRefresh>(d);
+  ASSERT_EQ(creates.size(), 1u);
+  ASSERT_EQ(refreshes.size(), 1u);
+  EXPECT_EQ(creates[0].kind, GroupKind::SelfManaged);
+  EXPECT_EQ(creates[0].source_version, "7");
+  EXPECT_EQ(refreshes[0].group, "asg-a");
+  EXPECT_EQ(refreshes[0].min_healthy_percentage, 80);
+  EXPECT_EQ(refreshes[0].instance_warmup_seconds, 180);
+  EXPECT_FALSE(refreshes[0].rollback);
+  EXPECT_EQ(entry(*patched(d), "asg-a").kind, GroupKind::SelfManaged);
+
+  // Following it: in progress, then a failure halts the rollout.
+  advance(w, d);
+  w.status.nodegroups[0].update_id = "r-1";
+  w.self_managed[0].refreshes = {{.id = "r-1", .status = "InProgress", .percentage_complete = 40}};
+  EXPECT_EQ(awsActions(w.decide()), 0u);
+  w.self_managed[0].refreshes = {
+      {.id = "r-1", .status = "Failed", .status_reason = "instances failed health checks"}};
+  Decision failed = w.decide();
+  EXPECT_EQ(entry(*patched(failed), "asg-a").phase, Phase::Failed);
+  EXPECT_THAT(entry(*patched(failed), "asg-a").message, HasSubstr("health checks"));
+}
+
+// A refresh someone else started is waited for, not fought; disabled self-managed support ignores
+// Auto Scaling groups entirely; mixed instances policies are skipped.
+TEST(Decide, SelfManagedWaitsAndSkips) {
+  World w;
+  w.spec.self_managed.enabled = true;
+  w.spec.refresh.max_concurrent_nodegroups = 5;
+  w.self_managed = {asg("asg-a", kOld), asg("asg-b", kOld)};
+  w.self_managed[0].refreshes = {{.id = "r-x", .status = "InProgress"}};
+  w.self_managed[1].group.mixed_instances_policy = true;
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  EXPECT_EQ(entry(*patched(d), "asg-a").phase, Phase::Pending);
+  EXPECT_THAT(entry(*patched(d), "asg-a").message, HasSubstr("r-x"));
+  EXPECT_EQ(entry(*patched(d), "asg-b").phase, Phase::Skipped);
+
+  w.spec.self_managed.enabled = false;
+  Decision off = w.decide();
+  EXPECT_TRUE(patched(off)->nodegroups.empty());
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh

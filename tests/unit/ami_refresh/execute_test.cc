@@ -1,0 +1,618 @@
+#include "ami-refresh-controller/execute.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "mocks/aws_mocks.h"
+#include "mocks/kube/controller_mocks.h"
+#include "mocks/kube_client_mock.h"
+#include "opsy/ami/tags.h"
+#include "opsy/core/fake_clock.h"
+#include "opsy/core/time_format.h"
+
+namespace opsy::ami_refresh {
+namespace {
+
+using std::chrono::hours;
+using ::testing::_;
+using ::testing::AllOf;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::Invoke;
+using ::testing::NiceMock;
+using ::testing::Return;
+using ::testing::StrictMock;
+
+const TimePoint kNow = parseRfc3339("2026-11-21T12:00:00Z").value();
+const std::string kTarget = "ami-0aaaaaaaaaaaaaaa1";
+const std::string kOld = "ami-0bbbbbbbbbbbbbbb2";
+
+constexpr std::string_view kFilterSpec =
+    R"({"region":"us-west-2","clusterName":"prod",
+        "amiFilters":[{"name":"name","values":["amazon-eks-node-al2023-*"]}],"expiresIn":"30d"})";
+
+aws::Image baseImage() {
+  aws::Image i;
+  i.id = "ami-base";
+  i.state = "available";
+  i.creation_date = kNow - hours(24 * 20);
+  return i;
+}
+
+aws::Image targetImage(TimePoint created = kNow - hours(24)) {
+  aws::Image i;
+  i.id = kTarget;
+  i.state = "available";
+  i.creation_date = created;
+  i.tags =
+      ami::fullTags({"prod", "builder", "https://git/x", "main"}, {"ami-base", "b", "j"}, created);
+  return i;
+}
+
+aws::Nodegroup nodegroup(const std::string& name, const std::string& version = "3") {
+  aws::Nodegroup ng;
+  ng.name = name;
+  ng.status = "ACTIVE";
+  ng.launch_template = aws::LaunchTemplateSpec{.id = "lt-" + name, .version = version};
+  return ng;
+}
+
+aws::LaunchTemplateVersion ltv(const std::string& id, int64_t version, const std::string& image) {
+  return aws::LaunchTemplateVersion{
+      .launch_template_id = id, .version_number = version, .image_id = image};
+}
+
+// Holds the refresher like the API server would: status patches replace .status.
+class FakeRefresherStore {
+ public:
+  explicit FakeRefresherStore(std::string_view spec, std::string status = "{}") {
+    spec_ = std::string(spec);
+    status_ = std::move(status);
+  }
+  kube::Object object() const {
+    return kube::Object::parse(
+               R"({"apiVersion":"ami.refresh.ops/v1alpha1","kind":"AMIRefresher",)"
+               R"("metadata":{"name":"roll","namespace":"ops","uid":"uid-1","generation":1},)"
+               R"("spec":)" +
+               spec_ + R"(,"status":)" + status_ + "}")
+        .value();
+  }
+  // Applies `{"status":{...}}` (this controller always sends the whole status).
+  void apply(std::string_view patch) {
+    std::string p(patch);
+    const std::string prefix = R"({"status":)";
+    ASSERT_EQ(p.rfind(prefix, 0), 0u);
+    status_ = p.substr(prefix.size(), p.size() - prefix.size() - 1);
+    patches.push_back(p);
+  }
+  RefresherStatus status() const { return parseStatus(object()); }
+
+  std::vector<std::string> patches;
+
+ private:
+  std::string spec_;
+  std::string status_;
+};
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ON_CALL(reader_, get(_, "ops", "roll")).WillByDefault(Invoke([this](auto&&...) {
+      return Result<kube::Object>(store_->object());
+    }));
+    EXPECT_CALL(reader_, get(_, "ops", "roll")).Times(::testing::AnyNumber());
+    ON_CALL(status_, patchStatus(_, "ops", "roll", kube::PatchType::Merge, _, _))
+        .WillByDefault(
+            Invoke([this](const kube::Resource&, std::string_view, std::string_view,
+                          kube::PatchType, std::string_view body, const kube::PatchOptions&) {
+              store_->apply(body);
+              return Result<kube::Object>(store_->object());
+            }));
+    EXPECT_CALL(status_, patchStatus(_, _, _, _, _, _)).Times(::testing::AnyNumber());
+    EXPECT_CALL(events_, record(_, _, _, _, _)).Times(::testing::AnyNumber());
+  }
+
+  Reconciler reconciler() {
+    return Reconciler(
+        reader_, status_, events_,
+        [this](const std::string& region) -> Result<AwsClients> {
+          regions_.push_back(region);
+          return clients_;
+        },
+        clock_);
+  }
+
+  void expectTargetLookup(std::vector<aws::Image> derived = {targetImage()}) {
+    EXPECT_CALL(*ec2_,
+                describeImages(Field(&aws::DescribeImagesInput::image_ids, ::testing::IsEmpty())))
+        .WillRepeatedly(Invoke([derived](const aws::DescribeImagesInput& in) {
+          if (in.owners == std::vector<std::string>{"self"}) {
+            EXPECT_EQ(in.filters.size(), 1u);
+            EXPECT_EQ(in.filters[0].name, "tag:base-ami");
+            EXPECT_EQ(in.filters[0].values, std::vector<std::string>{"ami-base"});
+            return Result<std::vector<aws::Image>>(derived);
+          }
+          EXPECT_EQ(in.filters.size(), 1u);
+          return Result<std::vector<aws::Image>>(std::vector<aws::Image>{baseImage()});
+        }));
+  }
+
+  std::unique_ptr<FakeRefresherStore> store_ = std::make_unique<FakeRefresherStore>(kFilterSpec);
+  FakeClock clock_{kNow};
+  NiceMock<kube::MockObjectReader> reader_;
+  NiceMock<kube::MockStatusWriter> status_;
+  NiceMock<kube::MockEventRecorder> events_;
+  std::shared_ptr<StrictMock<aws::MockEc2Api>> ec2_ =
+      std::make_shared<StrictMock<aws::MockEc2Api>>();
+  std::shared_ptr<StrictMock<aws::MockEksApi>> eks_ =
+      std::make_shared<StrictMock<aws::MockEksApi>>();
+  std::shared_ptr<StrictMock<aws::MockAutoScalingApi>> asg_ =
+      std::make_shared<StrictMock<aws::MockAutoScalingApi>>();
+  AwsClients clients_{ec2_, eks_, asg_};
+  std::vector<std::string> regions_;
+};
+
+// A first reconcile records intent, makes one launch template version from the group's current
+// one with the target image, and starts the node-group update on exactly that version; the update
+// id lands in status.
+TEST_F(ReconcilerTest, StartsAnUpdateAndRecordsIt) {
+  expectTargetLookup();
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(nodegroup("a")));
+  EXPECT_CALL(
+      *ec2_, describeLaunchTemplateVersions(
+                 AllOf(Field(&aws::DescribeLaunchTemplateVersionsInput::launch_template_id, "lt-a"),
+                       Field(&aws::DescribeLaunchTemplateVersionsInput::versions,
+                             std::vector<std::string>{"3"}))))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+  std::string token;
+  EXPECT_CALL(*ec2_, createLaunchTemplateVersion(AllOf(
+                         Field(&aws::CreateLaunchTemplateVersionInput::launch_template_id, "lt-a"),
+                         Field(&aws::CreateLaunchTemplateVersionInput::source_version, "3"),
+                         Field(&aws::CreateLaunchTemplateVersionInput::image_id, kTarget))))
+      .WillOnce(Invoke([&](const aws::CreateLaunchTemplateVersionInput& in) {
+        token = in.client_token;
+        // Intent (the previous version) is in status before any AWS write.
+        EXPECT_EQ(store_->status().nodegroups.at(0).previous_launch_template_version, "3");
+        EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Updating);
+        return Result<aws::LaunchTemplateVersion>(ltv("lt-a", 4, kTarget));
+      }));
+  EXPECT_CALL(*eks_, updateNodegroupVersion(_))
+      .WillOnce(Invoke([](const aws::UpdateNodegroupVersionInput& in) {
+        EXPECT_EQ(in.cluster_name, "prod");
+        EXPECT_EQ(in.nodegroup_name, "a");
+        EXPECT_EQ(in.launch_template->id, "lt-a");
+        EXPECT_EQ(in.launch_template->version, "4");
+        EXPECT_TRUE(in.launch_template->name.empty());
+        EXPECT_FALSE(in.force);
+        EXPECT_FALSE(in.client_request_token.empty());
+        return Result<aws::Update>(aws::Update{.id = "u-1", .status = "InProgress"});
+      }));
+  EXPECT_CALL(events_, record(_, kube::EventType::Normal, "UpdateStarted", _, _));
+
+  Reconciler r = reconciler();
+  kube::WorkOutcome out = r.reconcile("ops/roll");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
+  EXPECT_EQ(out.requeue_after, kPollInterval);
+  EXPECT_EQ(regions_, std::vector<std::string>{"us-west-2"});
+  EXPECT_FALSE(token.empty());
+  RefresherStatus s = store_->status();
+  ASSERT_EQ(s.nodegroups.size(), 1u);
+  EXPECT_EQ(s.nodegroups[0].update_id, "u-1");
+  EXPECT_EQ(s.nodegroups[0].launch_template.version, "4");
+  EXPECT_EQ(s.target_ami, kTarget);
+  EXPECT_EQ(store_->patches.size(), 2u);
+}
+
+// The reconcile after that follows the update through DescribeUpdate and issues nothing new; once
+// it succeeds the rollout is Ready, and a further reconcile writes nothing at all.
+TEST_F(ReconcilerTest, FollowsTheUpdateThenGoesQuiet) {
+  RefresherStatus s;
+  s.observed_generation = 1;
+  s.target_ami = kTarget;
+  s.nodegroups = {NodegroupStatus{.name = "a",
+                                  .launch_template = {"lt-a", "4"},
+                                  .previous_launch_template_version = "3",
+                                  .current_image = kOld,
+                                  .target_image = kTarget,
+                                  .phase = Phase::Updating,
+                                  .update_id = "u-1",
+                                  .last_transition_time = kNow - hours(1)}};
+  std::string patch = statusPatch(s);
+  store_ = std::make_unique<FakeRefresherStore>(kFilterSpec, patch.substr(10, patch.size() - 11));
+  expectTargetLookup();
+  aws::Nodegroup updating = nodegroup("a", "4");
+  updating.status = "UPDATING";
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a"))
+      .WillOnce(Return(updating))
+      .WillRepeatedly(Return(nodegroup("a", "4")));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 4, kTarget)}))
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 4, kTarget)}));
+  EXPECT_CALL(*eks_, describeUpdate("prod", "u-1", "a"))
+      .WillOnce(Return(aws::Update{.id = "u-1", .status = "InProgress"}))
+      .WillOnce(Return(aws::Update{.id = "u-1", .status = "Successful"}));
+
+  Reconciler r = reconciler();
+  EXPECT_EQ(r.reconcile("ops/roll").requeue_after, kPollInterval);
+  EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Updating);
+
+  EXPECT_CALL(events_, record(_, kube::EventType::Normal, "UpdateSucceeded", _, _));
+  EXPECT_CALL(events_, record(_, kube::EventType::Normal, "RolloutComplete", _, _));
+  kube::WorkOutcome done = r.reconcile("ops/roll");
+  EXPECT_EQ(done.requeue_after, kDefaultControllerTimer);
+  EXPECT_EQ(store_->status().state, kStateReady);
+  EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Succeeded);
+
+  size_t writes = store_->patches.size();
+  clock_.advance(std::chrono::minutes(5));
+  EXPECT_EQ(r.reconcile("ops/roll").requeue_after, kDefaultControllerTimer);
+  EXPECT_EQ(store_->patches.size(), writes);
+}
+
+// With no eligible image nothing but the image lookup happens: no node group is listed, no
+// launch template is touched.
+TEST_F(ReconcilerTest, NoEligibleImageTouchesNothing) {
+  expectTargetLookup({targetImage(kNow - hours(24 * 40))});  // older than expiresIn=30d
+  EXPECT_CALL(events_, record(_, kube::EventType::Warning, "NoEligibleImage", _, _));
+  Reconciler r = reconciler();
+  kube::WorkOutcome out = r.reconcile("ops/roll");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
+  EXPECT_EQ(out.requeue_after, kDefaultControllerTimer);
+  RefresherStatus s = store_->status();
+  const kube::Condition* ready = kube::findCondition(s.conditions, kReady);
+  ASSERT_NE(ready, nullptr);
+  EXPECT_EQ(ready->reason, "NoEligibleImage");
+  EXPECT_THAT(ready->message, HasSubstr("expired"));
+}
+
+// ResourceInUseException means another update runs: the group waits, the reconcile succeeds.
+TEST_F(ReconcilerTest, ConflictMeansWait) {
+  expectTargetLookup();
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(nodegroup("a")));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+  EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_)).WillOnce(Return(ltv("lt-a", 4, kTarget)));
+  EXPECT_CALL(*eks_, updateNodegroupVersion(_))
+      .WillOnce(Return(fail(Error(ErrorCode::Conflict, "update in progress")
+                                .withHttpStatus(409)
+                                .withProviderCode("ResourceInUseException"))));
+  Reconciler r = reconciler();
+  kube::WorkOutcome out = r.reconcile("ops/roll");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
+  RefresherStatus s = store_->status();
+  EXPECT_EQ(s.nodegroups.at(0).phase, Phase::Updating);
+  EXPECT_EQ(s.nodegroups.at(0).update_id, "");
+  EXPECT_THAT(s.nodegroups.at(0).message, HasSubstr("ResourceInUseException"));
+}
+
+// A throttled launch-template call fails the reconcile for a backoff retry, and the update is not
+// attempted without its version.
+TEST_F(ReconcilerTest, RetryableFailureRetriesWithoutUpdating) {
+  expectTargetLookup();
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(nodegroup("a")));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+  EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_))
+      .WillOnce(Return(fail(ErrorCode::Throttled, "rate exceeded")));
+  Reconciler r = reconciler();
+  kube::WorkOutcome out = r.reconcile("ops/roll");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::Error);
+}
+
+// A refusal no retry can fix (the launch template version is invalid) fails the group, which
+// halts the rollout.
+TEST_F(ReconcilerTest, PermanentFailureFailsTheGroup) {
+  expectTargetLookup();
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(nodegroup("a")));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+  EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_))
+      .WillOnce(Return(fail(Error(ErrorCode::InvalidArgument, "bad image")
+                                .withProviderCode("InvalidAMIID.Malformed"))));
+  EXPECT_CALL(events_,
+              record(_, kube::EventType::Warning, "UpdateFailed", _, HasSubstr("InvalidAMIID")));
+  Reconciler r = reconciler();
+  kube::WorkOutcome out = r.reconcile("ops/roll");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
+  EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Failed);
+  EXPECT_EQ(store_->status().state, kStateStalled);
+}
+
+// Self-managed groups: only the cluster's owned groups not behind an EKS node group are rolled,
+// by an instance refresh with SkipMatching onto the new version.
+TEST_F(ReconcilerTest, SelfManagedGroupsGetInstanceRefresh) {
+  store_ = std::make_unique<FakeRefresherStore>(
+      R"({"region":"us-west-2","clusterName":"prod","ami":"ami-0aaaaaaaaaaaaaaa1",
+          "selfManaged":{"enabled":true,"minHealthyPercentage":80,"instanceWarmup":"2m"}})");
+  EXPECT_CALL(*ec2_, describeImages(Field(&aws::DescribeImagesInput::image_ids,
+                                          std::vector<std::string>{kTarget})))
+      .WillOnce(Return(std::vector<aws::Image>{targetImage()}));
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{}));
+  aws::AutoScalingGroup own;
+  own.name = "workers-asg";
+  own.launch_template = aws::LaunchTemplateSpec{.id = "lt-w", .version = "$Latest"};
+  own.tags = {{"kubernetes.io/cluster/prod", "owned"}};
+  aws::AutoScalingGroup eks_owned = own;
+  eks_owned.name = "eks-a-123";
+  eks_owned.tags["eks:nodegroup-name"] = "a";
+  EXPECT_CALL(*asg_, describeAutoScalingGroups(_))
+      .WillOnce(Invoke([&](const aws::DescribeAutoScalingGroupsInput& in) {
+        EXPECT_EQ(in.filters.at(0).name, "tag:kubernetes.io/cluster/prod");
+        EXPECT_EQ(in.filters.at(0).values, std::vector<std::string>{"owned"});
+        return Result<std::vector<aws::AutoScalingGroup>>(
+            std::vector<aws::AutoScalingGroup>{own, eks_owned});
+      }));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(
+                         Field(&aws::DescribeLaunchTemplateVersionsInput::versions,
+                               std::vector<std::string>{"$Latest"})))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-w", 7, kOld)}));
+  EXPECT_CALL(*asg_, describeInstanceRefreshes("workers-asg", _))
+      .WillOnce(Return(std::vector<aws::InstanceRefresh>{}));
+  EXPECT_CALL(*ec2_, createLaunchTemplateVersion(
+                         Field(&aws::CreateLaunchTemplateVersionInput::source_version, "7")))
+      .WillOnce(Return(ltv("lt-w", 8, kTarget)));
+  EXPECT_CALL(*asg_, startInstanceRefresh(_))
+      .WillOnce(Invoke([](const aws::StartInstanceRefreshInput& in) {
+        EXPECT_EQ(in.auto_scaling_group_name, "workers-asg");
+        EXPECT_EQ(in.desired_launch_template->id, "lt-w");
+        EXPECT_EQ(in.desired_launch_template->version, "8");
+        EXPECT_EQ(in.preferences.skip_matching, true);
+        EXPECT_EQ(in.preferences.min_healthy_percentage, 80);
+        EXPECT_EQ(in.preferences.instance_warmup_seconds, 120);
+        return Result<std::string>("ir-1");
+      }));
+  Reconciler r = reconciler();
+  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);
+  RefresherStatus s = store_->status();
+  ASSERT_EQ(s.nodegroups.size(), 1u);
+  EXPECT_EQ(s.nodegroups[0].name, "workers-asg");
+  EXPECT_EQ(s.nodegroups[0].kind, GroupKind::SelfManaged);
+  EXPECT_EQ(s.nodegroups[0].update_id, "ir-1");
+  EXPECT_EQ(s.nodegroups[0].previous_launch_template_version, "7");
+}
+
+// An invalid spec is written as Stalled with no AWS client ever made and no requeue.
+TEST_F(ReconcilerTest, InvalidSpecNeedsNoAws) {
+  store_ = std::make_unique<FakeRefresherStore>(
+      R"({"region":"us-west-2","clusterName":"prod","ami":"ami-0aaaaaaaaaaaaaaa1","expiresIn":"0s"})");
+  EXPECT_CALL(events_,
+              record(_, kube::EventType::Warning, "InvalidSpec", _, HasSubstr("spec.expiresIn")));
+  Reconciler r = reconciler();
+  kube::WorkOutcome out = r.reconcile("ops/roll");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::Success);
+  EXPECT_TRUE(regions_.empty());
+  EXPECT_TRUE(kube::isConditionTrue(store_->status().conditions, kStalled));
+}
+
+// A deleted refresher is done: nothing to clean up in AWS.
+TEST_F(ReconcilerTest, DeletedObjectIsDone) {
+  EXPECT_CALL(reader_, get(_, "ops", "gone")).WillOnce(Return(fail(ErrorCode::NotFound, "gone")));
+  Reconciler r = reconciler();
+  EXPECT_EQ(r.reconcile("ops/gone").kind, kube::WorkOutcome::Kind::Success);
+  EXPECT_TRUE(regions_.empty());
+}
+
+// Metrics hooks see rollout starts and the groups by phase.
+TEST(Execute, MetricsHooksAreCalled) {
+  class Counting : public RolloutMetrics {
+   public:
+    void rolloutStarted() override { ++started; }
+    void rolloutFinished() override {}
+    void rolloutFailed() override {}
+    void groupRolled(Duration) override {}
+    void groupsByPhase(const std::string& object, const std::map<Phase, int>& counts) override {
+      last_object = object;
+      last_counts = counts;
+    }
+    int started = 0;
+    std::string last_object;
+    std::map<Phase, int> last_counts;
+  };
+  Counting metrics;
+  AmiRefresher r;
+  r.metadata.ns = "ops";
+  r.metadata.name = "roll";
+  NiceMock<kube::MockStatusWriter> status;
+  NiceMock<kube::MockEventRecorder> events;
+  EXPECT_CALL(status, patchStatus(_, _, _, _, _, _))
+      .WillOnce(Return(kube::Object::parse("{}").value()));
+  AwsClients clients;
+  RefresherStatus s;
+  s.nodegroups = {NodegroupStatus{.name = "a", .phase = Phase::Updating},
+                  NodegroupStatus{.name = "b", .phase = Phase::Pending}};
+  Decision d{.actions = {PatchStatus{s}, RecordMetric{.kind = MetricKind::RolloutStarted}}};
+  ASSERT_TRUE(
+      execute(
+          d,
+          {.refresher = r, .aws = clients, .status = status, .events = events, .metrics = &metrics})
+          .has_value());
+  EXPECT_EQ(metrics.started, 1);
+  EXPECT_EQ(metrics.last_object, "ops/roll");
+  EXPECT_EQ(metrics.last_counts[Phase::Updating], 1);
+  EXPECT_EQ(metrics.last_counts[Phase::Pending], 1);
+  EXPECT_EQ(metrics.last_counts[Phase::Failed], 0);
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
+
+namespace opsy::ami_refresh {
+namespace {
+
+// Refreshers asking the same question within the period share one DescribeImages; another
+// region, other filters or an expired entry ask EC2 again, and failures are not remembered.
+TEST(ImageLookupCache, SharesAnswersWithinThePeriod) {
+  FakeClock clock(kNow);
+  ImageLookupCache cache(clock, std::chrono::minutes(1));
+  StrictMock<aws::MockEc2Api> ec2;
+  aws::DescribeImagesInput a{.filters = {{"name", {"al2023-*"}}}};
+  aws::DescribeImagesInput b{.filters = {{"name", {"bottlerocket-*"}}}};
+  EXPECT_CALL(ec2, describeImages(Field(
+                       &aws::DescribeImagesInput::filters,
+                       ::testing::ElementsAre(Field(&aws::Filter::values, a.filters[0].values)))))
+      .Times(3)
+      .WillRepeatedly(Return(std::vector<aws::Image>{baseImage()}));
+  EXPECT_CALL(ec2, describeImages(Field(
+                       &aws::DescribeImagesInput::filters,
+                       ::testing::ElementsAre(Field(&aws::Filter::values, b.filters[0].values)))))
+      .WillOnce(Return(fail(ErrorCode::Throttled, "slow down")))
+      .WillOnce(Return(std::vector<aws::Image>{}));
+
+  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a).value().size(), 1u);  // call 1
+  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a).value().size(), 1u);  // cached
+  EXPECT_TRUE(cache.describeImages("eu-west-1", ec2, a).has_value());       // call 2
+  EXPECT_FALSE(cache.describeImages("us-west-2", ec2, b).has_value());      // failure
+  EXPECT_TRUE(cache.describeImages("us-west-2", ec2, b).has_value());       // asked again
+  clock.advance(std::chrono::minutes(2));
+  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a).value().size(), 1u);  // call 3
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
+
+namespace opsy::ami_refresh {
+namespace {
+
+// When the status write that records intent fails, no AWS write follows (the previous version
+// must be on record before a group is touched).
+TEST_F(ReconcilerTest, NoAwsWriteWithoutRecordedIntent) {
+  expectTargetLookup();
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(nodegroup("a")));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+  EXPECT_CALL(status_, patchStatus(_, _, _, _, _, _))
+      .WillOnce(Return(fail(ErrorCode::Unavailable, "apiserver down")));
+  Reconciler r = reconciler();
+  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::Error);
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
+
+namespace opsy::ami_refresh {
+namespace {
+
+// A rollback is a node-group update onto the recorded previous version of the same template; a
+// conflict (EKS still busy) is left for the next look without failing the reconcile.
+TEST(Execute, RollbackUpdatesOntoThePreviousVersion) {
+  AmiRefresher r;
+  r.metadata.ns = "ops";
+  r.metadata.name = "roll";
+  NiceMock<kube::MockStatusWriter> status;
+  NiceMock<kube::MockEventRecorder> events;
+  auto eks = std::make_shared<StrictMock<aws::MockEksApi>>();
+  AwsClients clients{nullptr, eks, nullptr};
+  RollbackNodegroup rollback{UpdateNodegroup{.cluster_name = "prod",
+                                             .group = "a",
+                                             .launch_template_id = "lt-a",
+                                             .version = "3",
+                                             .client_request_token = "tok"}};
+  EXPECT_CALL(*eks, updateNodegroupVersion(_))
+      .WillOnce(Invoke([](const aws::UpdateNodegroupVersionInput& in) {
+        EXPECT_EQ(in.launch_template->id, "lt-a");
+        EXPECT_EQ(in.launch_template->version, "3");
+        EXPECT_EQ(in.client_request_token, "tok");
+        return Result<aws::Update>(
+            fail(Error(ErrorCode::Conflict, "busy").withProviderCode("ResourceInUseException")));
+      }))
+      .WillOnce(Return(aws::Update{.id = "u-rb", .status = "InProgress"}));
+  Decision d{.actions = {rollback}};
+  ExecuteContext ctx{.refresher = r, .aws = clients, .status = status, .events = events};
+  EXPECT_TRUE(execute(d, ctx).has_value());
+  EXPECT_TRUE(execute(d, ctx).has_value());
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
+
+namespace opsy::ami_refresh {
+namespace {
+
+// Killed after EKS accepted the update but before the update id reached status: the next
+// reconciles see EKS updating the group and wait, then see it on the target; no second update.
+TEST_F(ReconcilerTest, LostUpdateIdNeverLeadsToASecondUpdate) {
+  expectTargetLookup();
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  aws::Nodegroup busy = nodegroup("a", "4");
+  busy.status = "UPDATING";
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a"))
+      .WillOnce(Return(nodegroup("a", "3")))
+      .WillOnce(Return(busy))
+      .WillOnce(Return(nodegroup("a", "4")));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}))
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 4, kTarget)}));
+  EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_)).WillOnce(Return(ltv("lt-a", 4, kTarget)));
+  EXPECT_CALL(*eks_, updateNodegroupVersion(_))
+      .WillOnce(Return(aws::Update{.id = "u-1", .status = "InProgress"}));
+  int writes = 0;
+  EXPECT_CALL(status_, patchStatus(_, _, _, _, _, _))
+      .WillRepeatedly(
+          Invoke([&](const kube::Resource&, std::string_view, std::string_view, kube::PatchType,
+                     std::string_view body, const kube::PatchOptions&) -> Result<kube::Object> {
+            if (++writes == 2) {
+              return fail(ErrorCode::Unavailable, "controller died here");
+            }
+            store_->apply(body);
+            return store_->object();
+          }));
+
+  Reconciler r = reconciler();
+  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::Error);
+  EXPECT_EQ(store_->status().nodegroups.at(0).update_id, "");
+
+  clock_.advance(std::chrono::seconds(30));
+  EXPECT_EQ(r.reconcile("ops/roll").requeue_after, kPollInterval);
+  EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Updating);
+
+  clock_.advance(std::chrono::seconds(30));
+  r.reconcile("ops/roll");
+  EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Succeeded);
+  EXPECT_EQ(store_->status().state, kStateReady);
+}
+
+// Killed between the new launch template version and the update: the retry asks EC2 with the same
+// client token (so no second version is made) and then updates the group once.
+TEST_F(ReconcilerTest, InterruptedStartReusesTheLaunchTemplateVersion) {
+  expectTargetLookup();
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillRepeatedly(Return(nodegroup("a", "3")));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+  std::vector<std::string> tokens;
+  EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_))
+      .Times(2)
+      .WillRepeatedly(Invoke([&](const aws::CreateLaunchTemplateVersionInput& in) {
+        tokens.push_back(in.client_token);
+        return Result<aws::LaunchTemplateVersion>(ltv("lt-a", 4, kTarget));
+      }));
+  std::vector<std::string> update_tokens;
+  EXPECT_CALL(*eks_, updateNodegroupVersion(_))
+      .WillOnce(Invoke([&](const aws::UpdateNodegroupVersionInput& in) {
+        update_tokens.push_back(in.client_request_token);
+        return Result<aws::Update>(fail(ErrorCode::Unavailable, "connection reset"));
+      }))
+      .WillOnce(Invoke([&](const aws::UpdateNodegroupVersionInput& in) {
+        update_tokens.push_back(in.client_request_token);
+        return Result<aws::Update>(aws::Update{.id = "u-1", .status = "InProgress"});
+      }));
+
+  Reconciler r = reconciler();
+  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::Error);
+  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(tokens[0], tokens[1]);
+  ASSERT_EQ(update_tokens.size(), 2u);
+  EXPECT_EQ(update_tokens[0], update_tokens[1]);
+  EXPECT_EQ(store_->status().nodegroups.at(0).update_id, "u-1");
+  EXPECT_EQ(store_->status().nodegroups.at(0).previous_launch_template_version, "3");
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
