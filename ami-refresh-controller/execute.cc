@@ -376,38 +376,11 @@ bool excluded(const Spec& spec, const std::string& name) {
 
 }  // namespace
 
-ImageLookupCache::ImageLookupCache(Clock& clock, Duration ttl) : clock_(clock), ttl_(ttl) {}
-
-Result<std::vector<aws::Image>> ImageLookupCache::describeImages(
-    const std::string& region, aws::Ec2Api& ec2, const aws::DescribeImagesInput& in) {
-  std::string key = fmt::format("{}|o={}|i={}|x={}|d={}", region, fmt::join(in.owners, ","),
-                                fmt::join(in.image_ids, ","), fmt::join(in.executable_by, ","),
-                                in.include_deprecated);
-  for (const aws::Filter& f : in.filters) {
-    key += fmt::format("|{}={}", f.name, fmt::join(f.values, "\x1f"));
-  }
-  const auto now = clock_.steadyNow();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(key);
-    if (it != entries_.end() && now - it->second.fetched < ttl_) {
-      return it->second.images;
-    }
-  }
-  OPSY_ASSIGN_OR_RETURN(std::vector<aws::Image> images, ec2.describeImages(in));
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    it = now - it->second.fetched >= ttl_ ? entries_.erase(it) : std::next(it);
-  }
-  entries_[key] = Entry{now, images};
-  return images;
-}
-
 Result<std::vector<aws::Image>> Reconciler::describeImages(const std::string& region,
                                                            aws::Ec2Api& ec2,
                                                            const aws::DescribeImagesInput& in) {
   if (options_.image_cache) {
-    return options_.image_cache->describeImages(region, ec2, in);
+    return options_.image_cache->describeImages(region, ec2, in, options_.image_cache_max_age);
   }
   return ec2.describeImages(in);
 }

@@ -18,6 +18,7 @@
 
 #include "ami-refresh-controller/api.h"
 #include "ami-refresh-controller/decide.h"
+#include "opsy/ami/image_cache.h"
 #include "opsy/aws/autoscaling.h"
 #include "opsy/aws/ec2.h"
 #include "opsy/aws/eks.h"
@@ -75,35 +76,14 @@ struct ExecuteContext {
 // first retryable failure, after everything else has been done.
 [[nodiscard]] Status execute(const Decision& d, const ExecuteContext& ctx);
 
-// Shares DescribeImages answers between refreshers that ask the same question (same region, owners,
-// ids and filters) for `ttl`, so N refreshers with the same filters cost one lookup per period.
-// Failures are not cached. Safe to use from several workers.
-class ImageLookupCache {
- public:
-  ImageLookupCache(Clock& clock, Duration ttl);
-
-  [[nodiscard]] Result<std::vector<aws::Image>> describeImages(const std::string& region,
-                                                               aws::Ec2Api& ec2,
-                                                               const aws::DescribeImagesInput& in);
-
- private:
-  struct Entry {
-    std::chrono::steady_clock::time_point fetched;
-    std::vector<aws::Image> images;
-  };
-
-  Clock& clock_;
-  Duration ttl_;
-  std::mutex mu_;
-  std::map<std::string, Entry> entries_;
-};
-
-using ImageLookupCachePtr = std::shared_ptr<ImageLookupCache>;
+using ImageLookupCachePtr = std::shared_ptr<ami::ImageLookupCache>;
 
 struct ReconcilerOptions {
   NotifierFactory notifiers;
-  // Optional; without it every reconcile asks EC2.
+  // Optional, shared with every refresher; without it every reconcile asks EC2.
   ImageLookupCachePtr image_cache;
+  // How old a shared answer may be.
+  Duration image_cache_max_age = std::chrono::minutes(1);
   RolloutMetricsPtr metrics;
   std::string field_manager = "ami-refresh-controller";
 };

@@ -104,10 +104,9 @@ Result<Observed> Reconciler::observe(const kube::Object& builder) {
   OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr ec2, deps_.ec2(spec->region));
   if (!spec->ami_filters.empty()) {
     std::vector<aws::Filter> filters = baseFilters(spec->ami_filters);
-    OPSY_ASSIGN_OR_RETURN(
-        std::vector<aws::Image> bases,
-        deps_.images.get(spec->region, filters, spec->time_outs.controller_timer,
-                         [&] { return ec2->describeImages({.filters = filters}); }));
+    OPSY_ASSIGN_OR_RETURN(std::vector<aws::Image> bases,
+                          deps_.images.describeImages(spec->region, *ec2, {.filters = filters},
+                                                      spec->time_outs.controller_timer));
     o.newest_base = ami::newestAvailable(bases);
   }
   OPSY_ASSIGN_OR_RETURN(

@@ -1,8 +1,8 @@
 // File: reconciler.h
 //
 // One reconcile of a PackerBuilder, level-triggered: read the builder, its Jobs, the newest base
-// image (through the shared ImageLookupCache), its managed images and, when its recorded Job has
-// finished, that Job's build log and image; decide(); execute. Nothing is remembered between
+// image (through the shared ami::ImageLookupCache), its managed images and, when its recorded Job
+// has finished, that Job's build log and image; decide(); execute. Nothing is remembered between
 // calls, and no call waits for a build: the Job's completion is an informer event that requeues
 // the key. The outcome maps onto the work queue like controller-runtime's Result.
 //
@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "opsy/ami/image_cache.h"
 #include "opsy/aws/ec2.h"
 #include "opsy/core/clock.h"
 #include "opsy/core/result.h"
@@ -22,7 +23,6 @@
 #include "opsy/kube/work_queue.h"
 #include "packer-builder-controller/decide.h"
 #include "packer-builder-controller/execute.h"
-#include "packer-builder-controller/image_cache.h"
 
 namespace opsy::packer_builder {
 
@@ -45,7 +45,7 @@ struct ReconcilerDeps {
   PodLogReader& logs;
   SecretKeyLister& secrets;
   Ec2ForRegion ec2;
-  ImageLookupCache& images;
+  ami::ImageLookupCache& images;
   kube::EventRecorder& events;
   NotifierFactory* notifiers = nullptr;
   Clock& clock;

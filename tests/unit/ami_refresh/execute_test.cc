@@ -446,9 +446,9 @@ namespace {
 
 // Refreshers asking the same question within the period share one DescribeImages; another
 // region, other filters or an expired entry ask EC2 again, and failures are not remembered.
-TEST(ImageLookupCache, SharesAnswersWithinThePeriod) {
+TEST(RefresherImageCache, SharesAnswersWithinThePeriod) {
   FakeClock clock(kNow);
-  ImageLookupCache cache(clock, std::chrono::minutes(1));
+  ami::ImageLookupCache cache(clock);
   StrictMock<aws::MockEc2Api> ec2;
   aws::DescribeImagesInput a{.filters = {{"name", {"al2023-*"}}}};
   aws::DescribeImagesInput b{.filters = {{"name", {"bottlerocket-*"}}}};
@@ -463,13 +463,19 @@ TEST(ImageLookupCache, SharesAnswersWithinThePeriod) {
       .WillOnce(Return(fail(ErrorCode::Throttled, "slow down")))
       .WillOnce(Return(std::vector<aws::Image>{}));
 
-  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a).value().size(), 1u);  // call 1
-  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a).value().size(), 1u);  // cached
-  EXPECT_TRUE(cache.describeImages("eu-west-1", ec2, a).has_value());       // call 2
-  EXPECT_FALSE(cache.describeImages("us-west-2", ec2, b).has_value());      // failure
-  EXPECT_TRUE(cache.describeImages("us-west-2", ec2, b).has_value());       // asked again
+  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a, std::chrono::minutes(1)).value().size(),
+            1u);  // call 1
+  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a, std::chrono::minutes(1)).value().size(),
+            1u);  // cached
+  EXPECT_TRUE(
+      cache.describeImages("eu-west-1", ec2, a, std::chrono::minutes(1)).has_value());  // call 2
+  EXPECT_FALSE(
+      cache.describeImages("us-west-2", ec2, b, std::chrono::minutes(1)).has_value());  // failure
+  EXPECT_TRUE(cache.describeImages("us-west-2", ec2, b, std::chrono::minutes(1))
+                  .has_value());  // asked again
   clock.advance(std::chrono::minutes(2));
-  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a).value().size(), 1u);  // call 3
+  EXPECT_EQ(cache.describeImages("us-west-2", ec2, a, std::chrono::minutes(1)).value().size(),
+            1u);  // call 3
 }
 
 }  // namespace

@@ -137,7 +137,7 @@ class ReconcilerTest : public ::testing::Test {
   }
 
   FakeClock clock_;
-  ImageLookupCache cache_;
+  ami::ImageLookupCache cache_;
   StrictMock<kube::MockObjectReader> reader_;
   StrictMock<kube::MockObjectWriter> writer_;
   StrictMock<kube::MockStatusWriter> status_;
@@ -363,66 +363,6 @@ TEST(PackerBuilderExecutor, NotifyUsesFactory) {
   Decision d{.actions = {Notify{.destination = {.slack = SlackSpec{{"C1"}, "slack"}},
                                 .notification = {.title = "Build failed"}}}};
   EXPECT_TRUE(executor.execute(builderObject(), d, nullptr).has_value());
-}
-
-// Builders with the same region and filters share one DescribeImages per period.
-TEST(PackerBuilderImageCache, SameFiltersShareOneLookupPerPeriod) {
-  FakeClock clock(kNow);
-  ImageLookupCache cache(clock);
-  int calls = 0;
-  auto fetch = [&]() -> Result<std::vector<aws::Image>> {
-    ++calls;
-    return std::vector<aws::Image>{aws::Image{.id = "ami-1"}};
-  };
-  std::vector<aws::Filter> a = {{"name", {"x*"}}, {"owner-id", {"1", "2"}}};
-  std::vector<aws::Filter> b = {{"owner-id", {"2", "1"}}, {"name", {"x*"}}};
-  for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(cache.get("us-west-2", i % 2 ? a : b, 5min, fetch).has_value());
-  }
-  EXPECT_EQ(calls, 1);
-  ASSERT_TRUE(cache.get("us-east-1", a, 5min, fetch).has_value());
-  EXPECT_EQ(calls, 2);
-  clock.advance(5min);
-  ASSERT_TRUE(cache.get("us-west-2", a, 5min, fetch).has_value());
-  EXPECT_EQ(calls, 3);
-  // A shorter period asks for a fresher answer.
-  clock.advance(2min);
-  ASSERT_TRUE(cache.get("us-west-2", a, 1min, fetch).has_value());
-  EXPECT_EQ(calls, 4);
-}
-
-// A failed lookup is not cached: the next caller tries again.
-TEST(PackerBuilderImageCache, FailuresAreNotCached) {
-  FakeClock clock(kNow);
-  ImageLookupCache cache(clock);
-  int calls = 0;
-  auto failing = [&]() -> Result<std::vector<aws::Image>> {
-    ++calls;
-    return fail(ErrorCode::Unavailable, "503");
-  };
-  EXPECT_FALSE(cache.get("r", {}, 5min, failing).has_value());
-  EXPECT_FALSE(cache.get("r", {}, 5min, failing).has_value());
-  EXPECT_EQ(calls, 2);
-}
-
-// Concurrent callers of one key wait for a single fetch.
-TEST(PackerBuilderImageCache, ConcurrentCallersFetchOnce) {
-  FakeClock clock(kNow);
-  ImageLookupCache cache(clock);
-  std::atomic<int> calls{0};
-  auto fetch = [&]() -> Result<std::vector<aws::Image>> {
-    ++calls;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    return std::vector<aws::Image>{};
-  };
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 8; ++i) {
-    threads.emplace_back([&] { EXPECT_TRUE(cache.get("r", {}, 5min, fetch).has_value()); });
-  }
-  for (auto& t : threads) {
-    t.join();
-  }
-  EXPECT_EQ(calls.load(), 1);
 }
 
 }  // namespace

@@ -1,30 +1,53 @@
-#include "packer-builder-controller/image_cache.h"
+#include "opsy/ami/image_cache.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 
-namespace opsy::packer_builder {
+namespace opsy::ami {
+
+namespace {
+
+std::string sortedJoin(std::vector<std::string> values) {
+  std::sort(values.begin(), values.end());
+  return fmt::format("{}", fmt::join(values, "\x1f"));
+}
+
+}  // namespace
 
 std::string ImageLookupCache::key(const std::string& region,
-                                  const std::vector<aws::Filter>& filters) {
-  std::vector<std::string> parts;
-  for (const aws::Filter& f : filters) {
-    std::vector<std::string> values = f.values;
-    std::sort(values.begin(), values.end());
-    parts.push_back(fmt::format("{}={}", f.name, fmt::join(values, "\x1f")));
+                                  const aws::DescribeImagesInput& input) {
+  std::vector<std::string> filters;
+  for (const aws::Filter& f : input.filters) {
+    filters.push_back(fmt::format("{}={}", f.name, sortedJoin(f.values)));
   }
-  std::sort(parts.begin(), parts.end());
-  return fmt::format("{}\x1e{}", region, fmt::join(parts, "\x1e"));
+  std::sort(filters.begin(), filters.end());
+  // Fields are separated by \x1e (record separator), list items by \x1f (unit separator).
+  return fmt::format(
+      "{}\x1e"
+      "o={}\x1e"
+      "i={}\x1e"
+      "x={}\x1e"
+      "d={}{}\x1e"
+      "{}",
+      region, sortedJoin(input.owners), sortedJoin(input.image_ids),
+      sortedJoin(input.executable_by), input.include_deprecated, input.include_disabled,
+      fmt::join(filters, "\x1e"));
+}
+
+Result<std::vector<aws::Image>> ImageLookupCache::describeImages(
+    const std::string& region, aws::Ec2Api& ec2, const aws::DescribeImagesInput& input,
+    Duration max_age) {
+  return get(region, input, max_age, [&] { return ec2.describeImages(input); });
 }
 
 Result<std::vector<aws::Image>> ImageLookupCache::get(const std::string& region,
-                                                      const std::vector<aws::Filter>& filters,
+                                                      const aws::DescribeImagesInput& input,
                                                       Duration max_age, const Fetch& fetch) {
   std::shared_ptr<Entry> entry;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto& slot = entries_[key(region, filters)];
+    auto& slot = entries_[key(region, input)];
     if (!slot) {
       slot = std::make_shared<Entry>();
     }
@@ -75,4 +98,4 @@ std::size_t ImageLookupCache::fetchesForTest() const {
   return fetches_;
 }
 
-}  // namespace opsy::packer_builder
+}  // namespace opsy::ami
