@@ -84,6 +84,7 @@ struct GroupPlan {
   bool startable = false;  // needs an update and nothing blocks it
   bool restart = false;    // Updating in status, but no update is known to run: issue again
   bool rollback = false;   // failed, and should go back to its previous version
+  bool excluded = false;   // matched spec.exclude: reported, never touched
   // Where it runs now (for the actions).
   std::string lt_id;
   std::string lt_name;
@@ -157,6 +158,36 @@ class Decider {
     return sameTarget(p) && p.old->phase == Phase::Failed && !spec_changed_;
   }
 
+  // begin() plus what both kinds of group share: the launch template and its image, and the
+  // exclusion check (an excluded group comes back in phase Excluded, with no target).
+  GroupPlan beginGroup(const std::string& name, GroupKind kind,
+                       const std::optional<aws::LaunchTemplateSpec>& lt,
+                       const std::optional<aws::LaunchTemplateVersion>& version) const {
+    GroupPlan p = begin(name, kind);
+    if (lt) {
+      p.lt_id = lt->id;
+      p.lt_name = lt->name;
+      p.current_version = lt->version;
+      p.entry.launch_template = {lt->id.empty() ? lt->name : lt->id, lt->version};
+    }
+    if (version) {
+      p.entry.current_image = version->image_id;
+      p.current_version = std::to_string(version->version_number);
+      p.entry.launch_template.version = p.current_version;
+    }
+    if (auto pattern = excludedBy(spec(), name)) {
+      p.entry.target_image.clear();
+      p.entry.update_id.clear();
+      p.entry.previous_launch_template_version.clear();
+      setPhase(p, Phase::Excluded,
+               fmt::format("excluded by spec.exclude pattern \"{}\"", *pattern));
+      p.excluded = true;
+      return p;
+    }
+    p.entry.target_image = target_;
+    return p;
+  }
+
   GroupPlan planManaged(const ManagedGroupObservation& g) const;
   GroupPlan planSelfManaged(const SelfManagedGroupObservation& g) const;
   void schedule();
@@ -182,28 +213,11 @@ class Decider {
 
 GroupPlan Decider::planManaged(const ManagedGroupObservation& g) const {
   const aws::Nodegroup& ng = g.nodegroup;
-  GroupPlan p = begin(ng.name, GroupKind::Managed);
-  if (ng.launch_template) {
-    p.lt_id = ng.launch_template->id;
-    p.lt_name = ng.launch_template->name;
-    p.current_version = ng.launch_template->version;
-    p.entry.launch_template = {
-        ng.launch_template->id.empty() ? ng.launch_template->name : ng.launch_template->id,
-        ng.launch_template->version};
-  }
-  if (g.launch_template_version) {
-    p.entry.current_image = g.launch_template_version->image_id;
-    p.current_version = std::to_string(g.launch_template_version->version_number);
-    p.entry.launch_template.version = p.current_version;
-  }
-  if (auto pattern = excludedBy(spec(), ng.name)) {
-    p.entry.target_image.clear();
-    p.entry.update_id.clear();
-    p.entry.previous_launch_template_version.clear();
-    setPhase(p, Phase::Excluded, fmt::format("excluded by spec.exclude pattern \"{}\"", *pattern));
+  GroupPlan p =
+      beginGroup(ng.name, GroupKind::Managed, ng.launch_template, g.launch_template_version);
+  if (p.excluded) {
     return p;
   }
-  p.entry.target_image = target_;
   if (!ng.launch_template) {
     setPhase(p, Phase::Skipped,
              fmt::format("node group has no launch template (amiType {}); EKS chooses its AMI, so "
@@ -304,28 +318,11 @@ GroupPlan Decider::planManaged(const ManagedGroupObservation& g) const {
 
 GroupPlan Decider::planSelfManaged(const SelfManagedGroupObservation& g) const {
   const aws::AutoScalingGroup& asg = g.group;
-  GroupPlan p = begin(asg.name, GroupKind::SelfManaged);
-  if (asg.launch_template) {
-    p.lt_id = asg.launch_template->id;
-    p.lt_name = asg.launch_template->name;
-    p.current_version = asg.launch_template->version;
-    p.entry.launch_template = {
-        asg.launch_template->id.empty() ? asg.launch_template->name : asg.launch_template->id,
-        asg.launch_template->version};
-  }
-  if (g.launch_template_version) {
-    p.entry.current_image = g.launch_template_version->image_id;
-    p.current_version = std::to_string(g.launch_template_version->version_number);
-    p.entry.launch_template.version = p.current_version;
-  }
-  if (auto pattern = excludedBy(spec(), asg.name)) {
-    p.entry.target_image.clear();
-    p.entry.update_id.clear();
-    p.entry.previous_launch_template_version.clear();
-    setPhase(p, Phase::Excluded, fmt::format("excluded by spec.exclude pattern \"{}\"", *pattern));
+  GroupPlan p =
+      beginGroup(asg.name, GroupKind::SelfManaged, asg.launch_template, g.launch_template_version);
+  if (p.excluded) {
     return p;
   }
-  p.entry.target_image = target_;
   if (!asg.launch_template) {
     setPhase(p, Phase::Skipped, "Auto Scaling group has no launch template");
     return p;
