@@ -69,12 +69,12 @@ class InformerFaultsTest : public ::testing::Test {
     client_ = makeClient(cfg, *transport, realClock(), copts);
   }
 
-  std::unique_ptr<Informer> startInformer() {
+  std::unique_ptr<Informer> startInformer(Duration watch_timeout = seconds(30)) {
     auto informer = std::make_unique<Informer>(client_,
                                                InformerOptions{.resource = configMaps(),
                                                                .ns = "ci",
                                                                .page_size = 7,
-                                                               .watch_timeout = seconds(30),
+                                                               .watch_timeout = watch_timeout,
                                                                .backoff_base = milliseconds(5),
                                                                .backoff_max = milliseconds(50)},
                                                realClock());
@@ -181,6 +181,24 @@ TEST_F(InformerFaultsTest, ConvergesThroughThrottlingAndServerErrors) {
   ASSERT_TRUE(fake_->deleteObject("v1", "ConfigMap", "ci", "cm-3").has_value());
   ASSERT_TRUE(fake_->createObject(configMap("late", 1)).has_value());
   EXPECT_TRUE(converges(*informer));
+  informer->stop();
+}
+
+// A stalled watch (open, but silent: no events, no bookmarks) delays the cache but does not wedge
+// it: the watch times out, the informer resumes, and once the server speaks again it converges.
+TEST_F(InformerFaultsTest, ConvergesAfterStalledWatches) {
+  auto informer = startInformer(seconds(1));
+  ASSERT_TRUE(informer->waitForSync(milliseconds(10000)));
+  fake_->stallWatches("configmaps");
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(fake_->createObject(configMap("during-stall-" + std::to_string(i), i)).has_value());
+  }
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_TRUE(cacheState(informer->store()).empty()) << "nothing can arrive while stalled";
+  std::this_thread::sleep_for(seconds(2));  // at least one watch timed out and was renewed
+  fake_->stallWatches("configmaps", false);
+  EXPECT_TRUE(converges(*informer));
+  EXPECT_GE(fake_->requestCount("watch", "configmaps"), 2);
   informer->stop();
 }
 
