@@ -320,7 +320,9 @@ class ClientImpl : public Client {
     const auto started = clock_.steadyNow();
     auto result = transport_->stream(req, handler, cancel);
     if (!result) {
-      observe(label("watch", resource), 0, toString(result.error().code), started);
+      // A watch cancelled after the server answered still had that answer.
+      observe(label("watch", resource), status, status == 0 ? toString(result.error().code) : "",
+              started);
       return fail(std::move(result).error().context(what));
     }
     if (status == 0) {

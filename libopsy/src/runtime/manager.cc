@@ -316,6 +316,9 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
   kube::ClientOptions client_options;
   client_options.user_agent = o.name + "-controller/" + (o.version.empty() ? "dev" : o.version);
   client_options.observer = [metrics = m->metrics_.get()](const kube::RequestObservation& r) {
+    if (r.http_status == 0 && r.error_code == toString(ErrorCode::Cancelled)) {
+      return;  // a watch stopped before the server answered: nothing happened
+    }
     metrics->kubeCall(r.verb, r.resource,
                       r.http_status == 0 ? std::string("network") : std::to_string(r.http_status),
                       r.elapsed);

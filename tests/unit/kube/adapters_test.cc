@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+#include <thread>
 
 #include "opsy/core/fake_clock.h"
 #include "opsy/core/time_format.h"
@@ -192,6 +193,23 @@ TEST_F(AdapterTest, ObserverSeesEveryAttempt) {
   EXPECT_EQ(observed_,
             (std::vector<std::string>{"get jobs 500", "get jobs 200", "patch jobs/status 200",
                                       "delete jobs Unavailable"}));
+}
+
+// A watch stopped by its caller is observed with the status the server answered, not as a
+// failure.
+TEST_F(AdapterTest, CancelledWatchIsObservedWithItsStatus) {
+  transport_->streamReply("/apis/batch/v1/jobs", ScriptedReply::chunked({}, true));
+  http::CancelToken cancel;
+  std::thread canceller([&] {
+    transport_->waitUntil([](const ScriptedTransport& t) { return t.openStreams() == 1; });
+    cancel.cancel();
+  });
+  auto s = client_->watch(
+      resources::jobs(), "", {}, [](WatchEvent&) { return true; }, cancel);
+  canceller.join();
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::Cancelled);
+  EXPECT_EQ(observed_, (std::vector<std::string>{"watch jobs 200"}));
 }
 
 class RotatingTokens : public CredentialSource {
