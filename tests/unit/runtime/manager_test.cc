@@ -280,7 +280,8 @@ class ManagerLeaderTest : public ::testing::Test {
     deps.rest_config = cfg;
     deps.kube_transport = transport_;
     deps.identity = "me";
-    deps.lease_store = [this](kube::ClientPtr, const std::string& ns, const std::string& name) {
+    deps.lease_store = [this](const kube::ClientPtr&, const std::string& ns,
+                              const std::string& name) {
       EXPECT_EQ(ns, "ops");
       EXPECT_EQ(name, "widget.ami.refresh.ops");
       auto store = std::make_unique<kube::InMemoryLeaseStore>(lease_, realClock());

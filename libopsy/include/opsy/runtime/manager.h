@@ -102,7 +102,7 @@ struct ManagerDeps {
   std::optional<kube::RestConfig> rest_config;
   http::TransportPtr kube_transport;
   // Leader election's store; default kube::ClientLeaseStore over the manager's client.
-  std::function<kube::LeaseStorePtr(kube::ClientPtr client, const std::string& ns,
+  std::function<kube::LeaseStorePtr(const kube::ClientPtr& client, const std::string& ns,
                                     const std::string& name)>
       lease_store;
   // Leader identity; default "<hostname>_<random hex>".
