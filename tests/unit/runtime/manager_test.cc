@@ -79,6 +79,10 @@ class MiniApiServer {
     server->Post(R"(/apis/events.k8s.io/v1/namespaces/ns/events)",
                  [this](const httplib::Request& req, httplib::Response& res) {
                    remember(req);
+                   {
+                     std::lock_guard lock(mu_);
+                     event_bodies_.push_back(req.body);
+                   }
                    res.status = 201;
                    res.set_content(req.body, "application/json");
                  });
@@ -104,6 +108,10 @@ class MiniApiServer {
   std::vector<std::string> statusBodies() const {
     std::lock_guard lock(mu_);
     return status_bodies_;
+  }
+  std::vector<std::string> eventBodies() const {
+    std::lock_guard lock(mu_);
+    return event_bodies_;
   }
   std::vector<std::string> authorizations() const {
     std::lock_guard lock(mu_);
@@ -139,6 +147,7 @@ class MiniApiServer {
   bool stopping_ = false;
   std::deque<std::string> pending_;
   std::vector<std::string> status_bodies_;
+  std::vector<std::string> event_bodies_;
   std::vector<std::string> authorizations_;
   std::unique_ptr<testing::LoopbackServer> running_;
 };
@@ -165,8 +174,8 @@ ManagerDeps quietDeps() {
 }
 
 // A Manager built from a kubeconfig lists and watches the resource, reconciles each object
-// (writing status through the client), re-reconciles on a watch event, serves /readyz and
-// /metrics, counts Kubernetes calls, and returns 0 after a requested stop.
+// (writing status through the client), re-reconciles on a watch event, records events, serves
+// /readyz and /metrics, counts Kubernetes calls, and returns 0 after a requested stop.
 TEST(ManagerLoopback, ReconcilesFromWatchAndStopsCleanly) {
   MiniApiServer api;
   TempDir dir;
@@ -188,28 +197,30 @@ TEST(ManagerLoopback, ReconcilesFromWatchAndStopsCleanly) {
 
   const kube::Store& widgets = manager.cache(kWidgets);
   std::atomic<int> reconciles{0};
-  ASSERT_TRUE(manager.addController({.name = "widget",
-                                     .resource = kWidgets,
-                                     .reconcile = [&](const std::string& key) -> kube::WorkOutcome {
-                                       auto slash = key.find('/');
-                                       kube::ObjectPtr cached =
-                                           widgets.get(key.substr(0, slash), key.substr(slash + 1));
-                                       if (!cached) {
-                                         return kube::WorkOutcome::success();
-                                       }
-                                       kube::Object obj = *cached;
-                                       int n = ++reconciles;
-                                       if (auto s = obj.setInt("/status/reconciled", n); !s) {
-                                         return kube::WorkOutcome::failed(s.error());
-                                       }
-                                       auto stored =
-                                           manager.client().updateStatus(kWidgets, obj, {});
-                                       if (!stored) {
-                                         return kube::WorkOutcome::failed(stored.error());
-                                       }
-                                       return kube::WorkOutcome::success();
-                                     },
-                                     .resync = Duration{0}}));
+  auto reconcile = [&](const std::string& key) -> kube::WorkOutcome {
+    auto slash = key.find('/');
+    kube::ObjectPtr cached = widgets.get(key.substr(0, slash), key.substr(slash + 1));
+    if (!cached) {
+      return kube::WorkOutcome::success();
+    }
+    kube::Object obj = *cached;
+    if (auto s = obj.setInt("/status/reconciled", ++reconciles); !s) {
+      return kube::WorkOutcome::failed(s.error());
+    }
+    auto stored = manager.client().updateStatus(kWidgets, obj, {});
+    if (!stored) {
+      return kube::WorkOutcome::failed(stored.error());
+    }
+    manager.events().record({.api_version = "example.com/v1",
+                             .kind = "Widget",
+                             .ns = obj.metadata.ns,
+                             .name = obj.metadata.name,
+                             .uid = obj.metadata.uid},
+                            kube::EventType::Normal, "Reconciled", "Reconcile", "done");
+    return kube::WorkOutcome::success();
+  };
+  ASSERT_TRUE(manager.addController(
+      {.name = "widget", .resource = kWidgets, .reconcile = reconcile, .resync = Duration{0}}));
 
   std::promise<int> exit_code;
   std::thread runner([&] { exit_code.set_value(manager.run()); });
@@ -223,6 +234,12 @@ TEST(ManagerLoopback, ReconcilesFromWatchAndStopsCleanly) {
   ASSERT_TRUE(second);
   EXPECT_EQ(second->getInt("/spec/size").value_or(0), 2);
   EXPECT_EQ(second->getInt("/status/reconciled").value_or(0), 2);
+  ASSERT_TRUE(eventually([&] { return !api.eventBodies().empty(); }));
+  auto event = kube::Object::parse(api.eventBodies().front());
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->getString("/reason").value_or(""), "Reconciled");
+  EXPECT_EQ(event->getString("/reportingController").value_or(""),
+            "ami.refresh.ops/widget-controller");
   for (const auto& auth : api.authorizations()) {
     EXPECT_EQ(auth, "Bearer loopback-token");
   }
@@ -291,14 +308,12 @@ class ManagerLeaderTest : public ::testing::Test {
     auto created = Manager::create(options, deps);
     EXPECT_TRUE(created) << created.error().toString();
     ManagerPtr m = std::move(*created);
-    EXPECT_TRUE(m->addController({.name = "widget",
-                                  .resource = kWidgets,
-                                  .reconcile =
-                                      [this](const std::string&) {
-                                        ++reconciles_;
-                                        return kube::WorkOutcome::success();
-                                      },
-                                  .resync = Duration{0}}));
+    auto reconcile = [this](const std::string&) {
+      ++reconciles_;
+      return kube::WorkOutcome::success();
+    };
+    EXPECT_TRUE(m->addController(
+        {.name = "widget", .resource = kWidgets, .reconcile = reconcile, .resync = Duration{0}}));
     return m;
   }
 
