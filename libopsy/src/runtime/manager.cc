@@ -48,6 +48,13 @@ std::string randomHex() {
   return fmt::format("{:08x}{:08x}", rd(), rd());
 }
 
+// A short id that ties the log lines of one reconcile together. Stepping by the golden-ratio
+// constant keeps consecutive ids visibly different.
+std::string nextReconcileId() {
+  static std::atomic<std::uint32_t> next{std::random_device{}()};
+  return fmt::format("{:08x}", next.fetch_add(0x9E3779B9U, std::memory_order_relaxed));
+}
+
 class QueueMetricsAdapter : public kube::WorkQueueMetrics {
  public:
   QueueMetricsAdapter(Metrics& metrics, std::string queue)
@@ -86,6 +93,7 @@ kube::WorkFn instrumentReconcile(std::string controller, ReconcileFn fn, Metrics
   auto out = log::get("controller." + controller);
   return [name = std::move(controller), fn = std::move(fn), &metrics, &clock,
           out](const std::string& key) {
+    const std::string id = nextReconcileId();
     const auto started = clock.steadyNow();
     kube::WorkOutcome outcome;
     try {
@@ -102,22 +110,23 @@ kube::WorkFn instrumentReconcile(std::string controller, ReconcileFn fn, Metrics
     const std::string error_text = outcome.error ? outcome.error->toString() : "";
     switch (result) {
       case ReconcileResult::Error:
-        out->error("reconcile failed {}", log::kv("controller", name, "object", key, "error",
-                                                  error_text, "duration_s", seconds(elapsed)));
+        out->error("reconcile failed {}",
+                   log::kv("controller", name, "object", key, "reconcile_id", id, "error",
+                           error_text, "duration_s", seconds(elapsed)));
         break;
       case ReconcileResult::Terminal:
         out->error("reconcile failed terminally {}",
-                   log::kv("controller", name, "object", key, "error", error_text, "duration_s",
-                           seconds(elapsed)));
+                   log::kv("controller", name, "object", key, "reconcile_id", id, "error",
+                           error_text, "duration_s", seconds(elapsed)));
         break;
       case ReconcileResult::RequeueAfter:
-        out->debug("reconcile done {}",
-                   log::kv("controller", name, "object", key, "result", toString(result),
-                           "requeue_after", formatDuration(outcome.requeue_after)));
+        out->debug("reconcile done {}", log::kv("controller", name, "object", key, "reconcile_id",
+                                                id, "result", toString(result), "requeue_after",
+                                                formatDuration(outcome.requeue_after)));
         break;
       case ReconcileResult::Success:
-        out->debug("reconcile done {}",
-                   log::kv("controller", name, "object", key, "result", toString(result)));
+        out->debug("reconcile done {}", log::kv("controller", name, "object", key, "reconcile_id",
+                                                id, "result", toString(result)));
         break;
     }
     return outcome;

@@ -363,5 +363,32 @@ TEST_F(ManagerLeaderTest, GracefulStopReleasesLease) {
   EXPECT_EQ(lease_->peek()->holder_identity, "");
 }
 
+// Caches that never sync are fatal after the sync timeout: no reconcile runs on a partial view,
+// and run() returns 1.
+TEST(ManagerStartup, UnsyncedCachesEndTheRun) {
+  auto transport = std::make_shared<kube::ScriptedTransport>();  // every list answers 404
+  ManagerOptions options;
+  options.name = "widget";
+  options.metrics_bind_address = "0";
+  options.health_probe_bind_address = "0";
+  options.cache_sync_timeout = 300ms;
+  ManagerDeps deps = quietDeps();
+  kube::RestConfig cfg;
+  cfg.server = "https://k8s.test";
+  deps.rest_config = cfg;
+  deps.kube_transport = transport;
+  auto created = Manager::create(options, deps);
+  ASSERT_TRUE(created) << created.error().toString();
+  std::atomic<int> reconciles{0};
+  ASSERT_TRUE((*created)->addController(
+      {.name = "widget", .resource = kWidgets, .reconcile = [&](const std::string&) {
+         ++reconciles;
+         return kube::WorkOutcome::success();
+       }}));
+  EXPECT_FALSE((*created)->readiness());
+  EXPECT_EQ((*created)->run(), 1);
+  EXPECT_EQ(reconciles.load(), 0);
+}
+
 }  // namespace
 }  // namespace opsy::runtime
