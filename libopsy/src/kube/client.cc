@@ -94,6 +94,16 @@ std::string describe(std::string_view verb, const Resource& r, std::string_view 
   return what;
 }
 
+// What a request is, for the observer: a Kubernetes verb and "plural[/subresource]".
+struct CallLabel {
+  std::string_view verb;
+  std::string resource;
+};
+
+CallLabel label(std::string_view verb, const Resource& r, std::string_view subresource = "") {
+  return {verb, subresource.empty() ? r.plural : r.plural + "/" + std::string(subresource)};
+}
+
 Result<Object> parseObject(const http::Response& resp, const Resource& resource,
                            std::string_view what) {
   auto obj = Object::parse(resp.body);
@@ -132,7 +142,7 @@ class ClientImpl : public Client {
                      std::string_view name) override {
     std::string what = describe("get", resource, ns, name);
     http::Request req = makeRequest("GET", url(resourcePath(resource, ns, name)));
-    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, true));
+    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, label("get", resource), true));
     return parseObject(resp, resource, what);
   }
 
@@ -145,7 +155,7 @@ class ClientImpl : public Client {
         .add("limit", options.page_size > 0 ? std::to_string(options.page_size) : "")
         .add("continue", continue_token);
     http::Request req = makeRequest("GET", url(resourcePath(resource, ns) + q.str()));
-    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, true));
+    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, label("list", resource), true));
     auto doc = parseJsonObject(resp.body, what);
     if (!doc) {
       return fail(std::move(doc).error());
@@ -202,7 +212,7 @@ class ClientImpl : public Client {
     q.add("fieldManager", options.field_manager).add("dryRun", options.dry_run ? "All" : "");
     http::Request req = makeRequest("POST", url(resourcePath(resource, obj.metadata.ns) + q.str()),
                                     "application/json", obj.toJson());
-    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, false));
+    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, label("create", resource), false));
     return parseObject(resp, resource, what);
   }
 
@@ -248,7 +258,7 @@ class ClientImpl : public Client {
     }
     http::Request req = makeRequest("DELETE", url(resourcePath(resource, ns, name)),
                                     "application/json", writeJson(body));
-    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, false));
+    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, label("delete", resource), false));
     (void)resp;
     return ok();
   }
@@ -307,8 +317,12 @@ class ClientImpl : public Client {
       deliver(decoder.feed(chunk));
       return !stopped;
     };
+    const auto started = clock_.steadyNow();
     auto result = transport_->stream(req, handler, cancel);
     if (!result) {
+      // A watch cancelled after the server answered still had that answer.
+      observe(label("watch", resource), status, status == 0 ? toString(result.error().code) : "",
+              started);
       return fail(std::move(result).error().context(what));
     }
     if (status == 0) {
@@ -316,6 +330,7 @@ class ClientImpl : public Client {
       error_response.status = result->status;
       error_response.headers = result->headers;
     }
+    observe(label("watch", resource), status, "", started);
     if (status >= 400) {
       if (status == 401 && config_.credentials) {
         config_.credentials->invalidate();
@@ -349,17 +364,35 @@ class ClientImpl : public Client {
     return ok();
   }
 
-  Result<http::Response> roundTrip(const http::Request& base, std::string_view what) {
+  void observe(const CallLabel& call_label, int http_status, std::string_view error_code,
+               std::chrono::steady_clock::time_point started) {
+    if (!options_.observer) {
+      return;
+    }
+    RequestObservation o;
+    o.verb = call_label.verb;
+    o.resource = call_label.resource;
+    o.http_status = http_status;
+    o.error_code = error_code;
+    o.elapsed = std::chrono::duration_cast<Duration>(clock_.steadyNow() - started);
+    options_.observer(o);
+  }
+
+  Result<http::Response> roundTrip(const http::Request& base, std::string_view what,
+                                   const CallLabel& call_label) {
     for (int attempt = 0;; ++attempt) {
       http::Request req = base;
       if (!req.timeout.has_value()) {
         req.timeout = options_.request_timeout;
       }
       OPSY_RETURN_IF_ERROR(authorize(req, what));
+      const auto started = clock_.steadyNow();
       auto resp = transport_->send(req);
       if (!resp) {
+        observe(call_label, 0, toString(resp.error().code), started);
         return fail(std::move(resp).error().context(what));
       }
+      observe(call_label, resp->status, "", started);
       // A rotated token or an expired exec credential: fetch a fresh one and try once more.
       if (resp->status == 401 && config_.credentials && attempt == 0) {
         config_.credentials->invalidate();
@@ -372,9 +405,10 @@ class ClientImpl : public Client {
     }
   }
 
-  Result<http::Response> call(const http::Request& req, const std::string& what, bool read) {
+  Result<http::Response> call(const http::Request& req, const std::string& what,
+                              const CallLabel& call_label, bool read) {
     return http::withRetries<http::Response>(read ? options_.retry : writes_policy_, quota_, clock_,
-                                             [&](int) { return roundTrip(req, what); });
+                                             [&](int) { return roundTrip(req, what, call_label); });
   }
 
   Result<Object> put(const Resource& resource, const Object& obj, const WriteOptions& options,
@@ -389,7 +423,8 @@ class ClientImpl : public Client {
         "PUT",
         url(resourcePath(resource, obj.metadata.ns, obj.metadata.name, subresource) + q.str()),
         "application/json", obj.toJson());
-    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, false));
+    OPSY_ASSIGN_OR_RETURN(http::Response resp,
+                          call(req, what, label("update", resource, subresource), false));
     return parseObject(resp, resource, what);
   }
 
@@ -407,7 +442,8 @@ class ClientImpl : public Client {
     http::Request req =
         makeRequest("PATCH", url(resourcePath(resource, ns, name, subresource) + q.str()),
                     std::string(contentType(type)), std::string(body));
-    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, false));
+    OPSY_ASSIGN_OR_RETURN(http::Response resp,
+                          call(req, what, label("patch", resource, subresource), false));
     return parseObject(resp, resource, what);
   }
 

@@ -182,11 +182,24 @@ class Client : public ObjectReader, public ObjectWriter, public StatusWriter {
 
 using ClientPtr = std::shared_ptr<Client>;
 
+// One HTTP attempt of the client, reported to ClientOptions::observer (metrics, tracing).
+struct RequestObservation {
+  std::string_view verb;      // get, list, watch, create, update, patch, delete
+  std::string_view resource;  // plural, with "/status" for the subresource: "jobs/status"
+  int http_status = 0;        // 0 when no response was read
+  // The canonical error code when no response was read ("Unavailable"), else empty.
+  std::string_view error_code;
+  Duration elapsed{0};  // steady-clock time of this attempt; a watch counts until it ends
+};
+
 struct ClientOptions {
   http::RetryPolicy retry;
   std::string user_agent = "opsy";
   // Total timeout of one non-streaming request.
   Duration request_timeout = std::chrono::seconds(30);
+  // Called after every attempt, from the calling thread; must be cheap and thread-safe. Keeps
+  // kube free of metrics code (the runtime binds it to opsy_kube_requests_total).
+  std::function<void(const RequestObservation&)> observer;
 };
 
 // A client for `config.server` over `transport`. TLS settings in `config` are the transport's

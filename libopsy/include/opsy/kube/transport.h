@@ -1,0 +1,31 @@
+// File: transport.h
+//
+// The HTTPS transport a Kubernetes client talks through, built from a RestConfig: the cluster CA
+// (file or PEM), the client certificate and key, insecure-skip-tls-verify, tls-server-name and
+// proxy-url all become libcurl settings, and the bearer token is read from the config's
+// credential source for every request, so rotated service-account tokens and exec plugins keep
+// working. Not supported: client certificates returned by exec plugins (the TLS identity is fixed
+// when the transport is built; such a credential's token, if any, is still used).
+//
+//   OPSY_ASSIGN_OR_RETURN(http::TransportPtr transport, kube::makeTransport(cfg));
+//   kube::ClientPtr client = kube::makeClient(cfg, transport, realClock());
+#pragma once
+
+#include "opsy/core/result.h"
+#include "opsy/http/curl_transport.h"
+#include "opsy/http/transport.h"
+#include "opsy/kube/config.h"
+
+namespace opsy::kube {
+
+// The libcurl options for `config`; `base` supplies what a RestConfig does not say (timeouts,
+// user agent, pool size). TLS, proxy and bearer-token fields of `base` are replaced.
+[[nodiscard]] Result<http::CurlTransportOptions> transportOptions(
+    const RestConfig& config, http::CurlTransportOptions base = {});
+
+// makeCurlTransport(transportOptions(config, base)). InvalidArgument names the bad setting
+// (unreadable CA file, a key that does not match its certificate), prefixed with config.origin.
+[[nodiscard]] Result<http::TransportPtr> makeTransport(const RestConfig& config,
+                                                       http::CurlTransportOptions base = {});
+
+}  // namespace opsy::kube

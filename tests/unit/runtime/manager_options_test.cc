@@ -1,0 +1,201 @@
+// Manager flags, option validation and where the cluster config comes from.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "opsy/core/fake_clock.h"
+#include "opsy/runtime/manager.h"
+#include "runtime/manager_internal.h"
+
+namespace opsy::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ManagerFlagsTest : public ::testing::Test {
+ protected:
+  ManagerFlagsTest() : flags_("widget-controller", "1.0.0", "Test controller.") {
+    options_.name = "widget";
+    addManagerFlags(flags_, options_);
+  }
+  Result<FlagSet::Outcome> parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "widget-controller");
+    return flags_.parse(
+        args,
+        [this](const std::string& k) -> std::optional<std::string> {
+          auto it = env_.find(k);
+          return it == env_.end() ? std::nullopt : std::optional<std::string>(it->second);
+        },
+        &out_);
+  }
+  ManagerOptions options_;
+  FlagSet flags_;
+  std::map<std::string, std::string> env_;
+  std::string out_;
+};
+
+// Without flags the defaults match controller-runtime's: metrics on :8080, probes on :8081, no
+// leader election, every namespace.
+TEST_F(ManagerFlagsTest, Defaults) {
+  ASSERT_TRUE(parse({}));
+  EXPECT_EQ(options_.metrics_bind_address, ":8080");
+  EXPECT_EQ(options_.health_probe_bind_address, ":8081");
+  EXPECT_FALSE(options_.leader_elect);
+  EXPECT_TRUE(options_.namespaces.empty());
+  EXPECT_TRUE(options_.kubeconfig.empty());
+  EXPECT_EQ(options_.workers, 2);
+  EXPECT_EQ(options_.log_format, "text");
+  EXPECT_TRUE(validateOptions(options_));
+}
+
+// Every flag sets its field; --namespace repeats.
+TEST_F(ManagerFlagsTest, FlagsSetFields) {
+  ASSERT_TRUE(
+      parse({"--kubeconfig=/k", "--context", "kind", "--namespace=a", "--namespace", "b",
+             "--metrics-bind-address=127.0.0.1:9090", "--health-probe-bind-address=0",
+             "--leader-elect", "--leader-election-namespace=ops", "--leader-election-id=w.lock",
+             "--workers=4", "--log-format=json", "--log-level=debug", "--aws-region=eu-west-1"}));
+  EXPECT_EQ(options_.kubeconfig, "/k");
+  EXPECT_EQ(options_.context, "kind");
+  EXPECT_EQ(options_.namespaces, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(options_.metrics_bind_address, "127.0.0.1:9090");
+  EXPECT_EQ(options_.health_probe_bind_address, "0");
+  EXPECT_TRUE(options_.leader_elect);
+  EXPECT_EQ(options_.leader_election_namespace, "ops");
+  EXPECT_EQ(options_.leader_election_id, "w.lock");
+  EXPECT_EQ(options_.workers, 4);
+  EXPECT_EQ(options_.log_format, "json");
+  EXPECT_EQ(options_.log_level, "debug");
+  EXPECT_EQ(options_.aws_region, "eu-west-1");
+  EXPECT_TRUE(validateOptions(options_));
+}
+
+// The environment fills flags that were not given (WATCH_NAMESPACE is comma-separated); the
+// command line wins over it.
+TEST_F(ManagerFlagsTest, EnvironmentFallbacks) {
+  env_ = {{"WATCH_NAMESPACE", "a,b"},
+          {"OPSY_LEADER_ELECT", "true"},
+          {"OPSY_WORKERS", "3"},
+          {"AWS_REGION", "us-east-2"},
+          {"OPSY_LOG_LEVEL", "warn"}};
+  ASSERT_TRUE(parse({"--workers=5"}));
+  EXPECT_EQ(options_.namespaces, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(options_.leader_elect);
+  EXPECT_EQ(options_.workers, 5);
+  EXPECT_EQ(options_.aws_region, "us-east-2");
+  EXPECT_EQ(options_.log_level, "warn");
+}
+
+// Values that cannot work are rejected at startup, naming the flag.
+TEST_F(ManagerFlagsTest, BadValuesNameTheFlag) {
+  EXPECT_FALSE(parse({"--workers=many"}));
+  struct Case {
+    std::vector<std::string> args;
+    std::string flag;
+  } cases[] = {
+      {{"--workers=0"}, "--workers"},
+      {{"--metrics-bind-address=8080"}, "--metrics-bind-address"},
+      {{"--health-probe-bind-address=:99999"}, "--health-probe-bind-address"},
+      {{"--log-format=xml"}, "--log-format"},
+      {{"--log-level=loud"}, "--log-level"},
+  };
+  for (const auto& c : cases) {
+    ManagerOptions o;
+    o.name = "widget";
+    FlagSet flags("widget-controller", "1", "x");
+    addManagerFlags(flags, o);
+    std::vector<std::string> args = c.args;
+    args.insert(args.begin(), "widget-controller");
+    std::string out;
+    ASSERT_TRUE(flags.parse(
+        args, [](const std::string&) { return std::nullopt; }, &out));
+    auto s = validateOptions(o);
+    ASSERT_FALSE(s) << c.flag;
+    EXPECT_EQ(s.error().code, ErrorCode::InvalidArgument);
+    EXPECT_NE(s.error().message.find(c.flag), std::string::npos) << s.error().message;
+  }
+}
+
+constexpr const char* kKubeconfigTemplate = R"(apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    server: https://SERVER:6443
+users:
+- name: u
+  user:
+    token: t
+contexts:
+- name: ctx
+  context: {cluster: c, user: u, namespace: team}
+current-context: ctx
+)";
+
+class ConfigResolutionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::path(::testing::TempDir()) / "opsy-mgr-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    deps_.env = [this](const std::string& k) -> std::optional<std::string> {
+      auto it = env_.find(k);
+      return it == env_.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    deps_.in_cluster.service_account_dir = (dir_ / "sa").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string kubeconfig(const std::string& name, const std::string& server) {
+    std::string text = kKubeconfigTemplate;
+    text.replace(text.find("SERVER"), 6, server);
+    fs::path p = dir_ / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  void inCluster() {
+    fs::create_directories(dir_ / "sa");
+    std::ofstream(dir_ / "sa" / "token") << "sa-token";
+    std::ofstream(dir_ / "sa" / "ca.crt") << "-----BEGIN CERTIFICATE-----\n";
+    std::ofstream(dir_ / "sa" / "namespace") << "ops";
+    env_["KUBERNETES_SERVICE_HOST"] = "10.0.0.1";
+    env_["KUBERNETES_SERVICE_PORT"] = "443";
+  }
+  std::string server() {
+    auto cfg = resolveRestConfig(options_, deps_, clock_);
+    return cfg ? cfg->server : "error: " + cfg.error().message;
+  }
+
+  fs::path dir_;
+  std::map<std::string, std::string> env_;
+  ManagerOptions options_;
+  ManagerDeps deps_;
+  FakeClock clock_;
+};
+
+// --kubeconfig beats KUBECONFIG, which beats in-cluster, which beats ~/.kube/config.
+TEST_F(ConfigResolutionTest, ControllerRuntimeOrder) {
+  env_["HOME"] = (dir_ / "home").string();
+  kubeconfig("home/.kube/config", "home");
+  EXPECT_EQ(server(), "https://home:6443");
+  inCluster();
+  EXPECT_EQ(server(), "https://10.0.0.1:443");
+  env_["KUBECONFIG"] = kubeconfig("env.yaml", "env");
+  EXPECT_EQ(server(), "https://env:6443");
+  options_.kubeconfig = kubeconfig("flag.yaml", "flag");
+  EXPECT_EQ(server(), "https://flag:6443");
+}
+
+// Nothing configured is an error that says so, rather than a default server.
+TEST_F(ConfigResolutionTest, NothingConfiguredFails) {
+  env_["HOME"] = (dir_ / "nohome").string();
+  auto cfg = resolveRestConfig(options_, deps_, clock_);
+  EXPECT_FALSE(cfg);
+}
+
+}  // namespace
+}  // namespace opsy::runtime
