@@ -82,9 +82,10 @@ class InformerFaultsTest : public ::testing::Test {
     return informer;
   }
 
-  // Waits (real time, bounded) until the cache equals the server.
+  // Waits (real time, bounded: 30 s, generous for a loaded machine) until the cache equals the
+  // server.
   bool converges(const Informer& informer) {
-    for (int i = 0; i < 500; ++i) {
+    for (int i = 0; i < 1500; ++i) {
       if (cacheState(informer.store()) == serverState(*fake_)) {
         return true;
       }
@@ -130,7 +131,7 @@ TEST_F(InformerFaultsTest, CacheConvergesAfterDropsAndExpiries) {
       }
     }
     // Only a watch that is open can be dropped: wait (bounded) for the informer to reconnect.
-    for (int w = 0; w < 250 && fake_->openWatchCount("configmaps") == 0; ++w) {
+    for (int w = 0; w < 1000 && fake_->openWatchCount("configmaps") == 0; ++w) {
       std::this_thread::sleep_for(milliseconds(10));
     }
     ASSERT_GT(fake_->openWatchCount("configmaps"), 0) << "informer did not re-watch";
