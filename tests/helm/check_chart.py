@@ -1,0 +1,494 @@
+#!/usr/bin/env python3
+"""Checks the opsy-ami-operator Helm chart with the real helm, kubectl and promtool.
+
+Renders the chart with its defaults, with each controller alone and with every value set, then
+checks what each render holds: which objects exist, that each controller's RBAC is exactly what
+its code uses (no wildcard anywhere), that images, args and leader election are wired from values,
+that the pods are locked down, and that the alert rules load in promtool and fire on the series
+they are written for. Also keeps the chart's CRDs identical to the repository's.
+
+Usage: check_chart.py --helm H --kubectl K --promtool P --repo REPO_ROOT --work DIR
+Prints one line per check and closes with "N passed, N failed".
+"""
+
+import argparse
+import filecmp
+import os
+import subprocess
+import sys
+import traceback
+
+import yaml
+
+BUILDER = "packer-builder"
+REFRESHER = "ami-refresher"
+
+# What each controller does with the API, as its code uses it: (apiGroup, resource) -> verbs.
+EXPECTED_RULES = {
+    BUILDER: {
+        ("ami.refresh.ops", "packerbuilders"): {"get", "list", "watch", "patch", "update"},
+        ("ami.refresh.ops", "packerbuilders/status"): {"patch"},
+        ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
+        ("", "pods"): {"list"},
+        ("", "pods/log"): {"get"},
+        ("", "secrets"): {"get"},
+        ("events.k8s.io", "events"): {"create", "patch"},
+    },
+    REFRESHER: {
+        ("ami.refresh.ops", "amirefreshers"): {"get", "list", "watch"},
+        ("ami.refresh.ops", "amirefreshers/status"): {"patch"},
+        ("", "secrets"): {"get"},
+        ("events.k8s.io", "events"): {"create", "patch"},
+    },
+}
+LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def check(name, fn):
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - every failure is reported, then counted
+        RESULTS["failed"] += 1
+        print(f"FAIL {name}: {exc}")
+        if not isinstance(exc, AssertionError):
+            traceback.print_exc()
+    else:
+        RESULTS["passed"] += 1
+        print(f"ok   {name}")
+
+
+def expect(cond, message):
+    if not cond:
+        raise AssertionError(message)
+
+
+def run(cmd, **kwargs):
+    proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, **kwargs)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+class Render:
+    """One `helm template` output, parsed."""
+
+    def __init__(self, text):
+        self.text = text
+        self.objects = [d for d in yaml.safe_load_all(text) if d]
+
+    def kinds(self):
+        return sorted(o["kind"] for o in self.objects)
+
+    def of(self, kind, component=None):
+        return [
+            o for o in self.objects
+            if o["kind"] == kind and (component is None or component_of(o) == component)
+        ]
+
+    def one(self, kind, component):
+        found = self.of(kind, component)
+        expect(len(found) == 1, f"expected one {kind} of {component}, found {len(found)}")
+        return found[0]
+
+
+def component_of(obj):
+    return obj.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/component")
+
+
+def container(deploy):
+    containers = deploy["spec"]["template"]["spec"]["containers"]
+    expect(len(containers) == 1, f"{deploy['metadata']['name']}: {len(containers)} containers")
+    return containers[0]
+
+
+def flatten_rules(rules):
+    """(apiGroup, resource) -> verbs over all rules; fails on wildcards and unknown fields."""
+    out = {}
+    for rule in rules:
+        expect(set(rule) <= {"apiGroups", "resources", "verbs", "resourceNames"},
+               f"unexpected rule fields {sorted(rule)}")
+        expect(not rule.get("nonResourceURLs"), "nonResourceURLs granted")
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                out.setdefault((group, resource), set()).update(rule["verbs"])
+    return out
+
+
+def no_wildcards(value, where):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            no_wildcards(k, where)
+            no_wildcards(v, where)
+    elif isinstance(value, list):
+        for v in value:
+            no_wildcards(v, where)
+    elif isinstance(value, str):
+        expect("*" not in value, f"wildcard {value!r} in {where}")
+
+
+class Chart:
+    def __init__(self, args):
+        self.args = args
+        self.chart = os.path.join(args.repo, "helm", "opsy-ami-operator")
+        self.full_values = os.path.join(os.path.dirname(os.path.abspath(__file__)), "values-full.yaml")
+        with open(self.full_values, encoding="utf-8") as f:
+            self.full = yaml.safe_load(f)
+
+    def template(self, *extra, namespace="opsy-system"):
+        out = run([self.args.helm, "template", "opsy", self.chart, "--namespace", namespace, *extra])
+        path = os.path.join(self.args.work, f"render-{abs(hash(extra))}.yaml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(out)
+        render = Render(out)
+        render.path = path
+        return render
+
+
+def rbac_checks(render, component, namespace, lease_namespace=None, lease_id=None,
+                watch_namespaces=None, sa_name=None):
+    """The controller's grants equal EXPECTED_RULES (plus leases when it elects a leader)."""
+    roles = [o for o in render.of("ClusterRole", component) + render.of("Role", component)]
+    main = [r for r in roles if not r["metadata"]["name"].endswith("-leader-election")]
+    lease = [r for r in roles if r["metadata"]["name"].endswith("-leader-election")]
+    if watch_namespaces:
+        expect(not render.of("ClusterRole", component), f"{component}: ClusterRole with namespaces")
+        expect(sorted(r["metadata"]["namespace"] for r in main) == sorted(watch_namespaces),
+               f"{component}: Roles in {[r['metadata'].get('namespace') for r in main]}")
+    else:
+        expect(len(main) == 1 and main[0]["kind"] == "ClusterRole",
+               f"{component}: expected one ClusterRole, got {[r['kind'] for r in main]}")
+    for role in main:
+        got = flatten_rules(role["rules"])
+        expect(got == EXPECTED_RULES[component],
+               f"{component} {role['kind']} rules {got} != {EXPECTED_RULES[component]}")
+    if lease_namespace is None:
+        expect(not lease, f"{component}: lease Role without leader election")
+    else:
+        expect(len(lease) == 1 and lease[0]["kind"] == "Role", f"{component}: lease grant {lease}")
+        role = lease[0]
+        expect(role["metadata"]["namespace"] == lease_namespace,
+               f"{component}: lease Role in {role['metadata']['namespace']}")
+        expect(flatten_rules(role["rules"]) == LEASE_RULES, f"{component}: lease rules {role['rules']}")
+        for rule in role["rules"]:
+            if set(rule["verbs"]) & {"get", "update"}:
+                expect(rule.get("resourceNames") == [lease_id],
+                       f"{component}: get/update not limited to {lease_id}: {rule}")
+    # Every binding of this controller binds its ServiceAccount to one of its roles.
+    role_names = {(r["kind"], r["metadata"]["name"]) for r in roles}
+    bindings = render.of("ClusterRoleBinding", component) + render.of("RoleBinding", component)
+    expect(len(bindings) == len(roles), f"{component}: {len(bindings)} bindings, {len(roles)} roles")
+    for b in bindings:
+        expect((b["roleRef"]["kind"], b["roleRef"]["name"]) in role_names,
+               f"{component}: binding to unknown {b['roleRef']}")
+        expect(b["subjects"] == [{"kind": "ServiceAccount", "name": sa_name, "namespace": namespace}],
+               f"{component}: binding subjects {b['subjects']}")
+    for o in render.objects:
+        if o["kind"] in RBAC_KINDS:
+            no_wildcards(o, f"{o['kind']}/{o['metadata']['name']}")
+
+
+def deployment_checks(render, component, image, args, replicas, sa_name):
+    deploy = render.one("Deployment", component)
+    c = container(deploy)
+    pod = deploy["spec"]["template"]["spec"]
+    expect(deploy["spec"]["replicas"] == replicas, f"{component}: replicas {deploy['spec']['replicas']}")
+    expect(c["image"] == image, f"{component}: image {c['image']} != {image}")
+    expect(c["args"] == args, f"{component}: args\n  {c['args']}\n!=\n  {args}")
+    expect(pod["serviceAccountName"] == sa_name, f"{component}: serviceAccountName {pod['serviceAccountName']}")
+    env = {e["name"]: e for e in c["env"]}
+    expect(env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name", "POD_NAME")
+    expect(env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace",
+           "POD_NAMESPACE")
+    sc = c["securityContext"]
+    expect(sc["allowPrivilegeEscalation"] is False, f"{component}: privilege escalation")
+    expect(sc["readOnlyRootFilesystem"] is True, f"{component}: writable root")
+    expect(sc["runAsNonRoot"] is True and pod["securityContext"]["runAsNonRoot"] is True,
+           f"{component}: may run as root")
+    expect(sc["capabilities"]["drop"] == ["ALL"] and not sc["capabilities"].get("add"),
+           f"{component}: capabilities {sc['capabilities']}")
+    expect(sc["seccompProfile"]["type"] == "RuntimeDefault"
+           and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault",
+           f"{component}: seccomp")
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    expect(c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}, "liveness")
+    expect(c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}, "readiness")
+    expect(f"--health-probe-bind-address=:{ports['health']}" in c["args"], "health port wiring")
+    expect(f"--metrics-bind-address=:{ports['metrics']}" in c["args"], "metrics port wiring")
+    expect(c["resources"].get("requests"), f"{component}: no resource requests")
+    leader = "--leader-elect" in c["args"]
+    expect(deploy["spec"]["strategy"]["type"] == ("RollingUpdate" if leader else "Recreate"),
+           f"{component}: strategy {deploy['spec']['strategy']} with leader election {leader}")
+    return deploy
+
+
+def default_args(component, leader_namespace=None):
+    args = ["--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"]
+    if leader_namespace:
+        args += ["--leader-elect", f"--leader-election-namespace={leader_namespace}",
+                 f"--leader-election-id={component}.ami.refresh.ops"]
+    return args + ["--workers=2", "--log-format=json", "--log-level=info"]
+
+
+def service_checks(render, component, port):
+    svc = render.one("Service", component)
+    deploy = render.one("Deployment", component)
+    expect(svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"],
+           f"{component}: Service selector {svc['spec']['selector']}")
+    expect(svc["spec"]["ports"] == [{"name": "metrics", "port": port, "targetPort": "metrics",
+                                     "protocol": "TCP"}], f"{component}: ports {svc['spec']['ports']}")
+    pdb = render.one("PodDisruptionBudget", component)
+    expect(pdb["spec"]["selector"]["matchLabels"] == deploy["spec"]["selector"]["matchLabels"],
+           f"{component}: PDB selector")
+
+
+def rule_groups_file(render, work, name, annotations=True):
+    """The PrometheusRules' groups as one promtool rule file (unit tests compare labels only)."""
+    groups = [g for r in render.of("PrometheusRule") for g in r["spec"]["groups"]]
+    if not annotations:
+        for g in groups:
+            for r in g["rules"]:
+                r.pop("annotations", None)
+    path = os.path.join(work, f"{name}-rules.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump({"groups": groups}, f, sort_keys=False)
+    return path, groups
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for flag in ("--helm", "--kubectl", "--promtool", "--repo", "--work"):
+        parser.add_argument(flag, required=True)
+    args = parser.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    chart = Chart(args)
+    ns = "opsy-system"
+    full = chart.full
+    renders = {}
+
+    def lint():
+        run([args.helm, "lint", "--strict", chart.chart])
+        run([args.helm, "lint", "--strict", chart.chart, "-f", chart.full_values])
+    check("helm lint (defaults and every value set)", lint)
+
+    def render_all():
+        renders["defaults"] = chart.template()
+        renders["builder"] = chart.template("--set", "amiRefresher.enabled=false")
+        renders["refresher"] = chart.template("--set", "packerBuilder.enabled=false")
+        renders["full"] = chart.template("-f", chart.full_values)
+        renders["replicas2"] = chart.template("--set", "packerBuilder.replicaCount=2",
+                                              "--set", "amiRefresher.replicaCount=2")
+        renders["none"] = chart.template("--set", "packerBuilder.enabled=false",
+                                         "--set", "amiRefresher.enabled=false")
+    check("helm template renders every values set", render_all)
+    if len(renders) != 6:
+        print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
+        return 1
+
+    per_controller = ["Deployment", "PodDisruptionBudget", "Service", "ServiceAccount",
+                      "ClusterRole", "ClusterRoleBinding"]
+
+    def kinds_defaults():
+        got = renders["defaults"].kinds()
+        expect(got == sorted(per_controller * 2), f"default kinds {got}")
+        for comp in (BUILDER, REFRESHER):
+            for kind in per_controller:
+                renders["defaults"].one(kind, comp)
+    check("defaults render both controllers and no optional objects", kinds_defaults)
+
+    def only(render_name, present, absent, absent_words):
+        render = renders[render_name]
+        got = render.kinds()
+        expect(got == sorted(per_controller), f"{render_name} kinds {got}")
+        for o in render.objects:
+            expect(component_of(o) == present, f"{o['kind']}/{o['metadata']['name']} of {component_of(o)}")
+        for word in absent_words:
+            expect(word not in render.text.lower(), f"{render_name} render mentions {word}")
+    check("builder-only render holds nothing of the refresher",
+          lambda: only("builder", BUILDER, REFRESHER, ["ami-refresh", "amirefresher"]))
+    check("refresher-only render holds nothing of the builder",
+          lambda: only("refresher", REFRESHER, BUILDER, ["packer-builder", "packerbuilder"]))
+
+    def none():
+        expect(renders["none"].objects == [], f"objects with both off: {renders['none'].kinds()}")
+    check("both controllers off renders nothing", none)
+
+    def full_kinds():
+        render = renders["full"]
+        for comp in (BUILDER, REFRESHER):
+            for kind in ("Deployment", "PodDisruptionBudget", "Service", "ServiceAccount",
+                         "ServiceMonitor", "PrometheusRule"):
+                render.one(kind, comp)
+        cms = render.of("ConfigMap")
+        expect(len(cms) == 1, f"ConfigMaps {len(cms)}")
+        ksm = yaml.safe_load(cms[0]["data"]["custom-resource-state.yaml"])
+        kinds = [r["groupVersionKind"]["kind"] for r in ksm["spec"]["resources"]]
+        expect(kinds == ["PackerBuilder", "AMIRefresher"], f"kube-state-metrics kinds {kinds}")
+        for o in render.objects:
+            expect(o["metadata"]["labels"].get("team") == "platform", f"commonLabels on {o['kind']}")
+    check("every-value render holds every optional object", full_kinds)
+
+    check("RBAC of defaults: exact per controller, cluster-wide, no leases, no wildcards", lambda: [
+        rbac_checks(renders["defaults"], BUILDER, ns, sa_name=f"opsy-opsy-ami-operator-{BUILDER}"),
+        rbac_checks(renders["defaults"], REFRESHER, ns, sa_name=f"opsy-opsy-ami-operator-{REFRESHER}")])
+    check("RBAC with 2 replicas: a lease Role in the release namespace", lambda: [
+        rbac_checks(renders["replicas2"], comp, ns, lease_namespace=ns,
+                    lease_id=f"{comp}.ami.refresh.ops", sa_name=f"opsy-opsy-ami-operator-{comp}")
+        for comp in (BUILDER, REFRESHER)])
+    check("RBAC of every-value render: Roles per watched namespace, lease Role where asked", lambda: [
+        rbac_checks(renders["full"], BUILDER, ns, lease_namespace="opsy-leases", lease_id="pb-lease",
+                    watch_namespaces=["team-a", "team-b"], sa_name="pb-sa"),
+        rbac_checks(renders["full"], REFRESHER, ns, lease_namespace=ns,
+                    lease_id=f"{REFRESHER}.ami.refresh.ops", sa_name=f"opsy-full-{REFRESHER}")])
+
+    def deploy_defaults():
+        for comp, repo in ((BUILDER, "packer-builder-controller"), (REFRESHER, "ami-refresh-controller")):
+            deployment_checks(renders["defaults"], comp, f"ghcr.io/opsy-ami-operator/{repo}:0.1.0",
+                              default_args(comp), 1, f"opsy-opsy-ami-operator-{comp}")
+            service_checks(renders["defaults"], comp, 8080)
+            pdb = renders["defaults"].one("PodDisruptionBudget", comp)
+            expect(pdb["spec"] == {"maxUnavailable": 1, "selector": pdb["spec"]["selector"]},
+                   f"single-replica PDB {pdb['spec']}")
+    check("defaults: images, args, env, probes, security, no leader election", deploy_defaults)
+
+    def deploy_replicas2():
+        for comp in (BUILDER, REFRESHER):
+            d = deployment_checks(renders["replicas2"], comp, renders["defaults"].one(
+                "Deployment", comp)["spec"]["template"]["spec"]["containers"][0]["image"],
+                default_args(comp, leader_namespace=ns), 2, f"opsy-opsy-ami-operator-{comp}")
+            pdb = renders["replicas2"].one("PodDisruptionBudget", comp)
+            expect(pdb["spec"].get("minAvailable") == 1, f"{comp}: PDB {pdb['spec']}")
+            expect(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, "rolling update")
+    check("2 replicas turn leader election on", deploy_replicas2)
+
+    def deploy_full():
+        render = renders["full"]
+        pb, ar = full["packerBuilder"], full["amiRefresher"]
+        d = deployment_checks(render, BUILDER, f"{pb['image']['repository']}:{pb['image']['tag']}", [
+            "--metrics-bind-address=:9090", "--health-probe-bind-address=:9091", "--leader-elect",
+            "--leader-election-namespace=opsy-leases", "--leader-election-id=pb-lease",
+            "--namespace=team-a", "--namespace=team-b", "--workers=4", "--log-format=text",
+            "--log-level=debug", "--aws-region=eu-west-1", "--context=ignored"], 2, "pb-sa")
+        c = container(d)
+        pod = d["spec"]["template"]["spec"]
+        expect(c["imagePullPolicy"] == "Always", "pullPolicy")
+        expect(c["env"][2:] == pb["env"], f"env {c['env']}")
+        expect(c["envFrom"] == pb["envFrom"], "envFrom")
+        expect(c["resources"] == pb["resources"], "resources")
+        for probe in ("livenessProbe", "readinessProbe"):
+            got = {k: v for k, v in c[probe].items() if k != "httpGet"}
+            expect(got == pb[probe], f"{probe} {got}")
+        expect(pod["securityContext"] == pb["podSecurityContext"], "podSecurityContext")
+        expect(c["securityContext"] == pb["securityContext"], "securityContext")
+        for key in ("nodeSelector", "tolerations", "affinity", "topologySpreadConstraints",
+                    "priorityClassName", "terminationGracePeriodSeconds", "imagePullSecrets"):
+            want = full[key] if key == "imagePullSecrets" else pb[key]
+            expect(pod[key] == want, f"{key}: {pod.get(key)}")
+        tmpl = d["spec"]["template"]["metadata"]
+        expect(tmpl["annotations"] == pb["podAnnotations"], "podAnnotations")
+        expect(tmpl["labels"]["example.com/tier"] == "control", "podLabels")
+        sa = render.one("ServiceAccount", BUILDER)
+        expect(sa["metadata"]["name"] == "pb-sa", "SA name")
+        expect(sa["metadata"]["annotations"] == pb["serviceAccount"]["annotations"], "IRSA annotation")
+        expect(sa["automountServiceAccountToken"] is False, "SA automount")
+        expect(pod["automountServiceAccountToken"] is True, "the controller pod still mounts its token")
+        svc = render.one("Service", BUILDER)
+        expect(svc["metadata"]["annotations"] == pb["service"]["annotations"], "Service annotations")
+        service_checks(render, BUILDER, 9190)
+        deployment_checks(render, REFRESHER, f"{ar['image']['repository']}:{ar['image']['tag']}", [
+            "--metrics-bind-address=:9290", "--health-probe-bind-address=:9291", "--leader-elect",
+            f"--leader-election-namespace={ns}", "--leader-election-id=ami-refresher.ami.refresh.ops",
+            "--workers=3", "--log-format=json", "--log-level=warn", "--aws-region=us-east-2"],
+            2, f"opsy-full-{REFRESHER}")
+        service_checks(render, REFRESHER, 9390)
+        for comp in (BUILDER, REFRESHER):
+            sm = render.one("ServiceMonitor", comp)
+            expect(sm["metadata"]["labels"]["release"] == "kube-prometheus-stack", "ServiceMonitor labels")
+            svc_labels = render.one("Service", comp)["metadata"]["labels"]
+            expect(svc_labels | sm["spec"]["selector"]["matchLabels"] == svc_labels,
+                   "ServiceMonitor selects the Service")
+            ep = sm["spec"]["endpoints"][0]
+            expect(ep["port"] == "metrics" and ep["interval"] == "15s" and ep["scrapeTimeout"] == "5s",
+                   f"endpoint {ep}")
+            expect(ep["relabelings"] == full["serviceMonitor"]["relabelings"], "relabelings")
+            expect(ep["metricRelabelings"] == full["serviceMonitor"]["metricRelabelings"], "metricRelabelings")
+    check("every-value render wires each value", deploy_full)
+
+    def schema_rejects():
+        for bad in (["--set", "packerBuilder.logLevel=loud"], ["--set", "amiRefresher.workers=0"],
+                    ["--set", "packerBuilder.unknown=1"], ["--set", "amiRefresher.logFormat=xml"]):
+            proc = subprocess.run([args.helm, "template", "opsy", chart.chart, *bad],
+                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            expect(proc.returncode != 0 and "values don't meet the specifications" in proc.stderr,
+                   f"schema accepted {bad}: {proc.stderr}")
+    check("values.schema.json rejects bad values", schema_rejects)
+
+    def crds_identical():
+        top = os.path.join(args.repo, "crds")
+        mine = os.path.join(chart.chart, "crds")
+        names = sorted(os.listdir(top))
+        expect(names == sorted(os.listdir(mine)), f"crds differ: {names} vs {sorted(os.listdir(mine))}")
+        for name in names:
+            expect(filecmp.cmp(os.path.join(top, name), os.path.join(mine, name), shallow=False),
+                   f"helm/opsy-ami-operator/crds/{name} differs from crds/{name}; copy it over")
+        crds = chart.template("--include-crds").of("CustomResourceDefinition")
+        expect(sorted(c["metadata"]["name"] for c in crds) ==
+               ["amirefreshers.ami.refresh.ops", "packerbuilders.ami.refresh.ops"], "CRDs rendered")
+    check("chart CRDs are identical to crds/", crds_identical)
+
+    def kubectl_decodes():
+        # `kubectl apply --dry-run=client` needs an API server (discovery, the live object), so the
+        # offline check is `kubectl label --local`, which decodes every object of each render.
+        kubeconfig = os.path.join(args.work, "kubeconfig")
+        with open(kubeconfig, "w", encoding="utf-8") as f:
+            f.write("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+        env = dict(os.environ, KUBECONFIG=kubeconfig)
+        for name in ("defaults", "full"):
+            render = renders[name]
+            out = run([args.kubectl, "label", "--local", "-f", render.path, "opsy.test/checked=true",
+                       "-o", "name"], env=env)
+            expect(len(out.split()) == len(render.objects),
+                   f"{name}: kubectl read {len(out.split())} of {len(render.objects)} objects")
+    check("kubectl reads every rendered object offline", kubectl_decodes)
+
+    def promtool_rules():
+        for name in ("replicas2", "full"):
+            render = chart.template("--set", "prometheusRule.enabled=true") if name == "replicas2" \
+                else renders["full"]
+            path, groups = rule_groups_file(render, args.work, name)
+            expect(groups, f"{name}: no rule groups")
+            run([args.promtool, "check", "rules", path])
+        _, groups = rule_groups_file(renders["full"], args.work, "full")
+        alerts = {r["alert"] for g in groups for r in g["rules"]}
+        for alert in ("OpsyPackerBuildFailing", "OpsyPackerBuilderStalled", "OpsyPackerImageExpired",
+                      "OpsyAmiRolloutStalled", "OpsyAmiTargetExpired", "OpsyReconcileErrors",
+                      "OpsyNoLeader", "OpsyControllerAbsent"):
+            expect(alert in alerts, f"alert {alert} missing")
+        builder_only = chart.template("--set", "prometheusRule.enabled=true",
+                                      "--set", "amiRefresher.enabled=false")
+        _, groups = rule_groups_file(builder_only, args.work, "builder-only")
+        expect([g["name"] for g in groups] == ["opsy-packer-builder"], "builder-only rule groups")
+    check("promtool check rules accepts the PrometheusRule groups", promtool_rules)
+
+    def promtool_fires():
+        path, _ = rule_groups_file(chart.template("--set", "prometheusRule.enabled=true",
+                                                  "--set", "packerBuilder.replicaCount=2"),
+                                   args.work, "unit", annotations=False)
+        tests = os.path.join(os.path.dirname(os.path.abspath(__file__)), "alerts_test.yaml")
+        with open(tests, encoding="utf-8") as f:
+            spec = yaml.safe_load(f)
+        spec["rule_files"] = [path]
+        test_path = os.path.join(args.work, "alerts_test.yaml")
+        with open(test_path, "w", encoding="utf-8") as f:
+            yaml.safe_dump(spec, f, sort_keys=False)
+        run([args.promtool, "test", "rules", test_path])
+    check("promtool test rules: each alert fires on its series and not before", promtool_fires)
+
+    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
+    return 0 if RESULTS["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
