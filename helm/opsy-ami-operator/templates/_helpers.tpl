@@ -129,6 +129,11 @@ in the leader election namespace only. Keep tests/helm/check_chart.py in step.
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+{{- if .root.Values.packerBuilder.rbac.ownerReferencesPermissionEnforcement }}
+- apiGroups: [ami.refresh.ops]
+  resources: [packerbuilders/finalizers]
+  verbs: [update]
+{{- end }}
 {{- else -}}
 - apiGroups: [ami.refresh.ops]
   resources: [amirefreshers]
