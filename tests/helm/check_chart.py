@@ -14,6 +14,7 @@ Prints one line per check and closes with "N passed, N failed".
 import argparse
 import filecmp
 import os
+import re
 import subprocess
 import sys
 import traceback
@@ -262,6 +263,7 @@ def main():
     for flag in ("--helm", "--kubectl", "--promtool", "--repo", "--work"):
         parser.add_argument(flag, required=True)
     args = parser.parse_args()
+    args.work = os.path.abspath(args.work)
     os.makedirs(args.work, exist_ok=True)
     chart = Chart(args)
     ns = "opsy-system"
@@ -310,6 +312,33 @@ def main():
           lambda: only("builder", BUILDER, REFRESHER, ["ami-refresh", "amirefresher"]))
     check("refresher-only render holds nothing of the builder",
           lambda: only("refresher", REFRESHER, BUILDER, ["packer-builder", "packerbuilder"]))
+
+    def only_full(present, absent_set, absent_words):
+        render = chart.template("-f", chart.full_values, "--set", f"{absent_set}.enabled=false")
+        for o in render.objects:
+            expect(component_of(o) in (present, None),
+                   f"{o['kind']}/{o['metadata']['name']} of {component_of(o)}")
+        for word in absent_words:
+            expect(word not in render.text.lower(), f"every-value {present} render mentions {word}")
+        expect(render.of("PrometheusRule", present) and render.of("ServiceMonitor", present),
+               f"{present}: monitoring objects missing")
+    check("every-value builder-only render holds nothing of the refresher",
+          lambda: only_full(BUILDER, "amiRefresher", ["ami-refresh", "amirefresher"]))
+    check("every-value refresher-only render holds nothing of the builder",
+          lambda: only_full(REFRESHER, "packerBuilder", ["packer-builder", "packerbuilder"]))
+
+    def ksm_feeds_rules():
+        render = renders["full"]
+        ksm = yaml.safe_load(render.of("ConfigMap")[0]["data"]["custom-resource-state.yaml"])
+        produced = {f"{r['metricNamePrefix']}_{m['name']}"
+                    for r in ksm["spec"]["resources"] for m in r["metrics"]}
+        used = set()
+        for rule in render.of("PrometheusRule"):
+            for g in rule["spec"]["groups"]:
+                for r in g["rules"]:
+                    used.update(re.findall(r"opsy_(?:packerbuilder|amirefresher)_[a-z_]+", r["expr"]))
+        expect(used and used <= produced, f"rules read {sorted(used - produced)} that nothing exports")
+    check("kube-state-metrics config exports every status series the alerts read", ksm_feeds_rules)
 
     def none():
         expect(renders["none"].objects == [], f"objects with both off: {renders['none'].kinds()}")
