@@ -10,7 +10,8 @@ examples (IAM policies) that readers paste.
 - Every query is valid PromQL: with promtool (Debian prometheus, from scripts/bootstrap), each
   expression is checked as a recording rule once the Grafana variables are substituted.
 
-- Every ```json block in docs/*.md parses.
+- Every ```json block in docs/*.md parses, and every relative link in them names a file that
+  exists.
 
   tests/lint/docs_check.py REPO_ROOT
 """
@@ -144,6 +145,12 @@ def main():
             continue
         with open(os.path.join(root, "docs", page), encoding="utf-8") as f:
             text = f.read()
+        prose = re.sub(r"`[^`\n]*`", "", re.sub(r"```.*?```", "", text, flags=re.S))
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", prose):
+            if re.match(r"[a-z]+:", target):
+                continue  # http:, https:, mailto:
+            if not os.path.exists(os.path.normpath(os.path.join(root, "docs", target))):
+                problems.append(f"docs/{page}: link to {target}, which does not exist")
         for n, block in enumerate(re.findall(r"```json\n(.*?)```", text, re.S), start=1):
             try:
                 json.loads(block)
