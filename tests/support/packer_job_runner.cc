@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 
 #include "opsy/aws/client_options.h"
 #include "opsy/aws/credentials.h"
@@ -27,6 +28,11 @@ aws::Ec2ApiPtr makeEc2(const PackerJobRunnerOptions& o) {
   client.endpoint_url = o.ec2_endpoint;
   auto ec2 = aws::makeEc2Client(client);
   return ec2 ? *ec2 : nullptr;
+}
+
+// 17 hex digits derived from `text`, for ids of the temporary resources.
+std::string hexSuffix(const std::string& text) {
+  return fmt::format("{:017x}", std::hash<std::string>{}(text)&0xfffffffffffffffULL);
 }
 
 }  // namespace
@@ -76,6 +82,11 @@ void PackerJobRunner::onJobCreated(const JobControlPtr& job) {
                       fmt::format("say,==> {}: Creating temporary security group for this "
                                   "instance: packer_{}",
                                   b, suffix)));
+  if (options_.aws != nullptr) {
+    options_.aws->addKeyPair({.id = "key-" + hexSuffix(suffix), .name = "packer_" + suffix});
+    options_.aws->addSecurityGroup(
+        {.id = "sg-" + hexSuffix(suffix), .name = "packer_" + suffix, .tags = {}});
+  }
   job->after(build_time, [this, job, failing] { finish(job, failing); });
 }
 

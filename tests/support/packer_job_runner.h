@@ -4,7 +4,8 @@
 // fake AWS over the EC2 API (signed like any client, so the same runner serves the demo against a
 // fake-aws process), writes Packer's -machine-readable output as the build container's log
 // (temporary key pair and security group lines, then the artifact line) and completes the Job.
-// Switches make the next builds fail (`ui,error`, Job Failed) or take longer.
+// Switches make the next builds fail (`ui,error`, Job Failed) or take longer. The EC2 client is
+// the library's, so RegisterImage is signed (SigV4) like any other client's request.
 //
 //   auto runner = std::make_shared<PackerJobRunner>(PackerJobRunnerOptions{.ec2_endpoint =
 //   aws.endpoint()}); FakeKube kube({.job_runner = runner});
@@ -17,6 +18,7 @@
 
 #include "opsy/aws/ec2.h"
 #include "opsy/core/clock.h"
+#include "support/fake_aws.h"
 #include "support/fake_kube.h"
 
 namespace opsy::testing {
@@ -32,6 +34,9 @@ struct PackerJobRunnerOptions {
   // Time from the Pod starting to the Job finishing.
   Duration build_time = std::chrono::milliseconds(300);
   ClockPtr clock;  // log timestamps; the real clock when null
+  // When set, the temporary key pair and security group the log announces are also created in
+  // this in-process fake (its EC2 API has no calls to create them), so cleanup can be observed.
+  FakeAws* aws = nullptr;
 };
 
 class PackerJobRunner : public JobRunner {

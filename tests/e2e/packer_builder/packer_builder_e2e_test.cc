@@ -152,8 +152,8 @@ class PackerBuilderE2eTest : public ::testing::Test {
     aws_->addSlackChannel("SLACK_CHANNEL_IDS", "builds");
     ASSERT_TRUE(aws_->start());
 
-    runner_ = std::make_shared<PackerJobRunner>(
-        PackerJobRunnerOptions{.ec2_endpoint = aws_->endpoint(), .region = "us-west-2"});
+    runner_ = std::make_shared<PackerJobRunner>(PackerJobRunnerOptions{
+        .ec2_endpoint = aws_->endpoint(), .region = "us-west-2", .aws = aws_.get()});
     kube_ = std::make_unique<FakeKube>(FakeKubeOptions{.job_runner = runner_});
     ASSERT_TRUE(kube_->start());
     ASSERT_TRUE(kube_->writeKubeconfig((dir_ / "kubeconfig").string()));
@@ -228,18 +228,21 @@ class PackerBuilderE2eTest : public ::testing::Test {
     return doc ? std::move(*doc) : Json();
   }
 
-  static bool ready(const Json& b) {
+  // "<status>/<reason>" of condition `type`, or "" when absent.
+  static std::string condition(const Json& b, std::string_view type) {
     const JsonValue* conditions = rapidjson::Pointer("/status/conditions").Get(b);
     if (conditions == nullptr || !conditions->IsArray()) {
-      return false;
+      return "";
     }
     for (const JsonValue& c : conditions->GetArray()) {
-      if (stringAt(c, {"type"}) == "Ready" && stringAt(c, {"status"}) == "True") {
-        return true;
+      if (stringAt(c, {"type"}) == type) {
+        return stringAt(c, {"status"}) + "/" + stringAt(c, {"reason"});
       }
     }
-    return false;
+    return "";
   }
+
+  static bool ready(const Json& b) { return condition(b, "Ready").rfind("True/", 0) == 0; }
 
   std::string controllerLog() const { return readFile(dir_ / "controller.log"); }
 
@@ -326,6 +329,49 @@ TEST_F(PackerBuilderE2eTest, SampleBuildsTagsReportsReadyThenStaysQuiet) {
   EXPECT_LE(aws_->callCount("ec2", "DescribeImages"), 2 * periods);
   EXPECT_EQ(runner_->jobCount(), 1);
 
+  ASSERT_TRUE(child_->running()) << controllerLog();
+  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+}
+
+// A failing build is recorded as failed and retried until spec.maxFailedJobs builds failed; then
+// the builder stalls (TooManyFailures) without another Job, no image exists, the temporary key
+// pairs and security groups the builds announced are deleted, and people are told on Slack.
+TEST_F(PackerBuilderE2eTest, FailingBuildsStallAfterMaxFailedJobsAndLeaveNothingBehind) {
+  runner_->setFailing(true);
+  startController();
+  applySample();
+
+  ASSERT_TRUE(
+      waitFor([&] { return condition(builder(), "Stalled") == "True/TooManyFailures"; }, 40s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  Json b = builder();
+  EXPECT_EQ(at(b, "/status/lastRunStatus"), "failed");
+  EXPECT_THAT(at(b, "/status/lastRunMessage"), ::testing::HasSubstr("UnauthorizedOperation"));
+  EXPECT_FALSE(ready(b));
+  EXPECT_EQ(runner_->jobCount(), 3);  // the CRD's default maxFailedJobs
+  EXPECT_TRUE(runner_->builtImages().empty());
+  EXPECT_TRUE(
+      waitFor([&] { return aws_->keyPairs().empty() && aws_->securityGroups().empty(); }, 10s))
+      << aws_->stateJson();
+  EXPECT_EQ(aws_->callCount("ec2", "DeleteKeyPair"), 3);
+  EXPECT_EQ(aws_->callCount("ec2", "DeleteSecurityGroup"), 3);
+  EXPECT_TRUE(waitFor(
+      [&] {
+        for (const FakeSlackPost& post : aws_->slackPosts()) {
+          if (post.channel == "SLACK_CHANNEL_IDS" &&
+              post.text.find("failed") != std::string::npos) {
+            return true;
+          }
+        }
+        return false;
+      },
+      10s))
+      << aws_->stateJson();
+
+  // Stalled means stalled: no further Job however long it waits (one more period here).
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(runner_->jobCount(), 3);
   ASSERT_TRUE(child_->running()) << controllerLog();
   EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
 }
