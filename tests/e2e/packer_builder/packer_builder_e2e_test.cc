@@ -376,5 +376,29 @@ TEST_F(PackerBuilderE2eTest, FailingBuildsStallAfterMaxFailedJobsAndLeaveNothing
   EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
 }
 
+// Progress lives in the builder's status and its Job: a controller stopped while a slow build runs
+// and started again finds that build, creates no second Job, and finishes the run with its image.
+TEST_F(PackerBuilderE2eTest, RestartDuringSlowBuildResumesWithoutSecondJob) {
+  runner_->setBuildTime(6s);
+  startController();
+  applySample();
+
+  ASSERT_TRUE(waitFor([&] { return at(builder(), "/status/jobStatus") == "running"; }, 20s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  EXPECT_EQ(condition(builder(), "Progressing").rfind("True/", 0), 0u) << toJson(builder());
+  ASSERT_EQ(child_->terminate(35s), 0) << controllerLog();
+
+  startController();
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 30s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  EXPECT_EQ(runner_->jobCount(), 1);
+  ASSERT_EQ(runner_->builtImages().size(), 1u);
+  EXPECT_EQ(at(builder(), "/status/lastRunBuiltImageID"), runner_->builtImages().front());
+  EXPECT_EQ(at(builder(), "/status/lastRunStatus"), "completed");
+  ASSERT_TRUE(child_->running()) << controllerLog();
+  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+}
+
 }  // namespace
 }  // namespace opsy::testing
