@@ -400,5 +400,34 @@ TEST_F(PackerBuilderE2eTest, RestartDuringSlowBuildResumesWithoutSecondJob) {
   EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
 }
 
+// --help and --version print and exit 0; a bad flag exits 2 with a message naming the flag.
+TEST(PackerBuilderBinaryTest, HelpVersionAndBadFlagsExitAsDocumented) {
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+    std::string output;
+  };
+  const std::vector<Case> cases = {
+      {{"--help"}, 0, "--slack-api-url"},
+      {{"--version"}, 0, "packer-builder-controller "},
+      {{"--no-such-flag"}, 2, "--no-such-flag"},
+      {{"--workers=many"}, 2, "--workers"},
+  };
+  const fs::path log =
+      fs::temp_directory_path() / ("opsy-e2e-pb-flags-" + std::to_string(::getpid()));
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {std::string(OPSY_BINARY_DIR) +
+                                     "/packer-builder-controller/packer-builder-controller"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    Child child(args, {"PATH=/usr/bin:/bin"}, log);
+    ASSERT_TRUE(child.spawned());
+    ASSERT_TRUE(waitFor([&] { return !child.running(); }, 10s)) << c.args.front();
+    EXPECT_EQ(child.terminate(1s), c.exit_code) << c.args.front();
+    EXPECT_THAT(readFile(log), ::testing::HasSubstr(c.output)) << c.args.front();
+  }
+  std::error_code ignored;
+  fs::remove(log, ignored);
+}
+
 }  // namespace
 }  // namespace opsy::testing
