@@ -297,6 +297,18 @@ TEST_F(PackerBuilderE2eTest, SampleBuildsTagsReportsReadyThenStaysQuiet) {
   EXPECT_THAT(tag(ami::kTagCreateTimestamp),
               ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z"));
   EXPECT_EQ(tag(ami::kTagStatus), ami::kStatusActive);
+  EXPECT_TRUE(waitFor(
+      [&] {
+        for (const FakeSlackPost& post : aws_->slackPosts()) {
+          if (post.channel == "SLACK_CHANNEL_IDS" &&
+              post.text.find(image_id) != std::string::npos) {
+            return true;
+          }
+        }
+        return false;
+      },
+      10s))
+      << aws_->stateJson();
 
   // A 2 s controllerTimer makes the quiet window long enough to see several periods. The patch
   // goes straight to the store, and the controller's reaction to it settles before counting.
