@@ -1,0 +1,113 @@
+// The packer-builder-controller binary: flags, then a Manager running one controller that
+// reconciles PackerBuilders and watches the Jobs they own. The logic lives in opsy_packer_builder.
+#include <cstdio>
+#include <string>
+
+#include "opsy/ami/image_cache.h"
+#include "opsy/core/flags.h"
+#include "opsy/http/curl_transport.h"
+#include "opsy/kube/config.h"
+#include "opsy/kube/resource.h"
+#include "opsy/kube/transport.h"
+#include "opsy/runtime/manager.h"
+#include "packer-builder-controller/api.h"
+#include "packer-builder-controller/decide.h"
+#include "packer-builder-controller/execute.h"
+#include "packer-builder-controller/notifiers.h"
+#include "packer-builder-controller/pod_logs.h"
+#include "packer-builder-controller/reconciler.h"
+
+namespace {
+
+using namespace opsy;
+
+constexpr const char* kProgram = "packer-builder-controller";
+
+struct Options {
+  runtime::ManagerOptions manager{.name = "packer-builder", .version = OPSY_VERSION};
+  std::string slack_api_url = "https://slack.com/api";
+};
+
+int fatal(const Error& error) {
+  std::fprintf(stderr, "%s: %s\n", kProgram, error.message.c_str());
+  return 1;
+}
+
+int run(const Options& o) {
+  // The config and transport are resolved here, not inside the Manager, so the pod-log reader
+  // talks to the same server through the same transport (which adds the bearer token itself).
+  auto config = kube::loadConfig(
+      realClock(), {.explicit_path = o.manager.kubeconfig, .context = o.manager.context});
+  if (!config) {
+    return fatal(config.error());
+  }
+  http::CurlTransportOptions base;
+  base.user_agent = o.manager.name + "-controller/" + o.manager.version;
+  auto kube_transport = kube::makeTransport(*config, base);
+  if (!kube_transport) {
+    return fatal(kube_transport.error());
+  }
+  auto slack_transport = http::makeCurlTransport({});
+  if (!slack_transport) {
+    return fatal(slack_transport.error());
+  }
+  auto created = runtime::Manager::create(
+      o.manager, {.rest_config = *config, .kube_transport = *kube_transport});
+  if (!created) {
+    return fatal(created.error());
+  }
+  runtime::Manager& manager = **created;
+  kube::Client& client = manager.client();
+
+  ami::ImageLookupCache images(manager.clock());
+  packer_builder::PodLogReaderImpl logs(*config, *kube_transport, /*add_bearer_token=*/false);
+  packer_builder::SecretKeyListerImpl secrets(client);
+  packer_builder::SlackNotifierFactory notifiers(client, *slack_transport, manager.clock(),
+                                                 o.slack_api_url);
+  packer_builder::Reconciler reconciler({
+      .reader = client,
+      .writer = client,
+      .status = client,
+      .logs = logs,
+      .secrets = secrets,
+      .ec2 = [&manager](std::string_view region) { return manager.aws().ec2(region); },
+      .images = images,
+      .events = manager.events(),
+      .notifiers = &notifiers,
+      .clock = manager.clock(),
+  });
+
+  const std::string managed_by = std::string(packer_builder::kLabelManagedBy) + "=" +
+                                 std::string(packer_builder::kManagedByValue);
+  Status added = manager.addController({
+      .name = "packer-builder",
+      .resource = packer_builder::packerBuilderResource(),
+      .owns = {{.resource = kube::resources::jobs(), .label_selector = managed_by}},
+      .reconcile = [&reconciler](const std::string& key) { return reconciler.run(key); },
+  });
+  if (!added) {
+    return fatal(added.error());
+  }
+  return manager.run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  FlagSet flags(kProgram, OPSY_VERSION,
+                "Builds AMIs with Packer Jobs for PackerBuilder resources.");
+  runtime::addManagerFlags(flags, options.manager);
+  flags.addString("slack-api-url", &options.slack_api_url,
+                  "Base URL of the Slack Web API used for build notifications.",
+                  "OPSY_SLACK_API_URL");
+  auto outcome = flags.parse(argc, argv);
+  if (!outcome) {
+    std::fprintf(stderr, "%s: %s\n", kProgram, outcome.error().message.c_str());
+    return 2;
+  }
+  if (*outcome != FlagSet::Outcome::Run) {
+    return 0;
+  }
+  return run(options);
+}

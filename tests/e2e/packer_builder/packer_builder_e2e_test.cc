@@ -1,0 +1,445 @@
+// End to end: the real packer-builder-controller binary against FakeKube and FakeAws, with a Job
+// runner playing Packer, builds an image for the seed sample and then stays quiet.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <rapidjson/pointer.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "opsy/ami/tags.h"
+#include "support/fake_aws.h"
+#include "support/fake_kube.h"
+#include "support/fake_kube_json.h"
+#include "support/loopback_server.h"
+#include "support/packer_job_runner.h"
+
+extern char** environ;
+
+namespace opsy::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr const char* kNamespace = "default";
+constexpr const char* kBuilder = "packer-builder-local";
+constexpr const char* kBaseImage = "ami-0b1e2a3c4d5e6f708";
+
+std::string readFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// YAML (a manifest) as JSON text, through the fake's yaml-cpp converter.
+std::string manifestJson(const fs::path& path) {
+  auto doc = parseJsonOrYaml(readFile(path));
+  EXPECT_TRUE(doc.has_value()) << path;
+  return doc ? toJson(*doc) : "{}";
+}
+
+std::string at(const Json& doc, const char* pointer) {
+  const JsonValue* v = rapidjson::Pointer(pointer).Get(doc);
+  return v != nullptr && v->IsString() ? v->GetString() : "";
+}
+
+// Polls `done` every 100 ms until it holds or `timeout` passes.
+bool waitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return done();
+}
+
+// The controller as a child process (no shell), its output in a file for failure messages.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const std::vector<std::string>& env,
+        const fs::path& log) {
+    std::vector<char*> argv;
+    for (const std::string& a : args) {
+      argv.push_back(const_cast<char*>(a.c_str()));
+    }
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const std::string& e : env) {
+      envp.push_back(const_cast<char*>(e.c_str()));
+    }
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    spawned_ = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data()) == 0;
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  ~Child() {
+    if (running()) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  bool spawned() const { return spawned_; }
+  bool running() {
+    if (!spawned_ || exited_) {
+      return false;
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      status_ = status;
+      return false;
+    }
+    return true;
+  }
+  // Sends SIGTERM and waits; the exit code, or -1 when it did not exit normally in time.
+  int terminate(std::chrono::milliseconds timeout) {
+    if (running()) {
+      ::kill(pid_, SIGTERM);
+      waitFor([this] { return !running(); }, timeout);
+    }
+    if (!exited_) {
+      return -1;
+    }
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  }
+
+ private:
+  pid_t pid_ = 0;
+  bool spawned_ = false;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+class PackerBuilderE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    clearProxyEnvironment();
+    dir_ = fs::temp_directory_path() / ("opsy-e2e-pb-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+
+    aws_ = std::make_unique<FakeAws>();
+    aws_->addImage({.id = kBaseImage,
+                    .name = "amazon-eks-node-al2023-x86_64-standard-1.30-v20261101",
+                    .owner_id = "602401143452",
+                    .creation_date = "2026-11-01T00:00:00.000Z",
+                    .is_public = true});
+    aws_->addImage({.id = "ami-0aaaaaaaaaaaaaaa1",
+                    .name = "amazon-eks-node-al2023-x86_64-standard-1.29-v20261101",
+                    .owner_id = "602401143452",
+                    .creation_date = "2026-11-02T00:00:00.000Z",
+                    .is_public = true});
+    aws_->addSlackToken("xoxb-fake-token");
+    aws_->addSlackChannel("SLACK_CHANNEL_IDS", "builds");
+    ASSERT_TRUE(aws_->start());
+
+    runner_ = std::make_shared<PackerJobRunner>(PackerJobRunnerOptions{
+        .ec2_endpoint = aws_->endpoint(), .region = "us-west-2", .aws = aws_.get()});
+    kube_ = std::make_unique<FakeKube>(FakeKubeOptions{.job_runner = runner_});
+    ASSERT_TRUE(kube_->start());
+    ASSERT_TRUE(kube_->writeKubeconfig((dir_ / "kubeconfig").string()));
+
+    const fs::path root = fs::path(OPSY_TEST_DATA_DIR).parent_path().parent_path();
+    ASSERT_TRUE(
+        kube_->createObject(manifestJson(root / "crds/ami.refresh.ops_packerbuilders.yaml")));
+    (void)kube_->createObject(
+        R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}})");
+    for (const auto& [name, data] : std::map<std::string, std::string>{
+             {"slack-token", R"({"token":"eG94Yi1mYWtlLXRva2Vu"})"},
+             {"git-sync", R"({"GITSYNC_USERNAME":"Ym90","GITSYNC_PASSWORD":"cGFzcw=="})"},
+             {"aws-creds",
+              R"({"AWS_ACCESS_KEY_ID":"QUtJREVYQU1QTEU=","AWS_SECRET_ACCESS_KEY":"c2VjcmV0"})"}}) {
+      ASSERT_TRUE(kube_->createObject(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":")" +
+                                      name + R"(","namespace":"default"},"data":)" + data + "}"));
+    }
+    sample_ = manifestJson(root / "tests/data/samples/packerbuilder.yaml");
+  }
+
+  void TearDown() override {
+    child_.reset();
+    kube_.reset();
+    aws_.reset();
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  void startController() {
+    const std::string binary =
+        std::string(OPSY_BINARY_DIR) + "/packer-builder-controller/packer-builder-controller";
+    ASSERT_TRUE(fs::exists(binary)) << binary;
+    std::vector<std::string> env = {
+        "AWS_ENDPOINT_URL=" + aws_->endpoint(),
+        "AWS_ACCESS_KEY_ID=" + std::string(kFakeAccessKey),
+        "AWS_SECRET_ACCESS_KEY=" + std::string(kFakeSecretKey),
+        "AWS_REGION=us-west-2",
+        "AWS_EC2_METADATA_DISABLED=true",
+        "HOME=" + dir_.string(),
+        "NO_PROXY=*",
+    };
+    for (const char* keep : {"PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
+      if (const char* v = std::getenv(keep)) {
+        env.push_back(std::string(keep) + "=" + v);
+      }
+    }
+    child_ = std::make_unique<Child>(
+        std::vector<std::string>{binary, "--kubeconfig=" + (dir_ / "kubeconfig").string(),
+                                 "--metrics-bind-address=127.0.0.1:0",
+                                 "--health-probe-bind-address=127.0.0.1:0",
+                                 "--slack-api-url=" + aws_->endpoint() + "/api"},
+        env, dir_ / "controller.log");
+    ASSERT_TRUE(child_->spawned());
+  }
+
+  // Creates the sample through the API (so the CRD schema judges it), as kubectl would.
+  void applySample() {
+    httplib::Client client(kube_->url());
+    auto resp = client.Post("/apis/ami.refresh.ops/v1alpha1/namespaces/default/packerbuilders",
+                            httplib::Headers{{"Authorization", "Bearer " + kube_->token()}},
+                            sample_, "application/json");
+    ASSERT_TRUE(resp);
+    ASSERT_EQ(resp->status, 201) << resp->body;
+  }
+
+  Json builder() {
+    auto text = kube_->getObject("ami.refresh.ops/v1alpha1", "PackerBuilder", kNamespace, kBuilder);
+    if (!text) {
+      return Json();
+    }
+    auto doc = parseJson(*text);
+    return doc ? std::move(*doc) : Json();
+  }
+
+  // "<status>/<reason>" of condition `type`, or "" when absent.
+  static std::string condition(const Json& b, std::string_view type) {
+    const JsonValue* conditions = rapidjson::Pointer("/status/conditions").Get(b);
+    if (conditions == nullptr || !conditions->IsArray()) {
+      return "";
+    }
+    for (const JsonValue& c : conditions->GetArray()) {
+      if (stringAt(c, {"type"}) == type) {
+        return stringAt(c, {"status"}) + "/" + stringAt(c, {"reason"});
+      }
+    }
+    return "";
+  }
+
+  static bool ready(const Json& b) { return condition(b, "Ready").rfind("True/", 0) == 0; }
+
+  std::string controllerLog() const { return readFile(dir_ / "controller.log"); }
+
+  fs::path dir_;
+  std::unique_ptr<FakeAws> aws_;
+  std::shared_ptr<PackerJobRunner> runner_;
+  std::unique_ptr<FakeKube> kube_;
+  std::unique_ptr<Child> child_;
+  std::string sample_;
+};
+
+// The sample, applied unchanged, yields one Job, one image tagged as DESIGN.md §3 says, a Ready
+// status naming the run; afterwards the controller writes nothing and looks images up at most
+// once per filter set per controllerTimer; SIGTERM ends it with 0.
+TEST_F(PackerBuilderE2eTest, SampleBuildsTagsReportsReadyThenStaysQuiet) {
+  startController();
+  applySample();
+
+  ASSERT_TRUE(waitFor([&] { return runner_->jobCount() >= 1; }, 20s)) << "no Job was created\n"
+                                                                      << controllerLog();
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 20s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  EXPECT_EQ(runner_->jobCount(), 1);
+  ASSERT_EQ(runner_->builtImages().size(), 1u);
+  const std::string image_id = runner_->builtImages().front();
+
+  Json b = builder();
+  for (const char* field :
+       {"/status/buildID", "/status/command", "/status/jobID", "/status/jobName",
+        "/status/jobStatus", "/status/lastRun", "/status/lastRunBaseImageID",
+        "/status/lastRunBuiltImageID", "/status/lastRunMessage", "/status/lastRunStatus"}) {
+    EXPECT_FALSE(at(b, field).empty()) << field << " in " << toJson(b);
+  }
+  EXPECT_EQ(at(b, "/status/lastRunBuiltImageID"), image_id);
+  EXPECT_EQ(at(b, "/status/lastRunBaseImageID"), kBaseImage);
+
+  auto image = aws_->image(image_id);
+  ASSERT_TRUE(image.has_value());
+  const TagMap& tags = image->tags;
+  auto tag = [&](std::string_view key) {
+    auto it = tags.find(std::string(key));
+    return it == tags.end() ? std::string("<missing>") : it->second;
+  };
+  EXPECT_EQ(tag(ami::kTagBroughtBy), ami::kBroughtByValue);
+  EXPECT_EQ(tag(ami::kTagClusterName), "opsy-gitops");
+  EXPECT_EQ(tag(ami::kTagCreatedBy), kBuilder);
+  EXPECT_EQ(tag(ami::kTagPackerRepo), "https://github.com/ibeify/eks-node-group-ami-refresh");
+  EXPECT_EQ(tag(ami::kTagPackerRepoBranch), "main");
+  EXPECT_EQ(tag(ami::kTagBaseAmi), kBaseImage);
+  EXPECT_EQ(tag(ami::kTagBuildId), at(b, "/status/buildID"));
+  EXPECT_EQ(tag(ami::kTagJobId), at(b, "/status/jobID"));
+  EXPECT_THAT(tag(ami::kTagCreateTimestamp),
+              ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z"));
+  EXPECT_EQ(tag(ami::kTagStatus), ami::kStatusActive);
+  EXPECT_TRUE(waitFor(
+      [&] {
+        for (const FakeSlackPost& post : aws_->slackPosts()) {
+          if (post.channel == "SLACK_CHANNEL_IDS" &&
+              post.text.find(image_id) != std::string::npos) {
+            return true;
+          }
+        }
+        return false;
+      },
+      10s))
+      << aws_->stateJson();
+
+  // A 2 s controllerTimer makes the quiet window long enough to see several periods. The patch
+  // goes straight to the store, and the controller's reaction to it settles before counting.
+  constexpr int kTimerSeconds = 2;
+  rapidjson::Pointer("/spec/timeOuts/controllerTimer").Set(b, "2s");
+  ASSERT_TRUE(kube_->updateObject(toJson(b)));
+  const std::string generation = [&] {
+    Json patched = builder();
+    const JsonValue* g = rapidjson::Pointer("/metadata/generation").Get(patched);
+    return g != nullptr && g->IsInt64() ? std::to_string(g->GetInt64()) : "";
+  }();
+  ASSERT_TRUE(waitFor(
+      [&] {
+        Json now = builder();
+        const JsonValue* g = rapidjson::Pointer("/status/observedGeneration").Get(now);
+        return g != nullptr && g->IsInt64() && std::to_string(g->GetInt64()) == generation &&
+               ready(now);
+      },
+      10s))
+      << toJson(builder());
+  std::this_thread::sleep_for(1s);
+
+  const int writes_before = kube_->writeCount();
+  aws_->clearCalls();
+  constexpr int kWindowSeconds = 7;
+  std::this_thread::sleep_for(std::chrono::seconds(kWindowSeconds));
+  EXPECT_EQ(kube_->writeCount() - writes_before, 0) << controllerLog();
+  // Two filter sets (the base image and the builder's own images), each at most once per period.
+  const int periods = kWindowSeconds / kTimerSeconds + 1;
+  EXPECT_LE(aws_->callCount("ec2", "DescribeImages"), 2 * periods);
+  EXPECT_EQ(runner_->jobCount(), 1);
+
+  ASSERT_TRUE(child_->running()) << controllerLog();
+  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+}
+
+// A failing build is recorded as failed and retried until spec.maxFailedJobs builds failed; then
+// the builder stalls (TooManyFailures) without another Job, no image exists, the temporary key
+// pairs and security groups the builds announced are deleted, and people are told on Slack.
+TEST_F(PackerBuilderE2eTest, FailingBuildsStallAfterMaxFailedJobsAndLeaveNothingBehind) {
+  runner_->setFailing(true);
+  startController();
+  applySample();
+
+  ASSERT_TRUE(
+      waitFor([&] { return condition(builder(), "Stalled") == "True/TooManyFailures"; }, 40s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  Json b = builder();
+  EXPECT_EQ(at(b, "/status/lastRunStatus"), "failed");
+  EXPECT_THAT(at(b, "/status/lastRunMessage"), ::testing::HasSubstr("UnauthorizedOperation"));
+  EXPECT_FALSE(ready(b));
+  EXPECT_EQ(runner_->jobCount(), 3);  // the CRD's default maxFailedJobs
+  EXPECT_TRUE(runner_->builtImages().empty());
+  EXPECT_TRUE(
+      waitFor([&] { return aws_->keyPairs().empty() && aws_->securityGroups().empty(); }, 10s))
+      << aws_->stateJson();
+  EXPECT_EQ(aws_->callCount("ec2", "DeleteKeyPair"), 3);
+  EXPECT_EQ(aws_->callCount("ec2", "DeleteSecurityGroup"), 3);
+  EXPECT_TRUE(waitFor(
+      [&] {
+        for (const FakeSlackPost& post : aws_->slackPosts()) {
+          if (post.channel == "SLACK_CHANNEL_IDS" &&
+              post.text.find("failed") != std::string::npos) {
+            return true;
+          }
+        }
+        return false;
+      },
+      10s))
+      << aws_->stateJson();
+
+  // Stalled means stalled: no further Job however long it waits (one more period here).
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(runner_->jobCount(), 3);
+  ASSERT_TRUE(child_->running()) << controllerLog();
+  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+}
+
+// Progress lives in the builder's status and its Job: a controller stopped while a slow build runs
+// and started again finds that build, creates no second Job, and finishes the run with its image.
+TEST_F(PackerBuilderE2eTest, RestartDuringSlowBuildResumesWithoutSecondJob) {
+  runner_->setBuildTime(6s);
+  startController();
+  applySample();
+
+  ASSERT_TRUE(waitFor([&] { return at(builder(), "/status/jobStatus") == "running"; }, 20s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  EXPECT_EQ(condition(builder(), "Progressing").rfind("True/", 0), 0u) << toJson(builder());
+  ASSERT_EQ(child_->terminate(35s), 0) << controllerLog();
+
+  startController();
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 30s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  EXPECT_EQ(runner_->jobCount(), 1);
+  ASSERT_EQ(runner_->builtImages().size(), 1u);
+  EXPECT_EQ(at(builder(), "/status/lastRunBuiltImageID"), runner_->builtImages().front());
+  EXPECT_EQ(at(builder(), "/status/lastRunStatus"), "completed");
+  ASSERT_TRUE(child_->running()) << controllerLog();
+  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+}
+
+// --help and --version print and exit 0; a bad flag exits 2 with a message naming the flag.
+TEST(PackerBuilderBinaryTest, HelpVersionAndBadFlagsExitAsDocumented) {
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+    std::string output;
+  };
+  const std::vector<Case> cases = {
+      {{"--help"}, 0, "--slack-api-url"},
+      {{"--version"}, 0, "packer-builder-controller "},
+      {{"--no-such-flag"}, 2, "--no-such-flag"},
+      {{"--workers=many"}, 2, "--workers"},
+  };
+  const fs::path log =
+      fs::temp_directory_path() / ("opsy-e2e-pb-flags-" + std::to_string(::getpid()));
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {std::string(OPSY_BINARY_DIR) +
+                                     "/packer-builder-controller/packer-builder-controller"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    Child child(args, {"PATH=/usr/bin:/bin"}, log);
+    ASSERT_TRUE(child.spawned());
+    ASSERT_TRUE(waitFor([&] { return !child.running(); }, 10s)) << c.args.front();
+    EXPECT_EQ(child.terminate(1s), c.exit_code) << c.args.front();
+    EXPECT_THAT(readFile(log), ::testing::HasSubstr(c.output)) << c.args.front();
+  }
+  std::error_code ignored;
+  fs::remove(log, ignored);
+}
+
+}  // namespace
+}  // namespace opsy::testing
