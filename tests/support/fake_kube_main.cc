@@ -9,6 +9,7 @@
 
 #include "opsy/core/flags.h"
 #include "support/fake_kube.h"
+#include "support/packer_job_runner.h"
 
 int main(int argc, char** argv) {
   int port = 0;
@@ -16,12 +17,21 @@ int main(int argc, char** argv) {
   std::string token = "fake-kube-test-token";
   opsy::Duration job_delay = std::chrono::seconds(2);
   bool tls = true;
+  std::string packer_ec2_endpoint;
+  std::string packer_region = "us-west-2";
+  opsy::Duration packer_build_time = std::chrono::seconds(3);
   opsy::FlagSet flags("fake-kube", "0.1.0", "A fake Kubernetes API server on 127.0.0.1.");
   flags.addInt("port", &port, "Port to listen on (0 picks a free one).");
   flags.addString("kubeconfig-out", &kubeconfig_out, "Write a kubeconfig for the server here.");
   flags.addString("token", &token, "Bearer token clients must send.");
   flags.addBool("tls", &tls, "Serve HTTPS with a self-signed certificate (kubectl needs it).");
   flags.addDuration("job-duration", &job_delay, "How long the default Job runner runs a Job.");
+  flags.addString("packer-ec2-endpoint", &packer_ec2_endpoint,
+                  "Play Packer for PackerBuilder Jobs: register each built image at this EC2 "
+                  "endpoint (a fake-aws URL) and write Packer's machine-readable log.");
+  flags.addString("packer-region", &packer_region,
+                  "Region of the images the Packer runner builds.");
+  flags.addDuration("packer-build-time", &packer_build_time, "How long a played build takes.");
   auto outcome = flags.parse(argc, argv);
   if (!outcome) {
     std::cerr << outcome.error().toString() << "\n";
@@ -42,7 +52,14 @@ int main(int argc, char** argv) {
   options.port = port;
   options.token = token;
   options.tls = tls;
-  options.job_runner = opsy::testing::completingJobRunner(job_delay);
+  if (packer_ec2_endpoint.empty()) {
+    options.job_runner = opsy::testing::completingJobRunner(job_delay);
+  } else {
+    options.job_runner = std::make_shared<opsy::testing::PackerJobRunner>(
+        opsy::testing::PackerJobRunnerOptions{.ec2_endpoint = packer_ec2_endpoint,
+                                              .region = packer_region,
+                                              .build_time = packer_build_time});
+  }
   opsy::testing::FakeKube kube(options);
   if (auto started = kube.start(); !started) {
     std::cerr << started.error().toString() << "\n";
