@@ -362,6 +362,21 @@ class AmiRefreshE2e : public ::testing::Test {
     ASSERT_TRUE(kube_.updateObject(opsy::testing::toJson(*doc)).has_value());
   }
 
+  // What `kubectl patch --type merge -p '{"spec":{"selfManaged":{"enabled":true}}}'` does.
+  void enableSelfManaged() {
+    auto json = kube_.getObject(kApiVersion, kKind, kNamespace, kName);
+    ASSERT_TRUE(json.has_value());
+    auto doc = opsy::testing::parseJson(*json);
+    ASSERT_TRUE(doc.has_value());
+    auto& alloc = doc->GetAllocator();
+    rapidjson::Value self_managed(rapidjson::kObjectType);
+    self_managed.AddMember("enabled", true, alloc);
+    auto& spec = (*doc)["spec"];
+    spec.RemoveMember("selfManaged");
+    spec.AddMember("selfManaged", self_managed, alloc);
+    ASSERT_TRUE(kube_.updateObject(opsy::testing::toJson(*doc)).has_value());
+  }
+
   std::string scrapeMetrics() const {
     httplib::Client client("127.0.0.1", metrics_port_);
     auto res = client.Get("/metrics");
@@ -378,7 +393,7 @@ class AmiRefreshE2e : public ::testing::Test {
 
 // The sample, applied unchanged, rolls exactly the one group that needs it (one new launch
 // template version, one update), records every group's phase and reason, and reports Ready; the
-// self-managed group is left alone because the sample does not enable selfManaged.
+// self-managed group is left alone until the resource is patched to enable selfManaged.
 TEST_F(AmiRefreshE2e, SampleRollsOnlyTheGroupThatNeedsItAndReportsEveryGroup) {
   aws_.setEksAutoCompleteAfter(1);
   ASSERT_NO_FATAL_FAILURE(startController());
@@ -417,9 +432,29 @@ TEST_F(AmiRefreshE2e, SampleRollsOnlyTheGroupThatNeedsItAndReportsEveryGroup) {
     EXPECT_EQ(g->phase, e.phase) << e.name << ": " << g->message;
     EXPECT_NE(g->message.find(e.message_part), std::string::npos) << e.name << ": " << g->message;
   }
+  // The sample leaves selfManaged off: the Auto Scaling group is not even listed.
   EXPECT_EQ(group(*r, kSelfManagedAsg), nullptr);
   EXPECT_TRUE(aws_.instanceRefreshes().empty());
   EXPECT_TRUE(aws_.autoScalingGroupUpdates().empty());
+
+  // Enabling selfManaged brings the cluster's own Auto Scaling group in: one launch template
+  // version and one instance refresh.
+  aws_.setInstanceRefreshAutoCompleteAfter(1);
+  ASSERT_NO_FATAL_FAILURE(enableSelfManaged());
+  ASSERT_TRUE(eventually([&] {
+    auto now = refresher();
+    const NodegroupStatus* g = now ? group(*now, kSelfManagedAsg) : nullptr;
+    return g != nullptr && g->phase == Phase::Succeeded && ready();
+  })) << "the self-managed group never succeeded";
+  ASSERT_EQ(aws_.instanceRefreshes().size(), 1U);
+  EXPECT_EQ(aws_.instanceRefreshes()[0].asg_name, kSelfManagedAsg);
+  EXPECT_EQ(versionCount(aws_, kSelfManagedLt), 2U);
+  EXPECT_EQ(lastVersionImage(aws_, kSelfManagedLt), kTargetImage);
+  EXPECT_EQ(aws_.eksUpdates().size(), 1U);
+  EXPECT_EQ(versionCount(aws_, kUpdateLt), 2U);
+  r = refresher();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(group(*r, kSelfManagedAsg)->kind, GroupKind::SelfManaged);
 
   std::string metrics = scrapeMetrics();
   EXPECT_NE(metrics.find("opsy_rollouts_started_total{controller=\"ami-refresh\"} 1"),
@@ -469,6 +504,64 @@ TEST_F(AmiRefreshE2e, KilledMidRolloutDoesNotUpdateTheSameGroupTwice) {
 
   controller_->signal(SIGTERM);
   EXPECT_EQ(controller_->wait(std::chrono::seconds(35)), std::optional<int>(0));
+}
+
+// A controller killed between asking EKS for an update and recording the update's id (the call
+// is slowed so the kill lands inside it) does not start a second update or create a second
+// launch template version when it comes back; it waits for the running update and then reports
+// the group on the target.
+TEST_F(AmiRefreshE2e, KilledWhileStartingAnUpdateDoesNotStartAnother) {
+  aws_.setEksAutoCompleteAfter(0);
+  aws_.addFault({.service = "eks",
+                 .operation = "UpdateNodegroupVersion",
+                 .kind = opsy::testing::FaultKind::Latency,
+                 .count = 1,
+                 .latency = std::chrono::seconds(2)});
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applySample());
+
+  // Intent (phase Updating, no update id yet) is written before the call.
+  ASSERT_TRUE(eventually([&] { return phaseOf("workers-update") == Phase::Updating; }));
+  controller_->signal(SIGKILL);
+  EXPECT_EQ(controller_->wait(std::chrono::seconds(5)), std::optional<int>(-SIGKILL));
+
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_TRUE(eventually([&] { return aws_.eksUpdates().size() == 1; }));
+  std::string update_id = aws_.eksUpdates()[0].id;
+  ASSERT_TRUE(aws_.completeEksUpdate(update_id));
+  ASSERT_NO_FATAL_FAILURE(touch("1"));
+  ASSERT_TRUE(eventually([&] { return ready(); })) << "Ready=True never reported";
+
+  EXPECT_EQ(phaseOf("workers-update"), Phase::Succeeded);
+  EXPECT_EQ(aws_.eksUpdates().size(), 1U);
+  EXPECT_EQ(versionCount(aws_, kUpdateLt), 2U);
+  EXPECT_EQ(aws_.nodegroup(std::string(kCluster), "workers-update")->launch_template->version, "2");
+
+  controller_->signal(SIGTERM);
+  EXPECT_EQ(controller_->wait(std::chrono::seconds(35)), std::optional<int>(0));
+}
+
+// --version and --help exit 0; an unknown flag or a bad value exits 2 and names the flag.
+TEST_F(AmiRefreshE2e, FlagErrorsExitTwoNamingTheFlag) {
+  struct Case {
+    std::string flag;
+    int exit_code;
+    std::string output_part;
+  };
+  std::string binary =
+      std::string(OPSY_BINARY_DIR) + "/ami-refresh-controller/ami-refresh-controller";
+  int i = 0;
+  for (const Case& c : std::vector<Case>{{"--version", 0, "ami-refresh-controller "},
+                                         {"--help", 0, "--metrics-bind-address"},
+                                         {"--bogus", 2, "--bogus"},
+                                         {"--workers=many", 2, "--workers"}}) {
+    std::string log = dir_ + "/flags-" + std::to_string(i++) + ".log";
+    ControllerProcess p({binary, c.flag}, {}, log);
+    ASSERT_TRUE(p.start());
+    EXPECT_EQ(p.wait(std::chrono::seconds(10)), std::optional<int>(c.exit_code)) << c.flag;
+    EXPECT_NE(readFile(log).find(c.output_part), std::string::npos)
+        << c.flag << ": " << readFile(log);
+  }
 }
 
 }  // namespace
