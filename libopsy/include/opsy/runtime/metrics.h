@@ -47,6 +47,15 @@ class Metrics {
 
   void leader(bool is_leader);
 
+  // Node group rollouts (ami-refresh-controller); series appear on first use.
+  void rolloutStarted();
+  void rolloutFinished();
+  void rolloutFailed();
+  // One group from update start to success.
+  void groupRolled(Duration elapsed);
+  // Groups of one object ("ns/name") in one phase, as of its last reconcile.
+  void groupsInPhase(std::string_view object, std::string_view phase, int64_t count);
+
   // The registry in the Prometheus text exposition format (version 0.0.4).
   std::string exposition() const;
 

@@ -1,0 +1,65 @@
+// ami-refresh-controller: rolls EKS managed node groups (and, when enabled, self-managed Auto
+// Scaling groups) onto the newest eligible AMI an AMIRefresher selects.
+#include <cstdio>
+#include <memory>
+
+#include "ami-refresh-controller/api.h"
+#include "ami-refresh-controller/execute.h"
+#include "ami-refresh-controller/wiring.h"
+#include "opsy/ami/image_cache.h"
+#include "opsy/core/flags.h"
+#include "opsy/http/curl_transport.h"
+#include "opsy/notify/slack_notifiers.h"
+#include "opsy/runtime/manager.h"
+
+namespace opsy::ami_refresh {
+namespace {
+
+int run(int argc, char** argv) {
+  runtime::ManagerOptions options{.name = "ami-refresh", .version = OPSY_VERSION};
+  FlagSet flags("ami-refresh-controller", OPSY_VERSION,
+                "Rolls EKS node groups onto the AMI each AMIRefresher selects.");
+  runtime::addManagerFlags(flags, options);
+  auto outcome = flags.parse(argc, argv);
+  if (!outcome) {
+    std::fprintf(stderr, "ami-refresh-controller: %s\n", outcome.error().message.c_str());
+    return 2;
+  }
+  if (*outcome != FlagSet::Outcome::Run) {
+    return 0;
+  }
+
+  auto manager = runtime::Manager::create(options);
+  if (!manager) {
+    std::fprintf(stderr, "ami-refresh-controller: %s\n", manager.error().toString().c_str());
+    return 1;
+  }
+  runtime::Manager& m = **manager;
+  auto slack_transport = http::makeCurlTransport({});
+  if (!slack_transport) {
+    std::fprintf(stderr, "ami-refresh-controller: %s\n",
+                 slack_transport.error().toString().c_str());
+    return 1;
+  }
+  notify::SlackNotifiers slack(m.client(), *slack_transport, m.clock());
+  Reconciler reconciler(m.client(), m.client(), m.events(), managerAwsClients(m.aws()), m.clock(),
+                        {.notifiers = slackNotifiers(slack),
+                         .image_cache = std::make_shared<ami::ImageLookupCache>(m.clock()),
+                         .metrics = rolloutMetrics(m.metrics())});
+  auto added = m.addController(
+      {.name = "ami-refresh",
+       .resource = amiRefreshers(),
+       .reconcile = [&reconciler](const std::string& key) { return reconciler.reconcile(key); }});
+  if (!added) {
+    std::fprintf(stderr, "ami-refresh-controller: %s\n", added.error().toString().c_str());
+    return 1;
+  }
+  return m.run();
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
+
+int main(int argc, char** argv) {
+  return opsy::ami_refresh::run(argc, argv);
+}

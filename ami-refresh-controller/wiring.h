@@ -1,0 +1,29 @@
+// File: wiring.h
+//
+// What binds the AMIRefresher Reconciler to a running process: rollout metrics on the process's
+// Prometheus registry, AWS clients from the Manager (so AWS_ENDPOINT_URL, the credentials chain
+// and the request metrics apply), and Slack notifiers for spec.notifier.slack. main.cc only
+// parses flags and calls these.
+//
+//   Reconciler r(client, client, events, managerAwsClients(manager.aws()), clock,
+//                {.notifiers = slackNotifiers(slack), .metrics = rolloutMetrics(metrics)});
+#pragma once
+
+#include "ami-refresh-controller/execute.h"
+#include "opsy/notify/slack_notifiers.h"
+#include "opsy/runtime/aws_clients.h"
+#include "opsy/runtime/metrics.h"
+
+namespace opsy::ami_refresh {
+
+// RolloutMetrics on `metrics` (which must outlive the result). Every phase of an object is set,
+// zero included, so a phase its groups left does not keep an old count.
+RolloutMetricsPtr rolloutMetrics(runtime::Metrics& metrics);
+
+// The EC2, EKS and Auto Scaling clients of a region, cached by `clients`.
+AwsClientsFactory managerAwsClients(runtime::AwsClients& clients);
+
+// spec.notifier.slack's notifier (null without one); `slack` must outlive the result.
+NotifierFactory slackNotifiers(notify::SlackNotifiers& slack);
+
+}  // namespace opsy::ami_refresh

@@ -1,0 +1,571 @@
+// The real ami-refresh-controller binary against FakeKube and FakeAws: the AMIRefresher sample
+// rolls the cluster's node groups onto the newest eligible image, each group that needs it gets
+// exactly one launch template version and one update, and a controller killed mid-rollout and
+// started again does not update the same group twice.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ami-refresh-controller/api.h"
+#include "opsy/ami/tags.h"
+#include "opsy/core/clock.h"
+#include "opsy/core/time_format.h"
+#include "opsy/kube/conditions.h"
+#include "opsy/kube/object.h"
+#include "support/fake_aws.h"
+#include "support/fake_kube.h"
+#include "support/fake_kube_json.h"
+#include "support/loopback_server.h"
+
+extern char** environ;
+
+namespace opsy::ami_refresh {
+namespace {
+
+using opsy::testing::FakeAws;
+using opsy::testing::FakeKube;
+
+constexpr std::string_view kApiVersion = "ami.refresh.ops/v1alpha1";
+constexpr std::string_view kKind = "AMIRefresher";
+constexpr std::string_view kName = "node-group-ami-refresh";
+constexpr std::string_view kNamespace = "default";
+constexpr std::string_view kCluster = "ibeify-gitops";
+
+constexpr std::string_view kBaseImage = "ami-0a1b2c3d4e5f60001";
+constexpr std::string_view kTargetImage = "ami-0a1b2c3d4e5f60002";
+constexpr std::string_view kOldImage = "ami-0a1b2c3d4e5f60009";
+
+constexpr std::string_view kExcludedLt = "lt-0a1b2c3d4e5f6000a";
+constexpr std::string_view kCurrentLt = "lt-0a1b2c3d4e5f6000b";
+constexpr std::string_view kUpdateLt = "lt-0a1b2c3d4e5f6000c";
+constexpr std::string_view kSelfManagedLt = "lt-0a1b2c3d4e5f6000d";
+
+constexpr std::string_view kSelfManagedAsg = "ibeify-gitops-self-managed";
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A TCP port nobody listens on right now (the child binds it moments later).
+int freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return 0;
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Polls `done` every 50 ms until it holds or `timeout` passes.
+bool eventually(const std::function<bool()>& done,
+                std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
+// The controller as a child process, its output appended to a log file.
+class ControllerProcess {
+ public:
+  ControllerProcess(std::vector<std::string> args, std::vector<std::string> env,
+                    std::string log_path)
+      : args_(std::move(args)), env_(std::move(env)), log_path_(std::move(log_path)) {}
+  ~ControllerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  bool start() {
+    std::vector<char*> argv;
+    for (auto& a : args_) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : env_) {
+      envp.push_back(e.data());
+    }
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      pid_ = -1;
+    }
+    return rc == 0;
+  }
+
+  void signal(int sig) {
+    if (pid_ > 0) {
+      kill(pid_, sig);
+    }
+  }
+
+  // The exit code, or -signal when a signal ended it; nullopt when still running at the timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (pid_ > 0) {
+      int status = 0;
+      pid_t r = waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        return std::nullopt;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::vector<std::string> args_;
+  std::vector<std::string> env_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+};
+
+std::string lastVersionImage(const FakeAws& aws, std::string_view lt) {
+  auto t = aws.launchTemplate(std::string(lt));
+  return t && !t->versions.empty() ? t->versions.back().data.image_id : "";
+}
+
+size_t versionCount(const FakeAws& aws, std::string_view lt) {
+  auto t = aws.launchTemplate(std::string(lt));
+  return t ? t->versions.size() : 0;
+}
+
+class AmiRefreshE2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    opsy::testing::clearProxyEnvironment();
+    char tmpl[] = "/tmp/ami-refresh-e2e-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+
+    ASSERT_TRUE(kube_.start().has_value());
+    ASSERT_TRUE(kube_.writeKubeconfig(dir_ + "/kubeconfig").has_value());
+    auto crd = opsy::testing::parseJsonOrYaml(readFile(
+        std::string(OPSY_TEST_DATA_DIR) + "/../../crds/ami.refresh.ops_amirefreshers.yaml"));
+    ASSERT_TRUE(crd.has_value()) << crd.error().toString();
+    ASSERT_TRUE(kube_.createObject(opsy::testing::toJson(*crd)).has_value());
+    auto ns = kube_.createObject(R"({"apiVersion":"v1","kind":"Namespace",)"
+                                 R"("metadata":{"name":"default"}})");
+    (void)ns;  // the fake may already have it
+
+    seedAws();
+    ASSERT_TRUE(aws_.start().has_value());
+    metrics_port_ = freePort();
+    probe_port_ = freePort();
+  }
+
+  void TearDown() override {
+    controller_.reset();
+    if (!dir_.empty()) {
+      if (HasFailure() || std::getenv("OPSY_E2E_SHOW_LOG") != nullptr) {
+        std::cerr << "controller log:\n" << readFile(dir_ + "/controller.log") << "\n";
+      }
+      std::filesystem::remove_all(dir_);
+    }
+  }
+
+  void seedAws() {
+    TimePoint now = realClock().now();
+    aws_.addCluster({.name = std::string(kCluster)});
+    aws_.addImage({.id = std::string(kBaseImage),
+                   .name = "amazon-eks-node-al2023-x86_64-standard-1.30-v20261101",
+                   .owner_id = "602401143452",
+                   .owner_alias = "amazon",
+                   .creation_date = "2026-11-01T00:00:00.000Z",
+                   .is_public = true});
+    ami::Lineage lineage{.cluster_name = std::string(kCluster),
+                         .created_by = "eks-nodes",
+                         .packer_repo = "https://github.com/example/packer.git",
+                         .packer_repo_branch = "main"};
+    aws::Tags tags = ami::fullTags(
+        lineage, {.base_ami = std::string(kBaseImage), .build_id = "b-1", .job_id = "j-1"}, now);
+    aws_.addImage({.id = std::string(kTargetImage),
+                   .name = "ibeify-gitops-al2023-1.30-b-1",
+                   .creation_date = formatRfc3339Millis(now),
+                   .tags = opsy::testing::TagMap(tags.begin(), tags.end())});
+
+    auto lt = [&](std::string_view id, std::string name, std::string_view image) {
+      aws_.addLaunchTemplate(
+          {.id = std::string(id),
+           .name = std::move(name),
+           .default_version = 1,
+           .versions = {{.version_number = 1,
+                         .create_time = "2026-11-01T00:00:00.000Z",
+                         .data = {.image_id = std::string(image), .instance_type = "m6i.large"}}}});
+    };
+    lt(kExcludedLt, "ingress-dev", kOldImage);
+    lt(kCurrentLt, "workers-current", kTargetImage);
+    lt(kUpdateLt, "workers-update", kOldImage);
+    lt(kSelfManagedLt, "self-managed", kOldImage);
+
+    auto ng = [&](std::string name, std::optional<std::string_view> lt_id) {
+      opsy::testing::FakeNodegroup g{.cluster = std::string(kCluster), .name = std::move(name)};
+      if (lt_id) {
+        g.launch_template =
+            opsy::testing::FakeLaunchTemplateRef{.id = std::string(*lt_id), .version = "1"};
+      } else {
+        g.ami_type = "AL2023_x86_64_STANDARD";
+      }
+      aws_.addNodegroup(std::move(g));
+    };
+    ng("ingress-dev", kExcludedLt);
+    ng("system-default", std::nullopt);
+    ng("workers-current", kCurrentLt);
+    ng("workers-update", kUpdateLt);
+
+    aws_.addAutoScalingGroup(
+        {.name = std::string(kSelfManagedAsg),
+         .launch_template = opsy::testing::FakeLaunchTemplateRef{.id = std::string(kSelfManagedLt),
+                                                                 .version = "1"},
+         .availability_zones = {"us-west-2a"},
+         .tags = {{.key = "kubernetes.io/cluster/" + std::string(kCluster), .value = "owned"}}});
+  }
+
+  void startController() {
+    std::vector<std::string> args = {
+        std::string(OPSY_BINARY_DIR) + "/ami-refresh-controller/ami-refresh-controller",
+        "--kubeconfig=" + dir_ + "/kubeconfig",
+        "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
+        "--health-probe-bind-address=127.0.0.1:" + std::to_string(probe_port_),
+        "--log-level=debug"};
+    std::vector<std::string> env = {
+        "AWS_ENDPOINT_URL=" + aws_.endpoint(),
+        "AWS_ACCESS_KEY_ID=" + std::string(opsy::testing::kFakeAccessKey),
+        "AWS_SECRET_ACCESS_KEY=" + std::string(opsy::testing::kFakeSecretKey),
+        "AWS_REGION=us-west-2",
+        "AWS_EC2_METADATA_DISABLED=true",
+        "HOME=" + dir_,
+    };
+    // Sanitizer settings and the library path pass through; nothing else does.
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string_view v = *e;
+      if (v.starts_with("ASAN_OPTIONS=") || v.starts_with("UBSAN_OPTIONS=") ||
+          v.starts_with("LSAN_OPTIONS=") || v.starts_with("PATH=") ||
+          v.starts_with("LD_LIBRARY_PATH=")) {
+        env.emplace_back(v);
+      }
+    }
+    controller_ = std::make_unique<ControllerProcess>(std::move(args), std::move(env),
+                                                      dir_ + "/controller.log");
+    ASSERT_TRUE(controller_->start());
+  }
+
+  void applySample() {
+    auto sample = opsy::testing::parseJsonOrYaml(
+        readFile(std::string(OPSY_TEST_DATA_DIR) + "/samples/amirefresher.yaml"));
+    ASSERT_TRUE(sample.has_value()) << sample.error().toString();
+    // As `kubectl apply -n default` would: the sample names no namespace.
+    auto& doc = *sample;
+    doc["metadata"].AddMember("namespace", rapidjson::Value("default"), doc.GetAllocator());
+    auto created = kube_.createObject(opsy::testing::toJson(doc));
+    ASSERT_TRUE(created.has_value()) << created.error().toString();
+  }
+
+  std::optional<AmiRefresher> refresher() const {
+    auto json = kube_.getObject(kApiVersion, kKind, kNamespace, kName);
+    if (!json) {
+      return std::nullopt;
+    }
+    auto obj = kube::Object::parse(*json);
+    if (!obj) {
+      return std::nullopt;
+    }
+    return AmiRefresher::fromObject(*obj);
+  }
+
+  const NodegroupStatus* group(const AmiRefresher& r, std::string_view name) const {
+    for (const NodegroupStatus& g : r.status.nodegroups) {
+      if (g.name == name) {
+        return &g;
+      }
+    }
+    return nullptr;
+  }
+
+  bool ready() const {
+    auto r = refresher();
+    if (!r) {
+      return false;
+    }
+    const kube::Condition* c = kube::findCondition(r->status.conditions, "Ready");
+    return c != nullptr && c->status == kube::kConditionTrue;
+  }
+
+  std::optional<Phase> phaseOf(std::string_view name) const {
+    auto r = refresher();
+    if (!r) {
+      return std::nullopt;
+    }
+    const NodegroupStatus* g = group(*r, name);
+    return g ? std::optional<Phase>(g->phase) : std::nullopt;
+  }
+
+  // Sets an annotation, which brings the object back to the controller without a spec change.
+  void touch(const std::string& value) {
+    auto json = kube_.getObject(kApiVersion, kKind, kNamespace, kName);
+    ASSERT_TRUE(json.has_value());
+    auto doc = opsy::testing::parseJson(*json);
+    ASSERT_TRUE(doc.has_value());
+    auto& meta = (*doc)["metadata"];
+    if (!meta.HasMember("annotations")) {
+      meta.AddMember("annotations", rapidjson::Value(rapidjson::kObjectType), doc->GetAllocator());
+    }
+    meta["annotations"].RemoveMember("e2e/touch");
+    meta["annotations"].AddMember("e2e/touch", rapidjson::Value(value.c_str(), doc->GetAllocator()),
+                                  doc->GetAllocator());
+    ASSERT_TRUE(kube_.updateObject(opsy::testing::toJson(*doc)).has_value());
+  }
+
+  // What `kubectl patch --type merge -p '{"spec":{"selfManaged":{"enabled":true}}}'` does.
+  void enableSelfManaged() {
+    auto json = kube_.getObject(kApiVersion, kKind, kNamespace, kName);
+    ASSERT_TRUE(json.has_value());
+    auto doc = opsy::testing::parseJson(*json);
+    ASSERT_TRUE(doc.has_value());
+    auto& alloc = doc->GetAllocator();
+    rapidjson::Value self_managed(rapidjson::kObjectType);
+    self_managed.AddMember("enabled", true, alloc);
+    auto& spec = (*doc)["spec"];
+    spec.RemoveMember("selfManaged");
+    spec.AddMember("selfManaged", self_managed, alloc);
+    ASSERT_TRUE(kube_.updateObject(opsy::testing::toJson(*doc)).has_value());
+  }
+
+  std::string scrapeMetrics() const {
+    httplib::Client client("127.0.0.1", metrics_port_);
+    auto res = client.Get("/metrics");
+    return res && res->status == 200 ? res->body : "";
+  }
+
+  FakeKube kube_;
+  FakeAws aws_;
+  std::string dir_;
+  int metrics_port_ = 0;
+  int probe_port_ = 0;
+  std::unique_ptr<ControllerProcess> controller_;
+};
+
+// The sample, applied unchanged, rolls exactly the one group that needs it (one new launch
+// template version, one update), records every group's phase and reason, and reports Ready; the
+// self-managed group is left alone until the resource is patched to enable selfManaged.
+TEST_F(AmiRefreshE2e, SampleRollsOnlyTheGroupThatNeedsItAndReportsEveryGroup) {
+  aws_.setEksAutoCompleteAfter(1);
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applySample());
+
+  ASSERT_TRUE(eventually([&] { return ready(); })) << "Ready=True never reported";
+
+  auto updates = aws_.eksUpdates();
+  ASSERT_EQ(updates.size(), 1U);
+  EXPECT_EQ(updates[0].nodegroup, "workers-update");
+  EXPECT_EQ(updates[0].cluster, kCluster);
+  EXPECT_EQ(versionCount(aws_, kUpdateLt), 2U);
+  EXPECT_EQ(lastVersionImage(aws_, kUpdateLt), kTargetImage);
+  EXPECT_EQ(versionCount(aws_, kExcludedLt), 1U);
+  EXPECT_EQ(versionCount(aws_, kCurrentLt), 1U);
+  EXPECT_EQ(versionCount(aws_, kSelfManagedLt), 1U);
+  EXPECT_EQ(aws_.nodegroup(std::string(kCluster), "workers-update")->launch_template->version, "2");
+
+  auto r = refresher();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status.state, kStateReady);
+  EXPECT_EQ(r->status.target_ami, kTargetImage);
+  struct Expect {
+    std::string_view name;
+    Phase phase;
+    std::string message_part;
+  };
+  for (const Expect& e : std::vector<Expect>{
+           {"ingress-dev", Phase::Excluded, "excluded by spec.exclude"},
+           {"system-default", Phase::Skipped, "no launch template"},
+           {"workers-current", Phase::UpToDate, std::string(kTargetImage)},
+           {"workers-update", Phase::Succeeded, "update " + updates[0].id + " succeeded"},
+       }) {
+    const NodegroupStatus* g = group(*r, e.name);
+    ASSERT_NE(g, nullptr) << e.name;
+    EXPECT_EQ(g->phase, e.phase) << e.name << ": " << g->message;
+    EXPECT_NE(g->message.find(e.message_part), std::string::npos) << e.name << ": " << g->message;
+  }
+  // The sample leaves selfManaged off: the Auto Scaling group is not even listed.
+  EXPECT_EQ(group(*r, kSelfManagedAsg), nullptr);
+  EXPECT_TRUE(aws_.instanceRefreshes().empty());
+  EXPECT_TRUE(aws_.autoScalingGroupUpdates().empty());
+
+  // Enabling selfManaged brings the cluster's own Auto Scaling group in: one launch template
+  // version and one instance refresh.
+  aws_.setInstanceRefreshAutoCompleteAfter(1);
+  ASSERT_NO_FATAL_FAILURE(enableSelfManaged());
+  ASSERT_TRUE(eventually([&] {
+    auto now = refresher();
+    const NodegroupStatus* g = now ? group(*now, kSelfManagedAsg) : nullptr;
+    return g != nullptr && g->phase == Phase::Succeeded && ready();
+  })) << "the self-managed group never succeeded";
+  ASSERT_EQ(aws_.instanceRefreshes().size(), 1U);
+  EXPECT_EQ(aws_.instanceRefreshes()[0].asg_name, kSelfManagedAsg);
+  EXPECT_EQ(versionCount(aws_, kSelfManagedLt), 2U);
+  EXPECT_EQ(lastVersionImage(aws_, kSelfManagedLt), kTargetImage);
+  EXPECT_EQ(aws_.eksUpdates().size(), 1U);
+  EXPECT_EQ(versionCount(aws_, kUpdateLt), 2U);
+  r = refresher();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(group(*r, kSelfManagedAsg)->kind, GroupKind::SelfManaged);
+
+  std::string metrics = scrapeMetrics();
+  EXPECT_NE(metrics.find("opsy_rollouts_started_total{controller=\"ami-refresh\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("opsy_aws_requests_total"), std::string::npos);
+
+  controller_->signal(SIGTERM);
+  EXPECT_EQ(controller_->wait(std::chrono::seconds(35)), std::optional<int>(0));
+}
+
+// A controller killed (SIGKILL) while a group's update runs, then started again, follows that
+// update instead of starting another: one launch template version and one update per group and
+// target, however often the process dies.
+TEST_F(AmiRefreshE2e, KilledMidRolloutDoesNotUpdateTheSameGroupTwice) {
+  aws_.setEksAutoCompleteAfter(0);  // updates run until the test completes them
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applySample());
+
+  // Killed once the update id is in status: the restarted process must follow that update.
+  ASSERT_TRUE(eventually([&] {
+    auto r = refresher();
+    const NodegroupStatus* g = r ? group(*r, "workers-update") : nullptr;
+    return g != nullptr && g->phase == Phase::Updating && !g->update_id.empty();
+  })) << "the update never started";
+  controller_->signal(SIGKILL);
+  EXPECT_EQ(controller_->wait(std::chrono::seconds(5)), std::optional<int>(-SIGKILL));
+  ASSERT_EQ(aws_.eksUpdates().size(), 1U);
+
+  int describes_before = aws_.callCount("eks", "DescribeUpdate");
+  ASSERT_NO_FATAL_FAILURE(startController());
+  // The new process has looked at the running update.
+  ASSERT_TRUE(
+      eventually([&] { return aws_.callCount("eks", "DescribeUpdate") > describes_before; }));
+  EXPECT_EQ(aws_.eksUpdates().size(), 1U);
+  EXPECT_EQ(versionCount(aws_, kUpdateLt), 2U);
+  EXPECT_EQ(phaseOf("workers-update"), Phase::Updating);
+
+  std::string update_id = aws_.eksUpdates()[0].id;
+  ASSERT_TRUE(aws_.completeEksUpdate(update_id));
+  ASSERT_NO_FATAL_FAILURE(touch("1"));
+  ASSERT_TRUE(eventually([&] { return ready(); })) << "Ready=True never reported";
+  EXPECT_EQ(phaseOf("workers-update"), Phase::Succeeded);
+  EXPECT_EQ(aws_.eksUpdates().size(), 1U);
+  EXPECT_EQ(versionCount(aws_, kUpdateLt), 2U);
+  EXPECT_EQ(aws_.callCount("eks", "UpdateNodegroupVersion"), 1);
+
+  controller_->signal(SIGTERM);
+  EXPECT_EQ(controller_->wait(std::chrono::seconds(35)), std::optional<int>(0));
+}
+
+// A controller killed between asking EKS for an update and recording the update's id (the call
+// is slowed so the kill lands inside it) does not start a second update or create a second
+// launch template version when it comes back; it follows the running update and then reports
+// the group on the target.
+TEST_F(AmiRefreshE2e, KilledWhileStartingAnUpdateDoesNotStartAnother) {
+  aws_.setEksAutoCompleteAfter(0);
+  aws_.addFault({.service = "eks",
+                 .operation = "UpdateNodegroupVersion",
+                 .kind = opsy::testing::FaultKind::Latency,
+                 .count = 1,
+                 .latency = std::chrono::seconds(3)});
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applySample());
+
+  // Intent (phase Updating, no update id yet) is written just before the call; a second later
+  // the call is inside the fake's three-second delay. (Were it not sent yet, the restart must
+  // still make exactly one update, so the assertions hold either way.)
+  ASSERT_TRUE(eventually([&] { return phaseOf("workers-update") == Phase::Updating; }));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  controller_->signal(SIGKILL);
+  EXPECT_EQ(controller_->wait(std::chrono::seconds(5)), std::optional<int>(-SIGKILL));
+
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_TRUE(eventually([&] { return aws_.eksUpdates().size() == 1; }));
+  std::string update_id = aws_.eksUpdates()[0].id;
+  ASSERT_TRUE(aws_.completeEksUpdate(update_id));
+  ASSERT_NO_FATAL_FAILURE(touch("1"));
+  ASSERT_TRUE(eventually([&] { return ready(); })) << "Ready=True never reported";
+
+  EXPECT_EQ(phaseOf("workers-update"), Phase::Succeeded);
+  EXPECT_EQ(aws_.eksUpdates().size(), 1U);
+  EXPECT_EQ(versionCount(aws_, kUpdateLt), 2U);
+  EXPECT_EQ(aws_.nodegroup(std::string(kCluster), "workers-update")->launch_template->version, "2");
+
+  controller_->signal(SIGTERM);
+  EXPECT_EQ(controller_->wait(std::chrono::seconds(35)), std::optional<int>(0));
+}
+
+// --version and --help exit 0; an unknown flag or a bad value exits 2 and names the flag.
+TEST_F(AmiRefreshE2e, FlagErrorsExitTwoNamingTheFlag) {
+  struct Case {
+    std::string flag;
+    int exit_code;
+    std::string output_part;
+  };
+  std::string binary =
+      std::string(OPSY_BINARY_DIR) + "/ami-refresh-controller/ami-refresh-controller";
+  int i = 0;
+  for (const Case& c : std::vector<Case>{{"--version", 0, "ami-refresh-controller "},
+                                         {"--help", 0, "--metrics-bind-address"},
+                                         {"--bogus", 2, "--bogus"},
+                                         {"--workers=many", 2, "--workers"}}) {
+    std::string log = dir_ + "/flags-" + std::to_string(i++) + ".log";
+    ControllerProcess p({binary, c.flag}, {}, log);
+    ASSERT_TRUE(p.start());
+    EXPECT_EQ(p.wait(std::chrono::seconds(10)), std::optional<int>(c.exit_code)) << c.flag;
+    EXPECT_NE(readFile(log).find(c.output_part), std::string::npos)
+        << c.flag << ": " << readFile(log);
+  }
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
