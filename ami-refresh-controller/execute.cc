@@ -378,9 +378,13 @@ bool excluded(const Spec& spec, const std::string& name) {
 
 Result<std::vector<aws::Image>> Reconciler::describeImages(const std::string& region,
                                                            aws::Ec2Api& ec2,
-                                                           const aws::DescribeImagesInput& in) {
+                                                           const aws::DescribeImagesInput& in,
+                                                           Duration controller_timer) {
   if (options_.image_cache) {
-    return options_.image_cache->describeImages(region, ec2, in, options_.image_cache_max_age);
+    // A shared answer is never older than this refresher's own period, so a new image is seen
+    // within one controllerTimer.
+    return options_.image_cache->describeImages(
+        region, ec2, in, std::min(options_.image_cache_max_age, controller_timer));
   }
   return ec2.describeImages(in);
 }
@@ -409,7 +413,8 @@ Result<Observed> Reconciler::observe(const AmiRefresher& r, AwsClients& clients)
   const Spec& spec = *r.spec;
   TargetObservation target;
   if (spec.ami) {
-    auto images = describeImages(spec.region, *clients.ec2, {.image_ids = {*spec.ami}});
+    auto images = describeImages(spec.region, *clients.ec2, {.image_ids = {*spec.ami}},
+                                 spec.controller_timer);
     if (images) {
       target.matched = std::move(*images);
     } else if (!isNotFound(images.error())) {
@@ -417,13 +422,14 @@ Result<Observed> Reconciler::observe(const AmiRefresher& r, AwsClients& clients)
     }
   } else {
     OPSY_ASSIGN_OR_RETURN(target.matched,
-                          describeImages(spec.region, *clients.ec2, {.filters = spec.ami_filters}));
+                          describeImages(spec.region, *clients.ec2, {.filters = spec.ami_filters},
+                                         spec.controller_timer));
     std::vector<std::string> bases = ami::baseIds(target.matched);
     if (!bases.empty()) {
       std::vector<aws::Filter> filters = {{"tag:" + std::string(ami::kTagBaseAmi), bases}};
-      OPSY_ASSIGN_OR_RETURN(
-          target.derived,
-          describeImages(spec.region, *clients.ec2, {.owners = {"self"}, .filters = filters}));
+      OPSY_ASSIGN_OR_RETURN(target.derived, describeImages(spec.region, *clients.ec2,
+                                                           {.owners = {"self"}, .filters = filters},
+                                                           spec.controller_timer));
     }
   }
   o.target = target;

@@ -82,7 +82,7 @@ struct ReconcilerOptions {
   NotifierFactory notifiers;
   // Optional, shared with every refresher; without it every reconcile asks EC2.
   ImageLookupCachePtr image_cache;
-  // How old a shared answer may be.
+  // How old a shared answer may be (never older than a refresher's controllerTimer either).
   Duration image_cache_max_age = std::chrono::minutes(1);
   RolloutMetricsPtr metrics;
   std::string field_manager = "ami-refresh-controller";
@@ -103,7 +103,8 @@ class Reconciler {
 
  private:
   Result<std::vector<aws::Image>> describeImages(const std::string& region, aws::Ec2Api& ec2,
-                                                 const aws::DescribeImagesInput& in);
+                                                 const aws::DescribeImagesInput& in,
+                                                 Duration controller_timer);
 
   kube::ObjectReader& reader_;
   kube::StatusWriter& status_;

@@ -1,6 +1,8 @@
 // Object storage of the fake Kubernetes API server: create/update/patch/delete with the real
 // server's metadata rules, admission of custom resources, finalizers, garbage collection and the
 // CRD registry. Every function here runs with mu_ held.
+#include <openssl/evp.h>
+
 #include <algorithm>
 
 #include "support/fake_kube_impl.h"
@@ -82,6 +84,32 @@ void removeAtPath(JsonValue& root, const std::string& path) {
   if (parent != nullptr) {
     removeMember(*parent, path.substr(last + 1));
   }
+}
+
+// Secrets: stringData is write-only; the server folds it into data (base64), where it wins over
+// a data entry of the same key, and never returns it.
+void foldSecretStringData(JsonValue& object, rapidjson::Document::AllocatorType& alloc) {
+  JsonValue* string_data = member(object, "stringData");
+  if (string_data == nullptr) {
+    return;
+  }
+  if (string_data->IsObject()) {
+    JsonValue& data = objectMember(object, "data", alloc);
+    for (auto it = string_data->MemberBegin(); it != string_data->MemberEnd(); ++it) {
+      if (!it->value.IsString()) {
+        continue;
+      }
+      std::string plain(it->value.GetString(), it->value.GetStringLength());
+      std::string encoded(4 * ((plain.size() + 2) / 3) + 1, '\0');
+      int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                              reinterpret_cast<const unsigned char*>(plain.data()),
+                              static_cast<int>(plain.size()));
+      encoded.resize(static_cast<size_t>(n));
+      setString(data, std::string(it->name.GetString(), it->name.GetStringLength()), encoded,
+                alloc);
+    }
+  }
+  removeMember(object, "stringData");
 }
 
 // Built-in validation the controllers can trip over: events.k8s.io/v1 Events (strict rules for
@@ -292,8 +320,11 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
     setMember(spec, "finalizers", std::move(finalizers), alloc);
     setString(objectMember(object, "status", alloc), "phase", "Active", alloc);
     setString(objectMember(meta(), "labels", alloc), "kubernetes.io/metadata.name", name, alloc);
-  } else if (type.group.empty() && type.plural == "secrets" && stringAt(object, {"type"}).empty()) {
-    setString(object, "type", "Opaque", alloc);
+  } else if (type.group.empty() && type.plural == "secrets") {
+    foldSecretStringData(object, alloc);
+    if (stringAt(object, {"type"}).empty()) {
+      setString(object, "type", "Opaque", alloc);
+    }
   } else if (type.plural == "pods" && stringAt(object, {"status", "phase"}).empty()) {
     setString(objectMember(object, "status", alloc), "phase", "Pending", alloc);
   } else if (type.plural == "jobs" && !options.internal) {
@@ -495,6 +526,9 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
     }
   }
   auto& nalloc = next.GetAllocator();
+  if (type.group.empty() && type.plural == "secrets") {
+    foldSecretStringData(next, nalloc);
+  }
   setString(next, "apiVersion", type.storedApiVersion(), nalloc);
   setString(next, "kind", type.kind, nalloc);
   if (type.custom && type.schema != nullptr && !options.internal) {

@@ -267,6 +267,41 @@ TEST_F(ReconcilerTest, NoEligibleImageTouchesNothing) {
   EXPECT_THAT(ready->message, HasSubstr("expired"));
 }
 
+// A shared image cache never answers a refresher with something older than its own
+// controllerTimer: an image built 3 s after a "nothing eligible" answer is seen on the next
+// reconcile 3 s later, although the cache keeps answers for a minute.
+TEST_F(ReconcilerTest, SharedCacheIsNeverOlderThanTheControllerTimer) {
+  store_ = std::make_unique<FakeRefresherStore>(
+      R"({"region":"us-west-2","clusterName":"prod",)"
+      R"("amiFilters":[{"name":"name","values":["amazon-eks-node-al2023-*"]}],)"
+      R"("expiresIn":"30d","timeOuts":{"controllerTimer":"3s"}})");
+  int derived_lookups = 0;
+  EXPECT_CALL(*ec2_, describeImages(_))
+      .WillRepeatedly(Invoke([&](const aws::DescribeImagesInput& in) {
+        if (in.owners == std::vector<std::string>{"self"}) {
+          // Nothing built yet on the first look; the new image from then on.
+          return Result<std::vector<aws::Image>>(++derived_lookups == 1
+                                                     ? std::vector<aws::Image>{}
+                                                     : std::vector<aws::Image>{targetImage()});
+        }
+        return Result<std::vector<aws::Image>>(std::vector<aws::Image>{baseImage()});
+      }));
+  auto cache = std::make_shared<ami::ImageLookupCache>(clock_);
+  Reconciler r(
+      reader_, status_, events_,
+      [this](const std::string&) -> Result<AwsClients> { return clients_; }, clock_,
+      ReconcilerOptions{.image_cache = cache, .image_cache_max_age = std::chrono::minutes(1)});
+  kube::WorkOutcome first = r.reconcile("ops/roll");
+  ASSERT_EQ(first.kind, kube::WorkOutcome::Kind::RequeueAfter);
+  EXPECT_EQ(first.requeue_after, std::chrono::seconds(3));
+  EXPECT_EQ(store_->status().target_ami, "");
+  clock_.advance(std::chrono::seconds(3));
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{}));
+  r.reconcile("ops/roll");
+  EXPECT_EQ(derived_lookups, 2);
+  EXPECT_EQ(store_->status().target_ami, kTarget);
+}
+
 // ResourceInUseException means another update runs: the group waits, the reconcile succeeds.
 TEST_F(ReconcilerTest, ConflictMeansWait) {
   expectTargetLookup();

@@ -188,6 +188,25 @@ TEST_F(FakeKubeCrud, ResourceVersionIsGlobalAndNoOpWritesKeepIt) {
   EXPECT_EQ(kube_.currentResourceVersion(), s.str("/metadata/resourceVersion"));
 }
 
+// A Secret's stringData is write-only, as on a real server: it is folded into data (base64),
+// overriding a data entry of the same key, on create and on update, and never returned.
+TEST_F(FakeKubeCrud, SecretStringDataFoldsIntoData) {
+  Reply created = post("/api/v1/namespaces/default/secrets",
+                       R"({"metadata":{"name":"slack"},"data":{"token":"b2xk","keep":"eA=="},)"
+                       R"("stringData":{"token":"xoxb-1"}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.str("/data/token"), "eG94Yi0x");
+  EXPECT_EQ(created.str("/data/keep"), "eA==");
+  EXPECT_EQ(created.str("/type"), "Opaque");
+  EXPECT_EQ(created.body.find("stringData"), std::string::npos) << created.body;
+  Reply updated = put("/api/v1/namespaces/default/secrets/slack",
+                      R"({"metadata":{"name":"slack"},"stringData":{"token":"xoxb-2"}})");
+  ASSERT_EQ(updated.status, 200) << updated.body;
+  EXPECT_EQ(updated.str("/data/token"), "eG94Yi0y");
+  EXPECT_EQ(get("/api/v1/namespaces/default/secrets/slack").body.find("stringData"),
+            std::string::npos);
+}
+
 struct SelectorCase {
   const char* selector;
   std::vector<std::string> expected;
