@@ -77,6 +77,18 @@ std::optional<std::string> excludedBy(const Spec& spec, const std::string& name)
   return std::nullopt;
 }
 
+// Whether the spec sets a rollout limit the node group's updateConfig does not have yet.
+bool updateConfigDiffers(const RefreshConfig& rc, const aws::Nodegroup& ng) {
+  if (rc.max_unavailable) {
+    return ng.max_unavailable != rc.max_unavailable || ng.max_unavailable_percentage.has_value();
+  }
+  if (rc.max_unavailable_percentage) {
+    return ng.max_unavailable_percentage != rc.max_unavailable_percentage ||
+           ng.max_unavailable.has_value();
+  }
+  return false;
+}
+
 // One group's new status entry and what it needs.
 struct GroupPlan {
   NodegroupStatus entry;
@@ -89,6 +101,7 @@ struct GroupPlan {
   std::string lt_id;
   std::string lt_name;
   std::string current_version;
+  bool config_differs = false;        // managed: updateConfig must change before the version update
   std::optional<Duration> rolled_in;  // set on the transition to Succeeded
 };
 
@@ -243,6 +256,7 @@ GroupPlan Decider::planManaged(const ManagedGroupObservation& g) const {
   }
   const bool on_target = p.entry.current_image == target_;
   const bool eks_updating = ng.status == "UPDATING";
+  p.config_differs = updateConfigDiffers(spec().refresh, ng);
   if (stickyFailure(p)) {
     p.entry.phase = Phase::Failed;
     const std::string& previous = p.entry.previous_launch_template_version;
@@ -255,6 +269,18 @@ GroupPlan Decider::planManaged(const ManagedGroupObservation& g) const {
   if (sameTarget(p) && p.old->phase == Phase::Updating) {
     if (!p.entry.update_id.empty() && g.update && g.update->id == p.entry.update_id) {
       const aws::Update& u = *g.update;
+      if (u.type == "ConfigUpdate") {
+        if (u.status == "Failed" || u.status == "Cancelled") {
+          setPhase(p, Phase::Failed,
+                   fmt::format("updateConfig change {} {}: {}", u.id,
+                               u.status == "Failed" ? "failed" : "was cancelled", updateErrors(u)));
+        } else if (u.status == "Successful") {
+          p.restart = true;  // the limit is in place: now the version update
+        } else if (timedOut(p)) {
+          failTimedOut(p);
+        }
+        return p;
+      }
       if (u.status == "Failed" || u.status == "Cancelled") {
         setPhase(p, Phase::Failed,
                  fmt::format("update {} {}: {}", u.id,
@@ -490,6 +516,31 @@ void Decider::schedule() {
     if (!g.restart) {
       g.entry.last_transition_time = now_;
     }
+    bool managed = g.entry.kind == GroupKind::Managed;
+    if (managed && g.config_differs) {
+      // EKS runs one update per node group at a time, so the limit goes in first, on its own.
+      const RefreshConfig& rc = spec().refresh;
+      std::string wanted = rc.max_unavailable
+                               ? fmt::format("maxUnavailable={}", *rc.max_unavailable)
+                               : fmt::format("maxUnavailablePercentage={}",
+                                             rc.max_unavailable_percentage.value_or(0));
+      g.entry.message =
+          fmt::format("setting updateConfig {} before updating to {}", wanted, target_);
+      aws_actions_.push_back(UpdateNodegroupConfig{
+          .cluster_name = spec().cluster_name,
+          .group = g.entry.name,
+          .max_unavailable = rc.max_unavailable,
+          .max_unavailable_percentage = rc.max_unavailable_percentage,
+          .client_request_token = clientToken(uid, g.entry.name, token_key, "config-" + wanted)});
+      tail_actions_.push_back(
+          RecordEvent{.type = kube::EventType::Normal,
+                      .reason = "UpdateConfigStarted",
+                      .action = "UpdateNodegroupConfig",
+                      .note = fmt::format("{} {}: setting updateConfig {} before rolling to {}",
+                                          toString(g.entry.kind), g.entry.name, wanted, target_)});
+      poll_ = true;
+      continue;
+    }
     aws_actions_.push_back(CreateLaunchTemplateVersion{
         .group = g.entry.name,
         .kind = g.entry.kind,
@@ -498,7 +549,6 @@ void Decider::schedule() {
         .source_version = g.current_version,
         .image_id = target_,
         .client_token = clientToken(uid, g.entry.name, token_key, "launch-template-version")});
-    bool managed = g.entry.kind == GroupKind::Managed;
     if (managed) {
       aws_actions_.push_back(UpdateNodegroup{
           .cluster_name = spec().cluster_name,

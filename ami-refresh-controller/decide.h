@@ -101,6 +101,17 @@ struct UpdateNodegroup {
   std::string client_request_token;
 };
 
+// UpdateNodegroupConfig of the group's updateConfig to the spec's refreshConfig limit (exactly
+// one is set), issued instead of the version update while the two differ; the version update
+// follows once this ConfigUpdate is Successful.
+struct UpdateNodegroupConfig {
+  std::string cluster_name;
+  std::string group;
+  std::optional<int> max_unavailable;
+  std::optional<int> max_unavailable_percentage;
+  std::string client_request_token;
+};
+
 // Puts a failed managed group back on the launch template version it ran before the rollout.
 struct RollbackNodegroup {
   UpdateNodegroup update;
@@ -137,8 +148,8 @@ struct RecordMetric {
 };
 
 using Action =
-    std::variant<PatchStatus, CreateLaunchTemplateVersion, UpdateNodegroup, RollbackNodegroup,
-                 StartInstanceRefresh, RecordEvent, Notify, RecordMetric>;
+    std::variant<PatchStatus, CreateLaunchTemplateVersion, UpdateNodegroup, UpdateNodegroupConfig,
+                 RollbackNodegroup, StartInstanceRefresh, RecordEvent, Notify, RecordMetric>;
 
 struct Decision {
   // In execution order: the status patch that records intent (previous version, Updating) comes

@@ -225,6 +225,29 @@ class Execution {
                    log::kv("object", object_, "group", a.group, "update_id", r->id));
   }
 
+  void apply(const UpdateNodegroupConfig& a) {
+    if (blocked(a.group)) {
+      return;
+    }
+    auto r = ctx_.aws.eks->updateNodegroupConfig(
+        {.cluster_name = a.cluster_name,
+         .nodegroup_name = a.group,
+         .max_unavailable = a.max_unavailable,
+         .max_unavailable_percentage = a.max_unavailable_percentage,
+         .client_request_token = a.client_request_token});
+    if (!r) {
+      onError(a.group, r.error(), "update node group config");
+      return;
+    }
+    if (NodegroupStatus* e = entry(a.group)) {
+      e->update_id = r->id;
+      e->message = fmt::format("updateConfig change {} started; the version update follows", r->id);
+      amended_ = true;
+    }
+    logger()->info("node group config update started {}",
+                   log::kv("object", object_, "group", a.group, "update_id", r->id));
+  }
+
   void apply(const RollbackNodegroup& a) {
     auto r = update(a.update, a.update.version);
     if (!r) {

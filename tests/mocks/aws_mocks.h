@@ -56,6 +56,8 @@ class MockEksApi : public EksApi {
               (override));
   MOCK_METHOD(Result<Update>, updateNodegroupVersion, (const UpdateNodegroupVersionInput&),
               (override));
+  MOCK_METHOD(Result<Update>, updateNodegroupConfig, (const UpdateNodegroupConfigInput&),
+              (override));
   MOCK_METHOD(Result<Update>, describeUpdate,
               (const std::string&, const std::string&, const std::string&), (override));
 };

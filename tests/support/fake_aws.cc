@@ -87,6 +87,7 @@ void dropConnection(const httplib::Request& req) {
 const std::regex kNodegroups("^/clusters/([^/]+)/node-groups$");
 const std::regex kNodegroup("^/clusters/([^/]+)/node-groups/([^/]+)$");
 const std::regex kUpdateVersion("^/clusters/([^/]+)/node-groups/([^/]+)/update-version$");
+const std::regex kUpdateConfig("^/clusters/([^/]+)/node-groups/([^/]+)/update-config$");
 const std::regex kUpdate("^/clusters/([^/]+)/updates/([^/]+)$");
 const std::regex kCluster("^/clusters/([^/]+)$");
 
@@ -420,6 +421,8 @@ void FakeAws::Impl::route(Call& call) {
       call.operation = "DescribeNodegroup";
     } else if (req.method == "POST" && std::regex_match(p, m, kUpdateVersion)) {
       call.operation = "UpdateNodegroupVersion";
+    } else if (req.method == "POST" && std::regex_match(p, m, kUpdateConfig)) {
+      call.operation = "UpdateNodegroupConfig";
     } else if (req.method == "GET" && std::regex_match(p, m, kUpdate)) {
       call.operation = "DescribeUpdate";
     } else if (req.method == "GET" && std::regex_match(p, m, kCluster)) {

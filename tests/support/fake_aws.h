@@ -107,6 +107,9 @@ struct FakeNodegroup {
   std::map<std::string, std::string> labels;
   TagMap tags;
   std::vector<FakeHealthIssue> health_issues;  // reported under health.issues
+  // updateConfig: exactly one is set; EKS's default is maxUnavailable 1.
+  std::optional<int> max_unavailable = 1;
+  std::optional<int> max_unavailable_percentage;
 };
 
 struct FakeEksUpdateError {
@@ -128,6 +131,9 @@ struct FakeEksUpdate {
   std::string request_fingerprint;
   FakeLaunchTemplateRef target_template;  // resolved version number
   int describe_calls = 0;
+  // A ConfigUpdate's new updateConfig, applied to the node group when it succeeds.
+  std::optional<int> target_max_unavailable;
+  std::optional<int> target_max_unavailable_percentage;
 };
 
 struct FakeAsgTag {

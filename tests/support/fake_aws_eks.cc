@@ -1,4 +1,4 @@
-// EKS (REST-JSON, 2017-11-01) for FakeAws: node groups and their version updates.
+// EKS (REST-JSON, 2017-11-01) for FakeAws: node groups and their version and config updates.
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -65,7 +65,13 @@ void writeUpdate(JsonWriter& w, const FakeEksUpdate& u) {
 void FakeAws::Impl::finishEksUpdate(FakeEksUpdate& u, bool success, const std::string& code,
                                     const std::string& message) {
   auto it = nodegroups.find({u.cluster, u.nodegroup});
-  if (success) {
+  if (success && u.type == "ConfigUpdate") {
+    u.status = "Successful";
+    if (it != nodegroups.end()) {
+      it->second.max_unavailable = u.target_max_unavailable;
+      it->second.max_unavailable_percentage = u.target_max_unavailable_percentage;
+    }
+  } else if (success) {
     u.status = "Successful";
     if (it != nodegroups.end() && it->second.launch_template) {
       it->second.launch_template->version = u.target_template.version;
@@ -117,7 +123,7 @@ void FakeAws::Impl::handleEks(Call& call) {
   }
   if (seg.size() < 2 ||
       (op != "ListNodegroups" && op != "DescribeNodegroup" && op != "UpdateNodegroupVersion" &&
-       op != "DescribeUpdate" && op != "DescribeCluster")) {
+       op != "UpdateNodegroupConfig" && op != "DescribeUpdate" && op != "DescribeCluster")) {
     call.res.status = 404;
     call.error_code = "UnknownOperationException";
     call.res.set_header("X-Amzn-ErrorType", "UnknownOperationException");
@@ -303,8 +309,14 @@ void FakeAws::Impl::handleEks(Call& call) {
     w.EndObject();
     w.Key("updateConfig");
     w.StartObject();
-    w.Key("maxUnavailable");
-    w.Int(1);
+    if (ng.max_unavailable) {
+      w.Key("maxUnavailable");
+      w.Int(*ng.max_unavailable);
+    }
+    if (ng.max_unavailable_percentage) {
+      w.Key("maxUnavailablePercentage");
+      w.Int(*ng.max_unavailable_percentage);
+    }
     w.EndObject();
     if (ng.launch_template) {
       w.Key("launchTemplate");
@@ -329,7 +341,6 @@ void FakeAws::Impl::handleEks(Call& call) {
     return;
   }
 
-  // UpdateNodegroupVersion
   std::vector<std::pair<std::string, std::string>> ids = {{"clusterName", cluster_name},
                                                           {"nodegroupName", ng_name}};
   rapidjson::Document body;
@@ -343,6 +354,101 @@ void FakeAws::Impl::handleEks(Call& call) {
     return m != obj.MemberEnd() && m->value.IsString() ? m->value.GetString() : "";
   };
   std::string token = get_str(body, "clientRequestToken");
+  auto replay = [&](const std::string& fingerprint) {
+    if (token.empty()) {
+      return false;
+    }
+    auto prev = std::find_if(eks_updates.begin(), eks_updates.end(), [&](const FakeEksUpdate& u) {
+      return u.client_request_token == token && u.cluster == cluster_name && u.nodegroup == ng_name;
+    });
+    if (prev == eks_updates.end()) {
+      return false;
+    }
+    if (prev->request_fingerprint != fingerprint) {
+      jsonError(call, 400, "InvalidRequestException",
+                "The client request token has already been used with different parameters.", ids);
+      return true;
+    }
+    w.StartObject();
+    w.Key("update");
+    writeUpdate(w, *prev);
+    w.EndObject();
+    sendJson(call, 200, buf);
+    return true;
+  };
+  bool busy = std::any_of(eks_updates.begin(), eks_updates.end(), [&](const FakeEksUpdate& u) {
+    return u.cluster == cluster_name && u.nodegroup == ng_name && u.status == "InProgress";
+  });
+
+  if (op == "UpdateNodegroupConfig") {
+    // Only updateConfig is modelled; labels, taints and scalingConfig are refused, not ignored.
+    for (const char* other : {"labels", "taints", "scalingConfig", "nodeRepairConfig"}) {
+      if (body.HasMember(other)) {
+        jsonError(call, 400, "InvalidParameterException",
+                  std::string("FakeAws does not model ") + other + " in UpdateNodegroupConfig",
+                  ids);
+        return;
+      }
+    }
+    std::optional<int> count;
+    std::optional<int> percentage;
+    if (auto m = body.FindMember("updateConfig"); m != body.MemberEnd() && m->value.IsObject()) {
+      if (auto c = m->value.FindMember("maxUnavailable");
+          c != m->value.MemberEnd() && c->value.IsInt()) {
+        count = c->value.GetInt();
+      }
+      if (auto p = m->value.FindMember("maxUnavailablePercentage");
+          p != m->value.MemberEnd() && p->value.IsInt()) {
+        percentage = p->value.GetInt();
+      }
+    }
+    if (count.has_value() == percentage.has_value() || (count && (*count < 1 || *count > 100)) ||
+        (percentage && (*percentage < 1 || *percentage > 100))) {
+      jsonError(call, 400, "InvalidParameterException",
+                "updateConfig needs exactly one of maxUnavailable and maxUnavailablePercentage, "
+                "between 1 and 100",
+                ids);
+      return;
+    }
+    std::string fingerprint = "config|" + (count ? "n" + std::to_string(*count) : "") +
+                              (percentage ? "p" + std::to_string(*percentage) : "");
+    if (replay(fingerprint)) {
+      return;
+    }
+    if (busy || (ng.status != "ACTIVE" && ng.status != "DEGRADED")) {
+      jsonError(call, 409, "ResourceInUseException",
+                "Cannot ConfigUpdate because nodegroup " + ng_name +
+                    (busy ? std::string(" currently has an update in progress")
+                          : " is in " + ng.status + " status"),
+                ids);
+      return;
+    }
+    FakeEksUpdate u;
+    u.id = newUuid();
+    u.cluster = cluster_name;
+    u.nodegroup = ng_name;
+    u.type = "ConfigUpdate";
+    u.created_at = now();
+    u.client_request_token = token;
+    u.request_fingerprint = fingerprint;
+    u.target_max_unavailable = count;
+    u.target_max_unavailable_percentage = percentage;
+    if (count) {
+      u.params.emplace_back("MaxUnavailable", std::to_string(*count));
+    } else {
+      u.params.emplace_back("MaxUnavailablePercentage", std::to_string(*percentage));
+    }
+    ng.status = "UPDATING";
+    eks_updates.push_back(u);
+    w.StartObject();
+    w.Key("update");
+    writeUpdate(w, u);
+    w.EndObject();
+    sendJson(call, 200, buf);
+    return;
+  }
+
+  // UpdateNodegroupVersion
   std::string lt_id;
   std::string lt_name;
   std::string lt_version;
@@ -361,27 +467,9 @@ void FakeAws::Impl::handleEks(Call& call) {
   }
   std::string fingerprint = lt_id + "|" + lt_name + "|" + lt_version + "|" + k8s_version + "|" +
                             release_version + "|" + (force ? "1" : "0");
-  if (!token.empty()) {
-    auto prev = std::find_if(eks_updates.begin(), eks_updates.end(), [&](const FakeEksUpdate& u) {
-      return u.client_request_token == token && u.cluster == cluster_name && u.nodegroup == ng_name;
-    });
-    if (prev != eks_updates.end()) {
-      if (prev->request_fingerprint != fingerprint) {
-        jsonError(call, 400, "InvalidRequestException",
-                  "The client request token has already been used with different parameters.", ids);
-        return;
-      }
-      w.StartObject();
-      w.Key("update");
-      writeUpdate(w, *prev);
-      w.EndObject();
-      sendJson(call, 200, buf);
-      return;
-    }
+  if (replay(fingerprint)) {
+    return;
   }
-  bool busy = std::any_of(eks_updates.begin(), eks_updates.end(), [&](const FakeEksUpdate& u) {
-    return u.cluster == cluster_name && u.nodegroup == ng_name && u.status == "InProgress";
-  });
   if (busy || (ng.status != "ACTIVE" && ng.status != "DEGRADED")) {
     jsonError(call, 409, "ResourceInUseException",
               "Cannot VersionUpdate because nodegroup " + ng_name +

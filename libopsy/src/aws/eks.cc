@@ -206,6 +206,41 @@ class EksClientImpl : public EksApi {
     return parseUpdate(body, "UpdateNodegroupVersion");
   }
 
+  Result<Update> updateNodegroupConfig(const UpdateNodegroupConfigInput& in) override {
+    if (in.cluster_name.empty() || in.nodegroup_name.empty()) {
+      return fail(ErrorCode::InvalidArgument,
+                  "update nodegroup config needs cluster and nodegroup");
+    }
+    if (in.max_unavailable.has_value() == in.max_unavailable_percentage.has_value()) {
+      return fail(ErrorCode::InvalidArgument,
+                  "update nodegroup config needs exactly one of maxUnavailable and "
+                  "maxUnavailablePercentage");
+    }
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("updateConfig");
+    w.StartObject();
+    if (in.max_unavailable) {
+      w.Key("maxUnavailable");
+      w.Int(*in.max_unavailable);
+    } else {
+      w.Key("maxUnavailablePercentage");
+      w.Int(*in.max_unavailable_percentage);
+    }
+    w.EndObject();
+    w.Key("clientRequestToken");
+    std::string token = in.client_request_token.empty() ? randomUuid() : in.client_request_token;
+    w.String(token.c_str());
+    w.EndObject();
+    OPSY_ASSIGN_OR_RETURN(std::string body,
+                          caller_->restJson("UpdateNodegroupConfig", "POST",
+                                            "/clusters/" + seg(in.cluster_name) + "/node-groups/" +
+                                                seg(in.nodegroup_name) + "/update-config",
+                                            buf.GetString()));
+    return parseUpdate(body, "UpdateNodegroupConfig");
+  }
+
   Result<Update> describeUpdate(const std::string& cluster, const std::string& update_id,
                                 const std::string& nodegroup) override {
     std::string path = "/clusters/" + seg(cluster) + "/updates/" + seg(update_id);

@@ -144,7 +144,8 @@ const kube::Condition& cond(const RefresherStatus& s, std::string_view type) {
 
 size_t awsActions(const Decision& d) {
   return all<CreateLaunchTemplateVersion>(d).size() + all<UpdateNodegroup>(d).size() +
-         all<RollbackNodegroup>(d).size() + all<StartInstanceRefresh>(d).size();
+         all<UpdateNodegroupConfig>(d).size() + all<RollbackNodegroup>(d).size() +
+         all<StartInstanceRefresh>(d).size();
 }
 
 bool hasEvent(const Decision& d, std::string_view reason, kube::EventType type) {
@@ -688,6 +689,127 @@ INSTANTIATE_TEST_SUITE_P(
         RestartCase{"StatusNeverWrittenEksUpdating", std::nullopt, "UPDATING", kOld, false},
         RestartCase{"NoUpdateIdNothingRan", updatingEntry("a", ""), "ACTIVE", kOld, true}),
     [](const auto& param_info) { return param_info.param.name; });
+
+// --- refreshConfig rollout limits ---
+
+struct ConfigCase {
+  std::string name;
+  std::optional<int> spec_count;
+  std::optional<int> spec_percentage;
+  std::optional<int> group_count;
+  std::optional<int> group_percentage;
+  bool config_first;
+};
+
+class DecideUpdateConfig : public testing::TestWithParam<ConfigCase> {};
+
+// A managed group whose updateConfig differs from spec.refreshConfig gets an UpdateNodegroupConfig
+// (carrying only the spec's limit) instead of the version update; an equal one, or a spec without
+// limits, goes straight to the version update.
+TEST_P(DecideUpdateConfig, ConfigUpdateOnlyWhenTheLimitDiffers) {
+  const ConfigCase& c = GetParam();
+  World w;
+  w.spec.refresh.max_unavailable = c.spec_count;
+  w.spec.refresh.max_unavailable_percentage = c.spec_percentage;
+  w.managed = {group("a", kOld)};
+  w.managed[0].nodegroup.max_unavailable = c.group_count;
+  w.managed[0].nodegroup.max_unavailable_percentage = c.group_percentage;
+  Decision d = w.decide();
+  auto configs = all<UpdateNodegroupConfig>(d);
+  if (c.config_first) {
+    ASSERT_EQ(configs.size(), 1u);
+    EXPECT_EQ(configs[0].cluster_name, "prod");
+    EXPECT_EQ(configs[0].group, "a");
+    EXPECT_EQ(configs[0].max_unavailable, c.spec_count);
+    EXPECT_EQ(configs[0].max_unavailable_percentage, c.spec_percentage);
+    EXPECT_FALSE(configs[0].client_request_token.empty());
+    EXPECT_TRUE(all<CreateLaunchTemplateVersion>(d).empty());
+    EXPECT_TRUE(all<UpdateNodegroup>(d).empty());
+    EXPECT_TRUE(hasEvent(d, "UpdateConfigStarted", kube::EventType::Normal));
+  } else {
+    EXPECT_TRUE(configs.empty());
+    EXPECT_EQ(all<CreateLaunchTemplateVersion>(d).size(), 1u);
+    EXPECT_EQ(all<UpdateNodegroup>(d).size(), 1u);
+  }
+  ASSERT_TRUE(std::holds_alternative<PatchStatus>(d.actions.front()));
+  EXPECT_EQ(entry(*patched(d), "a").phase, Phase::Updating);
+  EXPECT_EQ(entry(*patched(d), "a").previous_launch_template_version, "3");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, DecideUpdateConfig,
+    testing::Values(ConfigCase{"NoLimitsGroupHasCount", {}, {}, 1, {}, false},
+                    ConfigCase{"NoLimitsGroupHasPercentage", {}, {}, {}, 50, false},
+                    ConfigCase{"CountEqual", 2, {}, 2, {}, false},
+                    ConfigCase{"PercentageEqual", {}, 25, {}, 25, false},
+                    ConfigCase{"CountDiffers", 3, {}, 1, {}, true},
+                    ConfigCase{"CountWhereGroupHasPercentage", 2, {}, {}, 2, true},
+                    ConfigCase{"PercentageDiffers", {}, 33, {}, 10, true},
+                    ConfigCase{"PercentageWhereGroupHasCount", {}, 40, 1, {}, true},
+                    ConfigCase{"GroupReportsNothing", 1, {}, {}, {}, true}),
+    [](const testing::TestParamInfo<ConfigCase>& i) { return i.param.name; });
+
+// The config update is followed like a version update: while it runs nothing else is issued,
+// once it succeeds (and EKS reports the new limit) the version update starts with the same
+// tokens a group without the change would get, and the same token is reissued if its start was
+// interrupted. A failed config update fails the group.
+TEST(Decide, ConfigUpdateIsFollowedThenTheVersionUpdateStarts) {
+  World w;
+  w.spec.refresh.max_unavailable_percentage = 20;
+  w.managed = {group("a", kOld)};
+  Decision d = w.decide();
+  ASSERT_EQ(all<UpdateNodegroupConfig>(d).size(), 1u);
+  const std::string token = all<UpdateNodegroupConfig>(d)[0].client_request_token;
+  advance(w, d);
+
+  // Interrupted before the update id reached status: the same request again.
+  Decision again = w.decide();
+  ASSERT_EQ(all<UpdateNodegroupConfig>(again).size(), 1u);
+  EXPECT_EQ(all<UpdateNodegroupConfig>(again)[0].client_request_token, token);
+  EXPECT_TRUE(all<UpdateNodegroup>(again).empty());
+
+  // The executor recorded the update id; EKS is applying it.
+  w.status.nodegroups[0].update_id = "cfg-1";
+  w.managed[0].nodegroup.status = "UPDATING";
+  w.managed[0].update = aws::Update{.id = "cfg-1", .status = "InProgress", .type = "ConfigUpdate"};
+  Decision running = w.decide();
+  EXPECT_EQ(awsActions(running), 0u);
+  EXPECT_EQ(running.requeue_after, kPollInterval);
+  if (auto written = patched(running)) {
+    EXPECT_EQ(entry(*written, "a").phase, Phase::Updating);
+  }
+  advance(w, running);
+
+  // Done: the group now reports the limit, so the version update goes out.
+  w.managed[0].nodegroup.status = "ACTIVE";
+  w.managed[0].nodegroup.max_unavailable = std::nullopt;
+  w.managed[0].nodegroup.max_unavailable_percentage = 20;
+  w.managed[0].update->status = "Successful";
+  Decision next = w.decide();
+  EXPECT_TRUE(all<UpdateNodegroupConfig>(next).empty());
+  ASSERT_EQ(all<CreateLaunchTemplateVersion>(next).size(), 1u);
+  ASSERT_EQ(all<UpdateNodegroup>(next).size(), 1u);
+  EXPECT_EQ(all<CreateLaunchTemplateVersion>(next)[0].source_version, "3");
+  EXPECT_FALSE(hasMetric(next, MetricKind::GroupRolled));
+  EXPECT_EQ(entry(*patched(next), "a").phase, Phase::Updating);
+  EXPECT_EQ(entry(*patched(next), "a").previous_launch_template_version, "3");
+
+  World plain;
+  plain.managed = {group("a", kOld)};
+  Decision direct = plain.decide();
+  EXPECT_EQ(all<UpdateNodegroup>(next)[0].client_request_token,
+            all<UpdateNodegroup>(direct)[0].client_request_token);
+  EXPECT_NE(all<UpdateNodegroup>(next)[0].client_request_token, token);
+
+  // A failed config update fails the group and halts the rollout.
+  w.managed[0].nodegroup.max_unavailable_percentage = std::nullopt;
+  w.managed[0].nodegroup.max_unavailable = 1;
+  w.managed[0].update->status = "Failed";
+  Decision failed = w.decide();
+  EXPECT_EQ(awsActions(failed), 0u);
+  EXPECT_EQ(entry(*patched(failed), "a").phase, Phase::Failed);
+  EXPECT_THAT(entry(*patched(failed), "a").message, HasSubstr("updateConfig"));
+}
 
 // --- self-managed groups ---
 

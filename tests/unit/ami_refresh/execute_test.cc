@@ -204,6 +204,42 @@ TEST_F(ReconcilerTest, StartsAnUpdateAndRecordsIt) {
   EXPECT_EQ(store_->patches.size(), 2u);
 }
 
+// When spec.refreshConfig sets a limit the node group lacks, the reconcile records intent and
+// sends only UpdateNodegroupConfig with that limit; its update id lands in status, and no launch
+// template version is made yet.
+TEST_F(ReconcilerTest, ChangesUpdateConfigBeforeTheVersionUpdate) {
+  store_ = std::make_unique<FakeRefresherStore>(
+      R"({"region":"us-west-2","clusterName":"prod",
+          "amiFilters":[{"name":"name","values":["amazon-eks-node-al2023-*"]}],"expiresIn":"30d",
+          "refreshConfig":{"maxUnavailable":2}})");
+  expectTargetLookup();
+  aws::Nodegroup ng = nodegroup("a");
+  ng.max_unavailable = 1;
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(ng));
+  EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+  EXPECT_CALL(*eks_, updateNodegroupConfig(_))
+      .WillOnce(Invoke([&](const aws::UpdateNodegroupConfigInput& in) {
+        EXPECT_EQ(in.cluster_name, "prod");
+        EXPECT_EQ(in.nodegroup_name, "a");
+        EXPECT_EQ(in.max_unavailable, 2);
+        EXPECT_FALSE(in.max_unavailable_percentage.has_value());
+        EXPECT_FALSE(in.client_request_token.empty());
+        EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Updating);
+        return Result<aws::Update>(
+            aws::Update{.id = "cfg-1", .status = "InProgress", .type = "ConfigUpdate"});
+      }));
+
+  Reconciler r = reconciler();
+  kube::WorkOutcome out = r.reconcile("ops/roll");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
+  RefresherStatus s = store_->status();
+  ASSERT_EQ(s.nodegroups.size(), 1u);
+  EXPECT_EQ(s.nodegroups[0].update_id, "cfg-1");
+  EXPECT_EQ(s.nodegroups[0].launch_template.version, "3");
+}
+
 // The reconcile after that follows the update through DescribeUpdate and issues nothing new; once
 // it succeeds the rollout is Ready, and a further reconcile writes nothing at all.
 TEST_F(ReconcilerTest, FollowsTheUpdateThenGoesQuiet) {

@@ -118,6 +118,45 @@ TEST_F(EksTest, UpdateNodegroupVersionGeneratesToken) {
   EXPECT_FALSE(doc.HasMember("version"));
 }
 
+// The config update posts only updateConfig with the one limit that is set, and the client token.
+TEST_F(EksTest, UpdateNodegroupConfigEncodes) {
+  h_.transport
+      ->expect("POST", std::string(kEks) + "/clusters/prod/node-groups/workers/update-config")
+      .reply(200, R"({"update":{"id":"upd-2","status":"InProgress","type":"ConfigUpdate",)"
+                  R"("params":[{"type":"MaxUnavailable","value":"2"}]}})");
+  UpdateNodegroupConfigInput in;
+  in.cluster_name = "prod";
+  in.nodegroup_name = "workers";
+  in.max_unavailable = 2;
+  in.client_request_token = "opsy-cfg-1";
+  auto u = client()->updateNodegroupConfig(in);
+  ASSERT_TRUE(u.has_value()) << u.error().toString();
+  EXPECT_EQ(u->id, "upd-2");
+  EXPECT_EQ(u->type, "ConfigUpdate");
+  EXPECT_EQ(h_.transport->lastRequest().body,
+            R"({"updateConfig":{"maxUnavailable":2},"clientRequestToken":"opsy-cfg-1"})");
+
+  h_.transport->reply(200, R"({"update":{"id":"upd-3"}})");
+  in.max_unavailable.reset();
+  in.max_unavailable_percentage = 33;
+  ASSERT_TRUE(client()->updateNodegroupConfig(in).has_value());
+  EXPECT_EQ(
+      h_.transport->lastRequest().body,
+      R"({"updateConfig":{"maxUnavailablePercentage":33},"clientRequestToken":"opsy-cfg-1"})");
+}
+
+// A config update with neither or both limits is refused before anything is sent.
+TEST_F(EksTest, UpdateNodegroupConfigNeedsExactlyOneLimit) {
+  UpdateNodegroupConfigInput in;
+  in.cluster_name = "prod";
+  in.nodegroup_name = "workers";
+  EXPECT_EQ(client()->updateNodegroupConfig(in).error().code, ErrorCode::InvalidArgument);
+  in.max_unavailable = 1;
+  in.max_unavailable_percentage = 10;
+  EXPECT_EQ(client()->updateNodegroupConfig(in).error().code, ErrorCode::InvalidArgument);
+  EXPECT_TRUE(h_.transport->requests().empty());
+}
+
 // An update already running is ResourceInUseException (409): a Conflict, not retried.
 TEST_F(EksTest, UpdateInProgressIsConflict) {
   h_.transport->reply(409, R"({"message":"Nodegroup is already updating"})",

@@ -111,6 +111,41 @@ TEST_F(EksTest, UpdateNodegroupVersionLifecycle) {
   EXPECT_EQ(aws_->nodegroup("prod", "ng-a")->status, "ACTIVE");
 }
 
+// A config update is a ConfigUpdate that blocks other updates while it runs and, once
+// successful, is what DescribeNodegroup reports as updateConfig.
+TEST_F(EksTest, UpdateNodegroupConfigLifecycle) {
+  auto doc = parseJson(eksGet("/clusters/prod/node-groups/ng-a")->body);
+  EXPECT_EQ(doc["nodegroup"]["updateConfig"]["maxUnavailable"].GetInt(), 1);
+  std::string body =
+      R"({"updateConfig":{"maxUnavailablePercentage":25},"clientRequestToken":"c-1"})";
+  auto res = eksPost("/clusters/prod/node-groups/ng-a/update-config", body);
+  ASSERT_EQ(res->status, 200) << res->body;
+  doc = parseJson(res->body);
+  std::string id = doc["update"]["id"].GetString();
+  EXPECT_STREQ(doc["update"]["type"].GetString(), "ConfigUpdate");
+  EXPECT_STREQ(doc["update"]["status"].GetString(), "InProgress");
+  EXPECT_EQ(
+      parseJson(
+          eksPost("/clusters/prod/node-groups/ng-a/update-config", body)->body)["update"]["id"]
+          .GetString(),
+      id);
+  res = eksPost("/clusters/prod/node-groups/ng-a/update-version",
+                R"({"launchTemplate":{"id":"lt-0123456789abcdef0","version":"2"}})");
+  EXPECT_EQ(res->status, 409);
+  EXPECT_EQ(eksPost("/clusters/prod/node-groups/ng-a/update-config",
+                    R"({"updateConfig":{"maxUnavailable":1,"maxUnavailablePercentage":5}})")
+                ->status,
+            400);
+  ASSERT_TRUE(aws_->completeEksUpdate(id));
+  doc = parseJson(eksGet("/clusters/prod/updates/" + id + "?nodegroupName=ng-a")->body);
+  EXPECT_STREQ(doc["update"]["status"].GetString(), "Successful");
+  doc = parseJson(eksGet("/clusters/prod/node-groups/ng-a")->body);
+  EXPECT_STREQ(doc["nodegroup"]["status"].GetString(), "ACTIVE");
+  EXPECT_FALSE(doc["nodegroup"]["updateConfig"].HasMember("maxUnavailable"));
+  EXPECT_EQ(doc["nodegroup"]["updateConfig"]["maxUnavailablePercentage"].GetInt(), 25);
+  EXPECT_EQ(aws_->nodegroup("prod", "ng-a")->launch_template->version, "1");
+}
+
 // Launch-template rules: the same template must be named, the version must exist, and node
 // groups created without a template cannot be given one.
 TEST_F(EksTest, UpdateNodegroupVersionValidatesLaunchTemplate) {

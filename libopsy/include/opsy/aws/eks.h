@@ -1,7 +1,8 @@
 // File: eks.h
 //
 // The EKS calls the refresh controller makes: list and describe managed node groups, start a
-// node-group version update onto a new launch template version, and follow that update. Also
+// node-group version update onto a new launch template version (after an updateConfig change
+// when the rollout limits differ), and follow those updates. Also
 // mints the bearer token kubectl's "aws eks get-token" would (a presigned STS GetCallerIdentity
 // URL carrying the cluster name), for talking to the cluster's API server.
 //
@@ -64,6 +65,16 @@ struct UpdateNodegroupVersionInput {
   std::string client_request_token;
 };
 
+// UpdateNodegroupConfig restricted to updateConfig: set exactly one of the two.
+struct UpdateNodegroupConfigInput {
+  std::string cluster_name;
+  std::string nodegroup_name;
+  std::optional<int> max_unavailable;
+  std::optional<int> max_unavailable_percentage;
+  // Idempotency; generated when empty.
+  std::string client_request_token;
+};
+
 struct UpdateError {
   std::string code;  // PodEvictionFailure, NodeCreationFailure, …
   std::string message;
@@ -92,6 +103,10 @@ class EksApi {
   /** UpdateNodegroupVersion; Conflict (ResourceInUseException) while another update runs. */
   [[nodiscard]] virtual Result<Update> updateNodegroupVersion(
       const UpdateNodegroupVersionInput& input) = 0;
+  /** UpdateNodegroupConfig of updateConfig only (a ConfigUpdate); Conflict while another update
+   *  runs. */
+  [[nodiscard]] virtual Result<Update> updateNodegroupConfig(
+      const UpdateNodegroupConfigInput& input) = 0;
   /** DescribeUpdate of a node-group update. */
   [[nodiscard]] virtual Result<Update> describeUpdate(const std::string& cluster_name,
                                                       const std::string& update_id,
