@@ -111,6 +111,13 @@ class Child {
     }
     return true;
   }
+  // Sends SIGKILL (no chance to clean up) and waits for the process to be gone.
+  void kill() {
+    if (running()) {
+      ::kill(pid_, SIGKILL);
+      waitFor([this] { return !running(); }, std::chrono::seconds(10));
+    }
+  }
   // Sends SIGTERM and waits; the exit code, or -1 when it did not exit normally in time.
   int terminate(std::chrono::milliseconds timeout) {
     if (running()) {
@@ -408,6 +415,135 @@ TEST_F(PackerBuilderE2eTest, RestartDuringSlowBuildResumesWithoutSecondJob) {
   ASSERT_EQ(runner_->builtImages().size(), 1u);
   EXPECT_EQ(at(builder(), "/status/lastRunBuiltImageID"), runner_->builtImages().front());
   EXPECT_EQ(at(builder(), "/status/lastRunStatus"), "completed");
+  ASSERT_TRUE(child_->running()) << controllerLog();
+  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+}
+
+// The moments of a build at which the controller is killed.
+enum class KillPoint { BuilderCreated, JobExists, BuildRunning, ImageRegistered, ImageTagged };
+
+class PackerBuilderKillTest : public PackerBuilderE2eTest,
+                              public ::testing::WithParamInterface<KillPoint> {
+ protected:
+  // Images the build made (not the seeded base images).
+  std::vector<FakeImage> builtImages() const {
+    std::vector<FakeImage> out;
+    for (FakeImage& image : aws_->images()) {
+      if (image.owner_id != "602401143452") {
+        out.push_back(std::move(image));
+      }
+    }
+    return out;
+  }
+  // Polls tightly (the windows between registering, tagging and reporting are short).
+  static bool waitTight(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (done()) {
+        return true;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    return done();
+  }
+};
+
+// Whatever step of the build the controller is SIGKILLed at, a restarted controller ends with
+// Ready=True, exactly one Job, exactly one image tagged status=active with the full tag set, and a
+// status naming that image and Job.
+TEST_P(PackerBuilderKillTest, KilledAtEveryStepEndsWithOneJobAndOneActiveImage) {
+  const KillPoint point = GetParam();
+  runner_->setBuildTime(point == KillPoint::BuildRunning ? 3s : 1s);
+  startController();
+  applySample();
+  auto tagged_not_ready = [&] {
+    auto images = builtImages();
+    return !images.empty() && images.front().tags.count(std::string(ami::kTagStatus)) == 1 &&
+           !ready(builder());
+  };
+  switch (point) {
+    case KillPoint::BuilderCreated: break;
+    case KillPoint::JobExists:
+      ASSERT_TRUE(waitTight([&] { return runner_->jobCount() >= 1; }, 20s)) << controllerLog();
+      break;
+    case KillPoint::BuildRunning:
+      ASSERT_TRUE(waitFor([&] { return at(builder(), "/status/jobStatus") == "running"; }, 20s))
+          << toJson(builder()) << "\n"
+          << controllerLog();
+      break;
+    case KillPoint::ImageRegistered:
+      // Registered by the build: the controller has not tagged it yet (it learns of the image from
+      // the finished Job), unless the short window is missed and the kill lands later.
+      (void)waitTight([&] { return !builtImages().empty(); }, 20s);
+      break;
+    case KillPoint::ImageTagged: (void)waitTight(tagged_not_ready, 20s); break;
+  }
+  child_->kill();
+  startController();
+
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 30s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  EXPECT_EQ(runner_->jobCount(), 1);
+  const std::vector<FakeImage> images = builtImages();
+  ASSERT_EQ(images.size(), 1u) << aws_->stateJson();
+  const FakeImage& image = images.front();
+  Json b = builder();
+  for (const std::string_view key :
+       {ami::kTagBroughtBy, ami::kTagClusterName, ami::kTagCreatedBy, ami::kTagPackerRepo,
+        ami::kTagPackerRepoBranch, ami::kTagBaseAmi, ami::kTagBuildId, ami::kTagJobId,
+        ami::kTagCreateTimestamp, ami::kTagStatus}) {
+    EXPECT_EQ(image.tags.count(std::string(key)), 1u) << key << " on " << aws_->stateJson();
+  }
+  auto tag = [&](std::string_view key) {
+    auto it = image.tags.find(std::string(key));
+    return it == image.tags.end() ? std::string("<missing>") : it->second;
+  };
+  EXPECT_EQ(tag(ami::kTagStatus), ami::kStatusActive);
+  EXPECT_EQ(at(b, "/status/lastRunBuiltImageID"), image.id);
+  EXPECT_EQ(at(b, "/status/lastRunStatus"), "completed");
+  EXPECT_EQ(tag(ami::kTagBuildId), at(b, "/status/buildID"));
+  EXPECT_EQ(tag(ami::kTagJobId), at(b, "/status/jobID"));
+  EXPECT_FALSE(at(b, "/status/jobName").empty()) << toJson(b);
+  ASSERT_TRUE(child_->running()) << controllerLog();
+  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+}
+
+INSTANTIATE_TEST_SUITE_P(Steps, PackerBuilderKillTest,
+                         ::testing::Values(KillPoint::BuilderCreated, KillPoint::JobExists,
+                                           KillPoint::BuildRunning, KillPoint::ImageRegistered,
+                                           KillPoint::ImageTagged));
+
+// A builder stalled by maxFailedJobs failures starts no Job until its spec changes; an edit that
+// moves metadata.generation lets it build again, and a good build clears Stalled and ends Ready.
+TEST_F(PackerBuilderE2eTest, StalledBuilderResumesAfterSpecEdit) {
+  runner_->setFailing(true);
+  startController();
+  applySample();
+  ASSERT_TRUE(
+      waitFor([&] { return condition(builder(), "Stalled") == "True/TooManyFailures"; }, 40s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  std::this_thread::sleep_for(2s);
+  ASSERT_EQ(runner_->jobCount(), 3);
+
+  runner_->setFailing(false);
+  Json b = builder();
+  rapidjson::Pointer("/spec/maxFailedJobs").Set(b, 5);
+  ASSERT_TRUE(kube_->updateObject(toJson(b)));
+
+  ASSERT_TRUE(waitFor([&] { return runner_->jobCount() >= 4; }, 20s)) << toJson(builder()) << "\n"
+                                                                      << controllerLog();
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 30s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  EXPECT_EQ(runner_->jobCount(), 4);
+  ASSERT_EQ(runner_->builtImages().size(), 1u);
+  b = builder();
+  EXPECT_EQ(at(b, "/status/lastRunBuiltImageID"), runner_->builtImages().front());
+  EXPECT_EQ(at(b, "/status/lastRunStatus"), "completed");
+  EXPECT_THAT(condition(b, "Stalled"), ::testing::Not(::testing::StartsWith("True/")));
+  auto image = aws_->image(runner_->builtImages().front());
+  ASSERT_TRUE(image.has_value());
+  EXPECT_EQ(image->tags[std::string(ami::kTagStatus)], ami::kStatusActive);
   ASSERT_TRUE(child_->running()) << controllerLog();
   EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
 }
