@@ -1,7 +1,10 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <random>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "opsy/core/log.h"
 #include "opsy/notify/notifier.h"
@@ -22,6 +25,10 @@ struct AsyncNotifier::Impl {
   uint64_t failed = 0;
   uint64_t dropped = 0;
   std::thread worker;
+  std::mt19937_64 ids{std::random_device{}()};
+
+  // 128 random bits as hex; not a secret, only unique enough to deduplicate retries.
+  std::string nextId() { return fmt::format("{:016x}{:016x}", ids(), ids()); }
 
   Impl(SenderPtr s, Clock& c, AsyncNotifierOptions o)
       : sender(std::move(s)), clock(c), options(std::move(o)) {}
@@ -81,6 +88,12 @@ void AsyncNotifier::notify(Notification n) {
     if (impl_->queue.size() >= impl_->options.max_queue) {
       ++impl_->dropped;
       return;
+    }
+    if (n.id.empty()) {
+      n.id = impl_->nextId();
+    }
+    if (!n.time) {
+      n.time = impl_->clock.now();
     }
     impl_->queue.push_back(std::move(n));
   }

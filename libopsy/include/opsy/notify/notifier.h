@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,10 @@ struct Notification {
   Severity severity = Severity::Info;
   std::vector<std::pair<std::string, std::string>> fields;  // {"Base AMI", "ami-…"}
   std::string message;                                      // one or two sentences for a person
+  // Set by AsyncNotifier::notify when empty: the same on every retry of one notification, so a
+  // receiver can drop duplicates (webhook X-Opsy-Delivery header) and order by time.
+  std::string id;
+  std::optional<TimePoint> time;
 };
 
 class Sender {
