@@ -197,22 +197,16 @@ Result<SelfManagedConfig> parseSelfManaged(const Fields& spec) {
   return sm;
 }
 
-Result<std::optional<SlackConfig>> parseSlack(const Fields& spec) {
-  OPSY_ASSIGN_OR_RETURN(std::optional<Fields> notifier, spec.object("notifier"));
-  if (!notifier) {
-    return std::optional<SlackConfig>();
+Result<notify::NotifierConfig> parseNotifier(const Fields& spec) {
+  const Value* notifier = spec.get("notifier");
+  if (notifier == nullptr) {
+    return notify::NotifierConfig{};
   }
-  OPSY_ASSIGN_OR_RETURN(std::optional<Fields> f, notifier->object("slack"));
-  if (!f) {
-    return std::optional<SlackConfig>();
-  }
-  SlackConfig slack;
-  OPSY_ASSIGN_OR_RETURN(slack.channel_ids, f->strings("channelIDs"));
-  if (slack.channel_ids.empty()) {
-    return fail(ErrorCode::InvalidArgument, f->path("channelIDs") + ": required");
-  }
-  OPSY_ASSIGN_OR_RETURN(slack.secret, f->requiredString("secret"));
-  return std::optional<SlackConfig>(std::move(slack));
+  rapidjson::StringBuffer json;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(json);
+  notifier->Accept(writer);
+  return notify::parseNotifierConfig(std::string_view(json.GetString(), json.GetSize()),
+                                     spec.path("notifier"));
 }
 
 // --- status encoding ---
@@ -336,7 +330,7 @@ Result<Spec> parseSpec(const kube::Object& obj) {
   OPSY_ASSIGN_OR_RETURN(spec.paused, f.boolOr("paused", false));
   OPSY_ASSIGN_OR_RETURN(spec.refresh, parseRefreshConfig(f));
   OPSY_ASSIGN_OR_RETURN(spec.self_managed, parseSelfManaged(f));
-  OPSY_ASSIGN_OR_RETURN(spec.slack, parseSlack(f));
+  OPSY_ASSIGN_OR_RETURN(spec.notifier, parseNotifier(f));
   return spec;
 }
 

@@ -21,6 +21,7 @@
 #include "opsy/kube/conditions.h"
 #include "opsy/kube/object.h"
 #include "opsy/kube/resource.h"
+#include "opsy/notify/config.h"
 
 namespace opsy::ami_refresh {
 
@@ -53,13 +54,6 @@ struct SelfManagedConfig {
   bool operator==(const SelfManagedConfig&) const = default;
 };
 
-struct SlackConfig {
-  std::vector<std::string> channel_ids;
-  std::string secret;  // Secret in the refresher's namespace, key "token"
-
-  bool operator==(const SlackConfig&) const = default;
-};
-
 struct Spec {
   std::string region;
   std::string cluster_name;
@@ -72,7 +66,7 @@ struct Spec {
   bool paused = false;
   RefreshConfig refresh;
   SelfManagedConfig self_managed;
-  std::optional<SlackConfig> slack;
+  notify::NotifierConfig notifier;  // shared with PackerBuilder
 };
 
 enum class GroupKind { Managed, SelfManaged };

@@ -8,9 +8,8 @@
 #include "ami-refresh-controller/wiring.h"
 #include "opsy/ami/image_cache.h"
 #include "opsy/core/flags.h"
-#include "opsy/http/curl_transport.h"
-#include "opsy/notify/slack_notifiers.h"
 #include "opsy/runtime/manager.h"
+#include "opsy/runtime/notifiers.h"
 
 namespace opsy::ami_refresh {
 namespace {
@@ -20,6 +19,10 @@ int run(int argc, char** argv) {
   FlagSet flags("ami-refresh-controller", OPSY_VERSION,
                 "Rolls EKS node groups onto the AMI each AMIRefresher selects.");
   runtime::addManagerFlags(flags, options);
+  std::string slack_api_url = "https://slack.com/api";
+  flags.addString("slack-api-url", &slack_api_url,
+                  "Base URL of the Slack Web API used for rollout notifications.",
+                  "OPSY_SLACK_API_URL");
   auto outcome = flags.parse(argc, argv);
   if (!outcome) {
     std::fprintf(stderr, "ami-refresh-controller: %s\n", outcome.error().message.c_str());
@@ -35,15 +38,13 @@ int run(int argc, char** argv) {
     return 1;
   }
   runtime::Manager& m = **manager;
-  auto slack_transport = http::makeCurlTransport({});
-  if (!slack_transport) {
-    std::fprintf(stderr, "ami-refresh-controller: %s\n",
-                 slack_transport.error().toString().c_str());
+  auto notifiers = runtime::makeNotifiers(m, slack_api_url);
+  if (!notifiers) {
+    std::fprintf(stderr, "ami-refresh-controller: %s\n", notifiers.error().toString().c_str());
     return 1;
   }
-  notify::SlackNotifiers slack(m.client(), *slack_transport, m.clock());
   Reconciler reconciler(m.client(), m.client(), m.events(), managerAwsClients(m.aws()), m.clock(),
-                        {.notifiers = slackNotifiers(slack),
+                        {.notifiers = processNotifiers(**notifiers),
                          .image_cache = std::make_shared<ami::ImageLookupCache>(m.clock()),
                          .metrics = rolloutMetrics(m.metrics())});
   auto added = m.addController(

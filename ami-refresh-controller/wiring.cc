@@ -39,12 +39,12 @@ AwsClientsFactory managerAwsClients(runtime::AwsClients& clients) {
   };
 }
 
-NotifierFactory slackNotifiers(notify::SlackNotifiers& slack) {
-  return [&slack](const AmiRefresher& r) -> notify::NotifierPtr {
-    if (!r.spec || !r.spec->slack) {
+NotifierFactory processNotifiers(notify::Notifiers& notifiers) {
+  return [&notifiers](const AmiRefresher& r) -> notify::NotifierPtr {
+    if (!r.spec) {
       return nullptr;
     }
-    return slack.notifierFor(r.metadata.ns, r.spec->slack->secret, r.spec->slack->channel_ids);
+    return notifiers.notifierFor(r.metadata.ns, r.spec->notifier, r.spec->region);
   };
 }
 

@@ -2,15 +2,15 @@
 //
 // What binds the AMIRefresher Reconciler to a running process: rollout metrics on the process's
 // Prometheus registry, AWS clients from the Manager (so AWS_ENDPOINT_URL, the credentials chain
-// and the request metrics apply), and Slack notifiers for spec.notifier.slack. main.cc only
+// and the request metrics apply), and the notification destinations of spec.notifier. main.cc only
 // parses flags and calls these.
 //
 //   Reconciler r(client, client, events, managerAwsClients(manager.aws()), clock,
-//                {.notifiers = slackNotifiers(slack), .metrics = rolloutMetrics(metrics)});
+//                {.notifiers = processNotifiers(notifiers), .metrics = rolloutMetrics(metrics)});
 #pragma once
 
 #include "ami-refresh-controller/execute.h"
-#include "opsy/notify/slack_notifiers.h"
+#include "opsy/notify/notifiers.h"
 #include "opsy/runtime/aws_clients.h"
 #include "opsy/runtime/metrics.h"
 
@@ -23,7 +23,8 @@ RolloutMetricsPtr rolloutMetrics(runtime::Metrics& metrics);
 // The EC2, EKS and Auto Scaling clients of a region, cached by `clients`.
 AwsClientsFactory managerAwsClients(runtime::AwsClients& clients);
 
-// spec.notifier.slack's notifier (null without one); `slack` must outlive the result.
-NotifierFactory slackNotifiers(notify::SlackNotifiers& slack);
+// spec.notifier's notifier (null without one) from the process's destinations; `notifiers` must
+// outlive the result.
+NotifierFactory processNotifiers(notify::Notifiers& notifiers);
 
 }  // namespace opsy::ami_refresh

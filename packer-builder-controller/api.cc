@@ -230,23 +230,12 @@ Status readNotifier(const Value& spec, NotifierSpec& n) {
   if (notifier == nullptr) {
     return ok();
   }
-  const Value* slack = nullptr;
-  OPSY_RETURN_IF_ERROR(readObject(*notifier, "spec.notifier", "slack", slack));
-  if (slack == nullptr) {
-    return ok();
-  }
-  SlackSpec s;
-  if (const Value* ids = find(*slack, "channelIDs")) {
-    OPSY_RETURN_IF_ERROR(readStringList(*ids, "spec.notifier.slack.channelIDs", s.channel_ids));
-  }
-  if (s.channel_ids.empty()) {
-    return invalid("spec.notifier.slack.channelIDs", "needs at least one channel id");
-  }
-  OPSY_RETURN_IF_ERROR(readString(*slack, "spec.notifier.slack", "secret", s.secret));
-  if (s.secret.empty()) {
-    return invalid("spec.notifier.slack.secret", "is required");
-  }
-  n.slack = std::move(s);
+  rapidjson::StringBuffer json;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(json);
+  notifier->Accept(writer);
+  OPSY_ASSIGN_OR_RETURN(
+      n, notify::parseNotifierConfig(std::string_view(json.GetString(), json.GetSize()),
+                                     "spec.notifier"));
   return ok();
 }
 

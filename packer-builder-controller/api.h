@@ -24,6 +24,7 @@
 #include "opsy/kube/conditions.h"
 #include "opsy/kube/object.h"
 #include "opsy/kube/resource.h"
+#include "opsy/notify/config.h"
 #include "opsy/packer/command.h"
 
 namespace opsy::packer_builder {
@@ -50,19 +51,8 @@ struct TimeOuts {
   Duration build_timeout = kDefaultBuildTimeout;
 };
 
-struct SlackSpec {
-  std::vector<std::string> channel_ids;
-  std::string secret;
-
-  bool operator==(const SlackSpec&) const = default;
-};
-
-struct NotifierSpec {
-  std::optional<SlackSpec> slack;
-
-  bool configured() const { return slack.has_value(); }
-  bool operator==(const NotifierSpec&) const = default;
-};
+// spec.notifier: the destinations shared with AMIRefresher (Slack, SNS, SES, Discord, webhook).
+using NotifierSpec = notify::NotifierConfig;
 
 struct GitSyncSpec {
   std::string image = std::string(kDefaultGitSyncImage);

@@ -555,7 +555,7 @@ Decision finish(Ctx& c) {
                                           {"Built AMI", c.status.last_run_built_image_id},
                                           {"Job", c.status.job_name}},
                                .message = std::move(n.message)};
-      d.actions.push_back(Notify{c.spec->notifier, std::move(out)});
+      d.actions.push_back(Notify{c.spec->notifier, c.spec->region, std::move(out)});
     }
   }
   d.requeue_after = c.requeue_after;

@@ -101,6 +101,7 @@ struct RecordEvent {
 };
 struct Notify {
   NotifierSpec destination;
+  std::string region;  // the builder's; SES sends there unless its block names a region
   notify::Notification notification;
 };
 struct AddFinalizer {};

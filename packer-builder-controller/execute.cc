@@ -203,7 +203,8 @@ Status Executor::run(const kube::Object& builder, const Action& action, aws::Ec2
             if (deps_.notifiers == nullptr) {
               return ok();
             }
-            if (notify::NotifierPtr notifier = deps_.notifiers->notifierFor(ns, n.destination)) {
+            if (notify::NotifierPtr notifier =
+                    deps_.notifiers->notifierFor(ns, n.destination, n.region)) {
               notifier->notify(n.notification);
             }
             return ok();

@@ -52,8 +52,12 @@ class SecretKeyListerImpl : public SecretKeyLister {
 class NotifierFactory {
  public:
   virtual ~NotifierFactory() = default;
-  /** The notifier for `spec` in namespace `ns` (whose Secrets hold tokens); null for none. */
-  virtual notify::NotifierPtr notifierFor(std::string_view ns, const NotifierSpec& spec) = 0;
+  /**
+   * The notifier for `spec` of a builder in namespace `ns` (whose Secrets hold tokens) and
+   * `region`; null for none.
+   */
+  virtual notify::NotifierPtr notifierFor(std::string_view ns, const NotifierSpec& spec,
+                                          std::string_view region) = 0;
 };
 
 struct ExecutorDeps {

@@ -10,6 +10,7 @@
 #include "opsy/kube/resource.h"
 #include "opsy/kube/transport.h"
 #include "opsy/runtime/manager.h"
+#include "opsy/runtime/notifiers.h"
 #include "packer-builder-controller/api.h"
 #include "packer-builder-controller/decide.h"
 #include "packer-builder-controller/execute.h"
@@ -47,10 +48,6 @@ int run(const Options& o) {
   if (!kube_transport) {
     return fatal(kube_transport.error());
   }
-  auto slack_transport = http::makeCurlTransport({});
-  if (!slack_transport) {
-    return fatal(slack_transport.error());
-  }
   auto created = runtime::Manager::create(
       o.manager, {.rest_config = *config, .kube_transport = *kube_transport});
   if (!created) {
@@ -62,8 +59,11 @@ int run(const Options& o) {
   ami::ImageLookupCache images(manager.clock());
   packer_builder::PodLogReaderImpl logs(*config, *kube_transport, /*add_bearer_token=*/false);
   packer_builder::SecretKeyListerImpl secrets(client);
-  packer_builder::SlackNotifierFactory notifiers(client, *slack_transport, manager.clock(),
-                                                 o.slack_api_url);
+  auto all_notifiers = runtime::makeNotifiers(manager, o.slack_api_url);
+  if (!all_notifiers) {
+    return fatal(all_notifiers.error());
+  }
+  packer_builder::ProcessNotifierFactory notifiers(**all_notifiers);
   packer_builder::Reconciler reconciler({
       .reader = client,
       .writer = client,

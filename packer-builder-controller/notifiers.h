@@ -1,32 +1,30 @@
 // File: notifiers.h
 //
-// The NotifierFactory the binary uses: spec.notifier.slack through notify::SlackNotifiers (one
-// AsyncNotifier per distinct namespace, Secret and channels; the token is read per send).
+// The NotifierFactory the binary uses: a builder's spec.notifier through the process's
+// notify::Notifiers (one queue per destination, shared by every builder naming it; Secret values
+// read per send).
 //
-//   SlackNotifierFactory notifiers(client, slack_transport, realClock());
+//   notify::Notifiers all({.secrets = &client, .transport = t, .clock = &clock, ...});
+//   ProcessNotifierFactory notifiers(all);
 //   Reconciler r({..., .notifiers = &notifiers, ...});
 #pragma once
 
-#include <string>
-
-#include "opsy/core/clock.h"
-#include "opsy/http/transport.h"
-#include "opsy/kube/client.h"
-#include "opsy/notify/slack_notifiers.h"
+#include "opsy/notify/notifiers.h"
 #include "packer-builder-controller/execute.h"
 
 namespace opsy::packer_builder {
 
-class SlackNotifierFactory : public NotifierFactory {
+class ProcessNotifierFactory : public NotifierFactory {
  public:
-  SlackNotifierFactory(kube::ObjectReader& secrets, http::TransportPtr transport, Clock& clock,
-                       std::string api_url = "https://slack.com/api")
-      : slack_(secrets, std::move(transport), clock, std::move(api_url)) {}
+  explicit ProcessNotifierFactory(notify::Notifiers& notifiers) : notifiers_(notifiers) {}
 
-  notify::NotifierPtr notifierFor(std::string_view ns, const NotifierSpec& spec) override;
+  notify::NotifierPtr notifierFor(std::string_view ns, const NotifierSpec& spec,
+                                  std::string_view region) override {
+    return notifiers_.notifierFor(ns, spec, region);
+  }
 
  private:
-  notify::SlackNotifiers slack_;
+  notify::Notifiers& notifiers_;
 };
 
 }  // namespace opsy::packer_builder

@@ -58,6 +58,9 @@ struct AsyncNotifier::Impl {
           ++failed;
         }
       }
+      if (options.observer) {
+        options.observer(sender->name(), status ? Delivery::Sent : Delivery::Failed);
+      }
       if (!status) {
         logger->warn("notification not delivered {}",
                      log::kv("sender", sender->name(), "object", n.object, "title", n.title,
@@ -82,20 +85,37 @@ AsyncNotifier::~AsyncNotifier() {
   impl_->worker.join();
 }
 
+std::string_view toString(Delivery d) {
+  switch (d) {
+    case Delivery::Sent: return "sent";
+    case Delivery::Failed: return "failed";
+    case Delivery::Dropped: return "dropped";
+  }
+  return "failed";
+}
+
 void AsyncNotifier::notify(Notification n) {
+  bool dropped = false;
   {
     std::lock_guard lock(impl_->mu);
     if (impl_->queue.size() >= impl_->options.max_queue) {
       ++impl_->dropped;
-      return;
+      dropped = true;
+    } else {
+      if (n.id.empty()) {
+        n.id = impl_->nextId();
+      }
+      if (!n.time) {
+        n.time = impl_->clock.now();
+      }
+      impl_->queue.push_back(std::move(n));
     }
-    if (n.id.empty()) {
-      n.id = impl_->nextId();
+  }
+  if (dropped) {
+    if (impl_->options.observer) {
+      impl_->options.observer(impl_->sender->name(), Delivery::Dropped);
     }
-    if (!n.time) {
-      n.time = impl_->clock.now();
-    }
-    impl_->queue.push_back(std::move(n));
+    return;
   }
   impl_->cv.notify_all();
 }

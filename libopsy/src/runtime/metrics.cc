@@ -118,6 +118,13 @@ struct Metrics::Impl {
           .Name("opsy_rollouts_failed_total")
           .Help("Rollouts halted by a failed group.")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& notifications =
+      prometheus::BuildCounter()
+          .Name("opsy_notifications_total")
+          .Help(
+              "Notifications by destination kind and outcome (sent, failed after retries, "
+              "dropped on a full queue).")
+          .Register(*registry);
   prometheus::Family<prometheus::Histogram>& group_roll_duration =
       prometheus::BuildHistogram()
           .Name("opsy_rollout_group_duration_seconds")
@@ -225,6 +232,14 @@ void Metrics::groupRolled(Duration elapsed) {
 void Metrics::groupsInPhase(std::string_view object, std::string_view phase, int64_t count) {
   impl_->groups_by_phase.Add({{"object", std::string(object)}, {"phase", std::string(phase)}})
       .Set(static_cast<double>(count));
+}
+
+void Metrics::notification(std::string_view destination, std::string_view result) {
+  impl_->notifications
+      .Add({{"controller", controller_},
+            {"destination", std::string(destination)},
+            {"result", std::string(result)}})
+      .Increment();
 }
 
 std::string Metrics::exposition() const {

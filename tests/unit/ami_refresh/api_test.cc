@@ -77,9 +77,9 @@ TEST(AmiRefresherSpec, RefreshSelfManagedAndNotifierAreRead) {
   EXPECT_TRUE(spec->self_managed.enabled);
   EXPECT_EQ(spec->self_managed.min_healthy_percentage, 75);
   EXPECT_EQ(spec->self_managed.instance_warmup, minutes(2));
-  ASSERT_TRUE(spec->slack.has_value());
-  EXPECT_EQ(spec->slack->channel_ids.size(), 2u);
-  EXPECT_EQ(spec->slack->secret, "slack");
+  ASSERT_TRUE(spec->notifier.slack.has_value());
+  EXPECT_EQ(spec->notifier.slack->channel_ids.size(), 2u);
+  EXPECT_EQ(spec->notifier.slack->secret, "slack");
 }
 
 struct InvalidCase {

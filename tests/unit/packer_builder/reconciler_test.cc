@@ -49,7 +49,8 @@ class MockNotifier : public notify::Notifier {
 
 class FakeNotifierFactory : public NotifierFactory {
  public:
-  notify::NotifierPtr notifierFor(std::string_view, const NotifierSpec&) override {
+  notify::NotifierPtr notifierFor(std::string_view, const NotifierSpec&,
+                                  std::string_view) override {
     return notifier;
   }
   std::shared_ptr<NiceMock<MockNotifier>> notifier = std::make_shared<NiceMock<MockNotifier>>();
@@ -360,7 +361,7 @@ TEST(PackerBuilderExecutor, NotifyUsesFactory) {
                      .events = events,
                      .notifiers = &notifiers});
   EXPECT_CALL(*notifiers.notifier, notify(Field(&notify::Notification::title, "Build failed")));
-  Decision d{.actions = {Notify{.destination = {.slack = SlackSpec{{"C1"}, "slack"}},
+  Decision d{.actions = {Notify{.destination = {.slack = notify::SlackDestination{{"C1"}, "slack"}},
                                 .notification = {.title = "Build failed"}}}};
   EXPECT_TRUE(executor.execute(builderObject(), d, nullptr).has_value());
 }

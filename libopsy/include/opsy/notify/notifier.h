@@ -10,9 +10,11 @@
 //   notifier->notify({.title = "Build succeeded", .object = "ci/base", ...});
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -61,9 +63,15 @@ class Notifier {
 
 using NotifierPtr = std::shared_ptr<Notifier>;
 
+// What became of one queued notification, for metrics.
+enum class Delivery { Sent, Failed, Dropped };
+std::string_view toString(Delivery d);  // "sent", "failed", "dropped"
+
 struct AsyncNotifierOptions {
   size_t max_queue = 256;   // beyond this, new notifications are dropped (and counted)
   http::RetryPolicy retry;  // defaults: 3 attempts, jittered backoff; Retry-After honoured
+  // Called once per notification with its outcome and the sender's name; may be empty.
+  std::function<void(std::string_view sender, Delivery outcome)> observer;
 };
 
 class AsyncNotifier : public Notifier {

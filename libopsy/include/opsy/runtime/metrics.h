@@ -56,6 +56,10 @@ class Metrics {
   // Groups of one object ("ns/name") in one phase, as of its last reconcile.
   void groupsInPhase(std::string_view object, std::string_view phase, int64_t count);
 
+  // One notification's outcome: `destination` is "slack", "sns", "ses", "discord" or "webhook";
+  // `result` is "sent", "failed" or "dropped". Series appear on first use.
+  void notification(std::string_view destination, std::string_view result);
+
   // The registry in the Prometheus text exposition format (version 0.0.4).
   std::string exposition() const;
 

@@ -1,0 +1,24 @@
+#include "opsy/runtime/notifiers.h"
+
+#include "opsy/http/curl_transport.h"
+
+namespace opsy::runtime {
+
+Result<std::unique_ptr<notify::Notifiers>> makeNotifiers(Manager& manager,
+                                                         std::string slack_api_url) {
+  OPSY_ASSIGN_OR_RETURN(http::TransportPtr transport, http::makeCurlTransport({}));
+  Metrics& metrics = manager.metrics();
+  AwsClients& aws = manager.aws();
+  return std::make_unique<notify::Notifiers>(notify::NotifiersOptions{
+      .secrets = &manager.client(),
+      .transport = std::move(transport),
+      .clock = &manager.clock(),
+      .slack_api_url = std::move(slack_api_url),
+      .sns = [&aws](std::string_view region) { return aws.sns(region); },
+      .ses = [&aws](std::string_view region) { return aws.ses(region); },
+      .async = {.observer = [&metrics](std::string_view destination, notify::Delivery d) {
+        metrics.notification(destination, notify::toString(d));
+      }}});
+}
+
+}  // namespace opsy::runtime
