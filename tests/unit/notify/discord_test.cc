@@ -110,6 +110,7 @@ TEST(DiscordSender, PostsOneEmbedWithWaitTrue) {
   EXPECT_STREQ(fields[1]["value"].GetString(), "ami-0base");
   EXPECT_STREQ(fields[2]["value"].GetString(), "-");
   EXPECT_TRUE(fields[2]["inline"].GetBool());
+  ASSERT_TRUE(d.HasMember("allowed_mentions"));
   ASSERT_TRUE(d["allowed_mentions"]["parse"].IsArray());
   EXPECT_EQ(d["allowed_mentions"]["parse"].Size(), 0u);
 }
