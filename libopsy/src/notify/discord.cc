@@ -1,0 +1,262 @@
+#include "opsy/notify/discord.h"
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "notify/http_reply.h"
+#include "opsy/core/time_format.h"
+
+namespace opsy::notify {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// Discord's limits, counted in characters; fitText counts UTF-16 units, which is never fewer.
+constexpr size_t kContentMax = 2000;
+constexpr size_t kTitleMax = 256;
+constexpr size_t kDescriptionMax = 4096;
+constexpr size_t kFieldsMax = 25;
+constexpr size_t kFieldNameMax = 256;
+constexpr size_t kFieldValueMax = 1024;
+// Title, description, field names and values of one embed together.
+constexpr size_t kEmbedTotalMax = 6000;
+constexpr size_t kUsernameMax = 80;
+
+int color(Severity s) {
+  switch (s) {
+    case Severity::Success: return 0x2ECC71;  // green
+    case Severity::Warning: return 0xF1A20F;  // amber
+    case Severity::Error: return 0xE74C3C;    // red
+    case Severity::Info: return 0x5865F2;     // blurple
+  }
+  return 0x95A5A6;  // grey
+}
+
+void string(Writer& w, std::string_view key, std::string_view value) {
+  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Discord ignores text made only of whitespace and then rejects the empty field.
+std::string orDash(std::string_view s) {
+  return trim(s).empty() ? std::string("-") : std::string(s);
+}
+
+std::string messageJson(const Notification& n, std::string_view username) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  if (!username.empty()) {
+    string(w, "username", fitText(username, kUsernameMax).text);
+  }
+  std::string line = fmt::format("{} {}: {}", n.kind, n.object, n.title);
+  string(w, "content", fitText(trim(line), kContentMax).text);
+  w.Key("embeds");
+  w.StartArray();
+  w.StartObject();
+  size_t budget = kEmbedTotalMax;
+  if (!trim(n.title).empty()) {
+    FittedText title = fitText(n.title, kTitleMax);
+    budget -= title.units;
+    string(w, "title", title.text);
+  }
+  if (!trim(n.message).empty()) {
+    FittedText description = fitText(n.message, kDescriptionMax);
+    budget -= description.units;
+    string(w, "description", description.text);
+  }
+  w.Key("color");
+  w.Int(color(n.severity));
+  std::vector<std::pair<std::string_view, std::string_view>> fields;
+  if (!n.state.empty()) {
+    fields.emplace_back("State", n.state);
+  }
+  for (const auto& [name, value] : n.fields) {
+    fields.emplace_back(name, value);
+  }
+  w.Key("fields");
+  w.StartArray();
+  size_t count = 0;
+  for (const auto& [raw_name, raw_value] : fields) {
+    if (count == kFieldsMax) {
+      break;
+    }
+    FittedText name = fitText(orDash(raw_name), kFieldNameMax);
+    // Room for the name and at least one character of value, or the embed is full.
+    if (name.units + 1 > budget) {
+      break;
+    }
+    FittedText value = fitText(orDash(raw_value), std::min(kFieldValueMax, budget - name.units));
+    budget -= name.units + value.units;
+    w.StartObject();
+    string(w, "name", name.text);
+    string(w, "value", value.text);
+    w.Key("inline");
+    w.Bool(true);
+    w.EndObject();
+    ++count;
+  }
+  w.EndArray();
+  if (n.time) {
+    string(w, "timestamp", formatRfc3339(*n.time));
+  }
+  w.EndObject();
+  w.EndArray();
+  // No @everyone, @here, role or user pings, whatever the text says.
+  w.Key("allowed_mentions");
+  w.StartObject();
+  w.Key("parse");
+  w.StartArray();
+  w.EndArray();
+  w.EndObject();
+  w.EndObject();
+  return buf.GetString();
+}
+
+// Execute Webhook answers only with wait=true whether the message was accepted (200 and the
+// message) rather than queued (204).
+std::string withWait(std::string_view url) {
+  std::string out(url.substr(0, url.find('#')));
+  size_t q = out.find('?');
+  if (q == std::string::npos) {
+    return out + "?wait=true";
+  }
+  if (q + 1 == out.size() || out.back() == '&') {
+    return out + "wait=true";
+  }
+  return out + "&wait=true";
+}
+
+// Discord's error body: {"message": "Unknown Webhook", "code": 10015}; `retry_after` on 429.
+struct DiscordError {
+  std::string message;
+  std::string code;
+  std::optional<std::chrono::milliseconds> retry_after;
+};
+
+DiscordError parseError(const std::string& body) {
+  DiscordError out;
+  rapidjson::Document doc;
+  doc.Parse(body.c_str(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return out;
+  }
+  if (auto it = doc.FindMember("message"); it != doc.MemberEnd() && it->value.IsString()) {
+    out.message = fitText(it->value.GetString(), 200).text;
+  }
+  if (auto it = doc.FindMember("code"); it != doc.MemberEnd() && it->value.IsInt64()) {
+    out.code = std::to_string(it->value.GetInt64());
+  }
+  if (auto it = doc.FindMember("retry_after"); it != doc.MemberEnd() && it->value.IsNumber()) {
+    out.retry_after = parseRetryAfterSeconds(fmt::format("{}", it->value.GetDouble()));
+  }
+  return out;
+}
+
+Status mapReply(const http::Response& resp) {
+  if (resp.status >= 200 && resp.status < 300) {
+    return ok();
+  }
+  DiscordError detail = parseError(resp.body);
+  std::string what = fmt::format("discord webhook answered HTTP {}", resp.status);
+  if (!detail.message.empty()) {
+    what += ": " + detail.message;
+  }
+  if (!detail.code.empty()) {
+    what += fmt::format(" (code {})", detail.code);
+  }
+  ErrorCode code = ErrorCode::FailedPrecondition;
+  switch (resp.status) {
+    case 429: code = ErrorCode::Throttled; break;
+    case 401: code = ErrorCode::Unauthenticated; break;
+    case 403: code = ErrorCode::PermissionDenied; break;
+    case 404: code = ErrorCode::NotFound; break;
+    case 400:
+    case 413: code = ErrorCode::InvalidArgument; break;
+    case 408: code = ErrorCode::Unavailable; break;
+    default:
+      if (resp.status >= 500) {
+        code = ErrorCode::Unavailable;
+      }
+  }
+  Error e = Error(code, what).withHttpStatus(resp.status).withProviderCode(detail.code);
+  if (resp.status == 429) {
+    std::optional<std::chrono::milliseconds> after;
+    if (auto header = resp.header("Retry-After")) {
+      after = parseRetryAfterSeconds(*header);
+    }
+    e.retry_after = after ? after : detail.retry_after;
+  }
+  return fail(std::move(e));
+}
+
+class DiscordSender : public Sender {
+ public:
+  explicit DiscordSender(DiscordOptions options) : options_(std::move(options)) {}
+
+  std::string name() const override { return "discord"; }
+
+  Status send(const Notification& n) override {
+    OPSY_ASSIGN_OR_RETURN(std::string secret_url, options_.webhook_url());
+    std::string_view url = trim(secret_url);
+    if (!isHttpUrl(url)) {
+      return fail(ErrorCode::InvalidArgument, "discord webhook url is not an http(s) URL");
+    }
+    registerUrlSecrets(url);
+    http::Request req;
+    req.method = "POST";
+    req.url = withWait(url);
+    req.headers = {{"Content-Type", "application/json"}, {"User-Agent", "opsy-ami-operator"}};
+    req.body = messageJson(n, options_.username);
+    Result<http::Response> resp = options_.transport->send(req);
+    if (!resp) {
+      return fail(withoutUrl(std::move(resp.error()), req.url, "discord webhook"));
+    }
+    return mapReply(*resp);
+  }
+
+ private:
+  DiscordOptions options_;
+};
+
+}  // namespace
+
+std::string discordMessageJson(const Notification& n) {
+  return messageJson(n, "");
+}
+
+Result<SenderPtr> makeDiscordSender(DiscordOptions options) {
+  if (!options.transport) {
+    return fail(ErrorCode::InvalidArgument, "discord: no HTTP transport");
+  }
+  if (!options.webhook_url) {
+    return fail(ErrorCode::InvalidArgument, "discord: no webhook url source");
+  }
+  std::string lower;
+  for (char c : options.username) {
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  if (fitText(options.username, kUsernameMax).text != options.username ||
+      lower.find("discord") != std::string::npos || lower.find("clyde") != std::string::npos) {
+    return fail(ErrorCode::InvalidArgument,
+                "discord username: at most 80 characters, without \"discord\" or \"clyde\"");
+  }
+  return SenderPtr(std::make_unique<DiscordSender>(std::move(options)));
+}
+
+}  // namespace opsy::notify
