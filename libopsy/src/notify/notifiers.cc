@@ -6,9 +6,11 @@
 
 #include "opsy/core/log.h"
 #include "opsy/kube/objects.h"
+#include "opsy/notify/discord.h"
 #include "opsy/notify/ses.h"
 #include "opsy/notify/slack.h"
 #include "opsy/notify/sns.h"
+#include "opsy/notify/webhook.h"
 
 namespace opsy::notify {
 namespace {
@@ -58,8 +60,10 @@ NotifierPtr Notifiers::destination(const std::string& key,
   }
   Result<SenderPtr> sender = make();
   if (!sender) {
-    log::get("notify")->warn("notification destination not created {}",
-                             log::kv("destination", key, "error", sender.error().toString()));
+    // Only the kind: the rest of the key may hold a webhook URL, which can carry a token.
+    log::get("notify")->warn(
+        "notification destination not created {}",
+        log::kv("destination", key.substr(0, key.find('/')), "error", sender.error().toString()));
     return nullptr;
   }
   auto notifier =
@@ -115,6 +119,21 @@ NotifierPtr Notifiers::notifierFor(std::string_view ns, const NotifierConfig& co
                            .to = d->to,
                            .configuration_set = d->configuration_set});
                     }));
+  }
+  if (const auto& d = config.discord) {
+    add(destination(fmt::format("discord/{}/{}", ns, d->secret), [&] {
+      return makeDiscordSender({.transport = options_.transport,
+                                .webhook_url = secretValue(ns, d->secret, kDiscordWebhookUrlKey)});
+    }));
+  }
+  if (const auto& d = config.webhook) {
+    add(destination(fmt::format("webhook/{}/{}/{}", ns, d->url, d->secret), [&] {
+      WebhookOptions o{.transport = options_.transport, .url = d->url, .clock = options_.clock};
+      if (!d->secret.empty()) {
+        o.signing_key = secretValue(ns, d->secret, kWebhookSigningKey);
+      }
+      return makeWebhookSender(std::move(o));
+    }));
   }
   if (targets.empty()) {
     return nullptr;

@@ -12,6 +12,7 @@
 #include "opsy/aws/sigv4.h"
 #include "opsy/core/log.h"
 #include "opsy/core/time_format.h"
+#include "opsy/notify/format.h"
 
 namespace opsy::notify {
 namespace {
@@ -23,16 +24,6 @@ constexpr std::string_view kUserAgent = "opsy-ami-operator";
 void string(Writer& w, std::string_view key, std::string_view value) {
   w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
   w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
-std::string_view severityName(Severity s) {
-  switch (s) {
-    case Severity::Info: return "info";
-    case Severity::Success: return "success";
-    case Severity::Warning: return "warning";
-    case Severity::Error: return "error";
-  }
-  return "info";
 }
 
 std::string lower(std::string_view s) {
@@ -159,7 +150,7 @@ std::string webhookPayloadJson(const Notification& n) {
   string(w, "kind", n.kind);
   string(w, "object", n.object);
   string(w, "state", n.state);
-  string(w, "severity", severityName(n.severity));
+  string(w, "severity", toString(n.severity));
   string(w, "message", n.message);
   w.Key("fields");
   w.StartObject();

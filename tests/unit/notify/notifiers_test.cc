@@ -117,10 +117,15 @@ TEST_F(NotifiersTest, NothingConfiguredIsNull) {
 }
 
 // One notification reaches every configured destination once, with the same delivery id; SNS
-// uses the topic's region and SES the resource's when it names none.
+// uses the topic's region and SES the resource's when it names none; Discord and the webhook
+// read their Secrets from the resource's namespace.
 TEST_F(NotifiersTest, FansOutToEveryDestination) {
   EXPECT_CALL(secrets_, get(_, std::string_view("ops"), std::string_view("slack")))
       .WillOnce(Return(secret("slack", "token", "xoxb-1")));
+  EXPECT_CALL(secrets_, get(_, std::string_view("ops"), std::string_view("discord")))
+      .WillOnce(Return(secret("discord", "webhookURL", "http://discord.invalid/api/webhooks/1/t")));
+  EXPECT_CALL(secrets_, get(_, std::string_view("ops"), std::string_view("hook")))
+      .WillOnce(Return(secret("hook", "signingKey", "k3y")));
   std::string sns_message;
   EXPECT_CALL(*sns_, publish(_)).WillOnce(Invoke([&](const aws::PublishInput& in) {
     sns_message = in.message;
@@ -135,18 +140,33 @@ TEST_F(NotifiersTest, FansOutToEveryDestination) {
   config.sns =
       SnsDestination{.topic_arn = "arn:aws:sns:ap-south-1:123456789012:t", .region = "ap-south-1"};
   config.ses = SesDestination{.from = "opsy@example.com", .to = {"ops@example.com"}};
+  config.discord = DiscordDestination{.secret = "discord"};
+  config.webhook = WebhookDestination{.url = "http://hooks.invalid/opsy", .secret = "hook"};
   Notifiers notifiers(options());
 
   notifiers.notifierFor("ops", config, "eu-west-1")
       ->notify({.title = "Build succeeded", .kind = "PackerBuilder", .object = "ops/al2023"});
   notifiers.flush();
 
-  EXPECT_EQ(slack_->requests().size(), 1U);
+  std::vector<std::string> urls;
+  std::string signature;
+  for (const http::Request& r : slack_->requests()) {
+    urls.push_back(r.url);
+    if (r.url == "http://hooks.invalid/opsy") {
+      signature = std::string(http::findHeader(r.headers, "X-Opsy-Signature-256").value_or(""));
+    }
+  }
+  EXPECT_THAT(urls,
+              ::testing::UnorderedElementsAre("http://slack.invalid/api/chat.postMessage",
+                                              "http://discord.invalid/api/webhooks/1/t?wait=true",
+                                              "http://hooks.invalid/opsy"));
+  EXPECT_THAT(signature, ::testing::StartsWith("sha256="));
   EXPECT_THAT(sns_message, ::testing::HasSubstr("PackerBuilder: ops/al2023"));
   EXPECT_THAT(ses_to, ::testing::ElementsAre("ops@example.com"));
   EXPECT_THAT(sns_regions_, ::testing::ElementsAre("ap-south-1"));
   EXPECT_THAT(ses_regions_, ::testing::ElementsAre("eu-west-1"));
-  EXPECT_THAT(outcomes(), ::testing::UnorderedElementsAre("slack:sent", "sns:sent", "ses:sent"));
+  EXPECT_THAT(outcomes(), ::testing::UnorderedElementsAre("slack:sent", "sns:sent", "ses:sent",
+                                                          "discord:sent", "webhook:sent"));
 }
 
 // A destination that hangs neither blocks notify() nor delays the other destinations.
