@@ -35,6 +35,7 @@
 #include "support/fake_kube.h"
 #include "support/fake_kube_json.h"
 #include "support/loopback_server.h"
+#include "support/promtool.h"
 
 extern char** environ;
 
@@ -464,6 +465,54 @@ TEST_F(AmiRefreshE2e, SampleRollsOnlyTheGroupThatNeedsItAndReportsEveryGroup) {
 
   controller_->signal(SIGTERM);
   EXPECT_EQ(controller_->wait(std::chrono::seconds(35)), std::optional<int>(0));
+}
+
+// What the running controller serves on /metrics after a real rollout passes `promtool check
+// metrics` without a single lint problem, and counts the work that rollout took: reconciles, AWS
+// and Kubernetes calls, the work queue and the rollout itself all have non-zero samples.
+TEST_F(AmiRefreshE2e, ServedMetricsPassPromtoolAfterARealRollout) {
+  if (!opsy::testing::promtoolAvailable()) {
+    GTEST_SKIP() << "promtool not found; scripts/bootstrap installs it (Debian package prometheus)";
+  }
+  aws_.setEksAutoCompleteAfter(1);
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applySample());
+  ASSERT_TRUE(eventually([&] { return ready(); })) << "Ready=True never reported";
+  ASSERT_EQ(aws_.eksUpdates().size(), 1U);
+
+  const std::string text = scrapeMetrics();
+  ASSERT_FALSE(text.empty()) << "no /metrics on port " << metrics_port_;
+  opsy::testing::PromtoolResult lint = opsy::testing::promtoolCheckMetrics(text);
+  EXPECT_EQ(lint.exit_code, 0) << lint.output;
+  for (const std::string& problem : lint.problems()) {
+    ADD_FAILURE() << "promtool check metrics: " << problem;
+  }
+
+  struct Family {
+    std::string_view name;
+    std::string_view labels;
+  };
+  for (const Family& f : std::vector<Family>{
+           {"opsy_build_info", R"(controller="ami-refresh")"},
+           {"opsy_reconcile_total", R"(controller="ami-refresh")"},
+           {"opsy_reconcile_duration_seconds_count", R"(controller="ami-refresh")"},
+           {"opsy_aws_requests_total", R"(operation="UpdateNodegroupVersion")"},
+           {"opsy_aws_request_duration_seconds_count", R"(service="eks")"},
+           {"opsy_kube_requests_total", R"(resource="amirefreshers)"},
+           {"opsy_kube_request_duration_seconds_count", ""},
+           {"opsy_workqueue_adds_total", R"(name="ami-refresh")"},
+           {"opsy_workqueue_work_duration_seconds_count", R"(name="ami-refresh")"},
+           {"opsy_rollouts_started_total", R"(controller="ami-refresh")"},
+           {"opsy_rollouts_finished_total", R"(controller="ami-refresh")"},
+           {"opsy_rollout_group_duration_seconds_count", R"(controller="ami-refresh")"},
+           {"opsy_rollout_groups", R"(phase="Succeeded")"},
+       }) {
+    EXPECT_GT(opsy::testing::sampleSum(text, f.name, f.labels), 0)
+        << f.name << "{" << f.labels << "}\n"
+        << text;
+  }
+  EXPECT_GE(opsy::testing::sampleSum(text, "opsy_leader", R"(controller="ami-refresh")"), 0)
+      << text;
 }
 
 // A controller killed (SIGKILL) while a group's update runs, then started again, follows that

@@ -4,9 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <rapidjson/pointer.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@
 #include "support/fake_kube_json.h"
 #include "support/loopback_server.h"
 #include "support/packer_job_runner.h"
+#include "support/promtool.h"
 
 extern char** environ;
 
@@ -56,6 +59,23 @@ std::string manifestJson(const fs::path& path) {
 std::string at(const Json& doc, const char* pointer) {
   const JsonValue* v = rapidjson::Pointer(pointer).Get(doc);
   return v != nullptr && v->IsString() ? v->GetString() : "";
+}
+
+// A TCP port nobody listens on right now (the child binds it moments later).
+int freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return 0;
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
 }
 
 // Polls `done` every 100 ms until it holds or `timeout` passes.
@@ -184,6 +204,9 @@ class PackerBuilderE2eTest : public ::testing::Test {
   void TearDown() override {
     child_.reset();
     kube_.reset();
+    // The runner's EC2 client keeps a connection to the fake open; dropping it first spares the
+    // fake's shutdown a wait for that idle connection to time out.
+    runner_.reset();
     aws_.reset();
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
@@ -207,11 +230,14 @@ class PackerBuilderE2eTest : public ::testing::Test {
         env.push_back(std::string(keep) + "=" + v);
       }
     }
+    metrics_port_ = freePort();
+    ASSERT_NE(metrics_port_, 0);
     child_ = std::make_unique<Child>(
-        std::vector<std::string>{binary, "--kubeconfig=" + (dir_ / "kubeconfig").string(),
-                                 "--metrics-bind-address=127.0.0.1:0",
-                                 "--health-probe-bind-address=127.0.0.1:0",
-                                 "--slack-api-url=" + aws_->endpoint() + "/api"},
+        std::vector<std::string>{
+            binary, "--kubeconfig=" + (dir_ / "kubeconfig").string(),
+            "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
+            "--health-probe-bind-address=127.0.0.1:0",
+            "--slack-api-url=" + aws_->endpoint() + "/api"},
         env, dir_ / "controller.log");
     ASSERT_TRUE(child_->spawned());
   }
@@ -253,12 +279,20 @@ class PackerBuilderE2eTest : public ::testing::Test {
 
   std::string controllerLog() const { return readFile(dir_ / "controller.log"); }
 
+  // What the running controller serves on /metrics, or "" when the scrape fails.
+  std::string scrapeMetrics() const {
+    httplib::Client client("127.0.0.1", metrics_port_);
+    auto res = client.Get("/metrics");
+    return res && res->status == 200 ? res->body : "";
+  }
+
   fs::path dir_;
   std::unique_ptr<FakeAws> aws_;
   std::shared_ptr<PackerJobRunner> runner_;
   std::unique_ptr<FakeKube> kube_;
   std::unique_ptr<Child> child_;
   std::string sample_;
+  int metrics_port_ = 0;
 };
 
 // The sample, applied unchanged, yields one Job, one image tagged as DESIGN.md §3 says, a Ready
@@ -350,6 +384,47 @@ TEST_F(PackerBuilderE2eTest, SampleBuildsTagsReportsReadyThenStaysQuiet) {
 
   ASSERT_TRUE(child_->running()) << controllerLog();
   EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+}
+
+// What the running controller serves on /metrics after a real build passes `promtool check
+// metrics` without a single lint problem, and counts the work that build took: reconciles, AWS
+// and Kubernetes calls and the work queue all have non-zero samples.
+TEST_F(PackerBuilderE2eTest, ServedMetricsPassPromtoolAfterARealBuild) {
+  if (!promtoolAvailable()) {
+    GTEST_SKIP() << "promtool not found; scripts/bootstrap installs it (Debian package prometheus)";
+  }
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applySample());
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 20s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  ASSERT_EQ(runner_->builtImages().size(), 1u);
+
+  const std::string text = scrapeMetrics();
+  ASSERT_FALSE(text.empty()) << "no /metrics on port " << metrics_port_ << "\n" << controllerLog();
+  PromtoolResult lint = promtoolCheckMetrics(text);
+  EXPECT_EQ(lint.exit_code, 0) << lint.output;
+  for (const std::string& problem : lint.problems()) {
+    ADD_FAILURE() << "promtool check metrics: " << problem;
+  }
+
+  struct Family {
+    std::string_view name;
+    std::string_view labels;
+  };
+  for (const Family& f : std::vector<Family>{
+           {"opsy_build_info", R"(controller="packer-builder")"},
+           {"opsy_reconcile_total", R"(controller="packer-builder")"},
+           {"opsy_reconcile_duration_seconds_count", R"(controller="packer-builder")"},
+           {"opsy_aws_requests_total", R"(operation="DescribeImages")"},
+           {"opsy_aws_request_duration_seconds_count", R"(service="ec2")"},
+           {"opsy_kube_requests_total", R"(resource="packerbuilders)"},
+           {"opsy_kube_request_duration_seconds_count", ""},
+           {"opsy_workqueue_adds_total", R"(name="packer-builder")"},
+           {"opsy_workqueue_work_duration_seconds_count", R"(name="packer-builder")"},
+       }) {
+    EXPECT_GT(sampleSum(text, f.name, f.labels), 0) << f.name << "{" << f.labels << "}\n" << text;
+  }
+  EXPECT_GE(sampleSum(text, "opsy_leader", R"(controller="packer-builder")"), 0) << text;
 }
 
 // A failing build is recorded as failed and retried until spec.maxFailedJobs builds failed; then
