@@ -3,9 +3,12 @@
 // exactly one launch template version and one update, and a controller killed mid-rollout and
 // started again does not update the same group twice.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -19,6 +22,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -297,13 +301,21 @@ class AmiRefreshE2e : public ::testing::Test {
     ASSERT_TRUE(controller_->start());
   }
 
-  void applySample() {
+  // The seed sample, with `notifier_json` as its spec.notifier when given.
+  void applySample(const std::string& notifier_json = "") {
     auto sample = opsy::testing::parseJsonOrYaml(
         readFile(std::string(OPSY_TEST_DATA_DIR) + "/samples/amirefresher.yaml"));
     ASSERT_TRUE(sample.has_value()) << sample.error().toString();
     // As `kubectl apply -n default` would: the sample names no namespace.
     auto& doc = *sample;
     doc["metadata"].AddMember("namespace", rapidjson::Value("default"), doc.GetAllocator());
+    if (!notifier_json.empty()) {
+      auto notifier = opsy::testing::parseJson(notifier_json);
+      ASSERT_TRUE(notifier.has_value());
+      rapidjson::Value copy(*notifier, doc.GetAllocator());
+      doc["spec"].RemoveMember("notifier");
+      doc["spec"].AddMember("notifier", copy, doc.GetAllocator());
+    }
     auto created = kube_.createObject(opsy::testing::toJson(doc));
     ASSERT_TRUE(created.has_value()) << created.error().toString();
   }
@@ -513,6 +525,93 @@ TEST_F(AmiRefreshE2e, ServedMetricsPassPromtoolAfterARealRollout) {
   }
   EXPECT_GE(opsy::testing::sampleSum(text, "opsy_leader", R"(controller="ami-refresh")"), 0)
       << text;
+}
+
+// The running binary announces a rollout to every destination of spec.notifier: SNS and SES
+// through its own AWS credentials and endpoint (signed, checked by the fake), the generic webhook
+// signed with the key from a Secret; each counted as sent on /metrics.
+TEST_F(AmiRefreshE2e, AnnouncesTheRolloutToSnsSesAndASignedWebhook) {
+  const std::string topic =
+      "arn:aws:sns:us-west-2:" + std::string(opsy::testing::kFakeAccountId) + ":opsy-events";
+  aws_.addSnsTopic(topic);
+  aws_.addSesIdentity("example.com");
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> hooks;  // signature, body
+  auto server = std::make_unique<httplib::Server>();
+  server->Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    hooks.emplace_back(req.get_header_value("X-Opsy-Timestamp") + " " +
+                           req.get_header_value("X-Opsy-Signature-256"),
+                       req.body);
+    res.status = 204;
+  });
+  opsy::testing::LoopbackServer receiver(std::move(server));
+  ASSERT_TRUE(kube_
+                  .createObject(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"hook",)"
+                                R"("namespace":"default"},"data":{"signingKey":"czNjcjN0"}})")
+                  .has_value());
+
+  aws_.setEksAutoCompleteAfter(1);
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(
+      applySample(R"({"sns":{"topicArn":")" + topic +
+                  R"("},"ses":{"from":"opsy@example.com","to":["platform@example.com"]},)"
+                  R"("webhook":{"url":")" +
+                  receiver.url("/hook") + R"(","secret":"hook"}})"));
+  ASSERT_TRUE(eventually([&] { return ready(); })) << "Ready=True never reported";
+  auto finished = [](const std::string& text) {
+    return text.find("Rollout finished") != std::string::npos;
+  };
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    bool sns = false;
+    for (const auto& m : aws_.snsMessages()) {
+      sns = sns || finished(m.subject);
+    }
+    bool ses = false;
+    for (const auto& e : aws_.sesEmails()) {
+      ses = ses || finished(e.subject);
+    }
+    bool hook = false;
+    for (const auto& h : hooks) {
+      hook = hook || finished(h.second);
+    }
+    return sns && ses && hook;
+  })) << "not every destination heard of the finished rollout";
+
+  for (const auto& m : aws_.snsMessages()) {
+    EXPECT_EQ(m.topic_arn, topic);
+    EXPECT_NE(m.message.find("default/node-group-ami-refresh"), std::string::npos) << m.message;
+  }
+  for (const auto& e : aws_.sesEmails()) {
+    EXPECT_EQ(e.to, std::vector<std::string>{"platform@example.com"});
+  }
+  {
+    std::lock_guard lock(mu);
+    for (const auto& [stamp_and_signature, body] : hooks) {
+      std::string timestamp = stamp_and_signature.substr(0, stamp_and_signature.find(' '));
+      std::string signature = stamp_and_signature.substr(stamp_and_signature.find(' ') + 1);
+      unsigned char mac[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      std::string signed_text = timestamp + "." + body;
+      HMAC(EVP_sha256(), "s3cr3t", 6, reinterpret_cast<const unsigned char*>(signed_text.data()),
+           signed_text.size(), mac, &len);
+      std::string hex;
+      for (unsigned int i = 0; i < len; ++i) {
+        hex += fmt::format("{:02x}", mac[i]);
+      }
+      EXPECT_EQ(signature, "sha256=" + hex) << body;
+    }
+  }
+  const std::string metrics = scrapeMetrics();
+  for (const char* destination : {"sns", "ses", "webhook"}) {
+    EXPECT_GT(
+        opsy::testing::sampleSum(metrics, "opsy_notifications_total",
+                                 fmt::format(R"(destination="{}",result="sent")", destination)),
+        0)
+        << destination << "\n"
+        << metrics;
+  }
 }
 
 // A controller killed (SIGKILL) while a group's update runs, then started again, follows that
