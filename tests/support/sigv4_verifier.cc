@@ -8,6 +8,7 @@
 #include <cctype>
 #include <map>
 
+#include "opsy/core/strings.h"
 #include "opsy/core/time_format.h"
 
 namespace opsy::testing {
@@ -20,19 +21,9 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // Trims and turns every run of whitespace (including folded line breaks) into one space.
 std::string collapseSpaces(std::string_view s) {
-  s = trim(s);
+  s = trimSpace(s);
   std::string out;
   bool in_space = false;
   for (char c : s) {
@@ -301,19 +292,19 @@ SigV4Verdict verifySigV4(const ReceivedRequest& request, const SigV4KeyLookup& l
   int expires = 0;
   auto auth = headerValue(request, "authorization");
   if (auth) {
-    std::string_view a = trim(*auth);
+    std::string_view a = trimSpace(*auth);
     static constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
     if (a.substr(0, kAlgorithm.size()) != kAlgorithm) {
       return reject(v, SigV4Outcome::Malformed, "Unsupported authorization type");
     }
     for (const auto& part : split(a.substr(kAlgorithm.size()), ',')) {
-      std::string_view p = trim(part);
+      std::string_view p = trimSpace(part);
       size_t eq = p.find('=');
       if (eq == std::string_view::npos) {
         continue;
       }
-      std::string_view key = trim(p.substr(0, eq));
-      std::string value(trim(p.substr(eq + 1)));
+      std::string_view key = trimSpace(p.substr(0, eq));
+      std::string value(trimSpace(p.substr(eq + 1)));
       if (key == "Credential") {
         credential = value;
       } else if (key == "SignedHeaders") {

@@ -17,23 +17,13 @@
 #include <vector>
 
 #include "opsy/core/log.h"
+#include "opsy/core/strings.h"
 
 namespace opsy::http {
 namespace {
 
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
-
-constexpr std::string_view kWhitespace = " \t\r\n";
-
-std::string_view trim(std::string_view s) {
-  size_t begin = s.find_first_not_of(kWhitespace);
-  if (begin == std::string_view::npos) {
-    return {};
-  }
-  size_t end = s.find_last_not_of(kWhitespace);
-  return s.substr(begin, end - begin + 1);
-}
 
 [[nodiscard]] Status globalInit() {
   static std::once_flag once;
@@ -313,7 +303,7 @@ size_t onHeaderLine(char* data, size_t size, size_t count, void* user) {
   if ((line.front() == ' ' || line.front() == '\t') && !t->response.headers.empty()) {
     std::string& value = t->response.headers.back().second;
     value.push_back(' ');
-    value.append(trim(line));
+    value.append(trimSpace(line));
     return length;
   }
   size_t colon = line.find(':');
@@ -321,7 +311,7 @@ size_t onHeaderLine(char* data, size_t size, size_t count, void* user) {
     return length;
   }
   t->response.headers.emplace_back(std::string(line.substr(0, colon)),
-                                   std::string(trim(line.substr(colon + 1))));
+                                   std::string(trimSpace(line.substr(colon + 1))));
   return length;
 }
 
@@ -545,7 +535,7 @@ class CurlTransportImpl final : public Transport {
     if (options_.bearer_token && !findHeader(request.headers, "Authorization")) {
       std::string token;
       try {
-        token = std::string(trim(options_.bearer_token()));
+        token = std::string(trimSpace(options_.bearer_token()));
       } catch (const std::exception& e) {
         return fail(ErrorCode::Unauthenticated,
                     std::string("bearer token provider failed: ") + e.what());

@@ -14,6 +14,7 @@
 #include "kube/base64.h"
 #include "kube/exec_credential.h"
 #include "opsy/core/log.h"
+#include "opsy/core/strings.h"
 
 namespace opsy::kube {
 namespace {
@@ -28,17 +29,6 @@ Result<std::string> readFile(const std::string& path) {
   std::ostringstream buf;
   buf << in.rdbuf();
   return buf.str();
-}
-
-std::string trimSpace(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-    s.pop_back();
-  }
-  size_t start = 0;
-  while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) {
-    ++start;
-  }
-  return s.substr(start);
 }
 
 class StaticTokenSource : public CredentialSource {
@@ -65,7 +55,7 @@ class FileTokenSource : public CredentialSource {
     if (!text) {
       return fail(ErrorCode::Unauthenticated, fmt::format("{}: cannot read token file", path_));
     }
-    std::string token = trimSpace(*text);
+    std::string token(trimSpace(*text));
     if (token.empty()) {
       return fail(ErrorCode::Unauthenticated, fmt::format("{}: token file is empty", path_));
     }
@@ -444,7 +434,7 @@ Result<RestConfig> loadInClusterConfig(Clock& clock, const InClusterOptions& opt
   }
   cfg.ca_file = (dir / "ca.crt").string();
   if (auto ns = readFile((dir / "namespace").string()); ns && !trimSpace(*ns).empty()) {
-    cfg.default_namespace = trimSpace(*ns);
+    cfg.default_namespace = std::string(trimSpace(*ns));
   }
   return cfg;
 }

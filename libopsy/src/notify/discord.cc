@@ -9,6 +9,7 @@
 #include <cctype>
 
 #include "notify/http_reply.h"
+#include "opsy/core/strings.h"
 #include "opsy/core/time_format.h"
 
 namespace opsy::notify {
@@ -42,19 +43,9 @@ void string(Writer& w, std::string_view key, std::string_view value) {
   w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // Discord ignores text made only of whitespace and then rejects the empty field.
 std::string orDash(std::string_view s) {
-  return trim(s).empty() ? std::string("-") : std::string(s);
+  return trimSpace(s).empty() ? std::string("-") : std::string(s);
 }
 
 std::string messageJson(const Notification& n, std::string_view username) {
@@ -65,17 +56,17 @@ std::string messageJson(const Notification& n, std::string_view username) {
     string(w, "username", fitText(username, kUsernameMax).text);
   }
   std::string line = fmt::format("{} {}: {}", n.kind, n.object, n.title);
-  string(w, "content", fitText(trim(line), kContentMax).text);
+  string(w, "content", fitText(trimSpace(line), kContentMax).text);
   w.Key("embeds");
   w.StartArray();
   w.StartObject();
   size_t budget = kEmbedTotalMax;
-  if (!trim(n.title).empty()) {
+  if (!trimSpace(n.title).empty()) {
     FittedText title = fitText(n.title, kTitleMax);
     budget -= title.units;
     string(w, "title", title.text);
   }
-  if (!trim(n.message).empty()) {
+  if (!trimSpace(n.message).empty()) {
     FittedText description = fitText(n.message, kDescriptionMax);
     budget -= description.units;
     string(w, "description", description.text);
@@ -213,7 +204,7 @@ class DiscordSender : public Sender {
 
   Status send(const Notification& n) override {
     OPSY_ASSIGN_OR_RETURN(std::string secret_url, options_.webhook_url());
-    std::string_view url = trim(secret_url);
+    std::string_view url = trimSpace(secret_url);
     if (!isHttpUrl(url)) {
       return fail(ErrorCode::InvalidArgument, "discord webhook url is not an http(s) URL");
     }
