@@ -20,6 +20,7 @@ struct AsyncNotifier::Impl {
   std::condition_variable cv;
   std::deque<Notification> queue;
   bool stopping = false;
+  std::chrono::steady_clock::time_point drain_deadline;
   bool busy = false;
   uint64_t sent = 0;
   uint64_t failed = 0;
@@ -42,6 +43,19 @@ struct AsyncNotifier::Impl {
         cv.wait(lock, [&] { return stopping || !queue.empty(); });
         if (queue.empty()) {
           return;  // stopping and drained
+        }
+        if (stopping && clock.steadyNow() >= drain_deadline) {
+          size_t left = queue.size();
+          dropped += left;
+          queue.clear();
+          lock.unlock();
+          logger->warn("notifications dropped at shutdown {}",
+                       log::kv("sender", sender->name(), "count", left));
+          for (size_t i = 0; options.observer && i < left; ++i) {
+            options.observer(sender->name(), Delivery::Dropped);
+          }
+          cv.notify_all();
+          return;
         }
         n = std::move(queue.front());
         queue.pop_front();
@@ -80,6 +94,7 @@ AsyncNotifier::~AsyncNotifier() {
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
+    impl_->drain_deadline = impl_->clock.steadyNow() + impl_->options.drain_timeout;
   }
   impl_->cv.notify_all();
   impl_->worker.join();

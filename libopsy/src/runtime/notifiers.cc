@@ -6,7 +6,12 @@ namespace opsy::runtime {
 
 Result<std::unique_ptr<notify::Notifiers>> makeNotifiers(Manager& manager,
                                                          std::string slack_api_url) {
-  OPSY_ASSIGN_OR_RETURN(http::TransportPtr transport, http::makeCurlTransport({}));
+  // Receivers answer in milliseconds; a short limit keeps a dead one from holding its queue (and
+  // a stopping controller) for the default minute per attempt.
+  http::CurlTransportOptions options;
+  options.total_timeout = std::chrono::seconds(15);
+  options.user_agent = "opsy-ami-operator";
+  OPSY_ASSIGN_OR_RETURN(http::TransportPtr transport, http::makeCurlTransport(options));
   Metrics& metrics = manager.metrics();
   AwsClients& aws = manager.aws();
   return std::make_unique<notify::Notifiers>(notify::NotifiersOptions{

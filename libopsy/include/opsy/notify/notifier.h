@@ -72,12 +72,16 @@ struct AsyncNotifierOptions {
   http::RetryPolicy retry;  // defaults: 3 attempts, jittered backoff; Retry-After honoured
   // Called once per notification with its outcome and the sender's name; may be empty.
   std::function<void(std::string_view sender, Delivery outcome)> observer;
+  // On destruction, how long queued notifications may still be tried before the rest are
+  // dropped, so a dead destination cannot hold a stopping controller past its grace period.
+  Duration drain_timeout = std::chrono::seconds(10);
 };
 
 class AsyncNotifier : public Notifier {
  public:
   AsyncNotifier(SenderPtr sender, Clock& clock, AsyncNotifierOptions options = {});
-  ~AsyncNotifier() override;  // delivers what is queued, then stops
+  // Delivers what is queued (for at most drain_timeout, then drops the rest), then stops.
+  ~AsyncNotifier() override;
   AsyncNotifier(const AsyncNotifier&) = delete;
   AsyncNotifier& operator=(const AsyncNotifier&) = delete;
 
