@@ -107,4 +107,15 @@ double sampleSum(std::string_view exposition, std::string_view name, std::string
   return found ? sum : -1;
 }
 
+std::vector<std::string> uncounted(std::string_view exposition,
+                                   const std::vector<MetricSelector>& wanted) {
+  std::vector<std::string> out;
+  for (const MetricSelector& m : wanted) {
+    if (sampleSum(exposition, m.name, m.label_part) <= 0) {
+      out.push_back(std::string(m.name) + "{" + std::string(m.label_part) + "}");
+    }
+  }
+  return out;
+}
+
 }  // namespace opsy::testing

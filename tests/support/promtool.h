@@ -37,4 +37,15 @@ PromtoolResult promtoolCheckMetrics(std::string_view exposition);
 double sampleSum(std::string_view exposition, std::string_view name,
                  std::string_view label_part = "");
 
+struct MetricSelector {
+  std::string_view name;
+  std::string_view label_part;  // as for sampleSum
+};
+
+// The selectors of `wanted` whose samples do not sum above zero, as "name{label_part}": empty once
+// every one has counted something. Counters move after the status a test waits for is written,
+// so tests poll until this is empty.
+std::vector<std::string> uncounted(std::string_view exposition,
+                                   const std::vector<MetricSelector>& wanted);
+
 }  // namespace opsy::testing

@@ -7,6 +7,8 @@
 #include <array>
 #include <charconv>
 
+#include "opsy/http/retry.h"
+
 namespace opsy::aws {
 namespace {
 
@@ -58,10 +60,7 @@ std::optional<std::chrono::milliseconds> retryAfter(const http::Response& r) {
     }
   }
   if (auto s = r.header("Retry-After")) {
-    long v = 0;
-    if (std::from_chars(s->data(), s->data() + s->size(), v).ec == std::errc() && v >= 0) {
-      return std::chrono::seconds(v);
-    }
+    return http::parseRetryAfterSeconds(*s);
   }
   return std::nullopt;
 }

@@ -1,7 +1,11 @@
 #include "opsy/http/retry.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <random>
+
+#include "opsy/core/strings.h"
 
 namespace opsy::http {
 namespace {
@@ -86,6 +90,18 @@ void Retrier::onSuccess(int attempt) {
   } else {
     quota_.release(last_cost_);
   }
+}
+
+std::optional<std::chrono::milliseconds> parseRetryAfterSeconds(std::string_view value) {
+  value = trimSpace(value);
+  double seconds = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  // A day is far beyond any real rate-limit window; larger values are treated as garbage.
+  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size() ||
+      !std::isfinite(seconds) || seconds < 0 || seconds > 86400) {
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000)));
 }
 
 }  // namespace opsy::http

@@ -2,9 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
-
 #include "kube/json.h"
+#include "opsy/http/retry.h"
 
 namespace opsy::kube {
 namespace {
@@ -127,11 +126,7 @@ Error errorFromResponse(const http::Response& response, std::string_view what) {
     e.request_id = std::string(*audit);
   }
   if (auto retry = response.header("Retry-After"); retry.has_value()) {
-    std::int64_t seconds = 0;
-    auto [ptr, ec] = std::from_chars(retry->data(), retry->data() + retry->size(), seconds);
-    if (ec == std::errc() && ptr == retry->data() + retry->size() && seconds >= 0) {
-      e.retry_after = std::chrono::seconds(seconds);
-    }
+    e.retry_after = http::parseRetryAfterSeconds(*retry);
   }
   return e;
 }

@@ -11,6 +11,7 @@
 #include "notify/http_reply.h"
 #include "opsy/core/strings.h"
 #include "opsy/core/time_format.h"
+#include "opsy/http/retry.h"
 
 namespace opsy::notify {
 namespace {
@@ -154,7 +155,7 @@ DiscordError parseError(const std::string& body) {
     out.code = std::to_string(it->value.GetInt64());
   }
   if (auto it = doc.FindMember("retry_after"); it != doc.MemberEnd() && it->value.IsNumber()) {
-    out.retry_after = parseRetryAfterSeconds(fmt::format("{}", it->value.GetDouble()));
+    out.retry_after = http::parseRetryAfterSeconds(fmt::format("{}", it->value.GetDouble()));
   }
   return out;
 }
@@ -189,7 +190,7 @@ Status mapReply(const http::Response& resp) {
   if (resp.status == 429) {
     std::optional<std::chrono::milliseconds> after;
     if (auto header = resp.header("Retry-After")) {
-      after = parseRetryAfterSeconds(*header);
+      after = http::parseRetryAfterSeconds(*header);
     }
     e.retry_after = after ? after : detail.retry_after;
   }

@@ -41,23 +41,6 @@ void eraseAll(std::string& text, std::string_view needle) {
 
 }  // namespace
 
-std::optional<std::chrono::milliseconds> parseRetryAfterSeconds(std::string_view value) {
-  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) {
-    value.remove_prefix(1);
-  }
-  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) {
-    value.remove_suffix(1);
-  }
-  double seconds = 0;
-  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  // A day is far beyond any real rate-limit window; larger values are treated as garbage.
-  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size() ||
-      !std::isfinite(seconds) || seconds < 0 || seconds > 86400) {
-    return std::nullopt;
-  }
-  return std::chrono::milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000)));
-}
-
 bool isHttpUrl(std::string_view url) {
   aws::UrlParts parts;
   if (!aws::splitUrl(url, &parts)) {

@@ -14,9 +14,6 @@
 
 namespace opsy::notify {
 
-// The delay-seconds form of Retry-After ("7", "1.5"); nullopt for an HTTP-date or garbage.
-std::optional<std::chrono::milliseconds> parseRetryAfterSeconds(std::string_view value);
-
 // True for an absolute http:// or https:// URL with a host.
 bool isHttpUrl(std::string_view url);
 

@@ -5,7 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <charconv>
+#include "opsy/http/retry.h"
 
 namespace opsy::notify {
 namespace {
@@ -73,11 +73,7 @@ class SlackSender : public Sender {
       e.http_status = 429;
       e.provider_code = "ratelimited";
       if (auto after = resp.header("Retry-After")) {
-        int seconds = 0;
-        auto [ptr, ec] = std::from_chars(after->data(), after->data() + after->size(), seconds);
-        if (ec == std::errc()) {
-          e.retry_after = std::chrono::seconds(seconds);
-        }
+        e.retry_after = http::parseRetryAfterSeconds(*after);
       }
       return fail(std::move(e));
     }

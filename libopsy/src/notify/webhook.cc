@@ -12,6 +12,7 @@
 #include "opsy/aws/sigv4.h"
 #include "opsy/core/log.h"
 #include "opsy/core/time_format.h"
+#include "opsy/http/retry.h"
 #include "opsy/notify/format.h"
 
 namespace opsy::notify {
@@ -84,7 +85,7 @@ Status mapReply(const http::Response& resp) {
   Error e = Error(code, what).withHttpStatus(resp.status);
   if (resp.status == 429) {
     if (auto header = resp.header("Retry-After")) {
-      e.retry_after = parseRetryAfterSeconds(*header);
+      e.retry_after = http::parseRetryAfterSeconds(*header);
     }
   }
   return fail(std::move(e));

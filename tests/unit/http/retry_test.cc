@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <vector>
+
 #include "opsy/core/fake_clock.h"
 
 namespace opsy::http {
@@ -143,6 +146,38 @@ TEST(Retry, CustomClassifier) {
                              1)
                   .has_value());
   EXPECT_FALSE(retrier.onFailure(throttled(), 1).has_value());
+}
+
+}  // namespace
+}  // namespace opsy::http
+
+namespace opsy::http {
+namespace {
+
+// Retry-After's delay-seconds form is read (fractions round up to a millisecond); the HTTP-date
+// form, negative, absurd or malformed values are ignored rather than guessed at.
+TEST(ParseRetryAfterSeconds, ReadsDelaySecondsAndIgnoresTheRest) {
+  using std::chrono::milliseconds;
+  struct Case {
+    const char* value;
+    std::optional<milliseconds> want;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"7", milliseconds(7000)},
+           {" 2 ", milliseconds(2000)},
+           {"0", milliseconds(0)},
+           {"1.5", milliseconds(1500)},
+           {"0.0004", milliseconds(1)},
+           {"86400", milliseconds(86400000)},
+           {"86401", std::nullopt},
+           {"-1", std::nullopt},
+           {"", std::nullopt},
+           {"7s", std::nullopt},
+           {"nan", std::nullopt},
+           {"Wed, 21 Oct 2026 07:28:00 GMT", std::nullopt},
+       }) {
+    EXPECT_EQ(parseRetryAfterSeconds(c.value), c.want) << '"' << c.value << '"';
+  }
 }
 
 }  // namespace

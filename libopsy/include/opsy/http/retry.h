@@ -12,9 +12,11 @@
 //   auto images = http::withRetries<Images>(policy, quota, clock, [&](int) { return call(); });
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <string_view>
 
 #include "opsy/core/clock.h"
 #include "opsy/core/result.h"
@@ -22,6 +24,11 @@
 namespace opsy::http {
 
 enum class RetryClass { Permanent, Transient, Throttle, Timeout };
+
+// The delay-seconds form of an HTTP Retry-After value ("7", " 1.5 "), rounded up to whole
+// milliseconds; nullopt for the HTTP-date form, negative or non-finite values, more than a day,
+// or anything else.
+std::optional<std::chrono::milliseconds> parseRetryAfterSeconds(std::string_view value);
 
 // Default classification from the canonical error code: Throttled -> Throttle,
 // DeadlineExceeded -> Timeout, Unavailable -> Transient, anything else -> Permanent.
