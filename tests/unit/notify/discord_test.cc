@@ -23,14 +23,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// curl proxies 127.0.0.1 too, so the binary runs without proxy variables.
-class NoProxyEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { testing::clearProxyEnvironment(); }
-};
-[[maybe_unused]] const auto* const kNoProxy =
-    ::testing::AddGlobalTestEnvironment(new NoProxyEnvironment);
-
 constexpr const char* kToken = "Zx9-secretWebhookToken_abcdefghijklmnopqrstuvwxyz0123456789";
 
 std::string hookPath() {

@@ -8,6 +8,7 @@
 //   sender->send(n);  // to receiver.url("/hook")
 #pragma once
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <functional>
@@ -78,5 +79,14 @@ class RecordingReceiver {
   std::vector<Received> received_;
   std::unique_ptr<testing::LoopbackServer> server_;  // last: stops before the rest goes
 };
+
+// curl proxies 127.0.0.1 too, so a binary using this receiver runs without proxy variables
+// (registered once per binary, however many test files include this header).
+class NoProxyEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { opsy::testing::clearProxyEnvironment(); }
+};
+[[maybe_unused]] inline ::testing::Environment* const kNoProxyEnvironment =
+    ::testing::AddGlobalTestEnvironment(new NoProxyEnvironment);
 
 }  // namespace opsy::notify

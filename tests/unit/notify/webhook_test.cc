@@ -23,13 +23,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class NoProxyEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { testing::clearProxyEnvironment(); }
-};
-[[maybe_unused]] const auto* const kNoProxy =
-    ::testing::AddGlobalTestEnvironment(new NoProxyEnvironment);
-
 constexpr const char* kKey = "whsec-test-signing-key";
 constexpr const char* kUrlToken = "T0ken-In-The-Path-0123456789abcdef";
 
