@@ -88,8 +88,8 @@ ErrorCode canonicalCode(std::string_view c, int status) {
     return ErrorCode::PermissionDenied;
   }
   if (oneOf(c, {"InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidIdentityToken",
-                "MissingAuthenticationToken", "IncompleteSignature", "ExpiredToken",
-                "ExpiredTokenException", "RequestExpired"})) {
+                "MissingAuthenticationToken", "IncompleteSignature", "InvalidSignatureException",
+                "ExpiredToken", "ExpiredTokenException", "RequestExpired"})) {
     return ErrorCode::Unauthenticated;
   }
   if (endsWith(c, ".NotFound") || endsWith(c, "NotFound") || endsWith(c, "NotFoundException") ||

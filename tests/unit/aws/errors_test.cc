@@ -130,6 +130,7 @@ INSTANTIATE_TEST_SUITE_P(
                     CodeCase{"AccessDenied", 403, ErrorCode::PermissionDenied},
                     CodeCase{"AccessDeniedException", 403, ErrorCode::PermissionDenied},
                     CodeCase{"ExpiredToken", 400, ErrorCode::Unauthenticated},
+                    CodeCase{"InvalidSignatureException", 403, ErrorCode::Unauthenticated},
                     CodeCase{"InvalidGroup.NotFound", 400, ErrorCode::NotFound},
                     CodeCase{"InvalidLaunchTemplateId.VersionNotFound", 400, ErrorCode::NotFound},
                     CodeCase{"ResourceNotFoundException", 404, ErrorCode::NotFound},
