@@ -2,18 +2,13 @@
 // rolls the cluster's node groups onto the newest eligible image, each group that needs it gets
 // exactly one launch template version and one update, and a controller killed mid-rollout and
 // started again does not update the same group twice.
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -36,6 +31,7 @@
 #include "opsy/core/time_format.h"
 #include "opsy/kube/conditions.h"
 #include "opsy/kube/object.h"
+#include "support/child_process.h"
 #include "support/fake_aws.h"
 #include "support/fake_kube.h"
 #include "support/fake_kube_json.h"
@@ -47,8 +43,12 @@ extern char** environ;
 namespace opsy::ami_refresh {
 namespace {
 
+using opsy::testing::ChildProcess;
+using opsy::testing::eventually;
 using opsy::testing::FakeAws;
 using opsy::testing::FakeKube;
+using opsy::testing::freeLoopbackPort;
+using opsy::testing::readFile;
 
 constexpr std::string_view kApiVersion = "ami.refresh.ops/v1alpha1";
 constexpr std::string_view kKind = "AMIRefresher";
@@ -66,111 +66,6 @@ constexpr std::string_view kUpdateLt = "lt-0a1b2c3d4e5f6000c";
 constexpr std::string_view kSelfManagedLt = "lt-0a1b2c3d4e5f6000d";
 
 constexpr std::string_view kSelfManagedAsg = "ibeify-gitops-self-managed";
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// A TCP port nobody listens on right now (the child binds it moments later).
-int freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return 0;
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Polls `done` every 50 ms until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& done,
-                std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
-}
-
-// The controller as a child process, its output appended to a log file.
-class ControllerProcess {
- public:
-  ControllerProcess(std::vector<std::string> args, std::vector<std::string> env,
-                    std::string log_path)
-      : args_(std::move(args)), env_(std::move(env)), log_path_(std::move(log_path)) {}
-  ~ControllerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  bool start() {
-    std::vector<char*> argv;
-    for (auto& a : args_) {
-      argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (auto& e : env_) {
-      envp.push_back(e.data());
-    }
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = -1;
-    }
-    return rc == 0;
-  }
-
-  void signal(int sig) {
-    if (pid_ > 0) {
-      kill(pid_, sig);
-    }
-  }
-
-  // The exit code, or -signal when a signal ended it; nullopt when still running at the timeout.
-  std::optional<int> wait(std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (pid_ > 0) {
-      int status = 0;
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        return std::nullopt;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return std::nullopt;
-  }
-
- private:
-  std::vector<std::string> args_;
-  std::vector<std::string> env_;
-  std::string log_path_;
-  pid_t pid_ = -1;
-};
 
 std::string lastVersionImage(const FakeAws& aws, std::string_view lt) {
   auto t = aws.launchTemplate(std::string(lt));
@@ -202,8 +97,8 @@ class AmiRefreshE2e : public ::testing::Test {
 
     seedAws();
     ASSERT_TRUE(aws_.start().has_value());
-    metrics_port_ = freePort();
-    probe_port_ = freePort();
+    metrics_port_ = freeLoopbackPort();
+    probe_port_ = freeLoopbackPort();
   }
 
   void TearDown() override {
@@ -297,8 +192,8 @@ class AmiRefreshE2e : public ::testing::Test {
         env.emplace_back(v);
       }
     }
-    controller_ = std::make_unique<ControllerProcess>(std::move(args), std::move(env),
-                                                      dir_ + "/controller.log");
+    controller_ =
+        std::make_unique<ChildProcess>(std::move(args), std::move(env), dir_ + "/controller.log");
     ASSERT_TRUE(controller_->start());
   }
 
@@ -402,7 +297,7 @@ class AmiRefreshE2e : public ::testing::Test {
   std::string dir_;
   int metrics_port_ = 0;
   int probe_port_ = 0;
-  std::unique_ptr<ControllerProcess> controller_;
+  std::unique_ptr<ChildProcess> controller_;
 };
 
 // The sample, applied unchanged, rolls exactly the one group that needs it (one new launch
@@ -709,7 +604,7 @@ TEST_F(AmiRefreshE2e, FlagErrorsExitTwoNamingTheFlag) {
                                          {"--bogus", 2, "--bogus"},
                                          {"--workers=many", 2, "--workers"}}) {
     std::string log = dir_ + "/flags-" + std::to_string(i++) + ".log";
-    ControllerProcess p({binary, c.flag}, {}, log);
+    ChildProcess p({binary, c.flag}, {}, log);
     ASSERT_TRUE(p.start());
     EXPECT_EQ(p.wait(std::chrono::seconds(10)), std::optional<int>(c.exit_code)) << c.flag;
     EXPECT_NE(readFile(log).find(c.output_part), std::string::npos)

@@ -1,17 +1,12 @@
 // End to end: the real packer-builder-controller binary against FakeKube and FakeAws, with a Job
 // runner playing Packer, builds an image for the seed sample and then stays quiet.
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <rapidjson/pointer.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -25,6 +20,7 @@
 #include <vector>
 
 #include "opsy/ami/tags.h"
+#include "support/child_process.h"
 #include "support/fake_aws.h"
 #include "support/fake_kube.h"
 #include "support/fake_kube_json.h"
@@ -44,14 +40,6 @@ constexpr const char* kNamespace = "default";
 constexpr const char* kBuilder = "packer-builder-local";
 constexpr const char* kBaseImage = "ami-0b1e2a3c4d5e6f708";
 
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// YAML (a manifest) as JSON text, through the fake's yaml-cpp converter.
 std::string manifestJson(const fs::path& path) {
   auto doc = parseJsonOrYaml(readFile(path));
   EXPECT_TRUE(doc.has_value()) << path;
@@ -63,101 +51,10 @@ std::string at(const Json& doc, const char* pointer) {
   return v != nullptr && v->IsString() ? v->GetString() : "";
 }
 
-// A TCP port nobody listens on right now (the child binds it moments later).
-int freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return 0;
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // Polls `done` every 100 ms until it holds or `timeout` passes.
 bool waitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  return done();
+  return eventually(done, timeout, 100ms);
 }
-
-// The controller as a child process (no shell), its output in a file for failure messages.
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const std::vector<std::string>& env,
-        const fs::path& log) {
-    std::vector<char*> argv;
-    for (const std::string& a : args) {
-      argv.push_back(const_cast<char*>(a.c_str()));
-    }
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (const std::string& e : env) {
-      envp.push_back(const_cast<char*>(e.c_str()));
-    }
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    spawned_ = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data()) == 0;
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~Child() {
-    if (running()) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  bool spawned() const { return spawned_; }
-  bool running() {
-    if (!spawned_ || exited_) {
-      return false;
-    }
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      exited_ = true;
-      status_ = status;
-      return false;
-    }
-    return true;
-  }
-  // Sends SIGKILL (no chance to clean up) and waits for the process to be gone.
-  void kill() {
-    if (running()) {
-      ::kill(pid_, SIGKILL);
-      waitFor([this] { return !running(); }, std::chrono::seconds(10));
-    }
-  }
-  // Sends SIGTERM and waits; the exit code, or -1 when it did not exit normally in time.
-  int terminate(std::chrono::milliseconds timeout) {
-    if (running()) {
-      ::kill(pid_, SIGTERM);
-      waitFor([this] { return !running(); }, timeout);
-    }
-    if (!exited_) {
-      return -1;
-    }
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-  }
-
- private:
-  pid_t pid_ = 0;
-  bool spawned_ = false;
-  bool exited_ = false;
-  int status_ = 0;
-};
 
 class PackerBuilderE2eTest : public ::testing::Test {
  protected:
@@ -232,16 +129,16 @@ class PackerBuilderE2eTest : public ::testing::Test {
         env.push_back(std::string(keep) + "=" + v);
       }
     }
-    metrics_port_ = freePort();
+    metrics_port_ = freeLoopbackPort();
     ASSERT_NE(metrics_port_, 0);
-    child_ = std::make_unique<Child>(
+    child_ = std::make_unique<ChildProcess>(
         std::vector<std::string>{
             binary, "--kubeconfig=" + (dir_ / "kubeconfig").string(),
             "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
             "--health-probe-bind-address=127.0.0.1:0",
             "--slack-api-url=" + aws_->endpoint() + "/api"},
-        env, dir_ / "controller.log");
-    ASSERT_TRUE(child_->spawned());
+        env, (dir_ / "controller.log").string());
+    ASSERT_TRUE(child_->start());
   }
 
   // Creates the sample through the API (so the CRD schema judges it), as kubectl would.
@@ -279,7 +176,7 @@ class PackerBuilderE2eTest : public ::testing::Test {
 
   static bool ready(const Json& b) { return condition(b, "Ready").rfind("True/", 0) == 0; }
 
-  std::string controllerLog() const { return readFile(dir_ / "controller.log"); }
+  std::string controllerLog() const { return readFile((dir_ / "controller.log").string()); }
 
   // What the running controller serves on /metrics, or "" when the scrape fails.
   std::string scrapeMetrics() const {
@@ -292,7 +189,7 @@ class PackerBuilderE2eTest : public ::testing::Test {
   std::unique_ptr<FakeAws> aws_;
   std::shared_ptr<PackerJobRunner> runner_;
   std::unique_ptr<FakeKube> kube_;
-  std::unique_ptr<Child> child_;
+  std::unique_ptr<ChildProcess> child_;
   std::string sample_;
   int metrics_port_ = 0;
 };
@@ -385,7 +282,7 @@ TEST_F(PackerBuilderE2eTest, SampleBuildsTagsReportsReadyThenStaysQuiet) {
   EXPECT_EQ(runner_->jobCount(), 1);
 
   ASSERT_TRUE(child_->running()) << controllerLog();
-  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+  EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
 }
 
 // What the running controller serves on /metrics after a real build passes `promtool check
@@ -471,7 +368,7 @@ TEST_F(PackerBuilderE2eTest, FailingBuildsStallAfterMaxFailedJobsAndLeaveNothing
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(runner_->jobCount(), 3);
   ASSERT_TRUE(child_->running()) << controllerLog();
-  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+  EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
 }
 
 // Progress lives in the builder's status and its Job: a controller stopped while a slow build runs
@@ -485,7 +382,7 @@ TEST_F(PackerBuilderE2eTest, RestartDuringSlowBuildResumesWithoutSecondJob) {
       << toJson(builder()) << "\n"
       << controllerLog();
   EXPECT_EQ(condition(builder(), "Progressing").rfind("True/", 0), 0u) << toJson(builder());
-  ASSERT_EQ(child_->terminate(35s), 0) << controllerLog();
+  ASSERT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
 
   startController();
   ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 30s)) << toJson(builder()) << "\n"
@@ -495,7 +392,7 @@ TEST_F(PackerBuilderE2eTest, RestartDuringSlowBuildResumesWithoutSecondJob) {
   EXPECT_EQ(at(builder(), "/status/lastRunBuiltImageID"), runner_->builtImages().front());
   EXPECT_EQ(at(builder(), "/status/lastRunStatus"), "completed");
   ASSERT_TRUE(child_->running()) << controllerLog();
-  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+  EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
 }
 
 // The moments of a build at which the controller is killed.
@@ -516,14 +413,7 @@ class PackerBuilderKillTest : public PackerBuilderE2eTest,
   }
   // Polls tightly (the windows between registering, tagging and reporting are short).
   static bool waitTight(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (done()) {
-        return true;
-      }
-      std::this_thread::sleep_for(1ms);
-    }
-    return done();
+    return eventually(done, timeout, 1ms);
   }
 };
 
@@ -557,7 +447,7 @@ TEST_P(PackerBuilderKillTest, KilledAtEveryStepEndsWithOneJobAndOneActiveImage) 
       break;
     case KillPoint::ImageTagged: (void)waitTight(tagged_not_ready, 20s); break;
   }
-  child_->kill();
+  child_->stop(SIGKILL, 10s);
   startController();
 
   ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 30s)) << toJson(builder()) << "\n"
@@ -584,7 +474,7 @@ TEST_P(PackerBuilderKillTest, KilledAtEveryStepEndsWithOneJobAndOneActiveImage) 
   EXPECT_EQ(tag(ami::kTagJobId), at(b, "/status/jobID"));
   EXPECT_FALSE(at(b, "/status/jobName").empty()) << toJson(b);
   ASSERT_TRUE(child_->running()) << controllerLog();
-  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+  EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
 }
 
 INSTANTIATE_TEST_SUITE_P(Steps, PackerBuilderKillTest,
@@ -624,7 +514,7 @@ TEST_F(PackerBuilderE2eTest, StalledBuilderResumesAfterSpecEdit) {
   ASSERT_TRUE(image.has_value());
   EXPECT_EQ(image->tags[std::string(ami::kTagStatus)], ami::kStatusActive);
   ASSERT_TRUE(child_->running()) << controllerLog();
-  EXPECT_EQ(child_->terminate(35s), 0) << controllerLog();
+  EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
 }
 
 // --help and --version print and exit 0; a bad flag exits 2 with a message naming the flag.
@@ -640,20 +530,23 @@ TEST(PackerBuilderBinaryTest, HelpVersionAndBadFlagsExitAsDocumented) {
       {{"--no-such-flag"}, 2, "--no-such-flag"},
       {{"--workers=many"}, 2, "--workers"},
   };
-  const fs::path log =
-      fs::temp_directory_path() / ("opsy-e2e-pb-flags-" + std::to_string(::getpid()));
+  int i = 0;
   for (const Case& c : cases) {
+    // One log per case, so a case cannot pass on another's output.
+    const std::string log =
+        (fs::temp_directory_path() /
+         ("opsy-e2e-pb-flags-" + std::to_string(::getpid()) + "-" + std::to_string(i++)))
+            .string();
     std::vector<std::string> args = {std::string(OPSY_BINARY_DIR) +
                                      "/packer-builder-controller/packer-builder-controller"};
     args.insert(args.end(), c.args.begin(), c.args.end());
-    Child child(args, {"PATH=/usr/bin:/bin"}, log);
-    ASSERT_TRUE(child.spawned());
-    ASSERT_TRUE(waitFor([&] { return !child.running(); }, 10s)) << c.args.front();
-    EXPECT_EQ(child.terminate(1s), c.exit_code) << c.args.front();
+    ChildProcess child(args, {"PATH=/usr/bin:/bin"}, log);
+    ASSERT_TRUE(child.start());
+    EXPECT_EQ(child.wait(10s), std::optional<int>(c.exit_code)) << c.args.front();
     EXPECT_THAT(readFile(log), ::testing::HasSubstr(c.output)) << c.args.front();
+    std::error_code ignored;
+    fs::remove(log, ignored);
   }
-  std::error_code ignored;
-  fs::remove(log, ignored);
 }
 
 }  // namespace
