@@ -167,6 +167,18 @@ class Decider {
   }
 
   // A failed group stays failed for this target until the spec changes.
+  // A group already on the target: Succeeded when this rollout put it there (its message kept),
+  // else UpToDate with the bookkeeping of any earlier update cleared.
+  void settleOnTarget(GroupPlan& p, std::string_view noun) const {
+    bool kept = sameTarget(p) && p.old->phase == Phase::Succeeded && !spec_changed_;
+    setPhase(p, kept ? Phase::Succeeded : Phase::UpToDate,
+             kept ? p.entry.message : fmt::format("{} runs {}", noun, target_));
+    if (!kept) {
+      p.entry.update_id.clear();
+      p.entry.previous_launch_template_version.clear();
+    }
+  }
+
   bool stickyFailure(const GroupPlan& p) const {
     return sameTarget(p) && p.old->phase == Phase::Failed && !spec_changed_;
   }
@@ -320,13 +332,7 @@ GroupPlan Decider::planManaged(const ManagedGroupObservation& g) const {
     return p;
   }
   if (on_target) {
-    bool kept = sameTarget(p) && p.old->phase == Phase::Succeeded && !spec_changed_;
-    setPhase(p, kept ? Phase::Succeeded : Phase::UpToDate,
-             kept ? p.entry.message : fmt::format("node group runs {}", target_));
-    if (!kept) {
-      p.entry.update_id.clear();
-      p.entry.previous_launch_template_version.clear();
-    }
+    settleOnTarget(p, "node group");
     return p;
   }
   p.entry.update_id.clear();
@@ -432,13 +438,7 @@ GroupPlan Decider::planSelfManaged(const SelfManagedGroupObservation& g) const {
     return p;
   }
   if (on_target) {
-    bool kept = sameTarget(p) && p.old->phase == Phase::Succeeded && !spec_changed_;
-    setPhase(p, kept ? Phase::Succeeded : Phase::UpToDate,
-             kept ? p.entry.message : fmt::format("Auto Scaling group runs {}", target_));
-    if (!kept) {
-      p.entry.update_id.clear();
-      p.entry.previous_launch_template_version.clear();
-    }
+    settleOnTarget(p, "Auto Scaling group");
     return p;
   }
   p.entry.update_id.clear();
