@@ -372,6 +372,7 @@ RefresherStatus parseStatus(const kube::Object& obj) {
       ng.target_image = stringMember(g, "targetImage");
       ng.phase = parsePhase(stringMember(g, "phase")).value_or(Phase::Pending);
       ng.update_id = stringMember(g, "updateID");
+      ng.rollback_update_id = stringMember(g, "rollbackUpdateID");
       ng.message = stringMember(g, "message");
       ng.last_transition_time = timeMember(g, "lastTransitionTime");
       s.nodegroups.push_back(std::move(ng));
@@ -423,6 +424,7 @@ std::string statusPatch(const RefresherStatus& s) {
     opt("targetImage", ng.target_image);
     writeString(w, "phase", toString(ng.phase));
     opt("updateID", ng.update_id);
+    opt("rollbackUpdateID", ng.rollback_update_id);
     opt("message", ng.message);
     if (ng.last_transition_time) {
       writeString(w, "lastTransitionTime", formatRfc3339(*ng.last_transition_time));
@@ -484,6 +486,24 @@ bool globMatch(std::string_view pattern, std::string_view name) {
     ++p;
   }
   return p == pattern.size();
+}
+
+std::optional<std::string> excludedBy(const Spec& spec, std::string_view name) {
+  for (const std::string& pattern : spec.exclude) {
+    if (globMatch(pattern, name)) {
+      return pattern;
+    }
+  }
+  return std::nullopt;
+}
+
+const NodegroupStatus* RefresherStatus::entry(std::string_view name, GroupKind kind) const {
+  for (const NodegroupStatus& ng : nodegroups) {
+    if (ng.name == name && ng.kind == kind) {
+      return &ng;
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace opsy::ami_refresh

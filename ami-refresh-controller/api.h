@@ -94,6 +94,8 @@ struct NodegroupStatus {
   Phase phase = Phase::Pending;
   // EKS update id, or Auto Scaling instance refresh id.
   std::string update_id;
+  // The update (or instance refresh) that puts a failed group back on its previous version.
+  std::string rollback_update_id;
   std::string message;
   std::optional<TimePoint> last_transition_time;
 
@@ -117,6 +119,9 @@ struct RefresherStatus {
   std::string last_run_status;
   std::vector<NodegroupStatus> nodegroups;
   std::vector<kube::Condition> conditions;
+
+  // The entry of group `name` of `kind`, or null.
+  const NodegroupStatus* entry(std::string_view name, GroupKind kind) const;
 
   bool operator==(const RefresherStatus&) const = default;
 };
@@ -143,5 +148,8 @@ struct AmiRefresher {
 
 // True when `name` matches `pattern`, where '*' matches any run of characters (also none).
 bool globMatch(std::string_view pattern, std::string_view name);
+
+// The spec.exclude pattern that matches group `name`, if any.
+std::optional<std::string> excludedBy(const Spec& spec, std::string_view name);
 
 }  // namespace opsy::ami_refresh

@@ -6,27 +6,12 @@
 #include <algorithm>
 #include <tuple>
 
+#include "ami-refresh-controller/group_plan.h"
 #include "opsy/ami/eligibility.h"
-#include "opsy/ami/selection.h"
 #include "opsy/aws/sigv4.h"
-#include "opsy/core/duration.h"
+#include "opsy/kube/conditions.h"
 
 namespace opsy::ami_refresh {
-namespace {
-
-constexpr std::string_view kKind = "AMIRefresher";
-
-bool isActiveRefresh(std::string_view status) {
-  return status == "Pending" || status == "InProgress" || status == "Cancelling" ||
-         status == "RollbackInProgress" || status == "Baking";
-}
-
-bool isFailedRefresh(std::string_view status) {
-  return status == "Failed" || status == "Cancelled" || status == "RollbackSuccessful" ||
-         status == "RollbackFailed";
-}
-
-}  // namespace
 
 ami::Target selectRefresherTarget(const Spec& spec, const TargetObservation& t, TimePoint now) {
   if (!spec.ami) {
@@ -49,417 +34,219 @@ ami::Target selectRefresherTarget(const Spec& spec, const TargetObservation& t, 
   return target;
 }
 
+bool wantsGroups(const Spec& spec, const TargetObservation& target, TimePoint now) {
+  return selectRefresherTarget(spec, target, now).image.has_value();
+}
+
+const std::string& groupOf(const AwsAction& action) {
+  return std::visit(
+      controller::Overloaded{
+          [](const CreateLaunchTemplateVersion& a) -> const std::string& { return a.group; },
+          [](const UpdateNodegroup& a) -> const std::string& { return a.group; },
+          [](const UpdateNodegroupConfig& a) -> const std::string& { return a.group; },
+          [](const RollbackNodegroup& a) -> const std::string& { return a.update.group; },
+          [](const StartInstanceRefresh& a) -> const std::string& { return a.group; },
+      },
+      action);
+}
+
+std::string clientToken(std::string_view uid, std::string_view group, std::string_view image,
+                        std::string_view purpose) {
+  std::string digest = aws::sha256Hex(fmt::format("{}/{}/{}/{}", uid, group, image, purpose));
+  return "opsy-" + digest.substr(0, 48);
+}
+
 namespace {
 
-std::string updateErrors(const aws::Update& u) {
-  if (u.errors.empty()) {
-    return "no error detail from EKS";
-  }
-  std::string out;
-  for (const aws::UpdateError& e : u.errors) {
-    if (!out.empty()) {
-      out += "; ";
-    }
-    out += e.code.empty() ? e.message : fmt::format("{}: {}", e.code, e.message);
-    if (!e.resource_ids.empty()) {
-      out += fmt::format(" ({})", fmt::join(e.resource_ids, ", "));
-    }
-  }
-  return out;
+constexpr std::string_view kKind = "AMIRefresher";
+constexpr std::string_view kReady = kube::kConditionReady;
+constexpr std::string_view kProgressing = kube::kConditionProgressing;
+constexpr std::string_view kStalled = kube::kConditionStalled;
+
+int seconds(Duration d) {
+  return static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
 }
 
-std::optional<std::string> excludedBy(const Spec& spec, const std::string& name) {
-  for (const std::string& pattern : spec.exclude) {
-    if (globMatch(pattern, name)) {
-      return pattern;
-    }
-  }
-  return std::nullopt;
+std::string errorText(const Error& e) {
+  return e.provider_code.empty() ? e.message : e.provider_code + ": " + e.message;
 }
-
-// Whether the spec sets a rollout limit the node group's updateConfig does not have yet.
-bool updateConfigDiffers(const RefreshConfig& rc, const aws::Nodegroup& ng) {
-  if (rc.max_unavailable) {
-    return ng.max_unavailable != rc.max_unavailable || ng.max_unavailable_percentage.has_value();
-  }
-  if (rc.max_unavailable_percentage) {
-    return ng.max_unavailable_percentage != rc.max_unavailable_percentage ||
-           ng.max_unavailable.has_value();
-  }
-  return false;
-}
-
-// One group's new status entry and what it needs.
-struct GroupPlan {
-  NodegroupStatus entry;
-  const NodegroupStatus* old = nullptr;
-  bool startable = false;  // needs an update and nothing blocks it
-  bool restart = false;    // Updating in status, but no update is known to run: issue again
-  bool rollback = false;   // failed, and should go back to its previous version
-  bool excluded = false;   // matched spec.exclude: reported, never touched
-  // Where it runs now (for the actions).
-  std::string lt_id;
-  std::string lt_name;
-  std::string current_version;
-  bool config_differs = false;        // managed: updateConfig must change before the version update
-  std::optional<Duration> rolled_in;  // set on the transition to Succeeded
-};
 
 class Decider {
  public:
-  Decider(const Observed& o, TimePoint now) : o_(o), r_(o.refresher), now_(now) {}
+  Decider(const Observed& o, TimePoint now, const Outcomes* outcomes)
+      : o_(o), r_(o.refresher), now_(now), outcomes_(outcomes) {}
 
   Decision run();
 
  private:
-  const NodegroupStatus* findOld(const std::string& name, GroupKind kind) const {
-    for (const NodegroupStatus& ng : r_.status.nodegroups) {
-      if (ng.name == name && ng.kind == kind) {
-        return &ng;
-      }
-    }
-    return nullptr;
+  const Spec& spec() const { return *r_.spec; }
+  const std::string object() const { return r_.metadata.ns + "/" + r_.metadata.name; }
+
+  void event(kube::EventType type, std::string reason, std::string action, std::string note) {
+    tail_.push_back(RecordEvent{.type = type,
+                                .reason = std::move(reason),
+                                .action = std::move(action),
+                                .note = std::move(note)});
+  }
+  void notify(std::string title, notify::Severity severity,
+              std::vector<std::pair<std::string, std::string>> fields, std::string message) {
+    tail_.push_back(Notify{.destination = spec().notifier,
+                           .region = spec().region,
+                           .notification = {.title = std::move(title),
+                                            .kind = std::string(kKind),
+                                            .object = object(),
+                                            .state = status_.state,
+                                            .severity = severity,
+                                            .fields = std::move(fields),
+                                            .message = std::move(message)}});
   }
 
-  void setPhase(GroupPlan& p, Phase phase, std::string message) const {
-    bool moved =
-        p.old == nullptr || p.old->phase != phase || p.old->target_image != p.entry.target_image;
-    if (moved) {
-      p.entry.last_transition_time = now_;
-    }
-    p.entry.phase = phase;
-    p.entry.message = std::move(message);
-  }
-
-  // Updating for longer than updateTimeout counts as failed.
-  bool timedOut(const GroupPlan& p) const {
-    return p.entry.last_transition_time &&
-           now_ - *p.entry.last_transition_time > spec().refresh.update_timeout;
-  }
-
-  void failTimedOut(GroupPlan& p) const {
-    setPhase(p, Phase::Failed,
-             fmt::format("update {}still running after {} (updateTimeout); counted as failed",
-                         p.entry.update_id.empty() ? "" : p.entry.update_id + " ",
-                         formatDuration(spec().refresh.update_timeout)));
-  }
-
-  // Carries the entry of the same target over, or starts a fresh one.
-  GroupPlan begin(const std::string& name, GroupKind kind) const {
-    GroupPlan p;
-    p.old = findOld(name, kind);
-    p.entry.name = name;
-    p.entry.kind = kind;
-    if (p.old != nullptr) {
-      p.entry.last_transition_time = p.old->last_transition_time;
-      if (p.old->target_image == target_) {
-        p.entry.previous_launch_template_version = p.old->previous_launch_template_version;
-        p.entry.update_id = p.old->update_id;
-        p.entry.phase = p.old->phase;
-        p.entry.message = p.old->message;
-      }
-    }
-    return p;
-  }
-
-  bool sameTarget(const GroupPlan& p) const {
-    return p.old != nullptr && p.old->target_image == target_;
-  }
-
-  // A failed group stays failed for this target until the spec changes.
-  // A group already on the target: Succeeded when this rollout put it there (its message kept),
-  // else UpToDate with the bookkeeping of any earlier update cleared.
-  void settleOnTarget(GroupPlan& p, std::string_view noun) const {
-    bool kept = sameTarget(p) && p.old->phase == Phase::Succeeded && !spec_changed_;
-    setPhase(p, kept ? Phase::Succeeded : Phase::UpToDate,
-             kept ? p.entry.message : fmt::format("{} runs {}", noun, target_));
-    if (!kept) {
-      p.entry.update_id.clear();
-      p.entry.previous_launch_template_version.clear();
-    }
-  }
-
-  bool stickyFailure(const GroupPlan& p) const {
-    return sameTarget(p) && p.old->phase == Phase::Failed && !spec_changed_;
-  }
-
-  // begin() plus what both kinds of group share: the launch template and its image, and the
-  // exclusion check (an excluded group comes back in phase Excluded, with no target).
-  GroupPlan beginGroup(const std::string& name, GroupKind kind,
-                       const std::optional<aws::LaunchTemplateSpec>& lt,
-                       const std::optional<aws::LaunchTemplateVersion>& version) const {
-    GroupPlan p = begin(name, kind);
-    if (lt) {
-      p.lt_id = lt->id;
-      p.lt_name = lt->name;
-      p.current_version = lt->version;
-      p.entry.launch_template = {lt->id.empty() ? lt->name : lt->id, lt->version};
-    }
-    if (version) {
-      p.entry.current_image = version->image_id;
-      p.current_version = std::to_string(version->version_number);
-      p.entry.launch_template.version = p.current_version;
-    }
-    if (auto pattern = excludedBy(spec(), name)) {
-      p.entry.target_image.clear();
-      p.entry.update_id.clear();
-      p.entry.previous_launch_template_version.clear();
-      setPhase(p, Phase::Excluded,
-               fmt::format("excluded by spec.exclude pattern \"{}\"", *pattern));
-      p.excluded = true;
-      return p;
-    }
-    p.entry.target_image = target_;
-    return p;
-  }
-
-  GroupPlan planManaged(const ManagedGroupObservation& g) const;
-  GroupPlan planSelfManaged(const SelfManagedGroupObservation& g) const;
+  Decision invalidSpec();
+  Decision noTarget(const ami::Target& target);
+  GroupPlan* plan(const std::string& group);
+  void findHalt();
   void schedule();
+  void start(GroupPlan& g);
+  void act(GroupPlan& g);
+  void rollback(GroupPlan& g);
+  void fold();
+  void onError(GroupPlan& g, const Error& e, std::string_view what);
   void conditionsAndState();
   void emit();
-
-  const Spec& spec() const { return *r_.spec; }
+  Decision finish(bool acted);
 
   const Observed& o_;
   const AmiRefresher& r_;
   TimePoint now_;
+  const Outcomes* outcomes_;
   Decision d_;
   RefresherStatus status_;
+  std::optional<kube::ConditionWriter> conditions_;
   std::string target_;
   bool spec_changed_ = false;
   std::vector<GroupPlan> plans_;
-  std::vector<Action> aws_actions_;
-  std::vector<Action> tail_actions_;
-  std::vector<std::string> started_;  // groups started this time (not restarts)
+  std::vector<Action> tail_;
+  std::vector<std::string> started_;  // groups whose start was recorded this time
   bool poll_ = false;
   const GroupPlan* halted_by_ = nullptr;
 };
 
-GroupPlan Decider::planManaged(const ManagedGroupObservation& g) const {
-  const aws::Nodegroup& ng = g.nodegroup;
-  GroupPlan p =
-      beginGroup(ng.name, GroupKind::Managed, ng.launch_template, g.launch_template_version);
-  if (p.excluded) {
-    return p;
-  }
-  if (!ng.launch_template) {
-    setPhase(p, Phase::Skipped,
-             fmt::format("node group has no launch template (amiType {}); EKS chooses its AMI, so "
-                         "it cannot be moved to a custom image",
-                         ng.ami_type.empty() ? "unknown" : ng.ami_type));
-    return p;
-  }
-  if (!g.launch_template_version) {
-    setPhase(p, Phase::Skipped,
-             fmt::format("launch template {} version {} could not be read: {}",
-                         p.entry.launch_template.id, ng.launch_template->version,
-                         g.launch_template_error.empty() ? "not found" : g.launch_template_error));
-    return p;
-  }
-  if (p.entry.current_image.empty()) {
-    // EKS rejects an ImageId in the template of a group whose AMI it chooses (amiType != CUSTOM).
-    setPhase(p, Phase::Skipped,
-             fmt::format("launch template {} version {} sets no image (amiType {}); EKS chooses "
-                         "its AMI, so it cannot be moved to a custom image",
-                         p.entry.launch_template.id, p.current_version,
-                         ng.ami_type.empty() ? "unknown" : ng.ami_type));
-    return p;
-  }
-  const bool on_target = p.entry.current_image == target_;
-  const bool eks_updating = ng.status == "UPDATING";
-  p.config_differs = updateConfigDiffers(spec().refresh, ng);
-  if (stickyFailure(p)) {
-    p.entry.phase = Phase::Failed;
-    const std::string& previous = p.entry.previous_launch_template_version;
-    if (spec().refresh.rollback_on_failure && !previous.empty() && !eks_updating &&
-        p.current_version != previous) {
-      p.rollback = true;
+GroupPlan* Decider::plan(const std::string& group) {
+  for (GroupPlan& p : plans_) {
+    if (p.entry.name == group) {
+      return &p;
     }
-    return p;
   }
-  if (sameTarget(p) && p.old->phase == Phase::Updating) {
-    if (!p.entry.update_id.empty() && g.update && g.update->id == p.entry.update_id) {
-      const aws::Update& u = *g.update;
-      if (u.type == "ConfigUpdate") {
-        if (u.status == "Failed" || u.status == "Cancelled") {
-          setPhase(p, Phase::Failed,
-                   fmt::format("updateConfig change {} {}: {}", u.id,
-                               u.status == "Failed" ? "failed" : "was cancelled", updateErrors(u)));
-        } else if (u.status == "Successful") {
-          p.restart = true;  // the limit is in place: now the version update
-        } else if (timedOut(p)) {
-          failTimedOut(p);
-        }
-        return p;
-      }
-      if (u.status == "Failed" || u.status == "Cancelled") {
-        setPhase(p, Phase::Failed,
-                 fmt::format("update {} {}: {}", u.id,
-                             u.status == "Failed" ? "failed" : "was cancelled", updateErrors(u)));
-        return p;
-      }
-      if (u.status == "Successful" || !spec().refresh.wait_for_completion) {
-        if (u.status == "Successful" && p.entry.last_transition_time) {
-          p.rolled_in = std::chrono::duration_cast<Duration>(now_ - *p.entry.last_transition_time);
-        }
-        setPhase(
-            p, Phase::Succeeded,
-            u.status == "Successful"
-                ? fmt::format("update {} succeeded", u.id)
-                : fmt::format("update {} started; not followed (waitForCompletion=false)", u.id));
-        return p;
-      }
-      if (timedOut(p)) {
-        failTimedOut(p);
-      }
-      return p;  // still Updating
-    }
-    // No update is known for this group: the start was interrupted, or another update ran.
-    if (eks_updating) {
-      if (timedOut(p)) {
-        failTimedOut(p);
-      } else {
-        p.entry.message = "waiting for the update running on the node group to finish";
-      }
-      return p;
-    }
-    if (on_target) {
-      setPhase(p, Phase::Succeeded, fmt::format("node group runs {}", target_));
-      return p;
-    }
-    p.restart = true;
-    return p;
-  }
-  if (on_target) {
-    settleOnTarget(p, "node group");
-    return p;
-  }
-  p.entry.update_id.clear();
-  p.entry.previous_launch_template_version.clear();
-  if (eks_updating) {
-    setPhase(p, Phase::Pending, "waiting for the update running on the node group to finish");
-  } else if (ng.status != "ACTIVE" && ng.status != "DEGRADED") {
-    setPhase(p, Phase::Pending, fmt::format("waiting: node group is {}", ng.status));
-  } else {
-    setPhase(p, Phase::Pending, "");
-    p.startable = true;
-  }
-  return p;
+  return nullptr;
 }
 
-GroupPlan Decider::planSelfManaged(const SelfManagedGroupObservation& g) const {
-  const aws::AutoScalingGroup& asg = g.group;
-  GroupPlan p =
-      beginGroup(asg.name, GroupKind::SelfManaged, asg.launch_template, g.launch_template_version);
-  if (p.excluded) {
-    return p;
-  }
-  if (!asg.launch_template) {
-    setPhase(p, Phase::Skipped, "Auto Scaling group has no launch template");
-    return p;
-  }
-  if (asg.mixed_instances_policy) {
-    setPhase(p, Phase::Skipped,
-             "Auto Scaling group uses a mixed instances policy, which is not rolled");
-    return p;
-  }
-  if (!g.launch_template_version) {
-    setPhase(p, Phase::Skipped,
-             fmt::format("launch template {} version {} could not be read: {}",
-                         p.entry.launch_template.id, asg.launch_template->version,
-                         g.launch_template_error.empty() ? "not found" : g.launch_template_error));
-    return p;
-  }
-  const bool on_target = p.entry.current_image == target_;
-  const aws::InstanceRefresh* active = nullptr;
-  for (const aws::InstanceRefresh& r : g.refreshes) {
-    if (isActiveRefresh(r.status)) {
-      active = &r;
-      break;
-    }
-  }
-  if (stickyFailure(p)) {
-    p.entry.phase = Phase::Failed;
-    const std::string& previous = p.entry.previous_launch_template_version;
-    if (spec().refresh.rollback_on_failure && !previous.empty() && active == nullptr &&
-        p.current_version != previous) {
-      p.rollback = true;
-    }
-    return p;
-  }
-  if (sameTarget(p) && p.old->phase == Phase::Updating) {
-    const aws::InstanceRefresh* ours = nullptr;
-    for (const aws::InstanceRefresh& r : g.refreshes) {
-      if (!p.entry.update_id.empty() && r.id == p.entry.update_id) {
-        ours = &r;
-      }
-    }
-    if (ours != nullptr) {
-      if (isFailedRefresh(ours->status)) {
-        setPhase(p, Phase::Failed,
-                 fmt::format("instance refresh {} ended {}{}", ours->id, ours->status,
-                             ours->status_reason.empty() ? "" : ": " + ours->status_reason));
-        return p;
-      }
-      if (ours->status == "Successful" || !spec().refresh.wait_for_completion) {
-        if (ours->status == "Successful" && p.entry.last_transition_time) {
-          p.rolled_in = std::chrono::duration_cast<Duration>(now_ - *p.entry.last_transition_time);
-        }
-        setPhase(p, Phase::Succeeded,
-                 ours->status == "Successful"
-                     ? fmt::format("instance refresh {} succeeded", ours->id)
-                     : fmt::format("instance refresh {} started; not followed "
-                                   "(waitForCompletion=false)",
-                                   ours->id));
-        return p;
-      }
-      if (timedOut(p)) {
-        failTimedOut(p);
-      } else {
-        p.entry.message =
-            fmt::format("instance refresh {} {}% complete", ours->id, ours->percentage_complete);
-      }
-      return p;
-    }
-    if (active != nullptr) {
-      if (timedOut(p)) {
-        failTimedOut(p);
-      } else {
-        p.entry.message = fmt::format("waiting for instance refresh {} to finish", active->id);
-      }
-      return p;
-    }
-    if (on_target) {
-      setPhase(p, Phase::Succeeded, fmt::format("Auto Scaling group runs {}", target_));
-      return p;
-    }
-    p.restart = true;
-    return p;
-  }
-  if (on_target) {
-    settleOnTarget(p, "Auto Scaling group");
-    return p;
-  }
-  p.entry.update_id.clear();
-  p.entry.previous_launch_template_version.clear();
-  if (active != nullptr) {
-    setPhase(p, Phase::Pending,
-             fmt::format("waiting for instance refresh {} to finish", active->id));
-  } else {
-    setPhase(p, Phase::Pending, "");
-    p.startable = true;
-  }
-  return p;
-}
-
-void Decider::schedule() {
+void Decider::findHalt() {
+  halted_by_ = nullptr;
   for (const GroupPlan& p : plans_) {
     if (p.entry.phase == Phase::Failed && p.entry.target_image == target_) {
       halted_by_ = &p;
-      break;
+      return;
     }
   }
+}
+
+// A group's start is recorded first (Updating, the version it runs now), with no AWS call: the
+// next reconcile finds it Updating with no update and makes the calls (act()), so whatever AWS
+// did before a crash is always matched by intent on record.
+void Decider::start(GroupPlan& g) {
+  g.entry.previous_launch_template_version = g.current_version;
+  g.entry.update_id.clear();
+  started_.push_back(g.entry.name);
+  setPhase(g, Phase::Updating,
+           fmt::format("updating to {} from launch template version {}", target_,
+                       g.current_version),
+           now_);
+  g.entry.last_transition_time = now_;
+}
+
+void Decider::act(GroupPlan& g) {
+  if (g.entry.previous_launch_template_version.empty()) {
+    g.entry.previous_launch_template_version = g.current_version;
+  }
+  g.entry.update_id.clear();
+  setPhase(g, Phase::Updating,
+           fmt::format("updating to {} from launch template version {}", target_,
+                       g.current_version),
+           now_);
+  const std::string& uid = r_.metadata.uid;
+  // The generation is part of the token: after a spec change a failed group is tried again, and
+  // must not get the failed update back from EKS's idempotency cache.
+  const std::string token_key = fmt::format("{}@{}", target_, r_.metadata.generation);
+  const RefreshConfig& rc = spec().refresh;
+  if (g.entry.kind == GroupKind::Managed && g.config_differs) {
+    // EKS runs one update per node group at a time, so the limit goes in first, on its own.
+    std::string wanted = rc.max_unavailable
+                             ? fmt::format("maxUnavailable={}", *rc.max_unavailable)
+                             : fmt::format("maxUnavailablePercentage={}",
+                                           rc.max_unavailable_percentage.value_or(0));
+    g.entry.message = fmt::format("setting updateConfig {} before updating to {}", wanted, target_);
+    d_.aws.push_back(UpdateNodegroupConfig{
+        .cluster_name = spec().cluster_name,
+        .group = g.entry.name,
+        .max_unavailable = rc.max_unavailable,
+        .max_unavailable_percentage = rc.max_unavailable_percentage,
+        .client_request_token = clientToken(uid, g.entry.name, token_key, "config-" + wanted)});
+    return;
+  }
+  d_.aws.push_back(CreateLaunchTemplateVersion{
+      .group = g.entry.name,
+      .kind = g.entry.kind,
+      .launch_template_id = g.lt_id,
+      .launch_template_name = g.lt_name,
+      .source_version = g.current_version,
+      .image_id = target_,
+      .client_token = clientToken(uid, g.entry.name, token_key, "launch-template-version")});
+  if (g.entry.kind == GroupKind::Managed) {
+    d_.aws.push_back(UpdateNodegroup{
+        .cluster_name = spec().cluster_name,
+        .group = g.entry.name,
+        .launch_template_id = g.lt_id,
+        .launch_template_name = g.lt_name,
+        .force = rc.force,
+        .client_request_token = clientToken(uid, g.entry.name, token_key, "update")});
+  } else {
+    d_.aws.push_back(StartInstanceRefresh{
+        .group = g.entry.name,
+        .launch_template_id = g.lt_id,
+        .launch_template_name = g.lt_name,
+        .min_healthy_percentage = spec().self_managed.min_healthy_percentage,
+        .instance_warmup_seconds = seconds(spec().self_managed.instance_warmup)});
+  }
+}
+
+void Decider::rollback(GroupPlan& g) {
+  const std::string& previous = g.entry.previous_launch_template_version;
+  const std::string token_key = fmt::format("{}@{}", target_, r_.metadata.generation);
+  if (g.entry.kind == GroupKind::Managed) {
+    d_.aws.push_back(RollbackNodegroup{UpdateNodegroup{
+        .cluster_name = spec().cluster_name,
+        .group = g.entry.name,
+        .launch_template_id = g.lt_id,
+        .launch_template_name = g.lt_name,
+        .version = previous,
+        .force = spec().refresh.force,
+        .client_request_token =
+            clientToken(r_.metadata.uid, g.entry.name, token_key, "rollback-" + previous)}});
+  } else {
+    d_.aws.push_back(StartInstanceRefresh{
+        .group = g.entry.name,
+        .launch_template_id = g.lt_id,
+        .launch_template_name = g.lt_name,
+        .version = previous,
+        .min_healthy_percentage = spec().self_managed.min_healthy_percentage,
+        .instance_warmup_seconds = seconds(spec().self_managed.instance_warmup),
+        .rollback = true});
+  }
+  poll_ = true;
+}
+
+void Decider::schedule() {
+  findHalt();
   int in_flight = 0;
   for (const GroupPlan& p : plans_) {
     if (p.entry.phase == Phase::Updating && !p.restart) {
@@ -480,10 +267,6 @@ void Decider::schedule() {
       queue.push_back(&p);
     }
   }
-  const std::string uid = r_.metadata.uid;
-  // The generation is part of the token: after a spec change a failed group is tried again, and
-  // must not get the failed update back from EKS's idempotency cache.
-  const std::string token_key = fmt::format("{}@{}", target_, r_.metadata.generation);
   for (GroupPlan* p : queue) {
     std::string blocked;
     if (halted_by_ != nullptr) {
@@ -498,120 +281,145 @@ void Decider::schedule() {
       if (p->restart) {
         p->entry.update_id.clear();
       }
-      setPhase(*p, Phase::Pending, blocked);
+      setPhase(*p, Phase::Pending, blocked, now_);
       continue;
     }
     --slots;
-    GroupPlan& g = *p;
-    if (!g.restart || g.entry.previous_launch_template_version.empty()) {
-      g.entry.previous_launch_template_version = g.current_version;
-    }
-    g.entry.update_id.clear();
-    if (!g.restart) {
-      started_.push_back(g.entry.name);
-    }
-    setPhase(
-        g, Phase::Updating,
-        fmt::format("updating to {} from launch template version {}", target_, g.current_version));
-    if (!g.restart) {
-      g.entry.last_transition_time = now_;
-    }
-    bool managed = g.entry.kind == GroupKind::Managed;
-    if (managed && g.config_differs) {
-      // EKS runs one update per node group at a time, so the limit goes in first, on its own.
-      const RefreshConfig& rc = spec().refresh;
-      std::string wanted = rc.max_unavailable
-                               ? fmt::format("maxUnavailable={}", *rc.max_unavailable)
-                               : fmt::format("maxUnavailablePercentage={}",
-                                             rc.max_unavailable_percentage.value_or(0));
-      g.entry.message =
-          fmt::format("setting updateConfig {} before updating to {}", wanted, target_);
-      aws_actions_.push_back(UpdateNodegroupConfig{
-          .cluster_name = spec().cluster_name,
-          .group = g.entry.name,
-          .max_unavailable = rc.max_unavailable,
-          .max_unavailable_percentage = rc.max_unavailable_percentage,
-          .client_request_token = clientToken(uid, g.entry.name, token_key, "config-" + wanted)});
-      tail_actions_.push_back(
-          RecordEvent{.type = kube::EventType::Normal,
-                      .reason = "UpdateConfigStarted",
-                      .action = "UpdateNodegroupConfig",
-                      .note = fmt::format("{} {}: setting updateConfig {} before rolling to {}",
-                                          toString(g.entry.kind), g.entry.name, wanted, target_)});
-      poll_ = true;
-      continue;
-    }
-    aws_actions_.push_back(CreateLaunchTemplateVersion{
-        .group = g.entry.name,
-        .kind = g.entry.kind,
-        .launch_template_id = g.lt_id,
-        .launch_template_name = g.lt_name,
-        .source_version = g.current_version,
-        .image_id = target_,
-        .client_token = clientToken(uid, g.entry.name, token_key, "launch-template-version")});
-    if (managed) {
-      aws_actions_.push_back(UpdateNodegroup{
-          .cluster_name = spec().cluster_name,
-          .group = g.entry.name,
-          .launch_template_id = g.lt_id,
-          .launch_template_name = g.lt_name,
-          .force = spec().refresh.force,
-          .client_request_token = clientToken(uid, g.entry.name, token_key, "update")});
+    if (p->restart) {
+      act(*p);
     } else {
-      aws_actions_.push_back(StartInstanceRefresh{
-          .group = g.entry.name,
-          .launch_template_id = g.lt_id,
-          .launch_template_name = g.lt_name,
-          .min_healthy_percentage = spec().self_managed.min_healthy_percentage,
-          .instance_warmup_seconds = static_cast<int>(
-              std::chrono::duration_cast<std::chrono::seconds>(spec().self_managed.instance_warmup)
-                  .count())});
+      start(*p);
     }
-    tail_actions_.push_back(
-        RecordEvent{.type = kube::EventType::Normal,
-                    .reason = "UpdateStarted",
-                    .action = managed ? "UpdateNodegroupVersion" : "StartInstanceRefresh",
-                    .note = fmt::format("{} {}: rolling to {} (launch template {} from version {})",
-                                        toString(g.entry.kind), g.entry.name, target_,
-                                        g.entry.launch_template.id, g.current_version)});
     poll_ = true;
   }
-  // Rollbacks of failed groups.
-  for (GroupPlan& g : plans_) {
-    if (!g.rollback) {
+  for (GroupPlan& p : plans_) {
+    if (p.rollback) {
+      rollback(p);
+    }
+  }
+}
+
+// Routes an AWS failure: conflict -> the group waits; retryable -> the reconcile is retried with
+// backoff (the group stays Updating, so the next look issues the call again); anything else -> the
+// group fails, which halts the rollout.
+void Decider::onError(GroupPlan& g, const Error& e, std::string_view what) {
+  if (e.code == ErrorCode::Conflict) {
+    g.entry.message = fmt::format("another update is running on the group ({}); waiting",
+                                  e.provider_code.empty() ? e.message : e.provider_code);
+    return;
+  }
+  if (isRetryable(e)) {
+    if (!d_.retry) {
+      d_.retry = Error(e).context(std::string(what));
+    }
+    return;
+  }
+  setPhase(g, Phase::Failed, fmt::format("{}: {}", what, errorText(e)), now_);
+}
+
+// Folds what the AWS calls did into the plans: update ids, versions, refusals.
+void Decider::fold() {
+  for (size_t i = 0; i < d_.aws.size() && i < outcomes_->size(); ++i) {
+    const ActionOutcome& out = (*outcomes_)[i];
+    GroupPlan* g = plan(groupOf(d_.aws[i]));
+    if (g == nullptr || !out.attempted) {
       continue;
     }
-    const std::string& previous = g.entry.previous_launch_template_version;
-    if (g.entry.kind == GroupKind::Managed) {
-      aws_actions_.push_back(RollbackNodegroup{
-          UpdateNodegroup{.cluster_name = spec().cluster_name,
-                          .group = g.entry.name,
-                          .launch_template_id = g.lt_id,
-                          .launch_template_name = g.lt_name,
-                          .version = previous,
-                          .force = spec().refresh.force,
-                          .client_request_token =
-                              clientToken(uid, g.entry.name, token_key, "rollback-" + previous)}});
-    } else {
-      aws_actions_.push_back(StartInstanceRefresh{
-          .group = g.entry.name,
-          .launch_template_id = g.lt_id,
-          .launch_template_name = g.lt_name,
-          .version = previous,
-          .min_healthy_percentage = spec().self_managed.min_healthy_percentage,
-          .instance_warmup_seconds = static_cast<int>(
-              std::chrono::duration_cast<std::chrono::seconds>(spec().self_managed.instance_warmup)
-                  .count()),
-          .rollback = true});
-    }
-    tail_actions_.push_back(
-        RecordEvent{.type = kube::EventType::Warning,
-                    .reason = "RollbackStarted",
-                    .action = "Rollback",
-                    .note = fmt::format("{} {}: rolling back to launch template version {}",
-                                        toString(g.entry.kind), g.entry.name, previous)});
-    poll_ = true;
+    const std::string who = fmt::format("{} {}", toString(g->entry.kind), g->entry.name);
+    std::visit(
+        controller::Overloaded{
+            [&](const CreateLaunchTemplateVersion&) {
+              if (out.error) {
+                onError(*g, *out.error, "create launch template version");
+              }
+            },
+            [&](const UpdateNodegroupConfig& a) {
+              if (out.error) {
+                onError(*g, *out.error, "update node group config");
+                return;
+              }
+              g->entry.update_id = out.value;
+              g->entry.message = fmt::format(
+                  "updateConfig change {} started; the version update follows", out.value);
+              std::string wanted =
+                  a.max_unavailable
+                      ? fmt::format("maxUnavailable={}", *a.max_unavailable)
+                      : fmt::format("maxUnavailablePercentage={}",
+                                    a.max_unavailable_percentage.value_or(0));
+              event(kube::EventType::Normal, "UpdateConfigStarted", "UpdateNodegroupConfig",
+                    fmt::format("{}: setting updateConfig {} before rolling to {}", who, wanted,
+                                target_));
+            },
+            [&](const UpdateNodegroup&) {
+              if (out.error) {
+                onError(*g, *out.error, "update node group version");
+                return;
+              }
+              g->entry.update_id = out.value;
+              g->entry.launch_template.version = out.version;
+              g->entry.message = fmt::format("update {} to launch template version {} started",
+                                             out.value, out.version);
+              event(kube::EventType::Normal, "UpdateStarted", "UpdateNodegroupVersion",
+                    fmt::format("{}: rolling to {} (launch template {} from version {})", who,
+                                target_, g->entry.launch_template.id, g->current_version));
+            },
+            [&](const StartInstanceRefresh& a) {
+              if (a.rollback) {
+                if (out.error) {
+                  if (out.error->code != ErrorCode::Conflict && isRetryable(*out.error) &&
+                      !d_.retry) {
+                    d_.retry = Error(*out.error).context("roll back auto scaling group");
+                  }
+                  return;
+                }
+                g->entry.rollback_update_id = out.value;
+                g->entry.message +=
+                    fmt::format("; rollback refresh {} to launch template version {} started",
+                                out.value, out.version);
+                event(kube::EventType::Warning, "RollbackStarted", "Rollback",
+                      fmt::format("{}: rolling back to launch template version {}", who,
+                                  a.version));
+                return;
+              }
+              if (out.error) {
+                onError(*g, *out.error, "start instance refresh");
+                return;
+              }
+              g->entry.update_id = out.value;
+              g->entry.launch_template.version = out.version;
+              g->entry.message = fmt::format(
+                  "instance refresh {} to launch template version {} started", out.value,
+                  out.version);
+              event(kube::EventType::Normal, "UpdateStarted", "StartInstanceRefresh",
+                    fmt::format("{}: rolling to {} (launch template {} from version {})", who,
+                                target_, g->entry.launch_template.id, g->current_version));
+            },
+            [&](const RollbackNodegroup& a) {
+              if (out.error) {
+                if (out.error->code == ErrorCode::Conflict) {
+                  return;  // still busy; the next look tries again
+                }
+                if (isRetryable(*out.error)) {
+                  if (!d_.retry) {
+                    d_.retry = Error(*out.error).context("roll back node group");
+                  }
+                  return;
+                }
+                event(kube::EventType::Warning, "RollbackFailed", "Rollback",
+                      fmt::format("{}: {}", a.update.group, out.error->message));
+                return;
+              }
+              g->entry.rollback_update_id = out.value;
+              g->entry.message += fmt::format(
+                  "; rollback {} to launch template version {} started", out.value, a.update.version);
+              event(kube::EventType::Warning, "RollbackStarted", "Rollback",
+                    fmt::format("{}: rolling back to launch template version {}", who,
+                                a.update.version));
+            },
+        },
+        d_.aws[i]);
   }
+  d_.aws.clear();
 }
 
 void Decider::conditionsAndState() {
@@ -630,7 +438,7 @@ void Decider::conditionsAndState() {
     if (ph == Phase::Updating) {
       ++updating;
     }
-    if (ph == Phase::Pending && !p.startable && p.entry.message.rfind("waiting", 0) == 0) {
+    if (ph == Phase::Pending && p.waits_on_group) {
       poll_ = true;  // blocked by an update we do not own; look again soon
     }
   }
@@ -638,16 +446,7 @@ void Decider::conditionsAndState() {
     poll_ = true;
   }
   status_.updated = fmt::format("{}/{}", on_target, managed);
-  const int64_t gen = r_.metadata.generation;
-  auto set = [&](std::string_view type, std::string_view st, std::string reason,
-                 std::string message) {
-    kube::setCondition(status_.conditions,
-                       {.type = std::string(type),
-                        .status = std::string(st),
-                        .reason = std::move(reason),
-                        .message = std::move(message)},
-                       gen, now_);
-  };
+  kube::ConditionWriter& set = *conditions_;
   std::string summary = fmt::format("{} of {} node groups run {}", on_target, managed, target_);
   if (halted_by_ != nullptr) {
     status_.state = std::string(kStateStalled);
@@ -656,24 +455,25 @@ void Decider::conditionsAndState() {
         "node group {} failed on {}: {}; no new group starts until the spec or the "
         "target image changes",
         halted_by_->entry.name, target_, halted_by_->entry.message);
-    set(kStalled, kube::kConditionTrue, "NodegroupFailed", msg);
-    set(kReady, kube::kConditionFalse, "NodegroupFailed", summary);
-    set(kProgressing, kube::kConditionFalse, "RolloutHalted", msg);
+    set.set(kStalled, kube::kConditionTrue, "NodegroupFailed", msg);
+    set.set(kReady, kube::kConditionFalse, "NodegroupFailed", summary);
+    set.set(kProgressing, kube::kConditionFalse, "RolloutHalted", msg);
   } else if (on_target == managed) {
     status_.state = std::string(kStateReady);
     status_.last_run_status = "completed";
-    set(kReady, kube::kConditionTrue, "RolloutComplete", summary);
-    set(kProgressing, kube::kConditionFalse, "RolloutComplete", summary);
-    set(kStalled, kube::kConditionFalse, "RolloutComplete", summary);
+    set.set(kReady, kube::kConditionTrue, "RolloutComplete", summary);
+    set.set(kProgressing, kube::kConditionFalse, "RolloutComplete", summary);
+    set.set(kStalled, kube::kConditionFalse, "RolloutComplete", summary);
   } else if (spec().paused) {
     status_.state = std::string(kStatePaused);
     status_.last_run_status = "paused";
-    set(kReady, kube::kConditionFalse, "Paused", summary);
-    set(kProgressing, updating > 0 ? kube::kConditionTrue : kube::kConditionFalse, "Paused",
-        updating > 0 ? fmt::format("paused: finishing {} update(s) in flight, starting no new ones",
-                                   updating)
-                     : "paused: no group is updating and none will start");
-    set(kStalled, kube::kConditionFalse, "Paused", summary);
+    set.set(kReady, kube::kConditionFalse, "Paused", summary);
+    set.set(kProgressing, updating > 0 ? kube::kConditionTrue : kube::kConditionFalse, "Paused",
+            updating > 0
+                ? fmt::format("paused: finishing {} update(s) in flight, starting no new ones",
+                              updating)
+                : "paused: no group is updating and none will start");
+    set.set(kStalled, kube::kConditionFalse, "Paused", summary);
   } else {
     status_.state = std::string(kStateRolling);
     status_.last_run_status = "rolling";
@@ -683,10 +483,11 @@ void Decider::conditionsAndState() {
         names.push_back(p.entry.name);
       }
     }
-    set(kReady, kube::kConditionFalse, "Rolling", summary);
-    set(kProgressing, kube::kConditionTrue, "Rolling",
-        names.empty() ? summary : fmt::format("{}; updating: {}", summary, fmt::join(names, ", ")));
-    set(kStalled, kube::kConditionFalse, "Rolling", summary);
+    set.set(kReady, kube::kConditionFalse, "Rolling", summary);
+    set.set(kProgressing, kube::kConditionTrue, "Rolling",
+            names.empty() ? summary
+                          : fmt::format("{}; updating: {}", summary, fmt::join(names, ", ")));
+    set.set(kStalled, kube::kConditionFalse, "Rolling", summary);
   }
 }
 
@@ -701,32 +502,19 @@ void Decider::emit() {
     }
     const std::string who = fmt::format("{} {}", toString(p.entry.kind), p.entry.name);
     if (p.entry.phase == Phase::Failed) {
-      tail_actions_.push_back(RecordEvent{.type = kube::EventType::Warning,
-                                          .reason = "UpdateFailed",
-                                          .action = "Rollout",
-                                          .note = fmt::format("{}: {}", who, p.entry.message)});
-      tail_actions_.push_back(Notify{
-          notify::Notification{.title = "Node group update failed",
-                               .kind = std::string(kKind),
-                               .object = r_.metadata.ns + "/" + r_.metadata.name,
-                               .state = status_.state,
-                               .severity = notify::Severity::Error,
-                               .fields = {{"Node group", p.entry.name}, {"Target AMI", target_}},
-                               .message = p.entry.message}});
+      event(kube::EventType::Warning, "UpdateFailed", "Rollout",
+            fmt::format("{}: {}", who, p.entry.message));
+      notify("Node group update failed", notify::Severity::Error,
+             {{"Node group", p.entry.name}, {"Target AMI", target_}}, p.entry.message);
     } else if (p.entry.phase == Phase::Succeeded) {
-      tail_actions_.push_back(RecordEvent{.type = kube::EventType::Normal,
-                                          .reason = "UpdateSucceeded",
-                                          .action = "Rollout",
-                                          .note = fmt::format("{}: {}", who, p.entry.message)});
+      event(kube::EventType::Normal, "UpdateSucceeded", "Rollout",
+            fmt::format("{}: {}", who, p.entry.message));
     } else if (p.entry.phase == Phase::Skipped) {
-      tail_actions_.push_back(RecordEvent{.type = kube::EventType::Normal,
-                                          .reason = "NodegroupSkipped",
-                                          .action = "Rollout",
-                                          .note = fmt::format("{}: {}", who, p.entry.message)});
+      event(kube::EventType::Normal, "NodegroupSkipped", "Rollout",
+            fmt::format("{}: {}", who, p.entry.message));
     }
     if (p.rolled_in) {
-      tail_actions_.push_back(
-          RecordMetric{.kind = MetricKind::GroupRolled, .elapsed = *p.rolled_in});
+      tail_.push_back(RecordMetric{.kind = MetricKind::GroupRolled, .elapsed = *p.rolled_in});
     }
   }
   // Rollout-level transitions.
@@ -737,145 +525,134 @@ void Decider::emit() {
       rollout_known = true;
     }
   }
-  const std::string object = r_.metadata.ns + "/" + r_.metadata.name;
   if (!started_.empty() && !rollout_known) {
-    tail_actions_.push_back(RecordMetric{.kind = MetricKind::RolloutStarted});
-    tail_actions_.push_back(Notify{notify::Notification{
-        .title = "Rollout started",
-        .kind = std::string(kKind),
-        .object = object,
-        .state = status_.state,
-        .severity = notify::Severity::Info,
-        .fields = {{"Target AMI", target_}, {"Cluster", spec().cluster_name}},
-        .message = fmt::format("Rolling {} node groups of {} onto {}; first: {}",
-                               status_.updated.substr(status_.updated.find('/') + 1),
-                               spec().cluster_name, target_, fmt::join(started_, ", "))}});
+    tail_.push_back(RecordMetric{.kind = MetricKind::RolloutStarted});
+    notify("Rollout started", notify::Severity::Info,
+           {{"Target AMI", target_}, {"Cluster", spec().cluster_name}},
+           fmt::format("Rolling {} node groups of {} onto {}; first: {}",
+                       status_.updated.substr(status_.updated.find('/') + 1),
+                       spec().cluster_name, target_, fmt::join(started_, ", ")));
   }
   bool was_halted = old.state == kStateStalled && old.target_ami == target_;
   if (halted_by_ != nullptr && !was_halted) {
-    tail_actions_.push_back(RecordMetric{.kind = MetricKind::RolloutFailed});
+    tail_.push_back(RecordMetric{.kind = MetricKind::RolloutFailed});
   }
   bool any_succeeded = std::any_of(plans_.begin(), plans_.end(), [](const GroupPlan& p) {
     return p.entry.phase == Phase::Succeeded;
   });
   if (status_.state == kStateReady && old.state != kStateReady && any_succeeded) {
-    tail_actions_.push_back(RecordMetric{.kind = MetricKind::RolloutFinished});
-    tail_actions_.push_back(
-        RecordEvent{.type = kube::EventType::Normal,
-                    .reason = "RolloutComplete",
-                    .action = "Rollout",
-                    .note = fmt::format("{} node groups run {}", status_.updated, target_)});
-    tail_actions_.push_back(Notify{notify::Notification{
-        .title = "Rollout finished",
-        .kind = std::string(kKind),
-        .object = object,
-        .state = status_.state,
-        .severity = notify::Severity::Success,
-        .fields = {{"Target AMI", target_}, {"Node groups", status_.updated}},
-        .message = fmt::format("Every node group of {} runs {}", spec().cluster_name, target_)}});
+    tail_.push_back(RecordMetric{.kind = MetricKind::RolloutFinished});
+    event(kube::EventType::Normal, "RolloutComplete", "Rollout",
+          fmt::format("{} node groups run {}", status_.updated, target_));
+    notify("Rollout finished", notify::Severity::Success,
+           {{"Target AMI", target_}, {"Node groups", status_.updated}},
+           fmt::format("Every node group of {} runs {}", spec().cluster_name, target_));
   }
 }
 
-// Writes the status when it differs; lastRun moves only with a real change.
-void finishStatus(const RefresherStatus& old, RefresherStatus& next, bool acted, TimePoint now,
-                  Decision& d) {
-  next.last_run = old.last_run;
-  if (acted || !(next == old)) {
-    next.last_run = std::chrono::floor<std::chrono::seconds>(now);
-    d.actions.insert(d.actions.begin(), PatchStatus{next});
+// The status write (when the status differs, or AWS was acted on: lastRun moves only with a real
+// change) comes first, then everything else.
+Decision Decider::finish(bool acted) {
+  status_.last_run = r_.status.last_run;
+  if (acted || !(status_ == r_.status)) {
+    status_.last_run = std::chrono::floor<std::chrono::seconds>(now_);
+    d_.actions.push_back(PatchStatus{r_.status, status_});
   }
+  d_.actions.insert(d_.actions.end(), tail_.begin(), tail_.end());
+  for (Phase p : {Phase::UpToDate, Phase::Pending, Phase::Updating, Phase::Succeeded,
+                  Phase::Failed, Phase::Skipped, Phase::Excluded}) {
+    d_.phases[p] = 0;
+  }
+  for (const NodegroupStatus& ng : status_.nodegroups) {
+    ++d_.phases[ng.phase];
+  }
+  return d_;
 }
 
-void setCondition(RefresherStatus& s, std::string_view type, std::string_view st,
-                  std::string reason, std::string message, int64_t gen, TimePoint now) {
-  kube::setCondition(s.conditions,
-                     {.type = std::string(type),
-                      .status = std::string(st),
-                      .reason = std::move(reason),
-                      .message = std::move(message)},
-                     gen, now);
+Decision Decider::invalidSpec() {
+  status_.state = std::string(kStateStalled);
+  status_.last_run_status = "invalid";
+  bool was = kube::isConditionTrue(r_.status.conditions, kStalled);
+  const kube::Condition* c = kube::findCondition(r_.status.conditions, kStalled);
+  conditions_->set(kStalled, kube::kConditionTrue, "InvalidSpec", r_.spec_error);
+  conditions_->set(kReady, kube::kConditionFalse, "InvalidSpec", r_.spec_error);
+  conditions_->set(kProgressing, kube::kConditionFalse, "InvalidSpec", r_.spec_error);
+  if (!was || c == nullptr || c->message != r_.spec_error) {
+    event(kube::EventType::Warning, "InvalidSpec", "Validate", r_.spec_error);
+  }
+  finish(false);
+  d_.requeue_after.reset();  // the next spec change brings the object back
+  return d_;
+}
+
+Decision Decider::noTarget(const ami::Target& target) {
+  status_.state = std::string(kStatePending);
+  status_.last_run_status = "waiting";
+  status_.target_ami.clear();
+  status_.target_expires_at.reset();
+  const kube::Condition* c = kube::findCondition(r_.status.conditions, kReady);
+  bool changed =
+      c == nullptr || c->reason != "NoEligibleImage" || c->message != target.explanation;
+  conditions_->set(kReady, kube::kConditionFalse, "NoEligibleImage", target.explanation);
+  conditions_->set(kProgressing, kube::kConditionFalse, "NoEligibleImage",
+                   "no eligible image to roll out");
+  conditions_->set(kStalled, kube::kConditionFalse, "NoEligibleImage",
+                   "waiting for an eligible image");
+  if (changed) {
+    event(kube::EventType::Warning, "NoEligibleImage", "SelectImage", target.explanation);
+  }
+  finish(false);
+  d_.requeue_after = spec().controller_timer;
+  return d_;
 }
 
 Decision Decider::run() {
   status_ = r_.status;
   const int64_t gen = r_.metadata.generation;
   status_.observed_generation = gen;
+  conditions_.emplace(status_.conditions, gen, now_);
   if (!r_.spec) {
-    status_.state = std::string(kStateStalled);
-    status_.last_run_status = "invalid";
-    bool was = kube::isConditionTrue(r_.status.conditions, kStalled);
-    const kube::Condition* c = kube::findCondition(r_.status.conditions, kStalled);
-    setCondition(status_, kStalled, kube::kConditionTrue, "InvalidSpec", r_.spec_error, gen, now_);
-    setCondition(status_, kReady, kube::kConditionFalse, "InvalidSpec", r_.spec_error, gen, now_);
-    setCondition(status_, kProgressing, kube::kConditionFalse, "InvalidSpec", r_.spec_error, gen,
-                 now_);
-    if (!was || c == nullptr || c->message != r_.spec_error) {
-      d_.actions.push_back(RecordEvent{.type = kube::EventType::Warning,
-                                       .reason = "InvalidSpec",
-                                       .action = "Validate",
-                                       .note = r_.spec_error});
-    }
-    finishStatus(r_.status, status_, false, now_, d_);
-    d_.requeue_after.reset();  // the next spec change brings the object back
-    return d_;
+    return invalidSpec();
   }
   spec_changed_ = r_.status.observed_generation != gen;
   ami::Target target = o_.target ? selectRefresherTarget(spec(), *o_.target, now_)
                                  : ami::Target{.explanation = "not looked up"};
   if (!target.image) {
-    status_.state = std::string(kStatePending);
-    status_.last_run_status = "waiting";
-    status_.target_ami.clear();
-    status_.target_expires_at.reset();
-    const kube::Condition* c = kube::findCondition(r_.status.conditions, kReady);
-    bool changed =
-        c == nullptr || c->reason != "NoEligibleImage" || c->message != target.explanation;
-    setCondition(status_, kReady, kube::kConditionFalse, "NoEligibleImage", target.explanation, gen,
-                 now_);
-    setCondition(status_, kProgressing, kube::kConditionFalse, "NoEligibleImage",
-                 "no eligible image to roll out", gen, now_);
-    setCondition(status_, kStalled, kube::kConditionFalse, "NoEligibleImage",
-                 "waiting for an eligible image", gen, now_);
-    if (changed) {
-      d_.actions.push_back(RecordEvent{.type = kube::EventType::Warning,
-                                       .reason = "NoEligibleImage",
-                                       .action = "SelectImage",
-                                       .note = target.explanation});
-    }
-    finishStatus(r_.status, status_, false, now_, d_);
-    d_.requeue_after = spec().controller_timer;
-    return d_;
+    return noTarget(target);
   }
   target_ = target.image->id;
   status_.target_ami = target_;
   status_.target_expires_at = target.verdict.expires_at;
   if (r_.status.target_ami != target_) {
-    tail_actions_.push_back(RecordEvent{.type = kube::EventType::Normal,
-                                        .reason = "TargetSelected",
-                                        .action = "SelectImage",
-                                        .note = target.explanation});
+    event(kube::EventType::Normal, "TargetSelected", "SelectImage", target.explanation);
   }
-  for (const ManagedGroupObservation& g : o_.managed) {
-    plans_.push_back(planManaged(g));
-  }
-  if (spec().self_managed.enabled) {
-    for (const SelfManagedGroupObservation& g : o_.self_managed) {
-      plans_.push_back(planSelfManaged(g));
+  PlanContext ctx{.spec = spec(),
+                  .old = r_.status,
+                  .target = target_,
+                  .spec_changed = spec_changed_,
+                  .now = now_};
+  for (const GroupObservation& g : o_.groups) {
+    if (g.kind == GroupKind::SelfManaged && !spec().self_managed.enabled) {
+      continue;
     }
+    plans_.push_back(planGroup(g, ctx));
   }
   std::sort(plans_.begin(), plans_.end(), [](const GroupPlan& a, const GroupPlan& b) {
     return std::tie(a.entry.kind, a.entry.name) < std::tie(b.entry.kind, b.entry.name);
   });
   schedule();
+  const bool acted = !d_.aws.empty();
+  if (outcomes_ != nullptr) {
+    fold();
+    findHalt();
+  }
   conditionsAndState();
   status_.nodegroups.clear();
   for (const GroupPlan& p : plans_) {
     status_.nodegroups.push_back(p.entry);
   }
   emit();
-  d_.actions.insert(d_.actions.end(), aws_actions_.begin(), aws_actions_.end());
-  d_.actions.insert(d_.actions.end(), tail_actions_.begin(), tail_actions_.end());
-  finishStatus(r_.status, status_, !aws_actions_.empty(), now_, d_);
+  finish(acted);
   d_.requeue_after =
       poll_ ? std::min(kPollInterval, spec().controller_timer) : spec().controller_timer;
   return d_;
@@ -883,15 +660,8 @@ Decision Decider::run() {
 
 }  // namespace
 
-std::string clientToken(std::string_view uid, std::string_view group, std::string_view image,
-                        std::string_view purpose) {
-  std::string digest = aws::sha256Hex(fmt::format("{}/{}/{}/{}", uid, group, image, purpose));
-  return "opsy-" + digest.substr(0, 48);
-}
-
-Decision decide(const Observed& observed, TimePoint now) {
-  Decider decider(observed, now);
-  return decider.run();
+Decision decide(const Observed& observed, TimePoint now, const Outcomes* outcomes) {
+  return Decider(observed, now, outcomes).run();
 }
 
 }  // namespace opsy::ami_refresh

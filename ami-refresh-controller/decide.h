@@ -1,15 +1,23 @@
 // File: decide.h
 //
-// The AMIRefresher's rules as one pure function: given what the executor observed (the resource,
-// the images its target lookup returned, every node group with the image its launch template
-// runs and the state of any update we started), decide() returns the actions to take and when to
-// look again. No I/O, no clock, no logging, so every rule is a table-driven test. All memory of
-// progress is the status it returns and the state of AWS it was given.
+// The AMIRefresher's rules as pure functions: given what the reconciler observed (the resource,
+// the images its target lookup returned, every node group in one normalised shape), decide()
+// returns the status to write, the AWS calls to make, the Events, notifications and metrics, and
+// when to look again. No I/O, no clock, no logging, so every rule is a table-driven test.
 //
-//   Decision d = decide(observed, clock.now());
-//   OPSY_RETURN_IF_ERROR(executor.execute(d));
+// A reconcile that makes AWS calls decides twice: the first decision lists the calls; the
+// executor makes them and reports one outcome per call; decide() with those outcomes then folds
+// them in (update ids, refusals, retries) and yields the final decision, with no calls, whose one
+// status write records everything. A group is started in two reconciles: the first records
+// intent (Updating, the version it ran before) and makes no call, the next makes the calls, so a
+// controller killed at any instant finds on record what it may have started.
+//
+//   Decision d = decide(observed, now);
+//   if (!d.aws.empty()) d = decide(observed, now, executor.perform(d.aws, clients));
+//   OPSY_RETURN_IF_ERROR(executor.apply(refresher, d));
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -17,21 +25,17 @@
 
 #include "ami-refresh-controller/api.h"
 #include "opsy/ami/selection.h"
-#include "opsy/aws/autoscaling.h"
 #include "opsy/aws/ec2.h"
-#include "opsy/aws/eks.h"
-#include "opsy/kube/events.h"
-#include "opsy/notify/notifier.h"
+#include "opsy/aws/types.h"
+#include "opsy/controller/actions.h"
+#include "opsy/core/result.h"
 
 namespace opsy::ami_refresh {
 
 // How often in-flight updates are looked at again.
 inline constexpr Duration kPollInterval = std::chrono::seconds(30);
 
-// Condition types and reasons this controller writes.
-inline constexpr std::string_view kReady = "Ready";
-inline constexpr std::string_view kProgressing = "Progressing";
-inline constexpr std::string_view kStalled = "Stalled";
+// --- what the reconciler observed ---
 
 // What a DescribeImages for the target returned: by id (spec.ami: `matched` holds that image, if
 // it exists), or by filters (`matched` = images of the filters, `derived` = managed images tagged
@@ -41,41 +45,60 @@ struct TargetObservation {
   std::vector<aws::Image> derived;
 };
 
-// A managed node group as EKS describes it, plus the launch template version it runs and the
-// update named by its status entry (if that entry has an update id).
-struct ManagedGroupObservation {
-  aws::Nodegroup nodegroup;
+// Where an update stands, whatever started it: an EKS update or an Auto Scaling instance refresh.
+enum class UpdateState { InProgress, Succeeded, Failed, Cancelled };
+// What an update changes: the launch template version, or (EKS only) the group's updateConfig.
+enum class UpdateKind { Version, Config };
+
+struct GroupUpdate {
+  std::string id;
+  UpdateKind kind = UpdateKind::Version;
+  UpdateState state = UpdateState::InProgress;
+  // AWS's own word for the state ("RollbackSuccessful"), for messages only.
+  std::string status_text;
+  // Why it failed: EKS update errors, or the refresh's status reason.
+  std::string detail;
+  // Instance refreshes report progress.
+  std::optional<int> percent_complete;
+};
+
+// One node group, managed (EKS) or self-managed (Auto Scaling), in the shape decide() reads.
+struct GroupObservation {
+  std::string name;
+  GroupKind kind = GroupKind::Managed;
+  // The launch template the group runs, and that version as EC2 describes it.
+  std::optional<aws::LaunchTemplateSpec> launch_template;
   std::optional<aws::LaunchTemplateVersion> launch_template_version;
   // Why the launch template version could not be read (deleted template, version gone).
   std::string launch_template_error;
-  std::optional<aws::Update> update;
-};
-
-// A self-managed Auto Scaling group of the cluster, the launch template version it runs, and its
-// instance refreshes (newest first).
-struct SelfManagedGroupObservation {
-  aws::AutoScalingGroup group;
-  std::optional<aws::LaunchTemplateVersion> launch_template_version;
-  std::string launch_template_error;
-  std::vector<aws::InstanceRefresh> refreshes;
+  // Managed: EKS's amiType (a group whose AMI EKS chooses cannot take a custom image).
+  std::string ami_type;
+  // Self-managed: a mixed instances policy, which is not rolled.
+  bool mixed_instances_policy = false;
+  // The group cannot take an update now (EKS status other than ACTIVE/DEGRADED/UPDATING);
+  // `status_text` says what it is.
+  bool unavailable = false;
+  std::string status_text;
+  // Some update runs on the group (EKS UPDATING, or an active instance refresh), ours or not;
+  // `running_update_id` names it when AWS does (instance refreshes).
+  bool update_running = false;
+  std::string running_update_id;
+  // The update the group's status entry names (its updateID), as AWS describes it now.
+  std::optional<GroupUpdate> recorded_update;
+  // Managed: the group's updateConfig.
+  std::optional<int> max_unavailable;
+  std::optional<int> max_unavailable_percentage;
 };
 
 struct Observed {
   AmiRefresher refresher;
   // Unset when the spec is invalid (nothing was looked up).
   std::optional<TargetObservation> target;
-  // Filled only when a target is eligible; otherwise no node group is looked at.
-  std::vector<ManagedGroupObservation> managed;
-  std::vector<SelfManagedGroupObservation> self_managed;
+  // Filled only when wantsGroups(); otherwise no node group is looked at.
+  std::vector<GroupObservation> groups;
 };
 
-// --- actions ---
-
-// Writes the whole status (a merge patch of .status). The executor may amend the entries of
-// groups it started (update id, new launch template version) before writing.
-struct PatchStatus {
-  RefresherStatus status;
-};
+// --- AWS actions (made by the executor, one outcome each) ---
 
 // A new launch template version for `group`, copied from `source_version` with `image_id`.
 // `client_token` makes a retry return the same version instead of a second one.
@@ -129,16 +152,31 @@ struct StartInstanceRefresh {
   bool rollback = false;  // true when this puts a failed group back on its previous version
 };
 
-struct RecordEvent {
-  kube::EventType type = kube::EventType::Normal;
-  std::string reason;
-  std::string action;
-  std::string note;
-};
+using AwsAction = std::variant<CreateLaunchTemplateVersion, UpdateNodegroup,
+                               UpdateNodegroupConfig, RollbackNodegroup, StartInstanceRefresh>;
 
-struct Notify {
-  notify::Notification notification;
+// The group an AWS action is about.
+const std::string& groupOf(const AwsAction& action);
+
+// What became of one AWS action.
+struct ActionOutcome {
+  // False: not made, because an earlier action for the same group failed.
+  bool attempted = true;
+  // The call's refusal or failure, when it failed.
+  std::optional<Error> error;
+  // On success: the launch template version number made, or the update / refresh id started.
+  std::string value;
+  // The launch template version the call used (update and refresh calls).
+  std::string version;
 };
+// One per Decision::aws entry, in the same order.
+using Outcomes = std::vector<ActionOutcome>;
+
+// --- the rest of a decision ---
+
+using PatchStatus = controller::PatchStatus<RefresherStatus>;
+using controller::Notify;
+using controller::RecordEvent;
 
 enum class MetricKind { RolloutStarted, RolloutFinished, RolloutFailed, GroupRolled };
 
@@ -147,14 +185,19 @@ struct RecordMetric {
   Duration elapsed{0};  // GroupRolled: from the update's start to its success
 };
 
-using Action =
-    std::variant<PatchStatus, CreateLaunchTemplateVersion, UpdateNodegroup, UpdateNodegroupConfig,
-                 RollbackNodegroup, StartInstanceRefresh, RecordEvent, Notify, RecordMetric>;
+using Action = std::variant<PatchStatus, RecordEvent, Notify, RecordMetric>;
 
 struct Decision {
-  // In execution order: the status patch that records intent (previous version, Updating) comes
-  // before the AWS calls it describes; events, notifications and metrics come last.
+  // AWS calls to make, in order. When non-empty, the rest of this decision is provisional: make
+  // the calls, then decide again with their outcomes.
+  std::vector<AwsAction> aws;
+  // In order: the status write first, then Events, notifications and metrics.
   std::vector<Action> actions;
+  // The node groups by phase as the status now says (a gauge per phase).
+  std::map<Phase, int> phases;
+  // A retryable failure among the outcomes: the reconcile reports it (after its status write)
+  // so the work queue retries with backoff.
+  std::optional<Error> retry;
   // nullopt: wait for the spec to change (invalid spec).
   std::optional<Duration> requeue_after;
 };
@@ -168,6 +211,11 @@ std::string clientToken(std::string_view uid, std::string_view group, std::strin
 ami::Target selectRefresherTarget(const Spec& spec, const TargetObservation& observed,
                                   TimePoint now);
 
-Decision decide(const Observed& observed, TimePoint now);
+// Whether the node groups are worth looking at: only when there is an eligible target.
+bool wantsGroups(const Spec& spec, const TargetObservation& target, TimePoint now);
+
+// The decision for `observed` at `now`; with `outcomes` (of the first decision's AWS actions),
+// the final one.
+Decision decide(const Observed& observed, TimePoint now, const Outcomes* outcomes = nullptr);
 
 }  // namespace opsy::ami_refresh

@@ -4,9 +4,10 @@
 #include <memory>
 
 #include "ami-refresh-controller/api.h"
-#include "ami-refresh-controller/execute.h"
+#include "ami-refresh-controller/reconciler.h"
 #include "ami-refresh-controller/wiring.h"
 #include "opsy/ami/image_cache.h"
+#include "opsy/controller/reconciler.h"
 #include "opsy/core/flags.h"
 #include "opsy/runtime/manager.h"
 #include "opsy/runtime/notifiers.h"
@@ -43,14 +44,17 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "ami-refresh-controller: %s\n", notifiers.error().toString().c_str());
     return 1;
   }
-  Reconciler reconciler(m.client(), m.client(), m.events(), managerAwsClients(m.aws()), m.clock(),
-                        {.notifiers = processNotifiers(**notifiers),
+  Reconciler reconciler({.reader = m.client(),
+                         .status = m.client(),
+                         .events = m.events(),
+                         .aws = managerAwsClients(m.aws()),
+                         .clock = m.clock(),
+                         .notifiers = notifiers->get(),
                          .image_cache = std::make_shared<ami::ImageLookupCache>(m.clock()),
                          .metrics = rolloutMetrics(m.metrics())});
-  auto added = m.addController(
-      {.name = "ami-refresh",
-       .resource = amiRefreshers(),
-       .reconcile = [&reconciler](const std::string& key) { return reconciler.reconcile(key); }});
+  auto added = m.addController({.name = "ami-refresh",
+                                .resource = amiRefreshers(),
+                                .reconcile = controller::workFn(reconciler)});
   if (!added) {
     std::fprintf(stderr, "ami-refresh-controller: %s\n", added.error().toString().c_str());
     return 1;

@@ -3,24 +3,53 @@
 namespace opsy::ami_refresh {
 namespace {
 
+// Rolling a node group takes minutes to hours.
+std::vector<double> rolloutBuckets() {
+  return {30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400};
+}
+
+// The refresher's own families on the process registry (docs/metrics.md); series appear on
+// first use.
 class PrometheusRolloutMetrics : public RolloutMetrics {
  public:
-  explicit PrometheusRolloutMetrics(runtime::Metrics& metrics) : metrics_(metrics) {}
+  explicit PrometheusRolloutMetrics(runtime::Metrics& metrics)
+      : self_{{"controller", metrics.controller()}},
+        started_(metrics.counter("opsy_rollouts_started_total",
+                                 "Rollouts onto a new target image that started their first "
+                                 "group.")),
+        finished_(metrics.counter("opsy_rollouts_finished_total",
+                                  "Rollouts after which every managed group runs the target "
+                                  "image.")),
+        failed_(metrics.counter("opsy_rollouts_failed_total", "Rollouts halted by a failed group.")),
+        group_duration_(metrics.histogram("opsy_rollout_group_duration_seconds",
+                                          "Time from a group's update start to its success.",
+                                          rolloutBuckets())),
+        groups_(metrics.gauge("opsy_rollout_groups",
+                              "Node groups of each refresher by phase, as of its last "
+                              "reconcile.")) {}
 
-  void rolloutStarted() override { metrics_.rolloutStarted(); }
-  void rolloutFinished() override { metrics_.rolloutFinished(); }
-  void rolloutFailed() override { metrics_.rolloutFailed(); }
-  void groupRolled(Duration elapsed) override { metrics_.groupRolled(elapsed); }
+  void rolloutStarted() override { started_.increment(self_); }
+  void rolloutFinished() override { finished_.increment(self_); }
+  void rolloutFailed() override { failed_.increment(self_); }
+  void groupRolled(Duration elapsed) override {
+    group_duration_.observe(self_, std::chrono::duration<double>(elapsed).count());
+  }
   void groupsByPhase(const std::string& object, const std::map<Phase, int>& counts) override {
     for (Phase p : {Phase::UpToDate, Phase::Pending, Phase::Updating, Phase::Succeeded,
                     Phase::Failed, Phase::Skipped, Phase::Excluded}) {
       auto it = counts.find(p);
-      metrics_.groupsInPhase(object, toString(p), it == counts.end() ? 0 : it->second);
+      groups_.set({{"object", object}, {"phase", std::string(toString(p))}},
+                  it == counts.end() ? 0 : it->second);
     }
   }
 
  private:
-  runtime::Metrics& metrics_;
+  runtime::Metrics::Labels self_;
+  runtime::Metrics::Counter started_;
+  runtime::Metrics::Counter finished_;
+  runtime::Metrics::Counter failed_;
+  runtime::Metrics::Histogram group_duration_;
+  runtime::Metrics::Gauge groups_;
 };
 
 }  // namespace
@@ -36,15 +65,6 @@ AwsClientsFactory managerAwsClients(runtime::AwsClients& clients) {
     OPSY_ASSIGN_OR_RETURN(out.eks, clients.eks(region));
     OPSY_ASSIGN_OR_RETURN(out.autoscaling, clients.autoScaling(region));
     return out;
-  };
-}
-
-NotifierFactory processNotifiers(notify::Notifiers& notifiers) {
-  return [&notifiers](const AmiRefresher& r) -> notify::NotifierPtr {
-    if (!r.spec) {
-      return nullptr;
-    }
-    return notifiers.notifierFor(r.metadata.ns, r.spec->notifier, r.spec->region);
   };
 }
 

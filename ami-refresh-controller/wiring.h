@@ -2,15 +2,14 @@
 //
 // What binds the AMIRefresher Reconciler to a running process: rollout metrics on the process's
 // Prometheus registry, AWS clients from the Manager (so AWS_ENDPOINT_URL, the credentials chain
-// and the request metrics apply), and the notification destinations of spec.notifier. main.cc only
-// parses flags and calls these.
+// and the request metrics apply). main.cc only parses flags and calls these.
 //
-//   Reconciler r(client, client, events, managerAwsClients(manager.aws()), clock,
-//                {.notifiers = processNotifiers(notifiers), .metrics = rolloutMetrics(metrics)});
+//   Reconciler r({..., .aws = managerAwsClients(manager.aws()),
+//                 .metrics = rolloutMetrics(manager.metrics())});
 #pragma once
 
 #include "ami-refresh-controller/execute.h"
-#include "opsy/notify/notifiers.h"
+#include "ami-refresh-controller/reconciler.h"
 #include "opsy/runtime/aws_clients.h"
 #include "opsy/runtime/metrics.h"
 
@@ -22,9 +21,5 @@ RolloutMetricsPtr rolloutMetrics(runtime::Metrics& metrics);
 
 // The EC2, EKS and Auto Scaling clients of a region, cached by `clients`.
 AwsClientsFactory managerAwsClients(runtime::AwsClients& clients);
-
-// spec.notifier's notifier (null without one) from the process's destinations; `notifiers` must
-// outlive the result.
-NotifierFactory processNotifiers(notify::Notifiers& notifiers);
 
 }  // namespace opsy::ami_refresh

@@ -95,11 +95,6 @@ inline constexpr std::string_view kRunRunning = "running";
 inline constexpr std::string_view kRunCompleted = "completed";
 inline constexpr std::string_view kRunFailed = "failed";
 
-// Condition types (kstatus).
-inline constexpr std::string_view kReady = "Ready";
-inline constexpr std::string_view kProgressing = "Progressing";
-inline constexpr std::string_view kStalled = "Stalled";
-
 struct PackerBuilderStatus {
   std::string state;
   std::int64_t observed_generation = 0;

@@ -36,6 +36,8 @@ struct Ctx {
   std::vector<RecordEvent> events;
   std::vector<PendingNote> notes;
   std::optional<Duration> requeue_after;
+  // Writes c.status.conditions; set once the status is.
+  std::optional<kube::ConditionWriter> conditions;
 };
 
 std::string joinList(const std::vector<std::string>& items) {
@@ -62,16 +64,6 @@ void addUnique(std::vector<std::string>& list, const std::string& item) {
   if (!item.empty() && std::find(list.begin(), list.end(), item) == list.end()) {
     list.push_back(item);
   }
-}
-
-void setCondition(Ctx& c, std::string_view type, std::string_view status, std::string reason,
-                  std::string message) {
-  kube::setCondition(c.status.conditions,
-                     {.type = std::string(type),
-                      .status = std::string(status),
-                      .reason = std::move(reason),
-                      .message = std::move(message)},
-                     c.generation, c.now);
 }
 
 void event(Ctx& c, kube::EventType type, std::string reason, std::string action, std::string note) {
@@ -130,12 +122,12 @@ std::optional<std::string> baseFor(const PackerBuilderSpec& spec, const std::str
 
 // Stops the builder until its spec changes: invalid input or too many failed builds.
 void stall(Ctx& c, const std::string& reason, const std::string& message) {
-  bool transition = !kube::isConditionTrue(c.before.conditions, kStalled) ||
-                    kube::findCondition(c.before.conditions, kStalled)->reason != reason;
+  bool transition = !kube::isConditionTrue(c.before.conditions, kube::kConditionStalled) ||
+                    kube::findCondition(c.before.conditions, kube::kConditionStalled)->reason != reason;
   c.status.state = std::string(kStateStalled);
-  setCondition(c, kStalled, kube::kConditionTrue, reason, message);
-  setCondition(c, kReady, kube::kConditionFalse, reason, message);
-  setCondition(c, kProgressing, kube::kConditionFalse, reason, message);
+  c.conditions->set(kube::kConditionStalled, kube::kConditionTrue, reason, message);
+  c.conditions->set(kube::kConditionReady, kube::kConditionFalse, reason, message);
+  c.conditions->set(kube::kConditionProgressing, kube::kConditionFalse, reason, message);
   if (transition) {
     event(c, kube::EventType::Warning, "Stalled", "Reconcile", message);
     note(c, "Builder stalled", notify::Severity::Error, message);
@@ -144,7 +136,7 @@ void stall(Ctx& c, const std::string& reason, const std::string& message) {
 }
 
 void notStalled(Ctx& c, std::string_view reason) {
-  setCondition(c, kStalled, kube::kConditionFalse, std::string(reason), "");
+  c.conditions->set(kube::kConditionStalled, kube::kConditionFalse, std::string(reason), "");
 }
 
 void building(Ctx& c, const std::string& job_name) {
@@ -155,8 +147,8 @@ void building(Ctx& c, const std::string& job_name) {
                         ? fmt::format("Job {} is building an image", job_name)
                         : fmt::format("Job {} is building an image from base {}", job_name,
                                       c.status.last_run_base_image_id);
-  setCondition(c, kReady, kube::kConditionFalse, "Building", msg);
-  setCondition(c, kProgressing, kube::kConditionTrue, "BuildRunning", msg);
+  c.conditions->set(kube::kConditionReady, kube::kConditionFalse, "Building", msg);
+  c.conditions->set(kube::kConditionProgressing, kube::kConditionTrue, "BuildRunning", msg);
   notStalled(c, "BuildRunning");
   c.requeue_after = c.spec->time_outs.controller_timer;
 }
@@ -257,8 +249,8 @@ void recordFailure(Ctx& c, const std::string& message, const FinishedBuild* fb) 
                       c.status.failed_job_count, spec.max_failed_jobs, message));
     return;
   }
-  setCondition(c, kReady, kube::kConditionFalse, "BuildFailed", message);
-  setCondition(c, kProgressing, kube::kConditionFalse, "BuildFailed", message);
+  c.conditions->set(kube::kConditionReady, kube::kConditionFalse, "BuildFailed", message);
+  c.conditions->set(kube::kConditionProgressing, kube::kConditionFalse, "BuildFailed", message);
   notStalled(c, "BuildFailed");
   // Look again at once: clean up, then retry.
   c.requeue_after = kMinRequeue;
@@ -292,9 +284,9 @@ void recordSuccess(Ctx& c, const kube::Job& job, const aws::Image& image) {
   c.status.failed_job_count = 0;
   c.status.expires_at = expires;
   c.status.state = std::string(kStateReady);
-  setCondition(c, kReady, kube::kConditionTrue, "ImageActive",
+  c.conditions->set(kube::kConditionReady, kube::kConditionTrue, "ImageActive",
                fmt::format("{} is active until {}", image.id, formatRfc3339(expires)));
-  setCondition(c, kProgressing, kube::kConditionFalse, "BuildSucceeded", msg);
+  c.conditions->set(kube::kConditionProgressing, kube::kConditionFalse, "BuildSucceeded", msg);
   notStalled(c, "BuildSucceeded");
   event(c, kube::EventType::Normal, "BuildSucceeded", "Build", msg);
   note(c, "Build succeeded", notify::Severity::Success, msg);
@@ -306,8 +298,8 @@ void waitForImage(Ctx& c, const std::string& image_id, std::string_view why) {
   std::string msg = fmt::format("Waiting for {} to become available ({})", image_id, why);
   c.status.state = std::string(kStateBuilding);
   c.status.last_run_message = msg;
-  setCondition(c, kReady, kube::kConditionFalse, "Building", msg);
-  setCondition(c, kProgressing, kube::kConditionTrue, "WaitingForImage", msg);
+  c.conditions->set(kube::kConditionReady, kube::kConditionFalse, "Building", msg);
+  c.conditions->set(kube::kConditionProgressing, kube::kConditionTrue, "WaitingForImage", msg);
   notStalled(c, "WaitingForImage");
   c.requeue_after = kImagePendingPoll;
 }
@@ -422,7 +414,7 @@ bool stalledOnFailures(Ctx& c) {
   if (c.status.failed_job_count < c.spec->max_failed_jobs) {
     return false;
   }
-  const kube::Condition* stalled = kube::findCondition(c.before.conditions, kStalled);
+  const kube::Condition* stalled = kube::findCondition(c.before.conditions, kube::kConditionStalled);
   if (stalled != nullptr && stalled->status == kube::kConditionTrue &&
       stalled->observed_generation < c.generation) {
     c.status.failed_job_count = 0;
@@ -443,9 +435,9 @@ void steady(Ctx& c, const aws::Image& image, const ami::Verdict& verdict,
   c.status.expires_at = verdict.expires_at;
   deprecateOthers(c, image.id);
   std::string until = verdict.expires_at ? formatRfc3339(*verdict.expires_at) : "unknown";
-  setCondition(c, kReady, kube::kConditionTrue, "ImageActive",
+  c.conditions->set(kube::kConditionReady, kube::kConditionTrue, "ImageActive",
                fmt::format("{} is active until {}", image.id, until));
-  setCondition(c, kProgressing, kube::kConditionFalse, progressing_reason, progressing_message);
+  c.conditions->set(kube::kConditionProgressing, kube::kConditionFalse, progressing_reason, progressing_message);
   notStalled(c, "ImageActive");
   Duration timer = c.spec->time_outs.controller_timer;
   if (verdict.expires_at) {
@@ -509,8 +501,8 @@ void flightChecks(Ctx& c) {
         return;
       }
       c.status.state = std::string(kStatePending);
-      setCondition(c, kReady, kube::kConditionFalse, "BaseImageNotFound", msg);
-      setCondition(c, kProgressing, kube::kConditionFalse, "BaseImageNotFound", msg);
+      c.conditions->set(kube::kConditionReady, kube::kConditionFalse, "BaseImageNotFound", msg);
+      c.conditions->set(kube::kConditionProgressing, kube::kConditionFalse, "BaseImageNotFound", msg);
       notStalled(c, "BaseImageNotFound");
       c.requeue_after = spec.time_outs.controller_timer;
       return;
@@ -591,6 +583,7 @@ Decision decide(const Observed& observed, TimePoint now) {
   c.generation = meta.generation;
   c.before = parseStatus(observed.builder);
   c.status = c.before;
+  c.conditions.emplace(c.status.conditions, c.generation, now);
 
   if (meta.deletion_timestamp) {
     Decision d;

@@ -18,6 +18,7 @@
 
 #include "opsy/ami/tags.h"
 #include "opsy/aws/ec2.h"
+#include "opsy/controller/actions.h"
 #include "opsy/core/clock.h"
 #include "opsy/kube/events.h"
 #include "opsy/kube/object.h"
@@ -89,21 +90,9 @@ struct CleanupTemporaries {
   std::vector<std::string> security_groups;  // ids (sg-...) or names
   std::vector<std::string> key_pairs;        // names
 };
-struct PatchStatus {
-  PackerBuilderStatus before;
-  PackerBuilderStatus after;
-};
-struct RecordEvent {
-  kube::EventType type = kube::EventType::Normal;
-  std::string reason;
-  std::string action;
-  std::string note;
-};
-struct Notify {
-  NotifierSpec destination;
-  std::string region;  // the builder's; SES sends there unless its block names a region
-  notify::Notification notification;
-};
+using PatchStatus = controller::PatchStatus<PackerBuilderStatus>;
+using controller::Notify;
+using controller::RecordEvent;
 struct AddFinalizer {};
 struct RemoveFinalizer {};
 

@@ -8,19 +8,13 @@
 #include <algorithm>
 
 #include "opsy/ami/tags.h"
+#include "opsy/controller/effects.h"
 #include "opsy/core/log.h"
 #include "opsy/kube/objects.h"
 #include "opsy/packer/job.h"
 
 namespace opsy::packer_builder {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 bool isNotFound(const Error& e) {
   return e.code == ErrorCode::NotFound || e.provider_code.find("NotFound") != std::string::npos;
@@ -33,7 +27,7 @@ Status okIfNotFound(Status s) {
   return s;
 }
 
-std::string finalizerPatch(const kube::Object& builder, const std::vector<std::string>& list) {
+std::string finalizerPatch(const kube::ObjectMeta& meta, const std::vector<std::string>& list) {
   rapidjson::Document doc;
   doc.SetObject();
   auto& a = doc.GetAllocator();
@@ -41,14 +35,13 @@ std::string finalizerPatch(const kube::Object& builder, const std::vector<std::s
   for (const std::string& f : list) {
     finalizers.PushBack(rapidjson::Value(f.c_str(), a), a);
   }
-  rapidjson::Value meta(rapidjson::kObjectType);
-  meta.AddMember("finalizers", finalizers, a);
+  rapidjson::Value body(rapidjson::kObjectType);
+  body.AddMember("finalizers", finalizers, a);
   // The resourceVersion makes the patch fail with Conflict if someone else changed the list.
-  if (!builder.metadata.resource_version.empty()) {
-    meta.AddMember("resourceVersion",
-                   rapidjson::Value(builder.metadata.resource_version.c_str(), a), a);
+  if (!meta.resource_version.empty()) {
+    body.AddMember("resourceVersion", rapidjson::Value(meta.resource_version.c_str(), a), a);
   }
-  doc.AddMember("metadata", meta, a);
+  doc.AddMember("metadata", body, a);
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   doc.Accept(w);
@@ -56,15 +49,6 @@ std::string finalizerPatch(const kube::Object& builder, const std::vector<std::s
 }
 
 }  // namespace
-
-kube::ObjectReference referenceTo(const kube::Object& builder) {
-  return kube::ObjectReference{.api_version = builder.api_version,
-                               .kind = builder.kind,
-                               .ns = builder.metadata.ns,
-                               .name = builder.metadata.name,
-                               .uid = builder.metadata.uid,
-                               .resource_version = builder.metadata.resource_version};
-}
 
 Result<std::vector<std::string>> SecretKeyListerImpl::keys(std::string_view ns,
                                                            std::string_view name) {
@@ -77,14 +61,15 @@ Result<std::vector<std::string>> SecretKeyListerImpl::keys(std::string_view ns,
 }
 
 Status Executor::execute(const kube::Object& builder, const Decision& decision, aws::Ec2Api* ec2) {
+  kube::ObjectMeta meta = builder.metadata;
   for (const Action& action : decision.actions) {
-    OPSY_RETURN_IF_ERROR(run(builder, action, ec2));
+    OPSY_RETURN_IF_ERROR(run(builder, meta, action, ec2));
   }
   return ok();
 }
 
-Status Executor::setFinalizer(const kube::Object& builder, bool present) {
-  std::vector<std::string> list = builder.metadata.finalizers;
+Status Executor::setFinalizer(kube::ObjectMeta& meta, bool present) {
+  std::vector<std::string> list = meta.finalizers;
   auto it = std::find(list.begin(), list.end(), kFinalizer);
   if (present == (it != list.end())) {
     return ok();
@@ -94,12 +79,14 @@ Status Executor::setFinalizer(const kube::Object& builder, bool present) {
   } else {
     list.erase(it);
   }
-  auto patched = deps_.writer.patch(
-      packerBuilderResource(), builder.metadata.ns, builder.metadata.name, kube::PatchType::Merge,
-      finalizerPatch(builder, list), {.field_manager = std::string(kFieldManager)});
+  auto patched = deps_.writer.patch(packerBuilderResource(), meta.ns, meta.name,
+                                    kube::PatchType::Merge, finalizerPatch(meta, list),
+                                    {.field_manager = std::string(kFieldManager)});
   if (!patched) {
     return okIfNotFound(tl::unexpected(patched.error()));
   }
+  meta.resource_version = patched->metadata.resource_version;
+  meta.finalizers = patched->metadata.finalizers;
   return ok();
 }
 
@@ -150,9 +137,9 @@ Status Executor::cleanup(const CleanupTemporaries& action, aws::Ec2Api& ec2) {
   return ok();
 }
 
-Status Executor::run(const kube::Object& builder, const Action& action, aws::Ec2Api* ec2) {
+Status Executor::run(const kube::Object& builder, kube::ObjectMeta& meta, const Action& action,
+                     aws::Ec2Api* ec2) {
   const std::string& ns = builder.metadata.ns;
-  const std::string& name = builder.metadata.name;
   auto need_ec2 = [&]() -> Status {
     if (ec2 == nullptr) {
       return fail(ErrorCode::FailedPrecondition, "no EC2 client for this builder");
@@ -160,17 +147,12 @@ Status Executor::run(const kube::Object& builder, const Action& action, aws::Ec2
     return ok();
   };
   return std::visit(
-      Overloaded{
-          [&](const AddFinalizer&) { return setFinalizer(builder, true); },
-          [&](const RemoveFinalizer&) { return setFinalizer(builder, false); },
+      controller::Overloaded{
+          [&](const AddFinalizer&) { return setFinalizer(meta, true); },
+          [&](const RemoveFinalizer&) { return setFinalizer(meta, false); },
           [&](const PatchStatus& p) -> Status {
-            auto patched = deps_.status.patchStatus(
-                packerBuilderResource(), ns, name, kube::PatchType::Merge,
-                statusMergePatch(p.before, p.after), {.field_manager = std::string(kFieldManager)});
-            if (!patched) {
-              return okIfNotFound(tl::unexpected(patched.error()));
-            }
-            return ok();
+            return controller::writeStatus(deps_.status, packerBuilderResource(), meta,
+                                           statusMergePatch(p.before, p.after), kFieldManager);
           },
           [&](const CreateJob& c) { return createJob(builder, c); },
           [&](const DeleteJob& d) -> Status {
@@ -196,17 +178,11 @@ Status Executor::run(const kube::Object& builder, const Action& action, aws::Ec2
             return cleanup(c, *ec2);
           },
           [&](const RecordEvent& e) -> Status {
-            deps_.events.record(referenceTo(builder), e.type, e.reason, e.action, e.note);
+            controller::recordEvent(deps_.events, controller::referenceTo(builder), e);
             return ok();
           },
           [&](const Notify& n) -> Status {
-            if (deps_.notifiers == nullptr) {
-              return ok();
-            }
-            if (notify::NotifierPtr notifier =
-                    deps_.notifiers->notifierFor(ns, n.destination, n.region)) {
-              notifier->notify(n.notification);
-            }
+            controller::sendNotification(deps_.notifiers, ns, n);
             return ok();
           },
       },

@@ -3,9 +3,11 @@
 // Carries out a Decision: each Action becomes one idempotent call (a Job created under its
 // deterministic name, AlreadyExists and NotFound treated as done, tags that are set again to the
 // same values, merge patches). Actions run in order and the first failure stops the rest, which
-// decide() will ask for again on the next reconcile. The seams are narrow interfaces so tests use
-// the gmock mocks: kube::ObjectWriter/StatusWriter, aws::Ec2Api, kube::EventRecorder, and the
-// two small interfaces declared here.
+// decide() will ask for again on the next reconcile. Writes to the builder carry the
+// resourceVersion it was read at, so a decision made from a stale cache is refused (Conflict) and
+// made again. The seams are narrow interfaces so tests use the gmock mocks:
+// kube::ObjectWriter/StatusWriter, aws::Ec2Api, kube::EventRecorder, notify::NotifierFactory and
+// SecretKeyLister.
 //
 //   Executor executor({.writer = client, .status = client, .secrets = secret_keys, ...});
 //   OPSY_RETURN_IF_ERROR(executor.execute(builder, decision, *ec2));
@@ -20,7 +22,7 @@
 #include "opsy/core/result.h"
 #include "opsy/kube/client.h"
 #include "opsy/kube/events.h"
-#include "opsy/notify/notifier.h"
+#include "opsy/notify/notifiers.h"
 #include "packer-builder-controller/api.h"
 #include "packer-builder-controller/decide.h"
 
@@ -48,24 +50,12 @@ class SecretKeyListerImpl : public SecretKeyLister {
   kube::ObjectReader& reader_;
 };
 
-// Knows how to reach the people a builder's spec.notifier names.
-class NotifierFactory {
- public:
-  virtual ~NotifierFactory() = default;
-  /**
-   * The notifier for `spec` of a builder in namespace `ns` (whose Secrets hold tokens) and
-   * `region`; null for none.
-   */
-  virtual notify::NotifierPtr notifierFor(std::string_view ns, const NotifierSpec& spec,
-                                          std::string_view region) = 0;
-};
-
 struct ExecutorDeps {
   kube::ObjectWriter& writer;
   kube::StatusWriter& status;
   SecretKeyLister& secrets;
   kube::EventRecorder& events;
-  NotifierFactory* notifiers = nullptr;  // null: notifications are dropped
+  notify::NotifierFactory* notifiers = nullptr;  // null: notifications are dropped
 };
 
 class Executor {
@@ -77,15 +67,14 @@ class Executor {
                                aws::Ec2Api* ec2);
 
  private:
-  Status run(const kube::Object& builder, const Action& action, aws::Ec2Api* ec2);
-  Status setFinalizer(const kube::Object& builder, bool present);
+  // `meta` is the builder's, with the resourceVersion of our last write.
+  Status run(const kube::Object& builder, kube::ObjectMeta& meta, const Action& action,
+             aws::Ec2Api* ec2);
+  Status setFinalizer(kube::ObjectMeta& meta, bool present);
   Status createJob(const kube::Object& builder, const CreateJob& action);
   Status cleanup(const CleanupTemporaries& action, aws::Ec2Api& ec2);
 
   ExecutorDeps deps_;
 };
-
-// The event reference for `builder`.
-kube::ObjectReference referenceTo(const kube::Object& builder);
 
 }  // namespace opsy::packer_builder

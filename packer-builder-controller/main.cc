@@ -4,6 +4,7 @@
 #include <string>
 
 #include "opsy/ami/image_cache.h"
+#include "opsy/controller/reconciler.h"
 #include "opsy/core/flags.h"
 #include "opsy/http/curl_transport.h"
 #include "opsy/kube/config.h"
@@ -14,7 +15,6 @@
 #include "packer-builder-controller/api.h"
 #include "packer-builder-controller/decide.h"
 #include "packer-builder-controller/execute.h"
-#include "packer-builder-controller/notifiers.h"
 #include "packer-builder-controller/pod_logs.h"
 #include "packer-builder-controller/reconciler.h"
 
@@ -63,7 +63,6 @@ int run(const Options& o) {
   if (!all_notifiers) {
     return fatal(all_notifiers.error());
   }
-  packer_builder::ProcessNotifierFactory notifiers(**all_notifiers);
   packer_builder::Reconciler reconciler({
       .reader = client,
       .writer = client,
@@ -73,7 +72,7 @@ int run(const Options& o) {
       .ec2 = [&manager](std::string_view region) { return manager.aws().ec2(region); },
       .images = images,
       .events = manager.events(),
-      .notifiers = &notifiers,
+      .notifiers = all_notifiers->get(),
       .clock = manager.clock(),
   });
 
@@ -83,7 +82,7 @@ int run(const Options& o) {
       .name = "packer-builder",
       .resource = packer_builder::packerBuilderResource(),
       .owns = {{.resource = kube::resources::jobs(), .label_selector = managed_by}},
-      .reconcile = [&reconciler](const std::string& key) { return reconciler.run(key); },
+      .reconcile = controller::workFn(reconciler),
   });
   if (!added) {
     return fatal(added.error());

@@ -15,8 +15,6 @@
 namespace opsy::packer_builder {
 namespace {
 
-constexpr std::string_view kLogger = "controller.packer-builder";
-
 bool isImageNotFound(const Error& e) {
   return e.code == ErrorCode::NotFound || e.provider_code.rfind("InvalidAMIID", 0) == 0;
 }
@@ -43,26 +41,8 @@ Reconciler::Reconciler(ReconcilerDeps deps)
                  .events = deps_.events,
                  .notifiers = deps_.notifiers}) {}
 
-kube::WorkOutcome Reconciler::run(const std::string& key) {
-  auto slash = key.find('/');
-  std::string ns = slash == std::string::npos ? "" : key.substr(0, slash);
-  std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
-  auto result = reconcile(ns, name);
-  if (!result) {
-    log::get(kLogger)->warn("reconcile failed {}",
-                            log::kv("object", key, "error", result.error().toString()));
-    return kube::WorkOutcome::failed(result.error());
-  }
-  if (*result) {
-    log::get(kLogger)->debug("reconcile done {}",
-                             log::kv("object", key, "requeue_after", formatDuration(**result)));
-    return kube::WorkOutcome::requeueAfter(**result);
-  }
-  return kube::WorkOutcome::success();
-}
-
-Result<std::optional<Duration>> Reconciler::reconcile(std::string_view ns, std::string_view name) {
-  auto builder = deps_.reader.get(packerBuilderResource(), ns, name);
+Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key) {
+  auto builder = deps_.reader.get(packerBuilderResource(), key.ns, key.name);
   if (!builder) {
     if (builder.error().code == ErrorCode::NotFound) {
       return std::optional<Duration>();

@@ -6,8 +6,8 @@
 // calls, and no call waits for a build: the Job's completion is an informer event that requeues
 // the key. The outcome maps onto the work queue like controller-runtime's Result.
 //
-//   Reconciler r({.reader = client, .writer = client, ...});
-//   manager.addController({..., .reconcile = [&](const std::string& key) { return r.run(key); }});
+//   Reconciler r({.reader = manager.reader(), .writer = client, ...});
+//   manager.addController({..., .reconcile = controller::workFn(r)});
 #pragma once
 
 #include <functional>
@@ -16,6 +16,7 @@
 
 #include "opsy/ami/image_cache.h"
 #include "opsy/aws/ec2.h"
+#include "opsy/controller/reconciler.h"
 #include "opsy/core/clock.h"
 #include "opsy/core/result.h"
 #include "opsy/kube/client.h"
@@ -47,21 +48,16 @@ struct ReconcilerDeps {
   Ec2ForRegion ec2;
   ami::ImageLookupCache& images;
   kube::EventRecorder& events;
-  NotifierFactory* notifiers = nullptr;
+  notify::NotifierFactory* notifiers = nullptr;
   Clock& clock;
 };
 
-class Reconciler {
+class Reconciler : public controller::Reconciler {
  public:
   explicit Reconciler(ReconcilerDeps deps);
 
-  // Reconciles "namespace/name": an error asks for a retry with backoff, RequeueAfter for a
-  // later look, Success for nothing until the next change.
-  kube::WorkOutcome run(const std::string& key);
-
   // One reconcile; the requeue delay decided, or nullopt.
-  [[nodiscard]] Result<std::optional<Duration>> reconcile(std::string_view ns,
-                                                          std::string_view name);
+  [[nodiscard]] Result<std::optional<Duration>> reconcile(const kube::ObjectKey& key) override;
 
   // Gathers what decide() needs about `builder`.
   [[nodiscard]] Result<Observed> observe(const kube::Object& builder);

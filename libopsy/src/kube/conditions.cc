@@ -33,6 +33,16 @@ bool setCondition(std::vector<Condition>& conditions, Condition c, std::int64_t 
   return true;
 }
 
+bool ConditionWriter::set(std::string_view type, std::string_view status, std::string reason,
+                          std::string message) {
+  return setCondition(conditions_,
+                      {.type = std::string(type),
+                       .status = std::string(status),
+                       .reason = std::move(reason),
+                       .message = std::move(message)},
+                      generation_, now_);
+}
+
 bool removeCondition(std::vector<Condition>& conditions, std::string_view type) {
   auto it = std::remove_if(conditions.begin(), conditions.end(),
                            [&](const Condition& c) { return c.type == type; });

@@ -37,6 +37,14 @@ std::string objectKey(std::string_view ns, std::string_view name) {
   return key;
 }
 
+ObjectKey ObjectKey::parse(std::string_view key) {
+  std::size_t slash = key.find('/');
+  if (slash == std::string_view::npos) {
+    return {"", std::string(key)};
+  }
+  return {std::string(key.substr(0, slash)), std::string(key.substr(slash + 1))};
+}
+
 OwnerReference ownerReferenceTo(const Object& owner, bool controller) {
   OwnerReference ref;
   ref.api_version = owner.api_version;

@@ -21,11 +21,6 @@ prometheus::Histogram::BucketBoundaries latencyBuckets() {
   return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 1000};
 }
 
-// Rolling a node group takes minutes to hours.
-prometheus::Histogram::BucketBoundaries rolloutBuckets() {
-  return {30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400};
-}
-
 }  // namespace
 
 std::string_view toString(ReconcileResult r) {
@@ -103,37 +98,12 @@ struct Metrics::Impl {
           .Name("opsy_leader")
           .Help("1 while this replica holds the leader lease.")
           .Register(*registry);
-  prometheus::Family<prometheus::Counter>& rollouts_started =
-      prometheus::BuildCounter()
-          .Name("opsy_rollouts_started_total")
-          .Help("Rollouts onto a new target image that started their first group.")
-          .Register(*registry);
-  prometheus::Family<prometheus::Counter>& rollouts_finished =
-      prometheus::BuildCounter()
-          .Name("opsy_rollouts_finished_total")
-          .Help("Rollouts after which every managed group runs the target image.")
-          .Register(*registry);
-  prometheus::Family<prometheus::Counter>& rollouts_failed =
-      prometheus::BuildCounter()
-          .Name("opsy_rollouts_failed_total")
-          .Help("Rollouts halted by a failed group.")
-          .Register(*registry);
   prometheus::Family<prometheus::Counter>& notifications =
       prometheus::BuildCounter()
           .Name("opsy_notifications_total")
           .Help(
               "Notifications by destination kind and outcome (sent, failed after retries, "
               "dropped on a full queue).")
-          .Register(*registry);
-  prometheus::Family<prometheus::Histogram>& group_roll_duration =
-      prometheus::BuildHistogram()
-          .Name("opsy_rollout_group_duration_seconds")
-          .Help("Time from a group's update start to its success.")
-          .Register(*registry);
-  prometheus::Family<prometheus::Gauge>& groups_by_phase =
-      prometheus::BuildGauge()
-          .Name("opsy_rollout_groups")
-          .Help("Node groups of each refresher by phase, as of its last reconcile.")
           .Register(*registry);
   prometheus::Family<prometheus::Gauge>& build_info =
       prometheus::BuildGauge()
@@ -216,30 +186,56 @@ void Metrics::leader(bool is_leader) {
   impl_->leader.Add({{"controller", controller_}}).Set(is_leader ? 1 : 0);
 }
 
-void Metrics::rolloutStarted() {
-  impl_->rollouts_started.Add({{"controller", controller_}}).Increment();
-}
-void Metrics::rolloutFinished() {
-  impl_->rollouts_finished.Add({{"controller", controller_}}).Increment();
-}
-void Metrics::rolloutFailed() {
-  impl_->rollouts_failed.Add({{"controller", controller_}}).Increment();
-}
-void Metrics::groupRolled(Duration elapsed) {
-  impl_->group_roll_duration.Add({{"controller", controller_}}, rolloutBuckets())
-      .Observe(seconds(elapsed));
-}
-void Metrics::groupsInPhase(std::string_view object, std::string_view phase, int64_t count) {
-  impl_->groups_by_phase.Add({{"object", std::string(object)}, {"phase", std::string(phase)}})
-      .Set(static_cast<double>(count));
-}
-
 void Metrics::notification(std::string_view destination, std::string_view result) {
   impl_->notifications
       .Add({{"controller", controller_},
             {"destination", std::string(destination)},
             {"result", std::string(result)}})
       .Increment();
+}
+
+Metrics::Counter Metrics::counter(std::string_view name, std::string_view help) {
+  return Counter(&prometheus::BuildCounter()
+                      .Name(std::string(name))
+                      .Help(std::string(help))
+                      .Register(*impl_->registry));
+}
+
+Metrics::Gauge Metrics::gauge(std::string_view name, std::string_view help) {
+  return Gauge(&prometheus::BuildGauge()
+                    .Name(std::string(name))
+                    .Help(std::string(help))
+                    .Register(*impl_->registry));
+}
+
+Metrics::Histogram Metrics::histogram(std::string_view name, std::string_view help,
+                                      std::vector<double> buckets) {
+  return Histogram(&prometheus::BuildHistogram()
+                        .Name(std::string(name))
+                        .Help(std::string(help))
+                        .Register(*impl_->registry),
+                   std::move(buckets));
+}
+
+void Metrics::Counter::increment(const Labels& labels, double by) const {
+  static_cast<prometheus::Family<prometheus::Counter>*>(family_)->Add(labels).Increment(by);
+}
+
+void Metrics::Gauge::set(const Labels& labels, double value) const {
+  static_cast<prometheus::Family<prometheus::Gauge>*>(family_)->Add(labels).Set(value);
+}
+
+void Metrics::Gauge::remove(const Labels& labels) const {
+  auto* family = static_cast<prometheus::Family<prometheus::Gauge>*>(family_);
+  if (family->Has(labels)) {
+    family->Remove(&family->Add(labels));
+  }
+}
+
+void Metrics::Histogram::observe(const Labels& labels, double value) const {
+  static_cast<prometheus::Family<prometheus::Histogram>*>(family_)
+      ->Add(labels, prometheus::Histogram::BucketBoundaries(buckets_))
+      .Observe(value);
 }
 
 std::string Metrics::exposition() const {

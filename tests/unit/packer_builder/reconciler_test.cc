@@ -10,6 +10,7 @@
 #include "mocks/aws_mocks.h"
 #include "mocks/kube/controller_mocks.h"
 #include "mocks/kube_client_mock.h"
+#include "opsy/controller/reconciler.h"
 #include "opsy/core/fake_clock.h"
 #include "opsy/core/time_format.h"
 
@@ -30,6 +31,11 @@ using namespace std::chrono_literals;
 
 const TimePoint kNow = *parseRfc3339("2026-11-21T06:00:00Z");
 
+// What the work queue gets for a key.
+kube::WorkOutcome run(Reconciler& r, const std::string& key) {
+  return controller::workFn(r)(key);
+}
+
 class MockPodLogReader : public PodLogReader {
  public:
   MOCK_METHOD(Result<std::string>, containerLog,
@@ -47,7 +53,7 @@ class MockNotifier : public notify::Notifier {
   MOCK_METHOD(void, notify, (notify::Notification n), (override));
 };
 
-class FakeNotifierFactory : public NotifierFactory {
+class FakeNotifierFactory : public notify::NotifierFactory {
  public:
   notify::NotifierPtr notifierFor(std::string_view, const NotifierSpec&,
                                   std::string_view) override {
@@ -178,7 +184,7 @@ TEST_F(ReconcilerTest, NewBuilderStartsOneBuildJob) {
   }
   EXPECT_CALL(events_, record(_, kube::EventType::Normal, "BuildStarted", "Build", _));
   EXPECT_CALL(*notifiers_.notifier, notify(Field(&notify::Notification::title, "Build started")));
-  kube::WorkOutcome out = reconciler_.run("ci/pb");
+  kube::WorkOutcome out = run(reconciler_, "ci/pb");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
   EXPECT_EQ(out.requeue_after, 5min);
 }
@@ -193,7 +199,7 @@ TEST_F(ReconcilerTest, CreateJobAlreadyExistsIsSuccess) {
   EXPECT_CALL(secrets_, keys(_, _)).WillOnce(Return(std::vector<std::string>{}));
   EXPECT_CALL(writer_, create(_, _, _))
       .WillOnce(Return(fail(ErrorCode::AlreadyExists, "jobs \"pb-x\" already exists")));
-  EXPECT_EQ(reconciler_.run("ci/pb").kind, kube::WorkOutcome::Kind::RequeueAfter);
+  EXPECT_EQ(run(reconciler_, "ci/pb").kind, kube::WorkOutcome::Kind::RequeueAfter);
 }
 
 // After a restart mid-build, the finished Job's log names the AMI: it is tagged (and its
@@ -242,7 +248,7 @@ TEST_F(ReconcilerTest, FinishedJobIsReadFromPodLogAndImageTagged) {
                                      _))
         .WillOnce(Return(kube::Object()));
   }
-  kube::WorkOutcome out = reconciler_.run("ci/pb");
+  kube::WorkOutcome out = run(reconciler_, "ci/pb");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
 }
 
@@ -270,14 +276,14 @@ TEST_F(ReconcilerTest, FailedEffectStopsAndRetries) {
           Return(std::vector<aws::Image>{aws::Image{.id = "ami-0bee5", .state = "available"}}));
   EXPECT_CALL(*ec2_, createTags(_, _))
       .WillOnce(Return(fail(Error{ErrorCode::Throttled, "slow down"})));
-  kube::WorkOutcome out = reconciler_.run("ci/pb");
+  kube::WorkOutcome out = run(reconciler_, "ci/pb");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::Error);
 }
 
 // A deleted builder is nothing to do.
 TEST_F(ReconcilerTest, MissingBuilderIsSuccess) {
   EXPECT_CALL(reader_, get(_, "ci", "gone")).WillOnce(Return(fail(ErrorCode::NotFound, "gone")));
-  EXPECT_EQ(reconciler_.run("ci/gone").kind, kube::WorkOutcome::Kind::Success);
+  EXPECT_EQ(run(reconciler_, "ci/gone").kind, kube::WorkOutcome::Kind::Success);
 }
 
 // A failed build's temporary security group (by name) and key pair are deleted; NotFound counts
@@ -345,7 +351,7 @@ TEST_F(ReconcilerTest, DeletionStopsBuildAndReleasesFinalizer) {
                 patch(_, "ci", "pb", kube::PatchType::Merge, HasSubstr(R"("finalizers":[])"), _))
         .WillOnce(Return(kube::Object()));
   }
-  EXPECT_EQ(reconciler_.run("ci/pb").kind, kube::WorkOutcome::Kind::Success);
+  EXPECT_EQ(run(reconciler_, "ci/pb").kind, kube::WorkOutcome::Kind::Success);
 }
 
 // Notifications go to the notifier the factory returns for the builder's destination.

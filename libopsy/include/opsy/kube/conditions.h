@@ -5,9 +5,8 @@
 // lastTransitionTime moves only when the status changes, so `kubectl wait --for=condition=Ready`
 // and kstatus read them correctly, and setting the same condition twice is not a change (no write).
 //
-//   bool changed = kube::setCondition(status.conditions,
-//       {.type = "Ready", .status = "True", .reason = "ImageActive", .message = "..."},
-//       generation, now);
+//   kube::ConditionWriter conditions(status.conditions, generation, now);
+//   conditions.set(kube::kConditionReady, kube::kConditionTrue, "ImageActive", "ami-0abc is active");
 #pragma once
 
 #include <cstdint>
@@ -23,6 +22,11 @@ namespace opsy::kube {
 inline constexpr std::string_view kConditionTrue = "True";
 inline constexpr std::string_view kConditionFalse = "False";
 inline constexpr std::string_view kConditionUnknown = "Unknown";
+
+// The condition types both controllers write (kstatus: Ready, Progressing, Stalled).
+inline constexpr std::string_view kConditionReady = "Ready";
+inline constexpr std::string_view kConditionProgressing = "Progressing";
+inline constexpr std::string_view kConditionStalled = "Stalled";
 
 struct Condition {
   std::string type;
@@ -42,6 +46,23 @@ bool setCondition(std::vector<Condition>& conditions, Condition c, std::int64_t 
                   TimePoint now);
 // Removes the condition of `type`; true when one was there.
 bool removeCondition(std::vector<Condition>& conditions, std::string_view type);
+
+// Sets the conditions of one reconcile: every condition it writes describes the same generation
+// and moves (if its status changes) at the same instant.
+class ConditionWriter {
+ public:
+  ConditionWriter(std::vector<Condition>& conditions, std::int64_t generation, TimePoint now)
+      : conditions_(conditions), generation_(generation), now_(now) {}
+
+  // setCondition() of {type, status, reason, message}; true when anything changed.
+  bool set(std::string_view type, std::string_view status, std::string reason,
+           std::string message);
+
+ private:
+  std::vector<Condition>& conditions_;
+  std::int64_t generation_;
+  TimePoint now_;
+};
 
 const Condition* findCondition(const std::vector<Condition>& conditions, std::string_view type);
 bool isConditionTrue(const std::vector<Condition>& conditions, std::string_view type);

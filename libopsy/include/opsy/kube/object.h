@@ -69,6 +69,18 @@ struct ObjectMeta {
 // "namespace/name", or "name" for cluster-scoped objects: the key of caches and work queues.
 std::string objectKey(std::string_view ns, std::string_view name);
 
+// The parts of such a key: what a reconciler is asked to look at (controller-runtime's Request).
+struct ObjectKey {
+  std::string ns;  // empty for cluster-scoped objects
+  std::string name;
+
+  // "ns/name" -> {ns, name}; "name" -> {"", name}.
+  static ObjectKey parse(std::string_view key);
+  std::string str() const { return objectKey(ns, name); }
+
+  bool operator==(const ObjectKey&) const = default;
+};
+
 class Object {
  public:
   Object() = default;

@@ -40,15 +40,26 @@ struct NotifiersOptions {
   AsyncNotifierOptions async;
 };
 
-class Notifiers {
+// Knows how to reach the destinations a resource's spec.notifier names. Both controllers depend
+// on this role only; Notifiers is the process's implementation, tests pass a recording fake.
+class NotifierFactory {
+ public:
+  virtual ~NotifierFactory() = default;
+  /**
+   * The notifier for `config` of a resource in `ns` whose own region is `region` (SES without a
+   * region of its own sends there); null when nothing is configured.
+   */
+  virtual NotifierPtr notifierFor(std::string_view ns, const NotifierConfig& config,
+                                  std::string_view region) = 0;
+};
+
+class Notifiers : public NotifierFactory {
  public:
   explicit Notifiers(NotifiersOptions options) : options_(std::move(options)) {}
 
-  // The notifier for `config` of a resource in `ns` whose own region is `region` (SES without a
-  // region of its own sends there); null when nothing is configured. A destination that cannot
-  // be built is logged and left out; the others still deliver.
+  // A destination that cannot be built is logged and left out; the others still deliver.
   NotifierPtr notifierFor(std::string_view ns, const NotifierConfig& config,
-                          std::string_view region);
+                          std::string_view region) override;
 
   // Blocks until every queue is empty (tests, graceful shutdown).
   void flush();

@@ -5,14 +5,21 @@
 // AWS and Kubernetes calls, the work queue, leader status and build info. Known label sets start
 // at zero so series exist before the first event.
 //
+// A controller adds its own domain metrics to the same registry through counter(), gauge() and
+// histogram() (the refresher's rollout metrics live with the refresher, not here).
+//
 //   Metrics metrics("packer-builder");
 //   metrics.reconcileDone(ReconcileResult::RequeueAfter, elapsed);
+//   Metrics::Counter builds = metrics.counter("opsy_builds_total", "Builds started.");
+//   builds.increment({{"controller", metrics.controller()}});
 //   std::string text = metrics.exposition();  // served on /metrics
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "opsy/core/clock.h"
 
@@ -47,21 +54,53 @@ class Metrics {
 
   void leader(bool is_leader);
 
-  // Node group rollouts (ami-refresh-controller); series appear on first use.
-  void rolloutStarted();
-  void rolloutFinished();
-  void rolloutFailed();
-  // One group from update start to success.
-  void groupRolled(Duration elapsed);
-  // Groups of one object ("ns/name") in one phase, as of its last reconcile.
-  void groupsInPhase(std::string_view object, std::string_view phase, int64_t count);
-
   // One notification's outcome: `destination` is "slack", "sns", "ses", "discord" or "webhook";
   // `result` is "sent", "failed" or "dropped". Series appear on first use.
   void notification(std::string_view destination, std::string_view result);
 
   // The registry in the Prometheus text exposition format (version 0.0.4).
   std::string exposition() const;
+
+  // Label values by label name.
+  using Labels = std::map<std::string, std::string>;
+
+  // A family of counters a controller registered; a series appears on its first use.
+  class Counter {
+   public:
+    void increment(const Labels& labels, double by = 1) const;
+
+   private:
+    friend class Metrics;
+    explicit Counter(void* family) : family_(family) {}
+    void* family_;
+  };
+  class Gauge {
+   public:
+    void set(const Labels& labels, double value) const;
+    // Drops the series (an object that is gone keeps no series).
+    void remove(const Labels& labels) const;
+
+   private:
+    friend class Metrics;
+    explicit Gauge(void* family) : family_(family) {}
+    void* family_;
+  };
+  class Histogram {
+   public:
+    void observe(const Labels& labels, double value) const;
+
+   private:
+    friend class Metrics;
+    Histogram(void* family, std::vector<double> buckets)
+        : family_(family), buckets_(std::move(buckets)) {}
+    void* family_;
+    std::vector<double> buckets_;
+  };
+
+  // Registers a family on the process's registry; call once per name, before serving.
+  Counter counter(std::string_view name, std::string_view help);
+  Gauge gauge(std::string_view name, std::string_view help);
+  Histogram histogram(std::string_view name, std::string_view help, std::vector<double> buckets);
 
  private:
   struct Impl;

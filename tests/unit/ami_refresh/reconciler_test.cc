@@ -1,4 +1,4 @@
-#include "ami-refresh-controller/execute.h"
+#include "ami-refresh-controller/reconciler.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,6 +7,8 @@
 #include "mocks/kube/controller_mocks.h"
 #include "mocks/kube_client_mock.h"
 #include "opsy/ami/tags.h"
+#include "opsy/controller/reconciler.h"
+#include "opsy/kube/conditions.h"
 #include "opsy/core/fake_clock.h"
 #include "opsy/core/time_format.h"
 
@@ -24,6 +26,13 @@ using ::testing::Return;
 using ::testing::StrictMock;
 
 const TimePoint kNow = parseRfc3339("2026-11-21T12:00:00Z").value();
+constexpr std::string_view kReady = kube::kConditionReady;
+constexpr std::string_view kStalled = kube::kConditionStalled;
+
+// What the work queue gets for a key.
+kube::WorkOutcome run(Reconciler& r, const std::string& key) {
+  return controller::workFn(r)(key);
+}
 const std::string kTarget = "ami-0aaaaaaaaaaaaaaa1";
 const std::string kOld = "ami-0bbbbbbbbbbbbbbb2";
 
@@ -112,14 +121,15 @@ class ReconcilerTest : public ::testing::Test {
     EXPECT_CALL(events_, record(_, _, _, _, _)).Times(::testing::AnyNumber());
   }
 
-  Reconciler reconciler() {
-    return Reconciler(
-        reader_, status_, events_,
-        [this](const std::string& region) -> Result<AwsClients> {
-          regions_.push_back(region);
-          return clients_;
-        },
-        clock_);
+  ReconcilerDeps deps() {
+    return ReconcilerDeps{.reader = reader_,
+                          .status = status_,
+                          .events = events_,
+                          .aws = [this](const std::string& region) -> Result<AwsClients> {
+                            regions_.push_back(region);
+                            return clients_;
+                          },
+                          .clock = clock_};
   }
 
   void expectTargetLookup(std::vector<aws::Image> derived = {targetImage()}) {
@@ -152,19 +162,20 @@ class ReconcilerTest : public ::testing::Test {
   std::vector<std::string> regions_;
 };
 
-// A first reconcile records intent, makes one launch template version from the group's current
-// one with the target image, and starts the node-group update on exactly that version; the update
-// id lands in status.
+// A first reconcile records intent (one status write, no AWS write); the next makes one launch
+// template version from the group's current one with the target image, starts the node-group
+// update on exactly that version, and writes the update id in its one status write.
 TEST_F(ReconcilerTest, StartsAnUpdateAndRecordsIt) {
   expectTargetLookup();
-  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
-  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(nodegroup("a")));
+  EXPECT_CALL(*eks_, listNodegroups("prod")).Times(2).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).Times(2).WillRepeatedly(Return(nodegroup("a")));
   EXPECT_CALL(
       *ec2_, describeLaunchTemplateVersions(
                  AllOf(Field(&aws::DescribeLaunchTemplateVersionsInput::launch_template_id, "lt-a"),
                        Field(&aws::DescribeLaunchTemplateVersionsInput::versions,
                              std::vector<std::string>{"3"}))))
-      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+      .Times(2)
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
   std::string token;
   EXPECT_CALL(*ec2_, createLaunchTemplateVersion(AllOf(
                          Field(&aws::CreateLaunchTemplateVersionInput::launch_template_id, "lt-a"),
@@ -190,11 +201,15 @@ TEST_F(ReconcilerTest, StartsAnUpdateAndRecordsIt) {
       }));
   EXPECT_CALL(events_, record(_, kube::EventType::Normal, "UpdateStarted", _, _));
 
-  Reconciler r = reconciler();
-  kube::WorkOutcome out = r.reconcile("ops/roll");
+  Reconciler r(deps());
+  kube::WorkOutcome intent = run(r, "ops/roll");
+  EXPECT_EQ(intent.kind, kube::WorkOutcome::Kind::RequeueAfter);
+  EXPECT_EQ(intent.requeue_after, kPollInterval);
+  EXPECT_EQ(store_->patches.size(), 1u);
+  kube::WorkOutcome out = run(r, "ops/roll");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
   EXPECT_EQ(out.requeue_after, kPollInterval);
-  EXPECT_EQ(regions_, std::vector<std::string>{"us-west-2"});
+  EXPECT_EQ(regions_, (std::vector<std::string>{"us-west-2", "us-west-2"}));
   EXPECT_FALSE(token.empty());
   RefresherStatus s = store_->status();
   ASSERT_EQ(s.nodegroups.size(), 1u);
@@ -215,10 +230,11 @@ TEST_F(ReconcilerTest, ChangesUpdateConfigBeforeTheVersionUpdate) {
   expectTargetLookup();
   aws::Nodegroup ng = nodegroup("a");
   ng.max_unavailable = 1;
-  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
-  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(ng));
+  EXPECT_CALL(*eks_, listNodegroups("prod")).Times(2).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).Times(2).WillRepeatedly(Return(ng));
   EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
-      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+      .Times(2)
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
   EXPECT_CALL(*eks_, updateNodegroupConfig(_))
       .WillOnce(Invoke([&](const aws::UpdateNodegroupConfigInput& in) {
         EXPECT_EQ(in.cluster_name, "prod");
@@ -231,8 +247,9 @@ TEST_F(ReconcilerTest, ChangesUpdateConfigBeforeTheVersionUpdate) {
             aws::Update{.id = "cfg-1", .status = "InProgress", .type = "ConfigUpdate"});
       }));
 
-  Reconciler r = reconciler();
-  kube::WorkOutcome out = r.reconcile("ops/roll");
+  Reconciler r(deps());
+  EXPECT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);  // intent
+  kube::WorkOutcome out = run(r, "ops/roll");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
   RefresherStatus s = store_->status();
   ASSERT_EQ(s.nodegroups.size(), 1u);
@@ -270,20 +287,20 @@ TEST_F(ReconcilerTest, FollowsTheUpdateThenGoesQuiet) {
       .WillOnce(Return(aws::Update{.id = "u-1", .status = "InProgress"}))
       .WillOnce(Return(aws::Update{.id = "u-1", .status = "Successful"}));
 
-  Reconciler r = reconciler();
-  EXPECT_EQ(r.reconcile("ops/roll").requeue_after, kPollInterval);
+  Reconciler r(deps());
+  EXPECT_EQ(run(r, "ops/roll").requeue_after, kPollInterval);
   EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Updating);
 
   EXPECT_CALL(events_, record(_, kube::EventType::Normal, "UpdateSucceeded", _, _));
   EXPECT_CALL(events_, record(_, kube::EventType::Normal, "RolloutComplete", _, _));
-  kube::WorkOutcome done = r.reconcile("ops/roll");
+  kube::WorkOutcome done = run(r, "ops/roll");
   EXPECT_EQ(done.requeue_after, kDefaultControllerTimer);
   EXPECT_EQ(store_->status().state, kStateReady);
   EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Succeeded);
 
   size_t writes = store_->patches.size();
   clock_.advance(std::chrono::minutes(5));
-  EXPECT_EQ(r.reconcile("ops/roll").requeue_after, kDefaultControllerTimer);
+  EXPECT_EQ(run(r, "ops/roll").requeue_after, kDefaultControllerTimer);
   EXPECT_EQ(store_->patches.size(), writes);
 }
 
@@ -292,8 +309,8 @@ TEST_F(ReconcilerTest, FollowsTheUpdateThenGoesQuiet) {
 TEST_F(ReconcilerTest, NoEligibleImageTouchesNothing) {
   expectTargetLookup({targetImage(kNow - hours(24 * 40))});  // older than expiresIn=30d
   EXPECT_CALL(events_, record(_, kube::EventType::Warning, "NoEligibleImage", _, _));
-  Reconciler r = reconciler();
-  kube::WorkOutcome out = r.reconcile("ops/roll");
+  Reconciler r(deps());
+  kube::WorkOutcome out = run(r, "ops/roll");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
   EXPECT_EQ(out.requeue_after, kDefaultControllerTimer);
   RefresherStatus s = store_->status();
@@ -323,17 +340,17 @@ TEST_F(ReconcilerTest, SharedCacheIsNeverOlderThanTheControllerTimer) {
         return Result<std::vector<aws::Image>>(std::vector<aws::Image>{baseImage()});
       }));
   auto cache = std::make_shared<ami::ImageLookupCache>(clock_);
-  Reconciler r(
-      reader_, status_, events_,
-      [this](const std::string&) -> Result<AwsClients> { return clients_; }, clock_,
-      ReconcilerOptions{.image_cache = cache, .image_cache_max_age = std::chrono::minutes(1)});
-  kube::WorkOutcome first = r.reconcile("ops/roll");
+  ReconcilerDeps with_cache = deps();
+  with_cache.image_cache = cache;
+  with_cache.image_cache_max_age = std::chrono::minutes(1);
+  Reconciler r(with_cache);
+  kube::WorkOutcome first = run(r, "ops/roll");
   ASSERT_EQ(first.kind, kube::WorkOutcome::Kind::RequeueAfter);
   EXPECT_EQ(first.requeue_after, std::chrono::seconds(3));
   EXPECT_EQ(store_->status().target_ami, "");
   clock_.advance(std::chrono::seconds(3));
   EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{}));
-  r.reconcile("ops/roll");
+  run(r, "ops/roll");
   EXPECT_EQ(derived_lookups, 2);
   EXPECT_EQ(store_->status().target_ami, kTarget);
 }
@@ -341,17 +358,18 @@ TEST_F(ReconcilerTest, SharedCacheIsNeverOlderThanTheControllerTimer) {
 // ResourceInUseException means another update runs: the group waits, the reconcile succeeds.
 TEST_F(ReconcilerTest, ConflictMeansWait) {
   expectTargetLookup();
-  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
-  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(nodegroup("a")));
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillRepeatedly(Return(nodegroup("a")));
   EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
-      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
   EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_)).WillOnce(Return(ltv("lt-a", 4, kTarget)));
   EXPECT_CALL(*eks_, updateNodegroupVersion(_))
       .WillOnce(Return(fail(Error(ErrorCode::Conflict, "update in progress")
                                 .withHttpStatus(409)
                                 .withProviderCode("ResourceInUseException"))));
-  Reconciler r = reconciler();
-  kube::WorkOutcome out = r.reconcile("ops/roll");
+  Reconciler r(deps());
+  ASSERT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);  // intent
+  kube::WorkOutcome out = run(r, "ops/roll");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
   RefresherStatus s = store_->status();
   EXPECT_EQ(s.nodegroups.at(0).phase, Phase::Updating);
@@ -363,14 +381,15 @@ TEST_F(ReconcilerTest, ConflictMeansWait) {
 // attempted without its version.
 TEST_F(ReconcilerTest, RetryableFailureRetriesWithoutUpdating) {
   expectTargetLookup();
-  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
-  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(nodegroup("a")));
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillRepeatedly(Return(nodegroup("a")));
   EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
-      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
   EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_))
       .WillOnce(Return(fail(ErrorCode::Throttled, "rate exceeded")));
-  Reconciler r = reconciler();
-  kube::WorkOutcome out = r.reconcile("ops/roll");
+  Reconciler r(deps());
+  ASSERT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);  // intent
+  kube::WorkOutcome out = run(r, "ops/roll");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::Error);
 }
 
@@ -378,17 +397,18 @@ TEST_F(ReconcilerTest, RetryableFailureRetriesWithoutUpdating) {
 // halts the rollout.
 TEST_F(ReconcilerTest, PermanentFailureFailsTheGroup) {
   expectTargetLookup();
-  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
-  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(nodegroup("a")));
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillRepeatedly(Return(nodegroup("a")));
   EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
-      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
   EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_))
       .WillOnce(Return(fail(Error(ErrorCode::InvalidArgument, "bad image")
                                 .withProviderCode("InvalidAMIID.Malformed"))));
   EXPECT_CALL(events_,
               record(_, kube::EventType::Warning, "UpdateFailed", _, HasSubstr("InvalidAMIID")));
-  Reconciler r = reconciler();
-  kube::WorkOutcome out = r.reconcile("ops/roll");
+  Reconciler r(deps());
+  ASSERT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);  // intent
+  kube::WorkOutcome out = run(r, "ops/roll");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
   EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Failed);
   EXPECT_EQ(store_->status().state, kStateStalled);
@@ -402,8 +422,9 @@ TEST_F(ReconcilerTest, SelfManagedGroupsGetInstanceRefresh) {
           "selfManaged":{"enabled":true,"minHealthyPercentage":80,"instanceWarmup":"2m"}})");
   EXPECT_CALL(*ec2_, describeImages(Field(&aws::DescribeImagesInput::image_ids,
                                           std::vector<std::string>{kTarget})))
-      .WillOnce(Return(std::vector<aws::Image>{targetImage()}));
-  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{}));
+      .Times(2)
+      .WillRepeatedly(Return(std::vector<aws::Image>{targetImage()}));
+  EXPECT_CALL(*eks_, listNodegroups("prod")).Times(2).WillRepeatedly(Return(std::vector<std::string>{}));
   aws::AutoScalingGroup own;
   own.name = "workers-asg";
   own.launch_template = aws::LaunchTemplateSpec{.id = "lt-w", .version = "$Latest"};
@@ -412,7 +433,8 @@ TEST_F(ReconcilerTest, SelfManagedGroupsGetInstanceRefresh) {
   eks_owned.name = "eks-a-123";
   eks_owned.tags["eks:nodegroup-name"] = "a";
   EXPECT_CALL(*asg_, describeAutoScalingGroups(_))
-      .WillOnce(Invoke([&](const aws::DescribeAutoScalingGroupsInput& in) {
+      .Times(2)
+      .WillRepeatedly(Invoke([&](const aws::DescribeAutoScalingGroupsInput& in) {
         EXPECT_EQ(in.filters.at(0).name, "tag:kubernetes.io/cluster/prod");
         EXPECT_EQ(in.filters.at(0).values, std::vector<std::string>{"owned"});
         return Result<std::vector<aws::AutoScalingGroup>>(
@@ -421,9 +443,11 @@ TEST_F(ReconcilerTest, SelfManagedGroupsGetInstanceRefresh) {
   EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(
                          Field(&aws::DescribeLaunchTemplateVersionsInput::versions,
                                std::vector<std::string>{"$Latest"})))
-      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-w", 7, kOld)}));
+      .Times(2)
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-w", 7, kOld)}));
   EXPECT_CALL(*asg_, describeInstanceRefreshes("workers-asg", _))
-      .WillOnce(Return(std::vector<aws::InstanceRefresh>{}));
+      .Times(2)
+      .WillRepeatedly(Return(std::vector<aws::InstanceRefresh>{}));
   EXPECT_CALL(*ec2_, createLaunchTemplateVersion(
                          Field(&aws::CreateLaunchTemplateVersionInput::source_version, "7")))
       .WillOnce(Return(ltv("lt-w", 8, kTarget)));
@@ -437,8 +461,9 @@ TEST_F(ReconcilerTest, SelfManagedGroupsGetInstanceRefresh) {
         EXPECT_EQ(in.preferences.instance_warmup_seconds, 120);
         return Result<std::string>("ir-1");
       }));
-  Reconciler r = reconciler();
-  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);
+  Reconciler r(deps());
+  EXPECT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);  // intent
+  EXPECT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);
   RefresherStatus s = store_->status();
   ASSERT_EQ(s.nodegroups.size(), 1u);
   EXPECT_EQ(s.nodegroups[0].name, "workers-asg");
@@ -453,8 +478,8 @@ TEST_F(ReconcilerTest, InvalidSpecNeedsNoAws) {
       R"({"region":"us-west-2","clusterName":"prod","ami":"ami-0aaaaaaaaaaaaaaa1","expiresIn":"0s"})");
   EXPECT_CALL(events_,
               record(_, kube::EventType::Warning, "InvalidSpec", _, HasSubstr("spec.expiresIn")));
-  Reconciler r = reconciler();
-  kube::WorkOutcome out = r.reconcile("ops/roll");
+  Reconciler r(deps());
+  kube::WorkOutcome out = run(r, "ops/roll");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::Success);
   EXPECT_TRUE(regions_.empty());
   EXPECT_TRUE(kube::isConditionTrue(store_->status().conditions, kStalled));
@@ -463,8 +488,8 @@ TEST_F(ReconcilerTest, InvalidSpecNeedsNoAws) {
 // A deleted refresher is done: nothing to clean up in AWS.
 TEST_F(ReconcilerTest, DeletedObjectIsDone) {
   EXPECT_CALL(reader_, get(_, "ops", "gone")).WillOnce(Return(fail(ErrorCode::NotFound, "gone")));
-  Reconciler r = reconciler();
-  EXPECT_EQ(r.reconcile("ops/gone").kind, kube::WorkOutcome::Kind::Success);
+  Reconciler r(deps());
+  EXPECT_EQ(run(r, "ops/gone").kind, kube::WorkOutcome::Kind::Success);
   EXPECT_TRUE(regions_.empty());
 }
 
@@ -492,16 +517,13 @@ TEST(Execute, MetricsHooksAreCalled) {
   NiceMock<kube::MockEventRecorder> events;
   EXPECT_CALL(status, patchStatus(_, _, _, _, _, _))
       .WillOnce(Return(kube::Object::parse("{}").value()));
-  AwsClients clients;
   RefresherStatus s;
   s.nodegroups = {NodegroupStatus{.name = "a", .phase = Phase::Updating},
                   NodegroupStatus{.name = "b", .phase = Phase::Pending}};
-  Decision d{.actions = {PatchStatus{s}, RecordMetric{.kind = MetricKind::RolloutStarted}}};
-  ASSERT_TRUE(
-      execute(
-          d,
-          {.refresher = r, .aws = clients, .status = status, .events = events, .metrics = &metrics})
-          .has_value());
+  Decision d{.actions = {PatchStatus{{}, s}, RecordMetric{.kind = MetricKind::RolloutStarted}},
+             .phases = {{Phase::Updating, 1}, {Phase::Pending, 1}, {Phase::Failed, 0}}};
+  Executor executor({.status = status, .events = events, .metrics = &metrics});
+  ASSERT_TRUE(executor.apply(r, d).has_value());
   EXPECT_EQ(metrics.started, 1);
   EXPECT_EQ(metrics.last_object, "ops/roll");
   EXPECT_EQ(metrics.last_counts[Phase::Updating], 1);
@@ -559,14 +581,14 @@ namespace {
 // must be on record before a group is touched).
 TEST_F(ReconcilerTest, NoAwsWriteWithoutRecordedIntent) {
   expectTargetLookup();
-  EXPECT_CALL(*eks_, listNodegroups("prod")).WillOnce(Return(std::vector<std::string>{"a"}));
-  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillOnce(Return(nodegroup("a")));
+  EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).WillRepeatedly(Return(nodegroup("a")));
   EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
-      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
+      .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}));
   EXPECT_CALL(status_, patchStatus(_, _, _, _, _, _))
       .WillOnce(Return(fail(ErrorCode::Unavailable, "apiserver down")));
-  Reconciler r = reconciler();
-  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::Error);
+  Reconciler r(deps());
+  EXPECT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::Error);
 }
 
 }  // namespace
@@ -575,8 +597,9 @@ TEST_F(ReconcilerTest, NoAwsWriteWithoutRecordedIntent) {
 namespace opsy::ami_refresh {
 namespace {
 
-// A rollback is a node-group update onto the recorded previous version of the same template; a
-// conflict (EKS still busy) is left for the next look without failing the reconcile.
+// A rollback is a node-group update onto the recorded previous version of the same template; the
+// executor reports what EKS said (a conflict while it is busy, then the update id) and decides
+// nothing itself.
 TEST(Execute, RollbackUpdatesOntoThePreviousVersion) {
   AmiRefresher r;
   r.metadata.ns = "ops";
@@ -599,10 +622,16 @@ TEST(Execute, RollbackUpdatesOntoThePreviousVersion) {
             fail(Error(ErrorCode::Conflict, "busy").withProviderCode("ResourceInUseException")));
       }))
       .WillOnce(Return(aws::Update{.id = "u-rb", .status = "InProgress"}));
-  Decision d{.actions = {rollback}};
-  ExecuteContext ctx{.refresher = r, .aws = clients, .status = status, .events = events};
-  EXPECT_TRUE(execute(d, ctx).has_value());
-  EXPECT_TRUE(execute(d, ctx).has_value());
+  Executor executor({.status = status, .events = events});
+  Outcomes busy = executor.perform({rollback}, clients);
+  ASSERT_EQ(busy.size(), 1u);
+  ASSERT_TRUE(busy[0].error.has_value());
+  EXPECT_EQ(busy[0].error->code, ErrorCode::Conflict);
+  Outcomes started = executor.perform({rollback}, clients);
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_FALSE(started[0].error.has_value());
+  EXPECT_EQ(started[0].value, "u-rb");
+  EXPECT_EQ(started[0].version, "3");
 }
 
 }  // namespace
@@ -620,9 +649,11 @@ TEST_F(ReconcilerTest, LostUpdateIdNeverLeadsToASecondUpdate) {
   busy.status = "UPDATING";
   EXPECT_CALL(*eks_, describeNodegroup("prod", "a"))
       .WillOnce(Return(nodegroup("a", "3")))
+      .WillOnce(Return(nodegroup("a", "3")))
       .WillOnce(Return(busy))
       .WillOnce(Return(nodegroup("a", "4")));
   EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}))
       .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 3, kOld)}))
       .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 4, kTarget)}));
   EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_)).WillOnce(Return(ltv("lt-a", 4, kTarget)));
@@ -640,16 +671,17 @@ TEST_F(ReconcilerTest, LostUpdateIdNeverLeadsToASecondUpdate) {
             return store_->object();
           }));
 
-  Reconciler r = reconciler();
-  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::Error);
+  Reconciler r(deps());
+  EXPECT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);  // intent
+  EXPECT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::Error);
   EXPECT_EQ(store_->status().nodegroups.at(0).update_id, "");
 
   clock_.advance(std::chrono::seconds(30));
-  EXPECT_EQ(r.reconcile("ops/roll").requeue_after, kPollInterval);
+  EXPECT_EQ(run(r, "ops/roll").requeue_after, kPollInterval);
   EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Updating);
 
   clock_.advance(std::chrono::seconds(30));
-  r.reconcile("ops/roll");
+  run(r, "ops/roll");
   EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Succeeded);
   EXPECT_EQ(store_->status().state, kStateReady);
 }
@@ -680,9 +712,10 @@ TEST_F(ReconcilerTest, InterruptedStartReusesTheLaunchTemplateVersion) {
         return Result<aws::Update>(aws::Update{.id = "u-1", .status = "InProgress"});
       }));
 
-  Reconciler r = reconciler();
-  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::Error);
-  EXPECT_EQ(r.reconcile("ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);
+  Reconciler r(deps());
+  EXPECT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);  // intent
+  EXPECT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::Error);
+  EXPECT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);
   ASSERT_EQ(tokens.size(), 2u);
   EXPECT_EQ(tokens[0], tokens[1]);
   ASSERT_EQ(update_tokens.size(), 2u);

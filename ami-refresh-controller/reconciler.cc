@@ -1,0 +1,190 @@
+#include "ami-refresh-controller/reconciler.h"
+
+#include "opsy/ami/selection.h"
+#include "opsy/ami/tags.h"
+#include "ami-refresh-controller/observation.h"
+
+namespace opsy::ami_refresh {
+namespace {
+
+bool isNotFound(const Error& e) {
+  return e.code == ErrorCode::NotFound;
+}
+
+// A launch template version that cannot be read because it is gone or malformed is the group's
+// problem (it is skipped, saying why); anything else fails the reconcile for a retry.
+bool isGroupProblem(const Error& e) {
+  return e.code == ErrorCode::NotFound || e.code == ErrorCode::InvalidArgument;
+}
+
+// Reads the launch template version a group runs into `g` (or why it could not be read).
+Status readLaunchTemplateVersion(aws::Ec2Api& ec2, GroupObservation& g) {
+  const aws::LaunchTemplateSpec& lt = *g.launch_template;
+  aws::DescribeLaunchTemplateVersionsInput in;
+  if (!lt.id.empty()) {
+    in.launch_template_id = lt.id;
+  } else {
+    in.launch_template_name = lt.name;
+  }
+  in.versions = {lt.version.empty() ? "$Default" : lt.version};
+  auto r = ec2.describeLaunchTemplateVersions(in);
+  if (!r) {
+    if (isGroupProblem(r.error())) {
+      g.launch_template_error = r.error().message;
+      return ok();
+    }
+    return fail(std::move(r).error().context("describe launch template versions"));
+  }
+  if (r->empty()) {
+    g.launch_template_error = "no such version";
+    return ok();
+  }
+  g.launch_template_version = r->front();
+  return ok();
+}
+
+}  // namespace
+
+Reconciler::Reconciler(ReconcilerDeps deps)
+    : deps_(std::move(deps)),
+      executor_({.status = deps_.status,
+                 .events = deps_.events,
+                 .notifiers = deps_.notifiers,
+                 .metrics = deps_.metrics.get(),
+                 .field_manager = deps_.field_manager}) {}
+
+Result<std::vector<aws::Image>> Reconciler::describeImages(const Spec& spec, aws::Ec2Api& ec2,
+                                                           const aws::DescribeImagesInput& in) {
+  if (deps_.image_cache) {
+    // A shared answer is never older than this refresher's own period, so a new image is seen
+    // within one controllerTimer.
+    return deps_.image_cache->describeImages(
+        spec.region, ec2, in, std::min(deps_.image_cache_max_age, spec.controller_timer));
+  }
+  return ec2.describeImages(in);
+}
+
+Result<TargetObservation> Reconciler::observeTarget(const Spec& spec, aws::Ec2Api& ec2) {
+  TargetObservation target;
+  if (spec.ami) {
+    auto images = describeImages(spec, ec2, {.image_ids = {*spec.ami}});
+    if (images) {
+      target.matched = std::move(*images);
+    } else if (!isNotFound(images.error())) {
+      return fail(std::move(images).error().context("describe target image"));
+    }
+    return target;
+  }
+  OPSY_ASSIGN_OR_RETURN(target.matched, describeImages(spec, ec2, {.filters = spec.ami_filters}));
+  std::vector<std::string> bases = ami::baseIds(target.matched);
+  if (!bases.empty()) {
+    std::vector<aws::Filter> filters = {{"tag:" + std::string(ami::kTagBaseAmi), bases}};
+    OPSY_ASSIGN_OR_RETURN(target.derived,
+                          describeImages(spec, ec2, {.owners = {"self"}, .filters = filters}));
+  }
+  return target;
+}
+
+Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Observed& o) {
+  const Spec& spec = *r.spec;
+  OPSY_ASSIGN_OR_RETURN(std::vector<std::string> names,
+                        clients.eks->listNodegroups(spec.cluster_name));
+  for (const std::string& name : names) {
+    auto ng = clients.eks->describeNodegroup(spec.cluster_name, name);
+    if (!ng) {
+      if (isNotFound(ng.error())) {
+        continue;  // deleted between list and describe
+      }
+      return fail(std::move(ng).error().context("describe node group " + name));
+    }
+    GroupObservation g = observedNodegroup(std::move(*ng));
+    // Excluded groups are reported, never read further.
+    const bool excluded = excludedBy(spec, name).has_value();
+    if (g.launch_template && !excluded) {
+      OPSY_RETURN_IF_ERROR(readLaunchTemplateVersion(*clients.ec2, g));
+    }
+    const NodegroupStatus* entry = r.status.entry(name, GroupKind::Managed);
+    if (entry != nullptr && entry->phase == Phase::Updating && !entry->update_id.empty()) {
+      auto u = clients.eks->describeUpdate(spec.cluster_name, entry->update_id, name);
+      if (u) {
+        g.recorded_update = observedUpdate(*u);
+      } else if (!isNotFound(u.error())) {
+        return fail(std::move(u).error().context("describe update " + entry->update_id));
+      }
+    }
+    o.groups.push_back(std::move(g));
+  }
+
+  if (!spec.self_managed.enabled) {
+    return ok();
+  }
+  aws::DescribeAutoScalingGroupsInput in;
+  in.filters = {{"tag:kubernetes.io/cluster/" + spec.cluster_name, {"owned"}}};
+  OPSY_ASSIGN_OR_RETURN(std::vector<aws::AutoScalingGroup> groups,
+                        clients.autoscaling->describeAutoScalingGroups(in));
+  for (const aws::AutoScalingGroup& group : groups) {
+    // Groups behind an EKS managed node group are rolled through EKS, never directly.
+    if (group.tags.count("eks:nodegroup-name") != 0) {
+      continue;
+    }
+    const bool excluded = excludedBy(spec, group.name).has_value();
+    std::vector<aws::InstanceRefresh> refreshes;
+    if (!excluded) {
+      OPSY_ASSIGN_OR_RETURN(refreshes, clients.autoscaling->describeInstanceRefreshes(group.name));
+    }
+    const NodegroupStatus* entry = r.status.entry(group.name, GroupKind::SelfManaged);
+    GroupObservation g =
+        observedAutoScalingGroup(group, refreshes, entry != nullptr ? entry->update_id : "");
+    if (g.launch_template && !g.mixed_instances_policy && !excluded) {
+      OPSY_RETURN_IF_ERROR(readLaunchTemplateVersion(*clients.ec2, g));
+    }
+    o.groups.push_back(std::move(g));
+  }
+  return ok();
+}
+
+Result<Observed> Reconciler::observe(const AmiRefresher& r, AwsClients& clients, TimePoint now) {
+  Observed o;
+  o.refresher = r;
+  if (!r.spec) {
+    return o;
+  }
+  OPSY_ASSIGN_OR_RETURN(o.target, observeTarget(*r.spec, *clients.ec2));
+  // No eligible image: nothing else is looked at, let alone touched.
+  if (wantsGroups(*r.spec, *o.target, now)) {
+    OPSY_RETURN_IF_ERROR(observeGroups(r, clients, o));
+  }
+  return o;
+}
+
+Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key) {
+  auto obj = deps_.reader.get(amiRefreshers(), key.ns, key.name);
+  if (!obj) {
+    if (isNotFound(obj.error())) {
+      return std::optional<Duration>();  // deleted: nothing to clean up in AWS
+    }
+    return fail(std::move(obj).error().context("get amirefresher"));
+  }
+  if (obj->metadata.deletion_timestamp) {
+    return std::optional<Duration>();
+  }
+  const TimePoint now = deps_.clock.now();
+  AmiRefresher r = AmiRefresher::fromObject(*obj);
+  AwsClients clients;
+  if (r.spec) {
+    OPSY_ASSIGN_OR_RETURN(clients, deps_.aws(r.spec->region));
+  }
+  OPSY_ASSIGN_OR_RETURN(Observed observed, observe(r, clients, now));
+  Decision d = decide(observed, now);
+  if (!d.aws.empty()) {
+    Outcomes outcomes = executor_.perform(d.aws, clients);
+    d = decide(observed, now, &outcomes);
+  }
+  OPSY_RETURN_IF_ERROR(executor_.apply(r, d));
+  if (d.retry) {
+    return fail(*d.retry);
+  }
+  return d.requeue_after;
+}
+
+}  // namespace opsy::ami_refresh

@@ -1,0 +1,71 @@
+// File: reconciler.h
+//
+// One reconcile of an AMIRefresher, level-triggered, in the packer-builder's shape: read the
+// refresher (from the informer cache), observe AWS (the target images through the shared
+// ami::ImageLookupCache; then, only when a target is eligible, every node group of the cluster
+// and, when enabled, its self-managed Auto Scaling groups, each normalised into one
+// GroupObservation), decide(), and have the Executor act: AWS calls first, decide() again with
+// their outcomes, then the one status write. The clock is read once per reconcile. Nothing is
+// remembered between calls; all progress is in the status and in AWS.
+//
+//   Reconciler r({.reader = manager.reader(), .status = client, .events = manager.events(), ...});
+//   manager.addController({.name = "ami-refresh", .resource = amiRefreshers(),
+//                          .reconcile = controller::workFn(r)});
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "ami-refresh-controller/api.h"
+#include "ami-refresh-controller/decide.h"
+#include "ami-refresh-controller/execute.h"
+#include "opsy/ami/image_cache.h"
+#include "opsy/controller/reconciler.h"
+#include "opsy/core/clock.h"
+#include "opsy/kube/client.h"
+#include "opsy/kube/events.h"
+#include "opsy/notify/notifiers.h"
+
+namespace opsy::ami_refresh {
+
+// Clients for spec.region; the caller caches one set per region.
+using AwsClientsFactory = std::function<Result<AwsClients>(const std::string& region)>;
+
+struct ReconcilerDeps {
+  kube::ObjectReader& reader;  // refreshers (a synced cache, or a live client)
+  kube::StatusWriter& status;
+  kube::EventRecorder& events;
+  AwsClientsFactory aws;
+  Clock& clock;
+  notify::NotifierFactory* notifiers = nullptr;  // null: notifications are dropped
+  // Optional, shared with every refresher; without it every reconcile asks EC2.
+  std::shared_ptr<ami::ImageLookupCache> image_cache;
+  // How old a shared answer may be (never older than a refresher's controllerTimer either).
+  Duration image_cache_max_age = std::chrono::minutes(1);
+  RolloutMetricsPtr metrics;
+  std::string field_manager = std::string(kFieldManager);
+};
+
+class Reconciler : public controller::Reconciler {
+ public:
+  explicit Reconciler(ReconcilerDeps deps);
+
+  // One reconcile; the requeue delay decided, nullopt, or an error to retry with backoff.
+  [[nodiscard]] Result<std::optional<Duration>> reconcile(const kube::ObjectKey& key) override;
+
+  // Everything decide() needs for `r` at `now`, read from AWS (no writes).
+  [[nodiscard]] Result<Observed> observe(const AmiRefresher& r, AwsClients& clients,
+                                         TimePoint now);
+
+ private:
+  [[nodiscard]] Result<std::vector<aws::Image>> describeImages(const Spec& spec, aws::Ec2Api& ec2,
+                                                               const aws::DescribeImagesInput& in);
+  [[nodiscard]] Result<TargetObservation> observeTarget(const Spec& spec, aws::Ec2Api& ec2);
+  [[nodiscard]] Status observeGroups(const AmiRefresher& r, AwsClients& clients, Observed& o);
+
+  ReconcilerDeps deps_;
+  Executor executor_;
+};
+
+}  // namespace opsy::ami_refresh
