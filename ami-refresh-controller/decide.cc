@@ -157,10 +157,10 @@ void Decider::start(GroupPlan& g) {
   g.entry.previous_launch_template_version = g.current_version;
   g.entry.update_id.clear();
   started_.push_back(g.entry.name);
-  setPhase(g, Phase::Updating,
-           fmt::format("updating to {} from launch template version {}", target_,
-                       g.current_version),
-           now_);
+  setPhase(
+      g, Phase::Updating,
+      fmt::format("updating to {} from launch template version {}", target_, g.current_version),
+      now_);
   g.entry.last_transition_time = now_;
 }
 
@@ -169,10 +169,10 @@ void Decider::act(GroupPlan& g) {
     g.entry.previous_launch_template_version = g.current_version;
   }
   g.entry.update_id.clear();
-  setPhase(g, Phase::Updating,
-           fmt::format("updating to {} from launch template version {}", target_,
-                       g.current_version),
-           now_);
+  setPhase(
+      g, Phase::Updating,
+      fmt::format("updating to {} from launch template version {}", target_, g.current_version),
+      now_);
   const std::string& uid = r_.metadata.uid;
   // The generation is part of the token: after a spec change a failed group is tried again, and
   // must not get the failed update back from EKS's idempotency cache.
@@ -180,10 +180,10 @@ void Decider::act(GroupPlan& g) {
   const RefreshConfig& rc = spec().refresh;
   if (g.entry.kind == GroupKind::Managed && g.config_differs) {
     // EKS runs one update per node group at a time, so the limit goes in first, on its own.
-    std::string wanted = rc.max_unavailable
-                             ? fmt::format("maxUnavailable={}", *rc.max_unavailable)
-                             : fmt::format("maxUnavailablePercentage={}",
-                                           rc.max_unavailable_percentage.value_or(0));
+    std::string wanted =
+        rc.max_unavailable
+            ? fmt::format("maxUnavailable={}", *rc.max_unavailable)
+            : fmt::format("maxUnavailablePercentage={}", rc.max_unavailable_percentage.value_or(0));
     g.entry.message = fmt::format("setting updateConfig {} before updating to {}", wanted, target_);
     d_.aws.push_back(UpdateNodegroupConfig{
         .cluster_name = spec().cluster_name,
@@ -341,11 +341,10 @@ void Decider::fold() {
               g->entry.update_id = out.value;
               g->entry.message = fmt::format(
                   "updateConfig change {} started; the version update follows", out.value);
-              std::string wanted =
-                  a.max_unavailable
-                      ? fmt::format("maxUnavailable={}", *a.max_unavailable)
-                      : fmt::format("maxUnavailablePercentage={}",
-                                    a.max_unavailable_percentage.value_or(0));
+              std::string wanted = a.max_unavailable
+                                       ? fmt::format("maxUnavailable={}", *a.max_unavailable)
+                                       : fmt::format("maxUnavailablePercentage={}",
+                                                     a.max_unavailable_percentage.value_or(0));
               event(kube::EventType::Normal, "UpdateConfigStarted", "UpdateNodegroupConfig",
                     fmt::format("{}: setting updateConfig {} before rolling to {}", who, wanted,
                                 target_));
@@ -376,9 +375,9 @@ void Decider::fold() {
                 g->entry.message +=
                     fmt::format("; rollback refresh {} to launch template version {} started",
                                 out.value, out.version);
-                event(kube::EventType::Warning, "RollbackStarted", "Rollback",
-                      fmt::format("{}: rolling back to launch template version {}", who,
-                                  a.version));
+                event(
+                    kube::EventType::Warning, "RollbackStarted", "Rollback",
+                    fmt::format("{}: rolling back to launch template version {}", who, a.version));
                 return;
               }
               if (out.error) {
@@ -387,9 +386,9 @@ void Decider::fold() {
               }
               g->entry.update_id = out.value;
               g->entry.launch_template.version = out.version;
-              g->entry.message = fmt::format(
-                  "instance refresh {} to launch template version {} started", out.value,
-                  out.version);
+              g->entry.message =
+                  fmt::format("instance refresh {} to launch template version {} started",
+                              out.value, out.version);
               event(kube::EventType::Normal, "UpdateStarted", "StartInstanceRefresh",
                     fmt::format("{}: rolling to {} (launch template {} from version {})", who,
                                 target_, g->entry.launch_template.id, g->current_version));
@@ -410,8 +409,8 @@ void Decider::fold() {
                 return;
               }
               g->entry.rollback_update_id = out.value;
-              g->entry.message += fmt::format(
-                  "; rollback {} to launch template version {} started", out.value, a.update.version);
+              g->entry.message += fmt::format("; rollback {} to launch template version {} started",
+                                              out.value, a.update.version);
               event(kube::EventType::Warning, "RollbackStarted", "Rollback",
                     fmt::format("{}: rolling back to launch template version {}", who,
                                 a.update.version));
@@ -484,9 +483,9 @@ void Decider::conditionsAndState() {
       }
     }
     set.set(kReady, kube::kConditionFalse, "Rolling", summary);
-    set.set(kProgressing, kube::kConditionTrue, "Rolling",
-            names.empty() ? summary
-                          : fmt::format("{}; updating: {}", summary, fmt::join(names, ", ")));
+    set.set(
+        kProgressing, kube::kConditionTrue, "Rolling",
+        names.empty() ? summary : fmt::format("{}; updating: {}", summary, fmt::join(names, ", ")));
     set.set(kStalled, kube::kConditionFalse, "Rolling", summary);
   }
 }
@@ -530,8 +529,8 @@ void Decider::emit() {
     notify("Rollout started", notify::Severity::Info,
            {{"Target AMI", target_}, {"Cluster", spec().cluster_name}},
            fmt::format("Rolling {} node groups of {} onto {}; first: {}",
-                       status_.updated.substr(status_.updated.find('/') + 1),
-                       spec().cluster_name, target_, fmt::join(started_, ", ")));
+                       status_.updated.substr(status_.updated.find('/') + 1), spec().cluster_name,
+                       target_, fmt::join(started_, ", ")));
   }
   bool was_halted = old.state == kStateStalled && old.target_ami == target_;
   if (halted_by_ != nullptr && !was_halted) {
@@ -559,8 +558,8 @@ Decision Decider::finish(bool acted) {
     d_.actions.push_back(PatchStatus{r_.status, status_});
   }
   d_.actions.insert(d_.actions.end(), tail_.begin(), tail_.end());
-  for (Phase p : {Phase::UpToDate, Phase::Pending, Phase::Updating, Phase::Succeeded,
-                  Phase::Failed, Phase::Skipped, Phase::Excluded}) {
+  for (Phase p : {Phase::UpToDate, Phase::Pending, Phase::Updating, Phase::Succeeded, Phase::Failed,
+                  Phase::Skipped, Phase::Excluded}) {
     d_.phases[p] = 0;
   }
   for (const NodegroupStatus& ng : status_.nodegroups) {
@@ -591,8 +590,7 @@ Decision Decider::noTarget(const ami::Target& target) {
   status_.target_ami.clear();
   status_.target_expires_at.reset();
   const kube::Condition* c = kube::findCondition(r_.status.conditions, kReady);
-  bool changed =
-      c == nullptr || c->reason != "NoEligibleImage" || c->message != target.explanation;
+  bool changed = c == nullptr || c->reason != "NoEligibleImage" || c->message != target.explanation;
   conditions_->set(kReady, kube::kConditionFalse, "NoEligibleImage", target.explanation);
   conditions_->set(kProgressing, kube::kConditionFalse, "NoEligibleImage",
                    "no eligible image to roll out");

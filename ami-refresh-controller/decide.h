@@ -152,8 +152,8 @@ struct StartInstanceRefresh {
   bool rollback = false;  // true when this puts a failed group back on its previous version
 };
 
-using AwsAction = std::variant<CreateLaunchTemplateVersion, UpdateNodegroup,
-                               UpdateNodegroupConfig, RollbackNodegroup, StartInstanceRefresh>;
+using AwsAction = std::variant<CreateLaunchTemplateVersion, UpdateNodegroup, UpdateNodegroupConfig,
+                               RollbackNodegroup, StartInstanceRefresh>;
 
 // The group an AWS action is about.
 const std::string& groupOf(const AwsAction& action);

@@ -104,12 +104,12 @@ class Performer {
   ActionOutcome call(const RollbackNodegroup& a) { return update(a.update); }
 
   ActionOutcome call(const UpdateNodegroupConfig& a) {
-    auto r = aws_.eks->updateNodegroupConfig(
-        {.cluster_name = a.cluster_name,
-         .nodegroup_name = a.group,
-         .max_unavailable = a.max_unavailable,
-         .max_unavailable_percentage = a.max_unavailable_percentage,
-         .client_request_token = a.client_request_token});
+    auto r =
+        aws_.eks->updateNodegroupConfig({.cluster_name = a.cluster_name,
+                                         .nodegroup_name = a.group,
+                                         .max_unavailable = a.max_unavailable,
+                                         .max_unavailable_percentage = a.max_unavailable_percentage,
+                                         .client_request_token = a.client_request_token});
     if (!r) {
       return failure(std::move(r).error());
     }
@@ -155,27 +155,26 @@ Status Executor::apply(const AmiRefresher& r, const Decision& d) {
     }
   }
   for (const Action& action : d.actions) {
-    std::visit(controller::Overloaded{
-                   [](const PatchStatus&) {},
-                   [&](const RecordEvent& e) {
-                     controller::recordEvent(deps_.events, r.reference(), e);
-                   },
-                   [&](const Notify& n) {
-                     controller::sendNotification(deps_.notifiers, r.metadata.ns, n);
-                   },
-                   [&](const RecordMetric& m) {
-                     if (deps_.metrics == nullptr) {
-                       return;
-                     }
-                     switch (m.kind) {
-                       case MetricKind::RolloutStarted: deps_.metrics->rolloutStarted(); break;
-                       case MetricKind::RolloutFinished: deps_.metrics->rolloutFinished(); break;
-                       case MetricKind::RolloutFailed: deps_.metrics->rolloutFailed(); break;
-                       case MetricKind::GroupRolled: deps_.metrics->groupRolled(m.elapsed); break;
-                     }
-                   },
-               },
-               action);
+    std::visit(
+        controller::Overloaded{
+            [](const PatchStatus&) {},
+            [&](const RecordEvent& e) { controller::recordEvent(deps_.events, r.reference(), e); },
+            [&](const Notify& n) {
+              controller::sendNotification(deps_.notifiers, r.metadata.ns, n);
+            },
+            [&](const RecordMetric& m) {
+              if (deps_.metrics == nullptr) {
+                return;
+              }
+              switch (m.kind) {
+                case MetricKind::RolloutStarted: deps_.metrics->rolloutStarted(); break;
+                case MetricKind::RolloutFinished: deps_.metrics->rolloutFinished(); break;
+                case MetricKind::RolloutFailed: deps_.metrics->rolloutFailed(); break;
+                case MetricKind::GroupRolled: deps_.metrics->groupRolled(m.elapsed); break;
+              }
+            },
+        },
+        action);
   }
   if (deps_.metrics != nullptr && !d.phases.empty()) {
     deps_.metrics->groupsByPhase(object, d.phases);

@@ -39,10 +39,9 @@ std::optional<std::string> unrollable(const GroupObservation& g, const GroupPlan
     return std::string("Auto Scaling group uses a mixed instances policy, which is not rolled");
   }
   if (!g.launch_template_version) {
-    return fmt::format(
-        "launch template {} version {} could not be read: {}", p.entry.launch_template.id,
-        g.launch_template->version,
-        g.launch_template_error.empty() ? "not found" : g.launch_template_error);
+    return fmt::format("launch template {} version {} could not be read: {}",
+                       p.entry.launch_template.id, g.launch_template->version,
+                       g.launch_template_error.empty() ? "not found" : g.launch_template_error);
   }
   if (managed(g) && p.entry.current_image.empty()) {
     // EKS rejects an ImageId in the template of a group whose AMI it chooses (amiType != CUSTOM).
@@ -235,8 +234,7 @@ void Planner::planRecordedUpdate(const GroupUpdate& u) {
   if (timedOut()) {
     failTimedOut();
   } else if (u.percent_complete) {
-    p_.entry.message =
-        fmt::format("instance refresh {} {}% complete", u.id, *u.percent_complete);
+    p_.entry.message = fmt::format("instance refresh {} {}% complete", u.id, *u.percent_complete);
   }
 }
 
@@ -246,8 +244,7 @@ void Planner::planIdle() {
     // bookkeeping of any earlier update cleared.
     bool kept = sameTarget() && p_.old->phase == Phase::Succeeded && !ctx_.spec_changed;
     phase(kept ? Phase::Succeeded : Phase::UpToDate,
-          kept ? p_.entry.message
-               : fmt::format("{} runs {}", groupNoun(g_.kind), ctx_.target));
+          kept ? p_.entry.message : fmt::format("{} runs {}", groupNoun(g_.kind), ctx_.target));
     if (!kept) {
       p_.entry.update_id.clear();
       p_.entry.rollback_update_id.clear();

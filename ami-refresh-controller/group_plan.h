@@ -34,10 +34,10 @@ struct PlanContext {
 struct GroupPlan {
   NodegroupStatus entry;
   const NodegroupStatus* old = nullptr;  // its entry as read, if any
-  bool startable = false;  // needs an update and nothing blocks it
-  bool restart = false;    // Updating in status, but no update is known to run: issue again
-  bool rollback = false;   // failed, and should go back to its previous version
-  bool excluded = false;   // matched spec.exclude: reported, never touched
+  bool startable = false;                // needs an update and nothing blocks it
+  bool restart = false;   // Updating in status, but no update is known to run: issue again
+  bool rollback = false;  // failed, and should go back to its previous version
+  bool excluded = false;  // matched spec.exclude: reported, never touched
   // Pending behind something of the group's own (an update we did not start, its EKS status):
   // worth a look again soon.
   bool waits_on_group = false;

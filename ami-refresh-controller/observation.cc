@@ -7,10 +7,14 @@ namespace opsy::ami_refresh {
 namespace {
 
 std::optional<UpdateState> eksUpdateState(std::string_view status) {
-  if (status == "InProgress") return UpdateState::InProgress;
-  if (status == "Successful") return UpdateState::Succeeded;
-  if (status == "Failed") return UpdateState::Failed;
-  if (status == "Cancelled") return UpdateState::Cancelled;
+  if (status == "InProgress")
+    return UpdateState::InProgress;
+  if (status == "Successful")
+    return UpdateState::Succeeded;
+  if (status == "Failed")
+    return UpdateState::Failed;
+  if (status == "Cancelled")
+    return UpdateState::Cancelled;
   return std::nullopt;
 }
 
@@ -20,8 +24,10 @@ bool refreshIsActive(std::string_view status) {
 }
 
 UpdateState refreshState(std::string_view status) {
-  if (status == "Successful") return UpdateState::Succeeded;
-  if (status == "Cancelled") return UpdateState::Cancelled;
+  if (status == "Successful")
+    return UpdateState::Succeeded;
+  if (status == "Cancelled")
+    return UpdateState::Cancelled;
   if (status == "Failed" || status == "RollbackSuccessful" || status == "RollbackFailed") {
     return UpdateState::Failed;
   }

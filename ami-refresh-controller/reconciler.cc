@@ -1,8 +1,8 @@
 #include "ami-refresh-controller/reconciler.h"
 
+#include "ami-refresh-controller/observation.h"
 #include "opsy/ami/selection.h"
 #include "opsy/ami/tags.h"
-#include "ami-refresh-controller/observation.h"
 
 namespace opsy::ami_refresh {
 namespace {

@@ -55,8 +55,7 @@ class Reconciler : public controller::Reconciler {
   [[nodiscard]] Result<std::optional<Duration>> reconcile(const kube::ObjectKey& key) override;
 
   // Everything decide() needs for `r` at `now`, read from AWS (no writes).
-  [[nodiscard]] Result<Observed> observe(const AmiRefresher& r, AwsClients& clients,
-                                         TimePoint now);
+  [[nodiscard]] Result<Observed> observe(const AmiRefresher& r, AwsClients& clients, TimePoint now);
 
  private:
   [[nodiscard]] Result<std::vector<aws::Image>> describeImages(const Spec& spec, aws::Ec2Api& ec2,

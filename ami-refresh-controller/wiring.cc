@@ -20,7 +20,8 @@ class PrometheusRolloutMetrics : public RolloutMetrics {
         finished_(metrics.counter("opsy_rollouts_finished_total",
                                   "Rollouts after which every managed group runs the target "
                                   "image.")),
-        failed_(metrics.counter("opsy_rollouts_failed_total", "Rollouts halted by a failed group.")),
+        failed_(
+            metrics.counter("opsy_rollouts_failed_total", "Rollouts halted by a failed group.")),
         group_duration_(metrics.histogram("opsy_rollout_group_duration_seconds",
                                           "Time from a group's update start to its success.",
                                           rolloutBuckets())),

@@ -122,8 +122,9 @@ std::optional<std::string> baseFor(const PackerBuilderSpec& spec, const std::str
 
 // Stops the builder until its spec changes: invalid input or too many failed builds.
 void stall(Ctx& c, const std::string& reason, const std::string& message) {
-  bool transition = !kube::isConditionTrue(c.before.conditions, kube::kConditionStalled) ||
-                    kube::findCondition(c.before.conditions, kube::kConditionStalled)->reason != reason;
+  bool transition =
+      !kube::isConditionTrue(c.before.conditions, kube::kConditionStalled) ||
+      kube::findCondition(c.before.conditions, kube::kConditionStalled)->reason != reason;
   c.status.state = std::string(kStateStalled);
   c.conditions->set(kube::kConditionStalled, kube::kConditionTrue, reason, message);
   c.conditions->set(kube::kConditionReady, kube::kConditionFalse, reason, message);
@@ -285,7 +286,7 @@ void recordSuccess(Ctx& c, const kube::Job& job, const aws::Image& image) {
   c.status.expires_at = expires;
   c.status.state = std::string(kStateReady);
   c.conditions->set(kube::kConditionReady, kube::kConditionTrue, "ImageActive",
-               fmt::format("{} is active until {}", image.id, formatRfc3339(expires)));
+                    fmt::format("{} is active until {}", image.id, formatRfc3339(expires)));
   c.conditions->set(kube::kConditionProgressing, kube::kConditionFalse, "BuildSucceeded", msg);
   notStalled(c, "BuildSucceeded");
   event(c, kube::EventType::Normal, "BuildSucceeded", "Build", msg);
@@ -414,7 +415,8 @@ bool stalledOnFailures(Ctx& c) {
   if (c.status.failed_job_count < c.spec->max_failed_jobs) {
     return false;
   }
-  const kube::Condition* stalled = kube::findCondition(c.before.conditions, kube::kConditionStalled);
+  const kube::Condition* stalled =
+      kube::findCondition(c.before.conditions, kube::kConditionStalled);
   if (stalled != nullptr && stalled->status == kube::kConditionTrue &&
       stalled->observed_generation < c.generation) {
     c.status.failed_job_count = 0;
@@ -436,8 +438,9 @@ void steady(Ctx& c, const aws::Image& image, const ami::Verdict& verdict,
   deprecateOthers(c, image.id);
   std::string until = verdict.expires_at ? formatRfc3339(*verdict.expires_at) : "unknown";
   c.conditions->set(kube::kConditionReady, kube::kConditionTrue, "ImageActive",
-               fmt::format("{} is active until {}", image.id, until));
-  c.conditions->set(kube::kConditionProgressing, kube::kConditionFalse, progressing_reason, progressing_message);
+                    fmt::format("{} is active until {}", image.id, until));
+  c.conditions->set(kube::kConditionProgressing, kube::kConditionFalse, progressing_reason,
+                    progressing_message);
   notStalled(c, "ImageActive");
   Duration timer = c.spec->time_outs.controller_timer;
   if (verdict.expires_at) {
@@ -502,7 +505,8 @@ void flightChecks(Ctx& c) {
       }
       c.status.state = std::string(kStatePending);
       c.conditions->set(kube::kConditionReady, kube::kConditionFalse, "BaseImageNotFound", msg);
-      c.conditions->set(kube::kConditionProgressing, kube::kConditionFalse, "BaseImageNotFound", msg);
+      c.conditions->set(kube::kConditionProgressing, kube::kConditionFalse, "BaseImageNotFound",
+                        msg);
       notStalled(c, "BaseImageNotFound");
       c.requeue_after = spec.time_outs.controller_timer;
       return;

@@ -79,9 +79,9 @@ Status Executor::setFinalizer(kube::ObjectMeta& meta, bool present) {
   } else {
     list.erase(it);
   }
-  auto patched = deps_.writer.patch(packerBuilderResource(), meta.ns, meta.name,
-                                    kube::PatchType::Merge, finalizerPatch(meta, list),
-                                    {.field_manager = std::string(kFieldManager)});
+  auto patched =
+      deps_.writer.patch(packerBuilderResource(), meta.ns, meta.name, kube::PatchType::Merge,
+                         finalizerPatch(meta, list), {.field_manager = std::string(kFieldManager)});
   if (!patched) {
     return okIfNotFound(tl::unexpected(patched.error()));
   }

@@ -5,8 +5,8 @@
 
 #include "ami-refresh-controller/observation.h"
 #include "opsy/ami/tags.h"
-#include "opsy/kube/conditions.h"
 #include "opsy/core/time_format.h"
+#include "opsy/kube/conditions.h"
 
 namespace opsy::ami_refresh {
 namespace {

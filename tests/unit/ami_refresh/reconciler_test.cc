@@ -8,9 +8,9 @@
 #include "mocks/kube_client_mock.h"
 #include "opsy/ami/tags.h"
 #include "opsy/controller/reconciler.h"
-#include "opsy/kube/conditions.h"
 #include "opsy/core/fake_clock.h"
 #include "opsy/core/time_format.h"
+#include "opsy/kube/conditions.h"
 
 namespace opsy::ami_refresh {
 namespace {
@@ -167,8 +167,12 @@ class ReconcilerTest : public ::testing::Test {
 // update on exactly that version, and writes the update id in its one status write.
 TEST_F(ReconcilerTest, StartsAnUpdateAndRecordsIt) {
   expectTargetLookup();
-  EXPECT_CALL(*eks_, listNodegroups("prod")).Times(2).WillRepeatedly(Return(std::vector<std::string>{"a"}));
-  EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).Times(2).WillRepeatedly(Return(nodegroup("a")));
+  EXPECT_CALL(*eks_, listNodegroups("prod"))
+      .Times(2)
+      .WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, describeNodegroup("prod", "a"))
+      .Times(2)
+      .WillRepeatedly(Return(nodegroup("a")));
   EXPECT_CALL(
       *ec2_, describeLaunchTemplateVersions(
                  AllOf(Field(&aws::DescribeLaunchTemplateVersionsInput::launch_template_id, "lt-a"),
@@ -230,7 +234,9 @@ TEST_F(ReconcilerTest, ChangesUpdateConfigBeforeTheVersionUpdate) {
   expectTargetLookup();
   aws::Nodegroup ng = nodegroup("a");
   ng.max_unavailable = 1;
-  EXPECT_CALL(*eks_, listNodegroups("prod")).Times(2).WillRepeatedly(Return(std::vector<std::string>{"a"}));
+  EXPECT_CALL(*eks_, listNodegroups("prod"))
+      .Times(2)
+      .WillRepeatedly(Return(std::vector<std::string>{"a"}));
   EXPECT_CALL(*eks_, describeNodegroup("prod", "a")).Times(2).WillRepeatedly(Return(ng));
   EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
       .Times(2)
@@ -424,7 +430,9 @@ TEST_F(ReconcilerTest, SelfManagedGroupsGetInstanceRefresh) {
                                           std::vector<std::string>{kTarget})))
       .Times(2)
       .WillRepeatedly(Return(std::vector<aws::Image>{targetImage()}));
-  EXPECT_CALL(*eks_, listNodegroups("prod")).Times(2).WillRepeatedly(Return(std::vector<std::string>{}));
+  EXPECT_CALL(*eks_, listNodegroups("prod"))
+      .Times(2)
+      .WillRepeatedly(Return(std::vector<std::string>{}));
   aws::AutoScalingGroup own;
   own.name = "workers-asg";
   own.launch_template = aws::LaunchTemplateSpec{.id = "lt-w", .version = "$Latest"};

@@ -117,9 +117,10 @@ class ReconcilerWorldTest : public ::testing::Test {
            .versions = {{.version_number = 1,
                          .create_time = "2026-11-01T00:00:00.000Z",
                          .data = {.image_id = std::string(kOld), .instance_type = "m6i.large"}}}});
-      aws_.addNodegroup({.cluster = std::string(kCluster),
-                         .name = name,
-                         .launch_template = testing::FakeLaunchTemplateRef{.id = lt, .version = "1"}});
+      aws_.addNodegroup(
+          {.cluster = std::string(kCluster),
+           .name = name,
+           .launch_template = testing::FakeLaunchTemplateRef{.id = lt, .version = "1"}});
     }
   }
 
@@ -134,13 +135,12 @@ class ReconcilerWorldTest : public ::testing::Test {
   }
 
   ReconcilerDeps deps() {
-    return ReconcilerDeps{.reader = *client_,
-                          .status = *client_,
-                          .events = events_,
-                          .aws = [this](const std::string&) -> Result<AwsClients> {
-                            return clients_;
-                          },
-                          .clock = *clock_};
+    return ReconcilerDeps{
+        .reader = *client_,
+        .status = *client_,
+        .events = events_,
+        .aws = [this](const std::string&) -> Result<AwsClients> { return clients_; },
+        .clock = *clock_};
   }
 
   RefresherStatus status() {
@@ -167,8 +167,8 @@ class ReconcilerWorldTest : public ::testing::Test {
            aws_.callCount("autoscaling", "StartInstanceRefresh");
   }
 
-  std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>(
-      parseRfc3339("2026-11-21T12:00:00Z").value());
+  std::shared_ptr<FakeClock> clock_ =
+      std::make_shared<FakeClock>(parseRfc3339("2026-11-21T12:00:00Z").value());
   testing::FakeKube kube_;
   testing::FakeAws aws_{{.clock = clock_}};
   http::TransportPtr transport_;

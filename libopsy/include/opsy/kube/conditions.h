@@ -6,7 +6,7 @@
 // and kstatus read them correctly, and setting the same condition twice is not a change (no write).
 //
 //   kube::ConditionWriter conditions(status.conditions, generation, now);
-//   conditions.set(kube::kConditionReady, kube::kConditionTrue, "ImageActive", "ami-0abc is active");
+//   conditions.set(kube::kConditionReady, kube::kConditionTrue, "ImageActive", "ami-0abc");
 #pragma once
 
 #include <cstdint>
@@ -55,8 +55,7 @@ class ConditionWriter {
       : conditions_(conditions), generation_(generation), now_(now) {}
 
   // setCondition() of {type, status, reason, message}; true when anything changed.
-  bool set(std::string_view type, std::string_view status, std::string reason,
-           std::string message);
+  bool set(std::string_view type, std::string_view status, std::string reason, std::string message);
 
  private:
   std::vector<Condition>& conditions_;
