@@ -6,16 +6,12 @@
 #include "opsy/ami/image_cache.h"
 #include "opsy/controller/reconciler.h"
 #include "opsy/core/flags.h"
-#include "opsy/http/curl_transport.h"
-#include "opsy/kube/config.h"
 #include "opsy/kube/resource.h"
-#include "opsy/kube/transport.h"
 #include "opsy/runtime/manager.h"
 #include "opsy/runtime/notifiers.h"
 #include "packer-builder-controller/api.h"
 #include "packer-builder-controller/decide.h"
 #include "packer-builder-controller/execute.h"
-#include "packer-builder-controller/pod_logs.h"
 #include "packer-builder-controller/reconciler.h"
 
 namespace {
@@ -35,21 +31,7 @@ int fatal(const Error& error) {
 }
 
 int run(const Options& o) {
-  // The config and transport are resolved here, not inside the Manager, so the pod-log reader
-  // talks to the same server through the same transport (which adds the bearer token itself).
-  auto config = kube::loadConfig(
-      realClock(), {.explicit_path = o.manager.kubeconfig, .context = o.manager.context});
-  if (!config) {
-    return fatal(config.error());
-  }
-  http::CurlTransportOptions base;
-  base.user_agent = o.manager.name + "-controller/" + o.manager.version;
-  auto kube_transport = kube::makeTransport(*config, base);
-  if (!kube_transport) {
-    return fatal(kube_transport.error());
-  }
-  auto created = runtime::Manager::create(
-      o.manager, {.rest_config = *config, .kube_transport = *kube_transport});
+  auto created = runtime::Manager::create(o.manager);
   if (!created) {
     return fatal(created.error());
   }
@@ -57,7 +39,6 @@ int run(const Options& o) {
   kube::Client& client = manager.client();
 
   ami::ImageLookupCache images(manager.clock());
-  packer_builder::PodLogReaderImpl logs(*config, *kube_transport, /*add_bearer_token=*/false);
   packer_builder::SecretKeyListerImpl secrets(client);
   auto all_notifiers = runtime::makeNotifiers(manager, o.slack_api_url);
   if (!all_notifiers) {
@@ -67,7 +48,7 @@ int run(const Options& o) {
       .reader = client,
       .writer = client,
       .status = client,
-      .logs = logs,
+      .logs = client,
       .secrets = secrets,
       .ec2 = [&manager](std::string_view region) { return manager.aws().ec2(region); },
       .images = images,

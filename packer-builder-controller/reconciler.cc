@@ -10,7 +10,7 @@
 #include "opsy/core/log.h"
 #include "opsy/kube/objects.h"
 #include "opsy/packer/build_output.h"
-#include "opsy/packer/job.h"
+#include "packer-builder-controller/build_log.h"
 
 namespace opsy::packer_builder {
 namespace {
@@ -118,8 +118,7 @@ Result<FinishedBuild> Reconciler::readFinishedBuild(const kube::Job& job,
     return a.metadata.creation_timestamp > b.metadata.creation_timestamp;
   });
   if (!pods.empty()) {
-    auto text = deps_.logs.containerLog(job.metadata.ns, pods.front().metadata.name,
-                                        packer::kBuildContainer);
+    auto text = readBuildLog(deps_.logs, job.metadata.ns, pods.front().metadata.name);
     if (text) {
       fb.log_read = true;
       fb.output = packer::parseBuildOutput(*text);

@@ -27,15 +27,6 @@
 
 namespace opsy::packer_builder {
 
-// Knows how to read one container's log of a pod.
-class PodLogReader {
- public:
-  virtual ~PodLogReader() = default;
-  /** The log of `container` in pod ns/pod (GET .../pods/{pod}/log?container=...). */
-  [[nodiscard]] virtual Result<std::string> containerLog(std::string_view ns, std::string_view pod,
-                                                         std::string_view container) = 0;
-};
-
 // The EC2 client for a region ("" = the controller's default region).
 using Ec2ForRegion = std::function<Result<aws::Ec2ApiPtr>(std::string_view region)>;
 
@@ -43,7 +34,7 @@ struct ReconcilerDeps {
   kube::ObjectReader& reader;  // builders, Jobs and pods (a live client, or a synced cache)
   kube::ObjectWriter& writer;
   kube::StatusWriter& status;
-  PodLogReader& logs;
+  kube::PodLogReader& logs;  // the build container's log (packer-builder-controller/build_log.h)
   SecretKeyLister& secrets;
   Ec2ForRegion ec2;
   ami::ImageLookupCache& images;

@@ -1,7 +1,7 @@
 // File: kube_client_mock.h
 //
 // gmock doubles for the Kubernetes client roles, so a reconciler test mocks exactly the role it
-// depends on (ObjectReader, ObjectWriter, StatusWriter) or the whole Client.
+// depends on (ObjectReader, ObjectWriter, StatusWriter, PodLogReader) or the whole Client.
 //
 //   StrictMock<MockObjectReader> reader;
 //   EXPECT_CALL(reader, get(_, "ci", "build-1")).WillOnce(Return(jobObject));
@@ -51,6 +51,13 @@ class MockStatusWriter : public StatusWriter {
               (override));
 };
 
+class MockPodLogReader : public PodLogReader {
+ public:
+  MOCK_METHOD(Result<std::string>, podLog,
+              (std::string_view ns, std::string_view pod, const PodLogOptions& options),
+              (override));
+};
+
 class MockClient : public Client {
  public:
   MOCK_METHOD(Result<Object>, get,
@@ -86,6 +93,9 @@ class MockClient : public Client {
   MOCK_METHOD(Status, watch,
               (const Resource& resource, std::string_view ns, const WatchOptions& options,
                const WatchCallback& callback, const http::CancelToken& cancel),
+              (override));
+  MOCK_METHOD(Result<std::string>, podLog,
+              (std::string_view ns, std::string_view pod, const PodLogOptions& options),
               (override));
 };
 

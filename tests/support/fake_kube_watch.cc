@@ -1,9 +1,12 @@
 // Streams of the fake Kubernetes API server: watch (initial events, resume from a
 // resourceVersion, bookmarks, 410 Expired, timeouts, injected drops and stalls) and pod logs
-// (with follow).
+// (container, tailLines, limitBytes and follow).
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <optional>
 
 #include "support/fake_kube_impl.h"
 #include "support/fake_kube_selector.h"
@@ -204,45 +207,195 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
       });
 }
 
+namespace {
+
+// The pod log query the real server validates: integers, tailLines >= 0, limitBytes > 0.
+struct LogQuery {
+  std::string container;
+  std::optional<std::int64_t> tail_lines;
+  std::optional<std::int64_t> limit_bytes;
+};
+
+std::optional<ApiError> parseLogInt(const httplib::Request& req, const char* key,
+                                    std::optional<std::int64_t>& out) {
+  if (!req.has_param(key)) {
+    return std::nullopt;
+  }
+  const std::string v = req.get_param_value(key);
+  std::int64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size()) {
+    return badRequestError(fmt::format("strconv.ParseInt: parsing \"{}\": invalid syntax", v));
+  }
+  out = n;
+  return std::nullopt;
+}
+
+std::optional<ApiError> parseLogQuery(const httplib::Request& req, const std::string& pod,
+                                      LogQuery& q) {
+  q.container = req.get_param_value("container");
+  if (auto e = parseLogInt(req, "tailLines", q.tail_lines)) {
+    return e;
+  }
+  if (auto e = parseLogInt(req, "limitBytes", q.limit_bytes)) {
+    return e;
+  }
+  std::vector<StatusCause> causes;
+  if (q.tail_lines.has_value() && *q.tail_lines < 0) {
+    causes.push_back(
+        {"FieldValueInvalid",
+         fmt::format("Invalid value: {}: must be greater than or equal to 0", *q.tail_lines),
+         "tailLines"});
+  }
+  if (q.limit_bytes.has_value() && *q.limit_bytes < 1) {
+    causes.push_back({"FieldValueInvalid",
+                      fmt::format("Invalid value: {}: must be greater than 0", *q.limit_bytes),
+                      "limitBytes"});
+  }
+  if (!causes.empty()) {
+    ResourceType options_kind;
+    options_kind.kind = "PodLogOptions";
+    return invalidError(options_kind, pod, std::move(causes));
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> containerNames(const JsonValue& pod, std::string_view list) {
+  std::vector<std::string> names;
+  const JsonValue* spec = member(pod, "spec");
+  const JsonValue* items = spec == nullptr ? nullptr : member(*spec, list);
+  if (items != nullptr && items->IsArray()) {
+    for (const auto& c : items->GetArray()) {
+      names.push_back(stringAt(c, {"name"}));
+    }
+  }
+  return names;
+}
+
+std::string joinNames(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += (i > 0 ? " " : "") + names[i];
+  }
+  return out + "]";
+}
+
+// Where the last `n` lines of `text` start; a final line break ends the last line.
+size_t tailStart(std::string_view text, std::int64_t n) {
+  if (n <= 0) {
+    return text.size();
+  }
+  size_t end = text.size();
+  if (end > 0 && text[end - 1] == '\n') {
+    --end;
+  }
+  std::int64_t lines = 0;
+  for (size_t i = end; i > 0; --i) {
+    if (text[i - 1] == '\n' && ++lines == n) {
+      return i;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
 void FakeKube::Impl::serveLog(const std::string& ns, const std::string& name,
                               const httplib::Request& req, httplib::Response& res) {
   const std::string key = objectKey(ns, name);
+  auto send_error = [&res](const ApiError& e) {
+    res.status = e.code;
+    res.set_content(statusBody(e), "application/json");
+  };
+  LogQuery q;
+  if (auto e = parseLogQuery(req, name, q)) {
+    send_error(*e);
+    return;
+  }
+  // The runner's text is the log of the pod's (first) container; other containers log nothing.
+  bool primary = true;
+  size_t start = 0;
   {
     std::lock_guard lock(mu_);
-    if (getLocked(*findTypeLocked("", "v1", "pods"), ns, name) == nullptr) {
-      res.status = 404;
-      res.set_content(statusBody(notFoundError(*findTypeLocked("", "v1", "pods"), name)),
-                      "application/json");
+    const ResourceType& pods = *findTypeLocked("", "v1", "pods");
+    JsonPtr pod = getLocked(pods, ns, name);
+    if (pod == nullptr) {
+      send_error(notFoundError(pods, name));
       return;
     }
-    if (req.get_param_value("follow") != "true") {
+    std::vector<std::string> containers = containerNames(*pod, "containers");
+    std::vector<std::string> init = containerNames(*pod, "initContainers");
+    if (q.container.empty() && containers.size() > 1) {
+      std::string message = fmt::format(
+          "a container name must be specified for pod {}, choose "
+          "one of: {}",
+          name, joinNames(containers));
+      if (!init.empty()) {
+        message += " or one of the init containers: " + joinNames(init);
+      }
+      send_error(badRequestError(message));
+      return;
+    }
+    if (!q.container.empty() && !containers.empty()) {
+      bool known =
+          std::find(containers.begin(), containers.end(), q.container) != containers.end() ||
+          std::find(init.begin(), init.end(), q.container) != init.end();
+      if (!known) {
+        send_error(badRequestError(
+            fmt::format("container {} is not valid for pod {}", q.container, name)));
+        return;
+      }
+      primary = q.container == containers.front();
+    }
+    if (!primary) {
       res.status = 200;
-      res.set_content(pod_logs_[key].text, "text/plain");
+      res.set_content("", "text/plain");
+      return;
+    }
+    // tailLines picks the start, limitBytes then counts from there (the kubelet's order).
+    const std::string& text = pod_logs_[key].text;
+    if (q.tail_lines.has_value()) {
+      start = tailStart(text, *q.tail_lines);
+    }
+    if (req.get_param_value("follow") != "true") {
+      std::string_view selected = std::string_view(text).substr(start);
+      if (q.limit_bytes.has_value()) {
+        selected = selected.substr(0, static_cast<size_t>(*q.limit_bytes));
+      }
+      res.status = 200;
+      res.set_content(std::string(selected), "text/plain");
       return;
     }
   }
-  auto offset = std::make_shared<size_t>(0);
+  auto offset = std::make_shared<size_t>(start);
+  auto budget = std::make_shared<std::int64_t>(q.limit_bytes.value_or(INT64_MAX));
   res.status = 200;
-  res.set_chunked_content_provider("text/plain",
-                                   [this, key, offset](size_t, httplib::DataSink& sink) {
-                                     std::unique_lock lock(mu_);
-                                     while (!stopping_) {
-                                       PodLog& log = pod_logs_[key];
-                                       if (log.text.size() > *offset) {
-                                         std::string chunk = log.text.substr(*offset);
-                                         *offset = log.text.size();
-                                         lock.unlock();
-                                         return sink.write(chunk.data(), chunk.size());
-                                       }
-                                       if (log.finished) {
-                                         lock.unlock();
-                                         sink.done();
-                                         return true;
-                                       }
-                                       changed_.wait_for(lock, std::chrono::milliseconds(50));
-                                     }
-                                     return false;
-                                   });
+  res.set_chunked_content_provider(
+      "text/plain", [this, key, offset, budget](size_t, httplib::DataSink& sink) {
+        std::unique_lock lock(mu_);
+        while (!stopping_) {
+          PodLog& log = pod_logs_[key];
+          if (*budget <= 0) {
+            lock.unlock();
+            sink.done();
+            return true;
+          }
+          if (log.text.size() > *offset) {
+            std::string chunk = log.text.substr(*offset, static_cast<size_t>(*budget));
+            *offset += chunk.size();
+            *budget -= static_cast<std::int64_t>(chunk.size());
+            lock.unlock();
+            return sink.write(chunk.data(), chunk.size());
+          }
+          if (log.finished) {
+            lock.unlock();
+            sink.done();
+            return true;
+          }
+          changed_.wait_for(lock, std::chrono::milliseconds(50));
+        }
+        return false;
+      });
 }
 
 }  // namespace opsy::testing

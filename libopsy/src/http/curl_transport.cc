@@ -532,21 +532,6 @@ class CurlTransportImpl final : public Transport {
         ok_so_far = ok_so_far && append("Content-Type:");
       }
     }
-    if (options_.bearer_token && !findHeader(request.headers, "Authorization")) {
-      std::string token;
-      try {
-        token = std::string(trimSpace(options_.bearer_token()));
-      } catch (const std::exception& e) {
-        return fail(ErrorCode::Unauthenticated,
-                    std::string("bearer token provider failed: ") + e.what());
-      }
-      if (token.find_first_of("\r\n") != std::string::npos) {
-        return fail(ErrorCode::Unauthenticated, "bearer token contains a line break");
-      }
-      if (!token.empty()) {
-        ok_so_far = ok_so_far && append("Authorization: Bearer " + token);
-      }
-    }
     if (!ok_so_far) {
       return fail(ErrorCode::Internal, "out of memory building request headers");
     }

@@ -49,10 +49,11 @@ class Query {
 };
 
 http::Request makeRequest(std::string method, std::string url, std::string content_type = "",
-                          std::string body = "") {
+                          std::string body = "", std::string accept = "application/json") {
   http::Request req;
   req.method = std::move(method);
   req.url = std::move(url);
+  req.headers.emplace_back("Accept", std::move(accept));
   if (!content_type.empty()) {
     req.headers.emplace_back("Content-Type", std::move(content_type));
   }
@@ -263,6 +264,26 @@ class ClientImpl : public Client {
     return ok();
   }
 
+  Result<std::string> podLog(std::string_view ns, std::string_view pod,
+                             const PodLogOptions& options) override {
+    const Resource& pods = resources::pods();
+    std::string what = describe("get", pods, ns, pod) + " log";
+    if (!options.container.empty()) {
+      what += " container " + options.container;
+    }
+    auto number = [](const std::optional<std::int64_t>& n) {
+      return n.has_value() ? std::to_string(*n) : std::string();
+    };
+    Query q;
+    q.add("container", options.container)
+        .add("tailLines", number(options.tail_lines))
+        .add("limitBytes", number(options.limit_bytes));
+    http::Request req =
+        makeRequest("GET", url(resourcePath(pods, ns, pod, "log") + q.str()), "", "", "text/plain");
+    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, label("get", pods, "log"), true));
+    return std::move(resp.body);
+  }
+
   Status watch(const Resource& resource, std::string_view ns, const WatchOptions& options,
                const WatchCallback& callback, const http::CancelToken& cancel) override {
     std::string what = describe("watch", resource, ns, "");
@@ -279,7 +300,7 @@ class ClientImpl : public Client {
     // The server ends the stream after timeoutSeconds; the client-side limit only catches a
     // connection that died silently.
     req.timeout = options.timeout + std::chrono::seconds(60);
-    OPSY_RETURN_IF_ERROR(authorize(req, what));
+    OPSY_RETURN_IF_ERROR(authenticate(req, what));
 
     int status = 0;
     http::Response error_response;
@@ -348,8 +369,9 @@ class ClientImpl : public Client {
     return config_.server + path_and_query;
   }
 
-  Status authorize(http::Request& req, std::string_view what) {
-    req.headers.emplace_back("Accept", "application/json");
+  // The one place a request gets its credential: the transport adds none. Read per attempt, so
+  // a credential dropped after a 401 is fetched afresh.
+  Status authenticate(http::Request& req, std::string_view what) {
     req.headers.emplace_back("User-Agent", options_.user_agent);
     if (!config_.credentials) {
       return ok();
@@ -357,6 +379,18 @@ class ClientImpl : public Client {
     auto cred = config_.credentials->credential();
     if (!cred) {
       return fail(std::move(cred).error().context(what));
+    }
+    if (cred->token.empty() && !cred->client_certificate_pem.empty()) {
+      // The TLS identity is fixed when the transport is built, so a certificate an exec plugin
+      // hands out per call cannot be presented; fail clearly rather than send no credential.
+      return fail(ErrorCode::Unauthenticated,
+                  std::string(what) +
+                      ": the credential plugin returned a client certificate, which is not "
+                      "supported; configure it to return a token");
+    }
+    if (cred->token.find_first_of("\r\n") != std::string::npos) {
+      return fail(ErrorCode::Unauthenticated,
+                  std::string(what) + ": bearer token has a line break");
     }
     if (!cred->token.empty()) {
       req.headers.emplace_back("Authorization", "Bearer " + cred->token);
@@ -385,7 +419,7 @@ class ClientImpl : public Client {
       if (!req.timeout.has_value()) {
         req.timeout = options_.request_timeout;
       }
-      OPSY_RETURN_IF_ERROR(authorize(req, what));
+      OPSY_RETURN_IF_ERROR(authenticate(req, what));
       const auto started = clock_.steadyNow();
       auto resp = transport_->send(req);
       if (!resp) {

@@ -1,7 +1,5 @@
 #include "opsy/kube/transport.h"
 
-#include <stdexcept>
-
 namespace opsy::kube {
 
 Result<http::CurlTransportOptions> transportOptions(const RestConfig& config,
@@ -30,18 +28,6 @@ Result<http::CurlTransportOptions> transportOptions(const RestConfig& config,
   tls.server_name = config.tls_server_name;
   base.tls = std::move(tls);
   base.proxy = config.proxy_url;
-  base.bearer_token = nullptr;
-  if (config.credentials) {
-    // Read per request: the source caches and refreshes (token files, exec plugins). The curl
-    // transport turns a throw into an Unauthenticated failure of that one request.
-    base.bearer_token = [source = config.credentials]() -> std::string {
-      auto credential = source->credential();
-      if (!credential) {
-        throw std::runtime_error(credential.error().message);
-      }
-      return credential->token;
-    };
-  }
   return base;
 }
 

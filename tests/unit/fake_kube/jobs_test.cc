@@ -109,6 +109,59 @@ TEST_F(FakeKubeJobs, SucceededJobIsComplete) {
   EXPECT_EQ(get("/api/v1/namespaces/default/pods/none/log").status, 404);
 }
 
+// Pod logs take the real server's query: `container` must name one of the pod's containers (and
+// is required when there are several), tailLines keeps the last N lines, then limitBytes the first
+// N bytes of those; bad values are rejected as the real server rejects them.
+TEST_F(FakeKubeJobs, PodLogHonoursContainerTailLinesAndLimitBytes) {
+  Reply created = post(kJobs, R"({"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"b"},)"
+                              R"("spec":{"template":{"spec":{"restartPolicy":"Never",)"
+                              R"("initContainers":[{"name":"init","image":"busybox"}],)"
+                              R"("containers":[{"name":"main","image":"packer"},)"
+                              R"({"name":"side","image":"busybox"}]}}}})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  JobControlPtr control = runner_->waitForJob(0);
+  ASSERT_NE(control, nullptr);
+  control->start();
+  control->appendLog("one\ntwo\nthree\nfour\n");
+  const std::string log = "/api/v1/namespaces/default/pods/" + control->podName() + "/log";
+  struct Case {
+    std::string query;
+    int status;
+    std::string body;  // for 200
+  } cases[] = {
+      {"?container=main", 200, "one\ntwo\nthree\nfour\n"},
+      {"?container=main&tailLines=2", 200, "three\nfour\n"},
+      {"?container=main&tailLines=9", 200, "one\ntwo\nthree\nfour\n"},
+      {"?container=main&tailLines=0", 200, ""},
+      {"?container=main&limitBytes=5", 200, "one\nt"},
+      {"?container=main&tailLines=2&limitBytes=3", 200, "thr"},
+      {"?container=side", 200, ""},
+      {"?container=init", 200, ""},
+      {"", 400, ""},
+      {"?container=nope", 400, ""},
+      {"?container=main&tailLines=x", 400, ""},
+      {"?container=main&tailLines=-1", 422, ""},
+      {"?container=main&limitBytes=0", 422, ""},
+  };
+  for (const auto& c : cases) {
+    Reply r = get(log + c.query);
+    EXPECT_EQ(r.status, c.status) << c.query << ": " << r.body;
+    if (c.status == 200) {
+      EXPECT_EQ(r.body, c.body) << c.query;
+    }
+  }
+  Reply unnamed = get(log);
+  EXPECT_EQ(unnamed.str("/reason"), "BadRequest");
+  EXPECT_NE(unnamed.str("/message").find("a container name must be specified"), std::string::npos)
+      << unnamed.body;
+  EXPECT_EQ(get(log + "?container=main&limitBytes=0").str("/reason"), "Invalid");
+
+  // follow=true applies both to what is there; the stream ends with the container.
+  control->succeed();
+  EXPECT_EQ(get(log + "?container=main&follow=true&tailLines=1").body, "four\n");
+  EXPECT_EQ(get(log + "?container=main&follow=true&limitBytes=6").body, "one\ntw");
+}
+
 // Failure: Job Failed=True with the given reason and failed=1; Pod Failed with the exit code.
 TEST_F(FakeKubeJobs, FailedJobCarriesReason) {
   post(kJobs, job("build"));

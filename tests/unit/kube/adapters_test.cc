@@ -2,7 +2,7 @@
 // client: ClientLeaseStore, ClientEventSink, transportOptions() and ClientOptions::observer.
 #include <gtest/gtest.h>
 
-#include <stdexcept>
+#include <mutex>
 #include <thread>
 
 #include "opsy/core/fake_clock.h"
@@ -12,6 +12,7 @@
 #include "opsy/kube/lease_store.h"
 #include "opsy/kube/transport.h"
 #include "support/kube_scripted_transport.h"
+#include "support/loopback_server.h"
 
 namespace opsy::kube {
 namespace {
@@ -195,6 +196,15 @@ TEST_F(AdapterTest, ObserverSeesEveryAttempt) {
                                       "delete jobs Unavailable"}));
 }
 
+// A pod log read is observed like every call, as a get of the pods/log subresource.
+TEST_F(AdapterTest, PodLogIsObservedAsGetOfPodsLog) {
+  const std::string path = "/api/v1/namespaces/ci/pods/p/log";
+  transport_->reply("GET", path, ScriptedReply::withStatus(503, statusBody(503, "")));
+  transport_->reply("GET", path, ScriptedReply::ok("text"));
+  ASSERT_TRUE(client_->podLog("ci", "p", {.container = "c"}));
+  EXPECT_EQ(observed_, (std::vector<std::string>{"get pods/log 503", "get pods/log 200"}));
+}
+
 // A watch stopped by its caller is observed with the status the server answered, not as a
 // failure.
 TEST_F(AdapterTest, CancelledWatchIsObservedWithItsStatus) {
@@ -226,10 +236,8 @@ class RotatingTokens : public CredentialSource {
   bool fail_ = false;
 };
 
-// The transport takes TLS and proxy settings from the config (inline PEM over files) and reads the
-// bearer token from the credential source on every request.
+// The transport takes TLS and proxy settings from the config (inline PEM over files).
 TEST(KubeTransport, OptionsFollowConfig) {
-  auto tokens = std::make_shared<RotatingTokens>();
   RestConfig cfg;
   cfg.server = "https://k8s.test";
   cfg.ca_file = "/ca.crt";
@@ -239,7 +247,6 @@ TEST(KubeTransport, OptionsFollowConfig) {
   cfg.insecure_skip_tls_verify = true;
   cfg.tls_server_name = "kubernetes.default";
   cfg.proxy_url = "http://proxy:3128";
-  cfg.credentials = tokens;
   http::CurlTransportOptions base;
   base.user_agent = "ua";
   auto o = transportOptions(cfg, base);
@@ -252,14 +259,60 @@ TEST(KubeTransport, OptionsFollowConfig) {
   EXPECT_EQ(o->tls.server_name, "kubernetes.default");
   EXPECT_EQ(o->proxy, "http://proxy:3128");
   EXPECT_EQ(o->user_agent, "ua");
-  ASSERT_TRUE(o->bearer_token);
-  EXPECT_EQ(o->bearer_token(), "t1");
-  EXPECT_EQ(o->bearer_token(), "t2");
-  tokens->fail_ = true;
-  EXPECT_THROW(o->bearer_token(), std::runtime_error);
 }
 
-// Without credentials no token is sent; a config without a server or with an unreadable CA file
+// Through the production transport each request carries the token exactly once, read from the
+// credential source per request (a rotated token is used at once); a source that fails is an
+// Unauthenticated error returned by the call, and nothing is sent.
+TEST(KubeTransport, ClientAddsTheTokenOnceThroughCurl) {
+  testing::clearProxyEnvironment();
+  std::mutex mu;
+  std::vector<std::vector<std::string>> seen;  // Authorization values per request
+  auto server = std::make_unique<httplib::Server>();
+  auto record = [&](const httplib::Request& req) {
+    std::vector<std::string> values;
+    auto [begin, end] = req.headers.equal_range("Authorization");
+    for (auto it = begin; it != end; ++it) {
+      values.push_back(it->second);
+    }
+    std::lock_guard lock(mu);
+    seen.push_back(std::move(values));
+  };
+  server->Get("/api/v1/namespaces/ci/pods/p",
+              [&](const httplib::Request& req, httplib::Response& res) {
+                record(req);
+                res.set_content(R"({"metadata":{"name":"p"}})", "application/json");
+              });
+  server->Get("/api/v1/namespaces/ci/pods/p/log",
+              [&](const httplib::Request& req, httplib::Response& res) {
+                record(req);
+                res.set_content("line\n", "text/plain");
+              });
+  testing::LoopbackServer running(std::move(server));
+  auto tokens = std::make_shared<RotatingTokens>();
+  RestConfig cfg;
+  cfg.server = running.url();
+  cfg.credentials = tokens;
+  auto transport = makeTransport(cfg);
+  ASSERT_TRUE(transport) << transport.error().toString();
+  FakeClock clock;
+  ClientPtr client = makeClient(cfg, *transport, clock);
+
+  ASSERT_TRUE(client->get(resources::pods(), "ci", "p"));
+  auto log = client->podLog("ci", "p", {.container = "c"});
+  ASSERT_TRUE(log) << log.error().toString();
+  EXPECT_EQ(*log, "line\n");
+  tokens->fail_ = true;
+  auto refused = client->podLog("ci", "p", {});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::Unauthenticated);
+  EXPECT_NE(refused.error().message.find("exec plugin failed"), std::string::npos);
+
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen, (std::vector<std::vector<std::string>>{{"Bearer t1"}, {"Bearer t2"}}));
+}
+
+// A config without a server or with an unreadable CA file
 // is rejected naming where the config came from.
 TEST(KubeTransport, RejectsBadConfig) {
   RestConfig cfg;
@@ -268,7 +321,6 @@ TEST(KubeTransport, RejectsBadConfig) {
   cfg.server = "https://k8s.test";
   auto o = transportOptions(cfg);
   ASSERT_TRUE(o);
-  EXPECT_FALSE(o->bearer_token);
   cfg.ca_file = "/nonexistent/ca.crt";
   auto t = makeTransport(cfg);
   ASSERT_FALSE(t);

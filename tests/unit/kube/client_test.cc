@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <thread>
 
 #include "mocks/kube_client_mock.h"
@@ -299,6 +301,162 @@ TEST_F(ClientTest, UnauthorizedRefreshesCredentialOnce) {
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_EQ(reqs[0].header("Authorization"), "Bearer token-1");
   EXPECT_EQ(reqs[1].header("Authorization"), "Bearer token-2");
+}
+
+// How many times a header appears (names compare case-insensitively).
+int headerCount(const RecordedRequest& r, std::string_view name) {
+  int n = 0;
+  for (const auto& [key, value] : r.request.headers) {
+    (void)value;
+    n += std::equal(key.begin(), key.end(), name.begin(), name.end(),
+                    [](char a, char b) {
+                      return std::tolower(static_cast<unsigned char>(a)) ==
+                             std::tolower(static_cast<unsigned char>(b));
+                    })
+             ? 1
+             : 0;
+  }
+  return n;
+}
+
+// A pod log is a GET of .../pods/{pod}/log with the options as query parameters, asking for text
+// and carrying the token exactly once; the body comes back verbatim.
+TEST_F(ClientTest, PodLogSendsOptionsAsQueryAndAcceptsText) {
+  transport_->reply("GET", "/api/v1/namespaces/ci/pods/pb-j1-x/log",
+                    ScriptedReply::ok("1,b,artifact,0,id,us-west-2:ami-0abc\n{\"not json\n"));
+  auto text = client_->podLog(
+      "ci", "pb-j1-x", {.container = "packer-build", .tail_lines = 2000, .limit_bytes = 1048576});
+  ASSERT_TRUE(text.has_value()) << text.error().toString();
+  EXPECT_EQ(*text, "1,b,artifact,0,id,us-west-2:ami-0abc\n{\"not json\n");
+  auto reqs = transport_->requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].request.method, "GET");
+  EXPECT_EQ(reqs[0].request.url,
+            "https://k8s.test:6443/api/v1/namespaces/ci/pods/pb-j1-x/log"
+            "?container=packer-build&tailLines=2000&limitBytes=1048576");
+  EXPECT_EQ(headerCount(reqs[0], "Accept"), 1);
+  EXPECT_EQ(reqs[0].header("Accept"), "text/plain");
+  EXPECT_EQ(headerCount(reqs[0], "Authorization"), 1);
+  EXPECT_EQ(reqs[0].header("Authorization"), "Bearer token-1");
+}
+
+// Options left unset are not sent: the server's defaults (the only container, the whole log).
+TEST_F(ClientTest, PodLogWithoutOptionsSendsNoQuery) {
+  transport_->reply("GET", "/api/v1/namespaces/ci/pods/p/log", ScriptedReply::ok(""));
+  auto text = client_->podLog("ci", "p", {});
+  ASSERT_TRUE(text.has_value()) << text.error().toString();
+  EXPECT_EQ(*text, "");
+  auto reqs = transport_->requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_TRUE(reqs[0].query.empty());
+}
+
+// A pod log's failures map like every other call's: a missing pod is NotFound, a container not
+// started InvalidArgument, RBAC PermissionDenied (none retried); a server error is retried, then
+// Unavailable. Messages name the pod and container.
+TEST_F(ClientTest, PodLogErrorsMapLikeEveryCall) {
+  struct Case {
+    int http;
+    std::string reason;
+    ErrorCode want;
+    size_t attempts;
+  } cases[] = {
+      {404, "NotFound", ErrorCode::NotFound, 1},
+      {400, "BadRequest", ErrorCode::InvalidArgument, 1},
+      {403, "Forbidden", ErrorCode::PermissionDenied, 1},
+      {500, "InternalError", ErrorCode::Unavailable, 3},
+  };
+  for (const auto& c : cases) {
+    auto t = std::make_shared<ScriptedTransport>();
+    for (int i = 0; i < 3; ++i) {
+      t->reply("GET", "/api/v1/namespaces/ci/pods/p/log",
+               ScriptedReply::withStatus(c.http, status(c.http, c.reason, "refused")));
+    }
+    RestConfig cfg;
+    cfg.server = kServer;
+    ClientOptions options;
+    options.retry.random = [] { return 0.0; };
+    auto client = makeClient(cfg, t, clock_, options);
+    auto r = client->podLog("ci", "p", {.container = "packer-build"});
+    ASSERT_FALSE(r.has_value()) << c.http;
+    EXPECT_EQ(r.error().code, c.want) << c.http;
+    EXPECT_EQ(r.error().http_status, c.http);
+    EXPECT_EQ(r.error().provider_code, c.reason);
+    EXPECT_NE(r.error().message.find("get pods ci/p log container packer-build: refused"),
+              std::string::npos)
+        << r.error().message;
+    EXPECT_EQ(t->requests().size(), c.attempts) << c.http;
+  }
+}
+
+// A 401 on a pod log drops the cached credential and repeats once with a fresh one, as for every
+// call; a second 401 is Unauthenticated.
+TEST_F(ClientTest, PodLogUnauthorizedRefreshesCredentialOnce) {
+  for (int i = 0; i < 2; ++i) {
+    transport_->reply("GET", "/api/v1/namespaces/ci/pods/p/log",
+                      ScriptedReply::withStatus(401, status(401, "Unauthorized", "expired")));
+  }
+  auto r = client_->podLog("ci", "p", {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::Unauthenticated);
+  auto reqs = transport_->requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].header("Authorization"), "Bearer token-1");
+  EXPECT_EQ(reqs[1].header("Authorization"), "Bearer token-2");
+}
+
+// A pod log is a read: 429 (after the server's Retry-After) and 5xx are retried.
+TEST_F(ClientTest, PodLogRetriesThrottleAndServerErrors) {
+  const std::string path = "/api/v1/namespaces/ci/pods/p/log";
+  transport_->reply("GET", path,
+                    ScriptedReply::withStatus(429, status(429, "TooManyRequests", "slow down"),
+                                              {{"Retry-After", "3"}}));
+  transport_->reply("GET", path,
+                    ScriptedReply::withStatus(503, status(503, "ServiceUnavailable", "busy")));
+  transport_->reply("GET", path, ScriptedReply::ok("done\n"));
+  auto r = client_->podLog("ci", "p", {});
+  ASSERT_TRUE(r.has_value()) << r.error().toString();
+  EXPECT_EQ(*r, "done\n");
+  EXPECT_EQ(transport_->requests().size(), 3u);
+  EXPECT_GE(clock_.totalSlept(), std::chrono::seconds(3));
+}
+
+// Without a credential source no Authorization header is sent.
+TEST_F(ClientTest, NoCredentialsSendNoAuthorization) {
+  transport_->reply("GET", "/api/v1/namespaces/ci/pods/p/log", ScriptedReply::ok(""));
+  RestConfig cfg;
+  cfg.server = kServer;
+  auto client = makeClient(cfg, transport_, clock_);
+  ASSERT_TRUE(client->podLog("ci", "p", {}).has_value());
+  EXPECT_EQ(headerCount(transport_->requests().at(0), "Authorization"), 0);
+}
+
+class FixedCredential : public CredentialSource {
+ public:
+  explicit FixedCredential(Credential c) : credential_(std::move(c)) {}
+  Result<Credential> credential() override { return credential_; }
+  Credential credential_;
+};
+
+// A credential the client cannot send (a client certificate from an exec plugin, a token with a
+// line break) is an Unauthenticated error before anything is sent, never a request without it.
+TEST_F(ClientTest, UnsendableCredentialIsRefusedBeforeSending) {
+  Credential cert_only;
+  cert_only.client_certificate_pem = "CERT";
+  cert_only.client_key_pem = "KEY";
+  Credential split_token;
+  split_token.token = "abc\r\nX-Injected: 1";
+  for (const Credential& c : {cert_only, split_token}) {
+    RestConfig cfg;
+    cfg.server = kServer;
+    cfg.credentials = std::make_shared<FixedCredential>(c);
+    auto client = makeClient(cfg, transport_, clock_);
+    auto r = client->podLog("ci", "p", {});
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, ErrorCode::Unauthenticated);
+    EXPECT_EQ(r.error().message.find("abc"), std::string::npos) << r.error().message;
+  }
+  EXPECT_TRUE(transport_->requests().empty());
 }
 
 // Reconcilers can depend on one role and be tested with its mock; typed helpers decode through it.

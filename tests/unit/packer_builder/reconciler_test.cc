@@ -36,12 +36,6 @@ kube::WorkOutcome run(Reconciler& r, const std::string& key) {
   return controller::workFn(r)(key);
 }
 
-class MockPodLogReader : public PodLogReader {
- public:
-  MOCK_METHOD(Result<std::string>, containerLog,
-              (std::string_view ns, std::string_view pod, std::string_view container), (override));
-};
-
 class MockSecretKeyLister : public SecretKeyLister {
  public:
   MOCK_METHOD(Result<std::vector<std::string>>, keys, (std::string_view ns, std::string_view name),
@@ -148,7 +142,7 @@ class ReconcilerTest : public ::testing::Test {
   StrictMock<kube::MockObjectReader> reader_;
   StrictMock<kube::MockObjectWriter> writer_;
   StrictMock<kube::MockStatusWriter> status_;
-  StrictMock<MockPodLogReader> logs_;
+  StrictMock<kube::MockPodLogReader> logs_;
   StrictMock<MockSecretKeyLister> secrets_;
   NiceMock<kube::MockEventRecorder> events_;
   FakeNotifierFactory notifiers_;
@@ -222,7 +216,8 @@ TEST_F(ReconcilerTest, FinishedJobIsReadFromPodLogAndImageTagged) {
               list(::testing::Truly([](const kube::Resource& r) { return isResource(r, "pods"); }),
                    "ci", Field(&kube::ListOptions::label_selector, "job-name=pb-j1")))
       .WillOnce(Return(kube::ObjectList{.items = {podObject("pb-j1-abcde")}}));
-  EXPECT_CALL(logs_, containerLog("ci", "pb-j1-abcde", "packer-build"))
+  EXPECT_CALL(logs_,
+              podLog("ci", "pb-j1-abcde", Field(&kube::PodLogOptions::container, "packer-build")))
       .WillOnce(Return(std::string("1,amazon-ebs.x,artifact,0,id,us-west-2:ami-0bee5\n")));
   EXPECT_CALL(*ec2_, describeImages(Field(&aws::DescribeImagesInput::image_ids,
                                           std::vector<std::string>{"ami-0bee5"})))
@@ -267,7 +262,7 @@ TEST_F(ReconcilerTest, FailedEffectStopsAndRetries) {
       reader_,
       list(::testing::Truly([](const kube::Resource& r) { return isResource(r, "pods"); }), _, _))
       .WillOnce(Return(kube::ObjectList{.items = {podObject("pb-j1-abcde")}}));
-  EXPECT_CALL(logs_, containerLog(_, _, _))
+  EXPECT_CALL(logs_, podLog(_, _, _))
       .WillOnce(
           Return(std::string("--> amazon-ebs.x: AMIs were created:\nus-west-2: ami-0bee5\n")));
   EXPECT_CALL(*ec2_, describeImages(Field(&aws::DescribeImagesInput::image_ids,

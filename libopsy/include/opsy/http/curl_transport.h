@@ -9,13 +9,11 @@
 //
 //   http::CurlTransportOptions options;
 //   options.tls.ca_pem = cluster.certificate_authority_data;
-//   options.bearer_token = [&] { return token_file.read(); };
 //   OPSY_ASSIGN_OR_RETURN(http::TransportPtr transport, http::makeCurlTransport(options));
 #pragma once
 
 #include <chrono>
 #include <cstddef>
-#include <functional>
 #include <string>
 
 #include "opsy/core/clock.h"
@@ -43,10 +41,6 @@ struct TlsConfig {
 
 struct CurlTransportOptions {
   TlsConfig tls;
-  // Called for every request, possibly from several threads at once, so a rotated token
-  // (projected service account token) is picked up; surrounding whitespace is trimmed. An empty
-  // result sends no Authorization header; a request that sets its own Authorization keeps it.
-  std::function<std::string()> bearer_token;
   // An explicit proxy URL ("http://proxy:3128"). When empty, curl's environment variables apply:
   // http_proxy (lower case only), https_proxy / HTTPS_PROXY, all_proxy, and no_proxy / NO_PROXY.
   // Note that curl, unlike Go, proxies loopback addresses too unless no_proxy lists them, and

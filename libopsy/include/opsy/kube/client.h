@@ -1,11 +1,12 @@
 // File: client.h
 //
 // The Kubernetes REST client, split by role the way controller-runtime splits it: ObjectReader
-// (get, list), ObjectWriter (create, update, patch, delete) and StatusWriter (the status
-// subresource), so a reconciler and its mocks depend only on what it uses. Client adds paging and
-// watch for informers. Failures come back as opsy::Error mapped from the server's Status body
-// (reason in provider_code, Audit-Id as request id). Reads retry 429/5xx; writes retry only 429,
-// which the server answers before doing anything.
+// (get, list), ObjectWriter (create, update, patch, delete), StatusWriter (the status
+// subresource) and PodLogReader (a container's log), so a reconciler and its mocks depend only on
+// what it uses. Client adds paging and watch for informers. Every call goes through one request
+// path: it adds the bearer token, counts the attempt, and maps a failure to opsy::Error from the
+// server's Status body (reason in provider_code, Audit-Id as request id). Reads retry 429/5xx;
+// writes retry only 429, which the server answers before doing anything.
 //
 //   ClientPtr kube = makeClient(cfg, transport, realClock());
 //   OPSY_ASSIGN_OR_RETURN(Job job, getTyped<Job>(*kube, "ci", "build-1"));
@@ -91,6 +92,17 @@ struct WatchEvent {
   Error error;
 };
 
+// What part of a container's log to read (the query of GET .../pods/{pod}/log).
+struct PodLogOptions {
+  // Required when the pod has more than one container.
+  std::string container;
+  // `tailLines`: only the last N lines. Applied before limit_bytes.
+  std::optional<std::int64_t> tail_lines;
+  // `limitBytes`: stop after the FIRST N bytes (of the tail, with tail_lines), so it caps the size
+  // of the answer but cuts off the end of a longer log.
+  std::optional<std::int64_t> limit_bytes;
+};
+
 // Called for each decoded event; return false to end the watch.
 using WatchCallback = std::function<bool(WatchEvent& event)>;
 
@@ -159,8 +171,21 @@ class StatusWriter {
                                                    const PatchOptions& options) = 0;
 };
 
+// Knows how to read a pod container's log.
+class PodLogReader {
+ public:
+  virtual ~PodLogReader() = default;
+  /**
+   * Reads the log of one container of pod ns/pod as text (a read: retried on 429/5xx).
+   * @return NotFound when the pod does not exist; InvalidArgument when the server refuses, e.g.
+   *         the container has not started yet or is not in the pod.
+   */
+  [[nodiscard]] virtual Result<std::string> podLog(std::string_view ns, std::string_view pod,
+                                                   const PodLogOptions& options) = 0;
+};
+
 // Everything, plus the primitives informers are built from.
-class Client : public ObjectReader, public ObjectWriter, public StatusWriter {
+class Client : public ObjectReader, public ObjectWriter, public StatusWriter, public PodLogReader {
  public:
   /**
    * Reads one page of a collection.
@@ -185,7 +210,7 @@ using ClientPtr = std::shared_ptr<Client>;
 // One HTTP attempt of the client, reported to ClientOptions::observer (metrics, tracing).
 struct RequestObservation {
   std::string_view verb;      // get, list, watch, create, update, patch, delete
-  std::string_view resource;  // plural, with "/status" for the subresource: "jobs/status"
+  std::string_view resource;  // plural, with the subresource: "jobs/status", "pods/log"
   int http_status = 0;        // 0 when no response was read
   // The canonical error code when no response was read ("Unavailable"), else empty.
   std::string_view error_code;
@@ -203,7 +228,8 @@ struct ClientOptions {
 };
 
 // A client for `config.server` over `transport`. TLS settings in `config` are the transport's
-// business; this client adds the bearer token of config.credentials to each request.
+// business (kube::makeTransport); this client is the one place that adds the bearer token of
+// config.credentials, read for every attempt so rotated tokens and exec plugins keep working.
 ClientPtr makeClient(RestConfig config, http::TransportPtr transport, Clock& clock,
                      ClientOptions options = {});
 

@@ -2,10 +2,10 @@
 //
 // The HTTPS transport a Kubernetes client talks through, built from a RestConfig: the cluster CA
 // (file or PEM), the client certificate and key, insecure-skip-tls-verify, tls-server-name and
-// proxy-url all become libcurl settings, and the bearer token is read from the config's
-// credential source for every request, so rotated service-account tokens and exec plugins keep
-// working. Not supported: client certificates returned by exec plugins (the TLS identity is fixed
-// when the transport is built; such a credential's token, if any, is still used).
+// proxy-url all become libcurl settings. It adds no bearer token: the Client reads the config's
+// credential source for every request and adds it (one place, errors returned, not thrown).
+// Client certificates returned by exec plugins are not supported (the TLS identity is fixed when
+// the transport is built).
 //
 //   OPSY_ASSIGN_OR_RETURN(http::TransportPtr transport, kube::makeTransport(cfg));
 //   kube::ClientPtr client = kube::makeClient(cfg, transport, realClock());
@@ -19,7 +19,7 @@
 namespace opsy::kube {
 
 // The libcurl options for `config`; `base` supplies what a RestConfig does not say (timeouts,
-// user agent, pool size). TLS, proxy and bearer-token fields of `base` are replaced.
+// user agent, pool size). TLS and proxy fields of `base` are replaced.
 [[nodiscard]] Result<http::CurlTransportOptions> transportOptions(
     const RestConfig& config, http::CurlTransportOptions base = {});
 
