@@ -1,3 +1,4 @@
+#include <iterator>
 #include <thread>
 
 #include "opsy/core/clock.h"
@@ -50,10 +51,10 @@ void FakeClock::sleepFor(Duration d) {
     return;
   }
   const Duration wake = mono_ + d;
-  ++sleepers_;
+  auto entry = wakeups_.insert(wake);
   cv_.notify_all();
   cv_.wait(lock, [&] { return mono_ >= wake || auto_advance_; });
-  --sleepers_;
+  wakeups_.erase(entry);
 }
 
 void FakeClock::advance(Duration d) {
@@ -82,7 +83,21 @@ Duration FakeClock::totalSlept() const {
 
 int FakeClock::sleepers() const {
   std::lock_guard lock(mu_);
-  return sleepers_;
+  return static_cast<int>(wakeups_.size());
+}
+
+bool FakeClock::waitForSleepers(int n, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  // A sleeper whose wake-up time has come is still in wakeups_ until its thread runs again; only
+  // the ones still waiting for the future count as idle.
+  return cv_.wait_for(lock, timeout, [&] {
+    return std::distance(wakeups_.upper_bound(mono_), wakeups_.end()) >= n;
+  });
+}
+
+bool FakeClock::advanceAndSettle(Duration d, int n, std::chrono::milliseconds timeout) {
+  advance(d);
+  return waitForSleepers(n, timeout);
 }
 
 }  // namespace opsy

@@ -3,6 +3,7 @@
 // happens, the cache must converge to exactly what the server holds.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <random>
 #include <thread>
@@ -18,6 +19,21 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+
+// Real time the informer gets to catch up: generous, so only a hang fails a test.
+constexpr milliseconds kEventually = seconds(60);
+
+// Polls `condition` until it holds or kEventually has passed.
+bool eventually(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + kEventually;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return true;
+}
 
 const Resource& configMaps() {
   static const Resource r{"", "v1", "configmaps", "ConfigMap", true};
@@ -82,16 +98,9 @@ class InformerFaultsTest : public ::testing::Test {
     return informer;
   }
 
-  // Waits (real time, bounded: 30 s, generous for a loaded machine) until the cache equals the
-  // server.
+  // Waits until the cache equals the server.
   bool converges(const Informer& informer) {
-    for (int i = 0; i < 1500; ++i) {
-      if (cacheState(informer.store()) == serverState(*fake_)) {
-        return true;
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return false;
+    return eventually([&] { return cacheState(informer.store()) == serverState(*fake_); });
   }
 
   std::unique_ptr<testing::FakeKube> fake_;
@@ -105,7 +114,7 @@ TEST_F(InformerFaultsTest, CacheConvergesAfterDropsAndExpiries) {
     ASSERT_TRUE(fake_->createObject(configMap("cm-" + std::to_string(i), 0)).has_value());
   }
   auto informer = startInformer();
-  ASSERT_TRUE(informer->waitForSync(milliseconds(10000)));
+  ASSERT_TRUE(informer->waitForSync(kEventually));
   ASSERT_TRUE(converges(*informer));
 
   std::mt19937 rng(42);
@@ -130,11 +139,9 @@ TEST_F(InformerFaultsTest, CacheConvergesAfterDropsAndExpiries) {
         }
       }
     }
-    // Only a watch that is open can be dropped: wait (bounded) for the informer to reconnect.
-    for (int w = 0; w < 1000 && fake_->openWatchCount("configmaps") == 0; ++w) {
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    ASSERT_GT(fake_->openWatchCount("configmaps"), 0) << "informer did not re-watch";
+    // Only a watch that is open can be dropped: wait for the informer to reconnect.
+    ASSERT_TRUE(eventually([&] { return fake_->openWatchCount("configmaps") > 0; }))
+        << "informer did not re-watch";
     if (round % 6 == 5 && expiries < 10) {
       // Forget history and cut the watch: the resume point is now too old, so the next watch
       // gets 410 Expired and the informer must relist (while changes keep coming).
@@ -150,18 +157,23 @@ TEST_F(InformerFaultsTest, CacheConvergesAfterDropsAndExpiries) {
   }
   EXPECT_EQ(drops, 50);
   EXPECT_EQ(expiries, 10);
+  // The informer really relisted after the expiries: every expiry forced a fresh list (one
+  // without a continue token) after the initial one. The last round's relist may still be under
+  // way (the cache can already match the server without it), so wait for it.
+  auto fresh_lists = [&] {
+    int n = 0;
+    for (const testing::KubeRequest& r : fake_->requestLog()) {
+      if (r.verb == "list" && r.resource == "configmaps" &&
+          r.query.find("continue=") == std::string::npos) {
+        ++n;
+      }
+    }
+    return n;
+  };
+  EXPECT_TRUE(eventually([&] { return fresh_lists() >= 1 + 10; }))
+      << fresh_lists() << " fresh lists";
   ASSERT_TRUE(converges(*informer)) << "cache " << cacheState(informer->store()).size()
                                     << " objects, server " << serverState(*fake_).size();
-  // The informer really relisted after the expiries (one initial list plus at least the relists).
-  // Every expiry forced a fresh list (one without a continue token) after the initial one.
-  int fresh_lists = 0;
-  for (const testing::KubeRequest& r : fake_->requestLog()) {
-    if (r.verb == "list" && r.resource == "configmaps" &&
-        r.query.find("continue=") == std::string::npos) {
-      ++fresh_lists;
-    }
-  }
-  EXPECT_GE(fresh_lists, 1 + 10);
   informer->stop();
 }
 
@@ -178,7 +190,7 @@ TEST_F(InformerFaultsTest, ConvergesThroughThrottlingAndServerErrors) {
   fake_->addFault(testing::KubeFault{
       .verb = "watch", .resource = "configmaps", .http_status = 503, .count = 3});
   auto informer = startInformer();
-  ASSERT_TRUE(informer->waitForSync(milliseconds(10000)));
+  ASSERT_TRUE(informer->waitForSync(kEventually));
   ASSERT_TRUE(fake_->deleteObject("v1", "ConfigMap", "ci", "cm-3").has_value());
   ASSERT_TRUE(fake_->createObject(configMap("late", 1)).has_value());
   EXPECT_TRUE(converges(*informer));
@@ -189,14 +201,17 @@ TEST_F(InformerFaultsTest, ConvergesThroughThrottlingAndServerErrors) {
 // it: the watch times out, the informer resumes, and once the server speaks again it converges.
 TEST_F(InformerFaultsTest, ConvergesAfterStalledWatches) {
   auto informer = startInformer(seconds(1));
-  ASSERT_TRUE(informer->waitForSync(milliseconds(10000)));
+  ASSERT_TRUE(informer->waitForSync(kEventually));
   fake_->stallWatches("configmaps");
+  const int watches = fake_->requestCount("watch", "configmaps");
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(fake_->createObject(configMap("during-stall-" + std::to_string(i), i)).has_value());
   }
   std::this_thread::sleep_for(milliseconds(300));
   EXPECT_TRUE(cacheState(informer->store()).empty()) << "nothing can arrive while stalled";
-  std::this_thread::sleep_for(seconds(2));  // at least one watch timed out and was renewed
+  // A watch opened while stalled times out and is renewed: two more watch requests.
+  ASSERT_TRUE(eventually(
+      [&, before = watches] { return fake_->requestCount("watch", "configmaps") >= before + 2; }));
   fake_->stallWatches("configmaps", false);
   EXPECT_TRUE(converges(*informer));
   EXPECT_GE(fake_->requestCount("watch", "configmaps"), 2);

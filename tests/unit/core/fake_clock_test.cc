@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 namespace opsy {
@@ -29,15 +30,49 @@ TEST(FakeClock, ManualModeBlocksUntilAdvanced) {
     clock.sleepFor(seconds(10));
     woke = true;
   });
-  while (clock.sleepers() == 0) {
-    std::this_thread::yield();
-  }
+  ASSERT_TRUE(clock.waitForSleepers(1));
   clock.advance(seconds(9));
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Still asleep on a wake-up time ahead of the clock.
+  ASSERT_TRUE(clock.waitForSleepers(1));
   EXPECT_FALSE(woke.load());
   clock.advance(seconds(1));
   sleeper.join();
   EXPECT_TRUE(woke.load());
+}
+
+// advanceAndSettle() returns only after every thread the step woke has run and slept again.
+TEST(FakeClock, AdvanceAndSettleWaitsUntilWokenThreadsSleepAgain) {
+  FakeClock clock;
+  clock.autoAdvance(false);
+  std::atomic<bool> stop{false};
+  std::atomic<int> fast_rounds{0};
+  std::atomic<int> slow_rounds{0};
+  auto loop = [&](Duration period, std::atomic<int>& rounds) {
+    while (!stop) {
+      clock.sleepFor(period);
+      ++rounds;
+    }
+  };
+  std::thread fast([&] { loop(std::chrono::milliseconds(100), fast_rounds); });
+  std::thread slow([&] { loop(std::chrono::milliseconds(300), slow_rounds); });
+  ASSERT_TRUE(clock.waitForSleepers(2));
+  for (int step = 1; step <= 30; ++step) {
+    ASSERT_TRUE(clock.advanceAndSettle(std::chrono::milliseconds(100), 2));
+    ASSERT_EQ(fast_rounds.load(), step);
+    ASSERT_EQ(slow_rounds.load(), step / 3);
+  }
+  stop = true;
+  clock.autoAdvance(true);
+  fast.join();
+  slow.join();
+}
+
+// A thread that never sleeps again is reported, not waited for forever.
+TEST(FakeClock, WaitForSleepersTimesOut) {
+  FakeClock clock;
+  clock.autoAdvance(false);
+  EXPECT_FALSE(clock.waitForSleepers(1, std::chrono::milliseconds(1)));
+  EXPECT_TRUE(clock.waitForSleepers(0, std::chrono::milliseconds(1)));
 }
 
 // Setting wall time (a clock jump) does not move monotonic time.

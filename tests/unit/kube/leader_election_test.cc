@@ -605,15 +605,16 @@ TEST(LeaderElection, RunAcquiresAndReleasesOnStop) {
   };
   auto a = LeaderElector::create(config, store, clock, callbacks).value();
   std::thread runner([&] { a->run(); });
-  for (int i = 0; i < 2000 && started.load() == 0; ++i) {
-    std::this_thread::sleep_for(milliseconds(1));
-  }
+  // run() sleeps on the clock in two threads: the tick loop and the watchdog.
+  ASSERT_TRUE(clock.waitForSleepers(2));
   ASSERT_EQ(started.load(), 1);
+  const int writes_after_acquire = lease->writes();
   for (int i = 0; i < 50; ++i) {
-    clock.advance(milliseconds(100));
-    std::this_thread::sleep_for(milliseconds(1));
+    ASSERT_TRUE(clock.advanceAndSettle(milliseconds(100), 2));
   }
   EXPECT_TRUE(a->isLeader());
+  // 5 s at a 2 s retry period: two renewals.
+  EXPECT_EQ(lease->writes() - writes_after_acquire, 2);
   a->stop();
   clock.autoAdvance(true);
   runner.join();
@@ -652,27 +653,31 @@ TEST(LeaderElection, RunStepsDownDuringStalledRequest) {
   config.identity = "b";
   auto b = LeaderElector::create(config, store_b, clock, callbacks("b")).value();
 
-  // Advances fake time in small steps, letting every thread react before the next step.
+  // Advances fake time in small steps; each step waits until every run() thread (two per
+  // elector) has reacted and is asleep again, so no step races a thread still at work.
   auto advance = [&](Duration total, int sleepers) {
+    if (!clock.waitForSleepers(sleepers)) {
+      return false;
+    }
     for (Duration t{0}; t < total; t += milliseconds(100)) {
-      clock.advance(milliseconds(100));
-      std::this_thread::sleep_for(milliseconds(2));
-      for (int i = 0; i < 2000 && clock.sleepers() < sleepers; ++i) {
-        std::this_thread::sleep_for(milliseconds(1));
+      if (!clock.advanceAndSettle(milliseconds(100), sleepers)) {
+        return false;
       }
     }
+    return true;
   };
 
   std::thread run_a([&] { a->run(); });
-  advance(seconds(1), 2);
+  ASSERT_TRUE(advance(seconds(1), 2));
   ASSERT_TRUE(a->isLeader());
   std::thread run_b([&] { b->run(); });
-  advance(seconds(10), 4);
+  ASSERT_TRUE(advance(seconds(10), 4));
   ASSERT_TRUE(a->isLeader());
   ASSERT_FALSE(b->isLeader());
 
+  // From now on a's tick sleeps 60 s in its first store call: it still counts as a sleeper.
   store_a.setStall(seconds(60));
-  advance(seconds(30), 4);
+  ASSERT_TRUE(advance(seconds(30), 4));
   EXPECT_FALSE(a->isLeader());
   EXPECT_TRUE(b->isLeader());
 

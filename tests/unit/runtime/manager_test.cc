@@ -35,8 +35,9 @@ class ProxyFreeEnvironment : public ::testing::Environment {
 [[maybe_unused]] const auto* const kProxyFree =
     ::testing::AddGlobalTestEnvironment(new ProxyFreeEnvironment);
 
+// Waits (real time) until `pred` holds; the bound is generous so only a hang fails a test.
 template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 60s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (pred()) {
@@ -250,22 +251,27 @@ TEST(ManagerLoopback, ReconcilesFromWatchAndStopsCleanly) {
   ASSERT_TRUE(ready);
   EXPECT_EQ(ready->status, 200);
   httplib::Client scrape("127.0.0.1", manager.metricsPort());
-  auto metrics = scrape.Get("/metrics");
-  ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find(
-                R"(opsy_kube_requests_total{code="200",resource="widgets",verb="list"} 1)"),
-            std::string::npos)
-      << metrics->body;
-  EXPECT_NE(
-      metrics->body.find(
-          R"(opsy_kube_requests_total{code="200",resource="widgets/status",verb="update"} 2)"),
-      std::string::npos);
-  EXPECT_NE(metrics->body.find(R"(opsy_reconcile_total{controller="widget",result="success"} 2)"),
-            std::string::npos);
+  // The server has the second status before the client has counted its reply and the reconcile
+  // its result: scrape until the work is counted.
+  const std::string lists =
+      R"(opsy_kube_requests_total{code="200",resource="widgets",verb="list"} 1)";
+  const std::string updates =
+      R"(opsy_kube_requests_total{code="200",resource="widgets/status",verb="update"} 2)";
+  const std::string successes = R"(opsy_reconcile_total{controller="widget",result="success"} 2)";
+  std::string metrics;
+  EXPECT_TRUE(eventually([&] {
+    auto scraped = scrape.Get("/metrics");
+    metrics = scraped ? scraped->body : "";
+    return metrics.find(updates) != std::string::npos &&
+           metrics.find(successes) != std::string::npos;
+  }));
+  EXPECT_NE(metrics.find(lists), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(updates), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(successes), std::string::npos) << metrics;
 
   manager.requestShutdown("test");
   auto done = exit_code.get_future();
-  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_EQ(done.wait_for(60s), std::future_status::ready);
   EXPECT_EQ(done.get(), 0);
   runner.join();
 }
@@ -288,8 +294,9 @@ class ManagerLeaderTest : public ::testing::Test {
     options.health_probe_bind_address = "0";
     options.leader_elect = true;
     options.leader_election_namespace = "ops";
-    options.lease_duration = 2s;
-    options.renew_deadline = 1s;
+    // A renew deadline far above any scheduling delay: only the test's partition ends the lead.
+    options.lease_duration = 10s;
+    options.renew_deadline = 5s;
     options.retry_period = 100ms;
     ManagerDeps deps = quietDeps();
     kube::RestConfig cfg;
@@ -326,24 +333,31 @@ class ManagerLeaderTest : public ::testing::Test {
 // A standby is ready but reconciles nothing; it starts work only once it holds the lease, and
 // when it loses the lease it stops and run() returns 1 so the pod restarts.
 TEST_F(ManagerLeaderTest, WorkersRunOnlyWhileLeading) {
-  lease_->put(
-      {.holder_identity = "other", .lease_duration_seconds = 1, .renew_time = realClock().now()});
+  // Another replica holds the lease, for longer than the test runs, until the test releases it.
+  lease_->put({.holder_identity = "other",
+               .lease_duration_seconds = 3600,
+               .renew_time = realClock().now()});
   ManagerPtr manager = makeManager();
   std::promise<int> exit_code;
   std::thread runner([&] { exit_code.set_value(manager->run()); });
 
   ASSERT_TRUE(eventually([&] { return manager->readiness().has_value(); }));
+  // Ready (caches synced, leader known) and several election rounds as a standby.
+  const int calls_when_ready = store_->calls();
+  ASSERT_TRUE(eventually([&] { return store_->calls() >= calls_when_ready + 5; }));
   EXPECT_FALSE(manager->leading());
-  std::this_thread::sleep_for(200ms);
   EXPECT_EQ(reconciles_.load(), 0) << "a standby must not reconcile";
 
+  // The other replica steps down and releases the lease, as on a graceful stop.
+  lease_->put(
+      {.holder_identity = "", .lease_duration_seconds = 1, .renew_time = realClock().now()});
   ASSERT_TRUE(eventually([&] { return reconciles_.load() > 0; }));
   EXPECT_TRUE(manager->leading());
   EXPECT_EQ(lease_->peek()->holder_identity, "me");
 
   store_->setPartitioned(true);
   auto done = exit_code.get_future();
-  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_EQ(done.wait_for(60s), std::future_status::ready);
   EXPECT_EQ(done.get(), 1);
   runner.join();
 }
@@ -356,7 +370,7 @@ TEST_F(ManagerLeaderTest, GracefulStopReleasesLease) {
   ASSERT_TRUE(eventually([&] { return reconciles_.load() > 0; }));
   manager->requestShutdown("test");
   auto done = exit_code.get_future();
-  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_EQ(done.wait_for(60s), std::future_status::ready);
   EXPECT_EQ(done.get(), 0);
   runner.join();
   ASSERT_TRUE(lease_->peek().has_value());
