@@ -80,21 +80,6 @@ std::string_view propagationName(Propagation p) {
   return "";
 }
 
-// "get jobs ci/build-1": the prefix of every error message.
-std::string describe(std::string_view verb, const Resource& r, std::string_view ns,
-                     std::string_view name) {
-  std::string what = fmt::format("{} {}", verb, r.plural);
-  if (!r.group.empty()) {
-    what += "." + r.group;
-  }
-  std::string key =
-      name.empty() ? std::string(r.namespaced ? ns : "") : objectKey(r.namespaced ? ns : "", name);
-  if (!key.empty()) {
-    what += " " + key;
-  }
-  return what;
-}
-
 // What a request is, for the observer: a Kubernetes verb and "plural[/subresource]".
 struct CallLabel {
   std::string_view verb;

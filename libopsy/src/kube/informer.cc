@@ -18,75 +18,11 @@ std::shared_ptr<spdlog::logger> logger() {
 
 }  // namespace
 
-// The store behind Store: a key -> object map replaced wholesale on relist.
-class Informer::Cache : public Store {
- public:
-  ObjectPtr get(std::string_view ns, std::string_view name) const override {
-    std::lock_guard lock(mu_);
-    auto it = items_.find(objectKey(ns, name));
-    return it == items_.end() ? nullptr : it->second;
-  }
-
-  std::vector<ObjectPtr> list() const override {
-    std::lock_guard lock(mu_);
-    std::vector<ObjectPtr> out;
-    out.reserve(items_.size());
-    for (const auto& [key, obj] : items_) {
-      out.push_back(obj);
-    }
-    return out;
-  }
-
-  bool hasSynced() const override {
-    std::lock_guard lock(mu_);
-    return synced_;
-  }
-
-  bool waitForSync(std::chrono::milliseconds timeout) const {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return synced_; });
-  }
-
-  // Swaps in a complete list; returns the previous contents.
-  std::map<std::string, ObjectPtr> replace(std::map<std::string, ObjectPtr> items) {
-    std::lock_guard lock(mu_);
-    std::swap(items_, items);
-    synced_ = true;
-    cv_.notify_all();
-    return items;
-  }
-
-  // Stores `obj` under its key; returns the previous object, if any.
-  ObjectPtr upsert(ObjectPtr obj) {
-    std::lock_guard lock(mu_);
-    ObjectPtr& slot = items_[obj->key()];
-    std::swap(slot, obj);
-    return obj;
-  }
-
-  ObjectPtr erase(const std::string& key) {
-    std::lock_guard lock(mu_);
-    auto it = items_.find(key);
-    if (it == items_.end()) {
-      return nullptr;
-    }
-    ObjectPtr old = std::move(it->second);
-    items_.erase(it);
-    return old;
-  }
-
- private:
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-  std::map<std::string, ObjectPtr> items_;
-  bool synced_ = false;
-};
-
 Informer::Informer(ClientPtr client, InformerOptions options, Clock& clock)
     : client_(std::move(client)),
       options_(std::move(options)),
       clock_(clock),
-      cache_(std::make_unique<Cache>()) {
+      cache_(std::make_unique<IndexedStore>()) {
   if (!options_.random) {
     auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
     auto mu = std::make_shared<std::mutex>();
@@ -110,6 +46,17 @@ void Informer::addHandlers(ResourceEventHandlers handlers) {
     }
   }
   handlers_.push_back(std::move(handlers));
+}
+
+void Informer::addIndex(Index index) {
+  cache_->addIndex(std::move(index));
+}
+
+void Informer::setResyncPeriod(Duration period) {
+  if (watcher_.joinable() || stopping_) {
+    return;  // the resync thread reads the period without a lock once started
+  }
+  options_.resync_period = period;
 }
 
 const Store& Informer::store() const {
@@ -293,6 +240,13 @@ void Informer::replaceAll(std::vector<Object> items) {
 }
 
 void Informer::applyEvent(WatchEvent& event) {
+  // Cached objects look like the API's answers to get and list, which always name their type.
+  if (event.object.api_version.empty()) {
+    event.object.api_version = options_.resource.apiVersion();
+  }
+  if (event.object.kind.empty()) {
+    event.object.kind = options_.resource.kind;
+  }
   auto obj = std::make_shared<const Object>(std::move(event.object));
   std::lock_guard lock(handlers_mu_);
   if (event.type == WatchEventType::Deleted) {

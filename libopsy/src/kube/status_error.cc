@@ -4,6 +4,7 @@
 
 #include "kube/json.h"
 #include "opsy/http/retry.h"
+#include "opsy/kube/object.h"
 
 namespace opsy::kube {
 namespace {
@@ -128,6 +129,30 @@ Error errorFromResponse(const http::Response& response, std::string_view what) {
   if (auto retry = response.header("Retry-After"); retry.has_value()) {
     e.retry_after = http::parseRetryAfterSeconds(*retry);
   }
+  return e;
+}
+
+std::string describe(std::string_view verb, const Resource& r, std::string_view ns,
+                     std::string_view name) {
+  std::string what = fmt::format("{} {}", verb, r.plural);
+  if (!r.group.empty()) {
+    what += "." + r.group;
+  }
+  std::string key =
+      name.empty() ? std::string(r.namespaced ? ns : "") : objectKey(r.namespaced ? ns : "", name);
+  if (!key.empty()) {
+    what += " " + key;
+  }
+  return what;
+}
+
+Error notFoundError(const Resource& r, std::string_view ns, std::string_view name) {
+  // The server's own wording: `jobs.batch "build-1" not found`.
+  const std::string qualified = r.group.empty() ? r.plural : r.plural + "." + r.group;
+  Error e(ErrorCode::NotFound,
+          fmt::format("{}: {} \"{}\" not found", describe("get", r, ns, name), qualified, name));
+  e.http_status = 404;
+  e.provider_code = "NotFound";
   return e;
 }
 

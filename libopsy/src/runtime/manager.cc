@@ -26,15 +26,6 @@ std::shared_ptr<spdlog::logger> logger() {
   return log::get("runtime");
 }
 
-double seconds(Duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-std::string apiGroupOf(std::string_view api_version) {
-  auto slash = api_version.find('/');
-  return slash == std::string_view::npos ? "" : std::string(api_version.substr(0, slash));
-}
-
 std::string hostName() {
   char buf[256] = {};
   if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') {
@@ -48,94 +39,9 @@ std::string randomHex() {
   return fmt::format("{:08x}{:08x}", rd(), rd());
 }
 
-// A short id that ties the log lines of one reconcile together. Stepping by the golden-ratio
-// constant keeps consecutive ids visibly different.
-std::string nextReconcileId() {
-  static std::atomic<std::uint32_t> next{std::random_device{}()};
-  return fmt::format("{:08x}", next.fetch_add(0x9E3779B9U, std::memory_order_relaxed));
-}
-
-class QueueMetricsAdapter : public kube::WorkQueueMetrics {
- public:
-  QueueMetricsAdapter(Metrics& metrics, std::string queue)
-      : metrics_(metrics), queue_(std::move(queue)) {}
-  void setDepth(std::int64_t depth) override { metrics_.queueDepth(queue_, depth); }
-  void onAdd() override { metrics_.queueAdd(queue_); }
-  void observeQueueLatency(double s) override { metrics_.queueLatency(queue_, toDuration(s)); }
-  void observeWorkDuration(double s) override { metrics_.queueWorkDuration(queue_, toDuration(s)); }
-  void onRetry() override { metrics_.queueRetry(queue_); }
-  void setUnfinishedWork(double, double) override {}
-
- private:
-  static Duration toDuration(double s) {
-    return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
-  }
-  Metrics& metrics_;
-  std::string queue_;
-};
-
 }  // namespace
 
 // ---- decisions (manager_internal.h) ----
-
-ReconcileResult resultOf(const kube::WorkOutcome& outcome) {
-  switch (outcome.kind) {
-    case kube::WorkOutcome::Kind::Success: return ReconcileResult::Success;
-    case kube::WorkOutcome::Kind::Error: return ReconcileResult::Error;
-    case kube::WorkOutcome::Kind::Terminal: return ReconcileResult::Terminal;
-    case kube::WorkOutcome::Kind::RequeueAfter: return ReconcileResult::RequeueAfter;
-  }
-  return ReconcileResult::Error;
-}
-
-kube::WorkFn instrumentReconcile(std::string controller, ReconcileFn fn, Metrics& metrics,
-                                 Clock& clock) {
-  auto out = log::get("controller." + controller);
-  return [name = std::move(controller), fn = std::move(fn), &metrics, &clock,
-          out](const std::string& key) {
-    const std::string id = nextReconcileId();
-    const auto started = clock.steadyNow();
-    kube::WorkOutcome outcome;
-    try {
-      outcome = fn(key);
-    } catch (const std::exception& e) {
-      outcome = kube::WorkOutcome::failed(
-          Error(ErrorCode::Internal, std::string("reconcile threw: ") + e.what()));
-    } catch (...) {
-      outcome = kube::WorkOutcome::failed(Error(ErrorCode::Internal, "reconcile threw"));
-    }
-    const auto elapsed = std::chrono::duration_cast<Duration>(clock.steadyNow() - started);
-    const ReconcileResult result = resultOf(outcome);
-    metrics.reconcileDone(result, elapsed);
-    const std::string error_text = outcome.error ? outcome.error->toString() : "";
-    switch (result) {
-      case ReconcileResult::Error:
-        out->error("reconcile failed {}",
-                   log::kv("controller", name, "object", key, "reconcile_id", id, "error",
-                           error_text, "duration_s", seconds(elapsed)));
-        break;
-      case ReconcileResult::Terminal:
-        out->error("reconcile failed terminally {}",
-                   log::kv("controller", name, "object", key, "reconcile_id", id, "error",
-                           error_text, "duration_s", seconds(elapsed)));
-        break;
-      case ReconcileResult::RequeueAfter:
-        out->debug("reconcile done {}", log::kv("controller", name, "object", key, "reconcile_id",
-                                                id, "result", toString(result), "requeue_after",
-                                                formatDuration(outcome.requeue_after)));
-        break;
-      case ReconcileResult::Success:
-        out->debug("reconcile done {}", log::kv("controller", name, "object", key, "reconcile_id",
-                                                id, "result", toString(result)));
-        break;
-    }
-    return outcome;
-  };
-}
-
-kube::WorkQueueMetricsPtr queueMetrics(Metrics& metrics, std::string queue) {
-  return std::make_shared<QueueMetricsAdapter>(metrics, std::move(queue));
-}
 
 Status cachesReady(const std::vector<std::string>& unsynced) {
   if (unsynced.empty()) {
@@ -171,129 +77,7 @@ Result<kube::RestConfig> resolveRestConfig(const ManagerOptions& options, const 
   return kube::loadConfig(clock, kubeconfig, in_cluster);
 }
 
-Status validateOptions(const ManagerOptions& options) {
-  if (options.name.empty()) {
-    return fail(ErrorCode::InvalidArgument, "manager: a controller name is required");
-  }
-  if (options.workers < 1) {
-    return fail(ErrorCode::InvalidArgument,
-                fmt::format("flag --workers: must be at least 1, got {}", options.workers));
-  }
-  for (const auto& ns : options.namespaces) {
-    if (ns.empty()) {
-      return fail(ErrorCode::InvalidArgument, "flag --namespace: empty namespace");
-    }
-  }
-  if (auto a = parseBindAddress(options.metrics_bind_address); !a) {
-    return fail(ErrorCode::InvalidArgument, "flag --metrics-bind-address: " + a.error().message);
-  }
-  if (auto a = parseBindAddress(options.health_probe_bind_address); !a) {
-    return fail(ErrorCode::InvalidArgument,
-                "flag --health-probe-bind-address: " + a.error().message);
-  }
-  if (auto f = log::parseFormat(options.log_format); !f) {
-    return fail(ErrorCode::InvalidArgument, "flag --log-format: " + f.error().message);
-  }
-  if (auto l = log::parseLevel(options.log_level); !l) {
-    return fail(ErrorCode::InvalidArgument, "flag --log-level: " + l.error().message);
-  }
-  if (options.graceful_shutdown_timeout.count() <= 0 || options.cache_sync_timeout.count() <= 0) {
-    return fail(ErrorCode::InvalidArgument, "manager: timeouts must be positive");
-  }
-  return ok();
-}
-
-// ---- flags ----
-
-void addManagerFlags(FlagSet& flags, ManagerOptions& options) {
-  flags.addString("kubeconfig", &options.kubeconfig,
-                  "Path to a kubeconfig. Without it: KUBECONFIG, then the in-cluster service "
-                  "account, then ~/.kube/config.");
-  flags.addString("context", &options.context, "kubeconfig context to use.", "OPSY_CONTEXT");
-  flags.addStringList("namespace", &options.namespaces,
-                      "Namespace to watch (repeatable). Default: every namespace.",
-                      "WATCH_NAMESPACE");
-  flags.addString("metrics-bind-address", &options.metrics_bind_address,
-                  "Address for /metrics; \"0\" disables it.", "OPSY_METRICS_BIND_ADDRESS");
-  flags.addString("health-probe-bind-address", &options.health_probe_bind_address,
-                  "Address for /healthz and /readyz; \"0\" disables it.",
-                  "OPSY_HEALTH_PROBE_BIND_ADDRESS");
-  flags.addBool("leader-elect", &options.leader_elect,
-                "Elect a leader with a Lease so only one replica acts.", "OPSY_LEADER_ELECT");
-  flags.addString("leader-election-namespace", &options.leader_election_namespace,
-                  "Namespace of the leader election Lease. Default: the pod's namespace.",
-                  "OPSY_LEADER_ELECTION_NAMESPACE");
-  flags.addString("leader-election-id", &options.leader_election_id,
-                  "Name of the leader election Lease. Default: <controller>.ami.refresh.ops.",
-                  "OPSY_LEADER_ELECTION_ID");
-  flags.addInt("workers", &options.workers, "Concurrent reconciles per controller.",
-               "OPSY_WORKERS");
-  flags.addString("log-format", &options.log_format, "Log format: text or json.",
-                  "OPSY_LOG_FORMAT");
-  flags.addString("log-level", &options.log_level,
-                  "Log level: trace, debug, info, warn, error or off.", "OPSY_LOG_LEVEL");
-  flags.addString("aws-region", &options.aws_region, "AWS region for objects that do not name one.",
-                  "AWS_REGION");
-}
-
-OwnerMapper controllerOwnerOf(const kube::Resource& owner) {
-  return [owner](const kube::Object& owned) -> std::optional<std::string> {
-    for (const auto& ref : owned.metadata.owner_references) {
-      if (ref.controller && ref.kind == owner.kind && apiGroupOf(ref.api_version) == owner.group) {
-        return kube::objectKey(owner.namespaced ? owned.metadata.ns : "", ref.name);
-      }
-    }
-    return std::nullopt;
-  };
-}
-
 // ---- Manager ----
-
-// One resource (and label selector) watched in every configured namespace, seen as one Store.
-struct Manager::InformerSet : kube::Store {
-  kube::Resource resource;
-  std::string label_selector;
-  // Namespace -> informer; a single "" entry watches every namespace.
-  std::vector<std::pair<std::string, std::unique_ptr<kube::Informer>>> informers;
-
-  std::string describe() const {
-    return (resource.group.empty() ? resource.plural : resource.plural + "." + resource.group) +
-           (label_selector.empty() ? "" : "{" + label_selector + "}");
-  }
-
-  kube::ObjectPtr get(std::string_view ns, std::string_view name) const override {
-    for (const auto& [informer_ns, informer] : informers) {
-      if (informer_ns.empty() || informer_ns == ns) {
-        return informer->store().get(ns, name);
-      }
-    }
-    return nullptr;
-  }
-  std::vector<kube::ObjectPtr> list() const override {
-    if (informers.size() == 1) {
-      return informers.front().second->store().list();
-    }
-    std::vector<kube::ObjectPtr> all;
-    for (const auto& entry : informers) {
-      auto part = entry.second->store().list();
-      all.insert(all.end(), part.begin(), part.end());
-    }
-    std::sort(all.begin(), all.end(), [](const kube::ObjectPtr& a, const kube::ObjectPtr& b) {
-      return a->key() < b->key();
-    });
-    return all;
-  }
-  bool hasSynced() const override {
-    return std::all_of(informers.begin(), informers.end(),
-                       [](const auto& entry) { return entry.second->store().hasSynced(); });
-  }
-};
-
-struct Manager::Controller {
-  ControllerSpec spec;
-  std::unique_ptr<kube::WorkQueue> queue;
-  kube::WorkerGroup workers;
-};
 
 Manager::Manager(ManagerOptions options, ManagerDeps deps, Clock& clock)
     : options_(std::move(options)), deps_(std::move(deps)), clock_(clock) {}
@@ -333,6 +117,10 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
                       r.elapsed);
   };
   m->client_ = kube::makeClient(m->rest_config_, transport, clock, client_options);
+  m->cache_ = std::make_unique<kube::InformerCache>(
+      m->client_, kube::InformerCacheOptions{.namespaces = o.namespaces}, clock);
+  m->reader_ = std::make_unique<kube::CacheReader>(*m->cache_, *m->client_);
+  m->writer_ = std::make_unique<kube::CacheAwareWriter>(*m->client_, *m->cache_);
 
   AwsClientsOptions aws_options;
   aws_options.default_region = o.aws_region;
@@ -394,19 +182,17 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
 
 Manager::~Manager() {
   // Informer handlers point at the queues; stop them before anything they use goes away.
-  for (auto& set : informers_) {
-    for (auto& entry : set->informers) {
-      entry.second->stop();
-    }
+  if (cache_) {
+    cache_->stop();
   }
   for (auto& c : controllers_) {
-    c->queue->shutDown();
+    c->shutDown();
   }
   if (starter_.joinable()) {
     starter_.join();
   }
   for (auto& c : controllers_) {
-    c->workers.join();
+    c->join();
   }
   if (elector_thread_.joinable()) {
     elector_->stop();
@@ -421,36 +207,14 @@ kube::EventRecorder& Manager::events() {
   return *events_;
 }
 
-Manager::InformerSet& Manager::informerFor(const kube::Resource& resource,
-                                           const std::string& label_selector, Duration resync) {
-  for (auto& set : informers_) {
-    if (set->resource.group == resource.group && set->resource.version == resource.version &&
-        set->resource.plural == resource.plural && set->label_selector == label_selector) {
-      return *set;
-    }
-  }
-  auto set = std::make_unique<InformerSet>();
-  set->resource = resource;
-  set->label_selector = label_selector;
-  std::vector<std::string> namespaces = options_.namespaces;
-  if (namespaces.empty() || !resource.namespaced) {
-    namespaces = {""};
-  }
-  for (const auto& ns : namespaces) {
-    kube::InformerOptions io;
-    io.resource = resource;
-    io.ns = ns;
-    io.label_selector = label_selector;
-    io.resync_period = resync;
-    set->informers.emplace_back(ns, std::make_unique<kube::Informer>(client_, io, clock_));
-  }
-  informers_.push_back(std::move(set));
-  return *informers_.back();
-}
-
 const kube::Store& Manager::cache(const kube::Resource& resource,
                                   const std::string& label_selector) {
-  return informerFor(resource, label_selector, Duration{0});
+  return cache_->informerFor(resource, label_selector);
+}
+
+void Manager::addIndex(const kube::Resource& resource, kube::Index index,
+                       const std::string& label_selector) {
+  cache_->informerFor(resource, label_selector).addIndex(index);
 }
 
 Status Manager::addController(ControllerSpec spec) {
@@ -466,45 +230,26 @@ Status Manager::addController(ControllerSpec spec) {
     }
   }
   for (const auto& c : controllers_) {
-    if (c->spec.name == spec.name) {
+    if (c->spec().name == spec.name) {
       return fail(ErrorCode::AlreadyExists, "controller " + spec.name + ": already registered");
     }
   }
-  auto controller = std::make_unique<Controller>();
-  kube::WorkQueueOptions qo;
-  qo.name = spec.name;
-  qo.metrics = queueMetrics(*metrics_, spec.name);
-  controller->queue = std::make_unique<kube::WorkQueue>(clock_, qo);
-  kube::WorkQueue* queue = controller->queue.get();
-
-  kube::ResourceEventHandlers primary;
-  primary.on_add = [queue](const kube::Object& obj) { queue->add(obj.key()); };
-  primary.on_update = [queue](const kube::Object&, const kube::Object& obj) {
-    queue->add(obj.key());
-  };
-  primary.on_delete = [queue](const kube::Object& obj) { queue->add(obj.key()); };
-  InformerSet& primary_set = informerFor(spec.resource, "", spec.resync);
-  for (auto& entry : primary_set.informers) {
-    entry.second->addHandlers(primary);
+  auto controller = std::make_unique<Controller>(std::move(spec), *metrics_, clock_);
+  const ControllerSpec& added = controller->spec();
+  kube::MultiNamespaceInformer& primary = cache_->informerFor(added.resource);
+  primary.requestResync(added.resync);
+  for (const auto& index : added.indexes) {
+    primary.addIndex(index);
   }
-
-  for (const auto& owned : spec.owns) {
-    OwnerMapper map = owned.map_to_owner ? owned.map_to_owner : controllerOwnerOf(spec.resource);
-    auto enqueue = [queue, map](const kube::Object& obj) {
-      if (auto key = map(obj); key.has_value()) {
-        queue->add(*key);
-      }
-    };
-    kube::ResourceEventHandlers handlers;
-    handlers.on_add = enqueue;
-    handlers.on_update = [enqueue](const kube::Object&, const kube::Object& obj) { enqueue(obj); };
-    handlers.on_delete = enqueue;
-    InformerSet& set = informerFor(owned.resource, owned.label_selector, Duration{0});
-    for (auto& entry : set.informers) {
-      entry.second->addHandlers(handlers);
+  primary.addHandlers(controller->primaryHandlers());
+  for (const auto& owned : added.owns) {
+    kube::MultiNamespaceInformer& informer =
+        cache_->informerFor(owned.resource, owned.label_selector);
+    for (const auto& index : owned.indexes) {
+      informer.addIndex(index);
     }
+    informer.addHandlers(controller->ownedHandlers(owned));
   }
-  controller->spec = std::move(spec);
   controllers_.push_back(std::move(controller));
   return ok();
 }
@@ -513,13 +258,7 @@ Status Manager::readiness() const {
   if (shutdown_.requested()) {
     return fail(ErrorCode::Unavailable, "shutting down");
   }
-  std::vector<std::string> unsynced;
-  for (const auto& set : informers_) {
-    if (!set->hasSynced()) {
-      unsynced.push_back(set->describe());
-    }
-  }
-  OPSY_RETURN_IF_ERROR(cachesReady(unsynced));
+  OPSY_RETURN_IF_ERROR(cachesReady(cache_->unsynced()));
   return electionSettled(elector_ != nullptr, elector_ && elector_->isLeader(),
                          elector_ ? elector_->observedLeader() : "");
 }
@@ -552,9 +291,7 @@ void Manager::startControllers() {
 bool Manager::waitForCaches() {
   const auto deadline = std::chrono::steady_clock::now() + options_.cache_sync_timeout;
   for (;;) {
-    bool synced = std::all_of(informers_.begin(), informers_.end(),
-                              [](const auto& set) { return set->hasSynced(); });
-    if (synced) {
+    if (cache_->hasSynced()) {
       return true;
     }
     if (shutdown_.requested() || std::chrono::steady_clock::now() >= deadline) {
@@ -579,10 +316,7 @@ void Manager::controllerLoop() {
     if (shutdown_.requested()) {
       return;
     }
-    const int n = c->spec.workers > 0 ? c->spec.workers : options_.workers;
-    c->workers = kube::runWorkers(
-        *c->queue, n, instrumentReconcile(c->spec.name, c->spec.reconcile, *metrics_, clock_));
-    logger()->info("controller started {}", log::kv("controller", c->spec.name, "workers", n));
+    c->start(options_.workers);
   }
 }
 
@@ -595,14 +329,14 @@ void Manager::stopLeading() {
   lost_lease_ = true;
   logger()->error("leader election lost {}", log::kv("lease", lease_store_->describe()));
   for (auto& c : controllers_) {
-    c->queue->shutDown();
+    c->shutDown();
   }
   shutdown_.request("leader election lost");
 }
 
 bool Manager::stopControllers() {
   for (auto& c : controllers_) {
-    c->queue->shutDown();
+    c->shutDown();
   }
   std::thread starter;
   {
@@ -616,7 +350,7 @@ bool Manager::stopControllers() {
       starter.join();
     }
     for (auto& c : controllers_) {
-      c->workers.join();
+      c->join();
     }
     done->set_value();
   });
@@ -642,15 +376,7 @@ int Manager::run() {
   po.probe_address = options_.health_probe_bind_address;
   probes_ = std::make_unique<ProbeServer>(po, *metrics_);
   probes_->addHealthCheck("ping", [] { return ok(); });
-  probes_->addReadyCheck("informers", [this]() -> Status {
-    std::vector<std::string> unsynced;
-    for (const auto& set : informers_) {
-      if (!set->hasSynced()) {
-        unsynced.push_back(set->describe());
-      }
-    }
-    return cachesReady(unsynced);
-  });
+  probes_->addReadyCheck("informers", [this] { return cachesReady(cache_->unsynced()); });
   probes_->addReadyCheck("leader-election", [this] {
     return electionSettled(elector_ != nullptr, elector_ && elector_->isLeader(),
                            elector_ ? elector_->observedLeader() : "");
@@ -660,11 +386,7 @@ int Manager::run() {
     failed_ = true;
     shutdown_.request("probe server failed");
   } else {
-    for (auto& set : informers_) {
-      for (auto& entry : set->informers) {
-        entry.second->start();
-      }
-    }
+    cache_->start();
     if (elector_) {
       elector_thread_ = std::thread([this] { elector_->run(); });
     } else {
@@ -688,11 +410,7 @@ int Manager::run() {
     elector_->stop();  // releases the lease when this replica holds it
     elector_thread_.join();
   }
-  for (auto& set : informers_) {
-    for (auto& entry : set->informers) {
-      entry.second->stop();
-    }
-  }
+  cache_->stop();
   events_->shutDown();
   probes_->stop();
   metrics_->leader(false);

@@ -1,23 +1,16 @@
-// The Manager's decisions that tests exercise without starting a Manager: how a reconcile outcome
-// is counted, what /readyz answers, and where the cluster config comes from.
+// The Manager's decisions that tests exercise without starting a Manager: what /readyz answers
+// and where the cluster config comes from (and, through the headers below, how a reconcile
+// outcome is counted and which options are valid).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "opsy/runtime/manager.h"
+#include "opsy/runtime/manager_options.h"
+#include "runtime/controller_internal.h"
 
 namespace opsy::runtime {
-
-ReconcileResult resultOf(const kube::WorkOutcome& outcome);
-
-// Wraps a reconcile: times it, counts it in opsy_reconcile_*, logs failures, and turns an escaped
-// exception into an Error outcome (a throw must not end a worker thread, and so the process).
-kube::WorkFn instrumentReconcile(std::string controller, ReconcileFn fn, Metrics& metrics,
-                                 Clock& clock);
-
-// Binds a work queue's observations to the process metrics under the queue's name.
-kube::WorkQueueMetricsPtr queueMetrics(Metrics& metrics, std::string queue);
 
 // /readyz "informers": fails naming the caches that have not synced yet.
 Status cachesReady(const std::vector<std::string>& unsynced);
@@ -28,7 +21,5 @@ Status electionSettled(bool enabled, bool leading, const std::string& observed_l
 // --kubeconfig, else KUBECONFIG, else in-cluster, else ~/.kube/config (deps.rest_config wins).
 [[nodiscard]] Result<kube::RestConfig> resolveRestConfig(const ManagerOptions& options,
                                                          const ManagerDeps& deps, Clock& clock);
-
-[[nodiscard]] Status validateOptions(const ManagerOptions& options);
 
 }  // namespace opsy::runtime

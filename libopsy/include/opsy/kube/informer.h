@@ -5,7 +5,7 @@
 // last resourceVersion seen when a watch ends, and relist on 410 Gone, swapping the whole cache at
 // once so deletions missed while disconnected still reach onDelete. Errors back off with jitter;
 // a periodic resync re-delivers every cached object so level-triggered controllers get another
-// look. Runs on its own thread; the Store is a thread-safe read-only view.
+// look. Runs on its own thread; the Store (store.h) is a thread-safe, indexed, read-only view.
 //
 //   Informer jobs(client, {.resource = resources::jobs(), .ns = "ci"}, realClock());
 //   jobs.addHandlers({.on_add = [&](const Object& o) { queue.add(o.key()); }});
@@ -29,10 +29,9 @@
 #include "opsy/http/transport.h"
 #include "opsy/kube/client.h"
 #include "opsy/kube/object.h"
+#include "opsy/kube/store.h"
 
 namespace opsy::kube {
-
-using ObjectPtr = std::shared_ptr<const Object>;
 
 struct InformerOptions {
   Resource resource;
@@ -60,18 +59,6 @@ struct ResourceEventHandlers {
   std::function<void(const Object& obj)> on_delete;
 };
 
-// A read-only, thread-safe view of the informer's cache.
-class Store {
- public:
-  virtual ~Store() = default;
-  /** The cached object, or null. For cluster-scoped resources pass an empty namespace. */
-  virtual ObjectPtr get(std::string_view ns, std::string_view name) const = 0;
-  /** Every cached object, ordered by key. */
-  virtual std::vector<ObjectPtr> list() const = 0;
-  /** True once the first complete list has been stored. */
-  virtual bool hasSynced() const = 0;
-};
-
 class Informer {
  public:
   Informer(ClientPtr client, InformerOptions options, Clock& clock);
@@ -82,6 +69,10 @@ class Informer {
   // Registers handlers. Handlers run on the informer's threads, one at a time, after the store
   // has been updated; handlers added after the first sync get onAdd for every cached object.
   void addHandlers(ResourceEventHandlers handlers);
+  // Registers an index on the store (see store.h); existing objects are filed at once.
+  void addIndex(Index index);
+  // Replaces InformerOptions::resync_period; takes effect only when called before start().
+  void setResyncPeriod(Duration period);
   const Store& store() const;
 
   // Starts the watcher (and resync) threads. An informer runs once: stop() is final.
@@ -92,7 +83,6 @@ class Informer {
   bool waitForSync(std::chrono::milliseconds timeout) const;
 
  private:
-  class Cache;
   // The watcher's states (kube-rs style): nothing known -> listing page by page -> watching from
   // a resourceVersion. A 410 anywhere leads back to Empty; other failures back off and retry the
   // same state.
@@ -122,7 +112,7 @@ class Informer {
   ClientPtr client_;
   InformerOptions options_;
   Clock& clock_;
-  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<IndexedStore> cache_;
   std::vector<ResourceEventHandlers> handlers_;
   std::mutex handlers_mu_;
   http::CancelToken cancel_;

@@ -2,20 +2,18 @@
 //
 // The Manager turns libopsy into a running controller process, the way controller-runtime's
 // manager does: it resolves the cluster config, sets up logging, builds the REST client, the
-// metrics and the probe server, runs one informer per watched resource (watch, don't poll), one
-// work queue with N workers per controller, the events recorder and, optionally, Lease leader
-// election. Workers run only while this replica leads; losing the lease stops taking work and
-// makes run() return 1 so Kubernetes restarts the pod. SIGTERM/SIGINT stop it gracefully: no new
-// work, in-flight reconciles finish (bounded), the lease is released, run() returns 0.
+// metrics and the probe server, keeps the informer cache (kube/cache.h) that reconcilers read
+// through reader(), runs each controller's loop (controller.h), the events recorder and,
+// optionally, Lease leader election. Workers run only while this replica leads; losing the lease
+// stops taking work and makes run() return 1 so Kubernetes restarts the pod. SIGTERM/SIGINT stop
+// it gracefully: no new work, in-flight reconciles finish (bounded), the lease is released.
 //
-//   runtime::ManagerOptions options{.name = "packer-builder"};
-//   FlagSet flags("packer-builder-controller", OPSY_VERSION, "Builds AMIs with Packer.");
-//   runtime::addManagerFlags(flags, options);
-//   ... flags.parse(argc, argv) ...
+//   runtime::addManagerFlags(flags, options);  ... flags.parse(argc, argv) ...
 //   auto manager = runtime::Manager::create(options);         // fatal on error
-//   const kube::Store& builders = (*manager)->cache(kPackerBuilders);
+//   Reconciler r((*manager)->reader(), (*manager)->writer(), (*manager)->client());
 //   (*manager)->addController({.name = "packer-builder", .resource = kPackerBuilders,
-//                              .owns = {{.resource = kube::resources::jobs()}},
+//                              .owns = {{.resource = kube::resources::jobs(),
+//                                        .indexes = {kube::labelIndex(kBuilderUidLabel)}}},
 //                              .reconcile = [&](const std::string& key) { return r.run(key); }});
 //   return (*manager)->run();
 #pragma once
@@ -33,63 +31,21 @@
 #include "opsy/core/flags.h"
 #include "opsy/core/result.h"
 #include "opsy/http/transport.h"
+#include "opsy/kube/cache.h"
+#include "opsy/kube/cache_reader.h"
 #include "opsy/kube/client.h"
 #include "opsy/kube/config.h"
 #include "opsy/kube/events.h"
-#include "opsy/kube/informer.h"
 #include "opsy/kube/leader_election.h"
-#include "opsy/kube/work_queue.h"
+#include "opsy/kube/store.h"
 #include "opsy/runtime/aws_clients.h"
+#include "opsy/runtime/controller.h"
+#include "opsy/runtime/manager_options.h"
 #include "opsy/runtime/metrics.h"
 #include "opsy/runtime/probe_server.h"
 #include "opsy/runtime/shutdown.h"
 
 namespace opsy::runtime {
-
-// What a controller binary is configured with; addManagerFlags() binds the flag-settable fields.
-struct ManagerOptions {
-  // The controller's short name ("packer-builder"): the metrics' controller label, the default
-  // leader election id ("<name>.ami.refresh.ops") and events' reportingController
-  // ("ami.refresh.ops/<name>-controller").
-  std::string name;
-  std::string version;
-
-  // --kubeconfig, else KUBECONFIG, else in-cluster, else ~/.kube/config.
-  std::string kubeconfig;
-  std::string context;
-  // Namespaces to watch (repeatable); empty watches every namespace.
-  std::vector<std::string> namespaces;
-  // "0" disables an endpoint; both may name the same address.
-  std::string metrics_bind_address = ":8080";
-  std::string health_probe_bind_address = ":8081";
-  bool leader_elect = false;
-  // Default: the namespace of the config (the pod's own namespace in-cluster).
-  std::string leader_election_namespace;
-  // The Lease name; default "<name>.ami.refresh.ops".
-  std::string leader_election_id;
-  // Default number of concurrent reconciles per controller.
-  int workers = 2;
-  std::string log_format = "text";
-  std::string log_level = "info";
-  // Region for AWS clients asked for without one; empty: AWS_REGION / AWS_DEFAULT_REGION.
-  std::string aws_region;
-
-  // Not flags: timings a binary or a test may tune.
-  Duration lease_duration = std::chrono::seconds(15);
-  Duration renew_deadline = std::chrono::seconds(10);
-  Duration retry_period = std::chrono::seconds(2);
-  // How long in-flight reconciles may run after a stop before the process exits anyway (with 1).
-  Duration graceful_shutdown_timeout = std::chrono::seconds(30);
-  // Workers start only once every informer has synced; longer than this is a fatal error.
-  Duration cache_sync_timeout = std::chrono::minutes(2);
-};
-
-// Binds --kubeconfig, --context, --namespace, --metrics-bind-address,
-// --health-probe-bind-address, --leader-elect, --leader-election-namespace,
-// --leader-election-id, --workers, --log-format, --log-level and --aws-region to `options`, each
-// with an environment fallback (WATCH_NAMESPACE, METRICS_BIND_ADDRESS, LEADER_ELECT, ...,
-// AWS_REGION; see usage()). The current values of `options` are the defaults.
-void addManagerFlags(FlagSet& flags, ManagerOptions& options);
 
 // Seams for tests and unusual deployments; production leaves every field empty.
 struct ManagerDeps {
@@ -116,40 +72,6 @@ struct ManagerDeps {
   bool setup_logging = true;
 };
 
-// Maps an object a controller owns to the key ("namespace/name") of the object to reconcile, or
-// nullopt to ignore it.
-using OwnerMapper = std::function<std::optional<std::string>(const kube::Object& owned)>;
-
-// The default mapper: the object named by `owned`'s controller ownerReference, when that
-// reference's kind and API group are `owner`'s.
-OwnerMapper controllerOwnerOf(const kube::Resource& owner);
-
-struct OwnedResource {
-  kube::Resource resource;
-  // Empty: controllerOwnerOf(the controller's resource).
-  OwnerMapper map_to_owner;
-  // Narrows the owned informer (e.g. "app.kubernetes.io/managed-by=opsy").
-  std::string label_selector;
-};
-
-using ReconcileFn = std::function<kube::WorkOutcome(const std::string& key)>;
-
-struct ControllerSpec {
-  std::string name;
-  // The resource reconciled; its add/update/delete events enqueue the object's key.
-  kube::Resource resource;
-  // Resources whose events enqueue their owner's key.
-  std::vector<OwnedResource> owns;
-  // Called with "namespace/name" on a worker thread; several keys run concurrently, one key
-  // never twice at once. Error -> retried with backoff; Terminal -> counted, not retried;
-  // RequeueAfter -> runs again after the delay. A thrown exception counts as an Error.
-  ReconcileFn reconcile;
-  // Every cached object of `resource` is enqueued again this often; zero disables it.
-  Duration resync = std::chrono::minutes(10);
-  // Concurrent reconciles; 0 uses ManagerOptions::workers.
-  int workers = 0;
-};
-
 class Manager {
  public:
   // Validates the options, configures logging, resolves the config and builds the client, the
@@ -161,14 +83,23 @@ class Manager {
   Manager& operator=(const Manager&) = delete;
 
   // Registers a controller (before run()). Informers for its resources are shared with other
-  // controllers and cache() callers.
+  // controllers and cache() callers; its indexes are added to them.
   [[nodiscard]] Status addController(ControllerSpec spec);
-  // The read-only informer cache of `resource` in the watched namespaces, for reconcilers to read
-  // instead of the API server. Registers an informer when none exists yet, so call it before
-  // run(); the reference stays valid for the Manager's life. Empty until synced, and workers
-  // start only after every cache has synced.
+  // The read-only informer cache of `resource` in the watched namespaces. Registers an informer
+  // when none exists yet (before run(), or it starts at once); the reference stays valid for the
+  // Manager's life. Empty until synced, and workers start only after every cache has synced.
   const kube::Store& cache(const kube::Resource& resource, const std::string& label_selector = "");
+  // Adds an index to the cache of `resource` (registering its informer like cache()).
+  void addIndex(const kube::Resource& resource, kube::Index index,
+                const std::string& label_selector = "");
 
+  // Reads for reconcilers: served from the informer cache for the resources it watches (no API
+  // request), from the API server for everything else. An owned resource's label_selector
+  // narrows what this reader sees of that resource.
+  kube::ObjectReader& reader() { return *reader_; }
+  // Writes for reconcilers: the API server, remembering creations until the cache has them, so
+  // a reconcile right after a create still finds the object through reader().
+  kube::ObjectWriter& writer() { return *writer_; }
   // The REST client (ObjectReader, ObjectWriter and StatusWriter roles), with metrics.
   kube::Client& client() { return *client_; }
   kube::ClientPtr clientPtr() const { return client_; }
@@ -195,12 +126,7 @@ class Manager {
   int probePort() const;
 
  private:
-  struct InformerSet;
-  struct Controller;
-
   Manager(ManagerOptions options, ManagerDeps deps, Clock& clock);
-  InformerSet& informerFor(const kube::Resource& resource, const std::string& label_selector,
-                           Duration resync);
   void startControllers();
   void controllerLoop();
   void stopLeading();
@@ -218,8 +144,10 @@ class Manager {
   std::unique_ptr<AwsClients> aws_;
   std::unique_ptr<kube::EventSink> event_sink_;
   std::unique_ptr<kube::EventRecorderImpl> events_;
-  std::vector<std::unique_ptr<InformerSet>> informers_;
-  std::vector<std::unique_ptr<Controller>> controllers_;
+  std::unique_ptr<kube::InformerCache> cache_;
+  std::unique_ptr<kube::CacheReader> reader_;
+  std::unique_ptr<kube::CacheAwareWriter> writer_;
+  std::vector<ControllerPtr> controllers_;
   kube::LeaseStorePtr lease_store_;
   kube::LeaderElectorPtr elector_;
   std::unique_ptr<ProbeServer> probes_;

@@ -1,0 +1,73 @@
+#include "opsy/runtime/manager_options.h"
+
+#include <fmt/format.h>
+
+#include "opsy/core/log.h"
+#include "opsy/runtime/probe_server.h"
+
+namespace opsy::runtime {
+
+void addManagerFlags(FlagSet& flags, ManagerOptions& options) {
+  flags.addString("kubeconfig", &options.kubeconfig,
+                  "Path to a kubeconfig. Without it: KUBECONFIG, then the in-cluster service "
+                  "account, then ~/.kube/config.");
+  flags.addString("context", &options.context, "kubeconfig context to use.", "OPSY_CONTEXT");
+  flags.addStringList("namespace", &options.namespaces,
+                      "Namespace to watch (repeatable). Default: every namespace.",
+                      "WATCH_NAMESPACE");
+  flags.addString("metrics-bind-address", &options.metrics_bind_address,
+                  "Address for /metrics; \"0\" disables it.", "OPSY_METRICS_BIND_ADDRESS");
+  flags.addString("health-probe-bind-address", &options.health_probe_bind_address,
+                  "Address for /healthz and /readyz; \"0\" disables it.",
+                  "OPSY_HEALTH_PROBE_BIND_ADDRESS");
+  flags.addBool("leader-elect", &options.leader_elect,
+                "Elect a leader with a Lease so only one replica acts.", "OPSY_LEADER_ELECT");
+  flags.addString("leader-election-namespace", &options.leader_election_namespace,
+                  "Namespace of the leader election Lease. Default: the pod's namespace.",
+                  "OPSY_LEADER_ELECTION_NAMESPACE");
+  flags.addString("leader-election-id", &options.leader_election_id,
+                  "Name of the leader election Lease. Default: <controller>.ami.refresh.ops.",
+                  "OPSY_LEADER_ELECTION_ID");
+  flags.addInt("workers", &options.workers, "Concurrent reconciles per controller.",
+               "OPSY_WORKERS");
+  flags.addString("log-format", &options.log_format, "Log format: text or json.",
+                  "OPSY_LOG_FORMAT");
+  flags.addString("log-level", &options.log_level,
+                  "Log level: trace, debug, info, warn, error or off.", "OPSY_LOG_LEVEL");
+  flags.addString("aws-region", &options.aws_region, "AWS region for objects that do not name one.",
+                  "AWS_REGION");
+}
+
+Status validateOptions(const ManagerOptions& options) {
+  if (options.name.empty()) {
+    return fail(ErrorCode::InvalidArgument, "manager: a controller name is required");
+  }
+  if (options.workers < 1) {
+    return fail(ErrorCode::InvalidArgument,
+                fmt::format("flag --workers: must be at least 1, got {}", options.workers));
+  }
+  for (const auto& ns : options.namespaces) {
+    if (ns.empty()) {
+      return fail(ErrorCode::InvalidArgument, "flag --namespace: empty namespace");
+    }
+  }
+  if (auto a = parseBindAddress(options.metrics_bind_address); !a) {
+    return fail(ErrorCode::InvalidArgument, "flag --metrics-bind-address: " + a.error().message);
+  }
+  if (auto a = parseBindAddress(options.health_probe_bind_address); !a) {
+    return fail(ErrorCode::InvalidArgument,
+                "flag --health-probe-bind-address: " + a.error().message);
+  }
+  if (auto f = log::parseFormat(options.log_format); !f) {
+    return fail(ErrorCode::InvalidArgument, "flag --log-format: " + f.error().message);
+  }
+  if (auto l = log::parseLevel(options.log_level); !l) {
+    return fail(ErrorCode::InvalidArgument, "flag --log-level: " + l.error().message);
+  }
+  if (options.graceful_shutdown_timeout.count() <= 0 || options.cache_sync_timeout.count() <= 0) {
+    return fail(ErrorCode::InvalidArgument, "manager: timeouts must be positive");
+  }
+  return ok();
+}
+
+}  // namespace opsy::runtime
