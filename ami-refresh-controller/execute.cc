@@ -14,7 +14,7 @@ namespace {
 
 constexpr std::string_view kComponent = "controller.ami-refresh";
 
-std::shared_ptr<spdlog::logger> logger() {
+log::Logger logger() {
   return log::get(kComponent);
 }
 
@@ -78,8 +78,8 @@ class Execution {
                                      ctx_.refresher.metadata.name, kube::PatchType::Merge,
                                      statusPatch(*status_), {.field_manager = ctx_.field_manager});
     if (!r) {
-      logger()->warn("status write failed {}",
-                     log::kv("object", object_, "error", r.error().toString()));
+      logger().warn("status write failed",
+                    log::kv("object", object_, "error", r.error().toString()));
       remember(std::move(r).error().context("write status"));
       return;
     }
@@ -137,8 +137,8 @@ class Execution {
   // Routes an AWS failure: retryable -> remembered for a backoff retry; conflict -> wait;
   // anything else -> the group fails.
   void onError(const std::string& group, const Error& e, std::string_view what) {
-    logger()->warn("aws call failed {}",
-                   log::kv("object", object_, "group", group, "call", what, "error", e.toString()));
+    logger().warn("aws call failed",
+                  log::kv("object", object_, "group", group, "call", what, "error", e.toString()));
     if (e.code == ErrorCode::Conflict) {
       waitFor(group, fmt::format("another update is running on the group ({}); waiting",
                                  e.provider_code.empty() ? e.message : e.provider_code));
@@ -177,9 +177,9 @@ class Execution {
       return;
     }
     created_[a.group] = std::to_string(r->version_number);
-    logger()->info("launch template version created {}",
-                   log::kv("object", object_, "group", a.group, "version", r->version_number,
-                           "image", a.image_id));
+    logger().info("launch template version created",
+                  log::kv("object", object_, "group", a.group, "version", r->version_number,
+                          "image", a.image_id));
   }
 
   std::optional<std::string> versionFor(const std::string& group, const std::string& explicit_v) {
@@ -221,8 +221,8 @@ class Execution {
       e->message = fmt::format("update {} to launch template version {} started", r->id, *version);
       amended_ = true;
     }
-    logger()->info("node group update started {}",
-                   log::kv("object", object_, "group", a.group, "update_id", r->id));
+    logger().info("node group update started",
+                  log::kv("object", object_, "group", a.group, "update_id", r->id));
   }
 
   void apply(const UpdateNodegroupConfig& a) {
@@ -244,8 +244,8 @@ class Execution {
       e->message = fmt::format("updateConfig change {} started; the version update follows", r->id);
       amended_ = true;
     }
-    logger()->info("node group config update started {}",
-                   log::kv("object", object_, "group", a.group, "update_id", r->id));
+    logger().info("node group config update started",
+                  log::kv("object", object_, "group", a.group, "update_id", r->id));
   }
 
   void apply(const RollbackNodegroup& a) {
@@ -547,8 +547,8 @@ Result<std::optional<Duration>> Reconciler::reconcile(std::string_view ns, std::
                      .metrics = options_.metrics.get(),
                      .field_manager = options_.field_manager};
   OPSY_RETURN_IF_ERROR(execute(d, ctx));
-  logger()->debug("reconcile done {}", log::kv("object", r.metadata.ns + "/" + r.metadata.name,
-                                               "actions", d.actions.size()));
+  logger().debug("reconcile done", log::kv("object", r.metadata.ns + "/" + r.metadata.name,
+                                           "actions", d.actions.size()));
   return d.requeue_after;
 }
 
@@ -559,7 +559,7 @@ kube::WorkOutcome Reconciler::reconcile(const std::string& key) {
   std::string_view name = slash == std::string_view::npos ? k : k.substr(slash + 1);
   auto r = reconcile(ns, name);
   if (!r) {
-    logger()->warn("reconcile failed {}", log::kv("object", key, "error", r.error().toString()));
+    logger().warn("reconcile failed", log::kv("object", key, "error", r.error().toString()));
     return kube::WorkOutcome::failed(std::move(r).error());
   }
   if (!*r) {

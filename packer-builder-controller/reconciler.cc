@@ -49,13 +49,13 @@ kube::WorkOutcome Reconciler::run(const std::string& key) {
   std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
   auto result = reconcile(ns, name);
   if (!result) {
-    log::get(kLogger)->warn("reconcile failed {}",
-                            log::kv("object", key, "error", result.error().toString()));
+    log::get(kLogger).warn("reconcile failed",
+                           log::kv("object", key, "error", result.error().toString()));
     return kube::WorkOutcome::failed(result.error());
   }
   if (*result) {
-    log::get(kLogger)->debug("reconcile done {}",
-                             log::kv("object", key, "requeue_after", formatDuration(**result)));
+    log::get(kLogger).debug("reconcile done",
+                            log::kv("object", key, "requeue_after", formatDuration(**result)));
     return kube::WorkOutcome::requeueAfter(**result);
   }
   return kube::WorkOutcome::success();

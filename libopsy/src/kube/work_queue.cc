@@ -302,9 +302,9 @@ WorkerGroup runWorkers(WorkQueue& queue, int workers, const WorkFn& fn) {
           outcome = WorkOutcome::failed(Error(ErrorCode::Internal, "unknown exception"));
         }
         if (outcome.error.has_value()) {
-          logger->warn("work item failed {}", log::kv("object", *key, "terminal",
-                                                      outcome.kind == WorkOutcome::Kind::Terminal,
-                                                      "error", outcome.error->toString()));
+          logger.warn("work item failed", log::kv("object", *key, "terminal",
+                                                  outcome.kind == WorkOutcome::Kind::Terminal,
+                                                  "error", outcome.error->toString()));
         }
         applyOutcome(queue, *key, outcome);
         queue.done(*key);

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,7 +21,7 @@ namespace {
 
 constexpr const char* kGroupSuffix = "ami.refresh.ops";
 
-std::shared_ptr<spdlog::logger> logger() {
+log::Logger logger() {
   return log::get("runtime");
 }
 
@@ -110,23 +109,22 @@ kube::WorkFn instrumentReconcile(std::string controller, ReconcileFn fn, Metrics
     const std::string error_text = outcome.error ? outcome.error->toString() : "";
     switch (result) {
       case ReconcileResult::Error:
-        out->error("reconcile failed {}",
-                   log::kv("controller", name, "object", key, "reconcile_id", id, "error",
-                           error_text, "duration_s", seconds(elapsed)));
+        out.error("reconcile failed", log::kv("controller", name, "object", key, "reconcile_id", id,
+                                              "error", error_text, "duration_s", seconds(elapsed)));
         break;
       case ReconcileResult::Terminal:
-        out->error("reconcile failed terminally {}",
-                   log::kv("controller", name, "object", key, "reconcile_id", id, "error",
-                           error_text, "duration_s", seconds(elapsed)));
+        out.error("reconcile failed terminally",
+                  log::kv("controller", name, "object", key, "reconcile_id", id, "error",
+                          error_text, "duration_s", seconds(elapsed)));
         break;
       case ReconcileResult::RequeueAfter:
-        out->debug("reconcile done {}", log::kv("controller", name, "object", key, "reconcile_id",
-                                                id, "result", toString(result), "requeue_after",
-                                                formatDuration(outcome.requeue_after)));
+        out.debug("reconcile done", log::kv("controller", name, "object", key, "reconcile_id", id,
+                                            "result", toString(result), "requeue_after",
+                                            formatDuration(outcome.requeue_after)));
         break;
       case ReconcileResult::Success:
-        out->debug("reconcile done {}", log::kv("controller", name, "object", key, "reconcile_id",
-                                                id, "result", toString(result)));
+        out.debug("reconcile done", log::kv("controller", name, "object", key, "reconcile_id", id,
+                                            "result", toString(result)));
         break;
     }
     return outcome;
@@ -367,15 +365,15 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
     Manager* self = m.get();
     kube::LeaderCallbacks callbacks;
     callbacks.on_started_leading = [self] {
-      logger()->info("became leader {}", log::kv("lease", self->lease_store_->describe(),
-                                                 "identity", self->elector_->identity()));
+      logger().info("became leader", log::kv("lease", self->lease_store_->describe(), "identity",
+                                             self->elector_->identity()));
       self->metrics_->leader(true);
       self->startControllers();
     };
     callbacks.on_stopped_leading = [self] { self->stopLeading(); };
     callbacks.on_new_leader = [self](const std::string& identity) {
-      logger()->info("leader observed {}",
-                     log::kv("lease", self->lease_store_->describe(), "leader", identity));
+      logger().info("leader observed",
+                    log::kv("lease", self->lease_store_->describe(), "leader", identity));
     };
     auto elector =
         kube::LeaderElector::create(config, *m->lease_store_, clock, std::move(callbacks));
@@ -384,11 +382,11 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
     }
     m->elector_ = std::move(*elector);
   }
-  logger()->info("manager configured {}",
-                 log::kv("controller", o.name, "config", m->rest_config_.origin, "server",
-                         m->rest_config_.server, "leader_elect", o.leader_elect, "namespaces",
-                         o.namespaces.empty() ? std::string("*")
-                                              : fmt::format("{}", fmt::join(o.namespaces, ","))));
+  logger().info("manager configured",
+                log::kv("controller", o.name, "config", m->rest_config_.origin, "server",
+                        m->rest_config_.server, "leader_elect", o.leader_elect, "namespaces",
+                        o.namespaces.empty() ? std::string("*")
+                                             : fmt::format("{}", fmt::join(o.namespaces, ","))));
   return m;
 }
 
@@ -567,8 +565,8 @@ bool Manager::waitForCaches() {
 void Manager::controllerLoop() {
   if (!waitForCaches()) {
     if (!shutdown_.requested()) {
-      logger()->error("caches did not sync {}",
-                      log::kv("timeout", formatDuration(options_.cache_sync_timeout)));
+      logger().error("caches did not sync",
+                     log::kv("timeout", formatDuration(options_.cache_sync_timeout)));
       failed_ = true;
       shutdown_.request("caches did not sync");
     }
@@ -582,7 +580,7 @@ void Manager::controllerLoop() {
     const int n = c->spec.workers > 0 ? c->spec.workers : options_.workers;
     c->workers = kube::runWorkers(
         *c->queue, n, instrumentReconcile(c->spec.name, c->spec.reconcile, *metrics_, clock_));
-    logger()->info("controller started {}", log::kv("controller", c->spec.name, "workers", n));
+    logger().info("controller started", log::kv("controller", c->spec.name, "workers", n));
   }
 }
 
@@ -593,7 +591,7 @@ void Manager::stopLeading() {
   }
   // Another replica may take over after the lease expires: stop handing out work now.
   lost_lease_ = true;
-  logger()->error("leader election lost {}", log::kv("lease", lease_store_->describe()));
+  logger().error("leader election lost", log::kv("lease", lease_store_->describe()));
   for (auto& c : controllers_) {
     c->queue->shutDown();
   }
@@ -632,7 +630,7 @@ int Manager::run() {
   {
     std::lock_guard lock(mu_);
     if (running_) {
-      logger()->error("manager run twice");
+      logger().error("manager run twice");
       return 1;
     }
     running_ = true;
@@ -656,7 +654,7 @@ int Manager::run() {
                            elector_ ? elector_->observedLeader() : "");
   });
   if (auto started = probes_->start(); !started) {
-    logger()->error("probe server failed {}", log::kv("error", started.error().message));
+    logger().error("probe server failed", log::kv("error", started.error().message));
     failed_ = true;
     shutdown_.request("probe server failed");
   } else {
@@ -671,17 +669,17 @@ int Manager::run() {
       metrics_->leader(true);
       startControllers();
     }
-    logger()->info("manager started {}",
-                   log::kv("controller", options_.name, "metrics_port", probes_->metricsPort(),
-                           "probe_port", probes_->probePort()));
+    logger().info("manager started",
+                  log::kv("controller", options_.name, "metrics_port", probes_->metricsPort(),
+                          "probe_port", probes_->probePort()));
   }
 
   shutdown_.wait();
-  logger()->info("stopping {}", log::kv("reason", shutdown_.reason()));
+  logger().info("stopping", log::kv("reason", shutdown_.reason()));
   if (!stopControllers()) {
-    logger()->error("reconciles still running after the grace period, exiting {}",
-                    log::kv("grace_period", formatDuration(options_.graceful_shutdown_timeout)));
-    spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->flush(); });
+    logger().error("reconciles still running after the grace period, exiting",
+                   log::kv("grace_period", formatDuration(options_.graceful_shutdown_timeout)));
+    log::flush();
     std::_Exit(1);
   }
   if (elector_thread_.joinable()) {
@@ -697,7 +695,7 @@ int Manager::run() {
   probes_->stop();
   metrics_->leader(false);
   const int code = (lost_lease_ || failed_) ? 1 : 0;
-  logger()->info("stopped {}", log::kv("exit_code", code));
+  logger().info("stopped", log::kv("exit_code", code));
   return code;
 }
 
