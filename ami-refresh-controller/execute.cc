@@ -559,7 +559,6 @@ kube::WorkOutcome Reconciler::reconcile(const std::string& key) {
   std::string_view name = slash == std::string_view::npos ? k : k.substr(slash + 1);
   auto r = reconcile(ns, name);
   if (!r) {
-    logger().warn("reconcile failed", log::kv("object", key, "error", r.error().toString()));
     return kube::WorkOutcome::failed(std::move(r).error());
   }
   if (!*r) {

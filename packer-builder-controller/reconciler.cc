@@ -7,15 +7,12 @@
 #include "opsy/ami/selection.h"
 #include "opsy/ami/tags.h"
 #include "opsy/core/duration.h"
-#include "opsy/core/log.h"
 #include "opsy/kube/objects.h"
 #include "opsy/packer/build_output.h"
 #include "opsy/packer/job.h"
 
 namespace opsy::packer_builder {
 namespace {
-
-constexpr std::string_view kLogger = "controller.packer-builder";
 
 bool isImageNotFound(const Error& e) {
   return e.code == ErrorCode::NotFound || e.provider_code.rfind("InvalidAMIID", 0) == 0;
@@ -48,14 +45,11 @@ kube::WorkOutcome Reconciler::run(const std::string& key) {
   std::string ns = slash == std::string::npos ? "" : key.substr(0, slash);
   std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
   auto result = reconcile(ns, name);
+  // The manager logs the outcome (one line per reconcile, with controller, object and error).
   if (!result) {
-    log::get(kLogger).warn("reconcile failed",
-                           log::kv("object", key, "error", result.error().toString()));
     return kube::WorkOutcome::failed(result.error());
   }
   if (*result) {
-    log::get(kLogger).debug("reconcile done",
-                            log::kv("object", key, "requeue_after", formatDuration(**result)));
     return kube::WorkOutcome::requeueAfter(**result);
   }
   return kube::WorkOutcome::success();
