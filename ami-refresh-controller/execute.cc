@@ -46,7 +46,7 @@ class Performer {
       }
       if (out.error) {
         log::get(kComponent)
-            ->warn("aws call failed {}", log::kv("group", group, "error", out.error->toString()));
+            .warn("aws call failed", log::kv("group", group, "error", out.error->toString()));
       }
       outcomes.push_back(std::move(out));
     }

@@ -107,8 +107,8 @@ Status Executor::createJob(const kube::Object& builder, const CreateJob& action)
     return tl::unexpected(created.error());
   }
   log::get("controller.packer-builder")
-      ->info("build job created {}",
-             log::kv("object", builder.key(), "job", inputs.name, "existed", !created.has_value()));
+      .info("build job created",
+            log::kv("object", builder.key(), "job", inputs.name, "existed", !created.has_value()));
   return ok();
 }
 

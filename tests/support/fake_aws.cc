@@ -672,8 +672,8 @@ void FakeAws::Impl::handle(const httplib::Request& req, httplib::Response& res) 
   }
   FakeCall record{call.service, call.operation, res.status, call.error_code};
   log::get("fake-aws")
-      ->debug("request served {}", log::kv("service", call.service, "operation", call.operation,
-                                           "status", res.status, "code", call.error_code));
+      .debug("request served", log::kv("service", call.service, "operation", call.operation,
+                                       "status", res.status, "code", call.error_code));
   std::lock_guard<std::mutex> lock(mu);
   calls.push_back(std::move(record));
 }

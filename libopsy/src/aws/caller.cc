@@ -13,7 +13,7 @@ namespace {
 // botocore's threshold: smaller differences are left to the service's own tolerance.
 constexpr std::chrono::minutes kSkewThreshold{4};
 
-std::shared_ptr<spdlog::logger> logger() {
+log::Logger logger() {
   return log::get("aws");
 }
 
@@ -203,8 +203,8 @@ bool Caller::correctSkew(const Error& e, std::optional<TimePoint> server_time) {
     return false;
   }
   skew_ms_.store(skew.count());
-  logger()->warn("clock skew corrected {}",
-                 log::kv("service", endpoint_.signing_name, "skew_ms", skew.count()));
+  logger().warn("clock skew corrected",
+                log::kv("service", endpoint_.signing_name, "skew_ms", skew.count()));
   return true;
 }
 
@@ -225,8 +225,8 @@ Result<std::string> Caller::sendOnce(std::string_view operation, const http::Req
     TimePoint now = options_.clock->now() + std::chrono::milliseconds(skew_ms_.load());
     OPSY_RETURN_IF_ERROR(signRequest(req, creds, endpoint_.region, endpoint_.signing_name, now));
   }
-  logger()->trace("aws request {}", log::kv("service", service, "operation", operation, "attempt",
-                                            attempt, "url", req.url));
+  logger().trace("aws request", log::kv("service", service, "operation", operation, "attempt",
+                                        attempt, "url", req.url));
   auto started = options_.clock->steadyNow();
   auto observe = [&](int status, std::string_view code) {
     if (options_.observer) {
@@ -243,9 +243,9 @@ Result<std::string> Caller::sendOnce(std::string_view operation, const http::Req
   auto resp = options_.transport->send(req);
   if (!resp) {
     observe(0, toString(resp.error().code));
-    logger()->debug("aws transport error {}",
-                    log::kv("service", service, "operation", operation, "attempt", attempt, "error",
-                            resp.error().toString()));
+    logger().debug("aws transport error",
+                   log::kv("service", service, "operation", operation, "attempt", attempt, "error",
+                           resp.error().toString()));
     return fail(std::move(resp.error()));
   }
   std::string request_id;
@@ -258,8 +258,8 @@ Result<std::string> Caller::sendOnce(std::string_view operation, const http::Req
   if (resp->status < 200 || resp->status >= 300) {
     Error e = parseErrorResponse(protocol, *resp);
     observe(resp->status, e.provider_code);
-    logger()->debug(
-        "aws error response {}",
+    logger().debug(
+        "aws error response",
         log::kv("service", service, "operation", operation, "attempt", attempt, "code",
                 resp->status, "aws_code", e.provider_code, "aws_request_id", e.request_id));
     if (server_time != nullptr) {
@@ -270,9 +270,9 @@ Result<std::string> Caller::sendOnce(std::string_view operation, const http::Req
     return fail(std::move(e));
   }
   observe(resp->status, "");
-  logger()->debug("aws response {}",
-                  log::kv("service", service, "operation", operation, "attempt", attempt, "code",
-                          resp->status, "aws_request_id", request_id));
+  logger().debug("aws response",
+                 log::kv("service", service, "operation", operation, "attempt", attempt, "code",
+                         resp->status, "aws_request_id", request_id));
   return std::move(resp->body);
 }
 

@@ -21,7 +21,7 @@ namespace {
 constexpr std::string_view kImdsDefaultEndpoint = "http://169.254.169.254";
 constexpr std::string_view kEcsHost = "http://169.254.170.2";
 
-std::shared_ptr<spdlog::logger> logger() {
+log::Logger logger() {
   return log::get("aws.credentials");
 }
 
@@ -231,7 +231,7 @@ class WebIdentityProvider : public CredentialsProvider {
       return fail(std::move(assumed.error()).context("web identity"));
     }
     Credentials c = std::move(assumed->credentials);
-    logger()->info("assumed role with web identity {}", log::kv("role_arn", *role));
+    logger().info("assumed role with web identity", log::kv("role_arn", *role));
     return remember(std::move(c));
   }
   std::string name() const override { return "web-identity"; }
@@ -423,7 +423,7 @@ class ChainProvider : public CredentialsProvider {
     for (const auto& p : providers_) {
       auto c = p->credentials();
       if (c) {
-        logger()->debug("credentials found {}", log::kv("provider", p->name()));
+        logger().debug("credentials found", log::kv("provider", p->name()));
         return c;
       }
       if (!tried.empty()) {
@@ -462,8 +462,8 @@ class CachingProvider : public CredentialsProvider {
       return fresh;
     }
     if (cached_ && cached_->expiration && now < *cached_->expiration) {
-      logger()->warn("credentials refresh failed, using cached {}",
-                     log::kv("provider", inner_->name(), "error", fresh.error().toString()));
+      logger().warn("credentials refresh failed, using cached",
+                    log::kv("provider", inner_->name(), "error", fresh.error().toString()));
       return *cached_;
     }
     return fresh;

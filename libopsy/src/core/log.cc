@@ -1,11 +1,15 @@
 #include "opsy/core/log.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <spdlog/details/log_msg.h>
+#include <spdlog/logger.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -14,6 +18,19 @@
 #include "opsy/core/time_format.h"
 
 namespace opsy::log {
+namespace detail {
+
+// An spdlog logger that hands the sinks a Record (message plus fields) instead of bare text.
+class Channel final : public spdlog::logger {
+ public:
+  using spdlog::logger::logger;
+  void write(const spdlog::details::log_msg& record) {
+    // Never into the backtrace buffer: it copies log_msg and would drop the fields.
+    log_it_(record, should_log(record.level), false);
+  }
+};
+
+}  // namespace detail
 namespace {
 
 constexpr std::string_view kMask = "[redacted]";
@@ -29,6 +46,7 @@ struct Registry {
   std::mutex mu;
   Options options;
   spdlog::sink_ptr sink;
+  std::map<std::string, std::unique_ptr<detail::Channel>, std::less<>> channels;
   std::shared_mutex secrets_mu;
   std::set<std::string, LongestFirst> secrets;
 };
@@ -67,8 +85,42 @@ const std::vector<std::pair<std::regex, std::string>>& patterns() {
   return *list;
 }
 
-void escapeJson(std::string_view in, std::string& out) {
-  for (char c : in) {
+constexpr std::string_view kJsonReserved[] = {"ts", "level", "logger", "msg"};
+
+// Marks a log_msg that is a Record, so a formatter can reach its fields without guessing.
+constexpr char kRecordMarker[] = "opsy::log::Record";
+
+// A log line as it travels from Logger to the sinks: spdlog's message plus the fields as data.
+struct Record : spdlog::details::log_msg {
+  Record(std::string_view logger, spdlog::level::level_enum lvl, std::string_view message,
+         const Fields& f)
+      : spdlog::details::log_msg(spdlog::source_loc{nullptr, 0, kRecordMarker}, logger, lvl,
+                                 message),
+        fields(&f) {}
+  const Fields* fields;
+};
+
+const Fields* fieldsOf(const spdlog::details::log_msg& msg) {
+  if (msg.source.funcname != kRecordMarker) {
+    return nullptr;  // a line from spdlog itself, not from a Logger
+  }
+  return static_cast<const Record&>(msg).fields;
+}
+
+// key=value, with the value double-quoted and escaped when it would otherwise be ambiguous.
+void appendTextField(const Field& field, std::string& out) {
+  out.append(field.key);
+  out.push_back('=');
+  const std::string_view v = field.value;
+  bool needs =
+      v.empty() || v.find_first_of(" \"=\\") != std::string_view::npos ||
+      std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  if (!needs) {
+    out.append(v);
+    return;
+  }
+  out.push_back('"');
+  for (char c : v) {
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -83,97 +135,42 @@ void escapeJson(std::string_view in, std::string& out) {
         }
     }
   }
+  out.push_back('"');
 }
 
-bool isKeyStart(char c) {
-  return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
-}
-bool isKeyChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-}
-
-// Splits "constant text k=v k2="a b"" into the text and the pairs (values unquoted).
-void splitMessage(std::string_view msg, std::string& text,
-                  std::vector<std::pair<std::string, std::string>>& pairs) {
-  size_t i = 0;
-  while (i < msg.size()) {
-    while (i < msg.size() && msg[i] == ' ') {
-      ++i;
-    }
-    size_t start = i;
-    size_t eq = std::string_view::npos;
-    if (i < msg.size() && isKeyStart(msg[i])) {
-      size_t j = i;
-      while (j < msg.size() && isKeyChar(msg[j])) {
-        ++j;
-      }
-      if (j < msg.size() && msg[j] == '=') {
-        eq = j;
-      }
-    }
-    if (eq == std::string_view::npos) {
-      // A plain word: part of the message text.
-      while (i < msg.size() && msg[i] != ' ') {
-        ++i;
-      }
-      if (!text.empty()) {
-        text.push_back(' ');
-      }
-      text.append(msg.substr(start, i - start));
-      continue;
-    }
-    std::string key(msg.substr(start, eq - start));
-    std::string value;
-    i = eq + 1;
-    if (i < msg.size() && msg[i] == '"') {
-      ++i;
-      while (i < msg.size() && msg[i] != '"') {
-        if (msg[i] == '\\' && i + 1 < msg.size()) {
-          char n = msg[++i];
-          value.push_back(n == 'n' ? '\n' : n);
-        } else {
-          value.push_back(msg[i]);
-        }
-        ++i;
-      }
-      ++i;
-    } else {
-      while (i < msg.size() && msg[i] != ' ') {
-        value.push_back(msg[i++]);
-      }
-    }
-    pairs.emplace_back(std::move(key), std::move(value));
-  }
+void writeString(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
 class JsonFormatter : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    std::string text;
-    std::vector<std::pair<std::string, std::string>> pairs;
-    splitMessage(std::string_view(msg.payload.data(), msg.payload.size()), text, pairs);
-    std::string out = "{\"ts\":\"";
-    out += formatRfc3339Millis(std::chrono::time_point_cast<std::chrono::microseconds>(msg.time));
-    out += "\",\"level\":\"";
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("ts");
+    writeString(
+        w, formatRfc3339Millis(std::chrono::time_point_cast<std::chrono::microseconds>(msg.time)));
+    w.Key("level");
     auto level = spdlog::level::to_string_view(msg.level);
-    out.append(level.data(), level.size());
-    out += "\",\"logger\":\"";
-    escapeJson(std::string_view(msg.logger_name.data(), msg.logger_name.size()), out);
-    out += "\",\"msg\":\"";
-    escapeJson(text, out);
-    out += "\"";
-    for (const auto& [k, v] : pairs) {
-      if (k == "ts" || k == "level" || k == "logger" || k == "msg") {
-        continue;
+    writeString(w, std::string_view(level.data(), level.size()));
+    w.Key("logger");
+    writeString(w, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
+    w.Key("msg");
+    writeString(w, std::string_view(msg.payload.data(), msg.payload.size()));
+    if (const Fields* fields = fieldsOf(msg)) {
+      for (const Field& f : *fields) {
+        // A field named like a fixed member keeps its value under a prefixed name.
+        bool reserved = std::find(std::begin(kJsonReserved), std::end(kJsonReserved), f.key) !=
+                        std::end(kJsonReserved);
+        writeString(w, reserved ? "field." + f.key : f.key);
+        writeString(w, f.value);
       }
-      out += ",\"";
-      escapeJson(k, out);
-      out += "\":\"";
-      escapeJson(v, out);
-      out += "\"";
     }
-    out += "}\n";
-    std::string clean = scrub(out);
+    w.EndObject();
+    std::string line(buf.GetString(), buf.GetSize());
+    line.push_back('\n');
+    std::string clean = scrub(line);
     dest.append(clean.data(), clean.data() + clean.size());
   }
   std::unique_ptr<spdlog::formatter> clone() const override {
@@ -186,8 +183,18 @@ class ScrubbingTextFormatter : public spdlog::formatter {
   ScrubbingTextFormatter()
       : inner_("%Y-%m-%dT%H:%M:%S.%eZ %l %n %v", spdlog::pattern_time_type::utc) {}
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    std::string line(msg.payload.data(), msg.payload.size());
+    if (const Fields* fields = fieldsOf(msg)) {
+      for (const Field& f : *fields) {
+        line.push_back(' ');
+        appendTextField(f, line);
+      }
+    }
+    spdlog::details::log_msg with_fields = msg;  // a plain copy: not a Record any more
+    with_fields.source = spdlog::source_loc{};
+    with_fields.payload = line;
     spdlog::memory_buf_t raw;
-    inner_.format(msg, raw);
+    inner_.format(with_fields, raw);
     std::string clean = scrub(std::string_view(raw.data(), raw.size()));
     dest.append(clean.data(), clean.data() + clean.size());
   }
@@ -214,11 +221,11 @@ spdlog::sink_ptr defaultSink() {
 void applyLocked(Registry& r) {
   spdlog::sink_ptr sink = r.sink ? r.sink : defaultSink();
   sink->set_formatter(makeFormatter(r.options.format));
-  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) {
-    l->sinks().clear();
-    l->sinks().push_back(sink);
-    l->set_level(r.options.level);
-  });
+  for (auto& [name, channel] : r.channels) {
+    channel->sinks().clear();
+    channel->sinks().push_back(sink);
+    channel->set_level(r.options.level);
+  }
 }
 
 }  // namespace
@@ -265,21 +272,61 @@ void setSinkForTest(spdlog::sink_ptr sink) {
   applyLocked(r);
 }
 
-std::shared_ptr<spdlog::logger> get(std::string_view component) {
+void flush() {
   Registry& r = registry();
   std::lock_guard lock(r.mu);
-  std::string name(component);
-  if (auto existing = spdlog::get(name)) {
-    return existing;
+  for (auto& [name, channel] : r.channels) {
+    channel->flush();
+  }
+}
+
+Logger get(std::string_view component) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  if (auto it = r.channels.find(component); it != r.channels.end()) {
+    return Logger(it->second.get());
   }
   spdlog::sink_ptr sink = r.sink ? r.sink : defaultSink();
   if (!r.sink) {
     sink->set_formatter(makeFormatter(r.options.format));
   }
-  auto logger = std::make_shared<spdlog::logger>(name, sink);
-  logger->set_level(r.options.level);
-  spdlog::register_logger(logger);
-  return logger;
+  auto channel = std::make_unique<detail::Channel>(std::string(component), sink);
+  channel->set_level(r.options.level);
+  detail::Channel* raw = channel.get();
+  r.channels.emplace(std::string(component), std::move(channel));
+  return Logger(raw);
+}
+
+void Logger::log(spdlog::level::level_enum level, std::string_view message,
+                 const Fields& fields) const {
+  if (!channel_->should_log(level)) {
+    return;
+  }
+  channel_->write(Record(channel_->name(), level, message, fields));
+}
+
+void Logger::trace(std::string_view message, const Fields& fields) const {
+  log(spdlog::level::trace, message, fields);
+}
+void Logger::debug(std::string_view message, const Fields& fields) const {
+  log(spdlog::level::debug, message, fields);
+}
+void Logger::info(std::string_view message, const Fields& fields) const {
+  log(spdlog::level::info, message, fields);
+}
+void Logger::warn(std::string_view message, const Fields& fields) const {
+  log(spdlog::level::warn, message, fields);
+}
+void Logger::error(std::string_view message, const Fields& fields) const {
+  log(spdlog::level::err, message, fields);
+}
+
+bool Logger::enabled(spdlog::level::level_enum level) const {
+  return channel_->should_log(level);
+}
+
+void Logger::setLevel(spdlog::level::level_enum level) const {
+  channel_->set_level(level);
 }
 
 void registerSecret(std::string_view value) {
@@ -310,27 +357,4 @@ std::string scrub(std::string_view text) {
   return out;
 }
 
-namespace detail {
-
-std::string quoteIfNeeded(std::string_view value) {
-  bool needs = value.empty() || value.find_first_of(" \"=\n\t\\") != std::string_view::npos;
-  if (!needs) {
-    return std::string(value);
-  }
-  std::string out = "\"";
-  for (char c : value) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-  return out;
-}
-
-}  // namespace detail
 }  // namespace opsy::log

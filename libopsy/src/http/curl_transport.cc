@@ -697,9 +697,9 @@ class CurlTransportImpl final : public Transport {
     bool stopped = code == CURLE_WRITE_ERROR && transfer.stopped_by_handler;
     if (code != CURLE_OK && !stopped) {
       Error error = mapCurlError(code, error_buffer, request);
-      log::get("http")->debug("request failed {}",
-                              log::kv("method", request.method, "url", urlForMessages(request.url),
-                                      "error", error.toString()));
+      log::get("http").debug("request failed",
+                             log::kv("method", request.method, "url", urlForMessages(request.url),
+                                     "error", error.toString()));
       return fail(std::move(error));
     }
     long status = 0;
@@ -729,8 +729,8 @@ Result<TransportPtr> makeCurlTransport(CurlTransportOptions options) {
   OPSY_RETURN_IF_ERROR(globalInit());
   OPSY_RETURN_IF_ERROR(validateOptions(options));
   if (!options.tls.verify) {
-    log::get("http")->warn("tls verification disabled {}",
-                           log::kv("server_name", options.tls.server_name));
+    log::get("http").warn("tls verification disabled",
+                          log::kv("server_name", options.tls.server_name));
   }
   auto transport = std::make_shared<CurlTransportImpl>(std::move(options));
   OPSY_RETURN_IF_ERROR(transport->probeTlsOptions());

@@ -160,8 +160,8 @@ class ClientImpl : public Client {
       if (!obj) {
         // One undecodable item must not hide the rest of the collection.
         log::get("kube.client")
-            ->warn("skipping undecodable list item {}",
-                   log::kv("resource", resource.plural, "error", obj.error().message));
+            .warn("skipping undecodable list item",
+                  log::kv("resource", resource.plural, "error", obj.error().message));
         continue;
       }
       // Items of a list carry no apiVersion/kind on the wire.
@@ -298,8 +298,8 @@ class ClientImpl : public Client {
         }
         if (!event) {
           log::get("kube.client")
-              ->warn("skipping undecodable watch event {}",
-                     log::kv("resource", resource.plural, "error", event.error().message));
+              .warn("skipping undecodable watch event",
+                    log::kv("resource", resource.plural, "error", event.error().message));
           continue;
         }
         if (!callback(*event)) {

@@ -38,7 +38,7 @@ std::string objectKey(const EventObjectRef& r) {
   return fmt::format("{}\x1f{}\x1f{}\x1f{}", r.kind, r.ns, r.name, r.uid);
 }
 
-std::shared_ptr<spdlog::logger> logger() {
+log::Logger logger() {
   return log::get("kube.events");
 }
 
@@ -214,9 +214,9 @@ void EventRecorderImpl::write(std::uint64_t id) {
     ++stats_.written;
   } else {
     ++stats_.failed;
-    logger()->info("event write failed {}",
-                   log::kv("object", event.regarding.ns + "/" + event.regarding.name, "reason",
-                           event.reason, "error", status.error().toString()));
+    logger().info("event write failed",
+                  log::kv("object", event.regarding.ns + "/" + event.regarding.name, "reason",
+                          event.reason, "error", status.error().toString()));
   }
   auto it = entries_.find(id);
   if (it == entries_.end()) {

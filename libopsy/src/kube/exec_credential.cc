@@ -201,8 +201,7 @@ class ExecCredentialSource : public CredentialSource {
     if (!cred) {
       return fail(std::move(cred).error().context(config_.origin));
     }
-    log::get("kube.config")
-        ->debug("exec credential obtained {}", log::kv("command", config_.command));
+    log::get("kube.config").debug("exec credential obtained", log::kv("command", config_.command));
     return cred;
   }
 

@@ -11,7 +11,7 @@ namespace {
 constexpr Duration kSleepSlice = std::chrono::milliseconds(100);
 constexpr Duration kMinQuietWatch = std::chrono::seconds(1);
 
-std::shared_ptr<spdlog::logger> logger() {
+log::Logger logger() {
   static const auto l = log::get("kube.informer");
   return l;
 }
@@ -89,13 +89,13 @@ void Informer::stop() {
 }
 
 void Informer::run() {
-  logger()->info("informer started", log::kv("resource", options_.resource.plural, "namespace",
-                                             options_.ns.empty() ? "*" : options_.ns));
+  logger().info("informer started", log::kv("resource", options_.resource.plural, "namespace",
+                                            options_.ns.empty() ? "*" : options_.ns));
   State state = Empty{};
   while (!stopping_) {
     state = step(std::move(state));
   }
-  logger()->info("informer stopped", log::kv("resource", options_.resource.plural));
+  logger().info("informer stopped", log::kv("resource", options_.resource.plural));
 }
 
 Informer::State Informer::step(State state) {
@@ -117,12 +117,12 @@ Informer::State Informer::stepListing(Listing listing) {
   if (!page) {
     if (page.error().code == ErrorCode::Gone) {
       // The continue token expired: start the list over.
-      logger()->info("list continue token expired; listing again",
-                     log::kv("resource", options_.resource.plural));
+      logger().info("list continue token expired; listing again",
+                    log::kv("resource", options_.resource.plural));
       return Empty{};
     }
-    logger()->warn("list failed {}",
-                   log::kv("resource", options_.resource.plural, "error", page.error().toString()));
+    logger().warn("list failed",
+                  log::kv("resource", options_.resource.plural, "error", page.error().toString()));
     sleepUnlessStopped(backoffAfter(page.error()));
     return listing;
   }
@@ -136,8 +136,8 @@ Informer::State Informer::stepListing(Listing listing) {
   failures_ = 0;
   size_t count = listing.items.size();
   replaceAll(std::move(listing.items));
-  logger()->info("list complete {}", log::kv("resource", options_.resource.plural, "objects", count,
-                                             "resource_version", page->resource_version));
+  logger().info("list complete", log::kv("resource", options_.resource.plural, "objects", count,
+                                         "resource_version", page->resource_version));
   return Watching{page->resource_version};
 }
 
@@ -188,13 +188,13 @@ Informer::State Informer::stepWatching(Watching watching) {
     return watching;
   }
   if (failure->code == ErrorCode::Gone) {
-    logger()->info("watch expired; relisting {}",
-                   log::kv("resource", options_.resource.plural, "resource_version",
-                           watching.resource_version));
+    logger().info("watch expired; relisting",
+                  log::kv("resource", options_.resource.plural, "resource_version",
+                          watching.resource_version));
     return Empty{};
   }
-  logger()->warn("watch failed {}",
-                 log::kv("resource", options_.resource.plural, "error", failure->toString()));
+  logger().warn("watch failed",
+                log::kv("resource", options_.resource.plural, "error", failure->toString()));
   sleepUnlessStopped(backoffAfter(*failure));
   return watching;
 }
@@ -203,8 +203,8 @@ void Informer::replaceAll(std::vector<Object> items) {
   std::map<std::string, ObjectPtr> fresh;
   for (auto& item : items) {
     if (item.metadata.name.empty()) {
-      logger()->warn("skipping listed object without a name",
-                     log::kv("resource", options_.resource.plural));
+      logger().warn("skipping listed object without a name",
+                    log::kv("resource", options_.resource.plural));
       continue;
     }
     std::string key = item.key();

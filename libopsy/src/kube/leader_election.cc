@@ -9,7 +9,7 @@
 namespace opsy::kube {
 namespace {
 
-std::shared_ptr<spdlog::logger> logger() {
+log::Logger logger() {
   return log::get("kube.leaderelection");
 }
 
@@ -118,9 +118,8 @@ void LeaderElector::acquiredLocked(const LeaseRecord& record, SteadyTime attempt
   if (!leading_) {
     leading_ = true;
     pending_.emplace_back(Event::Started, config_.identity);
-    logger()->info("became leader {}",
-                   log::kv("lease", store_.describe(), "identity", config_.identity, "transitions",
-                           record.lease_transitions));
+    logger().info("became leader", log::kv("lease", store_.describe(), "identity", config_.identity,
+                                           "transitions", record.lease_transitions));
   }
 }
 
@@ -130,8 +129,8 @@ void LeaderElector::stepDownLocked(const char* reason) {
   }
   leading_ = false;
   pending_.emplace_back(Event::Stopped, config_.identity);
-  logger()->warn("stopped leading {}", log::kv("lease", store_.describe(), "identity",
-                                               config_.identity, "reason", reason));
+  logger().warn("stopped leading", log::kv("lease", store_.describe(), "identity", config_.identity,
+                                           "reason", reason));
 }
 
 bool LeaderElector::tryAcquireOrRenew(SteadyTime attempt_start) {
@@ -140,8 +139,8 @@ bool LeaderElector::tryAcquireOrRenew(SteadyTime attempt_start) {
       std::chrono::duration_cast<std::chrono::seconds>(config_.lease_duration).count());
   Result<LeaseRecord> current = store_.get();
   if (!current && current.error().code != ErrorCode::NotFound) {
-    logger()->info("lease read failed {}",
-                   log::kv("lease", store_.describe(), "error", current.error().toString()));
+    logger().info("lease read failed",
+                  log::kv("lease", store_.describe(), "error", current.error().toString()));
     return false;
   }
 
@@ -188,8 +187,8 @@ bool LeaderElector::tryAcquireOrRenew(SteadyTime attempt_start) {
       acquiredLocked(*written, attempt_start);
     } else if (written.error().code != ErrorCode::Conflict &&
                written.error().code != ErrorCode::AlreadyExists) {
-      logger()->info("lease write failed {}",
-                     log::kv("lease", store_.describe(), "error", written.error().toString()));
+      logger().info("lease write failed",
+                    log::kv("lease", store_.describe(), "error", written.error().toString()));
     }
   }
   fireCallbacks();
@@ -269,8 +268,8 @@ void LeaderElector::fireCallbacks() {
         }
         break;
       case Event::NewLeader:
-        logger()->info("new leader observed {}",
-                       log::kv("lease", store_.describe(), "leader", event.second));
+        logger().info("new leader observed",
+                      log::kv("lease", store_.describe(), "leader", event.second));
         if (callbacks_.on_new_leader) {
           callbacks_.on_new_leader(event.second);
         }
@@ -321,8 +320,8 @@ void LeaderElector::run() {
   if (config_.release_on_cancel) {
     Status released = release();
     if (!released) {
-      logger()->warn("lease release failed {}",
-                     log::kv("lease", store_.describe(), "error", released.error().toString()));
+      logger().warn("lease release failed",
+                    log::kv("lease", store_.describe(), "error", released.error().toString()));
     }
   } else {
     std::lock_guard lock(mu_);

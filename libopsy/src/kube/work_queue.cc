@@ -4,8 +4,6 @@
 #include <cmath>
 #include <exception>
 
-#include "opsy/core/log.h"
-
 namespace opsy::kube {
 namespace {
 
@@ -291,7 +289,6 @@ WorkerGroup runWorkers(WorkQueue& queue, int workers, const WorkFn& fn) {
   threads.reserve(static_cast<std::size_t>(std::max(workers, 0)));
   for (int i = 0; i < workers; ++i) {
     threads.emplace_back([&queue, fn] {
-      auto logger = log::get("kube.workqueue");
       while (auto key = queue.get()) {
         WorkOutcome outcome;
         try {
@@ -300,11 +297,6 @@ WorkerGroup runWorkers(WorkQueue& queue, int workers, const WorkFn& fn) {
           outcome = WorkOutcome::failed(Error(ErrorCode::Internal, e.what()));
         } catch (...) {
           outcome = WorkOutcome::failed(Error(ErrorCode::Internal, "unknown exception"));
-        }
-        if (outcome.error.has_value()) {
-          logger->warn("work item failed {}", log::kv("object", *key, "terminal",
-                                                      outcome.kind == WorkOutcome::Kind::Terminal,
-                                                      "error", outcome.error->toString()));
         }
         applyOutcome(queue, *key, outcome);
         queue.done(*key);

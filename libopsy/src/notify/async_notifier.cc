@@ -49,8 +49,8 @@ struct AsyncNotifier::Impl {
           dropped += left;
           queue.clear();
           lock.unlock();
-          logger->warn("notifications dropped at shutdown {}",
-                       log::kv("sender", sender->name(), "count", left));
+          logger.warn("notifications dropped at shutdown",
+                      log::kv("sender", sender->name(), "count", left));
           for (size_t i = 0; options.observer && i < left; ++i) {
             options.observer(sender->name(), Delivery::Dropped);
           }
@@ -76,9 +76,9 @@ struct AsyncNotifier::Impl {
         options.observer(sender->name(), status ? Delivery::Sent : Delivery::Failed);
       }
       if (!status) {
-        logger->warn("notification not delivered {}",
-                     log::kv("sender", sender->name(), "object", n.object, "title", n.title,
-                             "error", status.error().toString()));
+        logger.warn("notification not delivered",
+                    log::kv("sender", sender->name(), "object", n.object, "title", n.title, "error",
+                            status.error().toString()));
       }
       cv.notify_all();
     }

@@ -61,8 +61,8 @@ NotifierPtr Notifiers::destination(const std::string& key,
   Result<SenderPtr> sender = make();
   if (!sender) {
     // Only the kind: the rest of the key may hold a webhook URL, which can carry a token.
-    log::get("notify")->warn(
-        "notification destination not created {}",
+    log::get("notify").warn(
+        "notification destination not created",
         log::kv("destination", key.substr(0, key.find('/')), "error", sender.error().toString()));
     return nullptr;
   }

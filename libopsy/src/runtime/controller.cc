@@ -86,22 +86,22 @@ kube::WorkFn instrumentReconcile(std::string controller, ReconcileFn fn, Metrics
     const std::string error_text = outcome.error ? outcome.error->toString() : "";
     switch (result) {
       case ReconcileResult::Error:
-        out->error("reconcile failed {}",
+        out.error("reconcile failed",
                    log::kv("controller", name, "object", key, "reconcile_id", id, "error",
                            error_text, "duration_s", seconds(elapsed)));
         break;
       case ReconcileResult::Terminal:
-        out->error("reconcile failed terminally {}",
+        out.error("reconcile failed terminally",
                    log::kv("controller", name, "object", key, "reconcile_id", id, "error",
                            error_text, "duration_s", seconds(elapsed)));
         break;
       case ReconcileResult::RequeueAfter:
-        out->debug("reconcile done {}", log::kv("controller", name, "object", key, "reconcile_id",
+        out.debug("reconcile done", log::kv("controller", name, "object", key, "reconcile_id",
                                                 id, "result", toString(result), "requeue_after",
                                                 formatDuration(outcome.requeue_after)));
         break;
       case ReconcileResult::Success:
-        out->debug("reconcile done {}", log::kv("controller", name, "object", key, "reconcile_id",
+        out.debug("reconcile done", log::kv("controller", name, "object", key, "reconcile_id",
                                                 id, "result", toString(result)));
         break;
     }
@@ -167,7 +167,7 @@ void Controller::start(int default_workers) {
   const int n = spec_.workers > 0 ? spec_.workers : default_workers;
   workers_ = kube::runWorkers(*queue_, n,
                               instrumentReconcile(spec_.name, spec_.reconcile, metrics_, clock_));
-  logger()->info("controller started {}", log::kv("controller", spec_.name, "workers", n));
+  logger().info("controller started", log::kv("controller", spec_.name, "workers", n));
 }
 
 void Controller::shutDown() {

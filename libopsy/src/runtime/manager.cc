@@ -155,14 +155,14 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
     Manager* self = m.get();
     kube::LeaderCallbacks callbacks;
     callbacks.on_started_leading = [self] {
-      logger()->info("became leader {}", log::kv("lease", self->lease_store_->describe(),
+      logger().info("became leader", log::kv("lease", self->lease_store_->describe(),
                                                  "identity", self->elector_->identity()));
       self->metrics_->leader(true);
       self->startControllers();
     };
     callbacks.on_stopped_leading = [self] { self->stopLeading(); };
     callbacks.on_new_leader = [self](const std::string& identity) {
-      logger()->info("leader observed {}",
+      logger().info("leader observed",
                      log::kv("lease", self->lease_store_->describe(), "leader", identity));
     };
     auto elector =
@@ -172,7 +172,7 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
     }
     m->elector_ = std::move(*elector);
   }
-  logger()->info("manager configured {}",
+  logger().info("manager configured",
                  log::kv("controller", o.name, "config", m->rest_config_.origin, "server",
                          m->rest_config_.server, "leader_elect", o.leader_elect, "namespaces",
                          o.namespaces.empty() ? std::string("*")
@@ -304,7 +304,7 @@ bool Manager::waitForCaches() {
 void Manager::controllerLoop() {
   if (!waitForCaches()) {
     if (!shutdown_.requested()) {
-      logger()->error("caches did not sync {}",
+      logger().error("caches did not sync",
                       log::kv("timeout", formatDuration(options_.cache_sync_timeout)));
       failed_ = true;
       shutdown_.request("caches did not sync");
@@ -327,7 +327,7 @@ void Manager::stopLeading() {
   }
   // Another replica may take over after the lease expires: stop handing out work now.
   lost_lease_ = true;
-  logger()->error("leader election lost {}", log::kv("lease", lease_store_->describe()));
+  logger().error("leader election lost", log::kv("lease", lease_store_->describe()));
   for (auto& c : controllers_) {
     c->shutDown();
   }
@@ -366,7 +366,7 @@ int Manager::run() {
   {
     std::lock_guard lock(mu_);
     if (running_) {
-      logger()->error("manager run twice");
+      logger().error("manager run twice");
       return 1;
     }
     running_ = true;
@@ -382,7 +382,7 @@ int Manager::run() {
                            elector_ ? elector_->observedLeader() : "");
   });
   if (auto started = probes_->start(); !started) {
-    logger()->error("probe server failed {}", log::kv("error", started.error().message));
+    logger().error("probe server failed", log::kv("error", started.error().message));
     failed_ = true;
     shutdown_.request("probe server failed");
   } else {
@@ -393,15 +393,15 @@ int Manager::run() {
       metrics_->leader(true);
       startControllers();
     }
-    logger()->info("manager started {}",
+    logger().info("manager started",
                    log::kv("controller", options_.name, "metrics_port", probes_->metricsPort(),
                            "probe_port", probes_->probePort()));
   }
 
   shutdown_.wait();
-  logger()->info("stopping {}", log::kv("reason", shutdown_.reason()));
+  logger().info("stopping", log::kv("reason", shutdown_.reason()));
   if (!stopControllers()) {
-    logger()->error("reconciles still running after the grace period, exiting {}",
+    logger().error("reconciles still running after the grace period, exiting",
                     log::kv("grace_period", formatDuration(options_.graceful_shutdown_timeout)));
     spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->flush(); });
     std::_Exit(1);
@@ -415,7 +415,7 @@ int Manager::run() {
   probes_->stop();
   metrics_->leader(false);
   const int code = (lost_lease_ || failed_) ? 1 : 0;
-  logger()->info("stopped {}", log::kv("exit_code", code));
+  logger().info("stopped", log::kv("exit_code", code));
   return code;
 }
 

@@ -187,9 +187,8 @@ Status ProbeServer::start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
-  log::get("runtime")->info(
-      "probe server listening {}",
-      log::kv("metrics_port", impl_->metrics_port, "probe_port", impl_->probe_port));
+  log::get("runtime").info("probe server listening", log::kv("metrics_port", impl_->metrics_port,
+                                                             "probe_port", impl_->probe_port));
   return ok();
 }
 

@@ -70,12 +70,11 @@ SignalHandler::SignalHandler(Shutdown& shutdown) : shutdown_(shutdown) {
       }
       ++count;
       if (count == 1) {
-        log::get("runtime")->info("stop requested {}", log::kv("signal", strsignal(sig)));
+        log::get("runtime").info("stop requested", log::kv("signal", strsignal(sig)));
         shutdown_.request(std::string("signal ") + strsignal(sig));
       } else {
         // A second signal: the user wants out now, whatever is in flight.
-        log::get("runtime")->warn("second signal, exiting now {}",
-                                  log::kv("signal", strsignal(sig)));
+        log::get("runtime").warn("second signal, exiting now", log::kv("signal", strsignal(sig)));
         std::_Exit(1);
       }
     }

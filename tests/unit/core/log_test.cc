@@ -1,9 +1,12 @@
 #include "opsy/core/log.h"
 
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
 #include <spdlog/sinks/ostream_sink.h>
 
 #include <sstream>
+#include <string>
+#include <vector>
 
 namespace opsy::log {
 namespace {
@@ -22,15 +25,26 @@ class LogTest : public ::testing::Test {
     sink_->flush();
     return out_.str();
   }
+  std::vector<std::string> lines() {
+    std::vector<std::string> result;
+    std::istringstream in(output());
+    for (std::string line; std::getline(in, line);) {
+      result.push_back(line);
+    }
+    return result;
+  }
   std::ostringstream out_;
   std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
 };
 
-// kv() renders pairs in order and quotes values that would be ambiguous.
-TEST(Kv, QuotesOnlyWhenNeeded) {
-  EXPECT_EQ(kv("object", "ci/base", "attempt", 2, "ok", true), "object=ci/base attempt=2 ok=true");
-  EXPECT_EQ(kv("error", "no such \"group\"", "empty", ""), R"(error="no such \"group\"" empty="")");
-  EXPECT_EQ(kv("secret", Secret{"hunter22"}), "secret=[redacted]");
+// kv() keeps each pair as data, in order; only the value's text form is computed up front.
+TEST(Kv, BuildsFieldsInOrder) {
+  EXPECT_EQ(kv("object", "ci/base", "attempt", 2, "ok", true),
+            (Fields{{"object", "ci/base"}, {"attempt", "2"}, {"ok", "true"}}));
+  EXPECT_EQ(kv("secret", Secret{"hunter22"}), (Fields{{"secret", "[redacted]"}}));
+  EXPECT_EQ(kv("secret", Secret{"hunter22"}).front().value.find("hunter22"), std::string::npos);
+  Fields listed = {{"object", "ci/base"}, {"attempt", 2}};
+  EXPECT_EQ(listed, kv("object", "ci/base", "attempt", 2));
 }
 
 // Known credential shapes are masked wherever they appear in a line.
@@ -71,9 +85,9 @@ TEST_F(LogTest, LoggerOutputIsScrubbed) {
   setSinkForTest(sink_);
   registerSecret("TopSecretSessionTokenValue");
   auto logger = get("test.scrub");
-  logger->trace("header dump {}",
-                kv("authorization", "AWS4-HMAC-SHA256 Signature=abcdef0123456789abcdef"));
-  logger->error("failed {}", kv("detail", "token TopSecretSessionTokenValue leaked"));
+  logger.trace("header dump",
+               kv("authorization", "AWS4-HMAC-SHA256 Signature=abcdef0123456789abcdef"));
+  logger.error("failed", kv("detail", "token TopSecretSessionTokenValue leaked"));
   std::string out = output();
   EXPECT_EQ(out.find("abcdef0123456789"), std::string::npos) << out;
   EXPECT_EQ(out.find("TopSecretSessionTokenValue"), std::string::npos) << out;
@@ -84,7 +98,7 @@ TEST_F(LogTest, LoggerOutputIsScrubbed) {
 TEST_F(LogTest, JsonFormatSplitsPairsIntoFields) {
   setup(Options{Format::Json, spdlog::level::info});
   setSinkForTest(sink_);
-  get("test.json")->info("reconcile done {}", kv("object", "ci/base", "error", "a \"b\" c"));
+  get("test.json").info("reconcile done", kv("object", "ci/base", "error", "a \"b\" c"));
   std::string out = output();
   EXPECT_NE(out.find(R"("level":"info")"), std::string::npos) << out;
   EXPECT_NE(out.find(R"("logger":"test.json")"), std::string::npos) << out;
@@ -94,13 +108,110 @@ TEST_F(LogTest, JsonFormatSplitsPairsIntoFields) {
   EXPECT_EQ(out.back(), '\n');
 }
 
+// Text output is the constant message followed by every pair, ambiguous values quoted.
+TEST_F(LogTest, TextFormatPrintsEveryPairAfterTheMessage) {
+  get("test.text")
+      .info("reconcile done", kv("object", "ci/base", "attempt", 2, "ok", true, "error",
+                                 "no such \"group\"", "empty", ""));
+  auto got = lines();
+  ASSERT_EQ(got.size(), 1u) << output();
+  EXPECT_NE(got[0].find(" info test.text reconcile done object=ci/base attempt=2 ok=true "
+                        R"(error="no such \"group\"" empty="")"),
+            std::string::npos)
+      << got[0];
+  EXPECT_TRUE(got[0].ends_with(R"(empty="")")) << got[0];
+}
+
+// Every pair reaches the JSON line as a string member of a valid object, quotes and newlines
+// included, whatever the message text says.
+TEST_F(LogTest, JsonLineIsValidJsonWithEveryPair) {
+  setup(Options{Format::Json, spdlog::level::info});
+  setSinkForTest(sink_);
+  get("test.json")
+      .warn("informer started",
+            kv("resource", "packerbuilders", "namespace", "", "note",
+               "line one\nline \"two\"\ttab\\end", "count", 3, "msg", "collides"));
+  auto got = lines();
+  ASSERT_EQ(got.size(), 1u) << output();
+  rapidjson::Document doc;
+  doc.Parse(got[0].c_str(), got[0].size());
+  ASSERT_FALSE(doc.HasParseError()) << got[0];
+  ASSERT_TRUE(doc.IsObject()) << got[0];
+  auto str = [&](const char* key) -> std::string {
+    if (!doc.HasMember(key) || !doc[key].IsString()) {
+      return "<missing>";
+    }
+    return std::string(doc[key].GetString(), doc[key].GetStringLength());
+  };
+  EXPECT_EQ(str("msg"), "informer started");
+  EXPECT_EQ(str("level"), "warning");
+  EXPECT_EQ(str("logger"), "test.json");
+  EXPECT_EQ(str("resource"), "packerbuilders");
+  EXPECT_EQ(str("namespace"), "");
+  EXPECT_EQ(str("note"), "line one\nline \"two\"\ttab\\end");
+  EXPECT_EQ(str("count"), "3");
+  EXPECT_EQ(str("field.msg"), "collides");  // kept, not dropped, under a name that cannot clash
+  EXPECT_EQ(got[0].find('\n'), std::string::npos);
+}
+
+// A pair whose value has quotes or newlines stays on one text line and reads back unambiguously.
+TEST_F(LogTest, TextFormatEscapesQuotesAndNewlines) {
+  get("test.text").info("lease write failed", kv("error", "bad \"lease\"\nsecond line\\x"));
+  auto got = lines();
+  ASSERT_EQ(got.size(), 1u) << output();
+  EXPECT_TRUE(got[0].ends_with(R"(lease write failed error="bad \"lease\"\nsecond line\\x")"))
+      << got[0];
+}
+
+// The message is never a format string: braces print as they are, and no pair is lost to them.
+TEST_F(LogTest, MessageWithBracesIsPrintedAsIs) {
+  get("test.text").info("template {} kept {0}", kv("object", "ci/base"));
+  setup(Options{Format::Json, spdlog::level::info});
+  setSinkForTest(sink_);
+  get("test.text").info("template {} kept {0}", kv("object", "ci/base"));
+  auto got = lines();
+  ASSERT_EQ(got.size(), 2u) << output();
+  EXPECT_TRUE(got[0].ends_with("template {} kept {0} object=ci/base")) << got[0];
+  rapidjson::Document doc;
+  doc.Parse(got[1].c_str(), got[1].size());
+  ASSERT_FALSE(doc.HasParseError()) << got[1];
+  EXPECT_STREQ(doc["msg"].GetString(), "template {} kept {0}");
+  EXPECT_STREQ(doc["object"].GetString(), "ci/base");
+}
+
+// A message without fields is a line of its own in both formats.
+TEST_F(LogTest, MessageWithoutFields) {
+  get("test.text").warn("manager run twice");
+  setup(Options{Format::Json, spdlog::level::info});
+  setSinkForTest(sink_);
+  get("test.text").warn("manager run twice");
+  auto got = lines();
+  ASSERT_EQ(got.size(), 2u) << output();
+  EXPECT_TRUE(got[0].ends_with(" warning test.text manager run twice")) << got[0];
+  rapidjson::Document doc;
+  doc.Parse(got[1].c_str(), got[1].size());
+  ASSERT_FALSE(doc.HasParseError()) << got[1];
+  EXPECT_EQ(doc.MemberCount(), 4u) << got[1];
+}
+
+// Pairs in JSON output are scrubbed too.
+TEST_F(LogTest, JsonOutputIsScrubbed) {
+  setup(Options{Format::Json, spdlog::level::info});
+  setSinkForTest(sink_);
+  registerSecret("AnotherSecretSessionToken");
+  get("test.scrub").error("failed", kv("detail", "got AnotherSecretSessionToken back"));
+  std::string out = output();
+  EXPECT_EQ(out.find("AnotherSecretSessionToken"), std::string::npos) << out;
+  EXPECT_NE(out.find("[redacted]"), std::string::npos) << out;
+}
+
 // The level set at start-up filters every logger, including ones created before.
 TEST_F(LogTest, LevelAppliesToExistingLoggers) {
   auto logger = get("test.level");
   setup(Options{Format::Text, spdlog::level::warn});
   setSinkForTest(sink_);
-  logger->info("hidden");
-  logger->warn("shown");
+  logger.info("hidden");
+  logger.warn("shown");
   std::string out = output();
   EXPECT_EQ(out.find("hidden"), std::string::npos);
   EXPECT_NE(out.find("shown"), std::string::npos);

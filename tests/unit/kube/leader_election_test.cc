@@ -517,7 +517,7 @@ TEST(LeaderElection, TransientRenewErrorsAreRetried) {
 // never two leaders at the same instant, and once the faults stop exactly one leader emerges.
 TEST(LeaderElection, RandomizedFailoverKeepsOneLeader) {
   // Faults make the elector log on every step; keep the test output readable.
-  log::get("kube.leaderelection")->set_level(spdlog::level::off);
+  log::get("kube.leaderelection").setLevel(spdlog::level::off);
   int handovers = 0;
   for (std::uint64_t seed = 1; seed <= 100; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
@@ -630,7 +630,7 @@ TEST(LeaderElection, RunAcquiresAndReleasesOnStop) {
 TEST(LeaderElection, RunStepsDownDuringStalledRequest) {
   FakeClock clock;
   clock.autoAdvance(false);
-  log::get("kube.leaderelection")->set_level(spdlog::level::off);
+  log::get("kube.leaderelection").setLevel(spdlog::level::off);
   auto lease = std::make_shared<InMemoryLease>();
   InMemoryLeaseStore store_a(lease, clock);
   InMemoryLeaseStore store_b(lease, clock);

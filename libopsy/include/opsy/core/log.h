@@ -1,23 +1,25 @@
 // File: log.h
 //
-// Logging on spdlog, one named logger per component ("aws", "kube.informer",
-// "controller.packer-builder"). Messages are constant, lower-case text followed by key=value pairs
-// built with kv(); text output prints them as they are, JSON output turns each pair into a field.
-// Every line passes through a scrubber that masks credentials (Authorization headers, SigV4
-// signatures, session tokens, bearer and Slack tokens, and every value registered with
-// registerSecret()), so a secret cannot reach a log line even by mistake.
+// Structured logging on spdlog, one named logger per component ("aws", "kube.informer",
+// "controller.packer-builder"). A log call passes a constant, lower-case message and its key/value
+// fields as separate data, down to the formatter: text output prints `message k=v k2="a b"`, JSON
+// output writes each field as a member of the line's object. The message is never a format string,
+// so a field cannot be dropped by a missing placeholder. Every line passes through a scrubber that
+// masks credentials (Authorization headers, SigV4 signatures, session tokens, bearer and Slack
+// tokens, and every value registered with registerSecret()), so a secret cannot reach a log line
+// even by mistake.
 //
-//   log::get("aws")->info("request sent {}", log::kv("operation", "DescribeImages", "code", 200));
+//   log::get("aws").info("request sent", log::kv("operation", "DescribeImages", "code", 200));
 //   log::registerSecret(credentials.secret_access_key);
 #pragma once
 
 #include <fmt/format.h>
-#include <spdlog/logger.h>
+#include <spdlog/common.h>
 
-#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "opsy/core/result.h"
 
@@ -36,11 +38,11 @@ struct Options {
 // (Re)configures every logger: existing and future ones write to stderr in the given format.
 void setup(const Options& options);
 
-// The logger for a component, created on first use with the current sinks and level.
-std::shared_ptr<spdlog::logger> get(std::string_view component);
-
 // Test hook: routes every logger to `sink` (in addition to nothing else) until reset.
 void setSinkForTest(spdlog::sink_ptr sink);
+
+// Flushes every logger's sink; called before an abrupt exit so the last lines are not lost.
+void flush();
 
 // Adds a value that must never appear in output (secret keys, session and bearer tokens).
 // Values shorter than 6 characters are ignored: masking them would mangle ordinary text.
@@ -49,43 +51,86 @@ void registerSecret(std::string_view value);
 // Masks every known credential pattern and every registered secret in `text`.
 std::string scrub(std::string_view text);
 
-// A value that formats as "[redacted]"; wrap anything secret that might end up in a message.
+// A value that prints as "[redacted]"; wrap anything secret that might end up in a field.
 struct Secret {
   std::string value;
 };
 
 namespace detail {
-std::string quoteIfNeeded(std::string_view value);
 template <class T>
-std::string kvValue(const T& v) {
+std::string fieldValue(const T& v) {
   if constexpr (std::is_same_v<T, bool>) {
     return v ? "true" : "false";
+  } else if constexpr (std::is_same_v<T, Secret>) {
+    return "[redacted]";
+  } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+    return std::string(std::string_view(v));
   } else {
-    return quoteIfNeeded(fmt::format("{}", v));
+    return fmt::format("{}", v);
   }
-}
-inline void kvAppend(std::string&) {}
-template <class V, class... Rest>
-void kvAppend(std::string& out, std::string_view key, const V& value, const Rest&... rest) {
-  if (!out.empty()) {
-    out.push_back(' ');
-  }
-  out.append(key);
-  out.push_back('=');
-  out.append(kvValue(value));
-  kvAppend(out, rest...);
 }
 }  // namespace detail
 
-// kv("object", "ci/base", "attempt", 2) -> `object=ci/base attempt=2`; values with spaces, quotes
-// or '=' are double-quoted with escapes.
+// One key/value pair of a log line. The value is kept as plain text; each formatter quotes or
+// escapes it for its own output.
+struct Field {
+  template <class V>
+  Field(std::string_view k, const V& v) : key(k), value(detail::fieldValue(v)) {}
+
+  bool operator==(const Field&) const = default;
+
+  std::string key;
+  std::string value;
+};
+using Fields = std::vector<Field>;
+
+namespace detail {
+inline void kvAppend(Fields&) {}
+template <class V, class... Rest>
+void kvAppend(Fields& out, std::string_view key, const V& value, const Rest&... rest) {
+  out.emplace_back(key, value);
+  kvAppend(out, rest...);
+}
+
+class Channel;
+}  // namespace detail
+
+// kv("object", "ci/base", "attempt", 2, "ok", true) -> {object: ci/base, attempt: 2, ok: true}.
+// Keys are the same everywhere: object, controller, aws_request_id, error.
 template <class... Args>
-std::string kv(const Args&... args) {
+Fields kv(const Args&... args) {
   static_assert(sizeof...(Args) % 2 == 0, "kv() takes key, value pairs");
-  std::string out;
+  Fields out;
+  out.reserve(sizeof...(Args) / 2);
   detail::kvAppend(out, args...);
   return out;
 }
+
+// A component's logger: a cheap handle, valid for the life of the process.
+class Logger {
+ public:
+  void trace(std::string_view message, const Fields& fields = {}) const;
+  void debug(std::string_view message, const Fields& fields = {}) const;
+  void info(std::string_view message, const Fields& fields = {}) const;
+  void warn(std::string_view message, const Fields& fields = {}) const;
+  void error(std::string_view message, const Fields& fields = {}) const;
+  void log(spdlog::level::level_enum level, std::string_view message,
+           const Fields& fields = {}) const;
+
+  // Whether a line at `level` would be written; lets a caller skip building costly fields.
+  [[nodiscard]] bool enabled(spdlog::level::level_enum level) const;
+  // Overrides this component's level until the next setup().
+  void setLevel(spdlog::level::level_enum level) const;
+
+ private:
+  friend Logger get(std::string_view component);
+  explicit Logger(detail::Channel* channel) : channel_(channel) {}
+
+  detail::Channel* channel_;  // owned by the process-wide registry, never destroyed
+};
+
+// The logger for a component, created on first use with the current sinks and level.
+Logger get(std::string_view component);
 
 }  // namespace opsy::log
 

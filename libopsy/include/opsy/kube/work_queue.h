@@ -185,6 +185,7 @@ class WorkerGroup {
   std::vector<std::thread> threads_;
 };
 
+// Logs nothing: `fn` owns the one log line per failed reconcile (the manager's wrapper writes it).
 [[nodiscard]] WorkerGroup runWorkers(WorkQueue& queue, int workers, const WorkFn& fn);
 
 }  // namespace opsy::kube
