@@ -13,7 +13,7 @@
 namespace opsy::runtime {
 namespace {
 
-std::shared_ptr<spdlog::logger> logger() {
+log::Logger logger() {
   return log::get("runtime");
 }
 

@@ -22,7 +22,7 @@ namespace {
 
 constexpr const char* kGroupSuffix = "ami.refresh.ops";
 
-std::shared_ptr<spdlog::logger> logger() {
+log::Logger logger() {
   return log::get("runtime");
 }
 
@@ -403,7 +403,7 @@ int Manager::run() {
   if (!stopControllers()) {
     logger().error("reconciles still running after the grace period, exiting",
                     log::kv("grace_period", formatDuration(options_.graceful_shutdown_timeout)));
-    spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->flush(); });
+    log::flush();
     std::_Exit(1);
   }
   if (elector_thread_.joinable()) {
