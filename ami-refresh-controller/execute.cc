@@ -354,7 +354,7 @@ bool isGroupProblem(const Error& e) {
   return e.code == ErrorCode::NotFound || e.code == ErrorCode::InvalidArgument;
 }
 
-Result<std::optional<aws::LaunchTemplateVersion>> currentVersion(aws::Ec2Api& ec2,
+Result<std::optional<aws::LaunchTemplateVersion>> currentVersion(aws::LaunchTemplateApi& ec2,
                                                                  const aws::LaunchTemplateSpec& lt,
                                                                  std::string& error) {
   aws::DescribeLaunchTemplateVersionsInput in;
@@ -400,7 +400,7 @@ bool excluded(const Spec& spec, const std::string& name) {
 }  // namespace
 
 Result<std::vector<aws::Image>> Reconciler::describeImages(const std::string& region,
-                                                           aws::Ec2Api& ec2,
+                                                           aws::ImageApi& ec2,
                                                            const aws::DescribeImagesInput& in,
                                                            Duration controller_timer) {
   if (options_.image_cache) {

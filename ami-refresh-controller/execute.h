@@ -102,7 +102,7 @@ class Reconciler {
   [[nodiscard]] Result<Observed> observe(const AmiRefresher& r, AwsClients& clients);
 
  private:
-  Result<std::vector<aws::Image>> describeImages(const std::string& region, aws::Ec2Api& ec2,
+  Result<std::vector<aws::Image>> describeImages(const std::string& region, aws::ImageApi& ec2,
                                                  const aws::DescribeImagesInput& in,
                                                  Duration controller_timer);
 

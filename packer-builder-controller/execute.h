@@ -4,11 +4,11 @@
 // deterministic name, AlreadyExists and NotFound treated as done, tags that are set again to the
 // same values, merge patches). Actions run in order and the first failure stops the rest, which
 // decide() will ask for again on the next reconcile. The seams are narrow interfaces so tests use
-// the gmock mocks: kube::ObjectWriter/StatusWriter, aws::Ec2Api, kube::EventRecorder, and the
-// two small interfaces declared here.
+// the gmock mocks: kube::ObjectWriter/StatusWriter, aws::Ec2Api (its image and build-cleanup
+// roles), kube::EventRecorder, and the two small interfaces declared here.
 //
 //   Executor executor({.writer = client, .status = client, .secrets = secret_keys, ...});
-//   OPSY_RETURN_IF_ERROR(executor.execute(builder, decision, *ec2));
+//   OPSY_RETURN_IF_ERROR(executor.execute(builder, decision, ec2.get()));
 #pragma once
 
 #include <memory>
@@ -80,7 +80,7 @@ class Executor {
   Status run(const kube::Object& builder, const Action& action, aws::Ec2Api* ec2);
   Status setFinalizer(const kube::Object& builder, bool present);
   Status createJob(const kube::Object& builder, const CreateJob& action);
-  Status cleanup(const CleanupTemporaries& action, aws::Ec2Api& ec2);
+  Status cleanup(const CleanupTemporaries& action, aws::BuildCleanupApi& ec2);
 
   ExecutorDeps deps_;
 };

@@ -520,7 +520,7 @@ namespace {
 TEST(RefresherImageCache, SharesAnswersWithinThePeriod) {
   FakeClock clock(kNow);
   ami::ImageLookupCache cache(clock);
-  StrictMock<aws::MockEc2Api> ec2;
+  StrictMock<aws::MockImageApi> ec2;
   aws::DescribeImagesInput a{.filters = {{"name", {"al2023-*"}}}};
   aws::DescribeImagesInput b{.filters = {{"name", {"bottlerocket-*"}}}};
   EXPECT_CALL(ec2, describeImages(Field(
