@@ -16,14 +16,19 @@ namespace {
 
 constexpr std::string_view kKind = "AMIRefresher";
 
-bool isActiveRefresh(std::string_view status) {
-  return status == "Pending" || status == "InProgress" || status == "Cancelling" ||
-         status == "RollbackInProgress" || status == "Baking";
+bool isActiveRefresh(aws::InstanceRefreshStatus status) {
+  return status == aws::InstanceRefreshStatus::Pending ||
+         status == aws::InstanceRefreshStatus::InProgress ||
+         status == aws::InstanceRefreshStatus::Cancelling ||
+         status == aws::InstanceRefreshStatus::RollbackInProgress ||
+         status == aws::InstanceRefreshStatus::Baking;
 }
 
-bool isFailedRefresh(std::string_view status) {
-  return status == "Failed" || status == "Cancelled" || status == "RollbackSuccessful" ||
-         status == "RollbackFailed";
+bool isFailedRefresh(aws::InstanceRefreshStatus status) {
+  return status == aws::InstanceRefreshStatus::Failed ||
+         status == aws::InstanceRefreshStatus::Cancelled ||
+         status == aws::InstanceRefreshStatus::RollbackSuccessful ||
+         status == aws::InstanceRefreshStatus::RollbackFailed;
 }
 
 }  // namespace
@@ -267,7 +272,7 @@ GroupPlan Decider::planManaged(const ManagedGroupObservation& g) const {
     return p;
   }
   const bool on_target = p.entry.current_image == target_;
-  const bool eks_updating = ng.status == "UPDATING";
+  const bool eks_updating = ng.status == aws::NodegroupStatus::Updating;
   p.config_differs = updateConfigDiffers(spec().refresh, ng);
   if (stickyFailure(p)) {
     p.entry.phase = Phase::Failed;
@@ -281,31 +286,33 @@ GroupPlan Decider::planManaged(const ManagedGroupObservation& g) const {
   if (sameTarget(p) && p.old->phase == Phase::Updating) {
     if (!p.entry.update_id.empty() && g.update && g.update->id == p.entry.update_id) {
       const aws::Update& u = *g.update;
-      if (u.type == "ConfigUpdate") {
-        if (u.status == "Failed" || u.status == "Cancelled") {
+      if (u.type == aws::UpdateType::ConfigUpdate) {
+        if (u.status == aws::UpdateStatus::Failed || u.status == aws::UpdateStatus::Cancelled) {
           setPhase(p, Phase::Failed,
                    fmt::format("updateConfig change {} {}: {}", u.id,
-                               u.status == "Failed" ? "failed" : "was cancelled", updateErrors(u)));
-        } else if (u.status == "Successful") {
+                               u.status == aws::UpdateStatus::Failed ? "failed" : "was cancelled",
+                               updateErrors(u)));
+        } else if (u.status == aws::UpdateStatus::Successful) {
           p.restart = true;  // the limit is in place: now the version update
         } else if (timedOut(p)) {
           failTimedOut(p);
         }
         return p;
       }
-      if (u.status == "Failed" || u.status == "Cancelled") {
+      if (u.status == aws::UpdateStatus::Failed || u.status == aws::UpdateStatus::Cancelled) {
         setPhase(p, Phase::Failed,
                  fmt::format("update {} {}: {}", u.id,
-                             u.status == "Failed" ? "failed" : "was cancelled", updateErrors(u)));
+                             u.status == aws::UpdateStatus::Failed ? "failed" : "was cancelled",
+                             updateErrors(u)));
         return p;
       }
-      if (u.status == "Successful" || !spec().refresh.wait_for_completion) {
-        if (u.status == "Successful" && p.entry.last_transition_time) {
+      if (u.status == aws::UpdateStatus::Successful || !spec().refresh.wait_for_completion) {
+        if (u.status == aws::UpdateStatus::Successful && p.entry.last_transition_time) {
           p.rolled_in = std::chrono::duration_cast<Duration>(now_ - *p.entry.last_transition_time);
         }
         setPhase(
             p, Phase::Succeeded,
-            u.status == "Successful"
+            u.status == aws::UpdateStatus::Successful
                 ? fmt::format("update {} succeeded", u.id)
                 : fmt::format("update {} started; not followed (waitForCompletion=false)", u.id));
         return p;
@@ -339,8 +346,9 @@ GroupPlan Decider::planManaged(const ManagedGroupObservation& g) const {
   p.entry.previous_launch_template_version.clear();
   if (eks_updating) {
     setPhase(p, Phase::Pending, "waiting for the update running on the node group to finish");
-  } else if (ng.status != "ACTIVE" && ng.status != "DEGRADED") {
-    setPhase(p, Phase::Pending, fmt::format("waiting: node group is {}", ng.status));
+  } else if (ng.status != aws::NodegroupStatus::Active &&
+             ng.status != aws::NodegroupStatus::Degraded) {
+    setPhase(p, Phase::Pending, fmt::format("waiting: node group is {}", ng.status.text));
   } else {
     setPhase(p, Phase::Pending, "");
     p.startable = true;
@@ -398,16 +406,18 @@ GroupPlan Decider::planSelfManaged(const SelfManagedGroupObservation& g) const {
     if (ours != nullptr) {
       if (isFailedRefresh(ours->status)) {
         setPhase(p, Phase::Failed,
-                 fmt::format("instance refresh {} ended {}{}", ours->id, ours->status,
+                 fmt::format("instance refresh {} ended {}{}", ours->id, ours->status.text,
                              ours->status_reason.empty() ? "" : ": " + ours->status_reason));
         return p;
       }
-      if (ours->status == "Successful" || !spec().refresh.wait_for_completion) {
-        if (ours->status == "Successful" && p.entry.last_transition_time) {
+      if (ours->status == aws::InstanceRefreshStatus::Successful ||
+          !spec().refresh.wait_for_completion) {
+        if (ours->status == aws::InstanceRefreshStatus::Successful &&
+            p.entry.last_transition_time) {
           p.rolled_in = std::chrono::duration_cast<Duration>(now_ - *p.entry.last_transition_time);
         }
         setPhase(p, Phase::Succeeded,
-                 ours->status == "Successful"
+                 ours->status == aws::InstanceRefreshStatus::Successful
                      ? fmt::format("instance refresh {} succeeded", ours->id)
                      : fmt::format("instance refresh {} started; not followed "
                                    "(waitForCompletion=false)",

@@ -1,12 +1,19 @@
 #include "opsy/aws/ec2.h"
 
 #include "aws/caller.h"
+#include "aws/enum_text.h"
 
 namespace opsy::aws {
 namespace {
 
 constexpr std::string_view kVersion = "2016-11-15";
-// A runaway paginator (a service bug or a fake repeating its token) must not loop forever.
+
+constexpr EnumText<ImageState> kImageStates[] = {
+    {ImageState::Pending, "pending"},     {ImageState::Available, "available"},
+    {ImageState::Invalid, "invalid"},     {ImageState::Deregistered, "deregistered"},
+    {ImageState::Transient, "transient"}, {ImageState::Failed, "failed"},
+    {ImageState::Error, "error"},         {ImageState::Disabled, "disabled"},
+};
 
 Tags ec2Tags(const pugi::xml_node& item) {
   return xmlTags(item.child("tagSet"), "item", "key", "value");
@@ -42,7 +49,7 @@ Image parseImage(const pugi::xml_node& item) {
   img.name = xmlText(item, "name");
   img.description = xmlText(item, "description");
   img.owner_id = xmlText(item, "imageOwnerId");
-  img.state = xmlText(item, "imageState");
+  img.state = parsedAs(xmlText(item, "imageState"), parseImageState);
   img.architecture = xmlText(item, "architecture");
   img.creation_date = xmlTime(item, "creationDate");
   img.deprecation_time = xmlTime(item, "deprecationTime");
@@ -208,6 +215,13 @@ class Ec2ClientImpl : public Ec2Api {
 };
 
 }  // namespace
+
+std::string_view toString(ImageState state) {
+  return enumToText(state, kImageStates);
+}
+ImageState parseImageState(std::string_view text) {
+  return enumFromText(text, kImageStates);
+}
 
 Result<Ec2ApiPtr> makeEc2Client(const ClientOptions& options) {
   OPSY_ASSIGN_OR_RETURN(std::unique_ptr<Caller> caller, Caller::create(Service::Ec2, options));

@@ -117,7 +117,8 @@ TEST_F(Ec2Test, DescribeImagesPaginatesAndParses) {
   EXPECT_EQ(img.id, "ami-1");
   EXPECT_EQ(img.name, "opsy-ami-1");
   EXPECT_EQ(img.owner_id, "123456789012");
-  EXPECT_EQ(img.state, "available");
+  EXPECT_EQ(img.state, ImageState::Available);
+  EXPECT_EQ(img.state.text, "available");
   EXPECT_EQ(img.architecture, "x86_64");
   EXPECT_EQ(img.creation_date, at("2026-11-01T10:00:00Z"));
   EXPECT_EQ(img.deprecation_time, at("2027-01-01T00:00:00Z"));
@@ -369,6 +370,16 @@ TEST_F(Ec2Test, RateLimiterPacesCalls) {
     ASSERT_TRUE((*ec2)->deleteKeyPair("packer_" + std::to_string(i)).has_value());
   }
   EXPECT_EQ(h_.clock->totalSlept(), std::chrono::milliseconds(2000));
+}
+
+// Every spelling in the EC2 model's ImageState parses to its enumerator and prints back the same.
+TEST(Ec2Enums, ImageStateSpellingsRoundTrip) {
+  for (std::string_view s : {"pending", "available", "invalid", "deregistered", "transient",
+                             "failed", "error", "disabled"}) {
+    EXPECT_NE(parseImageState(s), ImageState::Unknown) << s;
+    EXPECT_EQ(toString(parseImageState(s)), s);
+  }
+  EXPECT_EQ(parseImageState("Available"), ImageState::Unknown);
 }
 
 // Without a region anywhere the client cannot be built.

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "opsy/aws/client_options.h"
@@ -21,12 +22,30 @@
 
 namespace opsy::aws {
 
+// Image.state (the EC2 model's ImageState).
+enum class ImageState {
+  Unknown,
+  Pending,
+  Available,
+  Invalid,
+  Deregistered,
+  Transient,
+  Failed,
+  Error,
+  Disabled,
+};
+
+// The AWS spelling ("available"); "Unknown" for Unknown.
+std::string_view toString(ImageState state);
+// The enumerator spelled `text`, Unknown for any other text.
+ImageState parseImageState(std::string_view text);
+
 struct Image {
   std::string id;
   std::string name;
   std::string description;
   std::string owner_id;
-  std::string state;  // pending | available | invalid | deregistered | transient | failed | error
+  Parsed<ImageState> state;
   std::string architecture;
   std::optional<TimePoint> creation_date;
   std::optional<TimePoint> deprecation_time;
