@@ -5,8 +5,7 @@
 // and follow refreshes. Lists are paginated for the caller.
 //
 //   OPSY_ASSIGN_OR_RETURN(aws::AutoScalingApiPtr asg, aws::makeAutoScalingClient(options));
-//   auto groups = asg->describeAutoScalingGroups({.filters = {{"tag:eks:cluster-name",
-//   {"prod"}}}});
+//   OPSY_ASSIGN_OR_RETURN(auto groups, asg->describeAutoScalingGroups({.filters = filters}));
 #pragma once
 
 #include <memory>

@@ -14,10 +14,11 @@
 //   ... flags.parse(argc, argv) ...
 //   auto manager = runtime::Manager::create(options);         // fatal on error
 //   const kube::Store& builders = (*manager)->cache(kPackerBuilders);
-//   (*manager)->addController({.name = "packer-builder", .resource = kPackerBuilders,
-//                              .owns = {{.resource = kube::resources::jobs()}},
-//                              .reconcile = [&](const std::string& key) { return r.run(key); }});
-//   return (*manager)->run();
+//   Status added = (*manager)->addController(
+//       {.name = "packer-builder", .resource = kPackerBuilders,
+//        .owns = {{.resource = kube::resources::jobs()}},
+//        .reconcile = [&](const std::string& key) { return r.run(key); }});
+//   return added ? (*manager)->run() : 1;
 #pragma once
 
 #include <atomic>
