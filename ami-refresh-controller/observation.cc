@@ -6,32 +6,33 @@
 namespace opsy::ami_refresh {
 namespace {
 
-std::optional<UpdateState> eksUpdateState(std::string_view status) {
-  if (status == "InProgress")
-    return UpdateState::InProgress;
-  if (status == "Successful")
-    return UpdateState::Succeeded;
-  if (status == "Failed")
-    return UpdateState::Failed;
-  if (status == "Cancelled")
-    return UpdateState::Cancelled;
+std::optional<UpdateState> eksUpdateState(aws::UpdateStatus status) {
+  switch (status) {
+    case aws::UpdateStatus::InProgress: return UpdateState::InProgress;
+    case aws::UpdateStatus::Successful: return UpdateState::Succeeded;
+    case aws::UpdateStatus::Failed: return UpdateState::Failed;
+    case aws::UpdateStatus::Cancelled: return UpdateState::Cancelled;
+    case aws::UpdateStatus::Unknown: break;
+  }
   return std::nullopt;
 }
 
-bool refreshIsActive(std::string_view status) {
-  return status == "Pending" || status == "InProgress" || status == "Cancelling" ||
-         status == "RollbackInProgress" || status == "Baking";
+bool refreshIsActive(aws::InstanceRefreshStatus status) {
+  using S = aws::InstanceRefreshStatus;
+  return status == S::Pending || status == S::InProgress || status == S::Cancelling ||
+         status == S::RollbackInProgress || status == S::Baking;
 }
 
-UpdateState refreshState(std::string_view status) {
-  if (status == "Successful")
-    return UpdateState::Succeeded;
-  if (status == "Cancelled")
-    return UpdateState::Cancelled;
-  if (status == "Failed" || status == "RollbackSuccessful" || status == "RollbackFailed") {
-    return UpdateState::Failed;
+UpdateState refreshState(aws::InstanceRefreshStatus status) {
+  using S = aws::InstanceRefreshStatus;
+  switch (status) {
+    case S::Successful: return UpdateState::Succeeded;
+    case S::Cancelled: return UpdateState::Cancelled;
+    case S::Failed:
+    case S::RollbackSuccessful:
+    case S::RollbackFailed: return UpdateState::Failed;
+    default: return UpdateState::InProgress;
   }
-  return UpdateState::InProgress;
 }
 
 std::string updateErrors(const aws::Update& u) {
@@ -56,10 +57,10 @@ std::string updateErrors(const aws::Update& u) {
 GroupUpdate observedUpdate(const aws::Update& u) {
   GroupUpdate out;
   out.id = u.id;
-  out.kind = u.type == "ConfigUpdate" ? UpdateKind::Config : UpdateKind::Version;
+  out.kind = u.type == aws::UpdateType::ConfigUpdate ? UpdateKind::Config : UpdateKind::Version;
   // An unknown word is read as still running: the updateTimeout bounds it.
   out.state = eksUpdateState(u.status).value_or(UpdateState::InProgress);
-  out.status_text = u.status;
+  out.status_text = u.status.text;
   out.detail = updateErrors(u);
   return out;
 }
@@ -68,7 +69,7 @@ GroupUpdate observedRefresh(const aws::InstanceRefresh& r) {
   return GroupUpdate{.id = r.id,
                      .kind = UpdateKind::Version,
                      .state = refreshState(r.status),
-                     .status_text = r.status,
+                     .status_text = r.status.text,
                      .detail = r.status_reason,
                      .percent_complete = r.percentage_complete};
 }
@@ -79,9 +80,10 @@ GroupObservation observedNodegroup(aws::Nodegroup ng) {
   g.kind = GroupKind::Managed;
   g.launch_template = std::move(ng.launch_template);
   g.ami_type = ng.ami_type;
-  g.update_running = ng.status == "UPDATING";
-  g.unavailable = !g.update_running && ng.status != "ACTIVE" && ng.status != "DEGRADED";
-  g.status_text = ng.status;
+  g.update_running = ng.status == aws::NodegroupStatus::Updating;
+  g.unavailable = !g.update_running && ng.status != aws::NodegroupStatus::Active &&
+                  ng.status != aws::NodegroupStatus::Degraded;
+  g.status_text = ng.status.text;
   g.max_unavailable = ng.max_unavailable;
   g.max_unavailable_percentage = ng.max_unavailable_percentage;
   return g;

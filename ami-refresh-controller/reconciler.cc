@@ -18,7 +18,7 @@ bool isGroupProblem(const Error& e) {
 }
 
 // Reads the launch template version a group runs into `g` (or why it could not be read).
-Status readLaunchTemplateVersion(aws::Ec2Api& ec2, GroupObservation& g) {
+Status readLaunchTemplateVersion(aws::LaunchTemplateApi& ec2, GroupObservation& g) {
   const aws::LaunchTemplateSpec& lt = *g.launch_template;
   aws::DescribeLaunchTemplateVersionsInput in;
   if (!lt.id.empty()) {
@@ -53,7 +53,7 @@ Reconciler::Reconciler(ReconcilerDeps deps)
                  .metrics = deps_.metrics.get(),
                  .field_manager = deps_.field_manager}) {}
 
-Result<std::vector<aws::Image>> Reconciler::describeImages(const Spec& spec, aws::Ec2Api& ec2,
+Result<std::vector<aws::Image>> Reconciler::describeImages(const Spec& spec, aws::ImageApi& ec2,
                                                            const aws::DescribeImagesInput& in) {
   if (deps_.image_cache) {
     // A shared answer is never older than this refresher's own period, so a new image is seen
@@ -64,7 +64,7 @@ Result<std::vector<aws::Image>> Reconciler::describeImages(const Spec& spec, aws
   return ec2.describeImages(in);
 }
 
-Result<TargetObservation> Reconciler::observeTarget(const Spec& spec, aws::Ec2Api& ec2) {
+Result<TargetObservation> Reconciler::observeTarget(const Spec& spec, aws::ImageApi& ec2) {
   TargetObservation target;
   if (spec.ami) {
     auto images = describeImages(spec, ec2, {.image_ids = {*spec.ami}});

@@ -58,9 +58,9 @@ class Reconciler : public controller::Reconciler {
   [[nodiscard]] Result<Observed> observe(const AmiRefresher& r, AwsClients& clients, TimePoint now);
 
  private:
-  [[nodiscard]] Result<std::vector<aws::Image>> describeImages(const Spec& spec, aws::Ec2Api& ec2,
+  [[nodiscard]] Result<std::vector<aws::Image>> describeImages(const Spec& spec, aws::ImageApi& ec2,
                                                                const aws::DescribeImagesInput& in);
-  [[nodiscard]] Result<TargetObservation> observeTarget(const Spec& spec, aws::Ec2Api& ec2);
+  [[nodiscard]] Result<TargetObservation> observeTarget(const Spec& spec, aws::ImageApi& ec2);
   [[nodiscard]] Status observeGroups(const AmiRefresher& r, AwsClients& clients, Observed& o);
 
   ReconcilerDeps deps_;

@@ -340,12 +340,13 @@ void handleFinished(Ctx& c, const kube::Job& job) {
     recordFailure(c, fmt::format("Job {} reported {} but EC2 does not know it", name, *id), fb);
     return;
   }
-  if (fb->image->state == "pending") {
+  if (fb->image->state == aws::ImageState::Pending) {
     waitForImage(c, *id, "pending");
     return;
   }
-  if (fb->image->state != "available") {
-    recordFailure(c, fmt::format("Job {} built {} but it is {}", name, *id, fb->image->state), fb);
+  if (fb->image->state != aws::ImageState::Available) {
+    recordFailure(c, fmt::format("Job {} built {} but it is {}", name, *id, fb->image->state.text),
+                  fb);
     return;
   }
   recordSuccess(c, job, *fb->image);

@@ -112,7 +112,7 @@ Status Executor::createJob(const kube::Object& builder, const CreateJob& action)
   return ok();
 }
 
-Status Executor::cleanup(const CleanupTemporaries& action, aws::Ec2Api& ec2) {
+Status Executor::cleanup(const CleanupTemporaries& action, aws::BuildCleanupApi& ec2) {
   for (const std::string& group : action.security_groups) {
     std::vector<std::string> ids;
     if (group.rfind("sg-", 0) == 0) {

@@ -106,7 +106,7 @@ Result<Observed> Reconciler::observe(const kube::Object& builder) {
 
 Result<FinishedBuild> Reconciler::readFinishedBuild(const kube::Job& job,
                                                     const PackerBuilderSpec& spec,
-                                                    aws::Ec2Api& ec2) {
+                                                    aws::ImageApi& ec2) {
   FinishedBuild fb;
   fb.job_name = job.metadata.name;
   OPSY_ASSIGN_OR_RETURN(

@@ -56,7 +56,7 @@ class Reconciler : public controller::Reconciler {
  private:
   [[nodiscard]] Result<FinishedBuild> readFinishedBuild(const kube::Job& job,
                                                         const PackerBuilderSpec& spec,
-                                                        aws::Ec2Api& ec2);
+                                                        aws::ImageApi& ec2);
 
   ReconcilerDeps deps_;
   Executor executor_;

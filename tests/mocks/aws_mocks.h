@@ -1,7 +1,8 @@
 // File: aws_mocks.h
 //
-// gmock classes for the AWS interfaces, for controller and notifier tests that should not care
-// about wire formats (use the scripted transport for those). Prefer StrictMock<…>.
+// gmock classes for the AWS interfaces that controller and notifier tests depend on, for tests
+// that should not care about wire formats (use the scripted transport for those). Prefer
+// StrictMock<…>.
 //
 //   testing::StrictMock<aws::MockEc2Api> ec2;
 //   EXPECT_CALL(ec2, describeImages(testing::_)).WillOnce(testing::Return(images));
@@ -10,43 +11,36 @@
 #include <gmock/gmock.h>
 
 #include "opsy/aws/autoscaling.h"
-#include "opsy/aws/credentials.h"
 #include "opsy/aws/ec2.h"
 #include "opsy/aws/eks.h"
 #include "opsy/aws/ses.h"
 #include "opsy/aws/sns.h"
-#include "opsy/aws/sts.h"
 
 namespace opsy::aws {
 
-class MockCredentialsProvider : public CredentialsProvider {
+// For code that takes the ImageApi role alone (the image lookup cache).
+class MockImageApi : public ImageApi {
  public:
-  MOCK_METHOD(Result<Credentials>, credentials, (), (override));
-  MOCK_METHOD(std::string, name, (), (const, override));
+  MOCK_METHOD(Result<std::vector<Image>>, describeImages, (const DescribeImagesInput&), (override));
+  MOCK_METHOD(Status, createTags, (const std::vector<std::string>&, const Tags&), (override));
 };
 
+// One region's whole client, for the reconcilers (they get an Ec2Api per region and hand each
+// piece of code its role). It declares every role's calls itself instead of inheriting the role
+// mocks: gmock keys StrictMock on the mock object's address, which a second base does not share,
+// so calls through an inherited role mock would not fail as uninteresting.
 class MockEc2Api : public Ec2Api {
  public:
   MOCK_METHOD(Result<std::vector<Image>>, describeImages, (const DescribeImagesInput&), (override));
   MOCK_METHOD(Status, createTags, (const std::vector<std::string>&, const Tags&), (override));
-  MOCK_METHOD(Status, deleteTags,
-              (const std::vector<std::string>&, const std::vector<std::string>&), (override));
-  MOCK_METHOD(Status, deregisterImage, (const std::string&), (override));
-  MOCK_METHOD(Status, deleteSnapshot, (const std::string&), (override));
-  MOCK_METHOD(Status, enableImageDeprecation, (const std::string&, TimePoint), (override));
   MOCK_METHOD(Result<std::vector<LaunchTemplateVersion>>, describeLaunchTemplateVersions,
               (const DescribeLaunchTemplateVersionsInput&), (override));
   MOCK_METHOD(Result<LaunchTemplateVersion>, createLaunchTemplateVersion,
               (const CreateLaunchTemplateVersionInput&), (override));
-  MOCK_METHOD(Result<LaunchTemplate>, modifyLaunchTemplate, (const ModifyLaunchTemplateInput&),
-              (override));
   MOCK_METHOD(Result<std::vector<SecurityGroup>>, describeSecurityGroups,
               (const DescribeSecurityGroupsInput&), (override));
   MOCK_METHOD(Status, deleteSecurityGroup, (const std::string&), (override));
-  MOCK_METHOD(Result<std::vector<KeyPair>>, describeKeyPairs, (const DescribeKeyPairsInput&),
-              (override));
   MOCK_METHOD(Status, deleteKeyPair, (const std::string&), (override));
-  MOCK_METHOD(Result<std::string>, registerImage, (const RegisterImageInput&), (override));
 };
 
 class MockEksApi : public EksApi {
@@ -70,13 +64,6 @@ class MockAutoScalingApi : public AutoScalingApi {
               (override));
   MOCK_METHOD(Result<std::vector<InstanceRefresh>>, describeInstanceRefreshes,
               (const std::string&, const std::vector<std::string>&), (override));
-};
-
-class MockStsApi : public StsApi {
- public:
-  MOCK_METHOD(Result<AssumedRole>, assumeRoleWithWebIdentity,
-              (const AssumeRoleWithWebIdentityInput&), (override));
-  MOCK_METHOD(Result<CallerIdentity>, getCallerIdentity, (), (override));
 };
 
 class MockSnsApi : public SnsApi {

@@ -1,7 +1,7 @@
 // File: kube_client_mock.h
 //
 // gmock doubles for the Kubernetes client roles, so a reconciler test mocks exactly the role it
-// depends on (ObjectReader, ObjectWriter, StatusWriter, PodLogReader) or the whole Client.
+// depends on (ObjectReader, ObjectWriter, StatusWriter, PodLogReader).
 //
 //   StrictMock<MockObjectReader> reader;
 //   EXPECT_CALL(reader, get(_, "ci", "build-1")).WillOnce(Return(jobObject));
@@ -53,47 +53,6 @@ class MockStatusWriter : public StatusWriter {
 
 class MockPodLogReader : public PodLogReader {
  public:
-  MOCK_METHOD(Result<std::string>, podLog,
-              (std::string_view ns, std::string_view pod, const PodLogOptions& options),
-              (override));
-};
-
-class MockClient : public Client {
- public:
-  MOCK_METHOD(Result<Object>, get,
-              (const Resource& resource, std::string_view ns, std::string_view name), (override));
-  MOCK_METHOD(Result<ObjectList>, list,
-              (const Resource& resource, std::string_view ns, const ListOptions& options),
-              (override));
-  MOCK_METHOD(Result<Object>, create,
-              (const Resource& resource, const Object& obj, const WriteOptions& options),
-              (override));
-  MOCK_METHOD(Result<Object>, update,
-              (const Resource& resource, const Object& obj, const WriteOptions& options),
-              (override));
-  MOCK_METHOD(Result<Object>, patch,
-              (const Resource& resource, std::string_view ns, std::string_view name, PatchType type,
-               std::string_view body, const PatchOptions& options),
-              (override));
-  MOCK_METHOD(Status, remove,
-              (const Resource& resource, std::string_view ns, std::string_view name,
-               const DeleteOptions& options),
-              (override));
-  MOCK_METHOD(Result<Object>, updateStatus,
-              (const Resource& resource, const Object& obj, const WriteOptions& options),
-              (override));
-  MOCK_METHOD(Result<Object>, patchStatus,
-              (const Resource& resource, std::string_view ns, std::string_view name, PatchType type,
-               std::string_view body, const PatchOptions& options),
-              (override));
-  MOCK_METHOD(Result<ListPage>, listPage,
-              (const Resource& resource, std::string_view ns, const ListOptions& options,
-               std::string_view continue_token),
-              (override));
-  MOCK_METHOD(Status, watch,
-              (const Resource& resource, std::string_view ns, const WatchOptions& options,
-               const WatchCallback& callback, const http::CancelToken& cancel),
-              (override));
   MOCK_METHOD(Result<std::string>, podLog,
               (std::string_view ns, std::string_view pod, const PodLogOptions& options),
               (override));

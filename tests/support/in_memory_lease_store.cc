@@ -80,7 +80,7 @@ Result<LeaseRecord> InMemoryLeaseStore::call(bool is_write, Fn&& fn) {
     return fn();
   }
   if (fault->apply_anyway && is_write) {
-    (void)fn();
+    (void)fn();  // the write lands, yet the caller sees the fault (a lost response)
   }
   return tl::unexpected(fault->error);
 }

@@ -6,28 +6,52 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <pugixml.hpp>
+#include <utility>
+#include <vector>
 
-#include "opsy/aws/client_options.h"
 #include "opsy/aws/credentials.h"
+#include "opsy/aws/sigv4.h"
 #include "opsy/http/curl_transport.h"
 
 namespace opsy::testing {
 
 namespace {
 
-aws::Ec2ApiPtr makeEc2(const PackerJobRunnerOptions& o) {
-  auto transport = http::makeCurlTransport({});
-  if (!transport) {
-    return nullptr;
+// RegisterImage as Packer's amazon-ebs builder sends it when a build ends: an EC2 query form,
+// signed like any client's request. The library's EC2 client has no RegisterImage, since no
+// controller registers images.
+Result<std::string> registerImage(http::Transport& transport, const PackerJobRunnerOptions& o,
+                                  const std::string& name, const std::string& description) {
+  std::vector<std::pair<std::string, std::string>> form = {
+      {"Action", "RegisterImage"},   {"Version", "2016-11-15"},  {"Name", name},
+      {"Description", description},  {"Architecture", "x86_64"}, {"RootDeviceName", "/dev/xvda"},
+      {"VirtualizationType", "hvm"}, {"EnaSupport", "true"}};
+  http::Request req{
+      .method = "POST",
+      .url = o.ec2_endpoint + "/",
+      .headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}}};
+  for (const auto& [key, value] : form) {
+    req.body += (req.body.empty() ? "" : "&") + aws::uriEncode(key, false) + "=" +
+                aws::uriEncode(value, false);
   }
-  aws::ClientOptions client;
-  client.region = o.region;
-  client.transport = *transport;
-  client.credentials = aws::makeStaticProvider(
-      {.access_key_id = o.access_key_id, .secret_access_key = o.secret_access_key});
-  client.endpoint_url = o.ec2_endpoint;
-  auto ec2 = aws::makeEc2Client(client);
-  return ec2 ? *ec2 : nullptr;
+  aws::Credentials credentials{.access_key_id = o.access_key_id,
+                               .secret_access_key = o.secret_access_key};
+  OPSY_RETURN_IF_ERROR(aws::signRequest(req, credentials, o.region, "ec2", realClock().now()));
+  OPSY_ASSIGN_OR_RETURN(http::Response resp, transport.send(req));
+  pugi::xml_document doc;
+  doc.load_string(resp.body.c_str());
+  if (resp.status != 200) {
+    pugi::xml_node error = doc.select_node("//Error").node();
+    return fail(ErrorCode::Internal,
+                fmt::format("RegisterImage: HTTP {} {}: {}", resp.status, error.child_value("Code"),
+                            error.child_value("Message")));
+  }
+  std::string id = doc.document_element().child_value("imageId");
+  if (id.empty()) {
+    return fail(ErrorCode::Internal, "RegisterImage: no image id in the response");
+  }
+  return id;
 }
 
 // 17 hex digits derived from `text`, for ids of the temporary resources.
@@ -42,7 +66,9 @@ PackerJobRunner::PackerJobRunner(PackerJobRunnerOptions options)
   if (!options_.clock) {
     options_.clock = realClockPtr();
   }
-  ec2_ = makeEc2(options_);
+  if (auto transport = http::makeCurlTransport({})) {
+    transport_ = *transport;
+  }
 }
 
 void PackerJobRunner::setBuildTime(Duration build_time) {
@@ -101,15 +127,13 @@ void PackerJobRunner::finish(const JobControlPtr& job, bool failing) {
               "packer build failed", 1);
     return;
   }
-  if (ec2_ == nullptr) {
-    job->appendLog(line("", "ui", fmt::format("error,Build '{}' errored: no EC2 client", b)));
+  if (transport_ == nullptr) {
+    job->appendLog(line("", "ui", fmt::format("error,Build '{}' errored: no HTTP transport", b)));
     job->fail();
     return;
   }
-  auto image = ec2_->registerImage({.name = "opsy-" + job->jobName(),
-                                    .description = "built by packer for " + job->jobName(),
-                                    .architecture = "x86_64",
-                                    .root_device_name = "/dev/xvda"});
+  auto image = registerImage(*transport_, options_, "opsy-" + job->jobName(),
+                             "built by packer for " + job->jobName());
   if (!image) {
     job->appendLog(
         line("", "ui", fmt::format("error,Build '{}' errored: {}", b, image.error().message)));

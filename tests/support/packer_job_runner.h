@@ -1,14 +1,15 @@
 // File: packer_job_runner.h
 //
 // A JobRunner for FakeKube that plays Packer for PackerBuilder Jobs: it registers an image in the
-// fake AWS over the EC2 API (signed like any client, so the same runner serves the demo against a
-// fake-aws process), writes Packer's -machine-readable output as the build container's log
-// (temporary key pair and security group lines, then the artifact line) and completes the Job.
-// Switches make the next builds fail (`ui,error`, Job Failed) or take longer. The EC2 client is
-// the library's, so RegisterImage is signed (SigV4) like any other client's request.
+// fake AWS with an EC2 RegisterImage request signed (SigV4) like any client's, so the same runner
+// serves the demo against a fake-aws process; writes Packer's -machine-readable output as the
+// build container's log (temporary key pair and security group lines, then the artifact line);
+// and completes the Job. Switches make the next builds fail (`ui,error`, Job Failed) or take
+// longer.
 //
-//   auto runner = std::make_shared<PackerJobRunner>(PackerJobRunnerOptions{.ec2_endpoint =
-//   aws.endpoint()}); FakeKube kube({.job_runner = runner});
+//   auto runner = std::make_shared<PackerJobRunner>(
+//       PackerJobRunnerOptions{.ec2_endpoint = aws.endpoint()});
+//   FakeKube kube({.job_runner = runner});
 #pragma once
 
 #include <atomic>
@@ -16,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "opsy/aws/ec2.h"
 #include "opsy/core/clock.h"
+#include "opsy/http/transport.h"
 #include "support/fake_aws.h"
 #include "support/fake_kube.h"
 
@@ -60,7 +61,7 @@ class PackerJobRunner : public JobRunner {
   std::string line(std::string_view target, std::string_view type, std::string_view data) const;
 
   PackerJobRunnerOptions options_;
-  aws::Ec2ApiPtr ec2_;
+  http::TransportPtr transport_;
   std::atomic<bool> failing_{false};
   std::atomic<int> jobs_{0};
   mutable std::mutex mu_;

@@ -22,10 +22,10 @@ std::optional<TimePoint> createdAt(const aws::Image& image) {
 Verdict evaluate(const aws::Image& image, Duration expires_in, TimePoint now) {
   Verdict v;
   v.created_at = createdAt(image);
-  if (image.state != "available") {
+  if (image.state != aws::ImageState::Available) {
     v.refusal = Refusal::NotAvailable;
     v.reason = fmt::format("{} is {}, not available", image.id,
-                           image.state.empty() ? "in an unknown state" : image.state);
+                           image.state.text.empty() ? "in an unknown state" : image.state.text);
     return v;
   }
   auto status = tag(image, kTagStatus);

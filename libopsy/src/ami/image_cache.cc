@@ -36,9 +36,9 @@ std::string ImageLookupCache::key(const std::string& region,
 }
 
 Result<std::vector<aws::Image>> ImageLookupCache::describeImages(
-    const std::string& region, aws::Ec2Api& ec2, const aws::DescribeImagesInput& input,
+    const std::string& region, aws::ImageApi& images, const aws::DescribeImagesInput& input,
     Duration max_age) {
-  return get(region, input, max_age, [&] { return ec2.describeImages(input); });
+  return get(region, input, max_age, [&] { return images.describeImages(input); });
 }
 
 Result<std::vector<aws::Image>> ImageLookupCache::get(const std::string& region,

@@ -42,7 +42,7 @@ Target pickNewest(std::vector<aws::Image> candidates, Duration expires_in, TimeP
 std::optional<aws::Image> newestAvailable(const std::vector<aws::Image>& images) {
   std::optional<aws::Image> best;
   for (const aws::Image& image : images) {
-    if (image.state != "available") {
+    if (image.state != aws::ImageState::Available) {
       continue;
     }
     if (!best || image.creation_date > best->creation_date ||

@@ -1,12 +1,26 @@
 #include "opsy/aws/autoscaling.h"
 
 #include "aws/caller.h"
+#include "aws/enum_text.h"
 #include "opsy/core/time_format.h"
 
 namespace opsy::aws {
 namespace {
 
 constexpr std::string_view kVersion = "2011-01-01";
+
+constexpr EnumText<InstanceRefreshStatus> kRefreshStatuses[] = {
+    {InstanceRefreshStatus::Pending, "Pending"},
+    {InstanceRefreshStatus::InProgress, "InProgress"},
+    {InstanceRefreshStatus::Successful, "Successful"},
+    {InstanceRefreshStatus::Failed, "Failed"},
+    {InstanceRefreshStatus::Cancelling, "Cancelling"},
+    {InstanceRefreshStatus::Cancelled, "Cancelled"},
+    {InstanceRefreshStatus::RollbackInProgress, "RollbackInProgress"},
+    {InstanceRefreshStatus::RollbackFailed, "RollbackFailed"},
+    {InstanceRefreshStatus::RollbackSuccessful, "RollbackSuccessful"},
+    {InstanceRefreshStatus::Baking, "Baking"},
+};
 
 std::optional<LaunchTemplateSpec> parseTemplate(const pugi::xml_node& node) {
   if (!node) {
@@ -44,7 +58,7 @@ InstanceRefresh parseRefresh(const pugi::xml_node& m) {
   InstanceRefresh r;
   r.id = xmlText(m, "InstanceRefreshId");
   r.auto_scaling_group_name = xmlText(m, "AutoScalingGroupName");
-  r.status = xmlText(m, "Status");
+  r.status = parsedAs(xmlText(m, "Status"), parseInstanceRefreshStatus);
   r.status_reason = xmlText(m, "StatusReason");
   r.start_time = xmlTime(m, "StartTime");
   r.end_time = xmlTime(m, "EndTime");
@@ -170,6 +184,13 @@ class AutoScalingClientImpl : public AutoScalingApi {
 };
 
 }  // namespace
+
+std::string_view toString(InstanceRefreshStatus status) {
+  return enumToText(status, kRefreshStatuses);
+}
+InstanceRefreshStatus parseInstanceRefreshStatus(std::string_view text) {
+  return enumFromText(text, kRefreshStatuses);
+}
 
 Result<AutoScalingApiPtr> makeAutoScalingClient(const ClientOptions& options) {
   OPSY_ASSIGN_OR_RETURN(std::unique_ptr<Caller> caller,

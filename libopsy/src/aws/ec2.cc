@@ -1,13 +1,19 @@
 #include "opsy/aws/ec2.h"
 
 #include "aws/caller.h"
-#include "opsy/core/time_format.h"
+#include "aws/enum_text.h"
 
 namespace opsy::aws {
 namespace {
 
 constexpr std::string_view kVersion = "2016-11-15";
-// A runaway paginator (a service bug or a fake repeating its token) must not loop forever.
+
+constexpr EnumText<ImageState> kImageStates[] = {
+    {ImageState::Pending, "pending"},     {ImageState::Available, "available"},
+    {ImageState::Invalid, "invalid"},     {ImageState::Deregistered, "deregistered"},
+    {ImageState::Transient, "transient"}, {ImageState::Failed, "failed"},
+    {ImageState::Error, "error"},         {ImageState::Disabled, "disabled"},
+};
 
 Tags ec2Tags(const pugi::xml_node& item) {
   return xmlTags(item.child("tagSet"), "item", "key", "value");
@@ -43,7 +49,7 @@ Image parseImage(const pugi::xml_node& item) {
   img.name = xmlText(item, "name");
   img.description = xmlText(item, "description");
   img.owner_id = xmlText(item, "imageOwnerId");
-  img.state = xmlText(item, "imageState");
+  img.state = parsedAs(xmlText(item, "imageState"), parseImageState);
   img.architecture = xmlText(item, "architecture");
   img.creation_date = xmlTime(item, "creationDate");
   img.deprecation_time = xmlTime(item, "deprecationTime");
@@ -107,32 +113,6 @@ class Ec2ClientImpl : public Ec2Api {
     return call("CreateTags", p);
   }
 
-  Status deleteTags(const std::vector<std::string>& ids,
-                    const std::vector<std::string>& keys) override {
-    if (ids.empty() || keys.empty()) {
-      return fail(ErrorCode::InvalidArgument, "delete tags needs resources and keys");
-    }
-    QueryParams p;
-    addEc2List(p, "ResourceId", ids);
-    for (size_t i = 0; i < keys.size(); ++i) {
-      p.emplace_back("Tag." + std::to_string(i + 1) + ".Key", keys[i]);
-    }
-    return call("DeleteTags", p);
-  }
-
-  Status deregisterImage(const std::string& image_id) override {
-    return call("DeregisterImage", {{"ImageId", image_id}});
-  }
-
-  Status deleteSnapshot(const std::string& snapshot_id) override {
-    return call("DeleteSnapshot", {{"SnapshotId", snapshot_id}});
-  }
-
-  Status enableImageDeprecation(const std::string& image_id, TimePoint deprecate_at) override {
-    return call("EnableImageDeprecation",
-                {{"ImageId", image_id}, {"DeprecateAt", formatRfc3339(deprecate_at)}});
-  }
-
   Result<std::vector<LaunchTemplateVersion>> describeLaunchTemplateVersions(
       const DescribeLaunchTemplateVersionsInput& in) override {
     OPSY_RETURN_IF_ERROR(requireTemplateRef(in.launch_template_id, in.launch_template_name));
@@ -184,29 +164,6 @@ class Ec2ClientImpl : public Ec2Api {
     return parseVersion(v);
   }
 
-  Result<LaunchTemplate> modifyLaunchTemplate(const ModifyLaunchTemplateInput& in) override {
-    OPSY_RETURN_IF_ERROR(requireTemplateRef(in.launch_template_id, in.launch_template_name));
-    QueryParams p;
-    addTemplateRef(p, in.launch_template_id, in.launch_template_name);
-    if (!in.default_version.empty()) {
-      p.emplace_back("SetDefaultVersion", in.default_version);
-    }
-    if (!in.client_token.empty()) {
-      p.emplace_back("ClientToken", in.client_token);
-    }
-    OPSY_ASSIGN_OR_RETURN(std::string body,
-                          caller_->query("ModifyLaunchTemplate", kVersion, p, Protocol::Ec2Query));
-    pugi::xml_document doc;
-    OPSY_RETURN_IF_ERROR(parseXml(doc, body, "ModifyLaunchTemplate"));
-    pugi::xml_node t = doc.document_element().child("launchTemplate");
-    LaunchTemplate out;
-    out.id = xmlText(t, "launchTemplateId");
-    out.name = xmlText(t, "launchTemplateName");
-    out.default_version_number = t.child("defaultVersionNumber").text().as_llong();
-    out.latest_version_number = t.child("latestVersionNumber").text().as_llong();
-    return out;
-  }
-
   Result<std::vector<SecurityGroup>> describeSecurityGroups(
       const DescribeSecurityGroupsInput& in) override {
     QueryParams base;
@@ -236,74 +193,9 @@ class Ec2ClientImpl : public Ec2Api {
     return call("DeleteSecurityGroup", {{"GroupId", group_id}});
   }
 
-  Result<std::vector<KeyPair>> describeKeyPairs(const DescribeKeyPairsInput& in) override {
-    QueryParams p;
-    addEc2List(p, "KeyName", in.key_names);
-    addEc2List(p, "KeyPairId", in.key_pair_ids);
-    addEc2Filters(p, in.filters);
-    OPSY_ASSIGN_OR_RETURN(std::string body,
-                          caller_->query("DescribeKeyPairs", kVersion, p, Protocol::Ec2Query));
-    pugi::xml_document doc;
-    OPSY_RETURN_IF_ERROR(parseXml(doc, body, "DescribeKeyPairs"));
-    std::vector<KeyPair> out;
-    for (pugi::xml_node item : doc.document_element().child("keySet").children("item")) {
-      KeyPair k;
-      k.id = xmlText(item, "keyPairId");
-      k.name = xmlText(item, "keyName");
-      k.fingerprint = xmlText(item, "keyFingerprint");
-      k.type = xmlText(item, "keyType");
-      k.create_time = xmlTime(item, "createTime");
-      k.tags = ec2Tags(item);
-      out.push_back(std::move(k));
-    }
-    return out;
-  }
-
   Status deleteKeyPair(const std::string& key) override {
     bool is_id = key.rfind("key-", 0) == 0;
     return call("DeleteKeyPair", {{is_id ? "KeyPairId" : "KeyName", key}});
-  }
-
-  Result<std::string> registerImage(const RegisterImageInput& in) override {
-    if (in.name.empty()) {
-      return fail(ErrorCode::InvalidArgument, "register image needs a name");
-    }
-    QueryParams p = {{"Name", in.name}};
-    auto opt = [&p](const char* name, const std::string& v) {
-      if (!v.empty()) {
-        p.emplace_back(name, v);
-      }
-    };
-    opt("Description", in.description);
-    opt("Architecture", in.architecture);
-    opt("RootDeviceName", in.root_device_name);
-    opt("VirtualizationType", in.virtualization_type);
-    opt("BootMode", in.boot_mode);
-    p.emplace_back("EnaSupport", in.ena_support ? "true" : "false");
-    for (size_t i = 0; i < in.block_device_mappings.size(); ++i) {
-      const BlockDeviceMapping& m = in.block_device_mappings[i];
-      std::string n = "BlockDeviceMapping." + std::to_string(i + 1);
-      p.emplace_back(n + ".DeviceName", m.device_name);
-      opt((n + ".Ebs.SnapshotId").c_str(), m.snapshot_id);
-      if (m.volume_size_gib > 0) {
-        p.emplace_back(n + ".Ebs.VolumeSize", std::to_string(m.volume_size_gib));
-      }
-      opt((n + ".Ebs.VolumeType").c_str(), m.volume_type);
-      p.emplace_back(n + ".Ebs.DeleteOnTermination", m.delete_on_termination ? "true" : "false");
-    }
-    if (!in.tags.empty()) {
-      p.emplace_back("TagSpecification.1.ResourceType", "image");
-      addTags(p, "TagSpecification.1.Tag", in.tags);
-    }
-    OPSY_ASSIGN_OR_RETURN(std::string body,
-                          caller_->query("RegisterImage", kVersion, p, Protocol::Ec2Query));
-    pugi::xml_document doc;
-    OPSY_RETURN_IF_ERROR(parseXml(doc, body, "RegisterImage"));
-    std::string id = xmlText(doc.document_element(), "imageId");
-    if (id.empty()) {
-      return fail(ErrorCode::Internal, "register image: no image id in response");
-    }
-    return id;
   }
 
  private:
@@ -323,6 +215,13 @@ class Ec2ClientImpl : public Ec2Api {
 };
 
 }  // namespace
+
+std::string_view toString(ImageState state) {
+  return enumToText(state, kImageStates);
+}
+ImageState parseImageState(std::string_view text) {
+  return enumFromText(text, kImageStates);
+}
 
 Result<Ec2ApiPtr> makeEc2Client(const ClientOptions& options) {
   OPSY_ASSIGN_OR_RETURN(std::unique_ptr<Caller> caller, Caller::create(Service::Ec2, options));

@@ -4,11 +4,71 @@
 #include <openssl/rand.h>
 
 #include "aws/caller.h"
+#include "aws/enum_text.h"
 #include "aws/json.h"
 #include "opsy/aws/sigv4.h"
 #include "opsy/core/time_format.h"
 
 namespace opsy::aws {
+namespace {
+
+constexpr EnumText<NodegroupStatus> kNodegroupStatuses[] = {
+    {NodegroupStatus::Creating, "CREATING"},
+    {NodegroupStatus::Active, "ACTIVE"},
+    {NodegroupStatus::Updating, "UPDATING"},
+    {NodegroupStatus::Deleting, "DELETING"},
+    {NodegroupStatus::CreateFailed, "CREATE_FAILED"},
+    {NodegroupStatus::DeleteFailed, "DELETE_FAILED"},
+    {NodegroupStatus::Degraded, "DEGRADED"},
+};
+
+constexpr EnumText<UpdateStatus> kUpdateStatuses[] = {
+    {UpdateStatus::InProgress, "InProgress"},
+    {UpdateStatus::Failed, "Failed"},
+    {UpdateStatus::Cancelled, "Cancelled"},
+    {UpdateStatus::Successful, "Successful"},
+};
+
+constexpr EnumText<UpdateType> kUpdateTypes[] = {
+    {UpdateType::VersionUpdate, "VersionUpdate"},
+    {UpdateType::EndpointAccessUpdate, "EndpointAccessUpdate"},
+    {UpdateType::LoggingUpdate, "LoggingUpdate"},
+    {UpdateType::ConfigUpdate, "ConfigUpdate"},
+    {UpdateType::AssociateIdentityProviderConfig, "AssociateIdentityProviderConfig"},
+    {UpdateType::DisassociateIdentityProviderConfig, "DisassociateIdentityProviderConfig"},
+    {UpdateType::AssociateEncryptionConfig, "AssociateEncryptionConfig"},
+    {UpdateType::AddonUpdate, "AddonUpdate"},
+    {UpdateType::VpcConfigUpdate, "VpcConfigUpdate"},
+    {UpdateType::AccessConfigUpdate, "AccessConfigUpdate"},
+    {UpdateType::UpgradePolicyUpdate, "UpgradePolicyUpdate"},
+    {UpdateType::ZonalShiftConfigUpdate, "ZonalShiftConfigUpdate"},
+    {UpdateType::AutoModeUpdate, "AutoModeUpdate"},
+    {UpdateType::RemoteNetworkConfigUpdate, "RemoteNetworkConfigUpdate"},
+    {UpdateType::DeletionProtectionUpdate, "DeletionProtectionUpdate"},
+    {UpdateType::ControlPlaneScalingConfigUpdate, "ControlPlaneScalingConfigUpdate"},
+    {UpdateType::VendedLogsUpdate, "VendedLogsUpdate"},
+};
+
+}  // namespace
+
+std::string_view toString(NodegroupStatus status) {
+  return enumToText(status, kNodegroupStatuses);
+}
+std::string_view toString(UpdateStatus status) {
+  return enumToText(status, kUpdateStatuses);
+}
+std::string_view toString(UpdateType type) {
+  return enumToText(type, kUpdateTypes);
+}
+NodegroupStatus parseNodegroupStatus(std::string_view text) {
+  return enumFromText(text, kNodegroupStatuses);
+}
+UpdateStatus parseUpdateStatus(std::string_view text) {
+  return enumFromText(text, kUpdateStatuses);
+}
+UpdateType parseUpdateType(std::string_view text) {
+  return enumFromText(text, kUpdateTypes);
+}
 
 std::optional<TimePoint> jsonEpoch(const JsonValue& v, const char* name) {
   const JsonValue* m = member(v, name);
@@ -49,7 +109,7 @@ Nodegroup parseNodegroup(const JsonValue& ng) {
   n.name = jsonString(ng, "nodegroupName");
   n.cluster_name = jsonString(ng, "clusterName");
   n.arn = jsonString(ng, "nodegroupArn");
-  n.status = jsonString(ng, "status");
+  n.status = parsedAs(jsonString(ng, "status"), parseNodegroupStatus);
   n.version = jsonString(ng, "version");
   n.release_version = jsonString(ng, "releaseVersion");
   n.ami_type = jsonString(ng, "amiType");
@@ -98,8 +158,8 @@ Result<Update> parseUpdate(const std::string& body, std::string_view operation) 
   }
   Update out;
   out.id = jsonString(*u, "id");
-  out.status = jsonString(*u, "status");
-  out.type = jsonString(*u, "type");
+  out.status = parsedAs(jsonString(*u, "status"), parseUpdateStatus);
+  out.type = parsedAs(jsonString(*u, "type"), parseUpdateType);
   out.created_at = jsonEpoch(*u, "createdAt");
   if (const JsonValue* params = member(*u, "params"); params && params->IsArray()) {
     for (const auto& p : params->GetArray()) {

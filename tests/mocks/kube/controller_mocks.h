@@ -1,7 +1,7 @@
 // File: controller_mocks.h
 //
 // gmock classes for the controller-machinery seams of opsy::kube: the event recorder a reconciler
-// depends on, the sinks and stores the runtime adapts the API client to, and work-queue metrics.
+// depends on, and the sinks and stores the runtime adapts the API client to.
 // Use them as StrictMock unless the mock is not the point of the test.
 //
 //   testing::StrictMock<MockEventRecorder> events;
@@ -12,7 +12,6 @@
 
 #include "opsy/kube/events.h"
 #include "opsy/kube/leader_election.h"
-#include "opsy/kube/work_queue.h"
 
 namespace opsy::kube {
 
@@ -38,16 +37,6 @@ class MockLeaseStore : public LeaseStore {
   MOCK_METHOD(Result<LeaseRecord>, create, (const LeaseRecord& record), (override));
   MOCK_METHOD(Result<LeaseRecord>, update, (const LeaseRecord& record), (override));
   MOCK_METHOD(std::string, describe, (), (const, override));
-};
-
-class MockWorkQueueMetrics : public WorkQueueMetrics {
- public:
-  MOCK_METHOD(void, setDepth, (std::int64_t depth), (override));
-  MOCK_METHOD(void, onAdd, (), (override));
-  MOCK_METHOD(void, observeQueueLatency, (double seconds), (override));
-  MOCK_METHOD(void, observeWorkDuration, (double seconds), (override));
-  MOCK_METHOD(void, onRetry, (), (override));
-  MOCK_METHOD(void, setUnfinishedWork, (double total_seconds, double longest_seconds), (override));
 };
 
 }  // namespace opsy::kube

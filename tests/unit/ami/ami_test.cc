@@ -30,7 +30,7 @@ aws::Image managed(std::string id, std::string created, std::string status = "ac
                    std::string base = "ami-base1") {
   aws::Image i;
   i.id = std::move(id);
-  i.state = "available";
+  i.state = aws::ImageState::Available;
   i.creation_date = parseRfc3339(created).value();
   i.tags = fullTags({"prod", "base-al2023", "https://git/x", "main"}, {base, "b1", "j1"},
                     parseRfc3339(created).value());
@@ -41,7 +41,7 @@ aws::Image managed(std::string id, std::string created, std::string status = "ac
 aws::Image base(std::string id, std::string created) {
   aws::Image i;
   i.id = std::move(id);
-  i.state = "available";
+  i.state = aws::ImageState::Available;
   i.owner_id = "602401143452";
   i.creation_date = parseRfc3339(created).value();
   return i;
@@ -85,8 +85,8 @@ TEST_P(Evaluate, Verdict) {
   EXPECT_THAT(v.reason, HasSubstr(GetParam().reason_part));
 }
 
-aws::Image withState(aws::Image i, std::string state) {
-  i.state = std::move(state);
+aws::Image withState(aws::Image i, aws::ImageState state) {
+  i.state = state;
   return i;
 }
 aws::Image withoutTag(aws::Image i, const std::string& key) {
@@ -110,7 +110,8 @@ INSTANTIATE_TEST_SUITE_P(
                     Refusal::NotActive, "ami-1 is not active (status=deprecated)"},
         VerdictCase{"untagged", withoutTag(managed("ami-1", "2026-11-21T00:00:00Z"), "status"),
                     false, Refusal::NotActive, "no status=active tag"},
-        VerdictCase{"pending", withState(managed("ami-1", "2026-11-21T00:00:00Z"), "pending"),
+        VerdictCase{"pending",
+                    withState(managed("ami-1", "2026-11-21T00:00:00Z"), aws::ImageState::Pending),
                     false, Refusal::NotAvailable, "ami-1 is pending"},
         VerdictCase{"no tag, creation date used",
                     withoutTag(managed("ami-1", "2026-11-21T00:00:00Z"), "create-timestamp"), true,
@@ -207,7 +208,7 @@ TEST(SelectActive, RequiresCurrentBase) {
 // The newest base is the newest available one; pending images are ignored.
 TEST(NewestAvailable, IgnoresPending) {
   aws::Image pending = base("ami-p", "2026-11-21T00:00:00Z");
-  pending.state = "pending";
+  pending.state = aws::ImageState::Pending;
   auto n = newestAvailable(
       {base("ami-a", "2026-11-01T00:00:00Z"), pending, base("ami-b", "2026-11-10T00:00:00Z")});
   ASSERT_TRUE(n.has_value());

@@ -45,7 +45,7 @@ aws::Image managedImage(std::string_view id, std::string_view created,
                         std::string_view status = "active", std::string_view base = "ami-base") {
   aws::Image i;
   i.id = std::string(id);
-  i.state = "available";
+  i.state = aws::ImageState::Available;
   i.creation_date = parseRfc3339(created).value();
   i.tags = ami::fullTags({"prod", "builder", "https://git/x", "main"},
                          {std::string(base), "b1", "j1"}, parseRfc3339(created).value());
@@ -56,7 +56,7 @@ aws::Image managedImage(std::string_view id, std::string_view created,
 aws::Image baseImage(std::string_view id) {
   aws::Image i;
   i.id = std::string(id);
-  i.state = "available";
+  i.state = aws::ImageState::Available;
   i.owner_id = "602401143452";
   i.creation_date = parseRfc3339("2026-11-01T00:00:00Z").value();
   return i;
@@ -77,11 +77,11 @@ TargetObservation eligibleTarget() {
 }
 
 ManagedGroupObservation group(std::string name, std::string_view image, int64_t version = 3,
-                              std::string status = "ACTIVE") {
+                              aws::NodegroupStatus status = aws::NodegroupStatus::Active) {
   ManagedGroupObservation g;
   g.nodegroup.name = name;
   g.nodegroup.cluster_name = "prod";
-  g.nodegroup.status = std::move(status);
+  g.nodegroup.status = status;
   g.nodegroup.ami_type = "CUSTOM";
   g.nodegroup.launch_template = aws::LaunchTemplateSpec{
       .id = "lt-" + name, .name = name + "-lt", .version = std::to_string(version)};
@@ -434,8 +434,9 @@ TEST(Decide, StartsOneGroupAtATime) {
 TEST(Decide, ConcurrencyLimitCountsGroupsInFlight) {
   World w;
   w.spec.refresh.max_concurrent_nodegroups = 2;
-  w.managed = {group("a", kOld, 4, "UPDATING"), group("b", kOld), group("c", kOld)};
-  w.managed[0].update = aws::Update{.id = "u-a", .status = "InProgress"};
+  w.managed = {group("a", kOld, 4, aws::NodegroupStatus::Updating), group("b", kOld),
+               group("c", kOld)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = aws::UpdateStatus::InProgress};
   w.status.observed_generation = 1;
   w.status.target_ami = std::string(kTarget);
   w.status.nodegroups = {updatingEntry("a", "u-a")};
@@ -531,8 +532,8 @@ TEST(Decide, GroupWhoseTemplateSetsNoImageIsSkipped) {
 // While an update runs, nothing new is issued for it and the controller polls.
 TEST(Decide, RunningUpdateIsFollowedNotRepeated) {
   World w;
-  w.managed = {group("a", kOld, 3, "UPDATING"), group("b", kOld)};
-  w.managed[0].update = aws::Update{.id = "u-a", .status = "InProgress"};
+  w.managed = {group("a", kOld, 3, aws::NodegroupStatus::Updating), group("b", kOld)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = aws::UpdateStatus::InProgress};
   w.status.observed_generation = 1;
   w.status.target_ami = std::string(kTarget);
   w.status.nodegroups = {updatingEntry("a", "u-a")};
@@ -545,7 +546,7 @@ TEST(Decide, RunningUpdateIsFollowedNotRepeated) {
 TEST(Decide, SuccessfulUpdateStartsTheNextGroup) {
   World w;
   w.managed = {group("a", kTarget, 4), group("b", kOld)};
-  w.managed[0].update = aws::Update{.id = "u-a", .status = "Successful"};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = aws::UpdateStatus::Successful};
   w.status.observed_generation = 1;
   w.status.target_ami = std::string(kTarget);
   w.status.state = std::string(kStateRolling);
@@ -573,7 +574,7 @@ TEST(Decide, SuccessfulUpdateStartsTheNextGroup) {
 TEST(Decide, LastSuccessFinishesTheRollout) {
   World w;
   w.managed = {group("a", kTarget, 4)};
-  w.managed[0].update = aws::Update{.id = "u-a", .status = "Successful"};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = aws::UpdateStatus::Successful};
   w.status.observed_generation = 1;
   w.status.target_ami = std::string(kTarget);
   w.status.state = std::string(kStateRolling);
@@ -594,7 +595,7 @@ TEST(Decide, FailedUpdateHaltsEverything) {
   w.managed = {group("a", kOld, 4), group("b", kOld), group("c", kOld)};
   w.managed[0].update =
       aws::Update{.id = "u-a",
-                  .status = "Failed",
+                  .status = aws::UpdateStatus::Failed,
                   .errors = {{.code = "PodEvictionFailure",
                               .message = "Reached max retries while trying to evict pods",
                               .resource_ids = {"ip-10-0-0-1"}}}};
@@ -674,8 +675,8 @@ TEST(Decide, NewTargetLiftsTheHalt) {
 TEST(Decide, TimedOutUpdateFails) {
   World w;
   w.spec.refresh.update_timeout = hours(2);
-  w.managed = {group("a", kOld, 4, "UPDATING"), group("b", kOld)};
-  w.managed[0].update = aws::Update{.id = "u-a", .status = "InProgress"};
+  w.managed = {group("a", kOld, 4, aws::NodegroupStatus::Updating), group("b", kOld)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = aws::UpdateStatus::InProgress};
   w.status.observed_generation = 1;
   w.status.target_ami = std::string(kTarget);
   w.status.nodegroups = {updatingEntry("a", "u-a", kNow - hours(3))};
@@ -692,14 +693,14 @@ TEST(Decide, TimedOutUpdateFails) {
 TEST(Decide, RollbackPutsTheFailedGroupBack) {
   World w;
   w.spec.refresh.rollback_on_failure = true;
-  w.managed = {group("a", kTarget, 4, "UPDATING")};
+  w.managed = {group("a", kTarget, 4, aws::NodegroupStatus::Updating)};
   w.status.observed_generation = 1;
   w.status.target_ami = std::string(kTarget);
   w.status.state = std::string(kStateStalled);
   w.status.nodegroups = {failedEntry("a")};
   EXPECT_EQ(awsActions(w.decide()), 0u);  // EKS still busy with the group
 
-  w.managed[0].nodegroup.status = "ACTIVE";
+  w.managed[0].nodegroup.status = aws::NodegroupStatus::Active;
   Decision d = w.decide();
   auto rollbacks = all<RollbackNodegroup>(d);
   ASSERT_EQ(rollbacks.size(), 1u);
@@ -735,8 +736,8 @@ TEST(Decide, PausedFinishesInFlightStartsNothing) {
   World w;
   w.spec.paused = true;
   w.spec.refresh.max_concurrent_nodegroups = 3;
-  w.managed = {group("a", kOld, 4, "UPDATING"), group("b", kOld)};
-  w.managed[0].update = aws::Update{.id = "u-a", .status = "InProgress"};
+  w.managed = {group("a", kOld, 4, aws::NodegroupStatus::Updating), group("b", kOld)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = aws::UpdateStatus::InProgress};
   w.status.observed_generation = 1;
   w.status.target_ami = std::string(kTarget);
   w.status.nodegroups = {updatingEntry("a", "u-a")};
@@ -749,7 +750,7 @@ TEST(Decide, PausedFinishesInFlightStartsNothing) {
   EXPECT_EQ(d.requeue_after, kPollInterval);
 
   w.managed[0] = group("a", kTarget, 4);
-  w.managed[0].update = aws::Update{.id = "u-a", .status = "Successful"};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = aws::UpdateStatus::Successful};
   advance(w, d);
   Decision after = w.decide();
   EXPECT_EQ(awsActions(after), 0u);
@@ -761,8 +762,8 @@ TEST(Decide, PausedFinishesInFlightStartsNothing) {
 TEST(Decide, NotWaitingMovesOnOnceAccepted) {
   World w;
   w.spec.refresh.wait_for_completion = false;
-  w.managed = {group("a", kOld, 4, "UPDATING"), group("b", kOld)};
-  w.managed[0].update = aws::Update{.id = "u-a", .status = "InProgress"};
+  w.managed = {group("a", kOld, 4, aws::NodegroupStatus::Updating), group("b", kOld)};
+  w.managed[0].update = aws::Update{.id = "u-a", .status = aws::UpdateStatus::InProgress};
   w.status.observed_generation = 1;
   w.status.target_ami = std::string(kTarget);
   w.status.nodegroups = {updatingEntry("a", "u-a")};
@@ -779,7 +780,7 @@ TEST(Decide, NotWaitingMovesOnOnceAccepted) {
 struct RestartCase {
   std::string name;
   std::optional<NodegroupStatus> recorded;  // what status said when the controller died
-  std::string eks_status;                   // the node group per EKS
+  aws::NodegroupStatus eks_status;          // the node group per EKS
   std::string_view image;                   // the image its launch template runs
   bool reissue;                             // an update is (re)issued
 };
@@ -813,13 +814,16 @@ TEST_P(DecideRestart, NeverUpdatesTwice) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, DecideRestart,
-    ::testing::Values(
-        RestartCase{"UpdateIdRecordedEksUpdating", updatingEntry("a", "u-a"), "UPDATING", kOld,
-                    false},
-        RestartCase{"NoUpdateIdEksUpdating", updatingEntry("a", ""), "UPDATING", kOld, false},
-        RestartCase{"NoUpdateIdAlreadyOnTarget", updatingEntry("a", ""), "ACTIVE", kTarget, false},
-        RestartCase{"StatusNeverWrittenEksUpdating", std::nullopt, "UPDATING", kOld, false},
-        RestartCase{"NoUpdateIdNothingRan", updatingEntry("a", ""), "ACTIVE", kOld, true}),
+    ::testing::Values(RestartCase{"UpdateIdRecordedEksUpdating", updatingEntry("a", "u-a"),
+                                  aws::NodegroupStatus::Updating, kOld, false},
+                      RestartCase{"NoUpdateIdEksUpdating", updatingEntry("a", ""),
+                                  aws::NodegroupStatus::Updating, kOld, false},
+                      RestartCase{"NoUpdateIdAlreadyOnTarget", updatingEntry("a", ""),
+                                  aws::NodegroupStatus::Active, kTarget, false},
+                      RestartCase{"StatusNeverWrittenEksUpdating", std::nullopt,
+                                  aws::NodegroupStatus::Updating, kOld, false},
+                      RestartCase{"NoUpdateIdNothingRan", updatingEntry("a", ""),
+                                  aws::NodegroupStatus::Active, kOld, true}),
     [](const auto& param_info) { return param_info.param.name; });
 
 // --- refreshConfig rollout limits ---
@@ -902,8 +906,10 @@ TEST(Decide, ConfigUpdateIsFollowedThenTheVersionUpdateStarts) {
 
   // The executor recorded the update id; EKS is applying it.
   w.status.nodegroups[0].update_id = "cfg-1";
-  w.managed[0].nodegroup.status = "UPDATING";
-  w.managed[0].update = aws::Update{.id = "cfg-1", .status = "InProgress", .type = "ConfigUpdate"};
+  w.managed[0].nodegroup.status = aws::NodegroupStatus::Updating;
+  w.managed[0].update = aws::Update{.id = "cfg-1",
+                                    .status = aws::UpdateStatus::InProgress,
+                                    .type = aws::UpdateType::ConfigUpdate};
   Decision running = w.decide();
   EXPECT_EQ(awsActions(running), 0u);
   EXPECT_EQ(running.requeue_after, kPollInterval);
@@ -913,10 +919,10 @@ TEST(Decide, ConfigUpdateIsFollowedThenTheVersionUpdateStarts) {
   advance(w, running);
 
   // Done: the group now reports the limit, so the version update goes out.
-  w.managed[0].nodegroup.status = "ACTIVE";
+  w.managed[0].nodegroup.status = aws::NodegroupStatus::Active;
   w.managed[0].nodegroup.max_unavailable = std::nullopt;
   w.managed[0].nodegroup.max_unavailable_percentage = 20;
-  w.managed[0].update->status = "Successful";
+  w.managed[0].update->status = aws::UpdateStatus::Successful;
   Decision next = w.decide();
   EXPECT_TRUE(all<UpdateNodegroupConfig>(next).empty());
   ASSERT_EQ(all<CreateLaunchTemplateVersion>(next).size(), 1u);
@@ -936,7 +942,7 @@ TEST(Decide, ConfigUpdateIsFollowedThenTheVersionUpdateStarts) {
   // A failed config update fails the group and halts the rollout.
   w.managed[0].nodegroup.max_unavailable_percentage = std::nullopt;
   w.managed[0].nodegroup.max_unavailable = 1;
-  w.managed[0].update->status = "Failed";
+  w.managed[0].update->status = aws::UpdateStatus::Failed;
   Decision failed = w.decide();
   EXPECT_EQ(awsActions(failed), 0u);
   EXPECT_EQ(entry(*patched(failed), "a").phase, Phase::Failed);
@@ -968,10 +974,12 @@ TEST(Decide, SelfManagedGroupGetsInstanceRefresh) {
   // Following it: in progress, then a failure halts the rollout.
   advance(w, d);
   w.status.nodegroups[0].update_id = "r-1";
-  w.self_managed[0].refreshes = {{.id = "r-1", .status = "InProgress", .percentage_complete = 40}};
-  EXPECT_EQ(awsActions(w.decide()), 0u);
   w.self_managed[0].refreshes = {
-      {.id = "r-1", .status = "Failed", .status_reason = "instances failed health checks"}};
+      {.id = "r-1", .status = aws::InstanceRefreshStatus::InProgress, .percentage_complete = 40}};
+  EXPECT_EQ(awsActions(w.decide()), 0u);
+  w.self_managed[0].refreshes = {{.id = "r-1",
+                                  .status = aws::InstanceRefreshStatus::Failed,
+                                  .status_reason = "instances failed health checks"}};
   Decision failed = w.decide();
   EXPECT_EQ(entry(*patched(failed), "asg-a").phase, Phase::Failed);
   EXPECT_THAT(entry(*patched(failed), "asg-a").message, HasSubstr("health checks"));
@@ -984,7 +992,7 @@ TEST(Decide, SelfManagedWaitsAndSkips) {
   w.spec.self_managed.enabled = true;
   w.spec.refresh.max_concurrent_nodegroups = 5;
   w.self_managed = {asg("asg-a", kOld), asg("asg-b", kOld)};
-  w.self_managed[0].refreshes = {{.id = "r-x", .status = "InProgress"}};
+  w.self_managed[0].refreshes = {{.id = "r-x", .status = aws::InstanceRefreshStatus::InProgress}};
   w.self_managed[1].group.mixed_instances_policy = true;
   Decision d = w.decide();
   EXPECT_EQ(awsActions(d), 0u);

@@ -43,7 +43,7 @@ constexpr std::string_view kFilterSpec =
 aws::Image baseImage() {
   aws::Image i;
   i.id = "ami-base";
-  i.state = "available";
+  i.state = aws::ImageState::Available;
   i.creation_date = kNow - hours(24 * 20);
   return i;
 }
@@ -51,7 +51,7 @@ aws::Image baseImage() {
 aws::Image targetImage(TimePoint created = kNow - hours(24)) {
   aws::Image i;
   i.id = kTarget;
-  i.state = "available";
+  i.state = aws::ImageState::Available;
   i.creation_date = created;
   i.tags =
       ami::fullTags({"prod", "builder", "https://git/x", "main"}, {"ami-base", "b", "j"}, created);
@@ -61,7 +61,7 @@ aws::Image targetImage(TimePoint created = kNow - hours(24)) {
 aws::Nodegroup nodegroup(const std::string& name, const std::string& version = "3") {
   aws::Nodegroup ng;
   ng.name = name;
-  ng.status = "ACTIVE";
+  ng.status = aws::NodegroupStatus::Active;
   ng.launch_template = aws::LaunchTemplateSpec{.id = "lt-" + name, .version = version};
   return ng;
 }
@@ -201,7 +201,7 @@ TEST_F(ReconcilerTest, StartsAnUpdateAndRecordsIt) {
         EXPECT_TRUE(in.launch_template->name.empty());
         EXPECT_FALSE(in.force);
         EXPECT_FALSE(in.client_request_token.empty());
-        return Result<aws::Update>(aws::Update{.id = "u-1", .status = "InProgress"});
+        return Result<aws::Update>(aws::Update{.id = "u-1", .status = aws::UpdateStatus::InProgress});
       }));
   EXPECT_CALL(events_, record(_, kube::EventType::Normal, "UpdateStarted", _, _));
 
@@ -250,7 +250,7 @@ TEST_F(ReconcilerTest, ChangesUpdateConfigBeforeTheVersionUpdate) {
         EXPECT_FALSE(in.client_request_token.empty());
         EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Updating);
         return Result<aws::Update>(
-            aws::Update{.id = "cfg-1", .status = "InProgress", .type = "ConfigUpdate"});
+            aws::Update{.id = "cfg-1", .status = aws::UpdateStatus::InProgress, .type = aws::UpdateType::ConfigUpdate});
       }));
 
   Reconciler r(deps());
@@ -281,7 +281,7 @@ TEST_F(ReconcilerTest, FollowsTheUpdateThenGoesQuiet) {
   store_ = std::make_unique<FakeRefresherStore>(kFilterSpec, patch.substr(10, patch.size() - 11));
   expectTargetLookup();
   aws::Nodegroup updating = nodegroup("a", "4");
-  updating.status = "UPDATING";
+  updating.status = aws::NodegroupStatus::Updating;
   EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{"a"}));
   EXPECT_CALL(*eks_, describeNodegroup("prod", "a"))
       .WillOnce(Return(updating))
@@ -290,8 +290,8 @@ TEST_F(ReconcilerTest, FollowsTheUpdateThenGoesQuiet) {
       .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 4, kTarget)}))
       .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 4, kTarget)}));
   EXPECT_CALL(*eks_, describeUpdate("prod", "u-1", "a"))
-      .WillOnce(Return(aws::Update{.id = "u-1", .status = "InProgress"}))
-      .WillOnce(Return(aws::Update{.id = "u-1", .status = "Successful"}));
+      .WillOnce(Return(aws::Update{.id = "u-1", .status = aws::UpdateStatus::InProgress}))
+      .WillOnce(Return(aws::Update{.id = "u-1", .status = aws::UpdateStatus::Successful}));
 
   Reconciler r(deps());
   EXPECT_EQ(run(r, "ops/roll").requeue_after, kPollInterval);
@@ -629,7 +629,7 @@ TEST(Execute, RollbackUpdatesOntoThePreviousVersion) {
         return Result<aws::Update>(
             fail(Error(ErrorCode::Conflict, "busy").withProviderCode("ResourceInUseException")));
       }))
-      .WillOnce(Return(aws::Update{.id = "u-rb", .status = "InProgress"}));
+      .WillOnce(Return(aws::Update{.id = "u-rb", .status = aws::UpdateStatus::InProgress}));
   Executor executor({.status = status, .events = events});
   Outcomes busy = executor.perform({rollback}, clients);
   ASSERT_EQ(busy.size(), 1u);
@@ -654,7 +654,7 @@ TEST_F(ReconcilerTest, LostUpdateIdNeverLeadsToASecondUpdate) {
   expectTargetLookup();
   EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{"a"}));
   aws::Nodegroup busy = nodegroup("a", "4");
-  busy.status = "UPDATING";
+  busy.status = aws::NodegroupStatus::Updating;
   EXPECT_CALL(*eks_, describeNodegroup("prod", "a"))
       .WillOnce(Return(nodegroup("a", "3")))
       .WillOnce(Return(nodegroup("a", "3")))
@@ -666,7 +666,7 @@ TEST_F(ReconcilerTest, LostUpdateIdNeverLeadsToASecondUpdate) {
       .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-a", 4, kTarget)}));
   EXPECT_CALL(*ec2_, createLaunchTemplateVersion(_)).WillOnce(Return(ltv("lt-a", 4, kTarget)));
   EXPECT_CALL(*eks_, updateNodegroupVersion(_))
-      .WillOnce(Return(aws::Update{.id = "u-1", .status = "InProgress"}));
+      .WillOnce(Return(aws::Update{.id = "u-1", .status = aws::UpdateStatus::InProgress}));
   int writes = 0;
   EXPECT_CALL(status_, patchStatus(_, _, _, _, _, _))
       .WillRepeatedly(
@@ -717,7 +717,7 @@ TEST_F(ReconcilerTest, InterruptedStartReusesTheLaunchTemplateVersion) {
       }))
       .WillOnce(Invoke([&](const aws::UpdateNodegroupVersionInput& in) {
         update_tokens.push_back(in.client_request_token);
-        return Result<aws::Update>(aws::Update{.id = "u-1", .status = "InProgress"});
+        return Result<aws::Update>(aws::Update{.id = "u-1", .status = aws::UpdateStatus::InProgress});
       }));
 
   Reconciler r(deps());

@@ -178,7 +178,8 @@ TEST_F(AutoScalingTest, DescribeInstanceRefreshesPaginatesAndParses) {
   auto refreshes = client()->describeInstanceRefreshes("asg-a", {"ir-1", "ir-2"});
   ASSERT_TRUE(refreshes.has_value()) << refreshes.error().toString();
   ASSERT_EQ(refreshes->size(), 2u);
-  EXPECT_EQ((*refreshes)[0].status, "InProgress");
+  EXPECT_EQ((*refreshes)[0].status, InstanceRefreshStatus::InProgress);
+  EXPECT_EQ((*refreshes)[0].status.text, "InProgress");
   EXPECT_EQ((*refreshes)[0].percentage_complete, 40);
   EXPECT_EQ((*refreshes)[0].instances_to_update, 3);
   EXPECT_EQ((*refreshes)[0].start_time, at("2026-11-21T05:00:00Z"));
@@ -187,6 +188,17 @@ TEST_F(AutoScalingTest, DescribeInstanceRefreshesPaginatesAndParses) {
   EXPECT_EQ(first["InstanceRefreshIds.member.1"], "ir-1");
   EXPECT_EQ(first["InstanceRefreshIds.member.2"], "ir-2");
   EXPECT_EQ(formMap(h_.transport->requests()[1].body)["NextToken"], "n2");
+}
+
+// Every spelling in the Auto Scaling model parses to its enumerator and prints back the same.
+TEST(AutoScalingEnums, ModelSpellingsRoundTrip) {
+  for (std::string_view s :
+       {"Pending", "InProgress", "Successful", "Failed", "Cancelling", "Cancelled",
+        "RollbackInProgress", "RollbackFailed", "RollbackSuccessful", "Baking"}) {
+    EXPECT_NE(parseInstanceRefreshStatus(s), InstanceRefreshStatus::Unknown) << s;
+    EXPECT_EQ(toString(parseInstanceRefreshStatus(s)), s);
+  }
+  EXPECT_EQ(parseInstanceRefreshStatus("Rolling"), InstanceRefreshStatus::Unknown);
 }
 
 }  // namespace

@@ -28,8 +28,8 @@ TEST(ClockSkew, CorrectsAndResendsOnce) {
   h.transport->reply(200, "<R><return>true</return></R>");
   h.transport->reply(200, "<R><return>true</return></R>");
   auto ec2 = makeEc2Client(h.options());
-  ASSERT_TRUE((*ec2)->deleteSnapshot("snap-1").has_value());
-  ASSERT_TRUE((*ec2)->deleteSnapshot("snap-2").has_value());
+  ASSERT_TRUE((*ec2)->deleteSecurityGroup("sg-1").has_value());
+  ASSERT_TRUE((*ec2)->deleteSecurityGroup("sg-2").has_value());
   auto requests = h.transport->requests();
   ASSERT_EQ(requests.size(), 3u);
   EXPECT_EQ(http::findHeader(requests[0].headers, "x-amz-date"), "20261121T053500Z");
@@ -43,7 +43,7 @@ TEST(ClockSkew, SmallDifferenceIsNotSkew) {
   ClientHarness h;
   h.transport->reply(403, ec2Error("AuthFailure"), {{"Date", "Sat, 21 Nov 2026 05:36:00 GMT"}});
   auto ec2 = makeEc2Client(h.options());
-  auto st = (*ec2)->deleteSnapshot("snap-1");
+  auto st = (*ec2)->deleteSecurityGroup("sg-1");
   ASSERT_FALSE(st.has_value());
   EXPECT_EQ(st.error().code, ErrorCode::PermissionDenied);
   EXPECT_EQ(h.transport->requests().size(), 1u);

@@ -117,7 +117,8 @@ TEST_F(Ec2Test, DescribeImagesPaginatesAndParses) {
   EXPECT_EQ(img.id, "ami-1");
   EXPECT_EQ(img.name, "opsy-ami-1");
   EXPECT_EQ(img.owner_id, "123456789012");
-  EXPECT_EQ(img.state, "available");
+  EXPECT_EQ(img.state, ImageState::Available);
+  EXPECT_EQ(img.state.text, "available");
   EXPECT_EQ(img.architecture, "x86_64");
   EXPECT_EQ(img.creation_date, at("2026-11-01T10:00:00Z"));
   EXPECT_EQ(img.deprecation_time, at("2027-01-01T00:00:00Z"));
@@ -156,21 +157,21 @@ TEST_F(Ec2Test, ThrottlingExhaustionIsTyped) {
 
 // A client error is final: no retry, and the EC2 code and request id are kept.
 TEST_F(Ec2Test, NotFoundIsNotRetried) {
-  h_.transport->reply(400, ec2Error("InvalidAMIID.NotFound", "The image id does not exist"));
-  auto st = client()->deregisterImage("ami-gone");
+  h_.transport->reply(400, ec2Error("InvalidGroup.NotFound", "The security group does not exist"));
+  auto st = client()->deleteSecurityGroup("sg-gone");
   ASSERT_FALSE(st.has_value());
   EXPECT_EQ(st.error().code, ErrorCode::NotFound);
-  EXPECT_EQ(st.error().provider_code, "InvalidAMIID.NotFound");
-  EXPECT_EQ(st.error().request_id, "req-InvalidAMIID.NotFound");
+  EXPECT_EQ(st.error().provider_code, "InvalidGroup.NotFound");
+  EXPECT_EQ(st.error().request_id, "req-InvalidGroup.NotFound");
   EXPECT_EQ(h_.transport->requests().size(), 1u);
 }
 
 // A dropped connection is transient and retried like a 5xx.
 TEST_F(Ec2Test, TransportFailureIsRetried) {
   h_.transport->next().failWith(Error{ErrorCode::Unavailable, "connection reset"});
-  h_.transport->reply(200,
-                      "<DeleteSnapshotResponse><return>true</return></DeleteSnapshotResponse>");
-  EXPECT_TRUE(client()->deleteSnapshot("snap-1").has_value());
+  h_.transport->reply(
+      200, "<DeleteSecurityGroupResponse><return>true</return></DeleteSecurityGroupResponse>");
+  EXPECT_TRUE(client()->deleteSecurityGroup("sg-1").has_value());
   EXPECT_EQ(h_.transport->requests().size(), 2u);
 }
 
@@ -208,27 +209,6 @@ INSTANTIATE_TEST_SUITE_P(
              {"Tag.1.Value", ""},
              {"Tag.2.Key", "status"},
              {"Tag.2.Value", "active"}}},
-        EncodingCase{"DeleteTags",
-                     [](Ec2Api& e) { return e.deleteTags({"ami-1"}, {"status"}); },
-                     {{"Action", "DeleteTags"},
-                      {"Version", "2016-11-15"},
-                      {"ResourceId.1", "ami-1"},
-                      {"Tag.1.Key", "status"}}},
-        EncodingCase{
-            "DeregisterImage",
-            [](Ec2Api& e) { return e.deregisterImage("ami-1"); },
-            {{"Action", "DeregisterImage"}, {"Version", "2016-11-15"}, {"ImageId", "ami-1"}}},
-        EncodingCase{
-            "DeleteSnapshot",
-            [](Ec2Api& e) { return e.deleteSnapshot("snap-1"); },
-            {{"Action", "DeleteSnapshot"}, {"Version", "2016-11-15"}, {"SnapshotId", "snap-1"}}},
-        EncodingCase{
-            "EnableImageDeprecation",
-            [](Ec2Api& e) { return e.enableImageDeprecation("ami-1", at("2026-12-01T00:00:00Z")); },
-            {{"Action", "EnableImageDeprecation"},
-             {"Version", "2016-11-15"},
-             {"ImageId", "ami-1"},
-             {"DeprecateAt", "2026-12-01T00:00:00Z"}}},
         EncodingCase{
             "DeleteSecurityGroup",
             [](Ec2Api& e) { return e.deleteSecurityGroup("sg-1"); },
@@ -333,27 +313,6 @@ TEST_F(Ec2Test, CreateLaunchTemplateVersionEncodesAndParses) {
                           Pair("LaunchTemplateData.ImageId", "ami-7")));
 }
 
-// ModifyLaunchTemplate's model member DefaultVersion goes on the wire as SetDefaultVersion.
-TEST_F(Ec2Test, ModifyLaunchTemplateUsesSetDefaultVersion) {
-  h_.transport->reply(200,
-                      "<ModifyLaunchTemplateResponse><launchTemplate>"
-                      "<defaultVersionNumber>7</defaultVersionNumber>"
-                      "<latestVersionNumber>7</latestVersionNumber>"
-                      "<launchTemplateId>lt-0abc</launchTemplateId>"
-                      "<launchTemplateName>nodes</launchTemplateName>"
-                      "</launchTemplate></ModifyLaunchTemplateResponse>");
-  ModifyLaunchTemplateInput in;
-  in.launch_template_id = "lt-0abc";
-  in.default_version = "7";
-  auto t = client()->modifyLaunchTemplate(in);
-  ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(t->default_version_number, 7);
-  EXPECT_EQ(t->name, "nodes");
-  auto form = formMap(h_.transport->lastRequest().body);
-  EXPECT_EQ(form["SetDefaultVersion"], "7");
-  EXPECT_FALSE(form.contains("DefaultVersion"));
-}
-
 // Security groups are paged and parsed with their tags.
 TEST_F(Ec2Test, DescribeSecurityGroupsPaginates) {
   auto group = [](const std::string& id) {
@@ -389,49 +348,6 @@ TEST_F(Ec2Test, DeleteSecurityGroupInUseIsConflict) {
   EXPECT_EQ(h_.transport->requests().size(), 1u);
 }
 
-// Key pairs come back in one response (the API has no paging).
-TEST_F(Ec2Test, DescribeKeyPairsParses) {
-  h_.transport->reply(200,
-                      "<DescribeKeyPairsResponse><keySet><item><keyPairId>key-1</keyPairId>"
-                      "<keyName>packer_1</keyName><keyFingerprint>ab:cd</keyFingerprint>"
-                      "<keyType>ed25519</keyType><createTime>2026-11-20T01:02:03.000Z</createTime>"
-                      "<tagSet/></item></keySet></DescribeKeyPairsResponse>");
-  DescribeKeyPairsInput in;
-  in.key_names = {"packer_1"};
-  auto keys = client()->describeKeyPairs(in);
-  ASSERT_TRUE(keys.has_value());
-  ASSERT_EQ(keys->size(), 1u);
-  EXPECT_EQ((*keys)[0].id, "key-1");
-  EXPECT_EQ((*keys)[0].type, "ed25519");
-  EXPECT_EQ((*keys)[0].create_time, at("2026-11-20T01:02:03Z"));
-  EXPECT_EQ(formMap(h_.transport->lastRequest().body)["KeyName.1"], "packer_1");
-}
-
-// RegisterImage sends block device mappings and image tags, and returns the new id.
-TEST_F(Ec2Test, RegisterImageEncodes) {
-  h_.transport->reply(200,
-                      "<RegisterImageResponse><imageId>ami-new</imageId></RegisterImageResponse>");
-  RegisterImageInput in;
-  in.name = "opsy-base";
-  in.architecture = "arm64";
-  in.root_device_name = "/dev/xvda";
-  in.block_device_mappings = {{"/dev/xvda", "snap-1", 20, "gp3", true}};
-  in.tags = {{"status", "active"}};
-  auto id = client()->registerImage(in);
-  ASSERT_TRUE(id.has_value());
-  EXPECT_EQ(*id, "ami-new");
-  auto form = formMap(h_.transport->lastRequest().body);
-  EXPECT_EQ(form["Name"], "opsy-base");
-  EXPECT_EQ(form["Architecture"], "arm64");
-  EXPECT_EQ(form["BlockDeviceMapping.1.DeviceName"], "/dev/xvda");
-  EXPECT_EQ(form["BlockDeviceMapping.1.Ebs.SnapshotId"], "snap-1");
-  EXPECT_EQ(form["BlockDeviceMapping.1.Ebs.VolumeSize"], "20");
-  EXPECT_EQ(form["BlockDeviceMapping.1.Ebs.VolumeType"], "gp3");
-  EXPECT_EQ(form["TagSpecification.1.ResourceType"], "image");
-  EXPECT_EQ(form["TagSpecification.1.Tag.1.Key"], "status");
-  EXPECT_EQ(form["TagSpecification.1.Tag.1.Value"], "active");
-}
-
 // AWS_ENDPOINT_URL_EC2 sends calls to the override while still signing for the region.
 TEST_F(Ec2Test, EndpointOverrideIsUsed) {
   h_.transport->expect("POST", "http://127.0.0.1:4566/").reply(200, imagesPage("", ""));
@@ -451,9 +367,19 @@ TEST_F(Ec2Test, RateLimiterPacesCalls) {
   ASSERT_TRUE(ec2.has_value());
   for (int i = 0; i < 5; ++i) {
     h_.transport->reply(200, "<R><return>true</return></R>");
-    ASSERT_TRUE((*ec2)->deleteSnapshot("snap-" + std::to_string(i)).has_value());
+    ASSERT_TRUE((*ec2)->deleteKeyPair("packer_" + std::to_string(i)).has_value());
   }
   EXPECT_EQ(h_.clock->totalSlept(), std::chrono::milliseconds(2000));
+}
+
+// Every spelling in the EC2 model's ImageState parses to its enumerator and prints back the same.
+TEST(Ec2Enums, ImageStateSpellingsRoundTrip) {
+  for (std::string_view s : {"pending", "available", "invalid", "deregistered", "transient",
+                             "failed", "error", "disabled"}) {
+    EXPECT_NE(parseImageState(s), ImageState::Unknown) << s;
+    EXPECT_EQ(toString(parseImageState(s)), s);
+  }
+  EXPECT_EQ(parseImageState("Available"), ImageState::Unknown);
 }
 
 // Without a region anywhere the client cannot be built.
@@ -484,10 +410,10 @@ TEST(Ec2Observer, ReportsEachAttempt) {
                       std::string(c.error_code));
   };
   auto ec2 = makeEc2Client(o);
-  ASSERT_TRUE((*ec2)->deleteSnapshot("snap-1").has_value());
-  EXPECT_THAT(seen,
-              ElementsAre(std::make_tuple("ec2", "DeleteSnapshot", 1, 503, "RequestLimitExceeded"),
-                          std::make_tuple("ec2", "DeleteSnapshot", 2, 200, "")));
+  ASSERT_TRUE((*ec2)->deleteSecurityGroup("sg-1").has_value());
+  EXPECT_THAT(seen, ElementsAre(std::make_tuple("ec2", "DeleteSecurityGroup", 1, 503,
+                                                "RequestLimitExceeded"),
+                                std::make_tuple("ec2", "DeleteSecurityGroup", 2, 200, "")));
 }
 
 }  // namespace

@@ -67,7 +67,8 @@ TEST_F(EksTest, DescribeNodegroupParses) {
   auto ng = client()->describeNodegroup("prod", "workers");
   ASSERT_TRUE(ng.has_value()) << ng.error().toString();
   EXPECT_EQ(ng->name, "workers");
-  EXPECT_EQ(ng->status, "UPDATING");
+  EXPECT_EQ(ng->status, NodegroupStatus::Updating);
+  EXPECT_EQ(ng->status.text, "UPDATING");
   EXPECT_EQ(ng->ami_type, "CUSTOM");
   ASSERT_TRUE(ng->launch_template.has_value());
   EXPECT_EQ(ng->launch_template->id, "lt-0abc");
@@ -80,6 +81,43 @@ TEST_F(EksTest, DescribeNodegroupParses) {
   EXPECT_FALSE(ng->max_unavailable.has_value());
   EXPECT_EQ(ng->created_at, TimePoint(std::chrono::microseconds(1763700000500000LL)));
   EXPECT_THAT(ng->labels, ElementsAre(Pair("role", "worker")));
+}
+
+// A status newer than this build parses as Unknown and keeps the service's text for messages.
+TEST_F(EksTest, UnknownStatusKeepsServiceText) {
+  std::string body = kNodegroupJson;
+  body.replace(body.find("\"UPDATING\""), 10, "\"SCALING\"");
+  h_.transport->expect("GET", std::string(kEks) + "/clusters/prod/node-groups/workers")
+      .reply(200, body);
+  auto ng = client()->describeNodegroup("prod", "workers");
+  ASSERT_TRUE(ng.has_value()) << ng.error().toString();
+  EXPECT_EQ(ng->status, NodegroupStatus::Unknown);
+  EXPECT_EQ(ng->status.text, "SCALING");
+}
+
+// Every spelling in the EKS model parses to its enumerator and prints back the same; other text,
+// including another case, is Unknown.
+TEST(EksEnums, ModelSpellingsRoundTrip) {
+  for (std::string_view s : {"CREATING", "ACTIVE", "UPDATING", "DELETING", "CREATE_FAILED",
+                             "DELETE_FAILED", "DEGRADED"}) {
+    EXPECT_NE(parseNodegroupStatus(s), NodegroupStatus::Unknown) << s;
+    EXPECT_EQ(toString(parseNodegroupStatus(s)), s);
+  }
+  for (std::string_view s : {"InProgress", "Failed", "Cancelled", "Successful"}) {
+    EXPECT_NE(parseUpdateStatus(s), UpdateStatus::Unknown) << s;
+    EXPECT_EQ(toString(parseUpdateStatus(s)), s);
+  }
+  for (std::string_view s : {"VersionUpdate", "ConfigUpdate", "EndpointAccessUpdate"}) {
+    EXPECT_NE(parseUpdateType(s), UpdateType::Unknown) << s;
+    EXPECT_EQ(toString(parseUpdateType(s)), s);
+  }
+  EXPECT_EQ(parseNodegroupStatus("active"), NodegroupStatus::Unknown);
+  EXPECT_EQ(parseUpdateStatus(""), UpdateStatus::Unknown);
+  EXPECT_EQ(toString(NodegroupStatus::Unknown), "Unknown");
+  // Built from an enumerator, as fixtures do, the text is the AWS spelling.
+  Update u{.status = UpdateStatus::Successful, .type = UpdateType::ConfigUpdate};
+  EXPECT_EQ(u.status.text, "Successful");
+  EXPECT_EQ(u.type.text, "ConfigUpdate");
 }
 
 // The version update posts the launch template id and version, force and the client token.
@@ -96,7 +134,8 @@ TEST_F(EksTest, UpdateNodegroupVersionEncodes) {
   auto u = client()->updateNodegroupVersion(in);
   ASSERT_TRUE(u.has_value()) << u.error().toString();
   EXPECT_EQ(u->id, "upd-1");
-  EXPECT_EQ(u->status, "InProgress");
+  EXPECT_EQ(u->status, UpdateStatus::InProgress);
+  EXPECT_EQ(u->type, UpdateType::VersionUpdate);
   http::Request sent = h_.transport->lastRequest();
   EXPECT_EQ(sent.body, R"({"launchTemplate":{"id":"lt-0abc","version":"5"},"force":true,)"
                        R"("clientRequestToken":"opsy-prod-workers-5"})");
@@ -132,7 +171,7 @@ TEST_F(EksTest, UpdateNodegroupConfigEncodes) {
   auto u = client()->updateNodegroupConfig(in);
   ASSERT_TRUE(u.has_value()) << u.error().toString();
   EXPECT_EQ(u->id, "upd-2");
-  EXPECT_EQ(u->type, "ConfigUpdate");
+  EXPECT_EQ(u->type, UpdateType::ConfigUpdate);
   EXPECT_EQ(h_.transport->lastRequest().body,
             R"({"updateConfig":{"maxUnavailable":2},"clientRequestToken":"opsy-cfg-1"})");
 
@@ -181,7 +220,7 @@ TEST_F(EksTest, DescribeUpdateParses) {
       .reply(200, kUpdateJson);
   auto u = client()->describeUpdate("prod", "upd-1", "workers");
   ASSERT_TRUE(u.has_value());
-  EXPECT_EQ(u->status, "Failed");
+  EXPECT_EQ(u->status, UpdateStatus::Failed);
   EXPECT_THAT(u->params, ElementsAre(Pair("LaunchTemplateVersion", "5"),
                                      Pair("LaunchTemplateName", "workers-lt")));
   ASSERT_EQ(u->errors.size(), 1u);

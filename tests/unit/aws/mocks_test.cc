@@ -9,20 +9,22 @@ namespace {
 using ::testing::Return;
 using ::testing::StrictMock;
 
-// The mocks implement every interface method, so a consumer can script any call.
+// The mocks implement every interface method, so a consumer can script any call through the
+// role it depends on.
 TEST(AwsMocks, ImplementInterfaces) {
   StrictMock<MockEc2Api> ec2;
-  EXPECT_CALL(ec2, deregisterImage("ami-1")).WillOnce(Return(Status{}));
-  Ec2Api& api = ec2;
-  EXPECT_TRUE(api.deregisterImage("ami-1").has_value());
+  EXPECT_CALL(ec2, deleteKeyPair("packer_1")).WillOnce(Return(Status{}));
+  BuildCleanupApi& cleanup = ec2;
+  EXPECT_TRUE(cleanup.deleteKeyPair("packer_1").has_value());
+  StrictMock<MockImageApi> images;
+  EXPECT_CALL(images, createTags(std::vector<std::string>{"ami-1"}, Tags{{"status", "active"}}))
+      .WillOnce(Return(Status{}));
+  EXPECT_TRUE(
+      static_cast<ImageApi&>(images).createTags({"ami-1"}, {{"status", "active"}}).has_value());
   StrictMock<MockEksApi> eks;
   StrictMock<MockAutoScalingApi> asg;
-  StrictMock<MockStsApi> sts;
   StrictMock<MockSnsApi> sns;
   StrictMock<MockSesApi> ses;
-  StrictMock<MockCredentialsProvider> creds;
-  EXPECT_CALL(creds, name()).WillOnce(Return("mock"));
-  EXPECT_EQ(static_cast<CredentialsProvider&>(creds).name(), "mock");
 }
 
 }  // namespace

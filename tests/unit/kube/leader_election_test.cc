@@ -83,7 +83,7 @@ class Cluster {
   // The process shuts down gracefully and releases the lease.
   void stopGracefully(int i) {
     Node& n = nodes_[static_cast<std::size_t>(i)];
-    (void)n.elector->release();
+    (void)n.elector->release();  // a failed release leaves the lease to expire; both are graceful
     EXPECT_FALSE(n.believes);
     n.alive = false;
     n.elector.reset();

@@ -80,12 +80,12 @@ kube::Job job(const std::string& name, JobState state,
 }
 
 aws::Image baseImage(const std::string& id) {
-  return aws::Image{.id = id, .state = "available", .creation_date = kNow - 240h};
+  return aws::Image{.id = id, .state = aws::ImageState::Available, .creation_date = kNow - 240h};
 }
 
 aws::Image managedImage(const std::string& id, const std::string& base, TimePoint created,
                         const std::string& status = "active") {
-  aws::Image i{.id = id, .state = "available", .creation_date = created};
+  aws::Image i{.id = id, .state = aws::ImageState::Available, .creation_date = created};
   i.tags = ami::lineageTags({.cluster_name = "opsy",
                              .created_by = "pb",
                              .packer_repo = "https://example.com/r.git",
@@ -396,7 +396,8 @@ std::vector<Case> cases() {
       // deprecate the previous active image, record success.
       {"SucceededBuildTagsImageAndDeprecatesPrevious",
        [] {
-         aws::Image built{.id = "ami-new", .state = "available", .snapshot_ids = {"snap-1"}};
+         aws::Image built{
+             .id = "ami-new", .state = aws::ImageState::Available, .snapshot_ids = {"snap-1"}};
          return Observed{.builder = builder({.status = kRunningStatus}),
                          .jobs = {job("pb-j1", JobState::Succeeded)},
                          .newest_base = baseImage("ami-base2"),
@@ -439,13 +440,14 @@ std::vector<Case> cases() {
       // The built image is still pending in EC2: poll, do not tag or record yet.
       {"PendingImageIsAwaited",
        [] {
-         return Observed{.builder = builder({.status = kRunningStatus}),
-                         .jobs = {job("pb-j1", JobState::Succeeded)},
-                         .finished = FinishedBuild{
-                             .job_name = "pb-j1",
-                             .log_read = true,
-                             .output = {.artifacts = {{"amazon-ebs.x", "us-west-2", "ami-new"}}},
-                             .image = aws::Image{.id = "ami-new", .state = "pending"}}};
+         return Observed{
+             .builder = builder({.status = kRunningStatus}),
+             .jobs = {job("pb-j1", JobState::Succeeded)},
+             .finished = FinishedBuild{
+                 .job_name = "pb-j1",
+                 .log_read = true,
+                 .output = {.artifacts = {{"amazon-ebs.x", "us-west-2", "ami-new"}}},
+                 .image = aws::Image{.id = "ami-new", .state = aws::ImageState::Pending}}};
        },
        [](const Decision& d) {
          EXPECT_FALSE(one<TagImage>(d).has_value());

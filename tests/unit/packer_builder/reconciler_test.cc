@@ -155,8 +155,10 @@ class ReconcilerTest : public ::testing::Test {
 TEST_F(ReconcilerTest, NewBuilderStartsOneBuildJob) {
   givenBuilder(builderObject());
   givenJobs({});
-  givenImages({aws::Image{.id = "ami-base", .state = "available", .creation_date = kNow - 24h}},
-              {});
+  givenImages(
+      {aws::Image{
+          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
+      {});
   {
     InSequence seq;
     EXPECT_CALL(status_, patchStatus(_, "ci", "pb", kube::PatchType::Merge,
@@ -187,8 +189,10 @@ TEST_F(ReconcilerTest, NewBuilderStartsOneBuildJob) {
 TEST_F(ReconcilerTest, CreateJobAlreadyExistsIsSuccess) {
   givenBuilder(builderObject());
   givenJobs({});
-  givenImages({aws::Image{.id = "ami-base", .state = "available", .creation_date = kNow - 24h}},
-              {});
+  givenImages(
+      {aws::Image{
+          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
+      {});
   EXPECT_CALL(status_, patchStatus(_, _, _, _, _, _)).WillOnce(Return(kube::Object()));
   EXPECT_CALL(secrets_, keys(_, _)).WillOnce(Return(std::vector<std::string>{}));
   EXPECT_CALL(writer_, create(_, _, _))
@@ -208,10 +212,12 @@ TEST_F(ReconcilerTest, FinishedJobIsReadFromPodLogAndImageTagged) {
   running.last_run_base_image_id = "ami-base";
   givenBuilder(builderObject(statusToJson(running)));
   givenJobs({jobObject("pb-j1", true)});
-  aws::Image old{.id = "ami-old", .state = "available", .creation_date = kNow - 40h};
+  aws::Image old{.id = "ami-old", .state = aws::ImageState::Available, .creation_date = kNow - 40h};
   old.tags = {{"status", "active"}, {"brought-to-you-by", "opsy-the-ami-operator"}};
-  givenImages({aws::Image{.id = "ami-base", .state = "available", .creation_date = kNow - 24h}},
-              {old});
+  givenImages(
+      {aws::Image{
+          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
+      {old});
   EXPECT_CALL(reader_,
               list(::testing::Truly([](const kube::Resource& r) { return isResource(r, "pods"); }),
                    "ci", Field(&kube::ListOptions::label_selector, "job-name=pb-j1")))
@@ -221,8 +227,8 @@ TEST_F(ReconcilerTest, FinishedJobIsReadFromPodLogAndImageTagged) {
       .WillOnce(Return(std::string("1,amazon-ebs.x,artifact,0,id,us-west-2:ami-0bee5\n")));
   EXPECT_CALL(*ec2_, describeImages(Field(&aws::DescribeImagesInput::image_ids,
                                           std::vector<std::string>{"ami-0bee5"})))
-      .WillOnce(Return(std::vector<aws::Image>{
-          aws::Image{.id = "ami-0bee5", .state = "available", .snapshot_ids = {"snap-1"}}}));
+      .WillOnce(Return(std::vector<aws::Image>{aws::Image{
+          .id = "ami-0bee5", .state = aws::ImageState::Available, .snapshot_ids = {"snap-1"}}}));
   {
     InSequence seq;
     EXPECT_CALL(
@@ -256,8 +262,10 @@ TEST_F(ReconcilerTest, FailedEffectStopsAndRetries) {
   running.job_status = "running";
   givenBuilder(builderObject(statusToJson(running)));
   givenJobs({jobObject("pb-j1", true)});
-  givenImages({aws::Image{.id = "ami-base", .state = "available", .creation_date = kNow - 24h}},
-              {});
+  givenImages(
+      {aws::Image{
+          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
+      {});
   EXPECT_CALL(
       reader_,
       list(::testing::Truly([](const kube::Resource& r) { return isResource(r, "pods"); }), _, _))
@@ -267,8 +275,8 @@ TEST_F(ReconcilerTest, FailedEffectStopsAndRetries) {
           Return(std::string("--> amazon-ebs.x: AMIs were created:\nus-west-2: ami-0bee5\n")));
   EXPECT_CALL(*ec2_, describeImages(Field(&aws::DescribeImagesInput::image_ids,
                                           std::vector<std::string>{"ami-0bee5"})))
-      .WillOnce(
-          Return(std::vector<aws::Image>{aws::Image{.id = "ami-0bee5", .state = "available"}}));
+      .WillOnce(Return(std::vector<aws::Image>{
+          aws::Image{.id = "ami-0bee5", .state = aws::ImageState::Available}}));
   EXPECT_CALL(*ec2_, createTags(_, _))
       .WillOnce(Return(fail(Error{ErrorCode::Throttled, "slow down"})));
   kube::WorkOutcome out = run(reconciler_, "ci/pb");

@@ -174,7 +174,7 @@ TEST(ManagerAws, ClientsAreCachedAndObserved) {
 
   auto sts = clients.sts("us-east-1");
   ASSERT_TRUE(sts);
-  (void)(*sts)->getCallerIdentity();
+  (void)(*sts)->getCallerIdentity();  // only the request counter is under test
   EXPECT_TRUE(
       has(metrics.exposition(),
           R"(opsy_aws_requests_total{code="200",operation="GetCallerIdentity",service="sts"} 1)"))

@@ -6,7 +6,7 @@
 // explainable in a condition message.
 //
 //   ami::Verdict v = ami::evaluate(image, expires_in, clock.now());
-//   if (!v.eligible) status.message = v.reason;   // "ami-0abc is deprecated (status=deprecated)"
+//   if (!v.eligible) status.message = v.reason;  // "ami-0abc is not active (status=deprecated)"
 #pragma once
 
 #include <optional>

@@ -33,9 +33,9 @@ class ImageLookupCache {
   [[nodiscard]] Result<std::vector<aws::Image>> get(const std::string& region,
                                                     const aws::DescribeImagesInput& input,
                                                     Duration max_age, const Fetch& fetch);
-  // get() with `ec2.describeImages(input)` as the fetch.
+  // get() with `images.describeImages(input)` as the fetch.
   [[nodiscard]] Result<std::vector<aws::Image>> describeImages(
-      const std::string& region, aws::Ec2Api& ec2, const aws::DescribeImagesInput& input,
+      const std::string& region, aws::ImageApi& images, const aws::DescribeImagesInput& input,
       Duration max_age);
 
   // The cache key: the region, owners, ids, executable-by, include flags and filters, each list

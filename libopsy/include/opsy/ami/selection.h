@@ -8,7 +8,7 @@
 // newest candidate was refused.
 //
 //   ami::Target t = ami::selectTarget(matched, derived, expires_in, now);
-//   if (!t.image) conditions.set(Ready=False, "NoEligibleImage", t.explanation);
+//   if (!t.image) status.message = t.explanation;  // reason NoEligibleImage
 #pragma once
 
 #include <optional>

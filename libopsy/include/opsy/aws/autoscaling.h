@@ -5,13 +5,13 @@
 // and follow refreshes. Lists are paginated for the caller.
 //
 //   OPSY_ASSIGN_OR_RETURN(aws::AutoScalingApiPtr asg, aws::makeAutoScalingClient(options));
-//   auto groups = asg->describeAutoScalingGroups({.filters = {{"tag:eks:cluster-name",
-//   {"prod"}}}});
+//   OPSY_ASSIGN_OR_RETURN(auto groups, asg->describeAutoScalingGroups({.filters = filters}));
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "opsy/aws/client_options.h"
@@ -19,6 +19,26 @@
 #include "opsy/core/result.h"
 
 namespace opsy::aws {
+
+// InstanceRefresh.status (the Auto Scaling model's InstanceRefreshStatus).
+enum class InstanceRefreshStatus {
+  Unknown,
+  Pending,
+  InProgress,
+  Successful,
+  Failed,
+  Cancelling,
+  Cancelled,
+  RollbackInProgress,
+  RollbackFailed,
+  RollbackSuccessful,
+  Baking,
+};
+
+// The AWS spelling ("RollbackInProgress"); "Unknown" for Unknown.
+std::string_view toString(InstanceRefreshStatus status);
+// The enumerator spelled `text`, Unknown for any other text.
+InstanceRefreshStatus parseInstanceRefreshStatus(std::string_view text);
 
 struct AsgInstance {
   std::string id;
@@ -70,9 +90,7 @@ struct StartInstanceRefreshInput {
 struct InstanceRefresh {
   std::string id;
   std::string auto_scaling_group_name;
-  // Pending | InProgress | Successful | Failed | Cancelling | Cancelled | RollbackInProgress |
-  // RollbackFailed | RollbackSuccessful | Baking
-  std::string status;
+  Parsed<InstanceRefreshStatus> status;
   std::string status_reason;
   std::optional<TimePoint> start_time;
   std::optional<TimePoint> end_time;

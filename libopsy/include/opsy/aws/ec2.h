@@ -1,18 +1,18 @@
 // File: ec2.h
 //
-// The EC2 calls the controllers make, behind a narrow interface (tests use a gmock or the
-// scripted transport): AMI lookup, tagging, deprecation and clean-up; launch template versions;
-// security groups and key pairs left behind by Packer; image registration. Lists are paginated
-// for the caller; every call is signed, rate limited and retried per ClientOptions.
+// The EC2 calls the controllers make, in roles named for what a consumer does: ImageApi (find and
+// tag AMIs), LaunchTemplateApi (read and add launch template versions), BuildCleanupApi (delete
+// what an interrupted Packer build left). Ec2Api is one region's client, all three roles. Lists
+// are paginated for the caller; every call is signed, rate limited and retried per ClientOptions.
 //
 //   OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr ec2, aws::makeEc2Client(options));
 //   OPSY_ASSIGN_OR_RETURN(auto images, ec2->describeImages({.owners = {"self"}, .filters = f}));
 #pragma once
 
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "opsy/aws/client_options.h"
@@ -22,12 +22,30 @@
 
 namespace opsy::aws {
 
+// Image.state (the EC2 model's ImageState).
+enum class ImageState {
+  Unknown,
+  Pending,
+  Available,
+  Invalid,
+  Deregistered,
+  Transient,
+  Failed,
+  Error,
+  Disabled,
+};
+
+// The AWS spelling ("available"); "Unknown" for Unknown.
+std::string_view toString(ImageState state);
+// The enumerator spelled `text`, Unknown for any other text.
+ImageState parseImageState(std::string_view text);
+
 struct Image {
   std::string id;
   std::string name;
   std::string description;
   std::string owner_id;
-  std::string state;  // pending | available | invalid | deregistered | transient | failed | error
+  Parsed<ImageState> state;
   std::string architecture;
   std::optional<TimePoint> creation_date;
   std::optional<TimePoint> deprecation_time;
@@ -72,20 +90,6 @@ struct CreateLaunchTemplateVersionInput {
   std::string image_id;
 };
 
-struct LaunchTemplate {
-  std::string id;
-  std::string name;
-  int64_t default_version_number = 0;
-  int64_t latest_version_number = 0;
-};
-
-struct ModifyLaunchTemplateInput {
-  std::string launch_template_id;  // id or name
-  std::string launch_template_name;
-  std::string default_version;  // sent as SetDefaultVersion
-  std::string client_token;
-};
-
 struct SecurityGroup {
   std::string id;
   std::string name;
@@ -102,44 +106,10 @@ struct DescribeSecurityGroupsInput {
   int page_size = 1000;  // MaxResults (5-1000); not sent with ids or names
 };
 
-struct KeyPair {
-  std::string id;
-  std::string name;
-  std::string fingerprint;
-  std::string type;
-  std::optional<TimePoint> create_time;
-  Tags tags;
-};
-
-struct DescribeKeyPairsInput {
-  std::vector<std::string> key_names;
-  std::vector<std::string> key_pair_ids;
-  std::vector<Filter> filters;
-};
-
-struct BlockDeviceMapping {
-  std::string device_name;
-  std::string snapshot_id;
-  int volume_size_gib = 0;  // 0: the snapshot's size
-  std::string volume_type;  // "gp3"
-  bool delete_on_termination = true;
-};
-
-struct RegisterImageInput {
-  std::string name;
-  std::string description;
-  std::string architecture;      // x86_64 | arm64
-  std::string root_device_name;  // "/dev/xvda"
-  std::string virtualization_type = "hvm";
-  std::string boot_mode;  // "" | uefi | legacy-bios | uefi-preferred
-  bool ena_support = true;
-  std::vector<BlockDeviceMapping> block_device_mappings;
-  Tags tags;  // applied to the image at creation
-};
-
-class Ec2Api {
+// Knows how to find AMIs and tag them (and their snapshots).
+class ImageApi {
  public:
-  virtual ~Ec2Api() = default;
+  virtual ~ImageApi() = default;
 
   /** DescribeImages, all pages. */
   [[nodiscard]] virtual Result<std::vector<Image>> describeImages(
@@ -147,38 +117,40 @@ class Ec2Api {
   /** CreateTags on every resource; an empty value is a valid tag value. */
   [[nodiscard]] virtual Status createTags(const std::vector<std::string>& resource_ids,
                                           const Tags& tags) = 0;
-  /** DeleteTags by key (any value). */
-  [[nodiscard]] virtual Status deleteTags(const std::vector<std::string>& resource_ids,
-                                          const std::vector<std::string>& keys) = 0;
-  /** DeregisterImage; its snapshots stay until deleteSnapshot. */
-  [[nodiscard]] virtual Status deregisterImage(const std::string& image_id) = 0;
-  /** DeleteSnapshot. */
-  [[nodiscard]] virtual Status deleteSnapshot(const std::string& snapshot_id) = 0;
-  /** EnableImageDeprecation at `deprecate_at` (EC2 rounds to the minute). */
-  [[nodiscard]] virtual Status enableImageDeprecation(const std::string& image_id,
-                                                      TimePoint deprecate_at) = 0;
+};
+
+// Knows how to read a launch template's versions and add one that points at a new image.
+class LaunchTemplateApi {
+ public:
+  virtual ~LaunchTemplateApi() = default;
+
   /** DescribeLaunchTemplateVersions, all pages. */
   [[nodiscard]] virtual Result<std::vector<LaunchTemplateVersion>> describeLaunchTemplateVersions(
       const DescribeLaunchTemplateVersionsInput& input) = 0;
   /** CreateLaunchTemplateVersion; returns the new version. */
   [[nodiscard]] virtual Result<LaunchTemplateVersion> createLaunchTemplateVersion(
       const CreateLaunchTemplateVersionInput& input) = 0;
-  /** ModifyLaunchTemplate (SetDefaultVersion). */
-  [[nodiscard]] virtual Result<LaunchTemplate> modifyLaunchTemplate(
-      const ModifyLaunchTemplateInput& input) = 0;
+};
+
+// Knows how to find and delete the temporary security groups and key pairs a Packer build
+// leaves behind when it is interrupted.
+class BuildCleanupApi {
+ public:
+  virtual ~BuildCleanupApi() = default;
+
   /** DescribeSecurityGroups, all pages. */
   [[nodiscard]] virtual Result<std::vector<SecurityGroup>> describeSecurityGroups(
       const DescribeSecurityGroupsInput& input) = 0;
   /** DeleteSecurityGroup by id (Conflict while still in use: DependencyViolation). */
   [[nodiscard]] virtual Status deleteSecurityGroup(const std::string& group_id) = 0;
-  /** DescribeKeyPairs (the API has no paging). */
-  [[nodiscard]] virtual Result<std::vector<KeyPair>> describeKeyPairs(
-      const DescribeKeyPairsInput& input) = 0;
   /** DeleteKeyPair by id when it starts with "key-", else by name. */
   [[nodiscard]] virtual Status deleteKeyPair(const std::string& key_name_or_id) = 0;
-  /** RegisterImage from snapshots; returns the new image id. */
-  [[nodiscard]] virtual Result<std::string> registerImage(const RegisterImageInput& input) = 0;
 };
+
+// One region's EC2 client: every role above. The packer-builder controller uses images and build
+// cleanup, the refresh controller images and launch templates, so each takes one client per
+// region and hands each piece of code the role it needs.
+class Ec2Api : public ImageApi, public LaunchTemplateApi, public BuildCleanupApi {};
 
 using Ec2ApiPtr = std::shared_ptr<Ec2Api>;
 

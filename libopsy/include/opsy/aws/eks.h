@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "opsy/aws/client_options.h"
@@ -21,6 +22,53 @@
 #include "opsy/core/result.h"
 
 namespace opsy::aws {
+
+// Nodegroup.status (the EKS model's NodegroupStatus).
+enum class NodegroupStatus {
+  Unknown,
+  Creating,
+  Active,
+  Updating,
+  Deleting,
+  CreateFailed,
+  DeleteFailed,
+  Degraded,
+};
+
+// Update.status (UpdateStatus).
+enum class UpdateStatus { Unknown, InProgress, Failed, Cancelled, Successful };
+
+// Update.type (UpdateType). A node-group update is a VersionUpdate or a ConfigUpdate; the rest
+// are cluster updates, listed so that Unknown means a type newer than this build.
+enum class UpdateType {
+  Unknown,
+  VersionUpdate,
+  EndpointAccessUpdate,
+  LoggingUpdate,
+  ConfigUpdate,
+  AssociateIdentityProviderConfig,
+  DisassociateIdentityProviderConfig,
+  AssociateEncryptionConfig,
+  AddonUpdate,
+  VpcConfigUpdate,
+  AccessConfigUpdate,
+  UpgradePolicyUpdate,
+  ZonalShiftConfigUpdate,
+  AutoModeUpdate,
+  RemoteNetworkConfigUpdate,
+  DeletionProtectionUpdate,
+  ControlPlaneScalingConfigUpdate,
+  VendedLogsUpdate,
+};
+
+// The AWS spelling ("CREATE_FAILED", "InProgress", "ConfigUpdate"); "Unknown" for Unknown.
+std::string_view toString(NodegroupStatus status);
+std::string_view toString(UpdateStatus status);
+std::string_view toString(UpdateType type);
+// The enumerator spelled `text`, Unknown for any other text.
+NodegroupStatus parseNodegroupStatus(std::string_view text);
+UpdateStatus parseUpdateStatus(std::string_view text);
+UpdateType parseUpdateType(std::string_view text);
 
 struct NodegroupHealthIssue {
   std::string code;  // Ec2LaunchTemplateVersionMismatch, AutoScalingGroupInstanceRefreshActive…
@@ -32,8 +80,7 @@ struct Nodegroup {
   std::string name;
   std::string cluster_name;
   std::string arn;
-  // CREATING | ACTIVE | UPDATING | DELETING | CREATE_FAILED | DELETE_FAILED | DEGRADED
-  std::string status;
+  Parsed<NodegroupStatus> status;
   std::string version;
   std::string release_version;
   std::string ami_type;  // AL2023_x86_64_STANDARD, CUSTOM, …
@@ -83,8 +130,8 @@ struct UpdateError {
 
 struct Update {
   std::string id;
-  std::string status;  // InProgress | Failed | Cancelled | Successful
-  std::string type;    // VersionUpdate, …
+  Parsed<UpdateStatus> status;
+  Parsed<UpdateType> type;
   std::vector<std::pair<std::string, std::string>> params;
   std::optional<TimePoint> created_at;
   std::vector<UpdateError> errors;

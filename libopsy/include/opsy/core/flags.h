@@ -6,8 +6,8 @@
 // caller to exit 0. Errors name the flag and say what was wrong.
 //
 //   FlagSet flags("ami-refresh-controller", kVersion, "Rolls EKS node groups onto fresh AMIs.");
-//   flags.addString("metrics-bind-address", &opts.metrics, "Address for /metrics.",
-//   "OPSY_METRICS"); OPSY_ASSIGN_OR_RETURN(auto outcome, flags.parse(argc, argv));
+//   flags.addString("metrics-bind-address", &opts.metrics, "Serves /metrics.", "OPSY_METRICS");
+//   OPSY_ASSIGN_OR_RETURN(FlagSet::Outcome outcome, flags.parse(argc, argv));
 #pragma once
 
 #include <functional>

@@ -1,22 +1,36 @@
 // File: result.h
 //
 // Result<T> is the return type of every fallible libopsy function: either a T or an opsy::Error.
-// It is tl::expected under an alias so that a later move to std::expected (C++23) is a rename.
-// No exception crosses libopsy's API; code calling a throwing library converts at the boundary.
+// It is tl::expected<T, Error> marked [[nodiscard]] (an alias cannot carry the attribute), so
+// dropping any Result, and with it an error, warns (-Wunused-result) wherever it happens. Moving
+// to std::expected (C++23) later changes only the base class. No exception crosses libopsy's API;
+// code calling a throwing library converts at the boundary.
 //
-//   [[nodiscard]] Result<int> parsePort(std::string_view s);
+//   Result<int> parsePort(std::string_view s);
 //   OPSY_ASSIGN_OR_RETURN(int port, parsePort(text));
 //   OPSY_RETURN_IF_ERROR(server.listen(port));
+//   (void)cache.refresh();  // best effort: the next reconcile reads again
 #pragma once
 
 #include <tl/expected.hpp>
+
+#include <utility>
 
 #include "opsy/core/error.h"
 
 namespace opsy {
 
 template <class T>
-using Result = tl::expected<T, Error>;
+class [[nodiscard]] Result : public tl::expected<T, Error> {
+  using Base = tl::expected<T, Error>;
+
+ public:
+  using Base::Base;
+  Result() = default;
+  // From the plain tl::expected that map(), and_then() and the other monadic members return.
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  Result(Base base) : Base(std::move(base)) {}
+};
 
 using Status = Result<void>;
 

@@ -4,7 +4,7 @@
 // XML), Kubernetes MicroTime (events, leases), and SigV4's compact forms. All output is UTC.
 //
 //   tags["create-timestamp"] = formatRfc3339(clock.now());        // 2026-11-21T05:35:00Z
-//   OPSY_ASSIGN_OR_RETURN(TimePoint t, parseRfc3339(image.creationDate));
+//   OPSY_ASSIGN_OR_RETURN(TimePoint t, parseRfc3339(image.tags.at("create-timestamp")));
 #pragma once
 
 #include <string>

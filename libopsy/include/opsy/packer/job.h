@@ -8,7 +8,7 @@
 // ServiceAccount (IRSA) or from every key of a Secret.
 //
 //   OPSY_ASSIGN_OR_RETURN(kube::Job job, packer::buildJob(inputs));
-//   kube::createTyped(writer, job);
+//   OPSY_RETURN_IF_ERROR(kube::createTyped(writer, job));
 #pragma once
 
 #include <map>

@@ -11,11 +11,12 @@
 //   runtime::addManagerFlags(flags, options);  ... flags.parse(argc, argv) ...
 //   auto manager = runtime::Manager::create(options);         // fatal on error
 //   Reconciler r((*manager)->reader(), (*manager)->writer(), (*manager)->client());
-//   (*manager)->addController({.name = "packer-builder", .resource = kPackerBuilders,
-//                              .owns = {{.resource = kube::resources::jobs(),
-//                                        .indexes = {kube::labelIndex(kBuilderUidLabel)}}},
-//                              .reconcile = [&](const std::string& key) { return r.run(key); }});
-//   return (*manager)->run();
+//   Status added = (*manager)->addController(
+//       {.name = "packer-builder", .resource = kPackerBuilders,
+//        .owns = {{.resource = kube::resources::jobs(),
+//                  .indexes = {kube::labelIndex(kBuilderUidLabel)}}},
+//        .reconcile = controller::workFn(r)});
+//   return added ? (*manager)->run() : 1;
 #pragma once
 
 #include <atomic>
