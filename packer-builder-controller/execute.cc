@@ -1,14 +1,12 @@
 #include "packer-builder-controller/execute.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 
 #include "opsy/ami/tags.h"
 #include "opsy/core/log.h"
+#include "opsy/json/json.h"
 #include "opsy/kube/objects.h"
 #include "opsy/packer/job.h"
 
@@ -34,25 +32,17 @@ Status okIfNotFound(Status s) {
 }
 
 std::string finalizerPatch(const kube::Object& builder, const std::vector<std::string>& list) {
-  rapidjson::Document doc;
+  json::Document doc;
   doc.SetObject();
   auto& a = doc.GetAllocator();
-  rapidjson::Value finalizers(rapidjson::kArrayType);
-  for (const std::string& f : list) {
-    finalizers.PushBack(rapidjson::Value(f.c_str(), a), a);
-  }
-  rapidjson::Value meta(rapidjson::kObjectType);
-  meta.AddMember("finalizers", finalizers, a);
+  json::Value meta(rapidjson::kObjectType);
+  meta.AddMember("finalizers", json::jsonStrings(list, a), a);
   // The resourceVersion makes the patch fail with Conflict if someone else changed the list.
   if (!builder.metadata.resource_version.empty()) {
-    meta.AddMember("resourceVersion",
-                   rapidjson::Value(builder.metadata.resource_version.c_str(), a), a);
+    meta.AddMember("resourceVersion", json::jsonString(builder.metadata.resource_version, a), a);
   }
   doc.AddMember("metadata", meta, a);
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  doc.Accept(w);
-  return std::string(buf.GetString(), buf.GetSize());
+  return json::writeJson(doc);
 }
 
 }  // namespace
