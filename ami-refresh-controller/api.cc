@@ -1,134 +1,16 @@
 #include "ami-refresh-controller/api.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "opsy/core/duration.h"
 #include "opsy/core/time_format.h"
+#include "opsy/json/json.h"
 
 namespace opsy::ami_refresh {
 namespace {
 
-using Value = rapidjson::Value;
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
-
-const Value* member(const Value& obj, std::string_view key) {
-  if (!obj.IsObject()) {
-    return nullptr;
-  }
-  auto it = obj.FindMember(Value(key.data(), static_cast<rapidjson::SizeType>(key.size())));
-  if (it == obj.MemberEnd() || it->value.IsNull()) {
-    return nullptr;
-  }
-  return &it->value;
-}
-
-std::string str(const Value& v) {
-  return std::string(v.GetString(), v.GetStringLength());
-}
-
-// Typed readers over one object of the spec; each error names `path.key`.
-class Fields {
- public:
-  Fields(const Value& obj, std::string path) : obj_(obj), path_(std::move(path)) {}
-
-  std::string path(std::string_view key) const { return fmt::format("{}.{}", path_, key); }
-  const Value* get(std::string_view key) const { return member(obj_, key); }
-
-  Result<std::optional<std::string>> optString(std::string_view key) const {
-    const Value* v = get(key);
-    if (v == nullptr) {
-      return std::optional<std::string>();
-    }
-    if (!v->IsString()) {
-      return fail(ErrorCode::InvalidArgument, path(key) + ": must be a string");
-    }
-    return std::optional<std::string>(str(*v));
-  }
-
-  Result<std::string> requiredString(std::string_view key) const {
-    OPSY_ASSIGN_OR_RETURN(std::optional<std::string> s, optString(key));
-    if (!s || s->empty()) {
-      return fail(ErrorCode::InvalidArgument, path(key) + ": required");
-    }
-    return *s;
-  }
-
-  Result<bool> boolOr(std::string_view key, bool fallback) const {
-    const Value* v = get(key);
-    if (v == nullptr) {
-      return fallback;
-    }
-    if (!v->IsBool()) {
-      return fail(ErrorCode::InvalidArgument, path(key) + ": must be true or false");
-    }
-    return v->GetBool();
-  }
-
-  Result<std::optional<int>> optInt(std::string_view key, int min, int max) const {
-    const Value* v = get(key);
-    if (v == nullptr) {
-      return std::optional<int>();
-    }
-    if (!v->IsInt64()) {
-      return fail(ErrorCode::InvalidArgument, path(key) + ": must be an integer");
-    }
-    std::int64_t n = v->GetInt64();
-    if (n < min || n > max) {
-      return fail(ErrorCode::InvalidArgument,
-                  fmt::format("{}: {} is outside {}..{}", path(key), n, min, max));
-    }
-    return std::optional<int>(static_cast<int>(n));
-  }
-
-  Result<std::optional<Duration>> optDuration(std::string_view key) const {
-    OPSY_ASSIGN_OR_RETURN(std::optional<std::string> s, optString(key));
-    if (!s) {
-      return std::optional<Duration>();
-    }
-    auto d = parseDuration(*s);
-    if (!d) {
-      return fail(ErrorCode::InvalidArgument, path(key) + ": " + d.error().message);
-    }
-    return std::optional<Duration>(*d);
-  }
-
-  Result<std::vector<std::string>> strings(std::string_view key) const {
-    std::vector<std::string> out;
-    const Value* v = get(key);
-    if (v == nullptr) {
-      return out;
-    }
-    if (!v->IsArray()) {
-      return fail(ErrorCode::InvalidArgument, path(key) + ": must be a list of strings");
-    }
-    for (rapidjson::SizeType i = 0; i < v->Size(); ++i) {
-      if (!(*v)[i].IsString()) {
-        return fail(ErrorCode::InvalidArgument,
-                    fmt::format("{}[{}]: must be a string", path(key), i));
-      }
-      out.push_back(str((*v)[i]));
-    }
-    return out;
-  }
-
-  Result<std::optional<Fields>> object(std::string_view key) const {
-    const Value* v = get(key);
-    if (v == nullptr) {
-      return std::optional<Fields>();
-    }
-    if (!v->IsObject()) {
-      return fail(ErrorCode::InvalidArgument, path(key) + ": must be an object");
-    }
-    return std::optional<Fields>(Fields(*v, path(key)));
-  }
-
- private:
-  const Value& obj_;
-  std::string path_;
-};
+using json::Fields;
+using json::Value;
 
 Result<std::vector<aws::Filter>> parseFilters(const Fields& spec) {
   std::vector<aws::Filter> filters;
@@ -202,46 +84,7 @@ Result<notify::NotifierConfig> parseNotifier(const Fields& spec) {
   if (notifier == nullptr) {
     return notify::NotifierConfig{};
   }
-  rapidjson::StringBuffer json;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(json);
-  notifier->Accept(writer);
-  return notify::parseNotifierConfig(std::string_view(json.GetString(), json.GetSize()),
-                                     spec.path("notifier"));
-}
-
-// --- status encoding ---
-
-void writeString(JsonWriter& w, std::string_view key, std::string_view value) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
-// Empty strings are written as null so a merge patch clears them.
-void writeOptString(JsonWriter& w, std::string_view key, std::string_view value) {
-  if (value.empty()) {
-    w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-    w.Null();
-  } else {
-    writeString(w, key, value);
-  }
-}
-
-void writeOptTime(JsonWriter& w, std::string_view key, const std::optional<TimePoint>& t) {
-  writeOptString(w, key, t ? formatRfc3339(*t) : std::string());
-}
-
-std::optional<TimePoint> timeMember(const Value& obj, std::string_view key) {
-  const Value* v = member(obj, key);
-  if (v == nullptr || !v->IsString()) {
-    return std::nullopt;
-  }
-  auto t = parseRfc3339(str(*v));
-  return t ? std::optional<TimePoint>(*t) : std::nullopt;
-}
-
-std::string stringMember(const Value& obj, std::string_view key) {
-  const Value* v = member(obj, key);
-  return v != nullptr && v->IsString() ? str(*v) : std::string();
+  return notify::parseNotifierConfig(json::writeJson(*notifier), spec.path("notifier"));
 }
 
 }  // namespace
@@ -287,12 +130,11 @@ Result<Spec> parseSpec(const kube::Object& obj) {
   if (!text) {
     return fail(ErrorCode::InvalidArgument, "spec: required");
   }
-  rapidjson::Document doc;
-  doc.Parse(text->data(), text->size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  Result<json::Document> doc = json::parseObject(*text, "spec");
+  if (!doc) {
     return fail(ErrorCode::InvalidArgument, "spec: must be an object");
   }
-  Fields f(doc, "spec");
+  Fields f(*doc, "spec");
   Spec spec;
   OPSY_ASSIGN_OR_RETURN(spec.region, f.requiredString("region"));
   OPSY_ASSIGN_OR_RETURN(spec.cluster_name, f.requiredString("clusterName"));
@@ -340,41 +182,40 @@ RefresherStatus parseStatus(const kube::Object& obj) {
   if (!text) {
     return s;
   }
-  rapidjson::Document doc;
-  doc.Parse(text->data(), text->size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  Result<json::Document> document = json::parseObject(*text, "status");
+  if (!document) {
     return s;
   }
-  s.state = stringMember(doc, "state");
-  if (const Value* g = member(doc, "observedGeneration"); g != nullptr && g->IsInt64()) {
-    s.observed_generation = g->GetInt64();
-  }
-  s.target_ami = stringMember(doc, "targetAMI");
-  s.target_expires_at = timeMember(doc, "targetExpiresAt");
-  s.updated = stringMember(doc, "updated");
-  s.last_run = timeMember(doc, "lastRun");
-  s.last_run_status = stringMember(doc, "lastRunStatus");
-  if (const Value* groups = member(doc, "nodegroups"); groups != nullptr && groups->IsArray()) {
+  const json::Document& doc = *document;
+  s.state = json::stringOr(doc, "state");
+  s.observed_generation = json::optInt64(doc, "observedGeneration").value_or(0);
+  s.target_ami = json::stringOr(doc, "targetAMI");
+  s.target_expires_at = json::optTime(doc, "targetExpiresAt");
+  s.updated = json::stringOr(doc, "updated");
+  s.last_run = json::optTime(doc, "lastRun");
+  s.last_run_status = json::stringOr(doc, "lastRunStatus");
+  if (const Value* groups = json::member(doc, "nodegroups");
+      groups != nullptr && groups->IsArray()) {
     for (const Value& g : groups->GetArray()) {
       NodegroupStatus ng;
-      ng.name = stringMember(g, "name");
+      ng.name = json::stringOr(g, "name");
       if (ng.name.empty()) {
         continue;
       }
       ng.kind =
-          stringMember(g, "kind") == "self-managed" ? GroupKind::SelfManaged : GroupKind::Managed;
-      if (const Value* lt = member(g, "launchTemplate"); lt != nullptr) {
-        ng.launch_template.id = stringMember(*lt, "id");
-        ng.launch_template.version = stringMember(*lt, "version");
+          json::stringOr(g, "kind") == "self-managed" ? GroupKind::SelfManaged : GroupKind::Managed;
+      if (const Value* lt = json::member(g, "launchTemplate"); lt != nullptr) {
+        ng.launch_template.id = json::stringOr(*lt, "id");
+        ng.launch_template.version = json::stringOr(*lt, "version");
       }
-      ng.previous_launch_template_version = stringMember(g, "previousLaunchTemplateVersion");
-      ng.current_image = stringMember(g, "currentImage");
-      ng.target_image = stringMember(g, "targetImage");
-      ng.phase = parsePhase(stringMember(g, "phase")).value_or(Phase::Pending);
-      ng.update_id = stringMember(g, "updateID");
-      ng.rollback_update_id = stringMember(g, "rollbackUpdateID");
-      ng.message = stringMember(g, "message");
-      ng.last_transition_time = timeMember(g, "lastTransitionTime");
+      ng.previous_launch_template_version = json::stringOr(g, "previousLaunchTemplateVersion");
+      ng.current_image = json::stringOr(g, "currentImage");
+      ng.target_image = json::stringOr(g, "targetImage");
+      ng.phase = parsePhase(json::stringOr(g, "phase")).value_or(Phase::Pending);
+      ng.update_id = json::stringOr(g, "updateID");
+      ng.rollback_update_id = json::stringOr(g, "rollbackUpdateID");
+      ng.message = json::stringOr(g, "message");
+      ng.last_transition_time = json::optTime(g, "lastTransitionTime");
       s.nodegroups.push_back(std::move(ng));
     }
   }
@@ -388,46 +229,46 @@ RefresherStatus parseStatus(const kube::Object& obj) {
 
 std::string statusPatch(const RefresherStatus& s) {
   rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
+  json::Writer w(buf);
   w.StartObject();
   w.Key("status");
   w.StartObject();
-  writeOptString(w, "state", s.state);
+  json::writeStringOrNull(w, "state", s.state);
   w.Key("observedGeneration");
   w.Int64(s.observed_generation);
-  writeOptString(w, "targetAMI", s.target_ami);
-  writeOptTime(w, "targetExpiresAt", s.target_expires_at);
-  writeOptString(w, "updated", s.updated);
-  writeOptTime(w, "lastRun", s.last_run);
-  writeOptString(w, "lastRunStatus", s.last_run_status);
+  json::writeStringOrNull(w, "targetAMI", s.target_ami);
+  json::writeTimeOrNull(w, "targetExpiresAt", s.target_expires_at);
+  json::writeStringOrNull(w, "updated", s.updated);
+  json::writeTimeOrNull(w, "lastRun", s.last_run);
+  json::writeStringOrNull(w, "lastRunStatus", s.last_run_status);
   w.Key("nodegroups");
   w.StartArray();
   for (const NodegroupStatus& ng : s.nodegroups) {
     // Inside an array a merge patch replaces the whole entry, so empty fields are just left out.
     w.StartObject();
-    writeString(w, "name", ng.name);
-    writeString(w, "kind", toString(ng.kind));
+    json::writeString(w, "name", ng.name);
+    json::writeString(w, "kind", toString(ng.kind));
     if (!ng.launch_template.id.empty() || !ng.launch_template.version.empty()) {
       w.Key("launchTemplate");
       w.StartObject();
-      writeString(w, "id", ng.launch_template.id);
-      writeString(w, "version", ng.launch_template.version);
+      json::writeString(w, "id", ng.launch_template.id);
+      json::writeString(w, "version", ng.launch_template.version);
       w.EndObject();
     }
     auto opt = [&](std::string_view key, const std::string& value) {
       if (!value.empty()) {
-        writeString(w, key, value);
+        json::writeString(w, key, value);
       }
     };
     opt("previousLaunchTemplateVersion", ng.previous_launch_template_version);
     opt("currentImage", ng.current_image);
     opt("targetImage", ng.target_image);
-    writeString(w, "phase", toString(ng.phase));
+    json::writeString(w, "phase", toString(ng.phase));
     opt("updateID", ng.update_id);
     opt("rollbackUpdateID", ng.rollback_update_id);
     opt("message", ng.message);
     if (ng.last_transition_time) {
-      writeString(w, "lastTransitionTime", formatRfc3339(*ng.last_transition_time));
+      json::writeString(w, "lastTransitionTime", formatRfc3339(*ng.last_transition_time));
     }
     w.EndObject();
   }

@@ -1,15 +1,13 @@
 #include "packer-builder-controller/execute.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 
 #include "opsy/ami/tags.h"
 #include "opsy/controller/effects.h"
 #include "opsy/core/log.h"
+#include "opsy/json/json.h"
 #include "opsy/kube/objects.h"
 #include "opsy/packer/job.h"
 
@@ -28,24 +26,17 @@ Status okIfNotFound(Status s) {
 }
 
 std::string finalizerPatch(const kube::ObjectMeta& meta, const std::vector<std::string>& list) {
-  rapidjson::Document doc;
+  json::Document doc;
   doc.SetObject();
   auto& a = doc.GetAllocator();
-  rapidjson::Value finalizers(rapidjson::kArrayType);
-  for (const std::string& f : list) {
-    finalizers.PushBack(rapidjson::Value(f.c_str(), a), a);
-  }
-  rapidjson::Value body(rapidjson::kObjectType);
-  body.AddMember("finalizers", finalizers, a);
+  json::Value body(rapidjson::kObjectType);
+  body.AddMember("finalizers", json::jsonStrings(list, a), a);
   // The resourceVersion makes the patch fail with Conflict if someone else changed the list.
   if (!meta.resource_version.empty()) {
-    body.AddMember("resourceVersion", rapidjson::Value(meta.resource_version.c_str(), a), a);
+    body.AddMember("resourceVersion", json::jsonString(meta.resource_version, a), a);
   }
   doc.AddMember("metadata", body, a);
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  doc.Accept(w);
-  return std::string(buf.GetString(), buf.GetSize());
+  return json::writeJson(doc);
 }
 
 }  // namespace

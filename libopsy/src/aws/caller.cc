@@ -79,6 +79,14 @@ Result<pugi::xml_document*> parseXml(pugi::xml_document& doc, const std::string&
   return &doc;
 }
 
+Result<json::Document> parseJson(std::string_view body, std::string_view operation) {
+  Result<json::Document> doc = json::parseObject(body, operation);
+  if (!doc) {
+    return fail(ErrorCode::Internal, std::string(operation) + ": malformed JSON response");
+  }
+  return doc;
+}
+
 Status paginateQuery(Caller& caller, std::string_view action, std::string_view version,
                      const QueryParams& base, Protocol protocol,
                      const std::function<void(const pugi::xml_node&)>& on_page) {

@@ -19,6 +19,7 @@
 
 #include "opsy/aws/client_options.h"
 #include "opsy/core/token_bucket.h"
+#include "opsy/json/json.h"
 
 namespace opsy::aws {
 
@@ -50,6 +51,10 @@ std::map<std::string, std::string> xmlTags(const pugi::xml_node& set, const char
 // Parses the body; Internal error on malformed XML.
 Result<pugi::xml_document*> parseXml(pugi::xml_document& doc, const std::string& body,
                                      std::string_view operation);
+
+// Parses a REST-JSON body that must be an object; Internal error otherwise (the service, not the
+// caller, sent it).
+[[nodiscard]] Result<json::Document> parseJson(std::string_view body, std::string_view operation);
 
 // An HTTP Date header (IMF-fixdate); nullopt when malformed.
 std::optional<TimePoint> parseHttpDate(std::string_view text);

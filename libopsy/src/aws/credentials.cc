@@ -1,7 +1,5 @@
 #include "opsy/aws/credentials.h"
 
-#include <rapidjson/document.h>
-
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -14,6 +12,7 @@
 #include "opsy/aws/sts.h"
 #include "opsy/core/log.h"
 #include "opsy/core/time_format.h"
+#include "opsy/json/json.h"
 
 namespace opsy::aws {
 namespace {
@@ -246,15 +245,12 @@ class WebIdentityProvider : public CredentialsProvider {
 // ---------------------------------------------------------------------------------------------
 
 Result<Credentials> parseJsonCredentials(const std::string& body, std::string_view source) {
-  rapidjson::Document doc;
-  doc.Parse(body.c_str());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  Result<json::Document> doc = json::parseObject(body, source);
+  if (!doc) {
     return fail(ErrorCode::Internal, std::string(source) + ": response is not a JSON object");
   }
-  auto str = [&](const char* key) -> std::string {
-    return doc.HasMember(key) && doc[key].IsString() ? doc[key].GetString() : "";
-  };
-  if (doc.HasMember("Code") && str("Code") != "Success") {
+  auto str = [&](const char* key) { return json::stringOr(*doc, key); };
+  if (json::member(*doc, "Code") != nullptr && str("Code") != "Success") {
     return fail(ErrorCode::Unavailable, std::string(source) + ": credentials code " + str("Code"));
   }
   Credentials c;

@@ -5,7 +5,6 @@
 
 #include "aws/caller.h"
 #include "aws/enum_text.h"
-#include "aws/json.h"
 #include "opsy/aws/sigv4.h"
 #include "opsy/core/time_format.h"
 
@@ -70,14 +69,6 @@ UpdateType parseUpdateType(std::string_view text) {
   return enumFromText(text, kUpdateTypes);
 }
 
-std::optional<TimePoint> jsonEpoch(const JsonValue& v, const char* name) {
-  const JsonValue* m = member(v, name);
-  if (m == nullptr || !m->IsNumber()) {
-    return std::nullopt;
-  }
-  return fromEpochSeconds(m->GetDouble());
-}
-
 namespace {
 
 constexpr int kMaxPages = 1000;
@@ -104,72 +95,72 @@ std::string randomUuid() {
   return out;
 }
 
-Nodegroup parseNodegroup(const JsonValue& ng) {
+Nodegroup parseNodegroup(const json::Value& ng) {
   Nodegroup n;
-  n.name = jsonString(ng, "nodegroupName");
-  n.cluster_name = jsonString(ng, "clusterName");
-  n.arn = jsonString(ng, "nodegroupArn");
-  n.status = parsedAs(jsonString(ng, "status"), parseNodegroupStatus);
-  n.version = jsonString(ng, "version");
-  n.release_version = jsonString(ng, "releaseVersion");
-  n.ami_type = jsonString(ng, "amiType");
-  n.capacity_type = jsonString(ng, "capacityType");
-  if (const JsonValue* lt = member(ng, "launchTemplate"); lt != nullptr && lt->IsObject()) {
-    n.launch_template = LaunchTemplateSpec{jsonString(*lt, "id"), jsonString(*lt, "name"),
-                                           jsonString(*lt, "version")};
+  n.name = json::stringOr(ng, "nodegroupName");
+  n.cluster_name = json::stringOr(ng, "clusterName");
+  n.arn = json::stringOr(ng, "nodegroupArn");
+  n.status = parsedAs(json::stringOr(ng, "status"), parseNodegroupStatus);
+  n.version = json::stringOr(ng, "version");
+  n.release_version = json::stringOr(ng, "releaseVersion");
+  n.ami_type = json::stringOr(ng, "amiType");
+  n.capacity_type = json::stringOr(ng, "capacityType");
+  if (const json::Value* lt = json::member(ng, "launchTemplate"); lt != nullptr && lt->IsObject()) {
+    n.launch_template = LaunchTemplateSpec{json::stringOr(*lt, "id"), json::stringOr(*lt, "name"),
+                                           json::stringOr(*lt, "version")};
   }
-  if (const JsonValue* res = member(ng, "resources")) {
-    if (const JsonValue* asgs = member(*res, "autoScalingGroups"); asgs && asgs->IsArray()) {
+  if (const json::Value* res = json::member(ng, "resources")) {
+    if (const json::Value* asgs = json::member(*res, "autoScalingGroups");
+        asgs && asgs->IsArray()) {
       for (const auto& a : asgs->GetArray()) {
-        n.autoscaling_groups.push_back(jsonString(a, "name"));
+        n.autoscaling_groups.push_back(json::stringOr(a, "name"));
       }
     }
   }
-  if (const JsonValue* health = member(ng, "health")) {
-    if (const JsonValue* issues = member(*health, "issues"); issues && issues->IsArray()) {
+  if (const json::Value* health = json::member(ng, "health")) {
+    if (const json::Value* issues = json::member(*health, "issues"); issues && issues->IsArray()) {
       for (const auto& i : issues->GetArray()) {
-        n.health_issues.push_back(
-            {jsonString(i, "code"), jsonString(i, "message"), jsonStrings(i, "resourceIds")});
+        n.health_issues.push_back({json::stringOr(i, "code"), json::stringOr(i, "message"),
+                                   json::strings(i, "resourceIds")});
       }
     }
   }
-  if (const JsonValue* sc = member(ng, "scalingConfig")) {
-    n.min_size = jsonInt(*sc, "minSize").value_or(0);
-    n.max_size = jsonInt(*sc, "maxSize").value_or(0);
-    n.desired_size = jsonInt(*sc, "desiredSize").value_or(0);
+  if (const json::Value* sc = json::member(ng, "scalingConfig")) {
+    n.min_size = json::optInt(*sc, "minSize").value_or(0);
+    n.max_size = json::optInt(*sc, "maxSize").value_or(0);
+    n.desired_size = json::optInt(*sc, "desiredSize").value_or(0);
   }
-  if (const JsonValue* uc = member(ng, "updateConfig")) {
-    n.max_unavailable = jsonInt(*uc, "maxUnavailable");
-    n.max_unavailable_percentage = jsonInt(*uc, "maxUnavailablePercentage");
+  if (const json::Value* uc = json::member(ng, "updateConfig")) {
+    n.max_unavailable = json::optInt(*uc, "maxUnavailable");
+    n.max_unavailable_percentage = json::optInt(*uc, "maxUnavailablePercentage");
   }
-  n.labels = jsonStringMap(ng, "labels");
-  n.tags = jsonStringMap(ng, "tags");
-  n.created_at = jsonEpoch(ng, "createdAt");
-  n.modified_at = jsonEpoch(ng, "modifiedAt");
+  n.labels = json::stringMap(ng, "labels");
+  n.tags = json::stringMap(ng, "tags");
+  n.created_at = json::optEpochSeconds(ng, "createdAt");
+  n.modified_at = json::optEpochSeconds(ng, "modifiedAt");
   return n;
 }
 
 Result<Update> parseUpdate(const std::string& body, std::string_view operation) {
-  rapidjson::Document doc;
-  OPSY_RETURN_IF_ERROR(parseJson(doc, body, operation));
-  const JsonValue* u = member(doc, "update");
+  OPSY_ASSIGN_OR_RETURN(json::Document doc, parseJson(body, operation));
+  const json::Value* u = json::member(doc, "update");
   if (u == nullptr || !u->IsObject()) {
     return fail(ErrorCode::Internal, std::string(operation) + ": no update in response");
   }
   Update out;
-  out.id = jsonString(*u, "id");
-  out.status = parsedAs(jsonString(*u, "status"), parseUpdateStatus);
-  out.type = parsedAs(jsonString(*u, "type"), parseUpdateType);
-  out.created_at = jsonEpoch(*u, "createdAt");
-  if (const JsonValue* params = member(*u, "params"); params && params->IsArray()) {
+  out.id = json::stringOr(*u, "id");
+  out.status = parsedAs(json::stringOr(*u, "status"), parseUpdateStatus);
+  out.type = parsedAs(json::stringOr(*u, "type"), parseUpdateType);
+  out.created_at = json::optEpochSeconds(*u, "createdAt");
+  if (const json::Value* params = json::member(*u, "params"); params && params->IsArray()) {
     for (const auto& p : params->GetArray()) {
-      out.params.emplace_back(jsonString(p, "type"), jsonString(p, "value"));
+      out.params.emplace_back(json::stringOr(p, "type"), json::stringOr(p, "value"));
     }
   }
-  if (const JsonValue* errs = member(*u, "errors"); errs && errs->IsArray()) {
+  if (const json::Value* errs = json::member(*u, "errors"); errs && errs->IsArray()) {
     for (const auto& e : errs->GetArray()) {
-      out.errors.push_back({jsonString(e, "errorCode"), jsonString(e, "errorMessage"),
-                            jsonStrings(e, "resourceIds")});
+      out.errors.push_back({json::stringOr(e, "errorCode"), json::stringOr(e, "errorMessage"),
+                            json::strings(e, "resourceIds")});
     }
   }
   return out;
@@ -188,12 +179,11 @@ class EksClientImpl : public EksApi {
         path += "&nextToken=" + uriEncode(token, false);
       }
       OPSY_ASSIGN_OR_RETURN(std::string body, caller_->restJson("ListNodegroups", "GET", path, ""));
-      rapidjson::Document doc;
-      OPSY_RETURN_IF_ERROR(parseJson(doc, body, "ListNodegroups"));
-      for (std::string& name : jsonStrings(doc, "nodegroups")) {
+      OPSY_ASSIGN_OR_RETURN(json::Document doc, parseJson(body, "ListNodegroups"));
+      for (std::string& name : json::strings(doc, "nodegroups")) {
         out.push_back(std::move(name));
       }
-      std::string next = jsonString(doc, "nextToken");
+      std::string next = json::stringOr(doc, "nextToken");
       if (next.empty()) {
         return out;
       }
@@ -211,9 +201,8 @@ class EksClientImpl : public EksApi {
         std::string body,
         caller_->restJson("DescribeNodegroup", "GET",
                           "/clusters/" + seg(cluster) + "/node-groups/" + seg(nodegroup), ""));
-    rapidjson::Document doc;
-    OPSY_RETURN_IF_ERROR(parseJson(doc, body, "DescribeNodegroup"));
-    const JsonValue* ng = member(doc, "nodegroup");
+    OPSY_ASSIGN_OR_RETURN(json::Document doc, parseJson(body, "DescribeNodegroup"));
+    const json::Value* ng = json::member(doc, "nodegroup");
     if (ng == nullptr || !ng->IsObject()) {
       return fail(ErrorCode::Internal, "DescribeNodegroup: no nodegroup in response");
     }
@@ -226,37 +215,31 @@ class EksClientImpl : public EksApi {
                   "update nodegroup version needs cluster and nodegroup");
     }
     rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    json::Writer w(buf);
     w.StartObject();
     if (in.launch_template) {
       w.Key("launchTemplate");
       w.StartObject();
       if (!in.launch_template->id.empty()) {
-        w.Key("id");
-        w.String(in.launch_template->id.c_str());
+        json::writeString(w, "id", in.launch_template->id);
       } else {
-        w.Key("name");
-        w.String(in.launch_template->name.c_str());
+        json::writeString(w, "name", in.launch_template->name);
       }
       if (!in.launch_template->version.empty()) {
-        w.Key("version");
-        w.String(in.launch_template->version.c_str());
+        json::writeString(w, "version", in.launch_template->version);
       }
       w.EndObject();
     }
     if (!in.version.empty()) {
-      w.Key("version");
-      w.String(in.version.c_str());
+      json::writeString(w, "version", in.version);
     }
     if (!in.release_version.empty()) {
-      w.Key("releaseVersion");
-      w.String(in.release_version.c_str());
+      json::writeString(w, "releaseVersion", in.release_version);
     }
     w.Key("force");
     w.Bool(in.force);
-    w.Key("clientRequestToken");
     std::string token = in.client_request_token.empty() ? randomUuid() : in.client_request_token;
-    w.String(token.c_str());
+    json::writeString(w, "clientRequestToken", token);
     w.EndObject();
     OPSY_ASSIGN_OR_RETURN(std::string body,
                           caller_->restJson("UpdateNodegroupVersion", "POST",
@@ -277,7 +260,7 @@ class EksClientImpl : public EksApi {
                   "maxUnavailablePercentage");
     }
     rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    json::Writer w(buf);
     w.StartObject();
     w.Key("updateConfig");
     w.StartObject();
@@ -289,9 +272,8 @@ class EksClientImpl : public EksApi {
       w.Int(*in.max_unavailable_percentage);
     }
     w.EndObject();
-    w.Key("clientRequestToken");
     std::string token = in.client_request_token.empty() ? randomUuid() : in.client_request_token;
-    w.String(token.c_str());
+    json::writeString(w, "clientRequestToken", token);
     w.EndObject();
     OPSY_ASSIGN_OR_RETURN(std::string body,
                           caller_->restJson("UpdateNodegroupConfig", "POST",

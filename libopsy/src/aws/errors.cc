@@ -1,6 +1,5 @@
 #include "opsy/aws/errors.h"
 
-#include <rapidjson/document.h>
 #include <pugixml.hpp>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <charconv>
 
 #include "opsy/http/retry.h"
+#include "opsy/json/json.h"
 
 namespace opsy::aws {
 namespace {
@@ -144,19 +144,17 @@ Error parseErrorResponse(Protocol protocol, const http::Response& response) {
     if (auto h = response.header("X-Amzn-ErrorType")) {
       code = sanitizeJsonCode(*h);
     }
-    rapidjson::Document doc;
-    doc.Parse(response.body.c_str());
-    if (!doc.HasParseError() && doc.IsObject()) {
+    if (Result<json::Document> doc = json::parseObject(response.body, "error response")) {
       for (const char* key : {"message", "Message", "errorMessage"}) {
-        if (doc.HasMember(key) && doc[key].IsString()) {
-          message = doc[key].GetString();
+        if (auto m = json::optString(*doc, key)) {
+          message = std::move(*m);
           break;
         }
       }
       if (code.empty()) {
         for (const char* key : {"code", "Code", "__type"}) {
-          if (doc.HasMember(key) && doc[key].IsString()) {
-            code = sanitizeJsonCode(doc[key].GetString());
+          if (auto c = json::optString(*doc, key)) {
+            code = sanitizeJsonCode(*c);
             break;
           }
         }

@@ -1,16 +1,11 @@
 #include "opsy/aws/ses.h"
 
 #include "aws/caller.h"
-#include "aws/json.h"
 
 namespace opsy::aws {
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void writeString(Writer& w, const std::string& s) {
-  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
-}
+using json::Writer;
 
 void writeList(Writer& w, const char* key, const std::vector<std::string>& values) {
   if (values.empty()) {
@@ -19,7 +14,7 @@ void writeList(Writer& w, const char* key, const std::vector<std::string>& value
   w.Key(key);
   w.StartArray();
   for (const auto& v : values) {
-    writeString(w, v);
+    json::writeString(w, v);
   }
   w.EndArray();
 }
@@ -27,10 +22,8 @@ void writeList(Writer& w, const char* key, const std::vector<std::string>& value
 void writeContent(Writer& w, const char* key, const std::string& data) {
   w.Key(key);
   w.StartObject();
-  w.Key("Data");
-  writeString(w, data);
-  w.Key("Charset");
-  w.String("UTF-8");
+  json::writeString(w, "Data", data);
+  json::writeString(w, "Charset", "UTF-8");
   w.EndObject();
 }
 
@@ -48,8 +41,7 @@ class SesClientImpl : public SesApi {
     rapidjson::StringBuffer buf;
     Writer w(buf);
     w.StartObject();
-    w.Key("FromEmailAddress");
-    writeString(w, in.from);
+    json::writeString(w, "FromEmailAddress", in.from);
     w.Key("Destination");
     w.StartObject();
     writeList(w, "ToAddresses", in.to);
@@ -74,16 +66,14 @@ class SesClientImpl : public SesApi {
     w.EndObject();
     w.EndObject();
     if (!in.configuration_set.empty()) {
-      w.Key("ConfigurationSetName");
-      writeString(w, in.configuration_set);
+      json::writeString(w, "ConfigurationSetName", in.configuration_set);
     }
     w.EndObject();
     OPSY_ASSIGN_OR_RETURN(
         std::string body,
         caller_->restJson("SendEmail", "POST", "/v2/email/outbound-emails", buf.GetString()));
-    rapidjson::Document doc;
-    OPSY_RETURN_IF_ERROR(parseJson(doc, body, "SendEmail"));
-    std::string id = jsonString(doc, "MessageId");
+    OPSY_ASSIGN_OR_RETURN(json::Document doc, parseJson(body, "SendEmail"));
+    std::string id = json::stringOr(doc, "MessageId");
     if (id.empty()) {
       return fail(ErrorCode::Internal, "SendEmail: no message id in response");
     }

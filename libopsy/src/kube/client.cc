@@ -4,10 +4,10 @@
 
 #include <utility>
 
-#include "kube/json.h"
 #include "kube/status_error.h"
 #include "kube/watch_decoder.h"
 #include "opsy/core/log.h"
+#include "opsy/json/json.h"
 
 namespace opsy::kube {
 namespace {
@@ -142,21 +142,21 @@ class ClientImpl : public Client {
         .add("continue", continue_token);
     http::Request req = makeRequest("GET", url(resourcePath(resource, ns) + q.str()));
     OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, label("list", resource), true));
-    auto doc = parseJsonObject(resp.body, what);
+    auto doc = json::parseObject(resp.body, what);
     if (!doc) {
       return fail(std::move(doc).error());
     }
     ListPage page;
-    if (const rapidjson::Value* meta = member(*doc, "metadata"); meta != nullptr) {
-      page.resource_version = stringOr(*meta, "resourceVersion");
-      page.continue_token = stringOr(*meta, "continue");
+    if (const json::Value* meta = json::member(*doc, "metadata"); meta != nullptr) {
+      page.resource_version = json::stringOr(*meta, "resourceVersion");
+      page.continue_token = json::stringOr(*meta, "continue");
     }
-    const rapidjson::Value* items = member(*doc, "items");
+    const json::Value* items = json::member(*doc, "items");
     if (items == nullptr || !items->IsArray()) {
       return page;
     }
     for (const auto& item : items->GetArray()) {
-      auto obj = Object::parse(writeJson(item));
+      auto obj = Object::parse(json::writeJson(item));
       if (!obj) {
         // One undecodable item must not hide the rest of the collection.
         log::get("kube.client")
@@ -227,23 +227,23 @@ class ClientImpl : public Client {
   Status remove(const Resource& resource, std::string_view ns, std::string_view name,
                 const DeleteOptions& options) override {
     std::string what = describe("delete", resource, ns, name);
-    rapidjson::Document body(rapidjson::kObjectType);
+    json::Document body(rapidjson::kObjectType);
     auto& alloc = body.GetAllocator();
-    setString(body, "apiVersion", "v1", alloc);
-    setString(body, "kind", "DeleteOptions", alloc);
+    json::setString(body, "apiVersion", "v1", alloc);
+    json::setString(body, "kind", "DeleteOptions", alloc);
     std::string_view propagation = propagationName(options.propagation);
     if (!propagation.empty()) {
-      setString(body, "propagationPolicy", propagation, alloc);
+      json::setString(body, "propagationPolicy", propagation, alloc);
     }
-    setOptInt(body, "gracePeriodSeconds", options.grace_period_seconds, alloc);
+    json::setOptInt(body, "gracePeriodSeconds", options.grace_period_seconds, alloc);
     if (!options.uid.empty() || !options.resource_version.empty()) {
-      rapidjson::Value pre(rapidjson::kObjectType);
-      setOptString(pre, "uid", options.uid, alloc);
-      setOptString(pre, "resourceVersion", options.resource_version, alloc);
-      setMember(body, "preconditions", std::move(pre), alloc);
+      json::Value pre(rapidjson::kObjectType);
+      json::setOptString(pre, "uid", options.uid, alloc);
+      json::setOptString(pre, "resourceVersion", options.resource_version, alloc);
+      json::setMember(body, "preconditions", std::move(pre), alloc);
     }
     http::Request req = makeRequest("DELETE", url(resourcePath(resource, ns, name)),
-                                    "application/json", writeJson(body));
+                                    "application/json", json::writeJson(body));
     OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, label("delete", resource), false));
     (void)resp;
     return ok();

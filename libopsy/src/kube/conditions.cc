@@ -1,13 +1,9 @@
 #include "opsy/kube/conditions.h"
 
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include <algorithm>
 
-#include "kube/json.h"
 #include "opsy/core/time_format.h"
+#include "opsy/json/json.h"
 
 namespace opsy::kube {
 
@@ -67,23 +63,17 @@ bool isConditionTrue(const std::vector<Condition>& conditions, std::string_view 
 
 std::string conditionsToJson(const std::vector<Condition>& conditions) {
   rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  json::Writer w(buf);
   w.StartArray();
   for (const Condition& c : conditions) {
     w.StartObject();
-    w.Key("type");
-    w.String(c.type.c_str(), static_cast<rapidjson::SizeType>(c.type.size()));
-    w.Key("status");
-    w.String(c.status.c_str(), static_cast<rapidjson::SizeType>(c.status.size()));
+    json::writeString(w, "type", c.type);
+    json::writeString(w, "status", c.status);
     w.Key("observedGeneration");
     w.Int64(c.observed_generation);
-    w.Key("lastTransitionTime");
-    std::string t = formatRfc3339(c.last_transition_time);
-    w.String(t.c_str(), static_cast<rapidjson::SizeType>(t.size()));
-    w.Key("reason");
-    w.String(c.reason.c_str(), static_cast<rapidjson::SizeType>(c.reason.size()));
-    w.Key("message");
-    w.String(c.message.c_str(), static_cast<rapidjson::SizeType>(c.message.size()));
+    json::writeString(w, "lastTransitionTime", formatRfc3339(c.last_transition_time));
+    json::writeString(w, "reason", c.reason);
+    json::writeString(w, "message", c.message);
     w.EndObject();
   }
   w.EndArray();
@@ -91,26 +81,26 @@ std::string conditionsToJson(const std::vector<Condition>& conditions) {
 }
 
 Result<std::vector<Condition>> conditionsFromJson(std::string_view json) {
-  rapidjson::Document doc;
+  json::Document doc;
   doc.Parse(json.data(), json.size());
   if (doc.HasParseError() || !doc.IsArray()) {
     return fail(ErrorCode::InvalidArgument, "status.conditions: not a JSON array");
   }
   std::vector<Condition> out;
-  for (const rapidjson::Value& v : doc.GetArray()) {
+  for (const json::Value& v : doc.GetArray()) {
     if (!v.IsObject()) {
       continue;
     }
     Condition c;
-    c.type = stringOr(v, "type");
+    c.type = json::stringOr(v, "type");
     if (c.type.empty()) {
       continue;
     }
-    c.status = stringOr(v, "status", std::string(kConditionUnknown));
-    c.reason = stringOr(v, "reason");
-    c.message = stringOr(v, "message");
-    c.observed_generation = optInt(v, "observedGeneration").value_or(0);
-    c.last_transition_time = optTime(v, "lastTransitionTime").value_or(TimePoint{});
+    c.status = json::stringOr(v, "status", std::string(kConditionUnknown));
+    c.reason = json::stringOr(v, "reason");
+    c.message = json::stringOr(v, "message");
+    c.observed_generation = json::optInt64(v, "observedGeneration").value_or(0);
+    c.last_transition_time = json::optTime(v, "lastTransitionTime").value_or(TimePoint{});
     out.push_back(std::move(c));
   }
   return out;

@@ -15,9 +15,9 @@
 
 #include <fmt/format.h>
 
-#include "kube/json.h"
 #include "opsy/core/log.h"
 #include "opsy/core/time_format.h"
+#include "opsy/json/json.h"
 
 extern char** environ;
 
@@ -214,32 +214,32 @@ class ExecCredentialSource : public CredentialSource {
 }  // namespace
 
 Result<Credential> parseExecCredential(std::string_view json, std::string_view api_version) {
-  auto doc = parseJsonObject(json, "ExecCredential output");
+  auto doc = json::parseObject(json, "ExecCredential output");
   if (!doc) {
     return fail(ErrorCode::Unauthenticated, std::move(doc).error().message);
   }
-  if (stringOr(*doc, "kind") != "ExecCredential") {
+  if (json::stringOr(*doc, "kind") != "ExecCredential") {
     return fail(ErrorCode::Unauthenticated, "plugin output is not an ExecCredential");
   }
-  std::string version = stringOr(*doc, "apiVersion");
+  std::string version = json::stringOr(*doc, "apiVersion");
   if (!api_version.empty() && version != api_version) {
     return fail(
         ErrorCode::Unauthenticated,
         fmt::format("plugin returned apiVersion '{}', expected '{}'", version, api_version));
   }
-  const rapidjson::Value* status = member(*doc, "status");
+  const json::Value* status = json::member(*doc, "status");
   if (status == nullptr || !status->IsObject()) {
     return fail(ErrorCode::Unauthenticated, "ExecCredential has no status");
   }
   Credential cred;
-  cred.token = stringOr(*status, "token");
-  cred.client_certificate_pem = stringOr(*status, "clientCertificateData");
-  cred.client_key_pem = stringOr(*status, "clientKeyData");
+  cred.token = json::stringOr(*status, "token");
+  cred.client_certificate_pem = json::stringOr(*status, "clientCertificateData");
+  cred.client_key_pem = json::stringOr(*status, "clientKeyData");
   if (cred.token.empty() && (cred.client_certificate_pem.empty() || cred.client_key_pem.empty())) {
     return fail(ErrorCode::Unauthenticated,
                 "ExecCredential status has neither a token nor a client certificate and key");
   }
-  if (auto expiry = optString(*status, "expirationTimestamp"); expiry.has_value()) {
+  if (auto expiry = json::optString(*status, "expirationTimestamp"); expiry.has_value()) {
     auto t = parseRfc3339(*expiry);
     if (!t) {
       return fail(ErrorCode::Unauthenticated,

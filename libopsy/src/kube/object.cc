@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "kube/json.h"
+#include "kube/meta_codec.h"
 
 namespace opsy::kube {
 namespace {
@@ -17,7 +17,7 @@ Result<rapidjson::Pointer> makePointer(std::string_view pointer) {
   return p;
 }
 
-const rapidjson::Value* lookup(const rapidjson::Document& doc, std::string_view pointer) {
+const json::Value* lookup(const json::Document& doc, std::string_view pointer) {
   rapidjson::Pointer p(pointer.data(), pointer.size());
   if (!p.IsValid()) {
     return nullptr;
@@ -63,10 +63,10 @@ Object::Object(const Resource& resource, std::string ns, std::string name)
 }
 
 Result<Object> Object::parse(std::string_view json) {
-  OPSY_ASSIGN_OR_RETURN(rapidjson::Document doc, parseJsonObject(json, "object"));
+  OPSY_ASSIGN_OR_RETURN(json::Document doc, json::parseObject(json, "object"));
   Object obj;
-  obj.api_version = stringOr(doc, "apiVersion");
-  obj.kind = stringOr(doc, "kind");
+  obj.api_version = json::stringOr(doc, "apiVersion");
+  obj.kind = json::stringOr(doc, "kind");
   auto meta = decodeMeta(doc);
   if (!meta) {
     return fail(std::move(meta).error().context("object"));
@@ -77,22 +77,22 @@ Result<Object> Object::parse(std::string_view json) {
 }
 
 std::string Object::toJson() const {
-  rapidjson::Document doc;
+  json::Document doc;
   doc.Parse(raw_.data(), raw_.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     doc.SetObject();
   }
   auto& alloc = doc.GetAllocator();
-  setOptString(doc, "apiVersion", api_version, alloc);
-  setOptString(doc, "kind", kind, alloc);
+  json::setOptString(doc, "apiVersion", api_version, alloc);
+  json::setOptString(doc, "kind", kind, alloc);
   encodeMeta(metadata, doc, alloc);
-  return writeJson(doc);
+  return json::writeJson(doc);
 }
 
 std::optional<std::string> Object::getString(std::string_view pointer) const {
-  rapidjson::Document doc;
+  json::Document doc;
   doc.Parse(raw_.data(), raw_.size());
-  const rapidjson::Value* v = lookup(doc, pointer);
+  const json::Value* v = lookup(doc, pointer);
   if (v == nullptr || !v->IsString()) {
     return std::nullopt;
   }
@@ -100,9 +100,9 @@ std::optional<std::string> Object::getString(std::string_view pointer) const {
 }
 
 std::optional<std::int64_t> Object::getInt(std::string_view pointer) const {
-  rapidjson::Document doc;
+  json::Document doc;
   doc.Parse(raw_.data(), raw_.size());
-  const rapidjson::Value* v = lookup(doc, pointer);
+  const json::Value* v = lookup(doc, pointer);
   if (v == nullptr || !v->IsInt64()) {
     return std::nullopt;
   }
@@ -110,9 +110,9 @@ std::optional<std::int64_t> Object::getInt(std::string_view pointer) const {
 }
 
 std::optional<bool> Object::getBool(std::string_view pointer) const {
-  rapidjson::Document doc;
+  json::Document doc;
   doc.Parse(raw_.data(), raw_.size());
-  const rapidjson::Value* v = lookup(doc, pointer);
+  const json::Value* v = lookup(doc, pointer);
   if (v == nullptr || !v->IsBool()) {
     return std::nullopt;
   }
@@ -120,13 +120,13 @@ std::optional<bool> Object::getBool(std::string_view pointer) const {
 }
 
 std::optional<std::string> Object::getJson(std::string_view pointer) const {
-  rapidjson::Document doc;
+  json::Document doc;
   doc.Parse(raw_.data(), raw_.size());
-  const rapidjson::Value* v = lookup(doc, pointer);
+  const json::Value* v = lookup(doc, pointer);
   if (v == nullptr) {
     return std::nullopt;
   }
-  return writeJson(*v);
+  return json::writeJson(*v);
 }
 
 namespace {
@@ -134,55 +134,55 @@ namespace {
 template <class Fn>
 Status editRaw(std::string& raw, std::string_view pointer, Fn&& edit) {
   OPSY_ASSIGN_OR_RETURN(rapidjson::Pointer p, makePointer(pointer));
-  rapidjson::Document doc;
+  json::Document doc;
   doc.Parse(raw.data(), raw.size());
   if (doc.HasParseError() || !doc.IsObject()) {
     doc.SetObject();
   }
   OPSY_RETURN_IF_ERROR(edit(p, doc));
-  raw = writeJson(doc);
+  raw = json::writeJson(doc);
   return ok();
 }
 
 }  // namespace
 
 Status Object::setString(std::string_view pointer, std::string_view value) {
-  return editRaw(raw_, pointer, [&](const rapidjson::Pointer& p, rapidjson::Document& doc) {
-    p.Set(doc, jsonString(value, doc.GetAllocator()));
+  return editRaw(raw_, pointer, [&](const rapidjson::Pointer& p, json::Document& doc) {
+    p.Set(doc, json::jsonString(value, doc.GetAllocator()));
     return ok();
   });
 }
 
 Status Object::setInt(std::string_view pointer, std::int64_t value) {
-  return editRaw(raw_, pointer, [&](const rapidjson::Pointer& p, rapidjson::Document& doc) {
-    p.Set(doc, rapidjson::Value(static_cast<int64_t>(value)));
+  return editRaw(raw_, pointer, [&](const rapidjson::Pointer& p, json::Document& doc) {
+    p.Set(doc, json::Value(static_cast<int64_t>(value)));
     return ok();
   });
 }
 
 Status Object::setBool(std::string_view pointer, bool value) {
-  return editRaw(raw_, pointer, [&](const rapidjson::Pointer& p, rapidjson::Document& doc) {
-    p.Set(doc, rapidjson::Value(value));
+  return editRaw(raw_, pointer, [&](const rapidjson::Pointer& p, json::Document& doc) {
+    p.Set(doc, json::Value(value));
     return ok();
   });
 }
 
 Status Object::setJson(std::string_view pointer, std::string_view json) {
-  return editRaw(raw_, pointer, [&](const rapidjson::Pointer& p, rapidjson::Document& doc) {
-    rapidjson::Document value(&doc.GetAllocator());
+  return editRaw(raw_, pointer, [&](const rapidjson::Pointer& p, json::Document& doc) {
+    json::Document value(&doc.GetAllocator());
     value.Parse(json.data(), json.size());
     if (value.HasParseError()) {
       return Status(fail(ErrorCode::InvalidArgument,
                          fmt::format("value for '{}' is not valid JSON", pointer)));
     }
-    rapidjson::Value copy(value, doc.GetAllocator());
+    json::Value copy(value, doc.GetAllocator());
     p.Set(doc, copy);
     return ok();
   });
 }
 
 Status Object::remove(std::string_view pointer) {
-  return editRaw(raw_, pointer, [&](const rapidjson::Pointer& p, rapidjson::Document& doc) {
+  return editRaw(raw_, pointer, [&](const rapidjson::Pointer& p, json::Document& doc) {
     p.Erase(doc);
     return ok();
   });

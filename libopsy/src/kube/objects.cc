@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "kube/base64.h"
-#include "kube/json.h"
+#include "kube/meta_codec.h"
 
 namespace opsy::kube {
 namespace {
@@ -11,7 +11,7 @@ namespace {
 // Parses `json`, decodes the shared metadata into `out`, and hands the document to `decode`.
 template <class T, class Fn>
 Result<T> decodeTyped(std::string_view json, std::string_view what, Fn&& decode) {
-  OPSY_ASSIGN_OR_RETURN(rapidjson::Document doc, parseJsonObject(json, what));
+  OPSY_ASSIGN_OR_RETURN(json::Document doc, json::parseObject(json, what));
   T out;
   auto meta = decodeMeta(doc);
   if (!meta) {
@@ -27,7 +27,7 @@ Result<T> decodeTyped(std::string_view json, std::string_view what, Fn&& decode)
 // then lets `encode` overlay the typed fields.
 template <class T, class Fn>
 std::string encodeTyped(const T& obj, Fn&& encode) {
-  rapidjson::Document doc;
+  json::Document doc;
   if (!obj.raw.empty()) {
     doc.Parse(obj.raw.data(), obj.raw.size());
   }
@@ -35,11 +35,11 @@ std::string encodeTyped(const T& obj, Fn&& encode) {
     doc.SetObject();
   }
   auto& alloc = doc.GetAllocator();
-  setString(doc, "apiVersion", T::resource().apiVersion(), alloc);
-  setString(doc, "kind", T::resource().kind, alloc);
+  json::setString(doc, "apiVersion", T::resource().apiVersion(), alloc);
+  json::setString(doc, "kind", T::resource().kind, alloc);
   encodeMeta(obj.metadata, doc, alloc);
   encode(doc, alloc);
-  return writeJson(doc);
+  return json::writeJson(doc);
 }
 
 template <class T>
@@ -54,8 +54,8 @@ Object toObjectVia(const T& typed) {
   return obj ? std::move(*obj) : Object();
 }
 
-std::optional<std::int32_t> optInt32(const rapidjson::Value& obj, std::string_view key) {
-  auto v = optInt(obj, key);
+std::optional<std::int32_t> optInt32(const json::Value& obj, std::string_view key) {
+  auto v = json::optInt64(obj, key);
   if (!v.has_value()) {
     return std::nullopt;
   }
@@ -69,53 +69,53 @@ std::optional<std::int64_t> widen(std::optional<std::int32_t> v) {
   return *v;
 }
 
-std::vector<JobCondition> decodeConditions(const rapidjson::Value& status) {
+std::vector<JobCondition> decodeConditions(const json::Value& status) {
   std::vector<JobCondition> out;
-  const rapidjson::Value* list = member(status, "conditions");
+  const json::Value* list = json::member(status, "conditions");
   if (list == nullptr || !list->IsArray()) {
     return out;
   }
   for (const auto& c : list->GetArray()) {
     JobCondition cond;
-    cond.type = stringOr(c, "type");
-    cond.status = stringOr(c, "status");
-    cond.reason = stringOr(c, "reason");
-    cond.message = stringOr(c, "message");
-    cond.last_transition_time = optTime(c, "lastTransitionTime");
+    cond.type = json::stringOr(c, "type");
+    cond.status = json::stringOr(c, "status");
+    cond.reason = json::stringOr(c, "reason");
+    cond.message = json::stringOr(c, "message");
+    cond.last_transition_time = json::optTime(c, "lastTransitionTime");
     out.push_back(std::move(cond));
   }
   return out;
 }
 
-std::vector<ContainerStatus> decodeContainerStatuses(const rapidjson::Value& status,
+std::vector<ContainerStatus> decodeContainerStatuses(const json::Value& status,
                                                      std::string_view key) {
   std::vector<ContainerStatus> out;
-  const rapidjson::Value* list = member(status, key);
+  const json::Value* list = json::member(status, key);
   if (list == nullptr || !list->IsArray()) {
     return out;
   }
   for (const auto& c : list->GetArray()) {
     ContainerStatus cs;
-    cs.name = stringOr(c, "name");
-    cs.ready = optBool(c, "ready").value_or(false);
+    cs.name = json::stringOr(c, "name");
+    cs.ready = json::optBool(c, "ready").value_or(false);
     cs.restart_count = optInt32(c, "restartCount").value_or(0);
-    cs.image = stringOr(c, "image");
-    const rapidjson::Value* state = member(c, "state");
+    cs.image = json::stringOr(c, "image");
+    const json::Value* state = json::member(c, "state");
     if (state != nullptr && state->IsObject()) {
-      if (const rapidjson::Value* t = member(*state, "terminated"); t != nullptr) {
+      if (const json::Value* t = json::member(*state, "terminated"); t != nullptr) {
         cs.state = "terminated";
-        cs.reason = stringOr(*t, "reason");
-        cs.message = stringOr(*t, "message");
+        cs.reason = json::stringOr(*t, "reason");
+        cs.message = json::stringOr(*t, "message");
         cs.exit_code = optInt32(*t, "exitCode");
-        cs.started_at = optTime(*t, "startedAt");
-        cs.finished_at = optTime(*t, "finishedAt");
-      } else if (const rapidjson::Value* r = member(*state, "running"); r != nullptr) {
+        cs.started_at = json::optTime(*t, "startedAt");
+        cs.finished_at = json::optTime(*t, "finishedAt");
+      } else if (const json::Value* r = json::member(*state, "running"); r != nullptr) {
         cs.state = "running";
-        cs.started_at = optTime(*r, "startedAt");
-      } else if (const rapidjson::Value* w = member(*state, "waiting"); w != nullptr) {
+        cs.started_at = json::optTime(*r, "startedAt");
+      } else if (const json::Value* w = json::member(*state, "waiting"); w != nullptr) {
         cs.state = "waiting";
-        cs.reason = stringOr(*w, "reason");
-        cs.message = stringOr(*w, "message");
+        cs.reason = json::stringOr(*w, "reason");
+        cs.message = json::stringOr(*w, "message");
       }
     }
     out.push_back(std::move(cs));
@@ -128,27 +128,27 @@ std::vector<ContainerStatus> decodeContainerStatuses(const rapidjson::Value& sta
 // ---- Job ----
 
 Result<Job> Job::fromJson(std::string_view json) {
-  return decodeTyped<Job>(json, "job", [](const rapidjson::Value& doc, Job& job) -> Status {
-    if (const rapidjson::Value* spec = member(doc, "spec"); spec != nullptr && spec->IsObject()) {
+  return decodeTyped<Job>(json, "job", [](const json::Value& doc, Job& job) -> Status {
+    if (const json::Value* spec = json::member(doc, "spec"); spec != nullptr && spec->IsObject()) {
       job.backoff_limit = optInt32(*spec, "backoffLimit");
-      job.active_deadline_seconds = optInt(*spec, "activeDeadlineSeconds");
+      job.active_deadline_seconds = json::optInt64(*spec, "activeDeadlineSeconds");
       job.ttl_seconds_after_finished = optInt32(*spec, "ttlSecondsAfterFinished");
       job.completions = optInt32(*spec, "completions");
       job.parallelism = optInt32(*spec, "parallelism");
-      job.suspend = optBool(*spec, "suspend");
-      if (const rapidjson::Value* t = member(*spec, "template"); t != nullptr) {
-        job.pod_template_json = writeJson(*t);
+      job.suspend = json::optBool(*spec, "suspend");
+      if (const json::Value* t = json::member(*spec, "template"); t != nullptr) {
+        job.pod_template_json = json::writeJson(*t);
       }
     }
-    if (const rapidjson::Value* st = member(doc, "status"); st != nullptr && st->IsObject()) {
+    if (const json::Value* st = json::member(doc, "status"); st != nullptr && st->IsObject()) {
       job.conditions = decodeConditions(*st);
       job.active = optInt32(*st, "active").value_or(0);
       job.ready = optInt32(*st, "ready").value_or(0);
       job.succeeded = optInt32(*st, "succeeded").value_or(0);
       job.failed = optInt32(*st, "failed").value_or(0);
       job.terminating = optInt32(*st, "terminating").value_or(0);
-      job.start_time = optTime(*st, "startTime");
-      job.completion_time = optTime(*st, "completionTime");
+      job.start_time = json::optTime(*st, "startTime");
+      job.completion_time = json::optTime(*st, "completionTime");
     }
     return ok();
   });
@@ -159,19 +159,19 @@ Result<Job> Job::fromObject(const Object& obj) {
 }
 
 std::string Job::toJson() const {
-  return encodeTyped(*this, [this](rapidjson::Document& doc, JsonAlloc& alloc) {
-    rapidjson::Value& spec = objectMember(doc, "spec", alloc);
-    setOptInt(spec, "backoffLimit", widen(backoff_limit), alloc);
-    setOptInt(spec, "activeDeadlineSeconds", active_deadline_seconds, alloc);
-    setOptInt(spec, "ttlSecondsAfterFinished", widen(ttl_seconds_after_finished), alloc);
-    setOptInt(spec, "completions", widen(completions), alloc);
-    setOptInt(spec, "parallelism", widen(parallelism), alloc);
-    setOptBool(spec, "suspend", suspend, alloc);
+  return encodeTyped(*this, [this](json::Document& doc, json::Alloc& alloc) {
+    json::Value& spec = json::objectMember(doc, "spec", alloc);
+    json::setOptInt(spec, "backoffLimit", widen(backoff_limit), alloc);
+    json::setOptInt(spec, "activeDeadlineSeconds", active_deadline_seconds, alloc);
+    json::setOptInt(spec, "ttlSecondsAfterFinished", widen(ttl_seconds_after_finished), alloc);
+    json::setOptInt(spec, "completions", widen(completions), alloc);
+    json::setOptInt(spec, "parallelism", widen(parallelism), alloc);
+    json::setOptBool(spec, "suspend", suspend, alloc);
     if (!pod_template_json.empty()) {
-      rapidjson::Document t(&alloc);
+      json::Document t(&alloc);
       t.Parse(pod_template_json.data(), pod_template_json.size());
       if (!t.HasParseError()) {
-        setMember(spec, "template", rapidjson::Value(t, alloc), alloc);
+        json::setMember(spec, "template", json::Value(t, alloc), alloc);
       }
     }
   });
@@ -207,14 +207,14 @@ bool Job::finished() const {
 // ---- Pod ----
 
 Result<Pod> Pod::fromJson(std::string_view json) {
-  return decodeTyped<Pod>(json, "pod", [](const rapidjson::Value& doc, Pod& pod) -> Status {
-    if (const rapidjson::Value* spec = member(doc, "spec"); spec != nullptr) {
-      pod.node_name = stringOr(*spec, "nodeName");
+  return decodeTyped<Pod>(json, "pod", [](const json::Value& doc, Pod& pod) -> Status {
+    if (const json::Value* spec = json::member(doc, "spec"); spec != nullptr) {
+      pod.node_name = json::stringOr(*spec, "nodeName");
     }
-    if (const rapidjson::Value* st = member(doc, "status"); st != nullptr && st->IsObject()) {
-      pod.phase = stringOr(*st, "phase");
-      pod.reason = stringOr(*st, "reason");
-      pod.message = stringOr(*st, "message");
+    if (const json::Value* st = json::member(doc, "status"); st != nullptr && st->IsObject()) {
+      pod.phase = json::stringOr(*st, "phase");
+      pod.reason = json::stringOr(*st, "reason");
+      pod.message = json::stringOr(*st, "message");
       pod.init_container_statuses = decodeContainerStatuses(*st, "initContainerStatuses");
       pod.container_statuses = decodeContainerStatuses(*st, "containerStatuses");
     }
@@ -228,7 +228,7 @@ Result<Pod> Pod::fromObject(const Object& obj) {
 
 // Pod status is written by the kubelet; only metadata is ours to change.
 std::string Pod::toJson() const {
-  return encodeTyped(*this, [](rapidjson::Document&, JsonAlloc&) {});
+  return encodeTyped(*this, [](json::Document&, json::Alloc&) {});
 }
 
 Object Pod::toObject() const {
@@ -247,9 +247,9 @@ const ContainerStatus* Pod::containerStatus(std::string_view name) const {
 // ---- Secret ----
 
 Result<Secret> Secret::fromJson(std::string_view json) {
-  return decodeTyped<Secret>(json, "secret", [](const rapidjson::Value& doc, Secret& s) -> Status {
-    s.type = stringOr(doc, "type");
-    for (const auto& [key, encoded] : stringMap(doc, "data")) {
+  return decodeTyped<Secret>(json, "secret", [](const json::Value& doc, Secret& s) -> Status {
+    s.type = json::stringOr(doc, "type");
+    for (const auto& [key, encoded] : json::stringMap(doc, "data")) {
       auto decoded = base64Decode(encoded);
       if (!decoded) {
         return fail(ErrorCode::InvalidArgument,
@@ -266,13 +266,13 @@ Result<Secret> Secret::fromObject(const Object& obj) {
 }
 
 std::string Secret::toJson() const {
-  return encodeTyped(*this, [this](rapidjson::Document& doc, JsonAlloc& alloc) {
-    setOptString(doc, "type", type, alloc);
+  return encodeTyped(*this, [this](json::Document& doc, json::Alloc& alloc) {
+    json::setOptString(doc, "type", type, alloc);
     std::map<std::string, std::string> encoded;
     for (const auto& [k, v] : data) {
       encoded.emplace(k, base64Encode(v));
     }
-    setStringMap(doc, "data", encoded, alloc);
+    json::setStringMap(doc, "data", encoded, alloc);
   });
 }
 
@@ -283,22 +283,23 @@ Object Secret::toObject() const {
 // ---- Event ----
 
 Result<Event> Event::fromJson(std::string_view json) {
-  return decodeTyped<Event>(json, "event", [](const rapidjson::Value& doc, Event& e) -> Status {
-    if (const rapidjson::Value* r = member(doc, "regarding"); r != nullptr && r->IsObject()) {
+  return decodeTyped<Event>(json, "event", [](const json::Value& doc, Event& e) -> Status {
+    if (const json::Value* r = json::member(doc, "regarding"); r != nullptr && r->IsObject()) {
       e.regarding = decodeObjectReference(*r);
     }
-    if (const rapidjson::Value* r = member(doc, "related"); r != nullptr && r->IsObject()) {
+    if (const json::Value* r = json::member(doc, "related"); r != nullptr && r->IsObject()) {
       e.related = decodeObjectReference(*r);
     }
-    e.note = stringOr(doc, "note");
-    e.reason = stringOr(doc, "reason");
-    e.action = stringOr(doc, "action");
-    e.type = stringOr(doc, "type");
-    e.event_time = optTime(doc, "eventTime");
-    e.reporting_controller = stringOr(doc, "reportingController");
-    e.reporting_instance = stringOr(doc, "reportingInstance");
-    if (const rapidjson::Value* s = member(doc, "series"); s != nullptr && s->IsObject()) {
-      e.series = EventSeries{optInt32(*s, "count").value_or(0), optTime(*s, "lastObservedTime")};
+    e.note = json::stringOr(doc, "note");
+    e.reason = json::stringOr(doc, "reason");
+    e.action = json::stringOr(doc, "action");
+    e.type = json::stringOr(doc, "type");
+    e.event_time = json::optTime(doc, "eventTime");
+    e.reporting_controller = json::stringOr(doc, "reportingController");
+    e.reporting_instance = json::stringOr(doc, "reportingInstance");
+    if (const json::Value* s = json::member(doc, "series"); s != nullptr && s->IsObject()) {
+      e.series =
+          EventSeries{optInt32(*s, "count").value_or(0), json::optTime(*s, "lastObservedTime")};
     }
     return ok();
   });
@@ -309,27 +310,27 @@ Result<Event> Event::fromObject(const Object& obj) {
 }
 
 std::string Event::toJson() const {
-  return encodeTyped(*this, [this](rapidjson::Document& doc, JsonAlloc& alloc) {
-    setMember(doc, "regarding", encodeObjectReference(regarding, alloc), alloc);
+  return encodeTyped(*this, [this](json::Document& doc, json::Alloc& alloc) {
+    json::setMember(doc, "regarding", encodeObjectReference(regarding, alloc), alloc);
     if (related.has_value()) {
-      setMember(doc, "related", encodeObjectReference(*related, alloc), alloc);
+      json::setMember(doc, "related", encodeObjectReference(*related, alloc), alloc);
     } else {
-      removeMember(doc, "related");
+      json::removeMember(doc, "related");
     }
-    setOptString(doc, "note", note, alloc);
-    setOptString(doc, "reason", reason, alloc);
-    setOptString(doc, "action", action, alloc);
-    setOptString(doc, "type", type, alloc);
-    setOptTime(doc, "eventTime", event_time, true, alloc);
-    setOptString(doc, "reportingController", reporting_controller, alloc);
-    setOptString(doc, "reportingInstance", reporting_instance, alloc);
+    json::setOptString(doc, "note", note, alloc);
+    json::setOptString(doc, "reason", reason, alloc);
+    json::setOptString(doc, "action", action, alloc);
+    json::setOptString(doc, "type", type, alloc);
+    json::setOptMicroTime(doc, "eventTime", event_time, alloc);
+    json::setOptString(doc, "reportingController", reporting_controller, alloc);
+    json::setOptString(doc, "reportingInstance", reporting_instance, alloc);
     if (series.has_value()) {
-      rapidjson::Value s(rapidjson::kObjectType);
-      setOptInt(s, "count", series->count, alloc);
-      setOptTime(s, "lastObservedTime", series->last_observed_time, true, alloc);
-      setMember(doc, "series", std::move(s), alloc);
+      json::Value s(rapidjson::kObjectType);
+      json::setOptInt(s, "count", series->count, alloc);
+      json::setOptMicroTime(s, "lastObservedTime", series->last_observed_time, alloc);
+      json::setMember(doc, "series", std::move(s), alloc);
     } else {
-      removeMember(doc, "series");
+      json::removeMember(doc, "series");
     }
   });
 }
@@ -341,18 +342,18 @@ Object Event::toObject() const {
 // ---- Lease ----
 
 Result<Lease> Lease::fromJson(std::string_view json) {
-  return decodeTyped<Lease>(json, "lease", [](const rapidjson::Value& doc, Lease& l) -> Status {
-    const rapidjson::Value* spec = member(doc, "spec");
+  return decodeTyped<Lease>(json, "lease", [](const json::Value& doc, Lease& l) -> Status {
+    const json::Value* spec = json::member(doc, "spec");
     if (spec == nullptr || !spec->IsObject()) {
       return ok();
     }
-    l.holder_identity = optString(*spec, "holderIdentity");
+    l.holder_identity = json::optString(*spec, "holderIdentity");
     l.lease_duration_seconds = optInt32(*spec, "leaseDurationSeconds");
-    l.acquire_time = optTime(*spec, "acquireTime");
-    l.renew_time = optTime(*spec, "renewTime");
+    l.acquire_time = json::optTime(*spec, "acquireTime");
+    l.renew_time = json::optTime(*spec, "renewTime");
     l.lease_transitions = optInt32(*spec, "leaseTransitions");
-    l.strategy = stringOr(*spec, "strategy");
-    l.preferred_holder = stringOr(*spec, "preferredHolder");
+    l.strategy = json::stringOr(*spec, "strategy");
+    l.preferred_holder = json::stringOr(*spec, "preferredHolder");
     return ok();
   });
 }
@@ -362,19 +363,19 @@ Result<Lease> Lease::fromObject(const Object& obj) {
 }
 
 std::string Lease::toJson() const {
-  return encodeTyped(*this, [this](rapidjson::Document& doc, JsonAlloc& alloc) {
-    rapidjson::Value& spec = objectMember(doc, "spec", alloc);
+  return encodeTyped(*this, [this](json::Document& doc, json::Alloc& alloc) {
+    json::Value& spec = json::objectMember(doc, "spec", alloc);
     if (holder_identity.has_value()) {
-      setString(spec, "holderIdentity", *holder_identity, alloc);
+      json::setString(spec, "holderIdentity", *holder_identity, alloc);
     } else {
-      removeMember(spec, "holderIdentity");
+      json::removeMember(spec, "holderIdentity");
     }
-    setOptInt(spec, "leaseDurationSeconds", widen(lease_duration_seconds), alloc);
-    setOptTime(spec, "acquireTime", acquire_time, true, alloc);
-    setOptTime(spec, "renewTime", renew_time, true, alloc);
-    setOptInt(spec, "leaseTransitions", widen(lease_transitions), alloc);
-    setOptString(spec, "strategy", strategy, alloc);
-    setOptString(spec, "preferredHolder", preferred_holder, alloc);
+    json::setOptInt(spec, "leaseDurationSeconds", widen(lease_duration_seconds), alloc);
+    json::setOptMicroTime(spec, "acquireTime", acquire_time, alloc);
+    json::setOptMicroTime(spec, "renewTime", renew_time, alloc);
+    json::setOptInt(spec, "leaseTransitions", widen(lease_transitions), alloc);
+    json::setOptString(spec, "strategy", strategy, alloc);
+    json::setOptString(spec, "preferredHolder", preferred_holder, alloc);
   });
 }
 

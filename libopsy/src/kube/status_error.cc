@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "kube/json.h"
 #include "opsy/http/retry.h"
 #include "opsy/kube/object.h"
+#include "opsy/json/json.h"
 
 namespace opsy::kube {
 namespace {
@@ -67,26 +67,26 @@ struct ParsedStatus {
 
 ParsedStatus parseStatus(std::string_view body) {
   ParsedStatus out;
-  auto doc = parseJsonObject(body, "status");
-  if (!doc || stringOr(*doc, "kind") != "Status") {
+  auto doc = json::parseObject(body, "status");
+  if (!doc || json::stringOr(*doc, "kind") != "Status") {
     return out;
   }
-  out.reason = stringOr(*doc, "reason");
-  out.message = stringOr(*doc, "message");
-  out.code = static_cast<int>(optInt(*doc, "code").value_or(0));
-  const rapidjson::Value* details = member(*doc, "details");
+  out.reason = json::stringOr(*doc, "reason");
+  out.message = json::stringOr(*doc, "message");
+  out.code = static_cast<int>(json::optInt64(*doc, "code").value_or(0));
+  const json::Value* details = json::member(*doc, "details");
   if (details == nullptr || !details->IsObject()) {
     return out;
   }
-  out.retry_after_seconds = optInt(*details, "retryAfterSeconds");
-  const rapidjson::Value* causes = member(*details, "causes");
+  out.retry_after_seconds = json::optInt64(*details, "retryAfterSeconds");
+  const json::Value* causes = json::member(*details, "causes");
   if (causes == nullptr || !causes->IsArray() || causes->Empty()) {
     return out;
   }
   std::string listed;
   for (const auto& cause : causes->GetArray()) {
-    std::string field = stringOr(cause, "field");
-    std::string msg = stringOr(cause, "message");
+    std::string field = json::stringOr(cause, "field");
+    std::string msg = json::stringOr(cause, "message");
     if (!listed.empty()) {
       listed += "; ";
     }

@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include "kube/json.h"
 #include "kube/status_error.h"
+#include "opsy/json/json.h"
 
 namespace opsy::kube {
 namespace {
@@ -15,15 +15,15 @@ bool blank(std::string_view s) {
 }  // namespace
 
 Result<WatchEvent> WatchDecoder::decodeLine(std::string_view line) {
-  OPSY_ASSIGN_OR_RETURN(rapidjson::Document doc, parseJsonObject(line, "watch event"));
-  std::string type = stringOr(doc, "type");
-  const rapidjson::Value* object = member(doc, "object");
+  OPSY_ASSIGN_OR_RETURN(json::Document doc, json::parseObject(line, "watch event"));
+  std::string type = json::stringOr(doc, "type");
+  const json::Value* object = json::member(doc, "object");
   if (object == nullptr || !object->IsObject()) {
     return fail(ErrorCode::InvalidArgument,
                 fmt::format("watch event {}: missing object", type.empty() ? "?" : type));
   }
   WatchEvent event;
-  std::string object_json = writeJson(*object);
+  std::string object_json = json::writeJson(*object);
   if (type == "ERROR") {
     event.type = WatchEventType::Error;
     event.error = errorFromStatusJson(object_json, "watch");

@@ -1,9 +1,6 @@
 #include "opsy/notify/discord.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <cctype>
@@ -12,11 +9,10 @@
 #include "opsy/core/strings.h"
 #include "opsy/core/time_format.h"
 #include "opsy/http/retry.h"
+#include "opsy/json/json.h"
 
 namespace opsy::notify {
 namespace {
-
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 // Discord's limits, counted in characters; fitText counts UTF-16 units, which is never fewer.
 constexpr size_t kContentMax = 2000;
@@ -39,11 +35,6 @@ int color(Severity s) {
   return 0x95A5A6;  // grey
 }
 
-void string(Writer& w, std::string_view key, std::string_view value) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
-
 // Discord ignores text made only of whitespace and then rejects the empty field.
 std::string orDash(std::string_view s) {
   return trimSpace(s).empty() ? std::string("-") : std::string(s);
@@ -51,13 +42,13 @@ std::string orDash(std::string_view s) {
 
 std::string messageJson(const Notification& n, std::string_view username) {
   rapidjson::StringBuffer buf;
-  Writer w(buf);
+  json::Writer w(buf);
   w.StartObject();
   if (!username.empty()) {
-    string(w, "username", fitText(username, kUsernameMax).text);
+    json::writeString(w, "username", fitText(username, kUsernameMax).text);
   }
   std::string line = fmt::format("{} {}: {}", n.kind, n.object, n.title);
-  string(w, "content", fitText(trimSpace(line), kContentMax).text);
+  json::writeString(w, "content", fitText(trimSpace(line), kContentMax).text);
   w.Key("embeds");
   w.StartArray();
   w.StartObject();
@@ -65,12 +56,12 @@ std::string messageJson(const Notification& n, std::string_view username) {
   if (!trimSpace(n.title).empty()) {
     FittedText title = fitText(n.title, kTitleMax);
     budget -= title.units;
-    string(w, "title", title.text);
+    json::writeString(w, "title", title.text);
   }
   if (!trimSpace(n.message).empty()) {
     FittedText description = fitText(n.message, kDescriptionMax);
     budget -= description.units;
-    string(w, "description", description.text);
+    json::writeString(w, "description", description.text);
   }
   w.Key("color");
   w.Int(color(n.severity));
@@ -96,8 +87,8 @@ std::string messageJson(const Notification& n, std::string_view username) {
     FittedText value = fitText(orDash(raw_value), std::min(kFieldValueMax, budget - name.units));
     budget -= name.units + value.units;
     w.StartObject();
-    string(w, "name", name.text);
-    string(w, "value", value.text);
+    json::writeString(w, "name", name.text);
+    json::writeString(w, "value", value.text);
     w.Key("inline");
     w.Bool(true);
     w.EndObject();
@@ -105,7 +96,7 @@ std::string messageJson(const Notification& n, std::string_view username) {
   }
   w.EndArray();
   if (n.time) {
-    string(w, "timestamp", formatRfc3339(*n.time));
+    json::writeString(w, "timestamp", formatRfc3339(*n.time));
   }
   w.EndObject();
   w.EndArray();
@@ -143,19 +134,18 @@ struct DiscordError {
 
 DiscordError parseError(const std::string& body) {
   DiscordError out;
-  rapidjson::Document doc;
-  doc.Parse(body.c_str(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  Result<json::Document> doc = json::parseObject(body, "discord reply");
+  if (!doc) {
     return out;
   }
-  if (auto it = doc.FindMember("message"); it != doc.MemberEnd() && it->value.IsString()) {
-    out.message = fitText(it->value.GetString(), 200).text;
+  if (auto message = json::optString(*doc, "message")) {
+    out.message = fitText(*message, 200).text;
   }
-  if (auto it = doc.FindMember("code"); it != doc.MemberEnd() && it->value.IsInt64()) {
-    out.code = std::to_string(it->value.GetInt64());
+  if (auto code = json::optInt64(*doc, "code")) {
+    out.code = std::to_string(*code);
   }
-  if (auto it = doc.FindMember("retry_after"); it != doc.MemberEnd() && it->value.IsNumber()) {
-    out.retry_after = http::parseRetryAfterSeconds(fmt::format("{}", it->value.GetDouble()));
+  if (auto after = json::optNumber(*doc, "retry_after")) {
+    out.retry_after = http::parseRetryAfterSeconds(fmt::format("{}", *after));
   }
   return out;
 }

@@ -1,16 +1,14 @@
 #include "opsy/notify/slack.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "opsy/http/retry.h"
+#include "opsy/json/json.h"
 
 namespace opsy::notify {
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+using json::Writer;
 
 // Slack's mrkdwn treats &, < and > as control characters.
 std::string escapeMrkdwn(std::string_view text) {
@@ -38,10 +36,8 @@ std::string_view emoji(Severity s) {
 
 void text(Writer& w, std::string_view type, const std::string& value) {
   w.StartObject();
-  w.Key("type");
-  w.String(type.data(), static_cast<rapidjson::SizeType>(type.size()));
-  w.Key("text");
-  w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+  json::writeString(w, "type", type);
+  json::writeString(w, "text", value);
   w.EndObject();
 }
 
@@ -81,18 +77,17 @@ class SlackSender : public Sender {
       return fail(Error(ErrorCode::Unavailable, fmt::format("slack answered HTTP {}", resp.status))
                       .withHttpStatus(resp.status));
     }
-    rapidjson::Document doc;
-    doc.Parse(resp.body.c_str());
-    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("ok") || !doc["ok"].IsBool()) {
+    Result<json::Document> doc = json::parseObject(resp.body, "slack reply");
+    std::optional<bool> ok_field = doc ? json::optBool(*doc, "ok") : std::nullopt;
+    if (!ok_field.has_value()) {
       return fail(Error(ErrorCode::Internal,
                         fmt::format("slack answered HTTP {} without an ok field", resp.status))
                       .withHttpStatus(resp.status));
     }
-    if (doc["ok"].GetBool()) {
+    if (*ok_field) {
       return ok();
     }
-    std::string code = doc.HasMember("error") && doc["error"].IsString() ? doc["error"].GetString()
-                                                                         : "unknown_error";
+    std::string code = json::stringOr(*doc, "error", "unknown_error");
     ErrorCode canonical = ErrorCode::FailedPrecondition;
     if (code == "ratelimited") {
       canonical = ErrorCode::Throttled;
@@ -122,10 +117,8 @@ std::string slackMessageJson(const Notification& n, const std::string& channel) 
     fallback += " - " + n.message;
   }
   w.StartObject();
-  w.Key("channel");
-  w.String(channel.c_str());
-  w.Key("text");
-  w.String(fallback.c_str(), static_cast<rapidjson::SizeType>(fallback.size()));
+  json::writeString(w, "channel", channel);
+  json::writeString(w, "text", fallback);
   w.Key("unfurl_links");
   w.Bool(false);
   w.Key("blocks");

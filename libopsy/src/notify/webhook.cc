@@ -1,8 +1,6 @@
 #include "opsy/notify/webhook.h"
 
 #include <fmt/format.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <cctype>
@@ -13,19 +11,13 @@
 #include "opsy/core/log.h"
 #include "opsy/core/time_format.h"
 #include "opsy/http/retry.h"
+#include "opsy/json/json.h"
 #include "opsy/notify/format.h"
 
 namespace opsy::notify {
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
 constexpr std::string_view kUserAgent = "opsy-ami-operator";
-
-void string(Writer& w, std::string_view key, std::string_view value) {
-  w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-  w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-}
 
 std::string lower(std::string_view s) {
   std::string out;
@@ -143,22 +135,22 @@ class WebhookSender : public Sender {
 
 std::string webhookPayloadJson(const Notification& n) {
   rapidjson::StringBuffer buf;
-  Writer w(buf);
+  json::Writer w(buf);
   w.StartObject();
-  string(w, "id", n.id);
-  string(w, "time", n.time ? formatRfc3339(*n.time) : std::string());
-  string(w, "title", n.title);
-  string(w, "kind", n.kind);
-  string(w, "object", n.object);
-  string(w, "state", n.state);
-  string(w, "severity", toString(n.severity));
-  string(w, "message", n.message);
+  json::writeString(w, "id", n.id);
+  json::writeString(w, "time", n.time ? formatRfc3339(*n.time) : std::string());
+  json::writeString(w, "title", n.title);
+  json::writeString(w, "kind", n.kind);
+  json::writeString(w, "object", n.object);
+  json::writeString(w, "state", n.state);
+  json::writeString(w, "severity", toString(n.severity));
+  json::writeString(w, "message", n.message);
   w.Key("fields");
   w.StartObject();
   std::set<std::string_view> seen;
   for (const auto& [name, value] : n.fields) {
     if (seen.insert(name).second) {
-      string(w, name, value);
+      json::writeString(w, name, value);
     }
   }
   w.EndObject();

@@ -1,57 +1,43 @@
 #include "opsy/packer/job.h"
 
 #include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include <algorithm>
+
+#include "opsy/json/json.h"
 
 namespace opsy::packer {
 namespace {
 
-using rapidjson::Value;
-using Alloc = rapidjson::Document::AllocatorType;
+using json::Alloc;
+using json::Value;
 
 constexpr std::size_t kMaxName = 63;
 constexpr std::string_view kVolume = "workspace";
 
-Value str(std::string_view s, Alloc& a) {
-  return Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
-}
-
 Value envVar(std::string_view name, std::string_view value, Alloc& a) {
   Value v(rapidjson::kObjectType);
-  v.AddMember("name", str(name, a), a);
-  v.AddMember("value", str(value, a), a);
+  v.AddMember("name", json::jsonString(name, a), a);
+  v.AddMember("value", json::jsonString(value, a), a);
   return v;
 }
 
 Value secretEnvVar(std::string_view name, std::string_view secret, std::string_view key, Alloc& a) {
   Value ref(rapidjson::kObjectType);
-  ref.AddMember("name", str(secret, a), a);
-  ref.AddMember("key", str(key, a), a);
+  ref.AddMember("name", json::jsonString(secret, a), a);
+  ref.AddMember("key", json::jsonString(key, a), a);
   Value from(rapidjson::kObjectType);
   from.AddMember("secretKeyRef", ref, a);
   Value v(rapidjson::kObjectType);
-  v.AddMember("name", str(name, a), a);
+  v.AddMember("name", json::jsonString(name, a), a);
   v.AddMember("valueFrom", from, a);
-  return v;
-}
-
-Value stringMap(const std::map<std::string, std::string>& m, Alloc& a) {
-  Value v(rapidjson::kObjectType);
-  for (const auto& [k, val] : m) {
-    v.AddMember(str(k, a), str(val, a), a);
-  }
   return v;
 }
 
 Value workspaceMount(Alloc& a) {
   Value mounts(rapidjson::kArrayType);
   Value m(rapidjson::kObjectType);
-  m.AddMember("name", str(kVolume, a), a);
-  m.AddMember("mountPath", str(kWorkspace, a), a);
+  m.AddMember("name", json::jsonString(kVolume, a), a);
+  m.AddMember("mountPath", json::jsonString(kWorkspace, a), a);
   mounts.PushBack(m, a);
   return mounts;
 }
@@ -62,7 +48,7 @@ Value containerSecurityContext(Alloc& a) {
   sc.AddMember("runAsNonRoot", true, a);
   Value caps(rapidjson::kObjectType);
   Value drop(rapidjson::kArrayType);
-  drop.PushBack(str("ALL", a), a);
+  drop.PushBack(json::jsonString("ALL", a), a);
   caps.AddMember("drop", drop, a);
   sc.AddMember("capabilities", caps, a);
   return sc;
@@ -73,10 +59,10 @@ Value containerSecurityContext(Alloc& a) {
 Value defaultResources(std::string_view cpu, std::string_view memory, std::string_view limit,
                        Alloc& a) {
   Value requests(rapidjson::kObjectType);
-  requests.AddMember("cpu", str(cpu, a), a);
-  requests.AddMember("memory", str(memory, a), a);
+  requests.AddMember("cpu", json::jsonString(cpu, a), a);
+  requests.AddMember("memory", json::jsonString(memory, a), a);
   Value limits(rapidjson::kObjectType);
-  limits.AddMember("memory", str(limit, a), a);
+  limits.AddMember("memory", json::jsonString(limit, a), a);
   Value r(rapidjson::kObjectType);
   r.AddMember("requests", requests, a);
   r.AddMember("limits", limits, a);
@@ -97,8 +83,9 @@ Value gitSyncContainer(const JobInputs& in, Alloc& a) {
     env.PushBack(secretEnvVar("GITSYNC_PASSWORD", g.secret, "token", a), a);
   }
   Value c(rapidjson::kObjectType);
-  c.AddMember("name", str(g.container_name.empty() ? "git-sync" : g.container_name, a), a);
-  c.AddMember("image", str(g.image, a), a);
+  c.AddMember("name", json::jsonString(g.container_name.empty() ? "git-sync" : g.container_name, a),
+              a);
+  c.AddMember("image", json::jsonString(g.image, a), a);
   c.AddMember("env", env, a);
   c.AddMember("volumeMounts", workspaceMount(a), a);
   c.AddMember("resources", defaultResources("50m", "64Mi", "256Mi", a), a);
@@ -126,17 +113,14 @@ Value packerContainer(const JobInputs& in, const Step& step, const Value& resour
   for (const std::string& key : in.credentials_secret_keys) {
     env.PushBack(secretEnvVar(key, in.credentials_secret, key, a), a);
   }
-  Value command(rapidjson::kArrayType);
-  for (const std::string& arg : step.argv) {
-    command.PushBack(str(arg, a), a);
-  }
+  Value command = json::jsonStrings(step.argv, a);
   Value c(rapidjson::kObjectType);
   std::string name =
       step.sub_command == "build" ? std::string(kBuildContainer) : "packer-" + step.sub_command;
-  c.AddMember("name", str(name, a), a);
-  c.AddMember("image", str(in.image, a), a);
+  c.AddMember("name", json::jsonString(name, a), a);
+  c.AddMember("image", json::jsonString(in.image, a), a);
   c.AddMember("command", command, a);
-  c.AddMember("workingDir", str(workdir, a), a);
+  c.AddMember("workingDir", json::jsonString(workdir, a), a);
   c.AddMember("env", env, a);
   c.AddMember("volumeMounts", workspaceMount(a), a);
   c.AddMember("resources", Value(resources, a), a);
@@ -205,7 +189,7 @@ Result<kube::Job> buildJob(const JobInputs& in) {
   if (in.image.empty() || in.git_sync.image.empty() || in.git_sync.repo.empty()) {
     return fail(ErrorCode::InvalidArgument, "packer image, git-sync image and repo are required");
   }
-  rapidjson::Document doc;
+  json::Document doc;
   doc.SetObject();
   Alloc& a = doc.GetAllocator();
 
@@ -213,12 +197,11 @@ Result<kube::Job> buildJob(const JobInputs& in) {
   if (in.resources_json.empty()) {
     resources = defaultResources("500m", "1Gi", "4Gi", a);
   } else {
-    rapidjson::Document r(&a);
-    r.Parse(in.resources_json.data(), in.resources_json.size());
-    if (r.HasParseError() || !r.IsObject()) {
+    Result<json::Document> r = json::parseObject(in.resources_json, "resources");
+    if (!r) {
       return fail(ErrorCode::InvalidArgument, "resources must be a JSON object");
     }
-    resources.CopyFrom(r, a);
+    resources.CopyFrom(*r, a);
   }
 
   Value init(rapidjson::kArrayType);
@@ -233,7 +216,7 @@ Result<kube::Job> buildJob(const JobInputs& in) {
   }
 
   Value volume(rapidjson::kObjectType);
-  volume.AddMember("name", str(kVolume, a), a);
+  volume.AddMember("name", json::jsonString(kVolume, a), a);
   volume.AddMember("emptyDir", Value(rapidjson::kObjectType), a);
   Value volumes(rapidjson::kArrayType);
   volumes.PushBack(volume, a);
@@ -250,7 +233,7 @@ Result<kube::Job> buildJob(const JobInputs& in) {
   Value pod_spec(rapidjson::kObjectType);
   pod_spec.AddMember("restartPolicy", "Never", a);
   if (!in.service_account.empty()) {
-    pod_spec.AddMember("serviceAccountName", str(in.service_account, a), a);
+    pod_spec.AddMember("serviceAccountName", json::jsonString(in.service_account, a), a);
   }
   pod_spec.AddMember("securityContext", pod_sc, a);
   pod_spec.AddMember("initContainers", init, a);
@@ -258,13 +241,9 @@ Result<kube::Job> buildJob(const JobInputs& in) {
   pod_spec.AddMember("volumes", volumes, a);
 
   Value pod_meta(rapidjson::kObjectType);
-  pod_meta.AddMember("labels", stringMap(in.labels, a), a);
+  pod_meta.AddMember("labels", json::jsonStringMap(in.labels, a), a);
   doc.AddMember("metadata", pod_meta, a);
   doc.AddMember("spec", pod_spec, a);
-
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  doc.Accept(w);
 
   kube::Job job;
   job.metadata.ns = in.ns;
@@ -281,7 +260,7 @@ Result<kube::Job> buildJob(const JobInputs& in) {
       1, std::chrono::duration_cast<std::chrono::seconds>(in.active_deadline).count());
   job.ttl_seconds_after_finished = static_cast<std::int32_t>(
       std::chrono::duration_cast<std::chrono::seconds>(in.ttl_after_finished).count());
-  job.pod_template_json = std::string(buf.GetString(), buf.GetSize());
+  job.pod_template_json = json::writeJson(doc);
   return job;
 }
 
