@@ -44,7 +44,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "ami-refresh-controller: %s\n", notifiers.error().toString().c_str());
     return 1;
   }
-  Reconciler reconciler({.reader = m.client(),
+  Reconciler reconciler({.reader = m.reader(),
                          .status = m.client(),
                          .events = m.events(),
                          .aws = managerAwsClients(m.aws()),

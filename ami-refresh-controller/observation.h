@@ -3,7 +3,8 @@
 // Where AWS's answers become the one GroupObservation shape decide() reads: an EKS node group and
 // its updates, an Auto Scaling group and its instance refreshes. The clients parse AWS's status
 // words into aws:: enums; this file maps them onto the few states policy needs (UpdateState,
-// UpdateKind), so decide() never sees an AWS status. Pure functions, so decide()'s tests build their worlds from AWS shapes.
+// UpdateKind), so decide() never sees an AWS status. Pure functions, so decide()'s tests build
+// their worlds from AWS shapes.
 //
 //   GroupObservation g = observedNodegroup(nodegroup);
 //   g.recorded_update = observedUpdate(update);

@@ -7,6 +7,7 @@
 #include "opsy/controller/reconciler.h"
 #include "opsy/core/flags.h"
 #include "opsy/kube/resource.h"
+#include "opsy/kube/store.h"
 #include "opsy/runtime/manager.h"
 #include "opsy/runtime/notifiers.h"
 #include "packer-builder-controller/api.h"
@@ -45,8 +46,8 @@ int run(const Options& o) {
     return fatal(all_notifiers.error());
   }
   packer_builder::Reconciler reconciler({
-      .reader = client,
-      .writer = client,
+      .reader = manager.reader(),
+      .writer = manager.writer(),
       .status = client,
       .logs = client,
       .secrets = secrets,
@@ -62,7 +63,9 @@ int run(const Options& o) {
   Status added = manager.addController({
       .name = "packer-builder",
       .resource = packer_builder::packerBuilderResource(),
-      .owns = {{.resource = kube::resources::jobs(), .label_selector = managed_by}},
+      .owns = {{.resource = kube::resources::jobs(),
+                .label_selector = managed_by,
+                .indexes = {kube::labelIndex(packer_builder::kLabelBuilderUid)}}},
       .reconcile = controller::workFn(reconciler),
   });
   if (!added) {

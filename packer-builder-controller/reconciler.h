@@ -6,7 +6,7 @@
 // calls, and no call waits for a build: the Job's completion is an informer event that requeues
 // the key. The outcome maps onto the work queue like controller-runtime's Result.
 //
-//   Reconciler r({.reader = manager.reader(), .writer = client, ...});
+//   Reconciler r({.reader = manager.reader(), .writer = manager.writer(), ...});
 //   manager.addController({..., .reconcile = controller::workFn(r)});
 #pragma once
 

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include "opsy/http/retry.h"
-#include "opsy/kube/object.h"
 #include "opsy/json/json.h"
+#include "opsy/kube/object.h"
 
 namespace opsy::kube {
 namespace {

@@ -86,23 +86,22 @@ kube::WorkFn instrumentReconcile(std::string controller, ReconcileFn fn, Metrics
     const std::string error_text = outcome.error ? outcome.error->toString() : "";
     switch (result) {
       case ReconcileResult::Error:
-        out.error("reconcile failed",
-                   log::kv("controller", name, "object", key, "reconcile_id", id, "error",
-                           error_text, "duration_s", seconds(elapsed)));
+        out.error("reconcile failed", log::kv("controller", name, "object", key, "reconcile_id", id,
+                                              "error", error_text, "duration_s", seconds(elapsed)));
         break;
       case ReconcileResult::Terminal:
         out.error("reconcile failed terminally",
-                   log::kv("controller", name, "object", key, "reconcile_id", id, "error",
-                           error_text, "duration_s", seconds(elapsed)));
+                  log::kv("controller", name, "object", key, "reconcile_id", id, "error",
+                          error_text, "duration_s", seconds(elapsed)));
         break;
       case ReconcileResult::RequeueAfter:
-        out.debug("reconcile done", log::kv("controller", name, "object", key, "reconcile_id",
-                                                id, "result", toString(result), "requeue_after",
-                                                formatDuration(outcome.requeue_after)));
+        out.debug("reconcile done", log::kv("controller", name, "object", key, "reconcile_id", id,
+                                            "result", toString(result), "requeue_after",
+                                            formatDuration(outcome.requeue_after)));
         break;
       case ReconcileResult::Success:
-        out.debug("reconcile done", log::kv("controller", name, "object", key, "reconcile_id",
-                                                id, "result", toString(result)));
+        out.debug("reconcile done", log::kv("controller", name, "object", key, "reconcile_id", id,
+                                            "result", toString(result)));
         break;
     }
     return outcome;

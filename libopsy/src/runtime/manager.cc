@@ -155,15 +155,15 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
     Manager* self = m.get();
     kube::LeaderCallbacks callbacks;
     callbacks.on_started_leading = [self] {
-      logger().info("became leader", log::kv("lease", self->lease_store_->describe(),
-                                                 "identity", self->elector_->identity()));
+      logger().info("became leader", log::kv("lease", self->lease_store_->describe(), "identity",
+                                             self->elector_->identity()));
       self->metrics_->leader(true);
       self->startControllers();
     };
     callbacks.on_stopped_leading = [self] { self->stopLeading(); };
     callbacks.on_new_leader = [self](const std::string& identity) {
       logger().info("leader observed",
-                     log::kv("lease", self->lease_store_->describe(), "leader", identity));
+                    log::kv("lease", self->lease_store_->describe(), "leader", identity));
     };
     auto elector =
         kube::LeaderElector::create(config, *m->lease_store_, clock, std::move(callbacks));
@@ -173,10 +173,10 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
     m->elector_ = std::move(*elector);
   }
   logger().info("manager configured",
-                 log::kv("controller", o.name, "config", m->rest_config_.origin, "server",
-                         m->rest_config_.server, "leader_elect", o.leader_elect, "namespaces",
-                         o.namespaces.empty() ? std::string("*")
-                                              : fmt::format("{}", fmt::join(o.namespaces, ","))));
+                log::kv("controller", o.name, "config", m->rest_config_.origin, "server",
+                        m->rest_config_.server, "leader_elect", o.leader_elect, "namespaces",
+                        o.namespaces.empty() ? std::string("*")
+                                             : fmt::format("{}", fmt::join(o.namespaces, ","))));
   return m;
 }
 
@@ -305,7 +305,7 @@ void Manager::controllerLoop() {
   if (!waitForCaches()) {
     if (!shutdown_.requested()) {
       logger().error("caches did not sync",
-                      log::kv("timeout", formatDuration(options_.cache_sync_timeout)));
+                     log::kv("timeout", formatDuration(options_.cache_sync_timeout)));
       failed_ = true;
       shutdown_.request("caches did not sync");
     }
@@ -394,15 +394,15 @@ int Manager::run() {
       startControllers();
     }
     logger().info("manager started",
-                   log::kv("controller", options_.name, "metrics_port", probes_->metricsPort(),
-                           "probe_port", probes_->probePort()));
+                  log::kv("controller", options_.name, "metrics_port", probes_->metricsPort(),
+                          "probe_port", probes_->probePort()));
   }
 
   shutdown_.wait();
   logger().info("stopping", log::kv("reason", shutdown_.reason()));
   if (!stopControllers()) {
     logger().error("reconciles still running after the grace period, exiting",
-                    log::kv("grace_period", formatDuration(options_.graceful_shutdown_timeout)));
+                   log::kv("grace_period", formatDuration(options_.graceful_shutdown_timeout)));
     log::flush();
     std::_Exit(1);
   }

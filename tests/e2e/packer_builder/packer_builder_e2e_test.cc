@@ -195,7 +195,8 @@ class PackerBuilderE2eTest : public ::testing::Test {
 };
 
 // The sample, applied unchanged, yields one Job, one image tagged as DESIGN.md §3 says, a Ready
-// status naming the run; afterwards the controller writes nothing and looks images up at most
+// status naming the run; afterwards the controller writes nothing, reads PackerBuilders and Jobs
+// only from its cache, and looks images up at most
 // once per filter set per controllerTimer; SIGTERM ends it with 0.
 TEST_F(PackerBuilderE2eTest, SampleBuildsTagsReportsReadyThenStaysQuiet) {
   startController();
@@ -271,11 +272,22 @@ TEST_F(PackerBuilderE2eTest, SampleBuildsTagsReportsReadyThenStaysQuiet) {
       << toJson(builder());
   std::this_thread::sleep_for(1s);
 
+  // Reads of the watched kinds come from the informer cache: in steady state the controller
+  // neither gets nor lists PackerBuilders or Jobs (each periodic reconcile reads its cache).
+  const auto api_reads = [&] {
+    int n = 0;
+    for (const char* verb : {"get", "list"}) {
+      n += kube_->requestCount(verb, "packerbuilders") + kube_->requestCount(verb, "jobs");
+    }
+    return n;
+  };
   const int writes_before = kube_->writeCount();
+  const int reads_before = api_reads();
   aws_->clearCalls();
   constexpr int kWindowSeconds = 7;
   std::this_thread::sleep_for(std::chrono::seconds(kWindowSeconds));
   EXPECT_EQ(kube_->writeCount() - writes_before, 0) << controllerLog();
+  EXPECT_EQ(api_reads() - reads_before, 0) << controllerLog();
   // Two filter sets (the base image and the builder's own images), each at most once per period.
   const int periods = kWindowSeconds / kTimerSeconds + 1;
   EXPECT_LE(aws_->callCount("ec2", "DescribeImages"), 2 * periods);

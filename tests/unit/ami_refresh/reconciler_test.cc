@@ -201,7 +201,8 @@ TEST_F(ReconcilerTest, StartsAnUpdateAndRecordsIt) {
         EXPECT_TRUE(in.launch_template->name.empty());
         EXPECT_FALSE(in.force);
         EXPECT_FALSE(in.client_request_token.empty());
-        return Result<aws::Update>(aws::Update{.id = "u-1", .status = aws::UpdateStatus::InProgress});
+        return Result<aws::Update>(
+            aws::Update{.id = "u-1", .status = aws::UpdateStatus::InProgress});
       }));
   EXPECT_CALL(events_, record(_, kube::EventType::Normal, "UpdateStarted", _, _));
 
@@ -249,8 +250,9 @@ TEST_F(ReconcilerTest, ChangesUpdateConfigBeforeTheVersionUpdate) {
         EXPECT_FALSE(in.max_unavailable_percentage.has_value());
         EXPECT_FALSE(in.client_request_token.empty());
         EXPECT_EQ(store_->status().nodegroups.at(0).phase, Phase::Updating);
-        return Result<aws::Update>(
-            aws::Update{.id = "cfg-1", .status = aws::UpdateStatus::InProgress, .type = aws::UpdateType::ConfigUpdate});
+        return Result<aws::Update>(aws::Update{.id = "cfg-1",
+                                               .status = aws::UpdateStatus::InProgress,
+                                               .type = aws::UpdateType::ConfigUpdate});
       }));
 
   Reconciler r(deps());
@@ -717,7 +719,8 @@ TEST_F(ReconcilerTest, InterruptedStartReusesTheLaunchTemplateVersion) {
       }))
       .WillOnce(Invoke([&](const aws::UpdateNodegroupVersionInput& in) {
         update_tokens.push_back(in.client_request_token);
-        return Result<aws::Update>(aws::Update{.id = "u-1", .status = aws::UpdateStatus::InProgress});
+        return Result<aws::Update>(
+            aws::Update{.id = "u-1", .status = aws::UpdateStatus::InProgress});
       }));
 
   Reconciler r(deps());

@@ -14,7 +14,7 @@
 //   Status added = (*manager)->addController(
 //       {.name = "packer-builder", .resource = kPackerBuilders,
 //        .owns = {{.resource = kube::resources::jobs(),
-//                  .indexes = {kube::labelIndex(kBuilderUidLabel)}}},
+//                  .indexes = {kube::labelIndex(kLabelBuilderUid)}}},
 //        .reconcile = controller::workFn(r)});
 //   return added ? (*manager)->run() : 1;
 #pragma once
