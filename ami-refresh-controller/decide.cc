@@ -102,6 +102,7 @@ class Decider {
   }
 
   Decision invalidSpec();
+  Decision failed(controller::Failure f, std::optional<Error> retry);
   Decision noTarget(const ami::Target& target);
   GroupPlan* plan(const std::string& group);
   void findHalt();
@@ -584,6 +585,23 @@ Decision Decider::invalidSpec() {
   return d_;
 }
 
+// Something the rollout needs could not be read (docs/troubleshooting.md lists the reasons). No
+// group is touched. A persistent failure is looked at again each controllerTimer, so it clears by
+// itself once fixed; a transient one retries with backoff.
+Decision Decider::failed(controller::Failure f, std::optional<Error> retry) {
+  if (controller::showFailure(f, r_.status.conditions, *conditions_)) {
+    event(kube::EventType::Warning, f.reason, "Observe", f.message);
+  }
+  finish(false);
+  if (f.transient) {
+    d_.retry = std::move(retry);
+  } else {
+    d_.requeue_after = spec().controller_timer;
+  }
+  d_.failure = std::move(f);
+  return d_;
+}
+
 Decision Decider::noTarget(const ami::Target& target) {
   status_.state = std::string(kStatePending);
   status_.last_run_status = "waiting";
@@ -613,6 +631,20 @@ Decision Decider::run() {
     return invalidSpec();
   }
   spec_changed_ = r_.status.observed_generation != gen;
+  if (o_.failure) {
+    return failed(
+        controller::describeFailure(*o_.failure, {.iam_doc = "docs/iam.md#ami-refresh-controller"}),
+        o_.failure);
+  }
+  if (o_.cluster_missing) {
+    return failed(
+        {.reason = std::string(controller::kReasonClusterNotFound),
+         .message = fmt::format("EKS has no cluster \"{}\" in region {}; check spec.clusterName "
+                                "and spec.region",
+                                spec().cluster_name, spec().region),
+         .transient = false},
+        std::nullopt);
+  }
   ami::Target target = o_.target ? selectRefresherTarget(spec(), *o_.target, now_)
                                  : ami::Target{.explanation = "not looked up"};
   if (!target.image) {

@@ -28,6 +28,7 @@
 #include "opsy/aws/ec2.h"
 #include "opsy/aws/types.h"
 #include "opsy/controller/actions.h"
+#include "opsy/controller/failure.h"
 #include "opsy/core/result.h"
 
 namespace opsy::ami_refresh {
@@ -96,6 +97,10 @@ struct Observed {
   std::optional<TargetObservation> target;
   // Filled only when wantsGroups(); otherwise no node group is looked at.
   std::vector<GroupObservation> groups;
+  // EKS has no cluster spec.clusterName in spec.region (ListNodegroups answered not found).
+  bool cluster_missing = false;
+  // What could not be read (AWS denied, throttled, ...); what comes after it is not looked up.
+  std::optional<Error> failure;
 };
 
 // --- AWS actions (made by the executor, one outcome each) ---
@@ -200,6 +205,8 @@ struct Decision {
   std::optional<Error> retry;
   // nullopt: wait for the spec to change (invalid spec).
   std::optional<Duration> requeue_after;
+  // The failure this reconcile reported on the refresher, counted by reason.
+  std::optional<controller::Failure> failure;
 };
 
 // Client tokens: a pure function of the refresher, the group and the image, so every retry of

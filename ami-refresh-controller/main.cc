@@ -9,6 +9,7 @@
 #include "opsy/ami/image_cache.h"
 #include "opsy/controller/reconciler.h"
 #include "opsy/core/flags.h"
+#include "opsy/runtime/failure_metrics.h"
 #include "opsy/runtime/manager.h"
 #include "opsy/runtime/notifiers.h"
 
@@ -51,7 +52,8 @@ int run(int argc, char** argv) {
                          .clock = m.clock(),
                          .notifiers = notifiers->get(),
                          .image_cache = std::make_shared<ami::ImageLookupCache>(m.clock()),
-                         .metrics = rolloutMetrics(m.metrics())});
+                         .metrics = rolloutMetrics(m.metrics()),
+                         .failures = runtime::failureCounter(m.metrics())});
   auto added = m.addController({.name = "ami-refresh",
                                 .resource = amiRefreshers(),
                                 .reconcile = controller::workFn(reconciler)});

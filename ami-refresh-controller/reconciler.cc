@@ -3,6 +3,7 @@
 #include "ami-refresh-controller/observation.h"
 #include "opsy/ami/selection.h"
 #include "opsy/ami/tags.h"
+#include "opsy/core/log.h"
 
 namespace opsy::ami_refresh {
 namespace {
@@ -87,8 +88,12 @@ Result<TargetObservation> Reconciler::observeTarget(const Spec& spec, aws::Image
 
 Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Observed& o) {
   const Spec& spec = *r.spec;
-  OPSY_ASSIGN_OR_RETURN(std::vector<std::string> names,
-                        clients.eks->listNodegroups(spec.cluster_name));
+  auto listed = clients.eks->listNodegroups(spec.cluster_name);
+  if (!listed && listed.error().code == ErrorCode::NotFound) {
+    o.cluster_missing = true;
+    return ok();
+  }
+  OPSY_ASSIGN_OR_RETURN(std::vector<std::string> names, std::move(listed));
   for (const std::string& name : names) {
     auto ng = clients.eks->describeNodegroup(spec.cluster_name, name);
     if (!ng) {
@@ -143,18 +148,16 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
   return ok();
 }
 
-Result<Observed> Reconciler::observe(const AmiRefresher& r, AwsClients& clients, TimePoint now) {
-  Observed o;
-  o.refresher = r;
+Status Reconciler::observe(const AmiRefresher& r, AwsClients& clients, TimePoint now, Observed& o) {
   if (!r.spec) {
-    return o;
+    return ok();
   }
   OPSY_ASSIGN_OR_RETURN(o.target, observeTarget(*r.spec, *clients.ec2));
   // No eligible image: nothing else is looked at, let alone touched.
   if (wantsGroups(*r.spec, *o.target, now)) {
     OPSY_RETURN_IF_ERROR(observeGroups(r, clients, o));
   }
-  return o;
+  return ok();
 }
 
 Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key) {
@@ -174,13 +177,21 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
   if (r.spec) {
     OPSY_ASSIGN_OR_RETURN(clients, deps_.aws(r.spec->region));
   }
-  OPSY_ASSIGN_OR_RETURN(Observed observed, observe(r, clients, now));
+  Observed observed;
+  observed.refresher = r;
+  if (Status read = observe(r, clients, now, observed); !read) {
+    observed.failure = std::move(read).error();  // decide() reports it on the refresher
+  }
   Decision d = decide(observed, now);
   if (!d.aws.empty()) {
     Outcomes outcomes = executor_.perform(d.aws, clients);
     d = decide(observed, now, &outcomes);
   }
   OPSY_RETURN_IF_ERROR(executor_.apply(r, d));
+  if (d.failure && !d.retry) {
+    controller::recordShownFailure(deps_.failures.get(), "controller.ami-refresh", key, *d.failure,
+                                   observed.failure ? &*observed.failure : nullptr);
+  }
   if (d.retry) {
     return fail(*d.retry);
   }

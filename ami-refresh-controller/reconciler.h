@@ -45,6 +45,7 @@ struct ReconcilerDeps {
   Duration image_cache_max_age = std::chrono::minutes(1);
   RolloutMetricsPtr metrics;
   std::string field_manager = std::string(kFieldManager);
+  controller::FailureCounterPtr failures;  // optional: opsy_reconcile_errors_total
 };
 
 class Reconciler : public controller::Reconciler {
@@ -54,8 +55,10 @@ class Reconciler : public controller::Reconciler {
   // One reconcile; the requeue delay decided, nullopt, or an error to retry with backoff.
   [[nodiscard]] Result<std::optional<Duration>> reconcile(const kube::ObjectKey& key) override;
 
-  // Everything decide() needs for `r` at `now`, read from AWS (no writes).
-  [[nodiscard]] Result<Observed> observe(const AmiRefresher& r, AwsClients& clients, TimePoint now);
+  // Everything decide() needs for `r` at `now`, read from AWS (no writes) into `o`; an error
+  // stops the reading and is what decide() reports.
+  [[nodiscard]] Status observe(const AmiRefresher& r, AwsClients& clients, TimePoint now,
+                               Observed& o);
 
  private:
   [[nodiscard]] Result<std::vector<aws::Image>> describeImages(const Spec& spec, aws::ImageApi& ec2,

@@ -36,6 +36,8 @@ struct Ctx {
   std::vector<RecordEvent> events;
   std::vector<PendingNote> notes;
   std::optional<Duration> requeue_after;
+  std::optional<Error> retry;
+  std::optional<controller::Failure> failure;
   // Writes c.status.conditions; set once the status is.
   std::optional<kube::ConditionWriter> conditions;
 };
@@ -138,6 +140,23 @@ void stall(Ctx& c, const std::string& reason, const std::string& message) {
 
 void notStalled(Ctx& c, std::string_view reason) {
   c.conditions->set(kube::kConditionStalled, kube::kConditionFalse, std::string(reason), "");
+}
+
+// Something the builder needs could not be read (docs/troubleshooting.md lists the reasons). A
+// persistent failure is looked at again each controllerTimer, so it clears by itself once fixed;
+// a transient one retries with backoff.
+void reportFailure(Ctx& c, const Error& error) {
+  controller::Failure f =
+      controller::describeFailure(error, {.iam_doc = "docs/iam.md#packer-builder-controller"});
+  if (controller::showFailure(f, c.before.conditions, *c.conditions)) {
+    event(c, kube::EventType::Warning, f.reason, "Reconcile", f.message);
+  }
+  if (f.transient) {
+    c.retry = error;
+  } else {
+    c.requeue_after = clampRequeue(c.spec->time_outs.controller_timer);
+  }
+  c.failure = std::move(f);
 }
 
 void building(Ctx& c, const std::string& job_name) {
@@ -556,6 +575,8 @@ Decision finish(Ctx& c) {
     }
   }
   d.requeue_after = c.requeue_after;
+  d.retry = std::move(c.retry);
+  d.failure = std::move(c.failure);
   return d;
 }
 
@@ -623,6 +644,10 @@ Decision decide(const Observed& observed, TimePoint now) {
                                     .region = spec->region});
   if (!plan) {
     stall(c, "InvalidSpec", plan.error().message);
+    return finish(c);
+  }
+  if (observed.failure) {
+    reportFailure(c, *observed.failure);
     return finish(c);
   }
   if (handleJobs(c)) {

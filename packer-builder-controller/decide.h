@@ -19,6 +19,7 @@
 #include "opsy/ami/tags.h"
 #include "opsy/aws/ec2.h"
 #include "opsy/controller/actions.h"
+#include "opsy/controller/failure.h"
 #include "opsy/core/clock.h"
 #include "opsy/kube/events.h"
 #include "opsy/kube/object.h"
@@ -64,6 +65,9 @@ struct Observed {
   std::vector<aws::Image> managed;
   // Set when the Job recorded in status has finished and its result is not recorded yet.
   std::optional<FinishedBuild> finished;
+  // What could not be read (AWS denied, the API server unavailable, ...); the fields after the
+  // failed read are empty.
+  std::optional<Error> failure;
 };
 
 // Creates the build Job; the executor adds the keys of inputs.credentials_secret.
@@ -105,6 +109,10 @@ struct Decision {
   std::vector<Action> actions;
   // Look again after this long; nullopt waits for the next change (stalled builders).
   std::optional<Duration> requeue_after;
+  // A transient failure: after the actions, the reconcile fails with it and retries with backoff.
+  std::optional<Error> retry;
+  // The failure this reconcile reported on the builder, counted by reason.
+  std::optional<controller::Failure> failure;
 };
 
 Decision decide(const Observed& observed, TimePoint now);

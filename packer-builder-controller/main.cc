@@ -8,6 +8,7 @@
 #include "opsy/core/flags.h"
 #include "opsy/kube/resource.h"
 #include "opsy/kube/store.h"
+#include "opsy/runtime/failure_metrics.h"
 #include "opsy/runtime/manager.h"
 #include "opsy/runtime/notifiers.h"
 #include "packer-builder-controller/api.h"
@@ -56,6 +57,7 @@ int run(const Options& o) {
       .events = manager.events(),
       .notifiers = all_notifiers->get(),
       .clock = manager.clock(),
+      .failures = runtime::failureCounter(manager.metrics()),
   });
 
   const std::string managed_by = std::string(packer_builder::kLabelManagedBy) + "=" +

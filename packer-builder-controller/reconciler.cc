@@ -49,7 +49,11 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
     }
     return tl::unexpected(builder.error());
   }
-  OPSY_ASSIGN_OR_RETURN(Observed observed, observe(*builder));
+  Observed observed;
+  observed.builder = *builder;
+  if (Status read = observe(observed); !read) {
+    observed.failure = std::move(read).error();  // decide() reports it on the builder
+  }
   Decision decision = decide(observed, deps_.clock.now());
   aws::Ec2ApiPtr ec2;
   bool needs_ec2 =
@@ -62,12 +66,19 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
     OPSY_ASSIGN_OR_RETURN(ec2, deps_.ec2(spec ? spec->region : ""));
   }
   OPSY_RETURN_IF_ERROR(executor_.execute(*builder, decision, ec2.get()));
+  if (decision.failure && !decision.retry) {
+    controller::recordShownFailure(deps_.failures.get(), "controller.packer-builder", key,
+                                   *decision.failure,
+                                   observed.failure ? &*observed.failure : nullptr);
+  }
+  if (decision.retry) {
+    return tl::unexpected(*decision.retry);
+  }
   return decision.requeue_after;
 }
 
-Result<Observed> Reconciler::observe(const kube::Object& builder) {
-  Observed o;
-  o.builder = builder;
+Status Reconciler::observe(Observed& o) {
+  const kube::Object& builder = o.builder;
   if (!builder.metadata.uid.empty()) {
     kube::ListOptions jobs_selector{
         .label_selector = fmt::format("{}={}", kLabelBuilderUid, builder.metadata.uid)};
@@ -75,11 +86,11 @@ Result<Observed> Reconciler::observe(const kube::Object& builder) {
         o.jobs, kube::listTyped<kube::Job>(deps_.reader, builder.metadata.ns, jobs_selector));
   }
   if (builder.metadata.deletion_timestamp) {
-    return o;
+    return ok();
   }
   auto spec = parseSpec(builder);
   if (!spec) {
-    return o;  // decide() stalls on it; nothing else is worth reading
+    return ok();  // decide() stalls on it; nothing else is worth reading
   }
   OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr ec2, deps_.ec2(spec->region));
   if (!spec->ami_filters.empty()) {
@@ -101,7 +112,7 @@ Result<Observed> Reconciler::observe(const kube::Object& builder) {
       }
     }
   }
-  return o;
+  return ok();
 }
 
 Result<FinishedBuild> Reconciler::readFinishedBuild(const kube::Job& job,

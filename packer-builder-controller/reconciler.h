@@ -16,6 +16,7 @@
 
 #include "opsy/ami/image_cache.h"
 #include "opsy/aws/ec2.h"
+#include "opsy/controller/failure.h"
 #include "opsy/controller/reconciler.h"
 #include "opsy/core/clock.h"
 #include "opsy/core/result.h"
@@ -41,6 +42,7 @@ struct ReconcilerDeps {
   kube::EventRecorder& events;
   notify::NotifierFactory* notifiers = nullptr;
   Clock& clock;
+  controller::FailureCounterPtr failures;  // optional: opsy_reconcile_errors_total
 };
 
 class Reconciler : public controller::Reconciler {
@@ -50,8 +52,9 @@ class Reconciler : public controller::Reconciler {
   // One reconcile; the requeue delay decided, or nullopt.
   [[nodiscard]] Result<std::optional<Duration>> reconcile(const kube::ObjectKey& key) override;
 
-  // Gathers what decide() needs about `builder`.
-  [[nodiscard]] Result<Observed> observe(const kube::Object& builder);
+  // Gathers what decide() needs about `o.builder` into `o`; an error stops the gathering and
+  // is what decide() reports.
+  [[nodiscard]] Status observe(Observed& o);
 
  private:
   [[nodiscard]] Result<FinishedBuild> readFinishedBuild(const kube::Job& job,

@@ -540,8 +540,37 @@ bool FakeAws::Impl::authenticate(Call& call) {
 // InvalidRequestException "Request limit exceeded." (what EKS is seen to send) / 500
 // ServerException / 503 ServiceUnavailableException; SES v2 429 TooManyRequestsException; Slack 429
 // + Retry-After.
+void FakeAws::Impl::sendAccessDenied(Call& call) {
+  const std::string& svc = call.service;
+  const std::string action = svc + ":" + call.operation;
+  const std::string who =
+      "User: arn:aws:sts::" + options.account_id +
+      ":assumed-role/opsy-controller/opsy is not authorized to perform: " + action;
+  const std::string because = " because no identity-based policy allows the " + action + " action";
+  if (svc == "ec2") {
+    ec2Error(call, 403, "UnauthorizedOperation",
+             "You are not authorized to perform this operation. " + who + because);
+  } else if (svc == "eks" || svc == "ses") {
+    jsonError(call, 403, "AccessDeniedException", who + " on resource: *" + because);
+  } else if (svc == "sns") {
+    queryError(call, 403, "AuthorizationError", who + " on resource: *" + because, xmlnsFor(svc));
+  } else {
+    queryError(call, 403, "AccessDenied", who + because, xmlnsFor(svc));
+  }
+}
+
 void FakeAws::Impl::sendServiceError(Call& call, FaultKind kind, int retry_after) {
   const std::string& svc = call.service;
+  if (kind == FaultKind::AccessDenied) {
+    sendAccessDenied(call);
+    return;
+  }
+  if (kind == FaultKind::BareNotFound) {
+    call.error_code = "bare-404";
+    call.res.status = 404;
+    call.res.set_content("404 page not found\n", "text/plain; charset=utf-8");
+    return;
+  }
   if (svc == "ec2") {
     if (kind == FaultKind::Throttle) {
       ec2Error(call, 503, "RequestLimitExceeded", "Request limit exceeded.");

@@ -234,6 +234,12 @@ enum class FaultKind {
   Unavailable,  // 503 Unavailable / ServiceUnavailable / ServiceUnavailableException
   Latency,      // sleeps `latency` then answers normally
   Drop,         // closes the connection without a response
+  // 403 with each service's own denial: EC2 UnauthorizedOperation, EKS and SES v2
+  // AccessDeniedException, Auto Scaling and STS AccessDenied, SNS AuthorizationError; the message
+  // names the caller and the IAM action as AWS's does.
+  AccessDenied,
+  // 404 text/plain with no AWS error code: what a wrong endpoint override or a proxy answers.
+  BareNotFound,
 };
 
 struct FaultRule {

@@ -117,6 +117,7 @@ struct FakeAws::Impl {
   // Returns true when a fault answered (or dropped) the call.
   bool injectFault(Call& call);
   void sendServiceError(Call& call, FaultKind kind, int retry_after);
+  void sendAccessDenied(Call& call);
   void dispatch(Call& call);
 
   // ---- services ----

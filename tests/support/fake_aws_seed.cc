@@ -62,7 +62,9 @@ const std::map<std::string, FaultKind> kKinds = {{"throttle", FaultKind::Throttl
                                                  {"server-error", FaultKind::ServerError},
                                                  {"unavailable", FaultKind::Unavailable},
                                                  {"latency", FaultKind::Latency},
-                                                 {"drop", FaultKind::Drop}};
+                                                 {"drop", FaultKind::Drop},
+                                                 {"access-denied", FaultKind::AccessDenied},
+                                                 {"bare-not-found", FaultKind::BareNotFound}};
 
 }  // namespace
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include <fmt/format.h>
+
 #include "opsy/aws/sigv4.h"
 #include "opsy/core/log.h"
 #include "opsy/core/time_format.h"
@@ -191,8 +193,15 @@ Result<std::string> Caller::call(std::string_view operation, const http::Request
         return r;
       });
   if (!result) {
-    return fail(
-        std::move(result.error()).context(endpoint_.signing_name + " " + std::string(operation)));
+    Error e = std::move(result.error());
+    e.action = endpoint_.signing_name + ":" + std::string(operation);
+    if (e.http_status == 404 && e.provider_code.empty()) {
+      e.message = fmt::format(
+          "{} answered HTTP 404 without an AWS error code; check the endpoint "
+          "(AWS_ENDPOINT_URL*) and any proxy in between",
+          endpoint_.url);
+    }
+    return fail(std::move(e).context(endpoint_.signing_name + " " + std::string(operation)));
   }
   return result;
 }
@@ -229,7 +238,18 @@ Result<std::string> Caller::sendOnce(std::string_view operation, const http::Req
     if (!options_.credentials) {
       return fail(ErrorCode::Unauthenticated, "aws client has no credentials provider");
     }
-    OPSY_ASSIGN_OR_RETURN(Credentials creds, options_.credentials->credentials());
+    auto resolved = options_.credentials->credentials();
+    if (!resolved) {
+      // No call was made: whatever the chain said (a variable unset, IMDS unreachable), to the
+      // caller it is "no usable credentials", never a verdict on the resource asked for.
+      Error e = std::move(resolved.error());
+      if (e.code != ErrorCode::Unavailable && e.code != ErrorCode::Throttled &&
+          e.code != ErrorCode::DeadlineExceeded) {
+        e.code = ErrorCode::Unauthenticated;
+      }
+      return fail(std::move(e).context("resolve AWS credentials"));
+    }
+    Credentials creds = std::move(*resolved);
     TimePoint now = options_.clock->now() + std::chrono::milliseconds(skew_ms_.load());
     OPSY_RETURN_IF_ERROR(signRequest(req, creds, endpoint_.region, endpoint_.signing_name, now));
   }

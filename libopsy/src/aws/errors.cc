@@ -125,7 +125,10 @@ ErrorCode canonicalCode(std::string_view c, int status) {
     return ErrorCode::Unauthenticated;
   }
   if (status == 404) {
-    return ErrorCode::NotFound;
+    // Every AWS API names what it did not find (ResourceNotFoundException, InvalidAMIID.NotFound).
+    // A 404 with no code comes from something else on the path, a wrong endpoint override or a
+    // proxy: not an answer about the resource, so nothing may conclude it is gone.
+    return c.empty() ? ErrorCode::Unavailable : ErrorCode::NotFound;
   }
   if (status == 409) {
     return ErrorCode::Conflict;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <random>
 
+#include "opsy/controller/failure.h"
 #include "opsy/core/duration.h"
 #include "opsy/core/log.h"
 #include "runtime/controller_internal.h"
@@ -82,12 +83,15 @@ kube::WorkFn instrumentReconcile(std::string controller, ReconcileFn fn, Metrics
     }
     const auto elapsed = std::chrono::duration_cast<Duration>(clock.steadyNow() - started);
     const ReconcileResult result = resultOf(outcome);
-    metrics.reconcileDone(result, elapsed);
+    const std::string reason =
+        outcome.error ? controller::describeFailure(*outcome.error, {}).reason : "";
+    metrics.reconcileDone(result, elapsed, reason);
     const std::string error_text = outcome.error ? outcome.error->toString() : "";
     switch (result) {
       case ReconcileResult::Error:
-        out.error("reconcile failed", log::kv("controller", name, "object", key, "reconcile_id", id,
-                                              "error", error_text, "duration_s", seconds(elapsed)));
+        out.error("reconcile failed",
+                  log::kv("controller", name, "object", key, "reconcile_id", id, "reason", reason,
+                          "error", error_text, "duration_s", seconds(elapsed)));
         break;
       case ReconcileResult::Terminal:
         out.error("reconcile failed terminally",

@@ -43,7 +43,9 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& reconcile_errors =
       prometheus::BuildCounter()
           .Name("opsy_reconcile_errors_total")
-          .Help("Reconciles that returned an error (retried or terminal).")
+          .Help(
+              "Reconciles that ended on a failure (retried, terminal, or shown on the object "
+              "until the next look), by reason.")
           .Register(*registry);
   prometheus::Family<prometheus::Histogram>& reconcile_duration =
       prometheus::BuildHistogram()
@@ -118,7 +120,6 @@ Metrics::Metrics(std::string controller, std::string version)
                             ReconcileResult::RequeueAfter, ReconcileResult::Terminal}) {
     impl_->reconcile_total.Add({{"controller", controller_}, {"result", std::string(toString(r))}});
   }
-  impl_->reconcile_errors.Add({{"controller", controller_}});
   impl_->reconcile_duration.Add({{"controller", controller_}}, latencyBuckets());
   impl_->leader.Add({{"controller", controller_}}).Set(0);
   impl_->build_info
@@ -129,15 +130,20 @@ Metrics::Metrics(std::string controller, std::string version)
 
 Metrics::~Metrics() = default;
 
-void Metrics::reconcileDone(ReconcileResult result, Duration elapsed) {
+void Metrics::reconcileDone(ReconcileResult result, Duration elapsed, std::string_view reason) {
   impl_->reconcile_total
       .Add({{"controller", controller_}, {"result", std::string(toString(result))}})
       .Increment();
   if (result == ReconcileResult::Error || result == ReconcileResult::Terminal) {
-    impl_->reconcile_errors.Add({{"controller", controller_}}).Increment();
+    reconcileFailed(reason.empty() ? std::string_view("InternalError") : reason);
   }
   impl_->reconcile_duration.Add({{"controller", controller_}}, latencyBuckets())
       .Observe(seconds(elapsed));
+}
+
+void Metrics::reconcileFailed(std::string_view reason) {
+  impl_->reconcile_errors.Add({{"controller", controller_}, {"reason", std::string(reason)}})
+      .Increment();
 }
 
 void Metrics::awsCall(std::string_view service, std::string_view operation, std::string_view code,

@@ -197,8 +197,10 @@ class AmiRefreshE2e : public ::testing::Test {
     ASSERT_TRUE(controller_->start());
   }
 
-  // The seed sample, with `notifier_json` as its spec.notifier when given.
-  void applySample(const std::string& notifier_json = "") {
+  // The seed sample, with `notifier_json` as its spec.notifier when given, and the given
+  // spec.timeOuts.controllerTimer and spec.clusterName when not empty.
+  void applySample(const std::string& notifier_json = "", const std::string& controller_timer = "",
+                   const std::string& cluster_name = "") {
     auto sample = opsy::testing::parseJsonOrYaml(
         readFile(std::string(OPSY_TEST_DATA_DIR) + "/samples/amirefresher.yaml"));
     ASSERT_TRUE(sample.has_value()) << sample.error().toString();
@@ -212,8 +214,43 @@ class AmiRefreshE2e : public ::testing::Test {
       doc["spec"].RemoveMember("notifier");
       doc["spec"].AddMember("notifier", copy, doc.GetAllocator());
     }
+    if (!controller_timer.empty()) {
+      rapidjson::Value timeouts(rapidjson::kObjectType);
+      timeouts.AddMember("controllerTimer",
+                         rapidjson::Value(controller_timer.c_str(), doc.GetAllocator()),
+                         doc.GetAllocator());
+      doc["spec"].RemoveMember("timeOuts");
+      doc["spec"].AddMember("timeOuts", timeouts, doc.GetAllocator());
+    }
+    if (!cluster_name.empty()) {
+      doc["spec"]["clusterName"].SetString(cluster_name.c_str(), doc.GetAllocator());
+    }
     auto created = kube_.createObject(opsy::testing::toJson(doc));
     ASSERT_TRUE(created.has_value()) << created.error().toString();
+  }
+
+  // The refresher's condition of `type`, when it has one.
+  std::optional<kube::Condition> condition(std::string_view type) const {
+    auto r = refresher();
+    const kube::Condition* c = r ? kube::findCondition(r->status.conditions, type) : nullptr;
+    return c ? std::optional<kube::Condition>(*c) : std::nullopt;
+  }
+
+  // How many times an Event with `reason` was recorded about the refresher (a series counts as
+  // its count).
+  int eventCount(std::string_view reason) const {
+    int n = 0;
+    for (const std::string& text : kube_.listObjects("events.k8s.io/v1", "Event", kNamespace)) {
+      auto doc = opsy::testing::parseJson(text);
+      if (!doc || !doc->HasMember("reason") || (*doc)["reason"].GetString() != reason ||
+          !doc->HasMember("regarding") || !(*doc)["regarding"].HasMember("name") ||
+          (*doc)["regarding"]["name"].GetString() != kName) {
+        continue;
+      }
+      const bool series = doc->HasMember("series") && (*doc)["series"].HasMember("count");
+      n += series ? (*doc)["series"]["count"].GetInt() : 1;
+    }
+    return n;
   }
 
   std::optional<AmiRefresher> refresher() const {
@@ -373,6 +410,68 @@ TEST_F(AmiRefreshE2e, SampleRollsOnlyTheGroupThatNeedsItAndReportsEveryGroup) {
 
   controller_->signal(SIGTERM);
   EXPECT_EQ(controller_->wait(std::chrono::seconds(35)), std::optional<int>(0));
+}
+
+// A denied DescribeImages (the first call a new IAM role meets) is on the refresher within one
+// reconcile: Ready=False AWSAccessDenied naming the IAM action, Stalled, one Warning Event; the
+// lookup is retried once per controllerTimer, not hot-looped; and once the policy is fixed the
+// refresher recovers by itself.
+TEST_F(AmiRefreshE2e, DeniedImageLookupShowsAccessDeniedThenRecovers) {
+  aws_.setEksAutoCompleteAfter(1);
+  aws_.addFault({.service = "ec2",
+                 .operation = "DescribeImages",
+                 .kind = opsy::testing::FaultKind::AccessDenied});
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applySample("", "2s"));
+
+  ASSERT_TRUE(eventually([&] {
+    auto c = condition("Ready");
+    return c && c->status == kube::kConditionFalse && c->reason == "AWSAccessDenied";
+  })) << "Ready never said AWSAccessDenied";
+  auto ready_condition = condition("Ready");
+  EXPECT_NE(ready_condition->message.find("ec2:DescribeImages"), std::string::npos)
+      << ready_condition->message;
+  EXPECT_NE(ready_condition->message.find("docs/iam.md#ami-refresh-controller"), std::string::npos)
+      << ready_condition->message;
+  auto stalled = condition("Stalled");
+  ASSERT_TRUE(stalled.has_value());
+  EXPECT_EQ(stalled->status, kube::kConditionTrue);
+  EXPECT_EQ(stalled->reason, "AWSAccessDenied");
+
+  // While denied: at most one lookup per controllerTimer (2 s), one Event in all, no AWS writes.
+  aws_.clearCalls();
+  constexpr int kWindowSeconds = 6;
+  std::this_thread::sleep_for(std::chrono::seconds(kWindowSeconds));
+  EXPECT_LE(aws_.callCount("ec2", "DescribeImages"), kWindowSeconds / 2 + 1);
+  EXPECT_EQ(eventCount("AWSAccessDenied"), 1);
+  EXPECT_TRUE(aws_.eksUpdates().empty());
+  EXPECT_NE(scrapeMetrics().find("opsy_reconcile_errors_total{controller=\"ami-refresh\","
+                                 "reason=\"AWSAccessDenied\"}"),
+            std::string::npos);
+
+  aws_.clearFaults();
+  ASSERT_TRUE(eventually([&] { return ready(); })) << "never recovered after the fault was lifted";
+  EXPECT_EQ(condition("Stalled")->status, kube::kConditionFalse);
+  EXPECT_EQ(aws_.eksUpdates().size(), 1U);
+}
+
+// A clusterName EKS does not know is named on the refresher, with the region, as ClusterNotFound;
+// nothing is retried faster than controllerTimer.
+TEST_F(AmiRefreshE2e, WrongClusterNameShowsClusterNotFound) {
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applySample("", "2s", "no-such-cluster"));
+
+  ASSERT_TRUE(eventually([&] {
+    auto c = condition("Ready");
+    return c && c->status == kube::kConditionFalse && c->reason == "ClusterNotFound";
+  })) << "Ready never said ClusterNotFound";
+  auto c = condition("Ready");
+  EXPECT_NE(c->message.find("\"no-such-cluster\""), std::string::npos) << c->message;
+  EXPECT_NE(c->message.find("us-west-2"), std::string::npos) << c->message;
+  aws_.clearCalls();
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  EXPECT_LE(aws_.callCount("eks", "ListNodegroups"), 3);
+  EXPECT_EQ(eventCount("ClusterNotFound"), 1);
 }
 
 // What the running controller serves on /metrics after a real rollout passes `promtool check

@@ -160,21 +160,57 @@ class PackerBuilderE2eTest : public ::testing::Test {
     return doc ? std::move(*doc) : Json();
   }
 
-  // "<status>/<reason>" of condition `type`, or "" when absent.
-  static std::string condition(const Json& b, std::string_view type) {
+  // Condition `type` of builder `b`, or nullptr when absent.
+  static const JsonValue* findCondition(const Json& b, std::string_view type) {
     const JsonValue* conditions = rapidjson::Pointer("/status/conditions").Get(b);
     if (conditions == nullptr || !conditions->IsArray()) {
-      return "";
+      return nullptr;
     }
     for (const JsonValue& c : conditions->GetArray()) {
       if (stringAt(c, {"type"}) == type) {
-        return stringAt(c, {"status"}) + "/" + stringAt(c, {"reason"});
+        return &c;
       }
     }
-    return "";
+    return nullptr;
+  }
+
+  // "<status>/<reason>" of condition `type`, or "" when absent.
+  static std::string condition(const Json& b, std::string_view type) {
+    const JsonValue* c = findCondition(b, type);
+    return c ? stringAt(*c, {"status"}) + "/" + stringAt(*c, {"reason"}) : "";
   }
 
   static bool ready(const Json& b) { return condition(b, "Ready").rfind("True/", 0) == 0; }
+
+  // The message of condition `type`, or "" when absent.
+  static std::string conditionMessage(const Json& b, std::string_view type) {
+    const JsonValue* c = findCondition(b, type);
+    return c ? stringAt(*c, {"message"}) : "";
+  }
+
+  // Sets spec.timeOuts.controllerTimer of the sample before it is applied.
+  void setSampleTimer(const char* timer) {
+    auto doc = parseJson(sample_);
+    ASSERT_TRUE(doc.has_value());
+    rapidjson::Pointer("/spec/timeOuts/controllerTimer").Set(*doc, timer);
+    sample_ = toJson(*doc);
+  }
+
+  // How many times an Event with `reason` was recorded about the builder (a series counts as its
+  // count).
+  int eventCount(std::string_view reason) const {
+    int n = 0;
+    for (const std::string& text : kube_->listObjects("events.k8s.io/v1", "Event", "default")) {
+      auto doc = parseJson(text);
+      if (!doc || stringAt(*doc, {"reason"}) != reason ||
+          stringAt(*doc, {"regarding", "name"}) != kBuilder) {
+        continue;
+      }
+      const JsonValue* count = rapidjson::Pointer("/series/count").Get(*doc);
+      n += count != nullptr && count->IsInt() ? count->GetInt() : 1;
+    }
+    return n;
+  }
 
   std::string controllerLog() const { return readFile((dir_ / "controller.log").string()); }
 
@@ -295,6 +331,39 @@ TEST_F(PackerBuilderE2eTest, SampleBuildsTagsReportsReadyThenStaysQuiet) {
 
   ASSERT_TRUE(child_->running()) << controllerLog();
   EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
+}
+
+// A denied DescribeImages is on the builder within one reconcile: Ready=False AWSAccessDenied
+// naming the IAM action, one Warning Event, no Job; the lookup is retried once per
+// controllerTimer, not hot-looped; once the policy is fixed the builder builds and turns Ready.
+TEST_F(PackerBuilderE2eTest, DeniedImageLookupShowsAccessDeniedThenRecovers) {
+  aws_->addFault(
+      {.service = "ec2", .operation = "DescribeImages", .kind = FaultKind::AccessDenied});
+  ASSERT_NO_FATAL_FAILURE(setSampleTimer("2s"));
+  startController();
+  applySample();
+
+  ASSERT_TRUE(
+      waitFor([&] { return condition(builder(), "Ready") == "False/AWSAccessDenied"; }, 10s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  const std::string message = conditionMessage(builder(), "Ready");
+  EXPECT_NE(message.find("ec2:DescribeImages"), std::string::npos) << message;
+  EXPECT_NE(message.find("docs/iam.md#packer-builder-controller"), std::string::npos) << message;
+  EXPECT_EQ(condition(builder(), "Stalled"), "True/AWSAccessDenied");
+
+  aws_->clearCalls();
+  constexpr int kWindowSeconds = 6;
+  std::this_thread::sleep_for(std::chrono::seconds(kWindowSeconds));
+  EXPECT_LE(aws_->callCount("ec2", "DescribeImages"), kWindowSeconds / 2 + 1);
+  EXPECT_EQ(eventCount("AWSAccessDenied"), 1) << controllerLog();
+  EXPECT_EQ(runner_->jobCount(), 0);
+
+  aws_->clearFaults();
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 30s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  EXPECT_EQ(condition(builder(), "Stalled").rfind("False/", 0), 0U);
+  EXPECT_EQ(runner_->jobCount(), 1);
 }
 
 // What the running controller serves on /metrics after a real build passes `promtool check

@@ -367,6 +367,66 @@ TEST(Decide, InvalidSpecStallsWithoutRetry) {
   EXPECT_TRUE(hasEvent(d, "InvalidSpec", kube::EventType::Warning));
 }
 
+// A read that failed puts its reason on Ready and Stalled within the reconcile, with one Warning
+// Event, touches no group, and is looked at again after controllerTimer.
+TEST(Decide, FailedReadIsShownAndRetriedAtTheTimer) {
+  World w;
+  w.managed = {group("a", kOld)};
+  Observed o = w.observed();
+  Error denied(ErrorCode::PermissionDenied, "eks ListNodegroups: User is not authorized");
+  denied.action = "eks:ListNodegroups";
+  denied.provider_code = "AccessDeniedException";
+  o.failure = denied;
+  Decision d = decide(o, kNow);
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(cond(*s, kReady).status, "False");
+  EXPECT_EQ(cond(*s, kReady).reason, "AWSAccessDenied");
+  EXPECT_THAT(cond(*s, kReady).message, HasSubstr("eks:ListNodegroups"));
+  EXPECT_THAT(cond(*s, kReady).message, HasSubstr("docs/iam.md#ami-refresh-controller"));
+  EXPECT_EQ(cond(*s, kStalled).status, "True");
+  EXPECT_TRUE(hasEvent(d, "AWSAccessDenied", kube::EventType::Warning));
+  EXPECT_EQ(d.requeue_after, std::optional<Duration>(w.spec.controller_timer));
+  EXPECT_FALSE(d.retry.has_value());
+  ASSERT_TRUE(d.failure.has_value());
+  EXPECT_EQ(d.failure->reason, "AWSAccessDenied");
+
+  o.refresher.status = *s;
+  Decision again = decide(o, kNow + w.spec.controller_timer);
+  EXPECT_FALSE(hasEvent(again, "AWSAccessDenied", kube::EventType::Warning));
+}
+
+// ListNodegroups answering "no such cluster" names the cluster and the region.
+TEST(Decide, UnknownClusterIsClusterNotFound) {
+  World w;
+  Observed o = w.observed();
+  o.cluster_missing = true;
+  Decision d = decide(o, kNow);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(cond(*s, kReady).reason, "ClusterNotFound");
+  EXPECT_THAT(cond(*s, kReady).message, HasSubstr("\"" + w.spec.cluster_name + "\""));
+  EXPECT_THAT(cond(*s, kReady).message, HasSubstr(w.spec.region));
+  EXPECT_EQ(cond(*s, kStalled).status, "True");
+  EXPECT_EQ(awsActions(d), 0u);
+}
+
+// A throttled read is retried with backoff: the decision carries the error to the work queue.
+TEST(Decide, ThrottledReadRetriesWithBackoff) {
+  World w;
+  Observed o = w.observed();
+  Error throttled(ErrorCode::Throttled, "Rate exceeded");
+  throttled.action = "autoscaling:DescribeAutoScalingGroups";
+  o.failure = throttled;
+  Decision d = decide(o, kNow);
+  ASSERT_TRUE(d.retry.has_value());
+  EXPECT_EQ(d.retry->code, ErrorCode::Throttled);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(cond(*s, kProgressing).reason, "AWSUnavailable");
+}
+
 // --- starting a rollout ---
 
 // With maxConcurrentNodegroups=1 only the first group starts: its intent (Updating, the version

@@ -49,5 +49,35 @@ TEST(ClockSkew, SmallDifferenceIsNotSkew) {
   EXPECT_EQ(h.transport->requests().size(), 1u);
 }
 
+// A failed call names itself as IAM spells the permission it needs, so a denial can say which
+// action to allow.
+TEST(CallerErrors, NameTheIamAction) {
+  ClientHarness h;
+  h.transport->reply(403, ec2Error("UnauthorizedOperation"));
+  auto ec2 = makeEc2Client(h.options());
+  auto st = (*ec2)->deleteSecurityGroup("sg-1");
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::PermissionDenied);
+  EXPECT_EQ(st.error().action, "ec2:DeleteSecurityGroup");
+}
+
+// A 404 without an AWS error code is something on the path (a wrong endpoint override, a proxy):
+// retried like an outage, never read as "the resource is gone", and the message names the
+// endpoint that answered.
+TEST(CallerErrors, BareNotFoundIsAnEndpointProblemRetried) {
+  ClientHarness h;
+  for (int i = 0; i < 3; ++i) {
+    h.transport->reply(404, "404 page not found\n");
+  }
+  auto ec2 = makeEc2Client(h.options());
+  auto st = (*ec2)->deleteSecurityGroup("sg-1");
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::Unavailable);
+  EXPECT_GT(h.transport->requests().size(), 1u) << "not retried";
+  EXPECT_NE(st.error().message.find("HTTP 404 without an AWS error code"), std::string::npos)
+      << st.error().message;
+  EXPECT_NE(st.error().message.find("://"), std::string::npos) << st.error().message;
+}
+
 }  // namespace
 }  // namespace opsy::aws

@@ -134,6 +134,8 @@ INSTANTIATE_TEST_SUITE_P(
                     CodeCase{"InvalidGroup.NotFound", 400, ErrorCode::NotFound},
                     CodeCase{"InvalidLaunchTemplateId.VersionNotFound", 400, ErrorCode::NotFound},
                     CodeCase{"ResourceNotFoundException", 404, ErrorCode::NotFound},
+                    // A 404 that names nothing came from a wrong endpoint or a proxy.
+                    CodeCase{"", 404, ErrorCode::Unavailable},
                     CodeCase{"ResourceInUseException", 409, ErrorCode::Conflict},
                     CodeCase{"InstanceRefreshInProgress", 400, ErrorCode::Conflict},
                     CodeCase{"IncorrectState", 400, ErrorCode::Conflict},

@@ -675,5 +675,58 @@ TEST(PackerBuilderDecideQuiet, RestartMidBuildResumes) {
   EXPECT_FALSE(one<PatchStatus>(later).has_value());
 }
 
+Error deniedDescribeImages() {
+  Error e(ErrorCode::PermissionDenied, "ec2 DescribeImages: You are not authorized");
+  e.action = "ec2:DescribeImages";
+  e.provider_code = "UnauthorizedOperation";
+  return e;
+}
+
+// A read that failed is shown on the builder at once (Ready=False with the failure's reason,
+// Stalled), with one Warning Event; it is looked at again after controllerTimer, and no Job is
+// started or followed on the strength of a partial observation.
+TEST(PackerBuilderDecideFailures, DeniedLookupIsShownOnceAndRetriedAtTheTimer) {
+  Observed o{.builder = builder({}), .failure = deniedDescribeImages()};
+  Decision d = decide(o, kNow);
+  PackerBuilderStatus s = written(d);
+  const kube::Condition* ready = cond(s, "Ready");
+  ASSERT_NE(ready, nullptr);
+  EXPECT_EQ(ready->status, "False");
+  EXPECT_EQ(ready->reason, "AWSAccessDenied");
+  EXPECT_NE(ready->message.find("ec2:DescribeImages"), std::string::npos);
+  EXPECT_EQ(cond(s, "Stalled")->status, "True");
+  EXPECT_TRUE(hasEvent(d, "AWSAccessDenied", kube::EventType::Warning));
+  EXPECT_FALSE(one<CreateJob>(d).has_value());
+  EXPECT_FALSE(d.retry.has_value());
+  EXPECT_EQ(d.requeue_after, std::optional<Duration>(5min));
+  ASSERT_TRUE(d.failure.has_value());
+  EXPECT_EQ(d.failure->reason, "AWSAccessDenied");
+
+  applyStatus(o, d);
+  Decision again = decide(o, kNow + 5min);
+  EXPECT_FALSE(one<PatchStatus>(again).has_value()) << "nothing new to write";
+  EXPECT_FALSE(hasEvent(again, "AWSAccessDenied", kube::EventType::Warning));
+}
+
+// A throttled read retries with backoff (the decision carries the error) and shows as
+// Progressing; Ready turns False only if it happens again.
+TEST(PackerBuilderDecideFailures, ThrottledLookupRetriesWithBackoff) {
+  Error throttled(ErrorCode::Throttled, "Request limit exceeded.");
+  throttled.action = "ec2:DescribeImages";
+  Observed o{.builder = builder({}), .failure = throttled};
+  Decision d = decide(o, kNow);
+  ASSERT_TRUE(d.retry.has_value());
+  EXPECT_EQ(d.retry->code, ErrorCode::Throttled);
+  PackerBuilderStatus s = written(d);
+  EXPECT_EQ(cond(s, "Progressing")->reason, "AWSUnavailable");
+  EXPECT_EQ(cond(s, "Ready"), nullptr);
+  EXPECT_FALSE(hasEvent(d, "AWSUnavailable", kube::EventType::Warning));
+
+  applyStatus(o, d);
+  Decision again = decide(o, kNow + 1s);
+  EXPECT_EQ(cond(written(again), "Ready")->reason, "AWSUnavailable");
+  EXPECT_TRUE(hasEvent(again, "AWSUnavailable", kube::EventType::Warning));
+}
+
 }  // namespace
 }  // namespace opsy::packer_builder

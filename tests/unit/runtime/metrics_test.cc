@@ -31,13 +31,26 @@ TEST(Metrics, KnownLabelSetsStartAtZero) {
 // Errors count in both the result series and the error total; durations land in the histogram.
 TEST(Metrics, ReconcileErrorsAreCountedTwice) {
   Metrics m("c");
-  m.reconcileDone(ReconcileResult::Error, std::chrono::milliseconds(30));
-  m.reconcileDone(ReconcileResult::Terminal, std::chrono::milliseconds(30));
+  m.reconcileDone(ReconcileResult::Error, std::chrono::milliseconds(30), "AWSUnavailable");
+  m.reconcileDone(ReconcileResult::Terminal, std::chrono::milliseconds(30), "AWSUnavailable");
+  m.reconcileFailed("AWSAccessDenied");
   std::string text = m.exposition();
-  EXPECT_TRUE(has(text, R"(opsy_reconcile_errors_total{controller="c"} 2)")) << text;
+  EXPECT_TRUE(has(text, R"(opsy_reconcile_errors_total{controller="c",reason="AWSUnavailable"} 2)"))
+      << text;
+  EXPECT_TRUE(
+      has(text, R"(opsy_reconcile_errors_total{controller="c",reason="AWSAccessDenied"} 1)"))
+      << text;
   EXPECT_TRUE(has(text, R"(opsy_reconcile_duration_seconds_count{controller="c"} 2)")) << text;
   EXPECT_TRUE(has(text, R"(opsy_reconcile_duration_seconds_bucket{controller="c",le="0.05"} 2)"))
       << text;
+}
+
+// A successful reconcile never counts as an error, whatever reason it is given.
+TEST(Metrics, SuccessIsNoError) {
+  Metrics m("c");
+  m.reconcileDone(ReconcileResult::Success, std::chrono::milliseconds(3), "AWSUnavailable");
+  m.reconcileDone(ReconcileResult::RequeueAfter, std::chrono::milliseconds(3), "AWSUnavailable");
+  EXPECT_FALSE(has(m.exposition(), "opsy_reconcile_errors_total{")) << m.exposition();
 }
 
 // AWS, Kubernetes and queue observations appear with their labels.

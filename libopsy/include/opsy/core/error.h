@@ -46,6 +46,9 @@ struct Error {
   std::string provider_code;
   // x-amzn-RequestId / RequestID / Audit-Id, kept so a failure can be traced with the provider.
   std::string request_id;
+  // The call that failed, spelled as the permission it needs: "ec2:DescribeImages". Empty when
+  // the failure did not come from an AWS call.
+  std::string action;
   // A delay the server asked for (Retry-After, x-amz-retry-after).
   std::optional<std::chrono::milliseconds> retry_after;
 

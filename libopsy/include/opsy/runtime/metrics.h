@@ -38,7 +38,11 @@ class Metrics {
 
   const std::string& controller() const { return controller_; }
 
-  void reconcileDone(ReconcileResult result, Duration elapsed);
+  // `reason` (controller/failure.h) labels opsy_reconcile_errors_total for Error and Terminal.
+  void reconcileDone(ReconcileResult result, Duration elapsed, std::string_view reason = "");
+  // A reconcile that ended without an error but shows a failure on its object (a denied call
+  // waiting for the next controllerTimer): counted in opsy_reconcile_errors_total by reason.
+  void reconcileFailed(std::string_view reason);
   // `code` is the HTTP status as text, or the provider error code, or "network" when no response.
   void awsCall(std::string_view service, std::string_view operation, std::string_view code,
                Duration elapsed);
