@@ -204,6 +204,56 @@ packer::JobInputs jobInputs(const Ctx& c, const packer::Plan& plan, const std::s
 }
 
 // Creates (or re-creates, idempotently by name) the Job recorded in status.
+// Why the Secrets the Job needs are not usable, or "" when they are (or not read yet).
+std::string secretProblem(const Ctx& c) {
+  if (!c.o.secrets) {
+    return "";
+  }
+  const std::string& ns = c.o.builder.metadata.ns;
+  for (const auto& [name, field] : jobSecrets(*c.spec)) {
+    auto it = c.o.secrets->find(name);
+    if (it == c.o.secrets->end() || !it->second) {
+      return fmt::format("Secret {}/{} named by {} does not exist; create it, or change {}", ns,
+                         name, field, field);
+    }
+    if (field == "spec.gitSync.secret") {
+      for (const char* key : {"username", "token"}) {
+        if (std::find(it->second->begin(), it->second->end(), key) == it->second->end()) {
+          return fmt::format(
+              "Secret {}/{} named by {} has no key \"{}\" (git-sync reads "
+              "\"username\" and \"token\")",
+              ns, name, field, key);
+        }
+      }
+    }
+  }
+  return "";
+}
+
+// A failure that stops this build before it starts (a missing Secret, a refused Job): shown on
+// the builder, looked at again after controllerTimer. Counted as a failed build only when it is
+// not the spec's fault, since fixing the spec starts afresh anyway.
+void buildBlocked(Ctx& c, controller::Failure f, bool counts_as_failure) {
+  // No Job was made: the run startBuild() began is not recorded.
+  c.status.job_id = c.before.job_id;
+  c.status.job_name = c.before.job_name;
+  c.status.last_run_base_image_id = c.before.last_run_base_image_id;
+  c.status.last_run = c.before.last_run;
+  if (c.status.job_status == kRunRunning) {
+    c.status.job_status = std::string(kRunFailed);  // the recorded Job could not be made again
+  }
+  if (counts_as_failure) {
+    ++c.status.failed_job_count;
+    c.status.last_run_status = std::string(kRunFailed);
+    c.status.last_run_message = f.message;
+  }
+  if (controller::showFailure(f, c.before.conditions, *c.conditions)) {
+    event(c, kube::EventType::Warning, f.reason, "Build", f.message);
+  }
+  c.requeue_after = clampRequeue(c.spec->time_outs.controller_timer);
+  c.failure = std::move(f);
+}
+
 bool createRecordedJob(Ctx& c) {
   auto plan = packer::planCommands({.commands = c.spec->builder.commands,
                                     .base_ami = baseFor(*c.spec, c.status.last_run_base_image_id),
@@ -212,9 +262,31 @@ bool createRecordedJob(Ctx& c) {
     stall(c, "InvalidSpec", plan.error().message);
     return false;
   }
+  if (std::string problem = secretProblem(c); !problem.empty()) {
+    buildBlocked(c, {std::string(controller::kReasonSecretMissing), problem, false}, false);
+    return false;
+  }
+  if (c.o.job_rejected) {
+    const Error& e = *c.o.job_rejected;
+    // 400/422: the Job built from this spec is invalid; anything else (RBAC, an admission
+    // webhook, a quota) is about the cluster and counts towards maxFailedJobs.
+    const bool spec_problem = e.code == ErrorCode::InvalidArgument;
+    buildBlocked(
+        c,
+        {std::string(controller::kReasonJobRejected),
+         fmt::format("the API server refused Job {}: {}", c.status.job_name, e.message), false},
+        !spec_problem);
+    return false;
+  }
   c.status.command = plan->display;
-  c.post.push_back(CreateJob{
-      jobInputs(c, *plan, c.status.job_name, c.status.job_id, c.status.last_run_base_image_id)});
+  packer::JobInputs inputs =
+      jobInputs(c, *plan, c.status.job_name, c.status.job_id, c.status.last_run_base_image_id);
+  if (c.o.secrets && !inputs.credentials_secret.empty()) {
+    inputs.credentials_secret_keys = *c.o.secrets->at(inputs.credentials_secret);
+  }
+  // The Job is created before the status names it, so the status never claims a build the API
+  // server refused; a crash in between is safe: the next look adopts the labelled Job.
+  c.pre.push_back(CreateJob{std::move(inputs)});
   return true;
 }
 
@@ -581,6 +653,17 @@ Decision finish(Ctx& c) {
 }
 
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> jobSecrets(const PackerBuilderSpec& spec) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!spec.builder.secret.empty()) {
+    out.emplace_back(spec.builder.secret, "spec.builder.secret");
+  }
+  if (!spec.git_sync.secret.empty()) {
+    out.emplace_back(spec.git_sync.secret, "spec.gitSync.secret");
+  }
+  return out;
+}
 
 ami::Lineage lineageOf(const kube::Object& builder, const PackerBuilderSpec& spec) {
   return {.cluster_name = spec.cluster_name,

@@ -11,8 +11,10 @@
 //   OPSY_RETURN_IF_ERROR(executor.execute(observed, d));
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -68,7 +70,16 @@ struct Observed {
   // What could not be read (AWS denied, the API server unavailable, ...); the fields after the
   // failed read are empty.
   std::optional<Error> failure;
+  // The data keys of the Secrets a build Job would use (spec.builder.secret,
+  // spec.gitSync.secret), nullopt for a Secret that does not exist. Read only once a decision
+  // wants to create a Job (unset before): decide() then checks them before it creates one.
+  std::optional<std::map<std::string, std::optional<std::vector<std::string>>>> secrets;
+  // The API server refused to create the Job this decision asked for (its own message).
+  std::optional<Error> job_rejected;
 };
+
+// The Secrets a build Job of `spec` mounts, with the spec field that names each.
+std::vector<std::pair<std::string, std::string>> jobSecrets(const PackerBuilderSpec& spec);
 
 // Creates the build Job; the executor adds the keys of inputs.credentials_secret.
 struct CreateJob {

@@ -51,12 +51,17 @@ Result<std::vector<std::string>> SecretKeyListerImpl::keys(std::string_view ns,
   return out;
 }
 
-Status Executor::execute(const kube::Object& builder, const Decision& decision, aws::Ec2Api* ec2) {
-  kube::ObjectMeta meta = builder.metadata;
+Executor::Execution Executor::run(const kube::Object& builder, const Decision& decision,
+                                  aws::Ec2Api* ec2) {
+  Execution out{.meta = builder.metadata};
   for (const Action& action : decision.actions) {
-    OPSY_RETURN_IF_ERROR(run(builder, meta, action, ec2));
+    out.status = runOne(builder, out.meta, action, ec2);
+    if (!out.status) {
+      out.failed = &action;
+      break;
+    }
   }
-  return ok();
+  return out;
 }
 
 Status Executor::setFinalizer(kube::ObjectMeta& meta, bool present) {
@@ -81,16 +86,8 @@ Status Executor::setFinalizer(kube::ObjectMeta& meta, bool present) {
   return ok();
 }
 
-Status Executor::createJob(const kube::Object& builder, const CreateJob& action) {
-  packer::JobInputs inputs = action.inputs;
-  if (!inputs.credentials_secret.empty()) {
-    auto keys = deps_.secrets.keys(builder.metadata.ns, inputs.credentials_secret);
-    if (!keys) {
-      return tl::unexpected(std::move(keys).error().context(
-          fmt::format("spec.builder.secret {}", inputs.credentials_secret)));
-    }
-    inputs.credentials_secret_keys = *keys;
-  }
+Status Executor::createJob(const kube::Object& builder, const CreateJob& action) const {
+  const packer::JobInputs& inputs = action.inputs;
   OPSY_ASSIGN_OR_RETURN(kube::Job job, packer::buildJob(inputs));
   auto created =
       kube::createTyped(deps_.writer, job, {.field_manager = std::string(kFieldManager)});
@@ -128,8 +125,8 @@ Status Executor::cleanup(const CleanupTemporaries& action, aws::BuildCleanupApi&
   return ok();
 }
 
-Status Executor::run(const kube::Object& builder, kube::ObjectMeta& meta, const Action& action,
-                     aws::Ec2Api* ec2) {
+Status Executor::runOne(const kube::Object& builder, kube::ObjectMeta& meta, const Action& action,
+                        aws::Ec2Api* ec2) {
   const std::string& ns = builder.metadata.ns;
   auto need_ec2 = [&]() -> Status {
     if (ec2 == nullptr) {

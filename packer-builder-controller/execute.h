@@ -53,7 +53,6 @@ class SecretKeyListerImpl : public SecretKeyLister {
 struct ExecutorDeps {
   kube::ObjectWriter& writer;
   kube::StatusWriter& status;
-  SecretKeyLister& secrets;
   kube::EventRecorder& events;
   notify::NotifierFactory* notifiers = nullptr;  // null: notifications are dropped
 };
@@ -62,16 +61,29 @@ class Executor {
  public:
   explicit Executor(ExecutorDeps deps) : deps_(deps) {}
 
+  // What running a decision did.
+  struct Execution {
+    Status status = ok();
+    // The action that failed (an element of the decision's actions), or null.
+    const Action* failed = nullptr;
+    // The builder's metadata as the last write left it (resourceVersion, finalizers).
+    kube::ObjectMeta meta;
+  };
+
   // Runs the actions of `decision` about `builder` in order; stops at the first failure.
+  [[nodiscard]] Execution run(const kube::Object& builder, const Decision& decision,
+                              aws::Ec2Api* ec2);
   [[nodiscard]] Status execute(const kube::Object& builder, const Decision& decision,
-                               aws::Ec2Api* ec2);
+                               aws::Ec2Api* ec2) {
+    return run(builder, decision, ec2).status;
+  }
 
  private:
   // `meta` is the builder's, with the resourceVersion of our last write.
-  Status run(const kube::Object& builder, kube::ObjectMeta& meta, const Action& action,
-             aws::Ec2Api* ec2);
+  Status runOne(const kube::Object& builder, kube::ObjectMeta& meta, const Action& action,
+                aws::Ec2Api* ec2);
   Status setFinalizer(kube::ObjectMeta& meta, bool present);
-  Status createJob(const kube::Object& builder, const CreateJob& action);
+  Status createJob(const kube::Object& builder, const CreateJob& action) const;
   Status cleanup(const CleanupTemporaries& action, aws::BuildCleanupApi& ec2);
 
   ExecutorDeps deps_;

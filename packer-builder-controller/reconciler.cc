@@ -31,13 +31,24 @@ std::vector<aws::Filter> baseFilters(const std::vector<aws::Filter>& spec_filter
   return filters;
 }
 
+bool wantsJob(const Decision& d) {
+  return std::any_of(d.actions.begin(), d.actions.end(),
+                     [](const Action& a) { return std::holds_alternative<CreateJob>(a); });
+}
+
+// A refusal no retry of the same request can fix: validation (400/422), RBAC or an admission
+// webhook (403), a missing namespace or quota (404, FailedPrecondition).
+bool refused(const Error& e) {
+  return e.code == ErrorCode::InvalidArgument || e.code == ErrorCode::PermissionDenied ||
+         e.code == ErrorCode::NotFound || e.code == ErrorCode::FailedPrecondition;
+}
+
 }  // namespace
 
 Reconciler::Reconciler(ReconcilerDeps deps)
     : deps_(std::move(deps)),
       executor_({.writer = deps_.writer,
                  .status = deps_.status,
-                 .secrets = deps_.secrets,
                  .events = deps_.events,
                  .notifiers = deps_.notifiers}) {}
 
@@ -54,7 +65,14 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
   if (Status read = observe(observed); !read) {
     observed.failure = std::move(read).error();  // decide() reports it on the builder
   }
-  Decision decision = decide(observed, deps_.clock.now());
+  const TimePoint now = deps_.clock.now();
+  Decision decision = decide(observed, now);
+  if (wantsJob(decision)) {
+    // Only a decision to build reads the Secrets the Job needs (they are not watched, and an
+    // idle builder should cost no API call); decide() checks them before it creates anything.
+    readSecrets(observed);
+    decision = decide(observed, now);
+  }
   aws::Ec2ApiPtr ec2;
   bool needs_ec2 =
       std::any_of(decision.actions.begin(), decision.actions.end(), [](const Action& a) {
@@ -65,7 +83,17 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
     auto spec = parseSpec(*builder);
     OPSY_ASSIGN_OR_RETURN(ec2, deps_.ec2(spec ? spec->region : ""));
   }
-  OPSY_RETURN_IF_ERROR(executor_.execute(*builder, decision, ec2.get()));
+  Executor::Execution done = executor_.run(*builder, decision, ec2.get());
+  if (!done.status && done.failed != nullptr && std::holds_alternative<CreateJob>(*done.failed) &&
+      refused(done.status.error())) {
+    // The API server refused the Job: decide again knowing it, so the builder says so (and the
+    // status never names a Job that does not exist).
+    observed.builder.metadata = done.meta;
+    observed.job_rejected = done.status.error();
+    decision = decide(observed, now);
+    done = executor_.run(observed.builder, decision, ec2.get());
+  }
+  OPSY_RETURN_IF_ERROR(done.status);
   if (decision.failure && !decision.retry) {
     controller::recordShownFailure(deps_.failures.get(), "controller.packer-builder", key,
                                    *decision.failure,
@@ -75,6 +103,25 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
     return tl::unexpected(*decision.retry);
   }
   return decision.requeue_after;
+}
+
+void Reconciler::readSecrets(Observed& o) {
+  auto spec = parseSpec(o.builder);
+  if (!spec) {
+    return;
+  }
+  o.secrets.emplace();
+  for (const auto& [name, field] : jobSecrets(*spec)) {
+    auto keys = deps_.secrets.keys(o.builder.metadata.ns, name);
+    if (keys) {
+      (*o.secrets)[name] = std::move(*keys);
+    } else if (keys.error().code == ErrorCode::NotFound) {
+      (*o.secrets)[name] = std::nullopt;
+    } else {
+      o.failure = std::move(keys).error().context(fmt::format("read Secret {} ({})", name, field));
+      return;
+    }
+  }
 }
 
 Status Reconciler::observe(Observed& o) {

@@ -36,7 +36,7 @@ struct ReconcilerDeps {
   kube::ObjectWriter& writer;
   kube::StatusWriter& status;
   kube::PodLogReader& logs;  // the build container's log (packer-builder-controller/build_log.h)
-  SecretKeyLister& secrets;
+  SecretKeyLister& secrets;  // the Secrets a build Job uses, read only before creating one
   Ec2ForRegion ec2;
   ami::ImageLookupCache& images;
   kube::EventRecorder& events;
@@ -57,6 +57,8 @@ class Reconciler : public controller::Reconciler {
   [[nodiscard]] Status observe(Observed& o);
 
  private:
+  // Fills o.secrets with the keys of the Secrets a build Job would use.
+  void readSecrets(Observed& o);
   [[nodiscard]] Result<FinishedBuild> readFinishedBuild(const kube::Job& job,
                                                         const PackerBuilderSpec& spec,
                                                         aws::ImageApi& ec2);

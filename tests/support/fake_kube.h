@@ -110,6 +110,9 @@ struct KubeFault {
   Duration latency{0};          // added before answering (with or without http_status)
   // For watches: the stream starts normally and is closed abruptly (no final chunk) after this.
   std::optional<Duration> drop_watch_after;
+  // The Status message to send instead of the default one, e.g. what an admission webhook says:
+  // `admission webhook "x" denied the request: ...` with 403.
+  std::string message;
 };
 
 struct FakeKubeOptions {

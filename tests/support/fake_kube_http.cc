@@ -240,6 +240,7 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
     Duration latency{0};
     int status = 0;
     int retry_after = 0;
+    std::string fault_message;
     {
       std::lock_guard lock(faults_mu_);
       const std::string resource_with_sub =
@@ -267,6 +268,7 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
         } else if (f.http_status != 0 && status == 0) {
           status = f.http_status;
           retry_after = f.retry_after_seconds;
+          fault_message = f.message;
           if (f.count > 0) {
             --f.count;
           }
@@ -304,7 +306,17 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
         case 504:
           e = simpleError(504, "Timeout", "the server was unable to respond in time");
           break;
+        case 403:
+          e = simpleError(403, "Forbidden",
+                          route.resource + " is forbidden: injected refusal of " + record.verb);
+          break;
+        case 422:
+          e = simpleError(422, "Invalid", route.resource + " is invalid: injected refusal");
+          break;
         default: e = simpleError(status, "InternalError", "injected failure"); break;
+      }
+      if (!fault_message.empty()) {
+        e.message = fault_message;
       }
       sendError(res, e);
       finish(res);

@@ -91,7 +91,7 @@ class PackerBuilderE2eTest : public ::testing::Test {
         R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}})");
     for (const auto& [name, data] : std::map<std::string, std::string>{
              {"slack-token", R"({"token":"eG94Yi1mYWtlLXRva2Vu"})"},
-             {"git-sync", R"({"GITSYNC_USERNAME":"Ym90","GITSYNC_PASSWORD":"cGFzcw=="})"},
+             {"git-sync", R"({"username":"Ym90","token":"cGFzcw=="})"},
              {"aws-creds",
               R"({"AWS_ACCESS_KEY_ID":"QUtJREVYQU1QTEU=","AWS_SECRET_ACCESS_KEY":"c2VjcmV0"})"}}) {
       ASSERT_TRUE(kube_->createObject(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":")" +
@@ -364,6 +364,58 @@ TEST_F(PackerBuilderE2eTest, DeniedImageLookupShowsAccessDeniedThenRecovers) {
                                                               << controllerLog();
   EXPECT_EQ(condition(builder(), "Stalled").rfind("False/", 0), 0U);
   EXPECT_EQ(runner_->jobCount(), 1);
+}
+
+// A builder whose spec.builder.secret does not exist says so, naming the Secret; no Job is
+// created, the status never claims a build; creating the Secret lets the build start.
+TEST_F(PackerBuilderE2eTest, MissingBuilderSecretIsNamedAndNoJobIsCreated) {
+  ASSERT_TRUE(kube_->deleteObject("v1", "Secret", "default", "aws-creds"));
+  ASSERT_NO_FATAL_FAILURE(setSampleTimer("2s"));
+  startController();
+  applySample();
+
+  ASSERT_TRUE(waitFor([&] { return condition(builder(), "Ready") == "False/SecretMissing"; }, 10s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  const std::string message = conditionMessage(builder(), "Ready");
+  EXPECT_NE(message.find("default/aws-creds"), std::string::npos) << message;
+  EXPECT_NE(message.find("spec.builder.secret"), std::string::npos) << message;
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(runner_->jobCount(), 0);
+  EXPECT_EQ(kube_->requestCount("create", "jobs"), 0);
+  EXPECT_NE(at(builder(), "/status/jobStatus"), "running") << toJson(builder());
+  EXPECT_EQ(eventCount("SecretMissing"), 1);
+
+  ASSERT_TRUE(kube_->createObject(
+      R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"aws-creds","namespace":"default"},)"
+      R"("data":{"AWS_ACCESS_KEY_ID":"QUtJREVYQU1QTEU="}})"));
+  ASSERT_TRUE(waitFor([&] { return runner_->jobCount() == 1; }, 10s)) << controllerLog();
+}
+
+// A Job the API server refuses (an admission webhook here) is JobRejected with the server's own
+// message; the status never says a build is running and no "disappeared" failure follows.
+TEST_F(PackerBuilderE2eTest, RefusedJobIsJobRejectedWithTheServersMessage) {
+  kube_->addFault({.verb = "create",
+                   .resource = "jobs",
+                   .http_status = 403,
+                   .count = -1,
+                   .message = "admission webhook \"no-privileged.example.com\" denied the "
+                              "request: hostPath volumes are not allowed"});
+  ASSERT_NO_FATAL_FAILURE(setSampleTimer("2s"));
+  startController();
+  applySample();
+
+  ASSERT_TRUE(waitFor([&] { return condition(builder(), "Ready") == "False/JobRejected"; }, 10s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  const std::string message = conditionMessage(builder(), "Ready");
+  EXPECT_NE(message.find("hostPath volumes are not allowed"), std::string::npos) << message;
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_NE(at(builder(), "/status/jobStatus"), "running") << toJson(builder());
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(runner_->jobCount(), 0);
+  EXPECT_EQ(eventCount("BuildFailed"), 0) << "no \"Job disappeared\" for a Job never made";
 }
 
 // What the running controller serves on /metrics after a real build passes `promtool check

@@ -24,6 +24,7 @@ using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::InSequence;
 using ::testing::NiceMock;
+using ::testing::Not;
 using ::testing::Pair;
 using ::testing::Return;
 using ::testing::StrictMock;
@@ -160,12 +161,8 @@ TEST_F(ReconcilerTest, NewBuilderStartsOneBuildJob) {
           .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
       {});
   {
+    // The Secret is checked, the Job created, and only then does the status name it.
     InSequence seq;
-    EXPECT_CALL(status_, patchStatus(_, "ci", "pb", kube::PatchType::Merge,
-                                     AllOf(HasSubstr(R"("jobStatus":"running")"),
-                                           HasSubstr(R"("lastRunBaseImageID":"ami-base")")),
-                                     _))
-        .WillOnce(Return(kube::Object()));
     EXPECT_CALL(secrets_, keys("ci", "aws-creds"))
         .WillOnce(Return(std::vector<std::string>{"AWS_ACCESS_KEY_ID"}));
     EXPECT_CALL(
@@ -176,6 +173,11 @@ TEST_F(ReconcilerTest, NewBuilderStartsOneBuildJob) {
                         job.metadata.name.rfind("pb-", 0) == 0;
                }),
                _))
+        .WillOnce(Return(kube::Object()));
+    EXPECT_CALL(status_, patchStatus(_, "ci", "pb", kube::PatchType::Merge,
+                                     AllOf(HasSubstr(R"("jobStatus":"running")"),
+                                           HasSubstr(R"("lastRunBaseImageID":"ami-base")")),
+                                     _))
         .WillOnce(Return(kube::Object()));
   }
   EXPECT_CALL(events_, record(_, kube::EventType::Normal, "BuildStarted", "Build", _));
@@ -197,6 +199,55 @@ TEST_F(ReconcilerTest, CreateJobAlreadyExistsIsSuccess) {
   EXPECT_CALL(secrets_, keys(_, _)).WillOnce(Return(std::vector<std::string>{}));
   EXPECT_CALL(writer_, create(_, _, _))
       .WillOnce(Return(fail(ErrorCode::AlreadyExists, "jobs \"pb-x\" already exists")));
+  EXPECT_EQ(run(reconciler_, "ci/pb").kind, kube::WorkOutcome::Kind::RequeueAfter);
+}
+
+// A Secret the Job needs that does not exist stops the build before anything is created:
+// Ready=False SecretMissing naming it, one Warning Event, no Job, no "running" status.
+TEST_F(ReconcilerTest, MissingSecretIsNamedAndNoJobIsCreated) {
+  givenBuilder(builderObject());
+  givenJobs({});
+  givenImages(
+      {aws::Image{
+          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
+      {});
+  EXPECT_CALL(secrets_, keys("ci", "aws-creds"))
+      .WillOnce(Return(fail(ErrorCode::NotFound, "secrets \"aws-creds\" not found")));
+  EXPECT_CALL(status_,
+              patchStatus(_, "ci", "pb", kube::PatchType::Merge,
+                          AllOf(HasSubstr(R"("reason":"SecretMissing")"),
+                                HasSubstr("Secret ci/aws-creds named by spec.builder.secret"),
+                                Not(HasSubstr(R"("jobStatus":"running")"))),
+                          _))
+      .WillOnce(Return(kube::Object()));
+  EXPECT_CALL(events_, record(_, kube::EventType::Warning, "SecretMissing", "Build", _));
+  kube::WorkOutcome out = run(reconciler_, "ci/pb");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
+  EXPECT_EQ(out.requeue_after, 5min);
+}
+
+// A Job the API server refuses is reported with the server's message; the status never says a
+// build is running.
+TEST_F(ReconcilerTest, RefusedJobIsJobRejectedWithTheServersMessage) {
+  givenBuilder(builderObject());
+  givenJobs({});
+  givenImages(
+      {aws::Image{
+          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
+      {});
+  EXPECT_CALL(secrets_, keys("ci", "aws-creds"))
+      .WillRepeatedly(Return(std::vector<std::string>{"AWS_ACCESS_KEY_ID"}));
+  EXPECT_CALL(writer_, create(_, _, _))
+      .WillOnce(Return(fail(ErrorCode::PermissionDenied,
+                            "admission webhook \"policy\" denied the request: no hostPath")));
+  EXPECT_CALL(status_, patchStatus(_, "ci", "pb", kube::PatchType::Merge,
+                                   AllOf(HasSubstr(R"("reason":"JobRejected")"),
+                                         HasSubstr("admission webhook"),
+                                         Not(HasSubstr(R"("jobStatus":"running")")),
+                                         HasSubstr(R"("failedJobCount":1)")),
+                                   _))
+      .WillOnce(Return(kube::Object()));
+  EXPECT_CALL(events_, record(_, kube::EventType::Warning, "JobRejected", "Build", _));
   EXPECT_EQ(run(reconciler_, "ci/pb").kind, kube::WorkOutcome::Kind::RequeueAfter);
 }
 
@@ -294,10 +345,9 @@ TEST_F(ReconcilerTest, MissingBuilderIsSuccess) {
 TEST(PackerBuilderExecutor, CleanupDeletesTemporariesToleratingNotFound) {
   StrictMock<kube::MockObjectWriter> writer;
   StrictMock<kube::MockStatusWriter> status;
-  StrictMock<MockSecretKeyLister> secrets;
   NiceMock<kube::MockEventRecorder> events;
   StrictMock<aws::MockEc2Api> ec2;
-  Executor executor({.writer = writer, .status = status, .secrets = secrets, .events = events});
+  Executor executor({.writer = writer, .status = status, .events = events});
   EXPECT_CALL(ec2, describeSecurityGroups(Field(
                        &aws::DescribeSecurityGroupsInput::filters,
                        ::testing::ElementsAre(AllOf(
@@ -318,9 +368,8 @@ TEST(PackerBuilderExecutor, CleanupDeletesTemporariesToleratingNotFound) {
 TEST(PackerBuilderExecutor, AddFinalizerPatchesWithResourceVersion) {
   StrictMock<kube::MockObjectWriter> writer;
   StrictMock<kube::MockStatusWriter> status;
-  StrictMock<MockSecretKeyLister> secrets;
   NiceMock<kube::MockEventRecorder> events;
-  Executor executor({.writer = writer, .status = status, .secrets = secrets, .events = events});
+  Executor executor({.writer = writer, .status = status, .events = events});
   kube::Object obj = builderObject();
   obj.metadata.finalizers.clear();
   EXPECT_CALL(writer, patch(_, "ci", "pb", kube::PatchType::Merge,
@@ -361,14 +410,10 @@ TEST_F(ReconcilerTest, DeletionStopsBuildAndReleasesFinalizer) {
 TEST(PackerBuilderExecutor, NotifyUsesFactory) {
   StrictMock<kube::MockObjectWriter> writer;
   StrictMock<kube::MockStatusWriter> status;
-  StrictMock<MockSecretKeyLister> secrets;
   NiceMock<kube::MockEventRecorder> events;
   FakeNotifierFactory notifiers;
-  Executor executor({.writer = writer,
-                     .status = status,
-                     .secrets = secrets,
-                     .events = events,
-                     .notifiers = &notifiers});
+  Executor executor(
+      {.writer = writer, .status = status, .events = events, .notifiers = &notifiers});
   EXPECT_CALL(*notifiers.notifier, notify(Field(&notify::Notification::title, "Build failed")));
   Decision d{.actions = {Notify{.destination = {.slack = notify::SlackDestination{{"C1"}, "slack"}},
                                 .notification = {.title = "Build failed"}}}};
