@@ -111,13 +111,13 @@ std::string_view toString(Phase phase) {
     case Phase::Failed: return "Failed";
     case Phase::Skipped: return "Skipped";
     case Phase::Excluded: return "Excluded";
+    case Phase::Unknown: return "Unknown";
   }
   return "Pending";
 }
 
 std::optional<Phase> parsePhase(std::string_view text) {
-  for (Phase p : {Phase::UpToDate, Phase::Pending, Phase::Updating, Phase::Succeeded, Phase::Failed,
-                  Phase::Skipped, Phase::Excluded}) {
+  for (Phase p : kAllPhases) {
     if (toString(p) == text) {
       return p;
     }

@@ -9,6 +9,8 @@
 //   if (!r.spec) conditions.set(Stalled=True, "InvalidSpec", r.spec_error);
 #pragma once
 
+#include <array>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -72,7 +74,12 @@ struct Spec {
 enum class GroupKind { Managed, SelfManaged };
 std::string_view toString(GroupKind kind);
 
-enum class Phase { UpToDate, Pending, Updating, Succeeded, Failed, Skipped, Excluded };
+// Unknown: the group could not be read this time (a denied or failed describe); it is neither
+// rolled nor counted as failed, and the message says what failed.
+enum class Phase { UpToDate, Pending, Updating, Succeeded, Failed, Skipped, Excluded, Unknown };
+inline constexpr std::array<Phase, 8> kAllPhases = {
+    Phase::UpToDate, Phase::Pending, Phase::Updating, Phase::Succeeded,
+    Phase::Failed,   Phase::Skipped, Phase::Excluded, Phase::Unknown};
 std::string_view toString(Phase phase);
 std::optional<Phase> parsePhase(std::string_view text);
 

@@ -483,7 +483,20 @@ void Decider::conditionsAndState() {
         names.push_back(p.entry.name);
       }
     }
-    set.set(kReady, kube::kConditionFalse, "Rolling", summary);
+    const GroupPlan* unreadable = nullptr;
+    for (const GroupPlan& p : plans_) {
+      if (p.unreadable && unreadable == nullptr) {
+        unreadable = &p;
+      }
+    }
+    if (unreadable != nullptr) {
+      // Ready says why a group is not on target when it is one that cannot be read.
+      set.set(kReady, kube::kConditionFalse, unreadable->unreadable->reason,
+              fmt::format("{}; {} {} {}", summary, groupNoun(unreadable->entry.kind),
+                          unreadable->entry.name, unreadable->entry.message));
+    } else {
+      set.set(kReady, kube::kConditionFalse, "Rolling", summary);
+    }
     set.set(
         kProgressing, kube::kConditionTrue, "Rolling",
         names.empty() ? summary : fmt::format("{}; updating: {}", summary, fmt::join(names, ", ")));
@@ -511,6 +524,9 @@ void Decider::emit() {
             fmt::format("{}: {}", who, p.entry.message));
     } else if (p.entry.phase == Phase::Skipped) {
       event(kube::EventType::Normal, "NodegroupSkipped", "Rollout",
+            fmt::format("{}: {}", who, p.entry.message));
+    } else if (p.entry.phase == Phase::Unknown && p.unreadable) {
+      event(kube::EventType::Warning, p.unreadable->reason, "Observe",
             fmt::format("{}: {}", who, p.entry.message));
     }
     if (p.rolled_in) {
@@ -559,8 +575,7 @@ Decision Decider::finish(bool acted) {
     d_.actions.push_back(PatchStatus{r_.status, status_});
   }
   d_.actions.insert(d_.actions.end(), tail_.begin(), tail_.end());
-  for (Phase p : {Phase::UpToDate, Phase::Pending, Phase::Updating, Phase::Succeeded, Phase::Failed,
-                  Phase::Skipped, Phase::Excluded}) {
+  for (Phase p : kAllPhases) {
     d_.phases[p] = 0;
   }
   for (const NodegroupStatus& ng : status_.nodegroups) {
@@ -670,6 +685,17 @@ Decision Decider::run() {
   std::sort(plans_.begin(), plans_.end(), [](const GroupPlan& a, const GroupPlan& b) {
     return std::tie(a.entry.kind, a.entry.name) < std::tie(b.entry.kind, b.entry.name);
   });
+  for (const GroupPlan& p : plans_) {
+    if (p.unreadable && !d_.failure) {
+      d_.failure = p.unreadable;  // counted and logged once per reconcile
+    }
+  }
+  for (const GroupObservation& g : o_.groups) {
+    if (g.observe_error && isRetryable(*g.observe_error) && !d_.retry) {
+      // The other groups go on now; this reconcile is retried with backoff for this one.
+      d_.retry = *g.observe_error;
+    }
+  }
   schedule();
   const bool acted = !d_.aws.empty();
   if (outcomes_ != nullptr) {

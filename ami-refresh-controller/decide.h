@@ -89,6 +89,9 @@ struct GroupObservation {
   // Managed: the group's updateConfig.
   std::optional<int> max_unavailable;
   std::optional<int> max_unavailable_percentage;
+  // What could not be read about this group (its describe, its launch template version, its
+  // update or refreshes); the fields after it may be missing. The other groups are unaffected.
+  std::optional<Error> observe_error;
 };
 
 struct Observed {

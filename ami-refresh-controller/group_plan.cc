@@ -109,6 +109,7 @@ class Planner {
   // Carries the entry of the same target over, or starts a fresh one; fills in the launch
   // template and its image.
   void begin();
+  void planUnreadable(const Error& e);
   void planFailed();
   void planUpdating();
   void planRecordedUpdate(const GroupUpdate& u);
@@ -159,6 +160,10 @@ GroupPlan Planner::run() {
     return p_;
   }
   p_.entry.target_image = ctx_.target;
+  if (g_.observe_error) {
+    planUnreadable(*g_.observe_error);
+    return p_;
+  }
   if (auto why = unrollable(g_, p_)) {
     phase(Phase::Skipped, *why);
     return p_;
@@ -175,6 +180,18 @@ GroupPlan Planner::run() {
     planIdle();
   }
   return p_;
+}
+
+// A group that could not be read is not touched and not failed: Unknown, saying what failed. An
+// update of ours in flight stays Updating (it keeps its concurrency slot) until it can be read.
+void Planner::planUnreadable(const Error& e) {
+  p_.unreadable = controller::describeFailure(e, {.iam_doc = "docs/iam.md#ami-refresh-controller"});
+  const std::string message = fmt::format("could not be read: {}", p_.unreadable->message);
+  if (sameTarget() && p_.old->phase == Phase::Updating) {
+    p_.entry.message = message;
+    return;
+  }
+  phase(Phase::Unknown, message);
 }
 
 void Planner::planFailed() {

@@ -15,6 +15,7 @@
 
 #include "ami-refresh-controller/api.h"
 #include "ami-refresh-controller/decide.h"
+#include "opsy/controller/failure.h"
 
 namespace opsy::ami_refresh {
 
@@ -47,6 +48,8 @@ struct GroupPlan {
   std::string lt_name;
   std::string current_version;
   std::optional<Duration> rolled_in;  // set on the transition to Succeeded
+  // Set when the group could not be read (phase Unknown, or Updating kept): why.
+  std::optional<controller::Failure> unreadable;
 };
 
 GroupPlan planGroup(const GroupObservation& g, const PlanContext& ctx);

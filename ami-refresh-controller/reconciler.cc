@@ -94,27 +94,34 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
     return ok();
   }
   OPSY_ASSIGN_OR_RETURN(std::vector<std::string> names, std::move(listed));
+  // A group that cannot be read is marked (observe_error) and the others are read on: one
+  // denied or failing describe must not stop the whole rollout.
   for (const std::string& name : names) {
     auto ng = clients.eks->describeNodegroup(spec.cluster_name, name);
     if (!ng) {
       if (isNotFound(ng.error())) {
         continue;  // deleted between list and describe
       }
-      return fail(std::move(ng).error().context("describe node group " + name));
+      o.groups.push_back(GroupObservation{
+          .name = name, .kind = GroupKind::Managed, .observe_error = std::move(ng).error()});
+      continue;
     }
     GroupObservation g = observedNodegroup(std::move(*ng));
     // Excluded groups are reported, never read further.
     const bool excluded = excludedBy(spec, name).has_value();
     if (g.launch_template && !excluded) {
-      OPSY_RETURN_IF_ERROR(readLaunchTemplateVersion(*clients.ec2, g));
+      if (Status read = readLaunchTemplateVersion(*clients.ec2, g); !read) {
+        g.observe_error = std::move(read).error();
+      }
     }
     const NodegroupStatus* entry = r.status.entry(name, GroupKind::Managed);
-    if (entry != nullptr && entry->phase == Phase::Updating && !entry->update_id.empty()) {
+    if (!g.observe_error && entry != nullptr && entry->phase == Phase::Updating &&
+        !entry->update_id.empty()) {
       auto u = clients.eks->describeUpdate(spec.cluster_name, entry->update_id, name);
       if (u) {
         g.recorded_update = observedUpdate(*u);
       } else if (!isNotFound(u.error())) {
-        return fail(std::move(u).error().context("describe update " + entry->update_id));
+        g.observe_error = std::move(u).error();
       }
     }
     o.groups.push_back(std::move(g));
@@ -134,14 +141,23 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
     }
     const bool excluded = excludedBy(spec, group.name).has_value();
     std::vector<aws::InstanceRefresh> refreshes;
+    std::optional<Error> error;
     if (!excluded) {
-      OPSY_ASSIGN_OR_RETURN(refreshes, clients.autoscaling->describeInstanceRefreshes(group.name));
+      auto listed_refreshes = clients.autoscaling->describeInstanceRefreshes(group.name);
+      if (listed_refreshes) {
+        refreshes = std::move(*listed_refreshes);
+      } else {
+        error = std::move(listed_refreshes).error();
+      }
     }
     const NodegroupStatus* entry = r.status.entry(group.name, GroupKind::SelfManaged);
     GroupObservation g =
         observedAutoScalingGroup(group, refreshes, entry != nullptr ? entry->update_id : "");
-    if (g.launch_template && !g.mixed_instances_policy && !excluded) {
-      OPSY_RETURN_IF_ERROR(readLaunchTemplateVersion(*clients.ec2, g));
+    g.observe_error = std::move(error);
+    if (!g.observe_error && g.launch_template && !g.mixed_instances_policy && !excluded) {
+      if (Status read = readLaunchTemplateVersion(*clients.ec2, g); !read) {
+        g.observe_error = std::move(read).error();
+      }
     }
     o.groups.push_back(std::move(g));
   }

@@ -36,8 +36,7 @@ class PrometheusRolloutMetrics : public RolloutMetrics {
     group_duration_.observe(self_, std::chrono::duration<double>(elapsed).count());
   }
   void groupsByPhase(const std::string& object, const std::map<Phase, int>& counts) override {
-    for (Phase p : {Phase::UpToDate, Phase::Pending, Phase::Updating, Phase::Succeeded,
-                    Phase::Failed, Phase::Skipped, Phase::Excluded}) {
+    for (Phase p : kAllPhases) {
       auto it = counts.find(p);
       groups_.set({{"object", object}, {"phase", std::string(toString(p))}},
                   it == counts.end() ? 0 : it->second);

@@ -474,6 +474,63 @@ TEST_F(AmiRefreshE2e, WrongClusterNameShowsClusterNotFound) {
   EXPECT_EQ(eventCount("ClusterNotFound"), 1);
 }
 
+// One group that cannot be read (its DescribeInstanceRefreshes denied) is marked Unknown with
+// the error; the managed groups still roll onto the target, and nothing is failed or halted.
+TEST_F(AmiRefreshE2e, OneUnreadableGroupDoesNotStopTheOthers) {
+  aws_.setEksAutoCompleteAfter(1);
+  aws_.addFault({.service = "autoscaling",
+                 .operation = "DescribeInstanceRefreshes",
+                 .kind = opsy::testing::FaultKind::AccessDenied});
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applySample("", "2s"));
+  ASSERT_NO_FATAL_FAILURE(enableSelfManaged());
+
+  ASSERT_TRUE(eventually([&] {
+    return phaseOf("workers-update") == Phase::Succeeded &&
+           phaseOf(kSelfManagedAsg) == Phase::Unknown;
+  })) << "the managed group did not roll past the unreadable one";
+  auto r = refresher();
+  ASSERT_TRUE(r.has_value());
+  const NodegroupStatus* asg = group(*r, kSelfManagedAsg);
+  ASSERT_NE(asg, nullptr);
+  EXPECT_NE(asg->message.find("autoscaling:DescribeInstanceRefreshes"), std::string::npos)
+      << asg->message;
+  EXPECT_EQ(lastVersionImage(aws_, kUpdateLt), kTargetImage);
+  EXPECT_TRUE(aws_.instanceRefreshes().empty());
+  auto ready_condition = condition("Ready");
+  ASSERT_TRUE(ready_condition.has_value());
+  EXPECT_EQ(ready_condition->reason, "AWSAccessDenied");
+  EXPECT_NE(condition("Stalled")->status, kube::kConditionTrue) << "a failed read halts nothing";
+  EXPECT_EQ(eventCount("AWSAccessDenied"), 1);
+}
+
+// A 404 with no AWS error code from the EKS endpoint (a wrong endpoint override or a proxy) is
+// retried, never read as "the node group is gone" nor as a failed group; the message names the
+// endpoint that answered.
+TEST_F(AmiRefreshE2e, BareNotFoundFromEksIsRetriedNotAFailure) {
+  aws_.addFault({.service = "eks",
+                 .operation = "DescribeNodegroup",
+                 .kind = opsy::testing::FaultKind::BareNotFound});
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applySample("", "2s"));
+
+  ASSERT_TRUE(eventually([&] { return phaseOf("workers-update") == Phase::Unknown; }))
+      << "the group was never shown as unreadable";
+  auto r = refresher();
+  ASSERT_TRUE(r.has_value());
+  const NodegroupStatus* g = group(*r, "workers-update");
+  ASSERT_NE(g, nullptr);
+  EXPECT_NE(g->message.find("HTTP 404 without an AWS error code"), std::string::npos) << g->message;
+  EXPECT_NE(g->message.find(aws_.endpoint()), std::string::npos) << g->message;
+  for (const NodegroupStatus& ng : r->status.nodegroups) {
+    EXPECT_NE(ng.phase, Phase::Failed) << ng.name << ": " << ng.message;
+  }
+  const int before = aws_.callCount("eks", "DescribeNodegroup");
+  ASSERT_TRUE(eventually([&] { return aws_.callCount("eks", "DescribeNodegroup") > before; }))
+      << "not retried";
+  EXPECT_TRUE(aws_.eksUpdates().empty());
+}
+
 // What the running controller serves on /metrics after a real rollout passes `promtool check
 // metrics` without a single lint problem, and counts the work that rollout took: reconciles, AWS
 // and Kubernetes calls, the work queue and the rollout itself all have non-zero samples.

@@ -412,6 +412,32 @@ TEST(Decide, UnknownClusterIsClusterNotFound) {
   EXPECT_EQ(awsActions(d), 0u);
 }
 
+// A group that cannot be read is Unknown with the error, is not failed and halts nothing; the
+// other groups start as they would. A denial is not retried with backoff; a throttle is.
+TEST(Decide, UnreadableGroupIsUnknownAndTheOthersGoOn) {
+  World w;
+  w.managed = {group("a", kOld), group("b", kOld)};
+  Observed o = w.observed();
+  Error denied(ErrorCode::PermissionDenied, "ec2 DescribeLaunchTemplateVersions: not authorized");
+  denied.action = "ec2:DescribeLaunchTemplateVersions";
+  o.groups[1].observe_error = denied;
+  Decision d = decide(o, kNow);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(entry(*s, "a").phase, Phase::Updating);
+  EXPECT_EQ(entry(*s, "b").phase, Phase::Unknown);
+  EXPECT_THAT(entry(*s, "b").message, HasSubstr("ec2:DescribeLaunchTemplateVersions"));
+  EXPECT_NE(cond(*s, kStalled).status, "True");
+  EXPECT_EQ(cond(*s, kReady).reason, "AWSAccessDenied");
+  EXPECT_TRUE(hasEvent(d, "AWSAccessDenied", kube::EventType::Warning));
+  EXPECT_FALSE(d.retry.has_value());
+
+  Error throttled(ErrorCode::Throttled, "Rate exceeded");
+  throttled.action = "ec2:DescribeLaunchTemplateVersions";
+  o.groups[1].observe_error = throttled;
+  EXPECT_TRUE(decide(o, kNow).retry.has_value());
+}
+
 // A throttled read is retried with backoff: the decision carries the error to the work queue.
 TEST(Decide, ThrottledReadRetriesWithBackoff) {
   World w;
