@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "opsy/ami/eligibility.h"
 #include "opsy/core/duration.h"
 #include "opsy/core/time_format.h"
 #include "opsy/json/json.h"
@@ -162,6 +163,16 @@ Result<Spec> parseSpec(const kube::Object& obj) {
     spec.controller_timer = timer.value_or(kDefaultControllerTimer);
   }
   spec.expires_in = expires.value_or(kDefaultExpiresIn);
+  {
+    OPSY_ASSIGN_OR_RETURN(std::optional<std::string> expires_text, f.optString("expiresIn"));
+    const char* field = "spec.expiresIn";
+    if (!expires_text && timeouts) {
+      OPSY_ASSIGN_OR_RETURN(expires_text, timeouts->optString("expiresIn"));
+      field = "spec.timeOuts.expiresIn";
+    }
+    spec.expires_in_warning =
+        ami::expiresInWarning(field, expires_text.value_or(""), spec.expires_in).value_or("");
+  }
   OPSY_ASSIGN_OR_RETURN(spec.exclude, f.strings("exclude"));
   for (size_t i = 0; i < spec.exclude.size(); ++i) {
     if (spec.exclude[i].empty()) {

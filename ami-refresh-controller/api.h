@@ -63,6 +63,8 @@ struct Spec {
   std::optional<std::string> ami;
   std::vector<aws::Filter> ami_filters;
   Duration expires_in = kDefaultExpiresIn;
+  // Set when expiresIn looks like a minutes/months mix-up (ami::expiresInWarning).
+  std::string expires_in_warning;
   Duration controller_timer = kDefaultControllerTimer;
   std::vector<std::string> exclude;  // exact names and '*' globs
   bool paused = false;

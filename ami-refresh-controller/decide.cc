@@ -569,6 +569,12 @@ void Decider::emit() {
 // The status write (when the status differs, or AWS was acted on: lastRun moves only with a real
 // change) comes first, then everything else.
 Decision Decider::finish(bool acted) {
+  if (r_.spec && !spec().expires_in_warning.empty()) {
+    conditions_->annotate(kReady, spec().expires_in_warning);
+    if (r_.status.observed_generation != r_.metadata.generation) {
+      event(kube::EventType::Warning, "ExpiresInMinutes", "Validate", spec().expires_in_warning);
+    }
+  }
   status_.last_run = r_.status.last_run;
   if (acted || !(status_ == r_.status)) {
     status_.last_run = std::chrono::floor<std::chrono::seconds>(now_);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "opsy/ami/eligibility.h"
 #include "opsy/json/json.h"
 
 namespace opsy::packer_builder {
@@ -135,6 +136,11 @@ Result<PackerBuilderSpec> parseSpec(const kube::Object& obj) {
     // An empty duration keeps the default (durationOr), as it always has for PackerBuilder.
     auto& t = out.time_outs;
     OPSY_ASSIGN_OR_RETURN(t.expires_in, timeouts->durationOr("expiresIn", t.expires_in));
+    OPSY_ASSIGN_OR_RETURN(std::optional<std::string> expires_text,
+                          timeouts->optString("expiresIn"));
+    t.expires_in_warning =
+        ami::expiresInWarning("spec.timeOuts.expiresIn", expires_text.value_or(""), t.expires_in)
+            .value_or("");
     OPSY_ASSIGN_OR_RETURN(t.controller_timer,
                           timeouts->durationOr("controllerTimer", t.controller_timer));
     OPSY_ASSIGN_OR_RETURN(t.build_timeout, timeouts->durationOr("buildTimeout", t.build_timeout));

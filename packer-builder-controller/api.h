@@ -47,6 +47,8 @@ const kube::Resource& packerBuilderResource();
 
 struct TimeOuts {
   Duration expires_in = kDefaultExpiresIn;
+  // Set when expiresIn looks like a minutes/months mix-up (ami::expiresInWarning).
+  std::string expires_in_warning;
   Duration controller_timer = kDefaultControllerTimer;
   Duration build_timeout = kDefaultBuildTimeout;
 };

@@ -573,8 +573,12 @@ void flightChecks(Ctx& c) {
     note(c, "Image adopted", notify::Severity::Info, c.status.last_run_message);
   }
 
-  // A just-built image whose tags EC2 does not show yet must not trigger another build.
-  if (c.status.job_status == kRunCompleted && !c.status.last_run_built_image_id.empty()) {
+  // A just-built image whose tags EC2 does not show yet must not trigger another build. Only for
+  // the spec it was built for: after an edit (a new branch is a new lineage) the image is not
+  // expected among this lineage's images, and the edit is acted on now.
+  const bool spec_unchanged = c.before.observed_generation == c.generation;
+  if (spec_unchanged && c.status.job_status == kRunCompleted &&
+      !c.status.last_run_built_image_id.empty()) {
     bool seen = std::any_of(c.o.managed.begin(), c.o.managed.end(), [&](const aws::Image& i) {
       return i.id == c.status.last_run_built_image_id;
     });
@@ -621,6 +625,13 @@ void flightChecks(Ctx& c) {
 }
 
 Decision finish(Ctx& c) {
+  if (c.spec != nullptr && !c.spec->time_outs.expires_in_warning.empty()) {
+    const std::string& warning = c.spec->time_outs.expires_in_warning;
+    c.conditions->annotate(kube::kConditionReady, warning);
+    if (c.before.observed_generation != c.generation) {
+      event(c, kube::EventType::Warning, "ExpiresInMinutes", "Validate", warning);
+    }
+  }
   Decision d;
   d.actions = std::move(c.pre);
   if (c.status != c.before) {

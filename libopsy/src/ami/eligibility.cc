@@ -73,4 +73,15 @@ void sortNewestFirst(std::vector<aws::Image>& images) {
   });
 }
 
+std::optional<std::string> expiresInWarning(std::string_view field, std::string_view text,
+                                            Duration expires_in) {
+  if (text.empty() || text.back() != 'm' || expires_in >= std::chrono::hours(1)) {
+    return std::nullopt;
+  }
+  return fmt::format(
+      "{} is {}: m means minutes, so images expire {} minutes after they are made; months are "
+      "mo (e.g. 6mo)",
+      field, text, std::chrono::duration_cast<std::chrono::minutes>(expires_in).count());
+}
+
 }  // namespace opsy::ami

@@ -29,6 +29,16 @@ bool setCondition(std::vector<Condition>& conditions, Condition c, std::int64_t 
   return true;
 }
 
+void ConditionWriter::annotate(std::string_view type, std::string_view note) {
+  const Condition* c = findCondition(conditions_, type);
+  if (c == nullptr || note.empty() || c->message.find(note) != std::string::npos) {
+    return;
+  }
+  const Condition copy = *c;
+  set(type, copy.status, copy.reason,
+      copy.message.empty() ? std::string(note) : copy.message + "; " + std::string(note));
+}
+
 bool ConditionWriter::set(std::string_view type, std::string_view status, std::string reason,
                           std::string message) {
   return setCondition(conditions_,

@@ -617,6 +617,62 @@ INSTANTIATE_TEST_SUITE_P(Steps, PackerBuilderKillTest,
 
 // A builder stalled by maxFailedJobs failures starts no Job until its spec changes; an edit that
 // moves metadata.generation lets it build again, and a good build clears Stalled and ends Ready.
+// Editing the branch of the seed's filter-based sample starts a build for the new lineage at once
+// (not at the next controllerTimer, 5m in the sample), and no condition claims the new
+// generation before that build exists.
+TEST_F(PackerBuilderE2eTest, BranchEditStartsANewBuildAtOnce) {
+  startController();
+  applySample();
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 30s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  ASSERT_EQ(runner_->jobCount(), 1);
+
+  Json b = builder();
+  rapidjson::Pointer("/spec/builder/branch").Set(b, "release");
+  ASSERT_TRUE(kube_->updateObject(toJson(b)));
+  const Json edited = builder();
+  const JsonValue* g = rapidjson::Pointer("/metadata/generation").Get(edited);
+  ASSERT_TRUE(g != nullptr && g->IsInt64());
+  const std::int64_t generation = g->GetInt64();
+
+  // Every condition's observedGeneration, as one list.
+  auto generations = [](const Json& now) {
+    std::vector<std::int64_t> out;
+    const JsonValue* conditions = rapidjson::Pointer("/status/conditions").Get(now);
+    if (conditions != nullptr && conditions->IsArray()) {
+      for (const JsonValue& c : conditions->GetArray()) {
+        const JsonValue* og = rapidjson::Pointer("/observedGeneration").Get(c);
+        out.push_back(og != nullptr && og->IsInt64() ? og->GetInt64() : 0);
+      }
+    }
+    return out;
+  };
+  bool claimed_early = false;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        const bool built = runner_->jobCount() >= 2;
+        for (std::int64_t og : generations(builder())) {
+          if (og == generation && !built && runner_->jobCount() < 2) {
+            claimed_early = true;
+          }
+        }
+        return built;
+      },
+      5s))
+      << "no build within 5 s of the branch edit\n"
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  EXPECT_FALSE(claimed_early) << "a condition named the new generation before its build existed";
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto all = generations(builder());
+        return !all.empty() && std::all_of(all.begin(), all.end(),
+                                           [&](std::int64_t og) { return og == generation; });
+      },
+      5s))
+      << toJson(builder());
+}
+
 TEST_F(PackerBuilderE2eTest, StalledBuilderResumesAfterSpecEdit) {
   runner_->setFailing(true);
   startController();

@@ -617,6 +617,7 @@ std::vector<Case> cases() {
       {"JustBuiltImageNotYetListedDoesNotRebuild",
        [] {
          return Observed{.builder = builder({.status = statusJson([](auto& s) {
+                                               s.observed_generation = 1;
                                                s.job_name = "pb-j1";
                                                s.job_status = "completed";
                                                s.last_run_built_image_id = "ami-new";
@@ -627,6 +628,24 @@ std::vector<Case> cases() {
        [](const Decision& d) {
          EXPECT_FALSE(one<CreateJob>(d).has_value());
          EXPECT_TRUE(d.requeue_after.has_value());
+       }},
+      // After a spec edit (a new branch is a new lineage) the just-built image is not waited for:
+      // the edit is acted on in the reconcile it triggers.
+      {"SpecEditRightAfterABuildActsAtOnce",
+       [] {
+         return Observed{.builder = builder({.status = statusJson([](auto& s) {
+                                               s.observed_generation = 1;
+                                               s.job_name = "pb-j1";
+                                               s.job_status = "completed";
+                                               s.last_run_built_image_id = "ami-new";
+                                             }),
+                                             .generation = 2}),
+                         .jobs = {job("pb-j1", JobState::Succeeded, "2026-11-21T05:59:00Z")},
+                         .newest_base = baseImage("ami-base2")};
+       },
+       [](const Decision& d) {
+         EXPECT_TRUE(one<CreateJob>(d).has_value());
+         EXPECT_EQ(written(d).observed_generation, 2);
        }},
   };
 }
@@ -681,6 +700,20 @@ Error deniedDescribeImages() {
   e.action = "ec2:DescribeImages";
   e.provider_code = "UnauthorizedOperation";
   return e;
+}
+
+// An expiresIn that reads like months written as minutes gets one Warning Event (on the spec
+// change) and a note on Ready; the value is still used as written.
+TEST(PackerBuilderDecideQuiet, MinutesExpiryIsCalledOut) {
+  const std::string spec = std::string(kSpecWithFilters);
+  std::string edited = spec;
+  edited.replace(edited.find(R"("expiresIn":"48h")"), 17, R"("expiresIn":"6m")");
+  Observed o{.builder = builder({.spec = edited.c_str()}), .newest_base = baseImage("ami-base2")};
+  Decision d = decide(o, kNow);
+  EXPECT_TRUE(hasEvent(d, "ExpiresInMinutes", kube::EventType::Warning));
+  EXPECT_THAT(cond(written(d), "Ready")->message, HasSubstr("m means minutes"));
+  applyStatus(o, d);
+  EXPECT_FALSE(hasEvent(decide(o, kNow + 1s), "ExpiresInMinutes", kube::EventType::Warning));
 }
 
 // A read that failed is shown on the builder at once (Ready=False with the failure's reason,

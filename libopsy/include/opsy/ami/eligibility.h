@@ -11,6 +11,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "opsy/aws/ec2.h"
@@ -33,6 +34,13 @@ Verdict evaluate(const aws::Image& image, Duration expires_in, TimePoint now);
 // When the image was made, as far as the operator is concerned: its create-timestamp tag when that
 // parses, else EC2's CreationDate.
 std::optional<TimePoint> createdAt(const aws::Image& image);
+
+// A warning for an expiresIn that is probably a mistake: written with "m" (minutes) and under one
+// hour, as "6m" meant as six months in the original project's sample comment. Nullopt otherwise.
+//   expiresInWarning("spec.expiresIn", "6m", 6min)
+//     -> "spec.expiresIn is 6m: m means minutes, so images expire 6 minutes after ..."
+std::optional<std::string> expiresInWarning(std::string_view field, std::string_view text,
+                                            Duration expires_in);
 
 // Sorts newest first by createdAt (images without a time last), ties by id for determinism.
 void sortNewestFirst(std::vector<aws::Image>& images);

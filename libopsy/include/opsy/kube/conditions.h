@@ -56,6 +56,8 @@ class ConditionWriter {
 
   // setCondition() of {type, status, reason, message}; true when anything changed.
   bool set(std::string_view type, std::string_view status, std::string reason, std::string message);
+  // Adds "; <note>" to the message of condition `type` when it has one and the note is not there.
+  void annotate(std::string_view type, std::string_view note);
 
  private:
   std::vector<Condition>& conditions_;
