@@ -64,6 +64,21 @@ Result<BuilderSpec> readBuilder(const Fields& spec) {
   if (resources) {
     b.resources_json = json::writeJson(resources->value());
   }
+  OPSY_ASSIGN_OR_RETURN(std::optional<bool> debug, builder->optBool("debug"));
+  if (debug) {
+    b.deprecations.push_back(builder->path("debug") +
+                             " is ignored (a field of the original operator); set "
+                             "commands[].debug instead");
+  }
+  OPSY_ASSIGN_OR_RETURN(std::optional<std::string> image_type, builder->optString("imageType"));
+  if (image_type) {
+    if (*image_type != "ami" && *image_type != "container") {
+      return fieldError(builder->path("imageType"), "must be ami or container");
+    }
+    b.deprecations.push_back(builder->path("imageType") +
+                             " is ignored (a field of the original operator): the builder "
+                             "always builds an AMI");
+  }
   OPSY_ASSIGN_OR_RETURN(std::vector<Fields> commands, builder->objects("commands"));
   for (const Fields& item : commands) {
     OPSY_ASSIGN_OR_RETURN(packer::CommandSpec c, readCommand(item));

@@ -72,6 +72,9 @@ struct BuilderSpec {
   // builder.resources as JSON text (a core/v1 ResourceRequirements); empty for the defaults.
   std::string resources_json;
   std::vector<packer::CommandSpec> commands;
+  // Fields of the original operator that are accepted and ignored, each with what to use instead
+  // ("spec.builder.debug is ignored: ..."); decide() turns them into one Warning Event.
+  std::vector<std::string> deprecations;
 };
 
 struct PackerBuilderSpec {

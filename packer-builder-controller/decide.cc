@@ -625,6 +625,11 @@ void flightChecks(Ctx& c) {
 }
 
 Decision finish(Ctx& c) {
+  if (c.spec != nullptr && c.before.observed_generation != c.generation) {
+    for (const std::string& deprecation : c.spec->builder.deprecations) {
+      event(c, kube::EventType::Warning, "DeprecatedField", "Validate", deprecation);
+    }
+  }
   if (c.spec != nullptr && !c.spec->time_outs.expires_in_warning.empty()) {
     const std::string& warning = c.spec->time_outs.expires_in_warning;
     c.conditions->annotate(kube::kConditionReady, warning);

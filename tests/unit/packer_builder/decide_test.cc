@@ -716,6 +716,23 @@ TEST(PackerBuilderDecideQuiet, MinutesExpiryIsCalledOut) {
   EXPECT_FALSE(hasEvent(decide(o, kNow + 1s), "ExpiresInMinutes", kube::EventType::Warning));
 }
 
+// Fields of the original operator (builder.debug, builder.imageType) are accepted, ignored, and
+// named in one Warning Event each when the spec changes, never again while it does not.
+TEST(PackerBuilderDecideQuiet, OriginalOperatorFieldsAreAcceptedWithADeprecationEvent) {
+  std::string spec = kSpecWithFilters;
+  spec.replace(spec.find(R"("dir":"al2023",)"), 15,
+               R"("dir":"al2023","debug":true,"imageType":"ami",)");
+  Observed o{.builder = builder({.spec = spec.c_str()}), .newest_base = baseImage("ami-base2")};
+  Decision d = decide(o, kNow);
+  EXPECT_TRUE(one<CreateJob>(d).has_value()) << "the spec is usable";
+  const auto events = all<RecordEvent>(d);
+  EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                          [](const RecordEvent& e) { return e.reason == "DeprecatedField"; }),
+            2);
+  applyStatus(o, d);
+  EXPECT_FALSE(hasEvent(decide(o, kNow + 1s), "DeprecatedField", kube::EventType::Warning));
+}
+
 // A read that failed is shown on the builder at once (Ready=False with the failure's reason,
 // Stalled), with one Warning Event; it is looked at again after controllerTimer, and no Job is
 // started or followed on the strength of a partial observation.
