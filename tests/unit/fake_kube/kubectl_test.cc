@@ -271,5 +271,84 @@ TEST_F(FakeKubeKubectl, BuiltInResourcesAndLogs) {
   EXPECT_NE(logs.text.find("job hello started"), std::string::npos) << logs.text;
 }
 
+// The commands docs/troubleshooting.md tells a user to start with run as written (NAME and
+// NAMESPACE filled in) against a PackerBuilder with conditions and an Event, and print them.
+TEST_F(FakeKubeKubectl, TroubleshootingCommandsWorkAsDocumented) {
+  const std::filesystem::path root =
+      std::filesystem::path(OPSY_TEST_DATA_DIR).parent_path().parent_path();
+  Output crds = kubectl("apply -f " + (root / "crds").string());
+  ASSERT_EQ(crds.exit_code, 0) << crds.text;
+  ASSERT_EQ(kubectl("create namespace ci").exit_code, 0);
+  {
+    std::ofstream manifest(dir_ + "/builder.yaml");
+    manifest << "apiVersion: ami.refresh.ops/v1alpha1\nkind: PackerBuilder\n"
+             << "metadata: {name: pb, namespace: ci}\n"
+             << "spec:\n  region: us-west-2\n  clusterName: prod\n"
+             << "  builder: {repoURL: 'https://example.com/p.git', image: 'hashicorp/packer:1'}\n";
+  }
+  Output applied = kubectl("apply -f " + dir_ + "/builder.yaml");
+  ASSERT_EQ(applied.exit_code, 0) << applied.text;
+  Output status = kubectl(
+      "patch pb pb -n ci --subresource=status --type=merge -p "
+      "'{\"status\":{\"state\":\"Stalled\",\"conditions\":[{\"type\":\"Ready\",\"status\":"
+      "\"False\",\"reason\":\"AWSAccessDenied\",\"message\":\"ec2:DescribeImages denied\","
+      "\"lastTransitionTime\":\"2026-12-01T00:00:00Z\"}]}}'");
+  ASSERT_EQ(status.exit_code, 0) << status.text;
+  {
+    std::ofstream event(dir_ + "/event.yaml");
+    event << "apiVersion: events.k8s.io/v1\nkind: Event\n"
+          << "metadata: {name: pb.1, namespace: ci}\n"
+          << "eventTime: '2026-12-01T00:00:00.000000Z'\n"
+          << "reportingController: ami.refresh.ops/packer-builder\n"
+          << "reportingInstance: packer-builder-0\naction: Reconcile\nreason: AWSAccessDenied\n"
+          << "type: Warning\nnote: 'ec2:DescribeImages denied (UnauthorizedOperation)'\n"
+          << "regarding: {apiVersion: ami.refresh.ops/v1alpha1, kind: PackerBuilder, "
+          << "name: pb, namespace: ci}\n";
+  }
+  Output recorded = kubectl("apply -f " + dir_ + "/event.yaml");
+  ASSERT_EQ(recorded.exit_code, 0) << recorded.text;
+
+  std::ifstream doc(root / "docs/troubleshooting.md");
+  std::string line;
+  bool in_block = false;
+  bool seen_start = false;
+  int ran = 0;
+  while (std::getline(doc, line)) {
+    if (!seen_start) {
+      seen_start = line.find("Start with:") != std::string::npos;
+      continue;
+    }
+    if (line.rfind("```", 0) == 0) {
+      if (in_block) {
+        break;
+      }
+      in_block = true;
+      continue;
+    }
+    if (!in_block || line.rfind("kubectl ", 0) != 0) {
+      continue;
+    }
+    std::string command = line.substr(std::string("kubectl ").size());
+    if (auto hash = command.find("  #"); hash != std::string::npos) {
+      command.resize(hash);
+    }
+    for (auto [from, to] :
+         {std::pair<std::string, std::string>{"NAMESPACE", "ci"}, {"NAME", "pb"}}) {
+      for (size_t at = command.find(from); at != std::string::npos; at = command.find(from)) {
+        command.replace(at, from.size(), to);
+      }
+    }
+    Output out = kubectl(command);
+    EXPECT_EQ(out.exit_code, 0) << "kubectl " << command << "\n" << out.text;
+    // Each shows the builder: its name, or the failure its status and Event carry.
+    EXPECT_TRUE(out.text.find("AWSAccessDenied") != std::string::npos ||
+                out.text.find("pb ") != std::string::npos)
+        << "kubectl " << command << "\n"
+        << out.text;
+    ++ran;
+  }
+  EXPECT_GE(ran, 4) << "the troubleshooting start block was not found";
+}
+
 }  // namespace
 }  // namespace opsy::testing
