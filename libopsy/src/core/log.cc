@@ -11,10 +11,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <regex>
 #include <set>
 #include <shared_mutex>
 
+#include "core/scrub.h"
 #include "opsy/core/time_format.h"
 
 namespace opsy::log {
@@ -56,33 +56,24 @@ Registry& registry() {
   return *r;
 }
 
-// Credential shapes that must never be printed, whatever the caller did.
-const std::vector<std::pair<std::regex, std::string>>& patterns() {
-  static const auto* list = new std::vector<std::pair<std::regex, std::string>>{
-      // Authorization / x-amz-security-token / x-aws-ec2-metadata-token headers, any case.
-      {std::regex(R"(((?:authorization|x-amz-security-token|x-aws-ec2-metadata-token|)"
-                  R"(x-amz-content-sha256-secret|cookie)\s*[:=]\s*)[^\r\n]*)",
-                  std::regex::icase),
-       "$1[redacted]"},
-      // SigV4 signatures, in headers and presigned URLs.
-      {std::regex(R"((Signature\s*=\s*)[0-9a-fA-F]{16,})", std::regex::icase), "$1[redacted]"},
-      {std::regex(R"((X-Amz-Security-Token=)[^&\s"']+)", std::regex::icase), "$1[redacted]"},
-      {std::regex(R"((X-Amz-Credential=)[^&\s"']+)", std::regex::icase), "$1[redacted]"},
-      // key=value or "key":"value" forms of secret-bearing fields.
-      {std::regex(R"(((?:secret_?access_?key|session_?token|secret|password|passwd|token|)"
-                  R"(aws_secret_access_key|aws_session_token|client-key-data|api_?key))"
-                  R"(["']?\s*[:=]\s*["']?)[^"'\s,&}]+)",
-                  std::regex::icase),
-       "$1[redacted]"},
-      {std::regex(R"((Bearer\s+)[A-Za-z0-9._~+/=-]+)", std::regex::icase), "$1[redacted]"},
-      // Slack tokens and EKS bearer tokens, wherever they appear.
-      {std::regex(R"(xox[abposr]-[A-Za-z0-9-]+)"), "[redacted]"},
-      {std::regex(R"(k8s-aws-v1\.[A-Za-z0-9_-]+)"), "[redacted]"},
-      // PEM private keys.
-      {std::regex(R"(-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)"),
-       "[redacted]"},
-  };
-  return *list;
+// The most of one message or field value a line carries: an error body can be megabytes, and a
+// log line that size helps nobody and costs memory in every sink on the way.
+constexpr size_t kMaxValueBytes = 8 * 1024;
+
+// `value` scrubbed (before it is cut, so no part of a secret survives a cut) and bounded.
+std::string bounded(std::string_view value) {
+  std::string out = scrub(value);
+  if (out.size() <= kMaxValueBytes) {
+    return out;
+  }
+  size_t cut = kMaxValueBytes;
+  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) {
+    --cut;  // not inside a UTF-8 sequence
+  }
+  const size_t dropped = out.size() - cut;
+  out.resize(cut);
+  out += "...[truncated " + std::to_string(dropped) + " bytes]";
+  return out;
 }
 
 constexpr std::string_view kJsonReserved[] = {"ts", "level", "logger", "msg"};
@@ -157,14 +148,14 @@ class JsonFormatter : public spdlog::formatter {
     w.Key("logger");
     writeString(w, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
     w.Key("msg");
-    writeString(w, std::string_view(msg.payload.data(), msg.payload.size()));
+    writeString(w, bounded(std::string_view(msg.payload.data(), msg.payload.size())));
     if (const Fields* fields = fieldsOf(msg)) {
       for (const Field& f : *fields) {
         // A field named like a fixed member keeps its value under a prefixed name.
         bool reserved = std::find(std::begin(kJsonReserved), std::end(kJsonReserved), f.key) !=
                         std::end(kJsonReserved);
         writeString(w, reserved ? "field." + f.key : f.key);
-        writeString(w, f.value);
+        writeString(w, bounded(f.value));
       }
     }
     w.EndObject();
@@ -183,11 +174,11 @@ class ScrubbingTextFormatter : public spdlog::formatter {
   ScrubbingTextFormatter()
       : inner_("%Y-%m-%dT%H:%M:%S.%eZ %l %n %v", spdlog::pattern_time_type::utc) {}
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    std::string line(msg.payload.data(), msg.payload.size());
+    std::string line = bounded(std::string_view(msg.payload.data(), msg.payload.size()));
     if (const Fields* fields = fieldsOf(msg)) {
       for (const Field& f : *fields) {
         line.push_back(' ');
-        appendTextField(f, line);
+        appendTextField(Field(f.key, bounded(f.value)), line);
       }
     }
     spdlog::details::log_msg with_fields = msg;  // a plain copy: not a Record any more
@@ -351,10 +342,7 @@ std::string scrub(std::string_view text) {
       }
     }
   }
-  for (const auto& [re, replacement] : patterns()) {
-    out = std::regex_replace(out, re, replacement);
-  }
-  return out;
+  return detail::scrubPatterns(out);
 }
 
 }  // namespace opsy::log

@@ -71,6 +71,36 @@ TEST(Scrub, MasksCredentialPatterns) {
   }
 }
 
+// A value of any length after a keyword is scanned in linear time: a megabyte after "token=" or
+// "authorization:" (an error body a proxy can send) is masked, not a stack overflow.
+TEST(Scrub, HugeValuesAfterKeywordsAreMaskedWithoutCrashing) {
+  const std::string huge(1 << 20, 'a');
+  for (const std::string& prefix :
+       {std::string("token="), std::string("authorization: "), std::string(R"({"password":")")}) {
+    std::string out = scrub(prefix + huge + " tail");
+    EXPECT_LT(out.size(), 100U) << prefix;
+    EXPECT_NE(out.find("[redacted]"), std::string::npos) << prefix;
+  }
+  EXPECT_EQ(scrub(std::string(1 << 20, '{')).size(), size_t{1} << 20);
+}
+
+// Masking a header value keeps the rest of the line, so a JSON line stays valid.
+TEST(Scrub, HeaderValueInJsonKeepsTheRestOfTheLine) {
+  EXPECT_EQ(scrub(R"({"authorization":"AWS4-HMAC-SHA256 Credential=AKID/x, Signature=ab","n":1})"),
+            R"({"authorization":"[redacted]","n":1})");
+  EXPECT_EQ(scrub("Authorization: Bearer abc.def\nnext line"),
+            "Authorization: [redacted]\nnext line");
+}
+
+// Kubernetes tokens (JWTs) and passwords inside URLs are masked wherever they appear.
+TEST(Scrub, JwtsAndUrlPasswordsAreMasked) {
+  EXPECT_EQ(scrub("got eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJ4In0.c2lnbmF0dXJl here"),
+            "got [redacted] here");
+  EXPECT_EQ(scrub("clone https://bot:ghp_s3cr3tValue@github.com/o/r.git failed"),
+            "clone https://bot:[redacted]@github.com/o/r.git failed");
+  EXPECT_EQ(scrub("see https://github.com/o/r.git"), "see https://github.com/o/r.git");
+}
+
 // A registered secret is masked even in free text that matches no pattern.
 TEST(Scrub, MasksRegisteredSecrets) {
   registerSecret("Zq9PlainLookingValue");
@@ -92,6 +122,20 @@ TEST_F(LogTest, LoggerOutputIsScrubbed) {
   EXPECT_EQ(out.find("abcdef0123456789"), std::string::npos) << out;
   EXPECT_EQ(out.find("TopSecretSessionTokenValue"), std::string::npos) << out;
   EXPECT_NE(out.find("test.scrub"), std::string::npos) << out;
+}
+
+// A huge message or field (an error body) is cut to a bounded size and says so; the JSON line
+// stays one valid object.
+TEST_F(LogTest, HugeFieldsAreTruncated) {
+  setup(Options{Format::Json, spdlog::level::info});
+  setSinkForTest(sink_);
+  get("test.bounded").warn("call failed", kv("error", std::string(100000, 'x')));
+  std::string out = output();
+  EXPECT_LT(out.size(), 10000U);
+  EXPECT_NE(out.find("[truncated 91808 bytes]"), std::string::npos) << out.substr(0, 200);
+  rapidjson::Document doc;
+  doc.Parse(out.c_str());
+  EXPECT_FALSE(doc.HasParseError()) << out.substr(0, 200);
 }
 
 // JSON output is one object per line with the message text and each pair as its own field.
