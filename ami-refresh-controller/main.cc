@@ -45,12 +45,8 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "ami-refresh-controller: %s\n", notifiers.error().toString().c_str());
     return 1;
   }
-  // The refresher reads its objects live: its AWS calls come before its status write, so a
-  // cache that has not seen the previous reconcile's write yet could start the same instance
-  // refresh twice (StartInstanceRefresh has no idempotency token). Reading from the cache needs
-  // read-your-writes first.
-  Reconciler reconciler({.reader = m.client(),
-                         .status = m.client(),
+  Reconciler reconciler({.reader = m.reader(),
+                         .status = m.statusWriter(),
                          .events = m.events(),
                          .aws = managerAwsClients(m.aws()),
                          .clock = m.clock(),

@@ -49,7 +49,7 @@ int run(const Options& o) {
   packer_builder::Reconciler reconciler({
       .reader = manager.reader(),
       .writer = manager.writer(),
-      .status = client,
+      .status = manager.statusWriter(),
       .logs = client,
       .secrets = secrets,
       .ec2 = [&manager](std::string_view region) { return manager.aws().ec2(region); },

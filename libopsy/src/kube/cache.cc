@@ -1,9 +1,32 @@
 #include "opsy/kube/cache.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
 
 namespace opsy::kube {
 namespace {
+
+// Whether the informer's `seen` is our write `mine` or newer: the same object (uid) at the same
+// resourceVersion, or a later one. resourceVersions are compared as numbers, which they are on
+// every API server (etcd revisions); opaque ones only match when equal, and a write the informer
+// never matches is dropped after created_ttl.
+bool caughtUp(const Object& seen, const Object& mine) {
+  if (seen.metadata.uid != mine.metadata.uid) {
+    return false;
+  }
+  const std::string& a = seen.metadata.resource_version;
+  const std::string& b = mine.metadata.resource_version;
+  if (a == b || b.empty()) {
+    return true;
+  }
+  std::uint64_t seen_rv = 0;
+  std::uint64_t mine_rv = 0;
+  const auto [pa, ea] = std::from_chars(a.data(), a.data() + a.size(), seen_rv);
+  const auto [pb, eb] = std::from_chars(b.data(), b.data() + b.size(), mine_rv);
+  return ea == std::errc() && eb == std::errc() && pa == a.data() + a.size() &&
+         pb == b.data() + b.size() && seen_rv >= mine_rv;
+}
 
 bool sameResource(const Resource& a, const Resource& b) {
   return a.group == b.group && a.version == b.version && a.plural == b.plural;
@@ -164,7 +187,7 @@ bool InformerCache::pendingLocked(const MultiNamespaceInformer& informer, Create
                                   CreatedByKey::iterator it) {
   const Object& mine = *it->second.obj;
   ObjectPtr cached = informer.get(mine.metadata.ns, mine.metadata.name);
-  const bool caught_up = cached != nullptr && cached->metadata.uid == mine.metadata.uid;
+  const bool caught_up = cached != nullptr && caughtUp(*cached, mine);
   if (caught_up || clock_.steadyNow() >= it->second.expires) {
     entries.erase(it);
     return false;
@@ -213,7 +236,7 @@ void InformerCache::observed(const MultiNamespaceInformer* informer, const Objec
     return;
   }
   auto it = entries->second.find(obj.key());
-  if (it != entries->second.end() && it->second.obj->metadata.uid == obj.metadata.uid) {
+  if (it != entries->second.end() && caughtUp(obj, *it->second.obj)) {
     entries->second.erase(it);
   }
 }

@@ -80,24 +80,41 @@ Result<ObjectList> CacheReader::list(const Resource& resource, std::string_view 
   return out;
 }
 
+Result<Object> CacheAwareWriter::remembered(const Resource& resource, Result<Object> written,
+                                            bool dry_run) {
+  if (written && !dry_run) {
+    cache_.rememberCreated(resource, *written);
+  }
+  return written;
+}
+
 Result<Object> CacheAwareWriter::create(const Resource& resource, const Object& obj,
                                         const WriteOptions& options) {
-  OPSY_ASSIGN_OR_RETURN(Object stored, live_.create(resource, obj, options));
-  if (!options.dry_run) {
-    cache_.rememberCreated(resource, stored);
-  }
-  return stored;
+  return remembered(resource, live_.create(resource, obj, options), options.dry_run);
 }
 
 Result<Object> CacheAwareWriter::update(const Resource& resource, const Object& obj,
                                         const WriteOptions& options) {
-  return live_.update(resource, obj, options);
+  return remembered(resource, live_.update(resource, obj, options), options.dry_run);
 }
 
 Result<Object> CacheAwareWriter::patch(const Resource& resource, std::string_view ns,
                                        std::string_view name, PatchType type, std::string_view body,
                                        const PatchOptions& options) {
-  return live_.patch(resource, ns, name, type, body, options);
+  return remembered(resource, live_.patch(resource, ns, name, type, body, options),
+                    options.dry_run);
+}
+
+Result<Object> CacheAwareWriter::updateStatus(const Resource& resource, const Object& obj,
+                                              const WriteOptions& options) {
+  return remembered(resource, live_.updateStatus(resource, obj, options), options.dry_run);
+}
+
+Result<Object> CacheAwareWriter::patchStatus(const Resource& resource, std::string_view ns,
+                                             std::string_view name, PatchType type,
+                                             std::string_view body, const PatchOptions& options) {
+  return remembered(resource, live_.patchStatus(resource, ns, name, type, body, options),
+                    options.dry_run);
 }
 
 Status CacheAwareWriter::remove(const Resource& resource, std::string_view ns,

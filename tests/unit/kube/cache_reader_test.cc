@@ -254,6 +254,40 @@ TEST_F(CacheReaderTest, CreatedObjectIsVisibleBeforeTheWatchDeliversIt) {
   EXPECT_EQ(cache_->created(jobs, "ci/new"), nullptr);
 }
 
+// Read-your-writes: after a status write, reads return what was written until the informer has
+// that version; an older event arriving meanwhile (the previous write's) does not bring the stale
+// state back. This is what keeps a reconcile from repeating the AWS calls of the previous one.
+TEST_F(CacheReaderTest, StatusWriteIsReadBackUntilTheWatchCatchesUp) {
+  startWithJobs();  // job "a" at resourceVersion 5
+  const MultiNamespaceInformer& jobs = cache_->informerFor(resources::jobs());
+  auto waitForRv = [&](const std::string& rv) {
+    for (int i = 0; i < 1000; ++i) {
+      ObjectPtr now = jobs.get("ci", "a");
+      if (now != nullptr && now->metadata.resource_version == rv) {
+        return true;
+      }
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return false;
+  };
+  transport_->reply("PATCH", kJobs + "/a/status", ScriptedReply::ok(job("a", "ua", "u1", "20")));
+  auto written =
+      writer_->patchStatus(resources::jobs(), "ci", "a", PatchType::Merge, R"({"status":{}})", {});
+  ASSERT_TRUE(written.has_value()) << written.error().toString();
+  EXPECT_EQ(reader_->get(resources::jobs(), "ci", "a")->metadata.resource_version, "20");
+
+  // The watch delivers an older write (rv 12) first: reads still return ours.
+  transport_->push(R"({"type":"MODIFIED","object":)" + job("a", "ua", "u1", "12") + "}\n");
+  ASSERT_TRUE(waitForRv("12"));
+  EXPECT_EQ(reader_->get(resources::jobs(), "ci", "a")->metadata.resource_version, "20");
+
+  // Then a newer one: the informer is trusted again.
+  transport_->push(R"({"type":"MODIFIED","object":)" + job("a", "ua", "u1", "21") + "}\n");
+  ASSERT_TRUE(waitForRv("21"));
+  EXPECT_EQ(reader_->get(resources::jobs(), "ci", "a")->metadata.resource_version, "21");
+  EXPECT_EQ(cache_->created(jobs, "ci/a"), nullptr);
+}
+
 // A remembered creation the informer never reports (deleted meanwhile, lost to a relist) stops
 // showing after created_ttl; one deleted through the writer stops at once.
 TEST_F(CacheReaderTest, RememberedCreationExpiresOrIsForgottenOnDelete) {

@@ -8,7 +8,7 @@
 // watch latency, so writes keep their resourceVersion preconditions (a stale read then fails
 // with Conflict, never overwrites); CacheAwareWriter closes the "my create is not cached yet" gap.
 //
-//   CacheReader reader(cache, *client);  CacheAwareWriter writer(*client, cache);
+//   CacheReader reader(cache, *client);  CacheAwareWriter writer(*client, cache);  // both roles
 //   OPSY_ASSIGN_OR_RETURN(auto jobs, listTyped<Job>(reader, "ci", {.label_selector = "a=b"}));
 #pragma once
 
@@ -35,11 +35,13 @@ class CacheReader : public ObjectReader {
   ObjectReader& live_;
 };
 
-// Writes through `live` and tells `cache` what this process created (and deleted), so a read
-// right after a create sees the new object even before the watch delivers it.
-class CacheAwareWriter : public ObjectWriter {
+// Writes through `live` and tells `cache` what this process wrote (and deleted), so a read right
+// after a write sees it even before the watch delivers it (read-your-writes): a reconcile never
+// decides from a state older than the one its previous reconcile left, which matters when it acts
+// on the world (AWS) before its own status write.
+class CacheAwareWriter : public ObjectWriter, public StatusWriter {
  public:
-  CacheAwareWriter(ObjectWriter& live, InformerCache& cache) : live_(live), cache_(cache) {}
+  CacheAwareWriter(Client& live, InformerCache& cache) : live_(live), cache_(cache) {}
 
   [[nodiscard]] Result<Object> create(const Resource& resource, const Object& obj,
                                       const WriteOptions& options) override;
@@ -50,9 +52,18 @@ class CacheAwareWriter : public ObjectWriter {
                                      const PatchOptions& options) override;
   [[nodiscard]] Status remove(const Resource& resource, std::string_view ns, std::string_view name,
                               const DeleteOptions& options) override;
+  [[nodiscard]] Result<Object> updateStatus(const Resource& resource, const Object& obj,
+                                            const WriteOptions& options) override;
+  [[nodiscard]] Result<Object> patchStatus(const Resource& resource, std::string_view ns,
+                                           std::string_view name, PatchType type,
+                                           std::string_view body,
+                                           const PatchOptions& options) override;
 
  private:
-  ObjectWriter& live_;
+  // Remembers `written` (as the server returned it) unless this was a dry run.
+  Result<Object> remembered(const Resource& resource, Result<Object> written, bool dry_run);
+
+  Client& live_;
   InformerCache& cache_;
 };
 

@@ -101,6 +101,9 @@ class Manager {
   // Writes for reconcilers: the API server, remembering creations until the cache has them, so
   // a reconcile right after a create still finds the object through reader().
   kube::ObjectWriter& writer() { return *writer_; }
+  // Status writes for reconcilers, remembered the same way: the next reconcile of the object reads
+  // at least what this one wrote.
+  kube::StatusWriter& statusWriter() { return *writer_; }
   // The REST client (ObjectReader, ObjectWriter and StatusWriter roles), with metrics.
   kube::Client& client() { return *client_; }
   kube::ClientPtr clientPtr() const { return client_; }
