@@ -138,6 +138,16 @@ class ReconcilerTest : public ::testing::Test {
         .WillRepeatedly(Return(managed));
   }
 
+  // A builder with no status, no Job and one available base image: the next look builds.
+  void givenNewBuilderWithABaseImage() {
+    givenBuilder(builderObject());
+    givenJobs({});
+    givenImages(
+        {aws::Image{
+            .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
+        {});
+  }
+
   FakeClock clock_;
   ami::ImageLookupCache cache_;
   StrictMock<kube::MockObjectReader> reader_;
@@ -154,12 +164,7 @@ class ReconcilerTest : public ::testing::Test {
 // A new builder with no image: status is written first, then the Job is created with the keys of
 // the credentials Secret as env; the key is looked at again after controllerTimer.
 TEST_F(ReconcilerTest, NewBuilderStartsOneBuildJob) {
-  givenBuilder(builderObject());
-  givenJobs({});
-  givenImages(
-      {aws::Image{
-          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
-      {});
+  givenNewBuilderWithABaseImage();
   {
     // The Secret is checked, the Job created, and only then does the status name it.
     InSequence seq;
@@ -189,12 +194,7 @@ TEST_F(ReconcilerTest, NewBuilderStartsOneBuildJob) {
 
 // A Job that already exists under the decided name (a retried create) is not an error.
 TEST_F(ReconcilerTest, CreateJobAlreadyExistsIsSuccess) {
-  givenBuilder(builderObject());
-  givenJobs({});
-  givenImages(
-      {aws::Image{
-          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
-      {});
+  givenNewBuilderWithABaseImage();
   EXPECT_CALL(status_, patchStatus(_, _, _, _, _, _)).WillOnce(Return(kube::Object()));
   EXPECT_CALL(secrets_, keys(_, _)).WillOnce(Return(std::vector<std::string>{}));
   EXPECT_CALL(writer_, create(_, _, _))
@@ -205,12 +205,7 @@ TEST_F(ReconcilerTest, CreateJobAlreadyExistsIsSuccess) {
 // A Secret the Job needs that does not exist stops the build before anything is created:
 // Ready=False SecretMissing naming it, one Warning Event, no Job, no "running" status.
 TEST_F(ReconcilerTest, MissingSecretIsNamedAndNoJobIsCreated) {
-  givenBuilder(builderObject());
-  givenJobs({});
-  givenImages(
-      {aws::Image{
-          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
-      {});
+  givenNewBuilderWithABaseImage();
   EXPECT_CALL(secrets_, keys("ci", "aws-creds"))
       .WillOnce(Return(fail(ErrorCode::NotFound, "secrets \"aws-creds\" not found")));
   EXPECT_CALL(status_,
@@ -229,12 +224,7 @@ TEST_F(ReconcilerTest, MissingSecretIsNamedAndNoJobIsCreated) {
 // A Job the API server refuses is reported with the server's message; the status never says a
 // build is running.
 TEST_F(ReconcilerTest, RefusedJobIsJobRejectedWithTheServersMessage) {
-  givenBuilder(builderObject());
-  givenJobs({});
-  givenImages(
-      {aws::Image{
-          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
-      {});
+  givenNewBuilderWithABaseImage();
   EXPECT_CALL(secrets_, keys("ci", "aws-creds"))
       .WillRepeatedly(Return(std::vector<std::string>{"AWS_ACCESS_KEY_ID"}));
   EXPECT_CALL(writer_, create(_, _, _))

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "opsy/runtime/manager.h"
+#include "support/child_process.h"
 #include "support/kube_scripted_transport.h"
 
 namespace opsy::runtime {
@@ -18,17 +19,8 @@ using namespace std::chrono_literals;
 const kube::Resource kWidgets{"example.com", "v1", "widgets", "Widget", true};
 constexpr const char* kBuilderUid = "example.com/widget-uid";
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
+// Waits (real time) for a condition; the bound is generous so only a hang fails a test.
+constexpr std::chrono::milliseconds kHangBound = 10s;
 
 std::string ownedJob(const std::string& name, const std::string& widget_uid) {
   return R"({"metadata":{"name":")" + name + R"(","namespace":"ns","uid":"j-)" + name +
@@ -95,10 +87,12 @@ TEST(ManagerCache, ReconcileReadsComeFromTheCache) {
 
   std::promise<int> exit_code;
   std::thread runner([&] { exit_code.set_value(manager.run()); });
-  ASSERT_TRUE(eventually([&] {
-    std::lock_guard lock(mu);
-    return !seen.empty();
-  }));
+  ASSERT_TRUE(opsy::testing::eventually(
+      [&] {
+        std::lock_guard lock(mu);
+        return !seen.empty();
+      },
+      kHangBound));
 
   {
     std::lock_guard lock(mu);

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "support/child_process.h"
 #include "support/in_memory_lease_store.h"
 #include "support/kube_scripted_transport.h"
 #include "support/loopback_server.h"
@@ -35,18 +36,8 @@ class ProxyFreeEnvironment : public ::testing::Environment {
 [[maybe_unused]] const auto* const kProxyFree =
     ::testing::AddGlobalTestEnvironment(new ProxyFreeEnvironment);
 
-// Waits (real time) until `pred` holds; the bound is generous so only a hang fails a test.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 60s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
+// Waits (real time) for a condition; the bound is generous so only a hang fails a test.
+constexpr std::chrono::milliseconds kHangBound = 60s;
 
 // Just enough API server for widgets in namespace "ns": list, a watch that stays open and sends
 // what the test pushes, and PUT of the status subresource.
@@ -226,16 +217,18 @@ TEST(ManagerLoopback, ReconcilesFromWatchAndStopsCleanly) {
   std::promise<int> exit_code;
   std::thread runner([&] { exit_code.set_value(manager.run()); });
 
-  ASSERT_TRUE(eventually([&] { return api.statusBodies().size() >= 1; }));
+  ASSERT_TRUE(
+      opsy::testing::eventually([&] { return api.statusBodies().size() >= 1; }, kHangBound));
   api.push(R"({"type":"MODIFIED","object":{"apiVersion":"example.com/v1","kind":"Widget",)"
            R"("metadata":{"name":"w1","namespace":"ns","uid":"u1","resourceVersion":"11"},)"
            R"("spec":{"size":2}}})");
-  ASSERT_TRUE(eventually([&] { return api.statusBodies().size() >= 2; }));
+  ASSERT_TRUE(
+      opsy::testing::eventually([&] { return api.statusBodies().size() >= 2; }, kHangBound));
   auto second = kube::Object::parse(api.statusBodies().at(1));
   ASSERT_TRUE(second);
   EXPECT_EQ(second->getInt("/spec/size").value_or(0), 2);
   EXPECT_EQ(second->getInt("/status/reconciled").value_or(0), 2);
-  ASSERT_TRUE(eventually([&] { return !api.eventBodies().empty(); }));
+  ASSERT_TRUE(opsy::testing::eventually([&] { return !api.eventBodies().empty(); }, kHangBound));
   auto event = kube::Object::parse(api.eventBodies().front());
   ASSERT_TRUE(event);
   EXPECT_EQ(event->getString("/reason").value_or(""), "Reconciled");
@@ -245,7 +238,8 @@ TEST(ManagerLoopback, ReconcilesFromWatchAndStopsCleanly) {
     EXPECT_EQ(auth, "Bearer loopback-token");
   }
 
-  ASSERT_TRUE(eventually([&] { return manager.readiness().has_value(); }));
+  ASSERT_TRUE(
+      opsy::testing::eventually([&] { return manager.readiness().has_value(); }, kHangBound));
   httplib::Client probes("127.0.0.1", manager.probePort());
   auto ready = probes.Get("/readyz");
   ASSERT_TRUE(ready);
@@ -259,12 +253,14 @@ TEST(ManagerLoopback, ReconcilesFromWatchAndStopsCleanly) {
       R"(opsy_kube_requests_total{code="200",resource="widgets/status",verb="update"} 2)";
   const std::string successes = R"(opsy_reconcile_total{controller="widget",result="success"} 2)";
   std::string metrics;
-  EXPECT_TRUE(eventually([&] {
-    auto scraped = scrape.Get("/metrics");
-    metrics = scraped ? scraped->body : "";
-    return metrics.find(updates) != std::string::npos &&
-           metrics.find(successes) != std::string::npos;
-  }));
+  EXPECT_TRUE(opsy::testing::eventually(
+      [&] {
+        auto scraped = scrape.Get("/metrics");
+        metrics = scraped ? scraped->body : "";
+        return metrics.find(updates) != std::string::npos &&
+               metrics.find(successes) != std::string::npos;
+      },
+      kHangBound));
   EXPECT_NE(metrics.find(lists), std::string::npos) << metrics;
   EXPECT_NE(metrics.find(updates), std::string::npos) << metrics;
   EXPECT_NE(metrics.find(successes), std::string::npos) << metrics;
@@ -341,17 +337,19 @@ TEST_F(ManagerLeaderTest, WorkersRunOnlyWhileLeading) {
   std::promise<int> exit_code;
   std::thread runner([&] { exit_code.set_value(manager->run()); });
 
-  ASSERT_TRUE(eventually([&] { return manager->readiness().has_value(); }));
+  ASSERT_TRUE(
+      opsy::testing::eventually([&] { return manager->readiness().has_value(); }, kHangBound));
   // Ready (caches synced, leader known) and several election rounds as a standby.
   const int calls_when_ready = store_->calls();
-  ASSERT_TRUE(eventually([&] { return store_->calls() >= calls_when_ready + 5; }));
+  ASSERT_TRUE(opsy::testing::eventually([&] { return store_->calls() >= calls_when_ready + 5; },
+                                        kHangBound));
   EXPECT_FALSE(manager->leading());
   EXPECT_EQ(reconciles_.load(), 0) << "a standby must not reconcile";
 
   // The other replica steps down and releases the lease, as on a graceful stop.
   lease_->put(
       {.holder_identity = "", .lease_duration_seconds = 1, .renew_time = realClock().now()});
-  ASSERT_TRUE(eventually([&] { return reconciles_.load() > 0; }));
+  ASSERT_TRUE(opsy::testing::eventually([&] { return reconciles_.load() > 0; }, kHangBound));
   EXPECT_TRUE(manager->leading());
   EXPECT_EQ(lease_->peek()->holder_identity, "me");
 
@@ -367,7 +365,7 @@ TEST_F(ManagerLeaderTest, GracefulStopReleasesLease) {
   ManagerPtr manager = makeManager();
   std::promise<int> exit_code;
   std::thread runner([&] { exit_code.set_value(manager->run()); });
-  ASSERT_TRUE(eventually([&] { return reconciles_.load() > 0; }));
+  ASSERT_TRUE(opsy::testing::eventually([&] { return reconciles_.load() > 0; }, kHangBound));
   manager->requestShutdown("test");
   auto done = exit_code.get_future();
   ASSERT_EQ(done.wait_for(60s), std::future_status::ready);

@@ -4,8 +4,8 @@
 // "controller.packer-builder"). A log call passes a constant, lower-case message and its key/value
 // fields as separate data, down to the formatter: text output prints `message k=v k2="a b"`, JSON
 // output writes each field as a member of the line's object. The message is never a format string,
-// so a field cannot be dropped by a missing placeholder. Every line passes through a scrubber that
-// masks credentials (Authorization headers, SigV4 signatures, session tokens, bearer and Slack
+// so a field cannot be dropped by a message that lacks a "{}". Every line passes through a scrubber
+// that masks credentials (Authorization headers, SigV4 signatures, session tokens, bearer and Slack
 // tokens, and every value registered with registerSecret()), so a secret cannot reach a log line
 // even by mistake.
 //
