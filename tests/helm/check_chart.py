@@ -3,9 +3,11 @@
 
 Renders the chart with its defaults, with each controller alone and with every value set, then
 checks what each render holds: which objects exist, that each controller's RBAC is exactly what
-its code uses (no wildcard anywhere), that images, args and leader election are wired from values,
-that the pods are locked down, and that the alert rules load in promtool and fire on the series
-they are written for. Also keeps the chart's CRDs identical to the repository's.
+its code uses (no wildcard anywhere, Secrets only read by name and only in the watched namespaces
+when they are named), that each NetworkPolicy selects its controller's pods and opens only what
+they use, that images, args and leader election are wired from values, that the pods are locked
+down, and that the alert rules load in promtool and fire on the series they are written for. Also
+keeps the chart's CRDs identical to the repository's.
 
 Usage: check_chart.py --helm H --kubectl K --promtool P --repo REPO_ROOT --work DIR
 Prints one line per check and closes with "N passed, N failed".
@@ -13,8 +15,10 @@ Prints one line per check and closes with "N passed, N failed".
 
 import argparse
 import filecmp
+import ipaddress
 import os
 import re
+import shutil
 import subprocess
 import sys
 import traceback
@@ -44,6 +48,17 @@ EXPECTED_RULES = {
 }
 LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+
+# The egress of a default NetworkPolicy, rule by rule: (ports, peers). DNS to kube-dns, the API
+# server and AWS on any address, the EKS Pod Identity agent.
+KUBE_DNS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+DEFAULT_EGRESS = [
+    ([("UDP", 53), ("TCP", 53)], [KUBE_DNS]),
+    ([("TCP", 443), ("TCP", 6443)], [{"ipBlock": {"cidr": "0.0.0.0/0"}}]),
+    ([("TCP", 443)], [{"ipBlock": {"cidr": "0.0.0.0/0"}}]),
+    ([("TCP", 80)], [{"ipBlock": {"cidr": "169.254.170.23/32"}}]),
+]
 
 RESULTS = {"passed": 0, "failed": 0}
 
@@ -137,6 +152,8 @@ class Chart:
         self.full_values = os.path.join(os.path.dirname(os.path.abspath(__file__)), "values-full.yaml")
         with open(self.full_values, encoding="utf-8") as f:
             self.full = yaml.safe_load(f)
+        self.rendered = []  # every render, for the checks that must hold in all of them
+        self.notes_chart = None
 
     def template(self, *extra, namespace="opsy-system"):
         out = run([self.args.helm, "template", "opsy", self.chart, "--namespace", namespace, *extra])
@@ -145,7 +162,102 @@ class Chart:
             f.write(out)
         render = Render(out)
         render.path = path
+        self.rendered.append(render)
         return render
+
+    def notes(self, *extra):
+        """NOTES.txt as `helm install` prints it. `helm template` skips NOTES.txt and `helm install
+        --dry-run` needs a cluster, so a fresh copy of the chart renders the same text through tpl."""
+        if self.notes_chart is None:
+            self.notes_chart = os.path.join(self.args.work, "notes-chart")
+            shutil.rmtree(self.notes_chart, ignore_errors=True)
+            shutil.copytree(self.chart, self.notes_chart)
+            shutil.copy(os.path.join(self.chart, "templates", "NOTES.txt"),
+                        os.path.join(self.notes_chart, "notes-under-test.txt"))
+            with open(os.path.join(self.notes_chart, "templates", "notes-under-test.yaml"), "w",
+                      encoding="utf-8") as f:
+                f.write('notes: {{ tpl (.Files.Get "notes-under-test.txt") . | toJson }}\n')
+        out = run([self.args.helm, "template", "opsy", self.notes_chart, "--namespace", "opsy-system",
+                   "--show-only", "templates/notes-under-test.yaml", *extra])
+        return yaml.safe_load(out)["notes"]
+
+
+def secret_verbs(role):
+    """The verbs a Role or ClusterRole grants on core Secrets, through wildcards too."""
+    verbs = set()
+    for rule in role.get("rules") or []:
+        if set(rule.get("apiGroups", [])) & {"", "*"} and set(rule.get("resources", [])) & {"secrets", "*"}:
+            verbs.update(rule.get("verbs", []))
+    return verbs
+
+
+def selector_shape(selector, where):
+    expect(isinstance(selector, dict) and set(selector) <= {"matchLabels", "matchExpressions"},
+           f"{where}: selector {selector}")
+    for k, v in (selector.get("matchLabels") or {}).items():
+        expect(isinstance(k, str) and isinstance(v, str), f"{where}: label {k}={v!r}")
+
+
+def network_policy_shape(np):
+    """What the API server checks on a NetworkPolicy; offline, kubectl only decodes the object."""
+    name = np["metadata"]["name"]
+    spec = np["spec"]
+    expect(set(spec) <= {"podSelector", "policyTypes", "ingress", "egress"}, f"{name}: spec {sorted(spec)}")
+    selector_shape(spec["podSelector"], f"{name} podSelector")
+    expect(set(spec.get("policyTypes", [])) <= {"Ingress", "Egress"}, f"{name}: {spec['policyTypes']}")
+    for direction, peers in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            where = f"{name} {direction}[{i}]"
+            expect(isinstance(rule, dict) and set(rule) <= {"ports", peers}, f"{where}: {rule}")
+            for port in rule.get("ports") or []:
+                expect(set(port) <= {"protocol", "port", "endPort"}
+                       and port.get("protocol", "TCP") in {"TCP", "UDP", "SCTP"}, f"{where}: port {port}")
+                p = port.get("port")
+                expect(p is None or (isinstance(p, str) and p)
+                       or (isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535),
+                       f"{where}: port {p!r}")
+            for peer in rule.get(peers) or []:
+                expect(isinstance(peer, dict) and peer
+                       and set(peer) <= {"podSelector", "namespaceSelector", "ipBlock"},
+                       f"{where}: peer {peer}")
+                if "ipBlock" in peer:
+                    expect(len(peer) == 1, f"{where}: ipBlock beside a selector in {peer}")
+                    for cidr in [peer["ipBlock"]["cidr"], *peer["ipBlock"].get("except", [])]:
+                        try:
+                            ipaddress.ip_network(cidr, strict=False)
+                        except (TypeError, ValueError) as e:
+                            raise AssertionError(f"{where}: CIDR {cidr!r}: {e}") from None
+                for key in ("podSelector", "namespaceSelector"):
+                    if key in peer:
+                        selector_shape(peer[key], where)
+
+
+def network_policy_checks(render, component):
+    """The controller's policy selects its pods, no others, and admits its metrics and health ports."""
+    np = render.one("NetworkPolicy", component)
+    network_policy_shape(np)
+    deploy = render.one("Deployment", component)
+    selector = np["spec"]["podSelector"]
+    pod_labels = deploy["spec"]["template"]["metadata"]["labels"]
+    expect(set(selector) == {"matchLabels"}
+           and selector["matchLabels"] == deploy["spec"]["selector"]["matchLabels"]
+           and selector["matchLabels"].items() <= pod_labels.items(),
+           f"{component}: podSelector {selector} vs pod labels {pod_labels}")
+    for other in render.of("Deployment"):
+        if component_of(other) != component:
+            other_labels = other["spec"]["template"]["metadata"]["labels"]
+            expect(not selector["matchLabels"].items() <= other_labels.items(),
+                   f"{component}: policy also selects {other['metadata']['name']}")
+    expect(np["spec"]["policyTypes"] == ["Ingress", "Egress"], f"{component}: {np['spec']['policyTypes']}")
+    ports = {p["name"]: p["containerPort"] for p in container(deploy)["ports"]}
+    opened = [[(p["protocol"], p["port"]) for p in r["ports"]] for r in np["spec"]["ingress"][:2]]
+    expect(opened == [[("TCP", ports["metrics"])], [("TCP", ports["health"])]],
+           f"{component}: ingress {opened}, container ports {ports}")
+    return np
+
+
+def egress_of(np):
+    return [([(p["protocol"], p["port"]) for p in r["ports"]], r.get("to")) for r in np["spec"]["egress"]]
 
 
 def rbac_checks(render, component, namespace, lease_namespace=None, lease_id=None,
@@ -290,7 +402,7 @@ def main():
         return 1
 
     per_controller = ["Deployment", "PodDisruptionBudget", "Service", "ServiceAccount",
-                      "ClusterRole", "ClusterRoleBinding"]
+                      "ClusterRole", "ClusterRoleBinding", "NetworkPolicy"]
 
     def kinds_defaults():
         got = renders["defaults"].kinds()
@@ -373,6 +485,80 @@ def main():
         rbac_checks(renders["full"], REFRESHER, ns, lease_namespace=ns,
                     lease_id=f"{REFRESHER}.ami.refresh.ops", sa_name=f"opsy-full-{REFRESHER}")])
 
+    def rbac_namespaced_secrets():
+        render = chart.template("--set", "packerBuilder.watchNamespaces={team-a,team-b}",
+                                "--set", "amiRefresher.watchNamespaces={team-a,team-b}")
+        for role in render.of("ClusterRole"):
+            expect(not secret_verbs(role),
+                   f"ClusterRole/{role['metadata']['name']} grants {secret_verbs(role)} on secrets")
+        for comp in (BUILDER, REFRESHER):
+            rbac_checks(render, comp, ns, watch_namespaces=["team-a", "team-b"],
+                        sa_name=f"opsy-opsy-ami-operator-{comp}")
+            for want in ("team-a", "team-b"):
+                roles = [r for r in render.of("Role", comp) if r["metadata"]["namespace"] == want]
+                expect(len(roles) == 1, f"{comp}: {len(roles)} Roles in {want}")
+                expect(secret_verbs(roles[0]) == {"get"},
+                       f"{comp}: Role in {want} grants {secret_verbs(roles[0])} on secrets")
+    check("RBAC with watchNamespaces on both: Secrets get in those namespaces only, no ClusterRole",
+          rbac_namespaced_secrets)
+
+    def notes_cluster_wide_secrets():
+        line = "{} watches all namespaces: it may read Secrets (get, by name) cluster-wide"
+        notes = chart.notes()
+        for comp in (BUILDER, REFRESHER):
+            expect(line.format(comp) in notes, f"defaults: no warning for {comp} in\n{notes}")
+        notes = chart.notes("--set", "packerBuilder.watchNamespaces={team-a}",
+                            "--set", "amiRefresher.rbac.create=false")
+        for comp in (BUILDER, REFRESHER):
+            expect(line.format(comp) not in notes, f"warning for {comp} that reads no Secret cluster-wide")
+    check("NOTES warn of cluster-wide Secret reads exactly when watchNamespaces is empty",
+          notes_cluster_wide_secrets)
+
+    def netpol_defaults():
+        for comp in (BUILDER, REFRESHER):
+            np = network_policy_checks(renders["defaults"], comp)
+            expect(len(np["spec"]["ingress"]) == 2 and not any("from" in r for r in np["spec"]["ingress"]),
+                   f"{comp}: default ingress {np['spec']['ingress']}")
+            expect(egress_of(np) == DEFAULT_EGRESS, f"{comp}: default egress {egress_of(np)}")
+        network_policy_checks(renders["builder"], BUILDER)
+        network_policy_checks(renders["refresher"], REFRESHER)
+        expect(not renders["builder"].of("NetworkPolicy", REFRESHER)
+               and not renders["refresher"].of("NetworkPolicy", BUILDER), "policy of a disabled controller")
+        for key, comp, other in (("packerBuilder", BUILDER, REFRESHER), ("amiRefresher", REFRESHER, BUILDER)):
+            render = chart.template("--set", f"{key}.networkPolicy.enabled=false")
+            expect(not render.of("NetworkPolicy", comp), f"{comp}: policy with networkPolicy.enabled=false")
+            network_policy_checks(render, other)
+    check("NetworkPolicy per enabled controller by default, selecting its pods; gone when disabled",
+          netpol_defaults)
+
+    def netpol_full():
+        render = renders["full"]
+        pb = full["packerBuilder"]["networkPolicy"]
+        np = network_policy_checks(render, BUILDER)
+        expect(np["spec"]["ingress"] == [
+            {"ports": [{"protocol": "TCP", "port": 9090}], "from": pb["metricsFrom"]},
+            {"ports": [{"protocol": "TCP", "port": 9091}], "from": pb["healthFrom"]},
+            *pb["extraIngress"]], f"ingress {np['spec']['ingress']}")
+
+        def blocks(cidrs):
+            return [{"ipBlock": {"cidr": c}} for c in cidrs]
+        expect(np["spec"]["egress"] == [
+            {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}], "to": pb["dnsTo"]},
+            {"ports": [{"protocol": "TCP", "port": 443}], "to": blocks(pb["apiServerCIDRs"])},
+            {"ports": [{"protocol": "TCP", "port": 443}], "to": blocks(pb["egressCIDRs"])},
+            *pb["extraEgress"]], f"egress (no Pod Identity rule) {np['spec']['egress']}")
+        expect(not render.of("NetworkPolicy", REFRESHER), "refresher policy with networkPolicy.enabled=false")
+        # Empty lists open the rule to any address; IPv6 CIDRs render as strings.
+        np = network_policy_checks(chart.template(
+            "--set-json", 'packerBuilder.networkPolicy.dnsTo=[]',
+            "--set-json", 'packerBuilder.networkPolicy.apiServerCIDRs=[]',
+            "--set-json", 'packerBuilder.networkPolicy.egressCIDRs=["::/0"]'), BUILDER)
+        expect(egress_of(np)[:3] == [([("UDP", 53), ("TCP", 53)], None),
+                                     ([("TCP", 443), ("TCP", 6443)], None),
+                                     ([("TCP", 443)], [{"ipBlock": {"cidr": "::/0"}}])],
+               f"egress with empty lists {egress_of(np)}")
+    check("every-value render wires each networkPolicy value", netpol_full)
+
     def deploy_defaults():
         for comp, repo in ((BUILDER, "packer-builder-controller"), (REFRESHER, "ami-refresh-controller")):
             deployment_checks(renders["defaults"], comp, f"ghcr.io/opsy-ami-operator/{repo}:0.1.0",
@@ -448,7 +634,10 @@ def main():
 
     def schema_rejects():
         for bad in (["--set", "packerBuilder.logLevel=loud"], ["--set", "amiRefresher.workers=0"],
-                    ["--set", "packerBuilder.unknown=1"], ["--set", "amiRefresher.logFormat=xml"]):
+                    ["--set", "packerBuilder.unknown=1"], ["--set", "amiRefresher.logFormat=xml"],
+                    ["--set", "packerBuilder.networkPolicy.apiServerPorts={0}"],
+                    ["--set", "amiRefresher.networkPolicy.egressCIDRs={aws}"],
+                    ["--set", "amiRefresher.networkPolicy.unknown=1"]):
             proc = subprocess.run([args.helm, "template", "opsy", chart.chart, *bad],
                                   capture_output=True, text=True, stdin=subprocess.DEVNULL)
             expect(proc.returncode != 0 and "values don't meet the specifications" in proc.stderr,
@@ -515,6 +704,17 @@ def main():
             yaml.safe_dump(spec, f, sort_keys=False)
         run([args.promtool, "test", "rules", test_path])
     check("promtool test rules: each alert fires on its series and not before", promtool_fires)
+
+    def secrets_never_listed():
+        # Last, so that it covers every render above: defaults, each controller alone, replicas,
+        # watched namespaces, every value, the NetworkPolicy and monitoring variants.
+        expect(len(chart.rendered) >= 10, f"only {len(chart.rendered)} renders")
+        for render in chart.rendered:
+            for role in render.of("Role") + render.of("ClusterRole"):
+                verbs = secret_verbs(role)
+                expect(not verbs & {"list", "watch", "*"},
+                       f"{role['kind']}/{role['metadata']['name']} grants {sorted(verbs)} on secrets")
+    check("no render grants list or watch on Secrets", secrets_never_listed)
 
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 0 if RESULTS["failed"] == 0 else 1
