@@ -138,6 +138,55 @@ void stall(Ctx& c, const std::string& reason, const std::string& message) {
   c.requeue_after.reset();
 }
 
+// The admin's build policy (opsy/packer/build_policy.h), checked before anything else runs: a
+// spec it refuses stalls and no Job is made. Images are checked on every look, so the builder
+// says so at once; a ServiceAccount the flags do not list is looked up only before a build.
+bool policyDenied(Ctx& c) {
+  const packer::BuildPolicy* policy = c.o.policy;
+  if (policy == nullptr) {
+    return false;
+  }
+  const PackerBuilderSpec& spec = *c.spec;
+  const std::string& ns = c.o.builder.metadata.ns;
+  std::string message;
+  bool fixed_by_label = false;
+  if (!packer::imageAllowed(policy->packer_images, spec.builder.image)) {
+    message = fmt::format(
+        "spec.builder.image {} is not allowed by the cluster's build policy: the controller's "
+        "--allowed-packer-images is {}",
+        spec.builder.image, joinList(policy->packer_images));
+  } else if (!packer::imageAllowed(policy->git_sync_images, spec.git_sync.image)) {
+    message = fmt::format(
+        "spec.gitSync.image {} is not allowed by the cluster's build policy: the controller's "
+        "--allowed-git-sync-images is {}",
+        spec.git_sync.image, joinList(policy->git_sync_images));
+  } else if (!packer::serviceAccountListed(policy->service_accounts, ns,
+                                           spec.builder.job_service_account_name) &&
+             c.o.service_account && !c.o.service_account->labelled) {
+    const std::string& name = spec.builder.job_service_account_name;
+    const std::string account = fmt::format("{}/{}", ns, name.empty() ? "default" : name);
+    const std::string field = name.empty() ? "spec.builder.jobServiceAccountName (empty: default)"
+                                           : "spec.builder.jobServiceAccountName";
+    message = fmt::format(
+        "{}: ServiceAccount {} may not run builds under the cluster's build policy: it is not in "
+        "the controller's --allowed-build-service-accounts ({}) and {}",
+        field, account, joinList(policy->service_accounts),
+        c.o.service_account->exists
+            ? fmt::format("has no label {}=true", packer::kLabelBuildServiceAccount)
+            : std::string("does not exist"));
+    fixed_by_label = true;
+  }
+  if (message.empty()) {
+    return false;
+  }
+  stall(c, std::string(controller::kReasonPolicyDenied), message);
+  if (fixed_by_label) {
+    // Labelling the ServiceAccount is not an edit of this builder: look again.
+    c.requeue_after = clampRequeue(spec.time_outs.controller_timer);
+  }
+  return true;
+}
+
 void notStalled(Ctx& c, std::string_view reason) {
   c.conditions->set(kube::kConditionStalled, kube::kConditionFalse, std::string(reason), "");
 }
@@ -743,6 +792,9 @@ Decision decide(const Observed& observed, TimePoint now) {
                                     .region = spec->region});
   if (!plan) {
     stall(c, "InvalidSpec", plan.error().message);
+    return finish(c);
+  }
+  if (policyDenied(c)) {
     return finish(c);
   }
   if (observed.failure) {

@@ -28,6 +28,7 @@
 #include "opsy/kube/objects.h"
 #include "opsy/notify/notifier.h"
 #include "opsy/packer/build_output.h"
+#include "opsy/packer/build_policy.h"
 #include "opsy/packer/job.h"
 #include "packer-builder-controller/api.h"
 
@@ -76,6 +77,15 @@ struct Observed {
   std::optional<std::map<std::string, std::optional<std::vector<std::string>>>> secrets;
   // The API server refused to create the Job this decision asked for (its own message).
   std::optional<Error> job_rejected;
+  // The cluster admin's build policy (the controller's flags); null: none.
+  const packer::BuildPolicy* policy = nullptr;
+  // The ServiceAccount a build Job would run as, when the policy does not list it: read, like
+  // `secrets`, only once a decision wants to create a Job (unset before).
+  struct ServiceAccount {
+    bool exists = false;
+    bool labelled = false;  // packer::kLabelBuildServiceAccount=true
+  };
+  std::optional<ServiceAccount> service_account;
 };
 
 // The Secrets a build Job of `spec` mounts, with the spec field that names each.

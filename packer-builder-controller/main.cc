@@ -2,12 +2,14 @@
 // reconciles PackerBuilders and watches the Jobs they own. The logic lives in opsy_packer_builder.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "opsy/ami/image_cache.h"
 #include "opsy/controller/reconciler.h"
 #include "opsy/core/flags.h"
 #include "opsy/kube/resource.h"
 #include "opsy/kube/store.h"
+#include "opsy/packer/build_policy.h"
 #include "opsy/runtime/failure_metrics.h"
 #include "opsy/runtime/manager.h"
 #include "opsy/runtime/notifiers.h"
@@ -25,6 +27,7 @@ constexpr const char* kProgram = "packer-builder-controller";
 struct Options {
   runtime::ManagerOptions manager{.name = "packer-builder", .version = OPSY_VERSION};
   std::string slack_api_url = "https://slack.com/api";
+  packer::BuildPolicy policy;
 };
 
 int fatal(const Error& error) {
@@ -52,6 +55,8 @@ int run(const Options& o) {
       .status = manager.statusWriter(),
       .logs = client,
       .secrets = secrets,
+      .policy = &o.policy,
+      .accounts = &client,
       .ec2 = [&manager](std::string_view region) { return manager.aws().ec2(region); },
       .images = images,
       .events = manager.events(),
@@ -86,9 +91,28 @@ int main(int argc, char** argv) {
   flags.addString("slack-api-url", &options.slack_api_url,
                   "Base URL of the Slack Web API used for build notifications.",
                   "OPSY_SLACK_API_URL");
+  flags.addStringList(
+      "allowed-packer-images", &options.policy.packer_images,
+      "Images a PackerBuilder's spec.builder.image may name (globs on the full reference; "
+      "docs/security.md).",
+      "OPSY_ALLOWED_PACKER_IMAGES");
+  flags.addStringList("allowed-git-sync-images", &options.policy.git_sync_images,
+                      "Images a PackerBuilder's spec.gitSync.image may name (globs).",
+                      "OPSY_ALLOWED_GIT_SYNC_IMAGES");
+  flags.addStringList(
+      "allowed-build-service-accounts", &options.policy.service_accounts,
+      "ServiceAccounts (namespace/name globs) build Jobs may run as; ServiceAccounts labelled "
+      "ami.refresh.ops/packer-build=true are allowed too. An empty value lists none.",
+      "OPSY_ALLOWED_BUILD_SERVICE_ACCOUNTS");
   auto outcome = flags.parse(argc, argv);
   if (!outcome) {
     std::fprintf(stderr, "%s: %s\n", kProgram, outcome.error().message.c_str());
+    return 2;
+  }
+  // "--allowed-build-service-accounts=" alone lists none: only labelled ServiceAccounts build.
+  std::erase(options.policy.service_accounts, std::string());
+  if (auto invalid = packer::invalidPolicy(options.policy)) {
+    std::fprintf(stderr, "%s: %s\n", kProgram, invalid->c_str());
     return 2;
   }
   if (*outcome != FlagSet::Outcome::Run) {

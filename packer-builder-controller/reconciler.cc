@@ -9,6 +9,7 @@
 #include "opsy/core/duration.h"
 #include "opsy/core/log.h"
 #include "opsy/kube/objects.h"
+#include "opsy/kube/resource.h"
 #include "opsy/packer/build_output.h"
 #include "packer-builder-controller/build_log.h"
 
@@ -62,15 +63,17 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
   }
   Observed observed;
   observed.builder = *builder;
+  observed.policy = deps_.policy;
   if (Status read = observe(observed); !read) {
     observed.failure = std::move(read).error();  // decide() reports it on the builder
   }
   const TimePoint now = deps_.clock.now();
   Decision decision = decide(observed, now);
   if (wantsJob(decision)) {
-    // Only a decision to build reads the Secrets the Job needs (they are not watched, and an
-    // idle builder should cost no API call); decide() checks them before it creates anything.
-    readSecrets(observed);
+    // Only a decision to build reads the Secrets and ServiceAccount the Job needs (they are not
+    // watched, and an idle builder should cost no API call); decide() checks them before it
+    // creates anything.
+    readBuildInputs(observed);
     decision = decide(observed, now);
   }
   aws::Ec2ApiPtr ec2;
@@ -105,10 +108,29 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
   return decision.requeue_after;
 }
 
-void Reconciler::readSecrets(Observed& o) {
+void Reconciler::readBuildInputs(Observed& o) {
   auto spec = parseSpec(o.builder);
   if (!spec) {
     return;
+  }
+  const std::string& account = spec->builder.job_service_account_name;
+  if (deps_.policy != nullptr && deps_.accounts != nullptr &&
+      !packer::serviceAccountListed(deps_.policy->service_accounts, o.builder.metadata.ns,
+                                    account)) {
+    const std::string name = account.empty() ? "default" : account;
+    auto sa = deps_.accounts->get(kube::resources::serviceAccounts(), o.builder.metadata.ns, name);
+    if (sa) {
+      auto label = sa->metadata.labels.find(std::string(packer::kLabelBuildServiceAccount));
+      o.service_account = {
+          .exists = true,
+          .labelled = label != sa->metadata.labels.end() && label->second == "true"};
+    } else if (sa.error().code == ErrorCode::NotFound) {
+      o.service_account = Observed::ServiceAccount{};
+    } else {
+      o.failure = std::move(sa).error().context(
+          fmt::format("read ServiceAccount {} (spec.builder.jobServiceAccountName)", name));
+      return;
+    }
   }
   o.secrets.emplace();
   for (const auto& [name, field] : jobSecrets(*spec)) {

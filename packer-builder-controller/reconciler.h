@@ -37,6 +37,10 @@ struct ReconcilerDeps {
   kube::StatusWriter& status;
   kube::PodLogReader& logs;  // the build container's log (packer-builder-controller/build_log.h)
   SecretKeyLister& secrets;  // the Secrets a build Job uses, read only before creating one
+  // The admin's build policy; null: none. With it, `accounts` reads (uncached, only before a
+  // build) the ServiceAccount a build would use when the policy does not list it.
+  const packer::BuildPolicy* policy = nullptr;
+  kube::ObjectReader* accounts = nullptr;
   Ec2ForRegion ec2;
   ami::ImageLookupCache& images;
   kube::EventRecorder& events;
@@ -57,8 +61,8 @@ class Reconciler : public controller::Reconciler {
   [[nodiscard]] Status observe(Observed& o);
 
  private:
-  // Fills o.secrets with the keys of the Secrets a build Job would use.
-  void readSecrets(Observed& o);
+  // Fills o.secrets with the keys of the Secrets a build Job would use, and o.service_account.
+  void readBuildInputs(Observed& o);
   [[nodiscard]] Result<FinishedBuild> readFinishedBuild(const kube::Job& job,
                                                         const PackerBuilderSpec& spec,
                                                         aws::ImageApi& ec2);

@@ -37,6 +37,7 @@ EXPECTED_RULES = {
         ("", "pods"): {"list"},
         ("", "pods/log"): {"get"},
         ("", "secrets"): {"get"},
+        ("", "serviceaccounts"): {"get"},
         ("events.k8s.io", "events"): {"create", "patch"},
     },
     REFRESHER: {
@@ -342,7 +343,12 @@ def default_args(component, leader_namespace=None):
     if leader_namespace:
         args += ["--leader-elect", f"--leader-election-namespace={leader_namespace}",
                  f"--leader-election-id={component}.ami.refresh.ops"]
-    return args + ["--workers=2", "--log-format=json", "--log-level=info"]
+    args += ["--workers=2", "--log-format=json", "--log-level=info"]
+    if component == BUILDER:
+        args += ["--allowed-packer-images=hashicorp/packer[:@]*",
+                 "--allowed-git-sync-images=registry.k8s.io/git-sync/git-sync[:@]*",
+                 "--allowed-build-service-accounts=*/default"]
+    return args
 
 
 def service_checks(render, component, port):
@@ -586,7 +592,11 @@ def main():
             "--metrics-bind-address=:9090", "--health-probe-bind-address=:9091", "--leader-elect",
             "--leader-election-namespace=opsy-leases", "--leader-election-id=pb-lease",
             "--namespace=team-a", "--namespace=team-b", "--workers=4", "--log-format=text",
-            "--log-level=debug", "--aws-region=eu-west-1", "--context=ignored"], 2, "pb-sa")
+            "--log-level=debug", "--aws-region=eu-west-1",
+            "--allowed-packer-images=123456789012.dkr.ecr.*.amazonaws.com/packer[:@]*",
+            "--allowed-packer-images=hashicorp/packer:1.11*",
+            "--allowed-git-sync-images=registry.example.com/git-sync:*",
+            "--allowed-build-service-accounts=", "--context=ignored"], 2, "pb-sa")
         c = container(d)
         pod = d["spec"]["template"]["spec"]
         expect(c["imagePullPolicy"] == "Always", "pullPolicy")
@@ -637,7 +647,9 @@ def main():
                     ["--set", "packerBuilder.unknown=1"], ["--set", "amiRefresher.logFormat=xml"],
                     ["--set", "packerBuilder.networkPolicy.apiServerPorts={0}"],
                     ["--set", "amiRefresher.networkPolicy.egressCIDRs={aws}"],
-                    ["--set", "amiRefresher.networkPolicy.unknown=1"]):
+                    ["--set", "amiRefresher.networkPolicy.unknown=1"],
+                    ["--set", "packerBuilder.buildPolicy.allowedPackerImages={}"],
+                    ["--set", "packerBuilder.buildPolicy.allowedServiceAccounts={packer}"]):
             proc = subprocess.run([args.helm, "template", "opsy", chart.chart, *bad],
                                   capture_output=True, text=True, stdin=subprocess.DEVNULL)
             expect(proc.returncode != 0 and "values don't meet the specifications" in proc.stderr,

@@ -33,6 +33,10 @@ const Resource& secrets() {
   static const Resource r{"", "v1", "secrets", "Secret", true};
   return r;
 }
+const Resource& serviceAccounts() {
+  static const Resource r{"", "v1", "serviceaccounts", "ServiceAccount", true};
+  return r;
+}
 const Resource& jobs() {
   static const Resource r{"batch", "v1", "jobs", "Job", true};
   return r;

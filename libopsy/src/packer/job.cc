@@ -232,6 +232,9 @@ Result<kube::Job> buildJob(const JobInputs& in) {
 
   Value pod_spec(rapidjson::kObjectType);
   pod_spec.AddMember("restartPolicy", "Never", a);
+  // Packer needs no Kubernetes API: no token in the pod. IRSA and EKS Pod Identity inject their
+  // own projected token, which this does not affect.
+  pod_spec.AddMember("automountServiceAccountToken", false, a);
   if (!in.service_account.empty()) {
     pod_spec.AddMember("serviceAccountName", json::jsonString(in.service_account, a), a);
   }

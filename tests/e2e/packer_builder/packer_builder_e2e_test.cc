@@ -111,7 +111,7 @@ class PackerBuilderE2eTest : public ::testing::Test {
     fs::remove_all(dir_, ignored);
   }
 
-  void startController() {
+  void startController(const std::vector<std::string>& extra_args = {}) {
     const std::string binary =
         std::string(OPSY_BINARY_DIR) + "/packer-builder-controller/packer-builder-controller";
     ASSERT_TRUE(fs::exists(binary)) << binary;
@@ -131,13 +131,12 @@ class PackerBuilderE2eTest : public ::testing::Test {
     }
     metrics_port_ = freeLoopbackPort();
     ASSERT_NE(metrics_port_, 0);
-    child_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{
-            binary, "--kubeconfig=" + (dir_ / "kubeconfig").string(),
-            "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
-            "--health-probe-bind-address=127.0.0.1:0",
-            "--slack-api-url=" + aws_->endpoint() + "/api"},
-        env, (dir_ / "controller.log").string());
+    std::vector<std::string> args = {
+        binary, "--kubeconfig=" + (dir_ / "kubeconfig").string(),
+        "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
+        "--health-probe-bind-address=127.0.0.1:0", "--slack-api-url=" + aws_->endpoint() + "/api"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    child_ = std::make_unique<ChildProcess>(args, env, (dir_ / "controller.log").string());
     ASSERT_TRUE(child_->start());
   }
 
@@ -186,6 +185,14 @@ class PackerBuilderE2eTest : public ::testing::Test {
   static std::string conditionMessage(const Json& b, std::string_view type) {
     const JsonValue* c = findCondition(b, type);
     return c ? stringAt(*c, {"message"}) : "";
+  }
+
+  // Sets the string at `pointer` in the sample before it is applied.
+  void setSample(const char* pointer, const char* value) {
+    auto doc = parseJson(sample_);
+    ASSERT_TRUE(doc.has_value());
+    rapidjson::Pointer(pointer).Set(*doc, value);
+    sample_ = toJson(*doc);
   }
 
   // Sets spec.timeOuts.controllerTimer of the sample before it is applied.
@@ -416,6 +423,60 @@ TEST_F(PackerBuilderE2eTest, RefusedJobIsJobRejectedWithTheServersMessage) {
   }
   EXPECT_EQ(runner_->jobCount(), 0);
   EXPECT_EQ(eventCount("BuildFailed"), 0) << "no \"Job disappeared\" for a Job never made";
+}
+
+// The cluster admin's build policy binds the CR author: an image the controller's flags do not
+// allow, and a ServiceAccount neither listed nor labelled, are PolicyDenied naming the field and
+// the rule, and no Job is created; labelling the ServiceAccount lets the build start.
+TEST_F(PackerBuilderE2eTest, DisallowedImageIsPolicyDeniedAndNoJobIsCreated) {
+  ASSERT_NO_FATAL_FAILURE(setSample("/spec/builder/image", "attacker.example.com/packer:1.11"));
+  startController();
+  applySample();
+
+  ASSERT_TRUE(waitFor([&] { return condition(builder(), "Stalled") == "True/PolicyDenied"; }, 10s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  const std::string message = conditionMessage(builder(), "Stalled");
+  EXPECT_NE(message.find("spec.builder.image attacker.example.com/packer:1.11"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("--allowed-packer-images"), std::string::npos) << message;
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(kube_->requestCount("create", "jobs"), 0);
+  EXPECT_EQ(runner_->jobCount(), 0);
+}
+
+TEST_F(PackerBuilderE2eTest, UnlabelledServiceAccountIsPolicyDeniedUntilTheAdminLabelsIt) {
+  ASSERT_TRUE(kube_->createObject(
+      R"({"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"platform-admin",)"
+      R"("namespace":"default","annotations":{"eks.amazonaws.com/role-arn":)"
+      R"("arn:aws:iam::123456789012:role/admin"}}})"));
+  ASSERT_NO_FATAL_FAILURE(setSample("/spec/builder/jobServiceAccountName", "platform-admin"));
+  ASSERT_NO_FATAL_FAILURE(setSampleTimer("2s"));
+  startController({"--allowed-build-service-accounts=ci/packer"});
+  applySample();
+
+  ASSERT_TRUE(waitFor([&] { return condition(builder(), "Stalled") == "True/PolicyDenied"; }, 10s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  const std::string message = conditionMessage(builder(), "Stalled");
+  EXPECT_NE(message.find("spec.builder.jobServiceAccountName"), std::string::npos) << message;
+  EXPECT_NE(message.find("ServiceAccount default/platform-admin"), std::string::npos) << message;
+  EXPECT_NE(message.find("ami.refresh.ops/packer-build=true"), std::string::npos) << message;
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(kube_->requestCount("create", "jobs"), 0);
+
+  ASSERT_TRUE(kube_->deleteObject("v1", "ServiceAccount", "default", "platform-admin"));
+  ASSERT_TRUE(kube_->createObject(
+      R"({"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"platform-admin",)"
+      R"("namespace":"default","labels":{"ami.refresh.ops/packer-build":"true"}}})"));
+  ASSERT_TRUE(waitFor([&] { return runner_->jobCount() == 1; }, 10s)) << controllerLog();
+  auto job = parseJson(kube_->listObjects("batch/v1", "Job", "default").at(0));
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(stringAt(*job, {"spec", "template", "spec", "serviceAccountName"}), "platform-admin");
+  const JsonValue* automount =
+      rapidjson::Pointer("/spec/template/spec/automountServiceAccountToken").Get(*job);
+  ASSERT_NE(automount, nullptr);
+  EXPECT_TRUE(automount->IsFalse());
 }
 
 // What the running controller serves on /metrics after a real build passes `promtool check

@@ -100,6 +100,8 @@ TEST(PackerJob, JobSpecBoundsTheBuild) {
   EXPECT_STREQ(spec["template"]["metadata"]["labels"]["ami.refresh.ops/builder-uid"].GetString(),
                "u-1");
   EXPECT_STREQ(spec["template"]["spec"]["restartPolicy"].GetString(), "Never");
+  // Packer needs no Kubernetes API token (IRSA brings its own projected token).
+  EXPECT_FALSE(spec["template"]["spec"]["automountServiceAccountToken"].GetBool());
 }
 
 // git-sync checks the project out once, shallow, with credentials from the secret's keys.

@@ -779,5 +779,69 @@ TEST(PackerBuilderDecideFailures, ThrottledLookupRetriesWithBackoff) {
   EXPECT_TRUE(hasEvent(again, "AWSUnavailable", kube::EventType::Warning));
 }
 
+// The admin's build policy: an image it does not allow stalls the builder with PolicyDenied,
+// naming the field and the rule, and no Job is made.
+TEST(PackerBuilderDecidePolicy, DisallowedPackerImageStallsWithoutAJob) {
+  packer::BuildPolicy policy{.packer_images = {"registry.example.com/packer:*"}};
+  Observed o{.builder = builder({}), .newest_base = baseImage("ami-base2"), .policy = &policy};
+  Decision d = decide(o, kNow);
+  EXPECT_FALSE(one<CreateJob>(d).has_value());
+  PackerBuilderStatus s = written(d);
+  EXPECT_EQ(s.state, "Stalled");
+  const kube::Condition* stalled = cond(s, "Stalled");
+  ASSERT_NE(stalled, nullptr);
+  EXPECT_EQ(stalled->status, "True");
+  EXPECT_EQ(stalled->reason, "PolicyDenied");
+  EXPECT_THAT(stalled->message, HasSubstr("spec.builder.image hashicorp/packer:1.11"));
+  EXPECT_THAT(stalled->message,
+              HasSubstr("--allowed-packer-images is registry.example.com/packer:*"));
+  EXPECT_TRUE(hasEvent(d, "Stalled", kube::EventType::Warning));
+  EXPECT_EQ(d.requeue_after, std::nullopt) << "an image rule is fixed by an edit or a restart";
+
+  applyStatus(o, d);
+  EXPECT_FALSE(one<PatchStatus>(decide(o, kNow + 1min)).has_value()) << "said once";
+}
+
+TEST(PackerBuilderDecidePolicy, DisallowedGitSyncImageStalls) {
+  packer::BuildPolicy policy{.git_sync_images = {"registry.example.com/git-sync:*"}};
+  Observed o{.builder = builder({}), .newest_base = baseImage("ami-base2"), .policy = &policy};
+  Decision d = decide(o, kNow);
+  EXPECT_FALSE(one<CreateJob>(d).has_value());
+  const PackerBuilderStatus s = written(d);
+  EXPECT_THAT(cond(s, "Stalled")->message,
+              HasSubstr("spec.gitSync.image registry.k8s.io/git-sync/git-sync:v4.2.3"));
+}
+
+// A ServiceAccount the flags do not list is checked once it is read (before a build): without
+// the admin's label it stalls, looked at again each controllerTimer since a label is not an edit.
+TEST(PackerBuilderDecidePolicy, UnlistedUnlabelledServiceAccountStallsUntilLabelled) {
+  packer::BuildPolicy policy{.service_accounts = {"ci/packer"}};
+  Observed o{.builder = builder({}), .newest_base = baseImage("ami-base2"), .policy = &policy};
+  // Not read yet: the decision wants a Job (the reconciler then reads the ServiceAccount).
+  EXPECT_TRUE(one<CreateJob>(decide(o, kNow)).has_value());
+
+  o.service_account = Observed::ServiceAccount{.exists = true, .labelled = false};
+  Decision d = decide(o, kNow);
+  EXPECT_FALSE(one<CreateJob>(d).has_value());
+  const PackerBuilderStatus s = written(d);
+  const kube::Condition* stalled = cond(s, "Stalled");
+  ASSERT_NE(stalled, nullptr);
+  EXPECT_EQ(stalled->reason, "PolicyDenied");
+  EXPECT_THAT(stalled->message, HasSubstr("spec.builder.jobServiceAccountName (empty: default)"));
+  EXPECT_THAT(stalled->message, HasSubstr("ServiceAccount ci/default"));
+  EXPECT_THAT(stalled->message, HasSubstr("ami.refresh.ops/packer-build=true"));
+  EXPECT_EQ(d.requeue_after, std::optional<Duration>(5min));
+
+  o.service_account = Observed::ServiceAccount{.exists = true, .labelled = true};
+  EXPECT_TRUE(one<CreateJob>(decide(o, kNow)).has_value());
+}
+
+TEST(PackerBuilderDecidePolicy, ListedServiceAccountBuildsWithoutALookup) {
+  packer::BuildPolicy policy{.service_accounts = {"*/default"}};
+  Observed o{.builder = builder({}), .newest_base = baseImage("ami-base2"), .policy = &policy};
+  o.service_account = Observed::ServiceAccount{.exists = false};  // ignored: the list decides
+  EXPECT_TRUE(one<CreateJob>(decide(o, kNow)).has_value());
+}
+
 }  // namespace
 }  // namespace opsy::packer_builder

@@ -31,6 +31,7 @@ inline constexpr std::string_view kReasonClusterNotFound = "ClusterNotFound";
 inline constexpr std::string_view kReasonSecretMissing = "SecretMissing";
 inline constexpr std::string_view kReasonJobRejected = "JobRejected";
 inline constexpr std::string_view kReasonInvalidSpec = "InvalidSpec";
+inline constexpr std::string_view kReasonPolicyDenied = "PolicyDenied";
 inline constexpr std::string_view kReasonKubernetesAccessDenied = "KubernetesAccessDenied";
 inline constexpr std::string_view kReasonKubernetesUnavailable = "KubernetesUnavailable";
 inline constexpr std::string_view kReasonConflict = "Conflict";

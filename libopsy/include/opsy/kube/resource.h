@@ -32,6 +32,7 @@ std::string resourcePath(const Resource& resource, std::string_view ns, std::str
 namespace resources {
 const Resource& pods();
 const Resource& secrets();
+const Resource& serviceAccounts();
 const Resource& jobs();
 const Resource& events();  // events.k8s.io/v1
 const Resource& leases();
