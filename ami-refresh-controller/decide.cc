@@ -575,6 +575,12 @@ Decision Decider::finish(bool acted) {
       event(kube::EventType::Warning, "ExpiresInMinutes", "Validate", spec().expires_in_warning);
     }
   }
+  if (r_.spec && o_.notification_refused) {
+    conditions_->annotate(kReady, *o_.notification_refused);
+    if (r_.status.observed_generation != r_.metadata.generation) {
+      event(kube::EventType::Warning, "NotificationRefused", "Notify", *o_.notification_refused);
+    }
+  }
   status_.last_run = r_.status.last_run;
   if (acted || !(status_ == r_.status)) {
     status_.last_run = std::chrono::floor<std::chrono::seconds>(now_);

@@ -104,6 +104,9 @@ struct Observed {
   bool cluster_missing = false;
   // What could not be read (AWS denied, throttled, ...); what comes after it is not looked up.
   std::optional<Error> failure;
+  // Why a notification destination of the spec may not be reached (the cluster's destination
+  // policy refuses a webhook URL); shown on Ready, the other destinations still deliver.
+  std::optional<std::string> notification_refused;
 };
 
 // --- AWS actions (made by the executor, one outcome each) ---

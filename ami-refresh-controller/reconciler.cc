@@ -195,6 +195,9 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
   }
   Observed observed;
   observed.refresher = r;
+  if (r.spec && deps_.notifiers != nullptr) {
+    observed.notification_refused = deps_.notifiers->refusal(r.spec->notifier);
+  }
   if (Status read = observe(r, clients, now, observed); !read) {
     observed.failure = std::move(read).error();  // decide() reports it on the refresher
   }

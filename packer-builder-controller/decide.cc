@@ -679,6 +679,13 @@ Decision finish(Ctx& c) {
       event(c, kube::EventType::Warning, "DeprecatedField", "Validate", deprecation);
     }
   }
+  if (c.spec != nullptr && c.o.notification_refused) {
+    c.conditions->annotate(kube::kConditionReady, *c.o.notification_refused);
+    if (c.before.observed_generation != c.generation) {
+      event(c, kube::EventType::Warning, "NotificationRefused", "Notify",
+            *c.o.notification_refused);
+    }
+  }
   if (c.spec != nullptr && !c.spec->time_outs.expires_in_warning.empty()) {
     const std::string& warning = c.spec->time_outs.expires_in_warning;
     c.conditions->annotate(kube::kConditionReady, warning);

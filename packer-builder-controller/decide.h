@@ -86,6 +86,9 @@ struct Observed {
     bool labelled = false;  // packer::kLabelBuildServiceAccount=true
   };
   std::optional<ServiceAccount> service_account;
+  // Why a notification destination of the spec may not be reached (the cluster's destination
+  // policy refuses a webhook URL); shown on Ready, the other destinations still deliver.
+  std::optional<std::string> notification_refused;
 };
 
 // The Secrets a build Job of `spec` mounts, with the spec field that names each.

@@ -64,6 +64,9 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
   Observed observed;
   observed.builder = *builder;
   observed.policy = deps_.policy;
+  if (auto spec = parseSpec(observed.builder); spec && deps_.notifiers != nullptr) {
+    observed.notification_refused = deps_.notifiers->refusal(spec->notifier);
+  }
   if (Status read = observe(observed); !read) {
     observed.failure = std::move(read).error();  // decide() reports it on the builder
   }

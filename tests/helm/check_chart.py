@@ -626,7 +626,9 @@ def main():
         deployment_checks(render, REFRESHER, f"{ar['image']['repository']}:{ar['image']['tag']}", [
             "--metrics-bind-address=:9290", "--health-probe-bind-address=:9291", "--leader-elect",
             f"--leader-election-namespace={ns}", "--leader-election-id=ami-refresher.ami.refresh.ops",
-            "--workers=3", "--log-format=json", "--log-level=warn", "--aws-region=us-east-2"],
+            "--workers=3", "--log-format=json", "--log-level=warn", "--aws-region=us-east-2",
+            "--notification-allowed-hosts=hooks.corp.internal",
+            "--notification-allowed-hosts=10.20.0.0/16"],
             2, f"opsy-full-{REFRESHER}")
         service_checks(render, REFRESHER, 9390)
         for comp in (BUILDER, REFRESHER):

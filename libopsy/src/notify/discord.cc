@@ -199,6 +199,11 @@ class DiscordSender : public Sender {
     if (!isHttpUrl(url)) {
       return fail(ErrorCode::InvalidArgument, "discord webhook url is not an http(s) URL");
     }
+    if (options_.refused) {
+      if (auto why = options_.refused(url)) {
+        return fail(ErrorCode::PermissionDenied, *why);  // permanent: not retried
+      }
+    }
     registerUrlSecrets(url);
     http::Request req;
     req.method = "POST";

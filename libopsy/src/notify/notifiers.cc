@@ -120,15 +120,22 @@ NotifierPtr Notifiers::notifierFor(std::string_view ns, const NotifierConfig& co
                            .configuration_set = d->configuration_set});
                     }));
   }
+  auto refused = [policy = options_.destinations](std::string_view url) {
+    return refusedUrl(policy, url);
+  };
   if (const auto& d = config.discord) {
     add(destination(fmt::format("discord/{}/{}", ns, d->secret), [&] {
       return makeDiscordSender({.transport = options_.transport,
-                                .webhook_url = secretValue(ns, d->secret, kDiscordWebhookUrlKey)});
+                                .webhook_url = secretValue(ns, d->secret, kDiscordWebhookUrlKey),
+                                .refused = refused});
     }));
   }
   if (const auto& d = config.webhook) {
     add(destination(fmt::format("webhook/{}/{}/{}", ns, d->url, d->secret), [&] {
-      WebhookOptions o{.transport = options_.transport, .url = d->url, .clock = options_.clock};
+      WebhookOptions o{.transport = options_.transport,
+                       .url = d->url,
+                       .clock = options_.clock,
+                       .refused = refused};
       if (!d->secret.empty()) {
         o.signing_key = secretValue(ns, d->secret, kWebhookSigningKey);
       }
@@ -142,6 +149,15 @@ NotifierPtr Notifiers::notifierFor(std::string_view ns, const NotifierConfig& co
     return targets.front();
   }
   return std::make_shared<FanOut>(std::move(targets));
+}
+
+std::optional<std::string> Notifiers::refusal(const NotifierConfig& config) {
+  if (config.webhook) {
+    if (auto why = refusedUrl(options_.destinations, config.webhook->url)) {
+      return "spec.notifier.webhook.url: " + *why;
+    }
+  }
+  return std::nullopt;
 }
 
 void Notifiers::flush() {

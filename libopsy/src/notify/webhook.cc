@@ -104,6 +104,11 @@ class WebhookSender : public Sender {
     }
     std::string timestamp = std::to_string(
         std::chrono::duration_cast<std::chrono::seconds>(dated.time->time_since_epoch()).count());
+    if (options_.refused) {
+      if (auto why = options_.refused(options_.url)) {
+        return fail(ErrorCode::PermissionDenied, *why);  // permanent: not retried
+      }
+    }
     http::Request req;
     req.method = "POST";
     req.url = options_.url;

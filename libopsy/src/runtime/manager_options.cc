@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "opsy/core/log.h"
+#include "opsy/notify/destination_policy.h"
 #include "opsy/runtime/probe_server.h"
 
 namespace opsy::runtime {
@@ -36,6 +37,10 @@ void addManagerFlags(FlagSet& flags, ManagerOptions& options) {
                   "Log level: trace, debug, info, warn, error or off.", "OPSY_LOG_LEVEL");
   flags.addString("aws-region", &options.aws_region, "AWS region for objects that do not name one.",
                   "AWS_REGION");
+  flags.addStringList("notification-allowed-hosts", &options.notification_allowed_hosts,
+                      "Hosts, *.globs or CIDRs webhook and Discord notifications may reach "
+                      "although they are not public addresses, or over http://.",
+                      "OPSY_NOTIFICATION_ALLOWED_HOSTS");
 }
 
 Status validateOptions(const ManagerOptions& options) {
@@ -50,6 +55,9 @@ Status validateOptions(const ManagerOptions& options) {
     if (ns.empty()) {
       return fail(ErrorCode::InvalidArgument, "flag --namespace: empty namespace");
     }
+  }
+  if (auto invalid = notify::invalidDestinationPolicy({options.notification_allowed_hosts})) {
+    return fail(ErrorCode::InvalidArgument, "flag " + *invalid);
   }
   if (auto a = parseBindAddress(options.metrics_bind_address); !a) {
     return fail(ErrorCode::InvalidArgument, "flag --metrics-bind-address: " + a.error().message);

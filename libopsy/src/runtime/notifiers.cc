@@ -21,9 +21,11 @@ Result<std::unique_ptr<notify::Notifiers>> makeNotifiers(Manager& manager,
       .slack_api_url = std::move(slack_api_url),
       .sns = [&aws](std::string_view region) { return aws.sns(region); },
       .ses = [&aws](std::string_view region) { return aws.ses(region); },
-      .async = {.observer = [&metrics](std::string_view destination, notify::Delivery d) {
-        metrics.notification(destination, notify::toString(d));
-      }}});
+      .async = {.observer =
+                    [&metrics](std::string_view destination, notify::Delivery d) {
+                      metrics.notification(destination, notify::toString(d));
+                    }},
+      .destinations = {.allowed_hosts = manager.options().notification_allowed_hosts}});
 }
 
 }  // namespace opsy::runtime

@@ -173,8 +173,10 @@ class AmiRefreshE2e : public ::testing::Test {
         std::string(OPSY_BINARY_DIR) + "/ami-refresh-controller/ami-refresh-controller",
         "--kubeconfig=" + dir_ + "/kubeconfig",
         "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
-        "--health-probe-bind-address=127.0.0.1:" + std::to_string(probe_port_),
-        "--log-level=debug"};
+        "--health-probe-bind-address=127.0.0.1:" + std::to_string(probe_port_), "--log-level=debug",
+        // Test receivers listen on plain http on loopback, which the destination policy refuses
+        // unless the admin lists it.
+        "--notification-allowed-hosts=127.0.0.1"};
     std::vector<std::string> env = {
         "AWS_ENDPOINT_URL=" + aws_.endpoint(),
         "AWS_ACCESS_KEY_ID=" + std::string(opsy::testing::kFakeAccessKey),

@@ -479,6 +479,29 @@ TEST_F(PackerBuilderE2eTest, UnlabelledServiceAccountIsPolicyDeniedUntilTheAdmin
   EXPECT_TRUE(automount->IsFalse());
 }
 
+// A webhook the destination policy refuses (here the instance metadata service) is named on the
+// builder's Ready condition and in one Warning Event; it is never contacted, and the build and
+// the other destinations go on.
+TEST_F(PackerBuilderE2eTest, WebhookToInstanceMetadataIsRefusedOnTheStatus) {
+  ASSERT_NO_FATAL_FAILURE(
+      setSample("/spec/notifier/webhook/url", "http://169.254.169.254/latest/meta-data/iam/"));
+  startController();
+  applySample();
+
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return conditionMessage(builder(), "Ready").find("169.254.169.254") != std::string::npos;
+      },
+      10s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  const std::string message = conditionMessage(builder(), "Ready");
+  EXPECT_NE(message.find("spec.notifier.webhook.url"), std::string::npos) << message;
+  EXPECT_NE(message.find("--notification-allowed-hosts"), std::string::npos) << message;
+  ASSERT_TRUE(waitFor([&] { return runner_->jobCount() == 1; }, 10s)) << controllerLog();
+  EXPECT_TRUE(waitFor([&] { return eventCount("NotificationRefused") == 1; }, 5s));
+}
+
 // What the running controller serves on /metrics after a real build passes `promtool check
 // metrics` without a single lint problem, and counts the work that build took: reconciles, AWS
 // and Kubernetes calls and the work queue all have non-zero samples.

@@ -42,22 +42,26 @@ NotifierConfig slackOnly(std::vector<std::string> channels = {"C0123"}) {
 class NotifiersTest : public ::testing::Test {
  protected:
   NotifiersOptions options() {
-    return {.secrets = &secrets_,
-            .transport = slack_,
-            .clock = &clock_,
-            .slack_api_url = "http://slack.invalid/api",
-            .sns = [this](std::string_view region) -> Result<aws::SnsApiPtr> {
-              sns_regions_.emplace_back(region);
-              return sns_;
-            },
-            .ses = [this](std::string_view region) -> Result<aws::SesApiPtr> {
-              ses_regions_.emplace_back(region);
-              return ses_;
-            },
-            .async = {.observer = [this](std::string_view sender, Delivery d) {
-              std::lock_guard lock(mu_);
-              outcomes_.push_back(std::string(sender) + ":" + std::string(toString(d)));
-            }}};
+    return {
+        .secrets = &secrets_,
+        .transport = slack_,
+        .clock = &clock_,
+        .slack_api_url = "http://slack.invalid/api",
+        .sns = [this](std::string_view region) -> Result<aws::SnsApiPtr> {
+          sns_regions_.emplace_back(region);
+          return sns_;
+        },
+        .ses = [this](std::string_view region) -> Result<aws::SesApiPtr> {
+          ses_regions_.emplace_back(region);
+          return ses_;
+        },
+        .async = {.observer =
+                      [this](std::string_view sender, Delivery d) {
+                        std::lock_guard lock(mu_);
+                        outcomes_.push_back(std::string(sender) + ":" + std::string(toString(d)));
+                      }},
+        // The receivers here are plain-http stand-ins; the admin's allow list admits them.
+        .destinations = {.allowed_hosts = {"*.invalid"}}};
   }
 
   std::vector<std::string> outcomes() {
@@ -167,6 +171,31 @@ TEST_F(NotifiersTest, FansOutToEveryDestination) {
   EXPECT_THAT(ses_regions_, ::testing::ElementsAre("eu-west-1"));
   EXPECT_THAT(outcomes(), ::testing::UnorderedElementsAre("slack:sent", "sns:sent", "ses:sent",
                                                           "discord:sent", "webhook:sent"));
+}
+
+// Webhook and Discord URLs come from resources: by default only public https destinations are
+// reached. A refused webhook URL is named for the resource's status; nothing is sent to either.
+TEST_F(NotifiersTest, DestinationsThePolicyRefusesAreNamedAndNeverContacted) {
+  EXPECT_CALL(secrets_, get(_, std::string_view("ops"), std::string_view("discord")))
+      .WillOnce(Return(secret("discord", "webhookURL", "https://[fd00:ec2::254]/latest")));
+  NotifiersOptions o = options();
+  o.destinations = {};
+  NotifierConfig config;
+  config.webhook = WebhookDestination{.url = "http://169.254.169.254/latest/meta-data/iam/"};
+  config.discord = DiscordDestination{.secret = "discord"};
+  Notifiers notifiers(std::move(o));
+
+  std::optional<std::string> why = notifiers.refusal(config);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_THAT(*why, ::testing::HasSubstr("spec.notifier.webhook.url"));
+  EXPECT_THAT(*why, ::testing::HasSubstr("169.254.169.254"));
+  EXPECT_THAT(*why, ::testing::HasSubstr("--notification-allowed-hosts"));
+
+  notifiers.notifierFor("ops", config, "eu-west-1")->notify({.title = "Build succeeded"});
+  notifiers.flush();
+  EXPECT_TRUE(slack_->requests().empty());
+  EXPECT_THAT(outcomes(), ::testing::UnorderedElementsAre("discord:failed", "webhook:failed"));
+  EXPECT_EQ(notifiers.refusal(slackOnly()), std::nullopt);
 }
 
 // A destination that hangs neither blocks notify() nor delays the other destinations.

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "opsy/http/transport.h"
@@ -28,6 +29,8 @@ struct DiscordOptions {
   // Display name override; empty keeps the name set on the webhook. At most 80 characters, and
   // Discord refuses names containing "discord" or "clyde".
   std::string username;
+  // Why the URL read from the Secret may not be posted to; unset admits any URL.
+  std::function<std::optional<std::string>(std::string_view url)> refused;
 };
 
 // name() == "discord".

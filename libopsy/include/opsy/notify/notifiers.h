@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,7 @@
 #include "opsy/http/transport.h"
 #include "opsy/kube/client.h"
 #include "opsy/notify/config.h"
+#include "opsy/notify/destination_policy.h"
 #include "opsy/notify/notifier.h"
 
 namespace opsy::notify {
@@ -38,6 +40,8 @@ struct NotifiersOptions {
   std::function<Result<aws::SesApiPtr>(std::string_view region)> ses;
   // Per-destination queue options; its observer sees every outcome (metrics).
   AsyncNotifierOptions async;
+  // Where webhook and Discord notifications may go (the URLs come from resources).
+  DestinationPolicy destinations;
 };
 
 // Knows how to reach the destinations a resource's spec.notifier names. Both controllers depend
@@ -51,6 +55,14 @@ class NotifierFactory {
    */
   virtual NotifierPtr notifierFor(std::string_view ns, const NotifierConfig& config,
                                   std::string_view region) = 0;
+  /**
+   * Why a destination `config` names in the spec may not be reached (a webhook URL the
+   * destination policy refuses), for the resource's status; nullopt when none is refused.
+   */
+  virtual std::optional<std::string> refusal(const NotifierConfig& config) {
+    (void)config;
+    return std::nullopt;
+  }
 };
 
 class Notifiers : public NotifierFactory {
@@ -60,6 +72,8 @@ class Notifiers : public NotifierFactory {
   // A destination that cannot be built is logged and left out; the others still deliver.
   NotifierPtr notifierFor(std::string_view ns, const NotifierConfig& config,
                           std::string_view region) override;
+  // The webhook URL checked against options.destinations.
+  std::optional<std::string> refusal(const NotifierConfig& config) override;
 
   // Blocks until every queue is empty (tests, graceful shutdown).
   void flush();

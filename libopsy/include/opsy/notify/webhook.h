@@ -33,6 +33,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,8 @@ struct WebhookOptions {
   std::map<std::string, std::string> headers;
   // Dates a notification that has no time (AsyncNotifier always sets one); realClock() when null.
   Clock* clock = nullptr;
+  // Why `url` may not be posted to (notify/destination_policy.h); unset admits any URL.
+  std::function<std::optional<std::string>(std::string_view url)> refused;
 };
 
 // name() == "webhook". InvalidArgument names the option ("url", "headers") that is wrong.

@@ -46,6 +46,9 @@ struct ManagerOptions {
   std::string log_level = "info";
   // Region for AWS clients asked for without one; empty: AWS_REGION / AWS_DEFAULT_REGION.
   std::string aws_region;
+  // Hosts, name globs or CIDRs that webhook and Discord notifications may reach although they are
+  // private, loopback or link-local, or over http:// (notify/destination_policy.h).
+  std::vector<std::string> notification_allowed_hosts;
 
   // Not flags: timings a binary or a test may tune.
   Duration lease_duration = std::chrono::seconds(15);
