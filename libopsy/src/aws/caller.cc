@@ -190,6 +190,15 @@ Result<std::string> Caller::call(std::string_view operation, const http::Request
           // Re-signed with the corrected time; this does not count as a retry.
           r = sendOnce(operation, request, protocol, sign, attempt, nullptr);
         }
+        if (!r && sign && attempt == 1 && credentialsRefused(r.error())) {
+          // Cached temporary credentials revoked or expired early (a role session ended, the
+          // clock of whoever issued them ran ahead): drop them and sign once more with fresh ones.
+          logger().warn(
+              "AWS refused the cached credentials; fetching new ones",
+              log::kv("service", endpoint_.signing_name, "aws_code", r.error().provider_code));
+          options_.credentials->invalidate();
+          r = sendOnce(operation, request, protocol, sign, attempt, nullptr);
+        }
         return r;
       });
   if (!result) {
@@ -204,6 +213,15 @@ Result<std::string> Caller::call(std::string_view operation, const http::Request
     return fail(std::move(e).context(endpoint_.signing_name + " " + std::string(operation)));
   }
   return result;
+}
+
+bool Caller::credentialsRefused(const Error& e) {
+  static constexpr std::string_view kCodes[] = {
+      "ExpiredToken",         "ExpiredTokenException",
+      "InvalidClientTokenId", "UnrecognizedClientException",
+      "InvalidToken",         "TokenRefreshRequired"};
+  return options_.credentials != nullptr &&
+         std::find(std::begin(kCodes), std::end(kCodes), e.provider_code) != std::end(kCodes);
 }
 
 bool Caller::correctSkew(const Error& e, std::optional<TimePoint> server_time) {

@@ -95,6 +95,8 @@ class Caller {
                                Protocol protocol, bool sign, int attempt,
                                std::optional<TimePoint>* server_time);
   bool correctSkew(const Error& e, std::optional<TimePoint> server_time);
+  // AWS said the signing credentials are expired or unknown (ExpiredToken and alike).
+  bool credentialsRefused(const Error& e);
 
   Service service_;
   ClientOptions options_;

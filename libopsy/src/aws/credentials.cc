@@ -436,6 +436,11 @@ class ChainProvider : public CredentialsProvider {
                 "no AWS credentials (" + tried + ")");
   }
   std::string name() const override { return "chain"; }
+  void invalidate() override {
+    for (const auto& p : providers_) {
+      p->invalidate();
+    }
+  }
 
  private:
   std::vector<CredentialsProviderPtr> providers_;
@@ -465,6 +470,13 @@ class CachingProvider : public CredentialsProvider {
     return fresh;
   }
   std::string name() const override { return inner_->name(); }
+  void invalidate() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cached_.reset();
+    }
+    inner_->invalidate();
+  }
 
  private:
   std::mutex mu_;

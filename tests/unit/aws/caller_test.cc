@@ -79,5 +79,62 @@ TEST(CallerErrors, BareNotFoundIsAnEndpointProblemRetried) {
   EXPECT_NE(st.error().message.find("://"), std::string::npos) << st.error().message;
 }
 
+// Returns "KEY1", "KEY2", ... as the access key id, a new one after each invalidate().
+class RotatingProvider : public CredentialsProvider {
+ public:
+  Result<Credentials> credentials() override {
+    ++fetches;
+    Credentials c;
+    c.access_key_id = "ASIAKEY" + std::to_string(generation);
+    c.secret_access_key = "secret";
+    c.session_token = "token";
+    return c;
+  }
+  std::string name() const override { return "rotating"; }
+  void invalidate() override { ++generation; }
+  int generation = 1;
+  int fetches = 0;
+};
+
+// ExpiredToken on cached temporary credentials drops them and signs once more with fresh ones,
+// at once; the new ones are used from then on.
+TEST(ExpiredCredentials, AreDroppedAndTheCallIsSignedAgainWithNewOnes) {
+  ClientHarness h;
+  auto rotating = std::make_shared<RotatingProvider>();
+  ClientOptions o = h.options();
+  o.credentials = makeCachingProvider(rotating, h.clock);
+  h.transport->reply(400, ec2Error("ExpiredToken"));
+  h.transport->reply(200, "<R><return>true</return></R>");
+  h.transport->reply(200, "<R><return>true</return></R>");
+  auto ec2 = makeEc2Client(o);
+  ASSERT_TRUE((*ec2)->deleteSecurityGroup("sg-1").has_value());
+  ASSERT_TRUE((*ec2)->deleteSecurityGroup("sg-2").has_value());
+  auto requests = h.transport->requests();
+  ASSERT_EQ(requests.size(), 3u);
+  auto key = [](const http::Request& r) {
+    return std::string(http::findHeader(r.headers, "Authorization").value_or(""));
+  };
+  EXPECT_NE(key(requests[0]).find("Credential=ASIAKEY1/"), std::string::npos);
+  EXPECT_NE(key(requests[1]).find("Credential=ASIAKEY2/"), std::string::npos);
+  EXPECT_NE(key(requests[2]).find("Credential=ASIAKEY2/"), std::string::npos);
+  EXPECT_EQ(rotating->fetches, 2) << "cached between calls";
+  EXPECT_EQ(h.clock->totalSlept(), std::chrono::milliseconds(0));
+}
+
+// Refused again with the new credentials: the error stands, with no loop of re-fetches.
+TEST(ExpiredCredentials, AreReFetchedOncePerCall) {
+  ClientHarness h;
+  auto rotating = std::make_shared<RotatingProvider>();
+  ClientOptions o = h.options();
+  o.credentials = makeCachingProvider(rotating, h.clock);
+  h.transport->reply(403, ec2Error("InvalidClientTokenId"));
+  h.transport->reply(403, ec2Error("InvalidClientTokenId"));
+  auto ec2 = makeEc2Client(o);
+  auto st = (*ec2)->deleteSecurityGroup("sg-1");
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().provider_code, "InvalidClientTokenId");
+  EXPECT_EQ(h.transport->requests().size(), 2u);
+}
+
 }  // namespace
 }  // namespace opsy::aws

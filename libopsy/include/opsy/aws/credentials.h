@@ -46,6 +46,13 @@ class CredentialsProvider {
 
   /** A short name for messages ("environment", "web-identity", "imds"). */
   virtual std::string name() const = 0;
+
+  /**
+   * AWS refused the credentials last returned as expired or unknown (ExpiredToken and alike):
+   * a cache drops them, so the next credentials() fetches new ones instead of serving revoked
+   * ones until their stated expiry.
+   */
+  virtual void invalidate() {}
 };
 
 using CredentialsProviderPtr = std::shared_ptr<CredentialsProvider>;
@@ -88,7 +95,7 @@ CredentialsProviderPtr makeChainProvider(std::vector<CredentialsProviderPtr> pro
 
 // Caches `inner`'s credentials; thread-safe. Refreshes when none are cached or the cached ones
 // expire within `refresh_before` of clock.now(); if a refresh fails while the cached credentials
-// are still valid, keeps using them.
+// are still valid, keeps using them. invalidate() drops the cached credentials.
 CredentialsProviderPtr makeCachingProvider(CredentialsProviderPtr inner, ClockPtr clock,
                                            Duration refresh_before = std::chrono::minutes(5));
 
