@@ -9,6 +9,7 @@
 #include "ami-refresh-controller/group_plan.h"
 #include "opsy/ami/eligibility.h"
 #include "opsy/aws/sigv4.h"
+#include "opsy/core/log.h"
 #include "opsy/kube/conditions.h"
 
 namespace opsy::ami_refresh {
@@ -67,8 +68,10 @@ int seconds(Duration d) {
   return static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
 }
 
+// A service's error as the status quotes it: masked like a log line, and a few lines at most.
 std::string errorText(const Error& e) {
-  return e.provider_code.empty() ? e.message : e.provider_code + ": " + e.message;
+  std::string text = e.provider_code.empty() ? e.message : e.provider_code + ": " + e.message;
+  return log::scrubBounded(text, kMaxQuotedErrorBytes);
 }
 
 class Decider {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "opsy/core/log.h"
+
 namespace opsy::ami_refresh {
 namespace {
 
@@ -44,7 +46,8 @@ std::string updateErrors(const aws::Update& u) {
     if (!out.empty()) {
       out += "; ";
     }
-    out += e.code.empty() ? e.message : fmt::format("{}: {}", e.code, e.message);
+    out += log::scrubBounded(e.code.empty() ? e.message : fmt::format("{}: {}", e.code, e.message),
+                             kMaxQuotedErrorBytes);
     if (!e.resource_ids.empty()) {
       out += fmt::format(" ({})", fmt::join(e.resource_ids, ", "));
     }

@@ -8,6 +8,7 @@
 #include "opsy/ami/eligibility.h"
 #include "opsy/ami/selection.h"
 #include "opsy/core/duration.h"
+#include "opsy/core/log.h"
 #include "opsy/core/time_format.h"
 #include "opsy/kube/conditions.h"
 
@@ -16,6 +17,9 @@ namespace {
 
 constexpr Duration kJobAppearPoll = std::chrono::seconds(15);
 constexpr Duration kMinRequeue = std::chrono::seconds(1);
+// The most of a service's error text quoted in the status (it may be a proxy's page, or echo
+// credentials back: masked like a log line).
+constexpr std::size_t kMaxQuotedErrorBytes = 2048;
 
 struct PendingNote {
   std::string title;
@@ -320,11 +324,12 @@ bool createRecordedJob(Ctx& c) {
     // 400/422: the Job built from this spec is invalid; anything else (RBAC, an admission
     // webhook, a quota) is about the cluster and counts towards maxFailedJobs.
     const bool spec_problem = e.code == ErrorCode::InvalidArgument;
-    buildBlocked(
-        c,
-        {std::string(controller::kReasonJobRejected),
-         fmt::format("the API server refused Job {}: {}", c.status.job_name, e.message), false},
-        !spec_problem);
+    buildBlocked(c,
+                 {std::string(controller::kReasonJobRejected),
+                  fmt::format("the API server refused Job {}: {}", c.status.job_name,
+                              log::scrubBounded(e.message, kMaxQuotedErrorBytes)),
+                  false},
+                 !spec_problem);
     return false;
   }
   c.status.command = plan->display;

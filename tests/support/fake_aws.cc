@@ -540,13 +540,14 @@ bool FakeAws::Impl::authenticate(Call& call) {
 // InvalidRequestException "Request limit exceeded." (what EKS is seen to send) / 500
 // ServerException / 503 ServiceUnavailableException; SES v2 429 TooManyRequestsException; Slack 429
 // + Retry-After.
-void FakeAws::Impl::sendAccessDenied(Call& call) {
+void FakeAws::Impl::sendAccessDenied(Call& call, const std::string& extra) {
   const std::string& svc = call.service;
   const std::string action = svc + ":" + call.operation;
   const std::string who =
       "User: arn:aws:sts::" + options.account_id +
       ":assumed-role/opsy-controller/opsy is not authorized to perform: " + action;
-  const std::string because = " because no identity-based policy allows the " + action + " action";
+  const std::string because =
+      " because no identity-based policy allows the " + action + " action" + extra;
   if (svc == "ec2") {
     ec2Error(call, 403, "UnauthorizedOperation",
              "You are not authorized to perform this operation. " + who + because);
@@ -559,10 +560,12 @@ void FakeAws::Impl::sendAccessDenied(Call& call) {
   }
 }
 
-void FakeAws::Impl::sendServiceError(Call& call, FaultKind kind, int retry_after) {
+void FakeAws::Impl::sendServiceError(Call& call, const FaultRule& rule) {
   const std::string& svc = call.service;
+  const FaultKind kind = rule.kind;
+  const int retry_after = rule.retry_after_seconds;
   if (kind == FaultKind::AccessDenied) {
-    sendAccessDenied(call);
+    sendAccessDenied(call, rule.message);
     return;
   }
   if (kind == FaultKind::BareNotFound) {
@@ -655,7 +658,7 @@ bool FakeAws::Impl::injectFault(Call& call) {
       call.res.status = 0;
       dropConnection(call.req);
       return true;
-    default: sendServiceError(call, fired->kind, fired->retry_after_seconds); return true;
+    default: sendServiceError(call, *fired); return true;
   }
 }
 
@@ -781,6 +784,16 @@ int FakeAws::port() const {
 void FakeAws::addCredentials(const std::string& access_key, const std::string& secret_key) {
   OPSY_FAKE_LOCK;
   impl_->credentials[access_key] = secret_key;
+}
+void FakeAws::addSessionCredentials(const std::string& access_key, const std::string& secret_key,
+                                    const std::string& session_token) {
+  OPSY_FAKE_LOCK;
+  impl_->issued[access_key] = IssuedCredentials{
+      .secret_key = secret_key,
+      .session_token = session_token,
+      .expires = impl_->now() + impl_->issued_lifetime,
+      .arn = "arn:aws:sts::" + impl_->options.account_id + ":assumed-role/opsy-controller/opsy",
+      .user_id = "AROAEXAMPLE:opsy"};
 }
 void FakeAws::setAcceptedWebIdentityToken(const std::string& token) {
   OPSY_FAKE_LOCK;

@@ -250,6 +250,8 @@ struct FaultRule {
   int count = -1;       // fire on the next `count` matching calls, then retire; -1 = unlimited
   Duration latency{0};  // for Latency
   int retry_after_seconds = 1;  // Slack 429 Retry-After
+  // AccessDenied: appended to the service's message (services and proxies echo requests back).
+  std::string message;
 };
 
 struct FakeAwsOptions {
@@ -281,6 +283,10 @@ class FakeAws {
 
   // ---- configuration ----
   void addCredentials(const std::string& access_key, const std::string& secret_key);
+  // Temporary credentials as STS would have issued them (with a session token), valid for the
+  // issued lifetime from now.
+  void addSessionCredentials(const std::string& access_key, const std::string& secret_key,
+                             const std::string& session_token);
   // The web identity token AssumeRoleWithWebIdentity accepts (default "fake-web-identity-token").
   void setAcceptedWebIdentityToken(const std::string& token);
   // Lifetime of credentials issued by STS; they are accepted for signing until they expire.

@@ -116,8 +116,8 @@ struct FakeAws::Impl {
   bool authenticate(Call& call);
   // Returns true when a fault answered (or dropped) the call.
   bool injectFault(Call& call);
-  void sendServiceError(Call& call, FaultKind kind, int retry_after);
-  void sendAccessDenied(Call& call);
+  void sendServiceError(Call& call, const FaultRule& rule);
+  void sendAccessDenied(Call& call, const std::string& extra);
   void dispatch(Call& call);
 
   // ---- services ----

@@ -53,9 +53,10 @@ Failure aws(const Error& e, const FailureContext& ctx) {
   }
 }
 
-}  // namespace
+// Enough for the service's words, not for a proxy's error page.
+constexpr std::size_t kMaxServiceWordsBytes = 2048;
 
-Failure describeFailure(const Error& error, const FailureContext& context) {
+Failure describeUnbounded(const Error& error, const FailureContext& context) {
   if (!error.action.empty()) {
     return aws(error, context);
   }
@@ -78,6 +79,17 @@ Failure describeFailure(const Error& error, const FailureContext& context) {
       // A malformed answer or a bug: retried with backoff, so it is seen but not hot-looped.
       return {std::string(kReasonInternal), error.message, error.code == ErrorCode::Internal};
   }
+}
+
+}  // namespace
+
+Failure describeFailure(const Error& error, const FailureContext& context) {
+  // The service's words may be megabytes (a proxy's page, an echoed request): the status, Event
+  // and notification that carry them need a few lines, masked like a log line. They are cut
+  // before the advice is added around them, which must survive.
+  Error bounded = error;
+  bounded.message = log::scrubBounded(error.message, kMaxServiceWordsBytes);
+  return describeUnbounded(bounded, context);
 }
 
 bool showFailure(const Failure& f, const std::vector<kube::Condition>& before,

@@ -7,12 +7,16 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <vector>
 
 #include "core/scrub.h"
 #include "opsy/core/time_format.h"
@@ -60,19 +64,55 @@ Registry& registry() {
 // log line that size helps nobody and costs memory in every sink on the way.
 constexpr size_t kMaxValueBytes = 8 * 1024;
 
-// `value` scrubbed (before it is cut, so no part of a secret survives a cut) and bounded.
-std::string bounded(std::string_view value) {
-  std::string out = scrub(value);
-  if (out.size() <= kMaxValueBytes) {
-    return out;
+// A whole line: what the values of one line share. A line over it (many large fields, or escaping
+// that grew them) is written again with every value cut short.
+constexpr size_t kMaxLineBytes = 16 * 1024;
+constexpr size_t kShortValueBytes = 256;
+
+// Values of one line, each within kMaxValueBytes and all within what is left of the line.
+class LineBudget {
+ public:
+  explicit LineBudget(size_t per_value) : per_value_(per_value) {}
+  std::string take(std::string_view value, size_t used) {
+    const size_t left = used < kMaxLineBytes ? kMaxLineBytes - used : 0;
+    return scrubBounded(value, std::min(per_value_, left > 128 ? left - 128 : 0));
   }
-  size_t cut = kMaxValueBytes;
-  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) {
-    --cut;  // not inside a UTF-8 sequence
+
+ private:
+  size_t per_value_;
+};
+
+// The spellings of `value` that text may carry: raw, percent-encoded (either hex case, as
+// query strings and form bodies carry tokens) and JSON-escaped.
+std::vector<std::string> spellings(std::string_view value) {
+  std::vector<std::string> out{std::string(value)};
+  std::string upper;
+  std::string lower;
+  std::string json;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      upper.push_back(static_cast<char>(c));
+      lower.push_back(static_cast<char>(c));
+    } else {
+      upper += fmt::format("%{:02X}", c);
+      lower += fmt::format("%{:02x}", c);
+    }
+    if (c == '"' || c == '\\') {
+      json.push_back('\\');
+      json.push_back(static_cast<char>(c));
+    } else if (c == '/') {
+      json.push_back(static_cast<char>(c));
+    } else if (c < 0x20) {
+      json += fmt::format("\\u{:04x}", c);
+    } else {
+      json.push_back(static_cast<char>(c));
+    }
   }
-  const size_t dropped = out.size() - cut;
-  out.resize(cut);
-  out += "...[truncated " + std::to_string(dropped) + " bytes]";
+  for (std::string* s : {&upper, &lower, &json}) {
+    if (*s != value) {
+      out.push_back(std::move(*s));
+    }
+  }
   return out;
 }
 
@@ -136,6 +176,20 @@ void writeString(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view
 class JsonFormatter : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    std::string line = render(msg, kMaxValueBytes);
+    if (line.size() > kMaxLineBytes) {
+      line = render(msg, kShortValueBytes);
+    }
+    std::string clean = scrub(line);
+    dest.append(clean.data(), clean.data() + clean.size());
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>();
+  }
+
+ private:
+  static std::string render(const spdlog::details::log_msg& msg, size_t per_value) {
+    LineBudget budget(per_value);
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
@@ -148,24 +202,21 @@ class JsonFormatter : public spdlog::formatter {
     w.Key("logger");
     writeString(w, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
     w.Key("msg");
-    writeString(w, bounded(std::string_view(msg.payload.data(), msg.payload.size())));
+    writeString(
+        w, budget.take(std::string_view(msg.payload.data(), msg.payload.size()), buf.GetSize()));
     if (const Fields* fields = fieldsOf(msg)) {
       for (const Field& f : *fields) {
         // A field named like a fixed member keeps its value under a prefixed name.
         bool reserved = std::find(std::begin(kJsonReserved), std::end(kJsonReserved), f.key) !=
                         std::end(kJsonReserved);
         writeString(w, reserved ? "field." + f.key : f.key);
-        writeString(w, bounded(f.value));
+        writeString(w, budget.take(f.value, buf.GetSize()));
       }
     }
     w.EndObject();
     std::string line(buf.GetString(), buf.GetSize());
     line.push_back('\n');
-    std::string clean = scrub(line);
-    dest.append(clean.data(), clean.data() + clean.size());
-  }
-  std::unique_ptr<spdlog::formatter> clone() const override {
-    return std::make_unique<JsonFormatter>();
+    return line;
   }
 };
 
@@ -174,12 +225,9 @@ class ScrubbingTextFormatter : public spdlog::formatter {
   ScrubbingTextFormatter()
       : inner_("%Y-%m-%dT%H:%M:%S.%eZ %l %n %v", spdlog::pattern_time_type::utc) {}
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    std::string line = bounded(std::string_view(msg.payload.data(), msg.payload.size()));
-    if (const Fields* fields = fieldsOf(msg)) {
-      for (const Field& f : *fields) {
-        line.push_back(' ');
-        appendTextField(Field(f.key, bounded(f.value)), line);
-      }
+    std::string line = render(msg, kMaxValueBytes);
+    if (line.size() > kMaxLineBytes) {
+      line = render(msg, kShortValueBytes);
     }
     spdlog::details::log_msg with_fields = msg;  // a plain copy: not a Record any more
     with_fields.source = spdlog::source_loc{};
@@ -194,6 +242,18 @@ class ScrubbingTextFormatter : public spdlog::formatter {
   }
 
  private:
+  static std::string render(const spdlog::details::log_msg& msg, size_t per_value) {
+    LineBudget budget(per_value);
+    std::string line = budget.take(std::string_view(msg.payload.data(), msg.payload.size()), 0);
+    if (const Fields* fields = fieldsOf(msg)) {
+      for (const Field& f : *fields) {
+        line.push_back(' ');
+        appendTextField(Field(f.key, budget.take(f.value, line.size())), line);
+      }
+    }
+    return line;
+  }
+
   spdlog::pattern_formatter inner_;
 };
 
@@ -325,8 +385,37 @@ void registerSecret(std::string_view value) {
     return;
   }
   Registry& r = registry();
+  {
+    // Callers register per use (a token per request): the common case is a value already known.
+    std::shared_lock lock(r.secrets_mu);
+    if (r.secrets.find(std::string(value)) != r.secrets.end()) {
+      return;
+    }
+  }
   std::unique_lock lock(r.secrets_mu);
-  r.secrets.emplace(value);
+  for (std::string& s : spellings(value)) {
+    r.secrets.emplace(std::move(s));
+  }
+}
+
+std::string scrubBounded(std::string_view text, std::size_t max_bytes) {
+  // Scrubbed before it is cut, so no part of a secret survives a cut.
+  std::string out = scrub(text);
+  if (out.size() <= max_bytes) {
+    return out;
+  }
+  const std::string marker_template = "...[truncated " + std::to_string(out.size()) + " bytes]";
+  size_t cut = max_bytes > marker_template.size() ? max_bytes - marker_template.size() : 0;
+  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) {
+    --cut;  // not inside a UTF-8 sequence
+  }
+  const size_t dropped = out.size() - cut;
+  out.resize(cut);
+  out += "...[truncated " + std::to_string(dropped) + " bytes]";
+  if (out.size() > max_bytes) {
+    out.resize(max_bytes);  // a limit too small for the marker
+  }
+  return out;
 }
 
 std::string scrub(std::string_view text) {

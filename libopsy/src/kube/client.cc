@@ -378,6 +378,7 @@ class ClientImpl : public Client {
                   std::string(what) + ": bearer token has a line break");
     }
     if (!cred->token.empty()) {
+      log::registerSecret(cred->token);  // from a file or a plugin: rotates, so per use
       req.headers.emplace_back("Authorization", "Bearer " + cred->token);
     }
     return ok();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "opsy/core/log.h"
 #include "opsy/core/time_format.h"
 #include "opsy/json/json.h"
 
@@ -10,6 +11,11 @@ namespace opsy::kube {
 bool setCondition(std::vector<Condition>& conditions, Condition c, std::int64_t generation,
                   TimePoint now) {
   c.observed_generation = generation;
+  // Messages quote services' errors: masked like a log line, and within metav1.Condition's
+  // maxLength so the status write is never refused for its size.
+  if (!c.message.empty()) {
+    c.message = log::scrubBounded(c.message, kMaxConditionMessageBytes);
+  }
   // Kubernetes serialises metav1.Time with second precision; keep what we compare equal to it.
   c.last_transition_time = std::chrono::floor<std::chrono::seconds>(now);
   for (Condition& existing : conditions) {

@@ -77,7 +77,9 @@ void EventRecorderImpl::record(const EventObjectRef& regarding, EventType type,
                                std::string_view note) {
   const std::string clipped_reason = truncateUtf8(reason, kMaxReasonOrAction);
   const std::string clipped_action = truncateUtf8(action, kMaxReasonOrAction);
-  const std::string clipped_note = truncateUtf8(note, kMaxNoteBytes);
+  // Notes often carry a remote service's error text: masked like a log line, and within the
+  // 1 KiB the API server accepts.
+  const std::string clipped_note = log::scrubBounded(note, kMaxNoteBytes);
   const std::string key = seriesKey(regarding, type, clipped_reason, clipped_action, clipped_note);
   const TimePoint wall_now = clock_.now();
   const auto now = clock_.steadyNow();

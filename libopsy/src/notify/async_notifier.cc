@@ -10,6 +10,13 @@
 #include "opsy/notify/notifier.h"
 
 namespace opsy::notify {
+namespace {
+
+constexpr std::size_t kMaxTitleBytes = 256;
+constexpr std::size_t kMaxMessageBytes = 4096;
+constexpr std::size_t kMaxFieldBytes = 1024;
+
+}  // namespace
 
 struct AsyncNotifier::Impl {
   SenderPtr sender;
@@ -110,6 +117,13 @@ std::string_view toString(Delivery d) {
 }
 
 void AsyncNotifier::notify(Notification n) {
+  // What a notification says comes from statuses and services' errors: masked like a log line and
+  // bounded before it leaves the process (each destination has its own, smaller, limits too).
+  n.title = log::scrubBounded(n.title, kMaxTitleBytes);
+  n.message = log::scrubBounded(n.message, kMaxMessageBytes);
+  for (auto& [name, value] : n.fields) {
+    value = log::scrubBounded(value, kMaxFieldBytes);
+  }
   bool dropped = false;
   {
     std::lock_guard lock(impl_->mu);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <regex>
 
+#include "opsy/core/log.h"
+
 namespace opsy::packer {
 namespace {
 
@@ -51,7 +53,17 @@ void addUnique(std::vector<std::string>& list, std::string value) {
   }
 }
 
+// The longest line the std::regex scans look at: the facts they find sit on short lines, and
+// the recursion of libstdc++'s matcher overflows the stack on long runs (a megabyte of output
+// with no newline is a crash otherwise).
+constexpr std::size_t kMaxScannedLine = 16 * 1024;
+// The most of Packer's last error kept for the status.
+constexpr std::size_t kMaxErrorBytes = 2048;
+
 void addArtifacts(BuildOutput& out, const std::string& builder, std::string_view ids) {
+  if (ids.size() > kMaxScannedLine) {
+    return;
+  }
   static const std::regex kPair(
       R"(([a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-[0-9]+):\s*(ami-[0-9a-f]+))");
   std::string text(ids);
@@ -69,6 +81,9 @@ void addArtifacts(BuildOutput& out, const std::string& builder, std::string_view
 
 // Facts Packer's Amazon builders print in human text (also inside machine-readable ui lines).
 void scanText(BuildOutput& out, std::string_view text) {
+  if (text.size() > kMaxScannedLine) {
+    return;
+  }
   static const std::regex kKeyPair(R"(Creating temporary keypair: (\S+))");
   static const std::regex kGroupName(
       R"(Creating temporary security group for this instance: (\S+))");
@@ -85,6 +100,24 @@ void scanText(BuildOutput& out, std::string_view text) {
   if (std::regex_search(s, m, kGroupId)) {
     addUnique(out.temporary_security_group_ids, m[1].str());
   }
+}
+
+// The builder of a "--> NAME: AMIs were created:" line, matched by hand: a log line can be
+// megabytes, which std::regex's recursion does not survive.
+std::optional<std::string> createdHeader(std::string_view line) {
+  constexpr std::string_view kArrow = "--> ";
+  constexpr std::string_view kCreated = ": AMIs were created:";
+  if (line.substr(0, kArrow.size()) != kArrow) {
+    return std::nullopt;
+  }
+  std::string_view rest = line.substr(kArrow.size());
+  // The name is a run of non-space characters; the suffix's ':' ends that run.
+  const std::size_t colon = rest.find_first_of(" \t");
+  if (colon == std::string_view::npos || colon < 2 ||
+      rest.substr(colon - 1, kCreated.size()) != kCreated) {
+    return std::nullopt;
+  }
+  return std::string(rest.substr(0, colon - 1));
 }
 
 }  // namespace
@@ -132,12 +165,9 @@ BuildOutput parseBuildOutput(std::string_view log) {
     }
     // Human-readable output.
     scanText(out, line);
-    static const std::regex kCreated(R"(^--> (\S+): AMIs were created:)");
-    std::string s(line);
-    std::smatch m;
-    if (std::regex_search(s, m, kCreated)) {
+    if (auto builder = createdHeader(line)) {
       in_human_artifacts = true;
-      human_builder = m[1].str();
+      human_builder = std::move(*builder);
       continue;
     }
     if (in_human_artifacts) {
@@ -150,6 +180,10 @@ BuildOutput parseBuildOutput(std::string_view log) {
     if (line.rfind("Build '", 0) == 0 && line.find("errored") != std::string_view::npos) {
       out.last_error = std::string(line);
     }
+  }
+  if (out.last_error) {
+    // Packer echoes what failed, variables and credentials included: masked and a few lines.
+    *out.last_error = log::scrubBounded(*out.last_error, kMaxErrorBytes);
   }
   return out;
 }

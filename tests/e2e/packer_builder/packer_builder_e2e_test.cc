@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -124,6 +125,8 @@ class PackerBuilderE2eTest : public ::testing::Test {
         "HOME=" + dir_.string(),
         "NO_PROXY=*",
     };
+    // First: getenv() finds the first of two entries with one name.
+    env.insert(env.begin(), extra_env_.begin(), extra_env_.end());
     for (const char* keep : {"PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
       if (const char* v = std::getenv(keep)) {
         env.push_back(std::string(keep) + "=" + v);
@@ -235,6 +238,7 @@ class PackerBuilderE2eTest : public ::testing::Test {
   std::unique_ptr<ChildProcess> child_;
   std::string sample_;
   int metrics_port_ = 0;
+  std::vector<std::string> extra_env_;  // added to the controller's environment
 };
 
 // The sample, applied unchanged, yields one Job, one image tagged as DESIGN.md §3 says, a Ready
@@ -500,6 +504,96 @@ TEST_F(PackerBuilderE2eTest, WebhookToInstanceMetadataIsRefusedOnTheStatus) {
   EXPECT_NE(message.find("--notification-allowed-hosts"), std::string::npos) << message;
   ASSERT_TRUE(waitFor([&] { return runner_->jobCount() == 1; }, 10s)) << controllerLog();
   EXPECT_TRUE(waitFor([&] { return eventCount("NotificationRefused") == 1; }, 5s));
+}
+
+std::string percentEncode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+// Hostile answers: AWS and the API server send 1 MiB error messages stuffed with every kind of
+// secret (the controller's AWS secret key and session token, raw and URL-encoded, its Kubernetes
+// token, a Slack token, a JWT, a URL with a password). The controller keeps running; every JSON
+// log line is one valid object of at most 16 KiB; no secret reaches the log, the Events, the
+// status or the Slack notification.
+TEST_F(PackerBuilderE2eTest, HugeErrorsFullOfSecretsAreCappedAndMaskedEverywhere) {
+  const std::string session = "IQoJb3JpZ2luX2VjEXAMPLE/session+token==";
+  const std::string secret_key = "tEmPoRaRy/SeCrEt+KeY0123456789abcdefghij";
+  aws_->addSessionCredentials("ASIAEXAMPLETEMP", secret_key, session);
+  extra_env_ = {"AWS_ACCESS_KEY_ID=ASIAEXAMPLETEMP", "AWS_SECRET_ACCESS_KEY=" + secret_key,
+                "AWS_SESSION_TOKEN=" + session};
+  const std::string jwt =
+      "eyJhbGciOiJSUzI1NiIsImtpZCI6InRlc3QifQ.eyJzdWIiOiJzeXN0ZW06c2E6Y2k6cGFja2VyIn0."
+      "c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmU";
+  const std::vector<std::string> secrets = {
+      secret_key,     percentEncode(secret_key), session, percentEncode(session),
+      kube_->token(), "xoxb-fake-token",         jwt,     "hunter2pass"};
+  const std::string chunk =
+      " authorization: Bearer " + kube_->token() +
+      " token=xoxb-fake-token password=hunter2pass aws_secret_access_key=" + secret_key +
+      " X-Amz-Security-Token=" + percentEncode(session) + " " + jwt +
+      " https://bob:hunter2pass@git.example.com/r.git " + std::string(3000, 'a');
+  std::string hostile;
+  while (hostile.size() < (1u << 20)) {
+    hostile += chunk;
+  }
+  aws_->addFault({.service = "ec2",
+                  .operation = "DescribeImages",
+                  .kind = FaultKind::AccessDenied,
+                  .count = -1,
+                  .message = hostile});
+  ASSERT_NO_FATAL_FAILURE(setSampleTimer("1s"));
+  startController({"--log-format=json", "--log-level=debug"});
+  applySample();
+  ASSERT_TRUE(
+      waitFor([&] { return condition(builder(), "Ready") == "False/AWSAccessDenied"; }, 20s))
+      << controllerLog().substr(0, 4000);
+
+  // Now the API server: every Job create is refused with the same text, until the builder
+  // stalls on too many failures and says so on Slack with the last message.
+  aws_->clearFaults();
+  kube_->addFault({.verb = "create",
+                   .resource = "jobs",
+                   .http_status = 403,
+                   .count = -1,
+                   .message = "admission webhook denied the request:" + hostile});
+  ASSERT_TRUE(
+      waitFor([&] { return condition(builder(), "Stalled") == "True/TooManyFailures"; }, 30s))
+      << toJson(builder()).substr(0, 4000);
+  ASSERT_TRUE(waitFor([&] { return !aws_->slackPosts().empty(); }, 10s));
+  EXPECT_TRUE(child_->running());
+
+  std::vector<std::pair<std::string, std::string>> outputs = {{"log", controllerLog()},
+                                                              {"status", toJson(builder())}};
+  for (const std::string& e : kube_->listObjects("events.k8s.io/v1", "Event", "default")) {
+    outputs.emplace_back("event", e);
+  }
+  for (const FakeSlackPost& p : aws_->slackPosts()) {
+    outputs.emplace_back("slack", p.text + p.blocks_json);
+  }
+  for (const auto& [where, text] : outputs) {
+    for (const std::string& secret : secrets) {
+      EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in " << where;
+    }
+  }
+  EXPECT_NE(toJson(builder()).find("[redacted]"), std::string::npos) << "the status was masked";
+
+  std::istringstream lines(controllerLog());
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    ++count;
+    EXPECT_LE(line.size(), 16u * 1024) << line.substr(0, 200);
+    EXPECT_TRUE(parseJson(line).has_value()) << line.substr(0, 200);
+  }
+  EXPECT_GT(count, 5);
 }
 
 // What the running controller serves on /metrics after a real build passes `promtool check

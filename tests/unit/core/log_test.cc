@@ -124,6 +124,23 @@ TEST_F(LogTest, LoggerOutputIsScrubbed) {
   EXPECT_NE(out.find("test.scrub"), std::string::npos) << out;
 }
 
+// Many large fields share one line's budget: the line stays within 16 KiB and one JSON object.
+TEST_F(LogTest, ALineOfManyLargeFieldsIsCappedAndStaysJson) {
+  setup(Options{Format::Json, spdlog::level::info});
+  setSinkForTest(sink_);
+  Fields fields;
+  for (int i = 0; i < 10; ++i) {
+    fields.push_back(kv("field" + std::to_string(i), std::string(20000, '\x01')).front());
+  }
+  get("test.bounded").warn(std::string(50000, 'm'), fields);
+  std::string out = output();
+  EXPECT_LE(out.size(), 16u * 1024 + 1);
+  rapidjson::Document doc;
+  doc.Parse(out.c_str());
+  EXPECT_FALSE(doc.HasParseError()) << out.substr(0, 200);
+  EXPECT_TRUE(doc.HasMember("field9")) << "every field keeps its key";
+}
+
 // A huge message or field (an error body) is cut to a bounded size and says so; the JSON line
 // stays one valid object.
 TEST_F(LogTest, HugeFieldsAreTruncated) {
@@ -132,7 +149,9 @@ TEST_F(LogTest, HugeFieldsAreTruncated) {
   get("test.bounded").warn("call failed", kv("error", std::string(100000, 'x')));
   std::string out = output();
   EXPECT_LT(out.size(), 10000U);
-  EXPECT_NE(out.find("[truncated 91808 bytes]"), std::string::npos) << out.substr(0, 200);
+  // At most 8 KiB including the marker.
+  EXPECT_NE(out.find(std::string(8165, 'x') + "...[truncated 91835 bytes]\""), std::string::npos)
+      << out.substr(0, 200);
   rapidjson::Document doc;
   doc.Parse(out.c_str());
   EXPECT_FALSE(doc.HasParseError()) << out.substr(0, 200);

@@ -138,19 +138,22 @@ TEST(EventRecorder, ClusterScopedObjectUsesDefaultNamespace) {
   EXPECT_EQ(sink.creates[0].ns, "default");
 }
 
-// The note is cut to 1 kB on a UTF-8 boundary and the reporting instance to 128 characters.
+// The note is cut to 1 kB, marker included, on a UTF-8 boundary, and the reporting instance to
+// 128 characters.
 TEST(EventRecorder, TruncatesToApiLimits) {
   FakeClock clock;
   RecordingSink sink;
   EventRecorderOptions o = syncOptions();
   o.reporting_instance = std::string(200, 'i');
   EventRecorderImpl recorder(sink, clock, o);
-  std::string note(1023, 'x');
-  note += "\xC3\xA9 and more";  // a two-byte character straddling the limit
+  std::string note(998, 'x');
+  note += "\xC3\xA9";  // a two-byte character straddling the cut
+  note += std::string(40, 'y');
   recorder.record(builder(), EventType::Warning, "BuildFailed", "Build", note);
   recorder.flushForTest();
   ASSERT_EQ(sink.creates.size(), 1u);
-  EXPECT_EQ(sink.creates[0].note, std::string(1023, 'x'));
+  EXPECT_EQ(sink.creates[0].note, std::string(998, 'x') + "...[truncated 42 bytes]");
+  EXPECT_LE(sink.creates[0].note.size(), 1024u);
   EXPECT_EQ(sink.creates[0].reporting_instance.size(), 128u);
   EXPECT_EQ(truncateUtf8("short", 1024), "short");
 }

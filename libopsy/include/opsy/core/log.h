@@ -44,12 +44,18 @@ void setSinkForTest(spdlog::sink_ptr sink);
 // Flushes every logger's sink; called before an abrupt exit so the last lines are not lost.
 void flush();
 
-// Adds a value that must never appear in output (secret keys, session and bearer tokens).
-// Values shorter than 6 characters are ignored: masking them would mangle ordinary text.
+// Adds a value that must never appear in output (secret keys, session and bearer tokens), with
+// the spellings it takes inside URLs and JSON strings (percent-encoded, JSON-escaped). Values
+// shorter than 6 characters are ignored: masking them would mangle ordinary text.
 void registerSecret(std::string_view value);
 
 // Masks every known credential pattern and every registered secret in `text`.
 std::string scrub(std::string_view text);
+
+// scrub(), then cut to at most `max_bytes` on a UTF-8 boundary, the cut marked
+// "...[truncated N bytes]" within the limit: for text that leaves the process (log values,
+// Events, status messages, notifications), which may hold a remote service's error body.
+std::string scrubBounded(std::string_view text, std::size_t max_bytes);
 
 // A value that prints as "[redacted]"; wrap anything secret that might end up in a field.
 struct Secret {

@@ -9,6 +9,7 @@
 //   conditions.set(kube::kConditionReady, kube::kConditionTrue, "ImageActive", "ami-0abc");
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -18,6 +19,9 @@
 #include "opsy/core/result.h"
 
 namespace opsy::kube {
+
+// metav1.Condition's message maxLength.
+inline constexpr std::size_t kMaxConditionMessageBytes = 32768;
 
 inline constexpr std::string_view kConditionTrue = "True";
 inline constexpr std::string_view kConditionFalse = "False";
