@@ -115,6 +115,7 @@ class ClientImpl : public Client {
     while (!config_.server.empty() && config_.server.back() == '/') {
       config_.server.pop_back();
     }
+    plaintext_ = checkPlaintextCredentials(config_, options_.allow_http_credentials_on_loopback);
     writes_policy_ = options_.retry;
     // A 429 is answered before the request is acted on, so it is safe to repeat any write;
     // other failures of a write may hide a success, so those go back to the caller.
@@ -358,6 +359,9 @@ class ClientImpl : public Client {
   // a credential dropped after a 401 is fetched afresh.
   Status authenticate(http::Request& req, std::string_view what) {
     req.headers.emplace_back("User-Agent", options_.user_agent);
+    if (!plaintext_) {
+      return fail(Error(plaintext_.error()).context(what));
+    }
     if (!config_.credentials) {
       return ok();
     }
@@ -365,13 +369,11 @@ class ClientImpl : public Client {
     if (!cred) {
       return fail(std::move(cred).error().context(what));
     }
-    if (cred->token.empty() && !cred->client_certificate_pem.empty()) {
-      // The TLS identity is fixed when the transport is built, so a certificate an exec plugin
-      // hands out per call cannot be presented; fail clearly rather than send no credential.
-      return fail(ErrorCode::Unauthenticated,
-                  std::string(what) +
-                      ": the credential plugin returned a client certificate, which is not "
-                      "supported; configure it to return a token");
+    if (!cred->client_certificate_pem.empty() && !cred->client_key_pem.empty()) {
+      // An exec plugin's certificate rotates with its credential, so it goes with each request
+      // rather than into the transport's fixed TLS identity.
+      req.client_certificate =
+          http::ClientCertificate{cred->client_certificate_pem, cred->client_key_pem};
     }
     if (cred->token.find_first_of("\r\n") != std::string::npos) {
       return fail(ErrorCode::Unauthenticated,
@@ -470,6 +472,8 @@ class ClientImpl : public Client {
   http::TransportPtr transport_;
   Clock& clock_;
   ClientOptions options_;
+  // Whether config_ may send its credentials to its server (checkPlaintextCredentials).
+  Status plaintext_;
   http::RetryPolicy writes_policy_;
   http::RetryQuota quota_;
 };

@@ -36,6 +36,11 @@ void addManagerFlags(FlagSet& flags, ManagerOptions& options) {
                   "Log level: trace, debug, info, warn, error or off.", "OPSY_LOG_LEVEL");
   flags.addString("aws-region", &options.aws_region, "AWS region for objects that do not name one.",
                   "AWS_REGION");
+  flags.addBool("insecure-allow-http-credentials-on-loopback",
+                &options.insecure_allow_http_credentials_on_loopback,
+                "Development only: send the kubeconfig's credentials to an http:// API server on "
+                "127.0.0.0/8, ::1 or localhost.",
+                "OPSY_INSECURE_ALLOW_HTTP_CREDENTIALS_ON_LOOPBACK");
 }
 
 Status validateOptions(const ManagerOptions& options) {

@@ -82,7 +82,8 @@ class PackerBuilderE2eTest : public ::testing::Test {
         .ec2_endpoint = aws_->endpoint(), .region = "us-west-2", .aws = aws_.get()});
     kube_ = std::make_unique<FakeKube>(FakeKubeOptions{.job_runner = runner_});
     ASSERT_TRUE(kube_->start());
-    ASSERT_TRUE(kube_->writeKubeconfig((dir_ / "kubeconfig").string()));
+    kubeconfig_ = dir_ / "kubeconfig";
+    ASSERT_TRUE(kube_->writeKubeconfig(kubeconfig_.string()));
 
     const fs::path root = fs::path(OPSY_TEST_DATA_DIR).parent_path().parent_path();
     ASSERT_TRUE(
@@ -111,7 +112,11 @@ class PackerBuilderE2eTest : public ::testing::Test {
     fs::remove_all(dir_, ignored);
   }
 
-  void startController() {
+  // Starts the controller against the fakes. The fake API server speaks plain HTTP on 127.0.0.1
+  // and wants the kubeconfig's token, so the loopback allowance is on unless a test turns it off;
+  // `extra_args` follow the usual flags and `asan_options` is appended to ASAN_OPTIONS.
+  void startController(const std::vector<std::string>& extra_args = {},
+                       const std::string& asan_options = "") {
     const std::string binary =
         std::string(OPSY_BINARY_DIR) + "/packer-builder-controller/packer-builder-controller";
     ASSERT_TRUE(fs::exists(binary)) << binary;
@@ -125,19 +130,26 @@ class PackerBuilderE2eTest : public ::testing::Test {
         "NO_PROXY=*",
     };
     for (const char* keep : {"PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
-      if (const char* v = std::getenv(keep)) {
-        env.push_back(std::string(keep) + "=" + v);
+      const char* v = std::getenv(keep);
+      std::string value = v != nullptr ? v : "";
+      if (std::string_view(keep) == "ASAN_OPTIONS" && !asan_options.empty()) {
+        value += (value.empty() ? "" : ":") + asan_options;
+      }
+      if (!value.empty()) {
+        env.push_back(std::string(keep) + "=" + value);
       }
     }
     metrics_port_ = freeLoopbackPort();
     ASSERT_NE(metrics_port_, 0);
-    child_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{
-            binary, "--kubeconfig=" + (dir_ / "kubeconfig").string(),
-            "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
-            "--health-probe-bind-address=127.0.0.1:0",
-            "--slack-api-url=" + aws_->endpoint() + "/api"},
-        env, (dir_ / "controller.log").string());
+    std::vector<std::string> args = {
+        binary, "--kubeconfig=" + kubeconfig_.string(),
+        "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
+        "--health-probe-bind-address=127.0.0.1:0", "--slack-api-url=" + aws_->endpoint() + "/api"};
+    if (allow_plain_http_token_) {
+      args.push_back("--insecure-allow-http-credentials-on-loopback");
+    }
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    child_ = std::make_unique<ChildProcess>(args, env, (dir_ / "controller.log").string());
     ASSERT_TRUE(child_->start());
   }
 
@@ -222,6 +234,8 @@ class PackerBuilderE2eTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  fs::path kubeconfig_;
+  bool allow_plain_http_token_ = true;
   std::unique_ptr<FakeAws> aws_;
   std::shared_ptr<PackerJobRunner> runner_;
   std::unique_ptr<FakeKube> kube_;
@@ -704,6 +718,36 @@ TEST_F(PackerBuilderE2eTest, StalledBuilderResumesAfterSpecEdit) {
   EXPECT_EQ(image->tags[std::string(ami::kTagStatus)], ami::kStatusActive);
   ASSERT_TRUE(child_->running()) << controllerLog();
   EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
+}
+
+// The kubeconfig's token never goes over plain HTTP by accident: against the fake's
+// http://127.0.0.1 the controller refuses to start (exit 1) with an error naming the server and
+// the fix, and the loopback allowance does not extend to any other host.
+TEST_F(PackerBuilderE2eTest, TokenOverPlainHttpIsRefusedAtStartup) {
+  allow_plain_http_token_ = false;
+  startController();
+  EXPECT_EQ(child_->wait(20s), std::optional<int>(1)) << controllerLog();
+  std::string log = controllerLog();
+  EXPECT_THAT(log, ::testing::HasSubstr("server " + kube_->url() + " is plain HTTP"));
+  EXPECT_THAT(log, ::testing::HasSubstr("--insecure-allow-http-credentials-on-loopback"));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(kube_->token())));
+  EXPECT_EQ(kube_->requestCount(""), 0) << "a request reached the API server";
+
+  // A kubeconfig naming a host that is not loopback: refused even with the allowance (and never
+  // contacted; 192.0.2.1 is TEST-NET-1).
+  std::string text = readFile(kubeconfig_.string());
+  const std::string loopback = kube_->url();
+  text.replace(text.find(loopback), loopback.size(), "http://192.0.2.1:8080");
+  kubeconfig_ = dir_ / "remote-kubeconfig";
+  std::ofstream(kubeconfig_) << text;
+  fs::remove(dir_ / "controller.log");
+  allow_plain_http_token_ = true;
+  startController();
+  EXPECT_EQ(child_->wait(20s), std::optional<int>(1)) << controllerLog();
+  log = controllerLog();
+  EXPECT_THAT(log, ::testing::HasSubstr("server http://192.0.2.1:8080 is plain HTTP and not a "
+                                        "loopback address"));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(kube_->token())));
 }
 
 // --help and --version print and exit 0; a bad flag exits 2 with a message naming the flag.

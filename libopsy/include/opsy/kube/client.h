@@ -4,9 +4,11 @@
 // (get, list), ObjectWriter (create, update, patch, delete), StatusWriter (the status
 // subresource) and PodLogReader (a container's log), so a reconciler and its mocks depend only on
 // what it uses. Client adds paging and watch for informers. Every call goes through one request
-// path: it adds the bearer token, counts the attempt, and maps a failure to opsy::Error from the
-// server's Status body (reason in provider_code, Audit-Id as request id). Reads retry 429/5xx;
-// writes retry only 429, which the server answers before doing anything.
+// path: it adds the bearer token (or an exec plugin's client certificate), counts the attempt, and
+// maps a failure to opsy::Error from the server's Status body (reason in provider_code, Audit-Id
+// as request id). Reads retry 429/5xx; writes retry only 429, which the server answers before
+// doing anything. Credentials never go to an http:// server unless it is a loopback address and
+// the caller allowed it.
 //
 //   ClientPtr kube = makeClient(cfg, transport, realClock());
 //   OPSY_ASSIGN_OR_RETURN(Job job, getTyped<Job>(*kube, "ci", "build-1"));
@@ -225,11 +227,18 @@ struct ClientOptions {
   // Called after every attempt, from the calling thread; must be cheap and thread-safe. Keeps
   // kube free of metrics code (the runtime binds it to opsy_kube_requests_total).
   std::function<void(const RequestObservation&)> observer;
+  // Sends credentials to an http:// server when its host is a loopback address (a development
+  // API server); other http:// servers with credentials are refused whatever this says
+  // (checkPlaintextCredentials in config.h).
+  bool allow_http_credentials_on_loopback = false;
 };
 
 // A client for `config.server` over `transport`. TLS settings in `config` are the transport's
-// business (kube::makeTransport); this client is the one place that adds the bearer token of
-// config.credentials, read for every attempt so rotated tokens and exec plugins keep working.
+// business (kube::makeTransport); this client is the one place that adds the bearer token (or
+// the exec plugin's client certificate) of config.credentials, read for every attempt so rotated
+// tokens and exec plugins keep working. When checkPlaintextCredentials(config,
+// options.allow_http_credentials_on_loopback) refuses the config, every request fails with that
+// error and nothing is sent; callers check it at startup to fail early.
 ClientPtr makeClient(RestConfig config, http::TransportPtr transport, Clock& clock,
                      ClientOptions options = {});
 

@@ -46,6 +46,9 @@ struct ManagerOptions {
   std::string log_level = "info";
   // Region for AWS clients asked for without one; empty: AWS_REGION / AWS_DEFAULT_REGION.
   std::string aws_region;
+  // Development only: send the config's credentials to an http:// API server when its host is a
+  // loopback address. Credentials never go to any other http:// server.
+  bool insecure_allow_http_credentials_on_loopback = false;
 
   // Not flags: timings a binary or a test may tune.
   Duration lease_duration = std::chrono::seconds(15);
@@ -59,9 +62,10 @@ struct ManagerOptions {
 
 // Binds --kubeconfig, --context, --namespace, --metrics-bind-address,
 // --health-probe-bind-address, --leader-elect, --leader-election-namespace,
-// --leader-election-id, --workers, --log-format, --log-level and --aws-region to `options`, each
-// with an environment fallback (WATCH_NAMESPACE, METRICS_BIND_ADDRESS, LEADER_ELECT, ...,
-// AWS_REGION; see usage()). The current values of `options` are the defaults.
+// --leader-election-id, --workers, --log-format, --log-level, --aws-region and
+// --insecure-allow-http-credentials-on-loopback to `options`, each but --kubeconfig with an
+// environment fallback (WATCH_NAMESPACE, OPSY_LEADER_ELECT, ..., AWS_REGION; see usage()). The
+// current values of `options` are the defaults.
 void addManagerFlags(FlagSet& flags, ManagerOptions& options);
 
 // Bad flag values (workers below 1, an empty namespace, an unparsable bind address, log format
