@@ -284,13 +284,16 @@ class ClientImpl : public Client {
         .add("fieldSelector", options.field_selector);
     http::Request req = makeRequest("GET", url(resourcePath(resource, ns) + q.str()));
     // The server ends the stream after timeoutSeconds; the client-side limit only catches a
-    // connection that died silently.
+    // connection that died silently. Bookmarks keep a healthy watch from ever being idle.
     req.timeout = options.timeout + std::chrono::seconds(60);
+    if (options_.watch_idle_timeout > Duration::zero()) {
+      req.idle_timeout = options_.watch_idle_timeout;
+    }
     OPSY_RETURN_IF_ERROR(authenticate(req, what));
 
     int status = 0;
     http::Response error_response;
-    WatchDecoder decoder;
+    WatchDecoder decoder(options_.max_watch_event_bytes);
     bool stopped = false;
     auto deliver = [&](std::vector<Result<WatchEvent>> events) {
       for (auto& event : events) {
@@ -322,7 +325,9 @@ class ClientImpl : public Client {
         return true;
       }
       deliver(decoder.feed(chunk));
-      return !stopped;
+      // An oversized line ends the stream here: returning false makes the transport abort the
+      // transfer and close the connection.
+      return !stopped && !decoder.failure();
     };
     const auto started = clock_.steadyNow();
     auto result = transport_->stream(req, handler, cancel);
@@ -343,6 +348,9 @@ class ClientImpl : public Client {
         config_.credentials->invalidate();
       }
       return fail(errorFromResponse(error_response, what));
+    }
+    if (const std::optional<Error>& failure = decoder.failure()) {
+      return fail(Error(*failure).context(what));
     }
     if (!stopped) {
       deliver(decoder.finish());

@@ -122,11 +122,14 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
   if (!transport) {
     http::CurlTransportOptions base;
     base.user_agent = o.name + "-controller/" + o.version;
+    base.max_response_body_bytes = static_cast<size_t>(o.kube_max_response_bytes);
     OPSY_ASSIGN_OR_RETURN(transport, kube::makeTransport(m->rest_config_, base));
   }
   m->metrics_ = std::make_unique<Metrics>(o.name, o.version);
   kube::ClientOptions client_options;
   client_options.user_agent = o.name + "-controller/" + (o.version.empty() ? "dev" : o.version);
+  client_options.watch_idle_timeout = o.watch_idle_timeout;
+  client_options.max_watch_event_bytes = static_cast<size_t>(o.watch_max_event_bytes);
   client_options.allow_http_credentials_on_loopback = o.insecure_allow_http_credentials_on_loopback;
   client_options.observer = [metrics = m->metrics_.get()](const kube::RequestObservation& r) {
     if (r.http_status == 0 && r.error_code == toString(ErrorCode::Cancelled)) {

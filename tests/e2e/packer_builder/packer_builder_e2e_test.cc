@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -716,6 +717,115 @@ TEST_F(PackerBuilderE2eTest, StalledBuilderResumesAfterSpecEdit) {
   auto image = aws_->image(runner_->builtImages().front());
   ASSERT_TRUE(image.has_value());
   EXPECT_EQ(image->tags[std::string(ami::kTagStatus)], ami::kStatusActive);
+  ASSERT_TRUE(child_->running()) << controllerLog();
+  EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
+}
+
+// A process's memory as /proc reports it, in MiB, for messages.
+double mib(size_t bytes) {
+  return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
+
+constexpr size_t kFloodBytes = size_t{200} << 20;
+
+// A 200 MiB watch event line and a 200 MiB list response cost the controller memory in the order
+// of its limits (16 MiB each here), not of the flood: each fails with a clear error, its
+// connection is dropped long before the 200 MiB are sent, the informer relists and watches again,
+// and the process's peak resident size stays under 64 MiB. ASan's shadow and allocator put the
+// dev build above that before any flood, so there the peak may grow by less than 32 MiB over the
+// resident size before the flood (with ASan's quarantine off for this child, freed blocks go back
+// to the system as they would without ASan). Without ASan, glibc keeps some freed heap blocks for
+// reuse, so the growth can reach twice one limit; the absolute bound is the one checked.
+TEST_F(PackerBuilderE2eTest, OversizedWatchEventAndResponseKeepMemoryBounded) {
+  startController({"--kube-max-response-bytes=" + std::to_string(16 << 20)},
+                  "quarantine_size_mb=0:thread_local_quarantine_size_kb=0");
+  applySample();
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 20s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  ASSERT_TRUE(waitFor([&] { return kube_->openWatchCount("packerbuilders") > 0; }, 10s));
+  const pid_t pid = child_->pid();
+  const std::optional<size_t> rss_before = procStatusBytes(pid, "VmRSS");
+  ASSERT_TRUE(rss_before.has_value());
+
+  // The watch: one event line that never ends.
+  const int lists_before = kube_->requestCount("list", "packerbuilders");
+  kube_->addFault(KubeFault{.verb = "watch",
+                            .resource = "packerbuilders",
+                            .count = 1,
+                            .oversized_body_bytes = kFloodBytes});
+  kube_->dropWatches("packerbuilders");
+  ASSERT_TRUE(waitFor([&] { return kube_->oversizedBodiesSent().size() == 1; }, 15s))
+      << controllerLog();
+  EXPECT_THAT(controllerLog(), ::testing::HasSubstr("watch event exceeds 16777216 bytes"));
+  // Relisted past the event, then watching again.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return kube_->requestCount("list", "packerbuilders") == lists_before + 1 &&
+               kube_->openWatchCount("packerbuilders") > 0;
+      },
+      15s))
+      << controllerLog();
+
+  // The list: a relist (forced by a 410) answered with a body that never ends.
+  kube_->addFault(KubeFault{.verb = "list",
+                            .resource = "packerbuilders",
+                            .count = 1,
+                            .oversized_body_bytes = kFloodBytes});
+  kube_->expireNextWatch("packerbuilders");
+  kube_->dropWatches("packerbuilders");
+  ASSERT_TRUE(waitFor([&] { return kube_->oversizedBodiesSent().size() == 2; }, 15s))
+      << controllerLog();
+  EXPECT_THAT(controllerLog(), ::testing::HasSubstr("response body exceeds 16777216 bytes"));
+  // The failed list is tried again (not in a tight loop: the informer backs off) and succeeds.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return kube_->requestCount("list", "packerbuilders") >= lists_before + 3 &&
+               kube_->openWatchCount("packerbuilders") > 0;
+      },
+      15s))
+      << controllerLog();
+  EXPECT_LE(kube_->requestCount("list", "packerbuilders"), lists_before + 4);
+
+  for (size_t sent : kube_->oversizedBodiesSent()) {
+    EXPECT_LT(sent, kFloodBytes / 4) << "the client read on instead of hanging up";
+  }
+  const std::optional<size_t> peak = procStatusBytes(pid, "VmHWM");
+  ASSERT_TRUE(peak.has_value());
+  const size_t growth = *peak > *rss_before ? *peak - *rss_before : 0;
+  std::cout << "controller memory: resident before the flood " << mib(*rss_before)
+            << " MiB, peak after " << mib(*peak) << " MiB, growth " << mib(growth) << " MiB\n";
+#if defined(__SANITIZE_ADDRESS__)
+  EXPECT_LT(growth, size_t{32} << 20) << "peak " << mib(*peak) << " MiB";
+#else
+  EXPECT_LT(*peak, size_t{64} << 20) << "peak " << mib(*peak) << " MiB";
+#endif
+  ASSERT_TRUE(child_->running()) << controllerLog();
+  EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
+}
+
+// A watch that goes silent (accepted, then not a byte, not even the bookmarks the controller asks
+// for) is abandoned after --watch-idle-timeout and resumed from its resourceVersion, so a builder
+// created during the silence is built: one Job, after a second watch request.
+TEST_F(PackerBuilderE2eTest, SilentWatchIsReplacedAndTheBuilderCreatedMeanwhileIsBuilt) {
+  startController({"--watch-idle-timeout=2s"});
+  ASSERT_TRUE(waitFor([&] { return kube_->openWatchCount("packerbuilders") > 0; }, 20s))
+      << controllerLog();
+  const int watches = kube_->requestCount("watch", "packerbuilders");
+  kube_->addFault(
+      KubeFault{.verb = "watch", .resource = "packerbuilders", .count = 1, .silent_watch = true});
+  kube_->dropWatches("packerbuilders");
+  ASSERT_TRUE(
+      waitFor([&] { return kube_->requestCount("watch", "packerbuilders") > watches; }, 10s))
+      << controllerLog();
+  const int silent = kube_->requestCount("watch", "packerbuilders");
+  applySample();
+
+  ASSERT_TRUE(waitFor([&] { return runner_->jobCount() >= 1; }, 20s))
+      << "the builder created during the silence was not reconciled\n"
+      << controllerLog();
+  EXPECT_GT(kube_->requestCount("watch", "packerbuilders"), silent);
+  EXPECT_THAT(controllerLog(), ::testing::HasSubstr("nothing received for 2000 ms"));
+  EXPECT_EQ(runner_->jobCount(), 1);
   ASSERT_TRUE(child_->running()) << controllerLog();
   EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
 }

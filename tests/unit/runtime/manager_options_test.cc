@@ -48,6 +48,9 @@ TEST_F(ManagerFlagsTest, Defaults) {
   EXPECT_TRUE(options_.kubeconfig.empty());
   EXPECT_EQ(options_.workers, 2);
   EXPECT_EQ(options_.log_format, "text");
+  EXPECT_EQ(options_.watch_idle_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(options_.watch_max_event_bytes, 16 << 20);
+  EXPECT_EQ(options_.kube_max_response_bytes, 64 << 20);
   EXPECT_FALSE(options_.insecure_allow_http_credentials_on_loopback);
   EXPECT_TRUE(validateOptions(options_));
 }
@@ -61,6 +64,23 @@ TEST_F(ManagerFlagsTest, PlainHttpAllowanceIsAnExplicitFlag) {
   env_ = {{"OPSY_INSECURE_ALLOW_HTTP_CREDENTIALS_ON_LOOPBACK", "true"}};
   ASSERT_TRUE(parse({}));
   EXPECT_TRUE(options_.insecure_allow_http_credentials_on_loopback);
+}
+
+// The watch idle timeout and the size limits are flags with environment fallbacks.
+TEST_F(ManagerFlagsTest, InputBoundsAreFlags) {
+  ASSERT_TRUE(parse({"--watch-idle-timeout=90s", "--watch-max-event-bytes=1048576",
+                     "--kube-max-response-bytes=8388608"}));
+  EXPECT_EQ(options_.watch_idle_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(options_.watch_max_event_bytes, 1 << 20);
+  EXPECT_EQ(options_.kube_max_response_bytes, 8 << 20);
+  EXPECT_TRUE(validateOptions(options_));
+  env_ = {{"OPSY_WATCH_IDLE_TIMEOUT", "3m"},
+          {"OPSY_WATCH_MAX_EVENT_BYTES", "2048"},
+          {"OPSY_KUBE_MAX_RESPONSE_BYTES", "4096"}};
+  ASSERT_TRUE(parse({}));
+  EXPECT_EQ(options_.watch_idle_timeout, std::chrono::minutes(3));
+  EXPECT_EQ(options_.watch_max_event_bytes, 2048);
+  EXPECT_EQ(options_.kube_max_response_bytes, 4096);
 }
 
 // Every flag sets its field; --namespace repeats.
@@ -104,6 +124,7 @@ TEST_F(ManagerFlagsTest, EnvironmentFallbacks) {
 // Values that cannot work are rejected at startup, naming the flag.
 TEST_F(ManagerFlagsTest, BadValuesNameTheFlag) {
   EXPECT_FALSE(parse({"--workers=many"}));
+  EXPECT_FALSE(parse({"--watch-idle-timeout=0s"}));
   struct Case {
     std::vector<std::string> args;
     std::string flag;
@@ -113,6 +134,8 @@ TEST_F(ManagerFlagsTest, BadValuesNameTheFlag) {
       {{"--health-probe-bind-address=:99999"}, "--health-probe-bind-address"},
       {{"--log-format=xml"}, "--log-format"},
       {{"--log-level=loud"}, "--log-level"},
+      {{"--watch-max-event-bytes=100"}, "--watch-max-event-bytes"},
+      {{"--kube-max-response-bytes=0"}, "--kube-max-response-bytes"},
   };
   for (const auto& c : cases) {
     ManagerOptions o;

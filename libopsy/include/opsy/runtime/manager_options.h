@@ -46,6 +46,13 @@ struct ManagerOptions {
   std::string log_level = "info";
   // Region for AWS clients asked for without one; empty: AWS_REGION / AWS_DEFAULT_REGION.
   std::string aws_region;
+  // A watch that receives nothing, not even a bookmark, for this long is dropped and resumed from
+  // its last resourceVersion (API servers send a bookmark about every minute).
+  Duration watch_idle_timeout = std::chrono::minutes(2);
+  // The longest watch event line and Kubernetes API response body read; a longer one fails that
+  // watch or call (ResourceExhausted) and its connection is dropped.
+  int watch_max_event_bytes = 16 << 20;
+  int kube_max_response_bytes = 64 << 20;
   // Development only: send the config's credentials to an http:// API server when its host is a
   // loopback address. Credentials never go to any other http:// server.
   bool insecure_allow_http_credentials_on_loopback = false;
@@ -62,14 +69,15 @@ struct ManagerOptions {
 
 // Binds --kubeconfig, --context, --namespace, --metrics-bind-address,
 // --health-probe-bind-address, --leader-elect, --leader-election-namespace,
-// --leader-election-id, --workers, --log-format, --log-level, --aws-region and
+// --leader-election-id, --workers, --log-format, --log-level, --aws-region,
+// --watch-idle-timeout, --watch-max-event-bytes, --kube-max-response-bytes and
 // --insecure-allow-http-credentials-on-loopback to `options`, each but --kubeconfig with an
 // environment fallback (WATCH_NAMESPACE, OPSY_LEADER_ELECT, ..., AWS_REGION; see usage()). The
 // current values of `options` are the defaults.
 void addManagerFlags(FlagSet& flags, ManagerOptions& options);
 
 // Bad flag values (workers below 1, an empty namespace, an unparsable bind address, log format
-// or level, non-positive timeouts) as InvalidArgument naming the flag.
+// or level, non-positive timeouts, size limits under 1 KiB) as InvalidArgument naming the flag.
 [[nodiscard]] Status validateOptions(const ManagerOptions& options);
 
 }  // namespace opsy::runtime
