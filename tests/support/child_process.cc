@@ -21,6 +21,23 @@ std::string readFile(const std::string& path) {
   return s.str();
 }
 
+std::optional<size_t> procStatusBytes(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    // "VmHWM:\t   12345 kB"
+    if (line.rfind(field + ":", 0) == 0) {
+      std::istringstream value(line.substr(field.size() + 1));
+      size_t kib = 0;
+      std::string unit;
+      if (value >> kib >> unit && unit == "kB") {
+        return kib * 1024;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 int freeLoopbackPort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) {

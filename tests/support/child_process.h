@@ -2,7 +2,8 @@
 //
 // What the end-to-end tests need to run a real controller binary: the binary as a child process
 // (no shell, an exact environment, its output appended to a log file for failure messages), a
-// free loopback port to hand it, a bounded real-time poll, and reading a file back whole.
+// free loopback port to hand it, a bounded real-time poll, reading a file back whole, and the
+// memory a process uses.
 //
 //   ChildProcess controller({binary, "--kubeconfig=" + path}, env, dir + "/controller.log");
 //   ASSERT_TRUE(controller.start());
@@ -22,6 +23,10 @@ namespace opsy::testing {
 
 // The whole file, or "" when it cannot be read.
 std::string readFile(const std::string& path);
+
+// A "Vm...:" field of /proc/<pid>/status in bytes (VmRSS: resident now, VmHWM: the peak resident
+// size so far); nullopt when the process or the field is gone.
+std::optional<size_t> procStatusBytes(pid_t pid, const std::string& field);
 
 // A TCP port on 127.0.0.1 nobody listens on right now (a child binds it moments later); 0 when
 // none could be found.
@@ -48,6 +53,8 @@ class ChildProcess {
   std::optional<int> wait(std::chrono::milliseconds timeout);
   // signal(sig), then wait(timeout).
   std::optional<int> stop(int sig, std::chrono::milliseconds timeout);
+  // The running child's process id; -1 before start() and after it was reaped.
+  pid_t pid() const { return pid_; }
 
  private:
   std::vector<std::string> args_;

@@ -418,6 +418,11 @@ void FakeKube::addLatency(std::string verb, std::string resource, Duration laten
   addFault(std::move(fault));
 }
 
+std::vector<size_t> FakeKube::oversizedBodiesSent() const {
+  std::lock_guard lock(impl_->faults_mu_);
+  return impl_->oversized_sent_;
+}
+
 void FakeKube::clearFaults() {
   std::lock_guard lock(impl_->faults_mu_);
   impl_->faults_.clear();

@@ -110,6 +110,15 @@ struct KubeFault {
   Duration latency{0};          // added before answering (with or without http_status)
   // For watches: the stream starts normally and is closed abruptly (no final chunk) after this.
   std::optional<Duration> drop_watch_after;
+  // For watches: the stream is accepted (200 and headers) and then sends nothing at all, not
+  // even bookmarks, and stays open until its timeoutSeconds, dropWatches() or stop(): a
+  // connection that died without a FIN or RST somewhere between the client and the server.
+  bool silent_watch = false;
+  // The answer is a 200 whose body is this many bytes and never completes a JSON document: for a
+  // watch, one event line that never ends; for any other request, one JSON object that never
+  // closes. It is generated as it is sent (chunked, as fast as the client reads), so the fake
+  // holds none of it; oversizedBodiesSent() says how much went out before the client hung up.
+  std::optional<size_t> oversized_body_bytes;
   // The Status message to send instead of the default one, e.g. what an admission webhook says:
   // `admission webhook "x" denied the request: ...` with 403.
   std::string message;
@@ -187,6 +196,9 @@ class FakeKube {
   // The next watch on `resource` gets an ERROR event with a 410 Expired Status and ends.
   void expireNextWatch(std::string_view resource);
   int openWatchCount(std::string_view resource = "") const;
+  // For every finished oversized_body_bytes answer, in order: the bytes written before the
+  // client closed the connection (or the whole size, when it read everything).
+  std::vector<size_t> oversizedBodiesSent() const;
 
   void setJobRunner(JobRunnerPtr runner);
 

@@ -236,6 +236,8 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
 
   // Fault injection: the first matching rule with a budget left applies.
   std::optional<Duration> drop_after;
+  bool silent_watch = false;
+  std::optional<size_t> oversized;
   {
     Duration latency{0};
     int status = 0;
@@ -258,14 +260,22 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
           }
         }
         latency = std::max(latency, f.latency);
-        if (f.drop_watch_after.has_value()) {
-          if (record.verb == "watch" && !drop_after.has_value()) {
+        if (f.drop_watch_after.has_value() || f.silent_watch) {
+          if (record.verb == "watch" && !drop_after.has_value() && !silent_watch) {
             drop_after = f.drop_watch_after;
+            silent_watch = f.silent_watch;
             if (f.count > 0) {
               --f.count;
             }
           }
-        } else if (f.http_status != 0 && status == 0) {
+        } else if (f.oversized_body_bytes.has_value()) {
+          if (!oversized.has_value() && status == 0) {
+            oversized = f.oversized_body_bytes;
+            if (f.count > 0) {
+              --f.count;
+            }
+          }
+        } else if (f.http_status != 0 && status == 0 && !oversized.has_value()) {
           status = f.http_status;
           retry_after = f.retry_after_seconds;
           fault_message = f.message;
@@ -322,6 +332,14 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
       finish(res);
       return;
     }
+  }
+  if (oversized.has_value()) {
+    // Uncompressed, so the client sees every byte of the size asked for.
+    const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+    res.status = 200;
+    finish(res);
+    serveOversized(res, *oversized, watch);
+    return;
   }
 
   if (route.kind == Route::Kind::Discovery) {
@@ -418,7 +436,7 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
   if (method == "GET" && watch) {
     lock.unlock();
     finish(res);
-    serveWatch(*type, route.ns, req, res, drop_after);
+    serveWatch(*type, route.ns, req, res, drop_after, silent_watch);
     return;
   }
   // kubectl asks for server-side Tables (events.k8s.io Events are served as plain objects).

@@ -122,7 +122,9 @@ class FakeKube::Impl {
                                                           const std::string& ns,
                                                           const httplib::Request& req);
   void serveWatch(const ResourceType& type, const std::string& ns, const httplib::Request& req,
-                  httplib::Response& res, std::optional<Duration> drop_after);
+                  httplib::Response& res, std::optional<Duration> drop_after, bool silent);
+  // KubeFault::oversized_body_bytes: `bytes` of a watch event line or a JSON object, never ended.
+  void serveOversized(httplib::Response& res, size_t bytes, bool watch);
   void serveLog(const std::string& ns, const std::string& name, const httplib::Request& req,
                 httplib::Response& res);
 
@@ -162,6 +164,7 @@ class FakeKube::Impl {
   std::vector<KubeFault> faults_;
   std::mt19937_64 fault_rng_;
   std::vector<KubeRequest> log_;
+  std::vector<size_t> oversized_sent_;
 
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;

@@ -1,6 +1,6 @@
 // Streams of the fake Kubernetes API server: watch (initial events, resume from a
-// resourceVersion, bookmarks, 410 Expired, timeouts, injected drops and stalls) and pod logs
-// (container, tailLines, limitBytes and follow).
+// resourceVersion, bookmarks, 410 Expired, timeouts, injected drops, stalls and silent watches),
+// oversized answers, and pod logs (container, tailLines, limitBytes and follow).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -28,6 +28,7 @@ struct WatchContext {
   std::string pending;
   bool finished = false;
   std::shared_ptr<OpenWatch> handle;
+  bool silent = false;        // KubeFault::silent_watch: nothing is ever written
   bool table = false;         // events carry one-row Tables (kubectl get -w)
   bool sent_columns = false;  // only the first Table carries column definitions
 };
@@ -40,8 +41,9 @@ std::string eventLine(const std::string& type, const JsonValue& object) {
 
 void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string& ns,
                                 const httplib::Request& req, httplib::Response& res,
-                                std::optional<Duration> drop_after) {
+                                std::optional<Duration> drop_after, bool silent) {
   auto ctx = std::make_shared<WatchContext>();
+  ctx->silent = silent;
   auto labels = Selector::parse(req.get_param_value("labelSelector"), false);
   auto fields = Selector::parse(req.get_param_value("fieldSelector"), true,
                                 Selector::fieldLabels(type_ref.group, type_ref.plural));
@@ -135,6 +137,15 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
   res.set_chunked_content_provider(
       "application/json",
       [this, ctx, matches, render](size_t, httplib::DataSink& sink) {
+        while (ctx->silent) {
+          // Accepted, then nothing: no events, no bookmarks, no final chunk.
+          std::unique_lock lock(mu_);
+          changed_.wait_for(lock, std::chrono::milliseconds(50));
+          if (ctx->handle->dropped || stopping_ ||
+              std::chrono::steady_clock::now() >= ctx->deadline) {
+            return false;
+          }
+        }
         while (true) {
           if (!ctx->pending.empty()) {
             std::string out;
@@ -204,6 +215,46 @@ void FakeKube::Impl::serveWatch(const ResourceType& type_ref, const std::string&
       [this, ctx](bool) {
         std::lock_guard lock(mu_);
         watches_.erase(ctx->handle);
+      });
+}
+
+void FakeKube::Impl::serveOversized(httplib::Response& res, size_t bytes, bool watch) {
+  // A watch event line or a list that opens and never closes: no line break, no closing brace.
+  const std::string prefix =
+      watch ? R"({"type":"ADDED","object":{"apiVersion":"v1","kind":"ConfigMap",)"
+              R"("metadata":{"name":"oversized","namespace":"default"},"data":{"x":")"
+            : R"({"kind":"ConfigMapList","apiVersion":"v1","metadata":{},"items":[)"
+              R"({"metadata":{"name":"oversized","namespace":"default"},"data":{"x":")";
+  struct Progress {
+    size_t sent = 0;
+    std::string block;
+  };
+  auto progress = std::make_shared<Progress>();
+  progress->block.assign(size_t{64} << 10, 'x');
+  res.set_header("Cache-Control", "no-cache, private");
+  res.set_chunked_content_provider(
+      "application/json",
+      [this, progress, prefix, bytes](size_t, httplib::DataSink& sink) {
+        if (stopping_) {
+          return false;
+        }
+        if (progress->sent >= bytes) {
+          sink.done();
+          return true;
+        }
+        std::string_view piece = progress->sent < prefix.size()
+                                     ? std::string_view(prefix).substr(progress->sent)
+                                     : std::string_view(progress->block);
+        piece = piece.substr(0, bytes - progress->sent);
+        if (!sink.write(piece.data(), piece.size())) {
+          return false;
+        }
+        progress->sent += piece.size();
+        return true;
+      },
+      [this, progress](bool) {
+        std::lock_guard lock(faults_mu_);
+        oversized_sent_.push_back(progress->sent);
       });
 }
 

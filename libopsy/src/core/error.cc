@@ -18,6 +18,7 @@ std::string_view toString(ErrorCode code) {
     case ErrorCode::Cancelled: return "Cancelled";
     case ErrorCode::Gone: return "Gone";
     case ErrorCode::FailedPrecondition: return "FailedPrecondition";
+    case ErrorCode::ResourceExhausted: return "ResourceExhausted";
     case ErrorCode::Internal: return "Internal";
   }
   return "Unknown";

@@ -16,6 +16,7 @@
 #include <system_error>
 #include <vector>
 
+#include "opsy/core/buffer.h"
 #include "opsy/core/log.h"
 #include "opsy/core/strings.h"
 
@@ -159,6 +160,10 @@ PkeyPtr parsePrivateKey(const std::string& pem) {
       o.low_speed_limit_bytes < 0) {
     return fail(ErrorCode::InvalidArgument, "timeouts and speed limits must not be negative");
   }
+  if (o.tcp_keepalive_idle < std::chrono::seconds(1) ||
+      o.tcp_keepalive_interval < std::chrono::seconds(1)) {
+    return fail(ErrorCode::InvalidArgument, "TCP keepalive times must be at least a second");
+  }
   for (char c : o.user_agent) {
     if (c == '\r' || c == '\n') {
       return fail(ErrorCode::InvalidArgument, "user agent contains a line break");
@@ -267,7 +272,26 @@ struct Transfer {
   bool head_delivered = false;
   bool stopped_by_handler = false;
   std::string callback_error;  // a handler threw; reported as Internal
+  // send(): the body limit (0: none) and whether the response went over it.
+  size_t max_body = 0;
+  bool body_too_large = false;
+  // Request::idle_timeout: when the last byte of the response arrived, and whether the wait for
+  // the next one ran out.
+  std::optional<std::chrono::steady_clock::duration> idle_timeout;
+  std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
+  bool idle_expired = false;
 };
+
+// The Content-Length of the response so far, when it has a valid one.
+std::optional<size_t> contentLength(const Response& response) {
+  std::optional<std::string_view> value = response.header("Content-Length");
+  size_t length = 0;
+  if (!value ||
+      std::from_chars(value->data(), value->data() + value->size(), length).ec != std::errc()) {
+    return std::nullopt;
+  }
+  return length;
+}
 
 void deliverHead(Transfer& t) {
   t.head_delivered = true;
@@ -279,6 +303,7 @@ void deliverHead(Transfer& t) {
 size_t onHeaderLine(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t length = size * count;
+  t->last_activity = std::chrono::steady_clock::now();
   std::string_view line(data, length);
   while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) {
     line.remove_suffix(1);
@@ -318,8 +343,24 @@ size_t onHeaderLine(char* data, size_t size, size_t count, void* user) {
 size_t onBody(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t length = size * count;
+  t->last_activity = std::chrono::steady_clock::now();
   if (t->handler == nullptr) {
-    t->response.body.append(data, length);
+    std::string& body = t->response.body;
+    if (t->max_body > 0 && length > t->max_body - body.size()) {
+      // Stop before keeping more than the limit: curl ends the transfer and closes the
+      // connection, whatever is still on its way.
+      t->body_too_large = true;
+      return 0;
+    }
+    if (body.empty()) {
+      // A body of known length is read into one buffer, not grown by doubling.
+      if (std::optional<size_t> expected = contentLength(t->response);
+          expected && (t->max_body == 0 || *expected <= t->max_body)) {
+        body.reserve(*expected);
+      }
+    }
+    reserveToAppend(body, length, t->max_body);
+    body.append(data, length);
     return length;
   }
   // Handler exceptions must not unwind through curl's C frames.
@@ -343,7 +384,14 @@ size_t onBody(char* data, size_t size, size_t count, void* user) {
 
 int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(user);
-  return t->cancel != nullptr && t->cancel->cancelled() ? 1 : 0;
+  if (t->cancel != nullptr && t->cancel->cancelled()) {
+    return 1;
+  }
+  if (t->idle_timeout && std::chrono::steady_clock::now() - t->last_activity > *t->idle_timeout) {
+    t->idle_expired = true;
+    return 1;
+  }
+  return 0;
 }
 
 Error mapCurlError(CURLcode code, const char* error_buffer, const Request& request) {
@@ -417,6 +465,10 @@ class SetoptCheck {
 
 long toMillis(Duration d) {
   return static_cast<long>(duration_cast<milliseconds>(d).count());
+}
+
+long toSeconds(Duration d) {
+  return std::max(1L, static_cast<long>(std::chrono::ceil<std::chrono::seconds>(d).count()));
 }
 
 class CurlTransportImpl final : public Transport {
@@ -554,6 +606,10 @@ class CurlTransportImpl final : public Transport {
     check(curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L), "NOSIGNAL");
     check(curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L), "FOLLOWLOCATION");
     check(curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L), "TCP_KEEPALIVE");
+    check(curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, toSeconds(options_.tcp_keepalive_idle)),
+          "TCP_KEEPIDLE");
+    check(curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, toSeconds(options_.tcp_keepalive_interval)),
+          "TCP_KEEPINTVL");
     check(curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L), "SUPPRESS_CONNECT_HEADERS");
 
     const std::string& method = request.method;
@@ -598,17 +654,35 @@ class CurlTransportImpl final : public Transport {
             "LOW_SPEED_LIMIT");
       check(curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, seconds), "LOW_SPEED_TIME");
     }
+    if (!streaming && transfer.max_body > 0) {
+      // Refuses a longer body by its Content-Length before any of it is read.
+      check(curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
+                             static_cast<curl_off_t>(transfer.max_body)),
+            "MAXFILESIZE_LARGE");
+    }
     if (!options_.proxy.empty()) {
       check(curl_easy_setopt(h, CURLOPT_PROXY, options_.proxy.c_str()), "PROXY");
     }
 
     configureTls(h, check);
+    if (request.client_certificate) {
+      // Replaces the transport's identity for this request; curl keeps connections made with
+      // another certificate apart.
+      check(curl_easy_setopt(h, CURLOPT_SSLCERT, nullptr), "SSLCERT");
+      check(curl_easy_setopt(h, CURLOPT_SSLKEY, nullptr), "SSLKEY");
+      curl_blob cert = pemBlob(request.client_certificate->cert_pem);
+      check(curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert), "SSLCERT_BLOB");
+      curl_blob key = pemBlob(request.client_certificate->key_pem);
+      check(curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key), "SSLKEY_BLOB");
+      check(curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM"), "SSLCERTTYPE");
+      check(curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM"), "SSLKEYTYPE");
+    }
 
     check(curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, onHeaderLine), "HEADERFUNCTION");
     check(curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer), "HEADERDATA");
     check(curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, onBody), "WRITEFUNCTION");
     check(curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer), "WRITEDATA");
-    if (transfer.cancel != nullptr) {
+    if (transfer.cancel != nullptr || transfer.idle_timeout) {
       // curl calls this at least once a second even while the server sends nothing.
       check(curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, onProgress), "XFERINFOFUNCTION");
       check(curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer), "XFERINFODATA");
@@ -664,6 +738,9 @@ class CurlTransportImpl final : public Transport {
     if (request.timeout && *request.timeout < Duration::zero()) {
       return fail(ErrorCode::InvalidArgument, "request timeout must not be negative");
     }
+    if (request.idle_timeout && *request.idle_timeout <= Duration::zero()) {
+      return fail(ErrorCode::InvalidArgument, "request idle timeout must be positive");
+    }
     if (cancel != nullptr && cancel->cancelled()) {
       return fail(ErrorCode::Cancelled,
                   request.method + " " + urlForMessages(request.url) + ": cancelled");
@@ -678,6 +755,11 @@ class CurlTransportImpl final : public Transport {
     Transfer transfer;
     transfer.handler = handler;
     transfer.cancel = cancel;
+    transfer.max_body = handler == nullptr ? options_.max_response_body_bytes : 0;
+    if (request.idle_timeout) {
+      transfer.idle_timeout =
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(*request.idle_timeout);
+    }
     char error_buffer[CURL_ERROR_SIZE] = {};
 
     CURL* raw = acquire();
@@ -688,8 +770,23 @@ class CurlTransportImpl final : public Transport {
     Lease lease(*this, raw);
     OPSY_RETURN_IF_ERROR(configure(lease.get(), request, target, headers.get(), connect_to.get(),
                                    transfer, error_buffer, handler != nullptr));
+    transfer.last_activity = std::chrono::steady_clock::now();
     CURLcode code = curl_easy_perform(lease.get());
 
+    if (transfer.body_too_large || code == CURLE_FILESIZE_EXCEEDED) {
+      return fail(Error(ErrorCode::ResourceExhausted,
+                        fmt::format("{} {}: response body exceeds {} bytes (status {}); the "
+                                    "transfer was aborted",
+                                    request.method, urlForMessages(request.url), transfer.max_body,
+                                    transfer.response.status))
+                      .withHttpStatus(transfer.response.status));
+    }
+    if (transfer.idle_expired) {
+      return fail(ErrorCode::DeadlineExceeded,
+                  fmt::format("{} {}: nothing received for {} ms; the connection was dropped",
+                              request.method, urlForMessages(request.url),
+                              toMillis(*request.idle_timeout)));
+    }
     if (!transfer.callback_error.empty()) {
       return fail(ErrorCode::Internal, request.method + " " + urlForMessages(request.url) +
                                            ": stream handler failed: " + transfer.callback_error);

@@ -115,6 +115,7 @@ class ClientImpl : public Client {
     while (!config_.server.empty() && config_.server.back() == '/') {
       config_.server.pop_back();
     }
+    plaintext_ = checkPlaintextCredentials(config_, options_.allow_http_credentials_on_loopback);
     writes_policy_ = options_.retry;
     // A 429 is answered before the request is acted on, so it is safe to repeat any write;
     // other failures of a write may hide a success, so those go back to the caller.
@@ -283,13 +284,16 @@ class ClientImpl : public Client {
         .add("fieldSelector", options.field_selector);
     http::Request req = makeRequest("GET", url(resourcePath(resource, ns) + q.str()));
     // The server ends the stream after timeoutSeconds; the client-side limit only catches a
-    // connection that died silently.
+    // connection that died silently. Bookmarks keep a healthy watch from ever being idle.
     req.timeout = options.timeout + std::chrono::seconds(60);
+    if (options_.watch_idle_timeout > Duration::zero()) {
+      req.idle_timeout = options_.watch_idle_timeout;
+    }
     OPSY_RETURN_IF_ERROR(authenticate(req, what));
 
     int status = 0;
     http::Response error_response;
-    WatchDecoder decoder;
+    WatchDecoder decoder(options_.max_watch_event_bytes);
     bool stopped = false;
     auto deliver = [&](std::vector<Result<WatchEvent>> events) {
       for (auto& event : events) {
@@ -321,7 +325,9 @@ class ClientImpl : public Client {
         return true;
       }
       deliver(decoder.feed(chunk));
-      return !stopped;
+      // An oversized line ends the stream here: returning false makes the transport abort the
+      // transfer and close the connection.
+      return !stopped && !decoder.failure();
     };
     const auto started = clock_.steadyNow();
     auto result = transport_->stream(req, handler, cancel);
@@ -343,6 +349,9 @@ class ClientImpl : public Client {
       }
       return fail(errorFromResponse(error_response, what));
     }
+    if (const std::optional<Error>& failure = decoder.failure()) {
+      return fail(Error(*failure).context(what));
+    }
     if (!stopped) {
       deliver(decoder.finish());
     }
@@ -358,6 +367,9 @@ class ClientImpl : public Client {
   // a credential dropped after a 401 is fetched afresh.
   Status authenticate(http::Request& req, std::string_view what) {
     req.headers.emplace_back("User-Agent", options_.user_agent);
+    if (!plaintext_) {
+      return fail(Error(plaintext_.error()).context(what));
+    }
     if (!config_.credentials) {
       return ok();
     }
@@ -365,13 +377,11 @@ class ClientImpl : public Client {
     if (!cred) {
       return fail(std::move(cred).error().context(what));
     }
-    if (cred->token.empty() && !cred->client_certificate_pem.empty()) {
-      // The TLS identity is fixed when the transport is built, so a certificate an exec plugin
-      // hands out per call cannot be presented; fail clearly rather than send no credential.
-      return fail(ErrorCode::Unauthenticated,
-                  std::string(what) +
-                      ": the credential plugin returned a client certificate, which is not "
-                      "supported; configure it to return a token");
+    if (!cred->client_certificate_pem.empty() && !cred->client_key_pem.empty()) {
+      // An exec plugin's certificate rotates with its credential, so it goes with each request
+      // rather than into the transport's fixed TLS identity.
+      req.client_certificate =
+          http::ClientCertificate{cred->client_certificate_pem, cred->client_key_pem};
     }
     if (cred->token.find_first_of("\r\n") != std::string::npos) {
       return fail(ErrorCode::Unauthenticated,
@@ -471,6 +481,8 @@ class ClientImpl : public Client {
   http::TransportPtr transport_;
   Clock& clock_;
   ClientOptions options_;
+  // Whether config_ may send its credentials to its server (checkPlaintextCredentials).
+  Status plaintext_;
   http::RetryPolicy writes_policy_;
   http::RetryQuota quota_;
 };

@@ -1,7 +1,10 @@
 #include "opsy/kube/config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -391,7 +394,80 @@ std::string joinHostPort(const std::string& host, const std::string& port) {
   return host + ":" + port;
 }
 
+// The parts of a server URL the plain-HTTP check needs.
+struct ServerUrl {
+  std::string scheme;  // lower case
+  std::string host;    // "[::1]" for IPv6
+  bool has_userinfo = false;
+  std::string display;  // the URL without its user information, for messages
+};
+
+ServerUrl splitServerUrl(std::string_view url) {
+  ServerUrl out;
+  size_t scheme_end = url.find("://");
+  std::string_view rest = url;
+  if (scheme_end != std::string_view::npos) {
+    for (char c : url.substr(0, scheme_end)) {
+      out.scheme.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+    rest = url.substr(scheme_end + 3);
+  }
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  std::string_view after_authority = rest.substr(authority.size());
+  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    out.has_userinfo = true;
+    authority.remove_prefix(at + 1);
+  }
+  if (authority.starts_with('[')) {
+    out.host = std::string(authority.substr(0, authority.find(']') + 1));
+  } else {
+    out.host = std::string(authority.substr(0, authority.find(':')));
+  }
+  out.display = (out.scheme.empty() ? std::string() : out.scheme + "://") + std::string(authority) +
+                std::string(after_authority.substr(0, after_authority.find_first_of("?#")));
+  return out;
+}
+
 }  // namespace
+
+bool isLoopbackHost(std::string_view host) {
+  std::string lower;
+  for (char c : host) {
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  if (lower == "localhost") {
+    return true;
+  }
+  if (lower.size() > 2 && lower.front() == '[' && lower.back() == ']') {
+    in6_addr v6{};
+    return inet_pton(AF_INET6, lower.substr(1, lower.size() - 2).c_str(), &v6) == 1 &&
+           IN6_IS_ADDR_LOOPBACK(&v6);
+  }
+  in_addr v4{};
+  return inet_pton(AF_INET, lower.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+Status checkPlaintextCredentials(const RestConfig& config, bool allow_http_on_loopback) {
+  ServerUrl url = splitServerUrl(config.server);
+  if (url.scheme == "https" || (!config.credentials && !url.has_userinfo)) {
+    return ok();
+  }
+  const std::string where = config.origin.empty() ? "kubernetes config" : config.origin;
+  const bool loopback = isLoopbackHost(url.host);
+  if (allow_http_on_loopback && loopback) {
+    return ok();
+  }
+  if (allow_http_on_loopback) {
+    return fail(ErrorCode::FailedPrecondition,
+                fmt::format("{}: server {} is plain HTTP and not a loopback address; refusing to "
+                            "send credentials in clear text (plain HTTP with credentials is "
+                            "allowed only to 127.0.0.0/8, ::1 and localhost)",
+                            where, url.display));
+  }
+  return fail(ErrorCode::FailedPrecondition,
+              fmt::format("{}: server {} is plain HTTP; refusing to send credentials in clear text",
+                          where, url.display));
+}
 
 CredentialSourcePtr staticTokenSource(std::string token) {
   return std::make_shared<StaticTokenSource>(std::move(token));

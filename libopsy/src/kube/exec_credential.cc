@@ -235,7 +235,12 @@ Result<Credential> parseExecCredential(std::string_view json, std::string_view a
   cred.token = json::stringOr(*status, "token");
   cred.client_certificate_pem = json::stringOr(*status, "clientCertificateData");
   cred.client_key_pem = json::stringOr(*status, "clientKeyData");
-  if (cred.token.empty() && (cred.client_certificate_pem.empty() || cred.client_key_pem.empty())) {
+  if (cred.client_certificate_pem.empty() != cred.client_key_pem.empty()) {
+    return fail(ErrorCode::Unauthenticated,
+                "ExecCredential status has a client certificate or key without the other "
+                "(clientCertificateData and clientKeyData go together)");
+  }
+  if (cred.token.empty() && cred.client_certificate_pem.empty()) {
     return fail(ErrorCode::Unauthenticated,
                 "ExecCredential status has neither a token nor a client certificate and key");
   }

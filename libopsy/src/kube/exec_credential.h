@@ -2,7 +2,8 @@
 //
 // kubeconfig `exec` credential plugins (client.authentication.k8s.io/v1 and v1beta1): runs the
 // command directly (posix_spawn, no shell) with its args and extra environment, parses the
-// ExecCredential it prints, and caches the result until its expirationTimestamp.
+// ExecCredential it prints (a token, a client certificate and key, or both), and caches the
+// result until its expirationTimestamp. The Client presents the certificate with each request.
 //
 //   auto source = execCredentialSource(std::move(exec), clock);
 #pragma once

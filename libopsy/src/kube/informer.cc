@@ -193,6 +193,14 @@ Informer::State Informer::stepWatching(Watching watching) {
                           watching.resource_version));
     return Empty{};
   }
+  if (failure->code == ErrorCode::ResourceExhausted) {
+    // Resuming would meet the same oversized event again and never get past it; a list moves
+    // the informer past it (and holds the object when the list's own limit allows).
+    logger().warn("watch event too large; relisting",
+                  log::kv("resource", options_.resource.plural, "error", failure->toString()));
+    sleepUnlessStopped(backoffAfter(*failure));
+    return Empty{};
+  }
   logger().warn("watch failed",
                 log::kv("resource", options_.resource.plural, "error", failure->toString()));
   sleepUnlessStopped(backoffAfter(*failure));

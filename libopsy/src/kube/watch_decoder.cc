@@ -3,10 +3,14 @@
 #include <fmt/format.h>
 
 #include "kube/status_error.h"
+#include "opsy/core/buffer.h"
 #include "opsy/json/json.h"
 
 namespace opsy::kube {
 namespace {
+
+// A buffer that grew past this for one long event is released once the event is decoded.
+constexpr size_t kKeptCapacity = size_t{1} << 20;
 
 bool blank(std::string_view s) {
   return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
@@ -52,28 +56,46 @@ Result<WatchEvent> WatchDecoder::decodeLine(std::string_view line) {
   return event;
 }
 
+void WatchDecoder::append(std::string_view piece) {
+  reserveToAppend(buffer_, piece.size(), max_line_bytes_);
+  buffer_.append(piece);
+}
+
 std::vector<Result<WatchEvent>> WatchDecoder::feed(std::string_view chunk) {
   std::vector<Result<WatchEvent>> out;
-  buffer_.append(chunk);
-  size_t start = 0;
-  for (;;) {
-    size_t nl = buffer_.find('\n', start);
-    if (nl == std::string::npos) {
+  while (!failure_ && !chunk.empty()) {
+    const size_t nl = chunk.find('\n');
+    const std::string_view piece = chunk.substr(0, nl);
+    if (max_line_bytes_ > 0 && piece.size() > max_line_bytes_ - buffer_.size()) {
+      failure_ = Error(ErrorCode::ResourceExhausted,
+                       fmt::format("watch event exceeds {} bytes", max_line_bytes_));
+      std::string().swap(buffer_);
       break;
     }
-    std::string_view line(buffer_.data() + start, nl - start);
+    if (nl == std::string_view::npos) {
+      append(piece);
+      break;
+    }
+    std::string_view line = piece;
+    if (!buffer_.empty()) {
+      append(piece);
+      line = buffer_;
+    }
     if (!blank(line)) {
       out.push_back(decodeLine(line));
     }
-    start = nl + 1;
+    buffer_.clear();
+    if (buffer_.capacity() > kKeptCapacity) {
+      std::string().swap(buffer_);  // one large event does not pin its buffer for the stream
+    }
+    chunk.remove_prefix(nl + 1);
   }
-  buffer_.erase(0, start);
   return out;
 }
 
 std::vector<Result<WatchEvent>> WatchDecoder::finish() {
   std::vector<Result<WatchEvent>> out;
-  if (!blank(buffer_)) {
+  if (!failure_ && !blank(buffer_)) {
     out.push_back(decodeLine(buffer_));
   }
   buffer_.clear();

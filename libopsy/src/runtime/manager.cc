@@ -61,6 +61,24 @@ Status electionSettled(bool enabled, bool leading, const std::string& observed_l
   return fail(ErrorCode::Unavailable, "leader election has not observed a leader yet");
 }
 
+Status plaintextCredentialsAllowed(const kube::RestConfig& config, const ManagerOptions& options) {
+  const bool allowed = options.insecure_allow_http_credentials_on_loopback;
+  Status checked = kube::checkPlaintextCredentials(config, allowed);
+  if (checked) {
+    if (allowed && config.credentials) {
+      logger().warn("sending credentials over plain http to a loopback server",
+                    log::kv("server", config.server));
+    }
+    return ok();
+  }
+  return fail(ErrorCode::FailedPrecondition,
+              checked.error().message +
+                  (allowed ? "; use an https:// server"
+                           : "; use an https:// server, or, for a development API server on this "
+                             "machine (127.0.0.0/8, ::1, localhost), pass "
+                             "--insecure-allow-http-credentials-on-loopback"));
+}
+
 Result<kube::RestConfig> resolveRestConfig(const ManagerOptions& options, const ManagerDeps& deps,
                                            Clock& clock) {
   if (deps.rest_config.has_value()) {
@@ -99,15 +117,20 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
   }
 
   OPSY_ASSIGN_OR_RETURN(m->rest_config_, resolveRestConfig(o, m->deps_, clock));
+  OPSY_RETURN_IF_ERROR(plaintextCredentialsAllowed(m->rest_config_, o));
   http::TransportPtr transport = m->deps_.kube_transport;
   if (!transport) {
     http::CurlTransportOptions base;
     base.user_agent = o.name + "-controller/" + o.version;
+    base.max_response_body_bytes = static_cast<size_t>(o.kube_max_response_bytes);
     OPSY_ASSIGN_OR_RETURN(transport, kube::makeTransport(m->rest_config_, base));
   }
   m->metrics_ = std::make_unique<Metrics>(o.name, o.version);
   kube::ClientOptions client_options;
   client_options.user_agent = o.name + "-controller/" + (o.version.empty() ? "dev" : o.version);
+  client_options.watch_idle_timeout = o.watch_idle_timeout;
+  client_options.max_watch_event_bytes = static_cast<size_t>(o.watch_max_event_bytes);
+  client_options.allow_http_credentials_on_loopback = o.insecure_allow_http_credentials_on_loopback;
   client_options.observer = [metrics = m->metrics_.get()](const kube::RequestObservation& r) {
     if (r.http_status == 0 && r.error_code == toString(ErrorCode::Cancelled)) {
       return;  // a watch stopped before the server answered: nothing happened

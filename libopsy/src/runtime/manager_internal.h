@@ -1,6 +1,6 @@
-// The Manager's decisions that tests exercise without starting a Manager: what /readyz answers
-// and where the cluster config comes from (and, through the headers below, how a reconcile
-// outcome is counted and which options are valid).
+// The Manager's decisions that tests exercise without starting a Manager: what /readyz answers,
+// where the cluster config comes from and whether its credentials may go over plain HTTP (and,
+// through the headers below, how a reconcile outcome is counted and which options are valid).
 #pragma once
 
 #include <string>
@@ -17,6 +17,11 @@ Status cachesReady(const std::vector<std::string>& unsynced);
 // /readyz "leader-election": settled once this replica leads or has seen another holder; a
 // standby is ready, as in controller-runtime.
 Status electionSettled(bool enabled, bool leading, const std::string& observed_leader);
+
+// Startup refusal of credentials in clear text (kube::checkPlaintextCredentials), with the fix:
+// an https:// server, or --insecure-allow-http-credentials-on-loopback for a loopback server.
+[[nodiscard]] Status plaintextCredentialsAllowed(const kube::RestConfig& config,
+                                                 const ManagerOptions& options);
 
 // --kubeconfig, else KUBECONFIG, else in-cluster, else ~/.kube/config (deps.rest_config wins).
 [[nodiscard]] Result<kube::RestConfig> resolveRestConfig(const ManagerOptions& options,

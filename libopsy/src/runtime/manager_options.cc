@@ -41,6 +41,21 @@ void addManagerFlags(FlagSet& flags, ManagerOptions& options) {
                       "Hosts, *.globs or CIDRs webhook and Discord notifications may reach "
                       "although they are not public addresses, or over http://.",
                       "OPSY_NOTIFICATION_ALLOWED_HOSTS");
+  flags.addDuration("watch-idle-timeout", &options.watch_idle_timeout,
+                    "Drop and resume a watch that receives nothing, not even a bookmark, for this "
+                    "long.",
+                    "OPSY_WATCH_IDLE_TIMEOUT");
+  flags.addInt("watch-max-event-bytes", &options.watch_max_event_bytes,
+               "Longest watch event accepted; a longer one drops the watch.",
+               "OPSY_WATCH_MAX_EVENT_BYTES");
+  flags.addInt("kube-max-response-bytes", &options.kube_max_response_bytes,
+               "Longest Kubernetes API response body accepted; a longer one fails the call.",
+               "OPSY_KUBE_MAX_RESPONSE_BYTES");
+  flags.addBool("insecure-allow-http-credentials-on-loopback",
+                &options.insecure_allow_http_credentials_on_loopback,
+                "Development only: send the kubeconfig's credentials to an http:// API server on "
+                "127.0.0.0/8, ::1 or localhost.",
+                "OPSY_INSECURE_ALLOW_HTTP_CREDENTIALS_ON_LOOPBACK");
 }
 
 Status validateOptions(const ManagerOptions& options) {
@@ -74,6 +89,20 @@ Status validateOptions(const ManagerOptions& options) {
   }
   if (options.graceful_shutdown_timeout.count() <= 0 || options.cache_sync_timeout.count() <= 0) {
     return fail(ErrorCode::InvalidArgument, "manager: timeouts must be positive");
+  }
+  if (options.watch_idle_timeout.count() <= 0) {
+    return fail(ErrorCode::InvalidArgument, "flag --watch-idle-timeout: must be positive");
+  }
+  constexpr int kMinLimit = 1024;
+  if (options.watch_max_event_bytes < kMinLimit) {
+    return fail(ErrorCode::InvalidArgument,
+                fmt::format("flag --watch-max-event-bytes: must be at least {}, got {}", kMinLimit,
+                            options.watch_max_event_bytes));
+  }
+  if (options.kube_max_response_bytes < kMinLimit) {
+    return fail(ErrorCode::InvalidArgument,
+                fmt::format("flag --kube-max-response-bytes: must be at least {}, got {}",
+                            kMinLimit, options.kube_max_response_bytes));
   }
   return ok();
 }

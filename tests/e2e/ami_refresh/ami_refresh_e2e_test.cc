@@ -172,6 +172,8 @@ class AmiRefreshE2e : public ::testing::Test {
     std::vector<std::string> args = {
         std::string(OPSY_BINARY_DIR) + "/ami-refresh-controller/ami-refresh-controller",
         "--kubeconfig=" + dir_ + "/kubeconfig",
+        // The fake API server speaks plain HTTP on 127.0.0.1 and wants the kubeconfig's token.
+        "--insecure-allow-http-credentials-on-loopback",
         "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
         "--health-probe-bind-address=127.0.0.1:" + std::to_string(probe_port_), "--log-level=debug",
         // Test receivers listen on plain http on loopback, which the destination policy refuses

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -83,7 +84,8 @@ class PackerBuilderE2eTest : public ::testing::Test {
         .ec2_endpoint = aws_->endpoint(), .region = "us-west-2", .aws = aws_.get()});
     kube_ = std::make_unique<FakeKube>(FakeKubeOptions{.job_runner = runner_});
     ASSERT_TRUE(kube_->start());
-    ASSERT_TRUE(kube_->writeKubeconfig((dir_ / "kubeconfig").string()));
+    kubeconfig_ = dir_ / "kubeconfig";
+    ASSERT_TRUE(kube_->writeKubeconfig(kubeconfig_.string()));
 
     const fs::path root = fs::path(OPSY_TEST_DATA_DIR).parent_path().parent_path();
     ASSERT_TRUE(
@@ -112,7 +114,11 @@ class PackerBuilderE2eTest : public ::testing::Test {
     fs::remove_all(dir_, ignored);
   }
 
-  void startController(const std::vector<std::string>& extra_args = {}) {
+  // Starts the controller against the fakes. The fake API server speaks plain HTTP on 127.0.0.1
+  // and wants the kubeconfig's token, so the loopback allowance is on unless a test turns it off;
+  // `extra_args` follow the usual flags and `asan_options` is appended to ASAN_OPTIONS.
+  void startController(const std::vector<std::string>& extra_args = {},
+                       const std::string& asan_options = "") {
     const std::string binary =
         std::string(OPSY_BINARY_DIR) + "/packer-builder-controller/packer-builder-controller";
     ASSERT_TRUE(fs::exists(binary)) << binary;
@@ -128,16 +134,24 @@ class PackerBuilderE2eTest : public ::testing::Test {
     // First: getenv() finds the first of two entries with one name.
     env.insert(env.begin(), extra_env_.begin(), extra_env_.end());
     for (const char* keep : {"PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
-      if (const char* v = std::getenv(keep)) {
-        env.push_back(std::string(keep) + "=" + v);
+      const char* v = std::getenv(keep);
+      std::string value = v != nullptr ? v : "";
+      if (std::string_view(keep) == "ASAN_OPTIONS" && !asan_options.empty()) {
+        value += (value.empty() ? "" : ":") + asan_options;
+      }
+      if (!value.empty()) {
+        env.push_back(std::string(keep) + "=" + value);
       }
     }
     metrics_port_ = freeLoopbackPort();
     ASSERT_NE(metrics_port_, 0);
     std::vector<std::string> args = {
-        binary, "--kubeconfig=" + (dir_ / "kubeconfig").string(),
+        binary, "--kubeconfig=" + kubeconfig_.string(),
         "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
         "--health-probe-bind-address=127.0.0.1:0", "--slack-api-url=" + aws_->endpoint() + "/api"};
+    if (allow_plain_http_token_) {
+      args.push_back("--insecure-allow-http-credentials-on-loopback");
+    }
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     child_ = std::make_unique<ChildProcess>(args, env, (dir_ / "controller.log").string());
     ASSERT_TRUE(child_->start());
@@ -232,6 +246,8 @@ class PackerBuilderE2eTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  fs::path kubeconfig_;
+  bool allow_plain_http_token_ = true;
   std::unique_ptr<FakeAws> aws_;
   std::shared_ptr<PackerJobRunner> runner_;
   std::unique_ptr<FakeKube> kube_;
@@ -882,6 +898,145 @@ TEST_F(PackerBuilderE2eTest, StalledBuilderResumesAfterSpecEdit) {
   EXPECT_EQ(image->tags[std::string(ami::kTagStatus)], ami::kStatusActive);
   ASSERT_TRUE(child_->running()) << controllerLog();
   EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
+}
+
+// A process's memory as /proc reports it, in MiB, for messages.
+double mib(size_t bytes) {
+  return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
+
+constexpr size_t kFloodBytes = size_t{200} << 20;
+
+// A 200 MiB watch event line and a 200 MiB list response cost the controller memory in the order
+// of its limits (16 MiB each here), not of the flood: each fails with a clear error, its
+// connection is dropped long before the 200 MiB are sent, the informer relists and watches again,
+// and the process's peak resident size stays under 64 MiB. ASan's shadow and allocator put the
+// dev build above that before any flood, so there the peak may grow by less than 32 MiB over the
+// resident size before the flood (with ASan's quarantine off for this child, freed blocks go back
+// to the system as they would without ASan). Without ASan, glibc keeps some freed heap blocks for
+// reuse, so the growth can reach twice one limit; the absolute bound is the one checked.
+TEST_F(PackerBuilderE2eTest, OversizedWatchEventAndResponseKeepMemoryBounded) {
+  startController({"--kube-max-response-bytes=" + std::to_string(16 << 20)},
+                  "quarantine_size_mb=0:thread_local_quarantine_size_kb=0");
+  applySample();
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 20s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  ASSERT_TRUE(waitFor([&] { return kube_->openWatchCount("packerbuilders") > 0; }, 10s));
+  const pid_t pid = child_->pid();
+  const std::optional<size_t> rss_before = procStatusBytes(pid, "VmRSS");
+  ASSERT_TRUE(rss_before.has_value());
+
+  // The watch: one event line that never ends.
+  const int lists_before = kube_->requestCount("list", "packerbuilders");
+  kube_->addFault(KubeFault{.verb = "watch",
+                            .resource = "packerbuilders",
+                            .count = 1,
+                            .oversized_body_bytes = kFloodBytes});
+  kube_->dropWatches("packerbuilders");
+  ASSERT_TRUE(waitFor([&] { return kube_->oversizedBodiesSent().size() == 1; }, 15s))
+      << controllerLog();
+  EXPECT_THAT(controllerLog(), ::testing::HasSubstr("watch event exceeds 16777216 bytes"));
+  // Relisted past the event, then watching again.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return kube_->requestCount("list", "packerbuilders") == lists_before + 1 &&
+               kube_->openWatchCount("packerbuilders") > 0;
+      },
+      15s))
+      << controllerLog();
+
+  // The list: a relist (forced by a 410) answered with a body that never ends.
+  kube_->addFault(KubeFault{.verb = "list",
+                            .resource = "packerbuilders",
+                            .count = 1,
+                            .oversized_body_bytes = kFloodBytes});
+  kube_->expireNextWatch("packerbuilders");
+  kube_->dropWatches("packerbuilders");
+  ASSERT_TRUE(waitFor([&] { return kube_->oversizedBodiesSent().size() == 2; }, 15s))
+      << controllerLog();
+  EXPECT_THAT(controllerLog(), ::testing::HasSubstr("response body exceeds 16777216 bytes"));
+  // The failed list is tried again (not in a tight loop: the informer backs off) and succeeds.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return kube_->requestCount("list", "packerbuilders") >= lists_before + 3 &&
+               kube_->openWatchCount("packerbuilders") > 0;
+      },
+      15s))
+      << controllerLog();
+  EXPECT_LE(kube_->requestCount("list", "packerbuilders"), lists_before + 4);
+
+  for (size_t sent : kube_->oversizedBodiesSent()) {
+    EXPECT_LT(sent, kFloodBytes / 4) << "the client read on instead of hanging up";
+  }
+  const std::optional<size_t> peak = procStatusBytes(pid, "VmHWM");
+  ASSERT_TRUE(peak.has_value());
+  const size_t growth = *peak > *rss_before ? *peak - *rss_before : 0;
+  std::cout << "controller memory: resident before the flood " << mib(*rss_before)
+            << " MiB, peak after " << mib(*peak) << " MiB, growth " << mib(growth) << " MiB\n";
+#if defined(__SANITIZE_ADDRESS__)
+  EXPECT_LT(growth, size_t{32} << 20) << "peak " << mib(*peak) << " MiB";
+#else
+  EXPECT_LT(*peak, size_t{64} << 20) << "peak " << mib(*peak) << " MiB";
+#endif
+  ASSERT_TRUE(child_->running()) << controllerLog();
+  EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
+}
+
+// A watch that goes silent (accepted, then not a byte, not even the bookmarks the controller asks
+// for) is abandoned after --watch-idle-timeout and resumed from its resourceVersion, so a builder
+// created during the silence is built: one Job, after a second watch request.
+TEST_F(PackerBuilderE2eTest, SilentWatchIsReplacedAndTheBuilderCreatedMeanwhileIsBuilt) {
+  startController({"--watch-idle-timeout=2s"});
+  ASSERT_TRUE(waitFor([&] { return kube_->openWatchCount("packerbuilders") > 0; }, 20s))
+      << controllerLog();
+  const int watches = kube_->requestCount("watch", "packerbuilders");
+  kube_->addFault(
+      KubeFault{.verb = "watch", .resource = "packerbuilders", .count = 1, .silent_watch = true});
+  kube_->dropWatches("packerbuilders");
+  ASSERT_TRUE(
+      waitFor([&] { return kube_->requestCount("watch", "packerbuilders") > watches; }, 10s))
+      << controllerLog();
+  const int silent = kube_->requestCount("watch", "packerbuilders");
+  applySample();
+
+  ASSERT_TRUE(waitFor([&] { return runner_->jobCount() >= 1; }, 20s))
+      << "the builder created during the silence was not reconciled\n"
+      << controllerLog();
+  EXPECT_GT(kube_->requestCount("watch", "packerbuilders"), silent);
+  EXPECT_THAT(controllerLog(), ::testing::HasSubstr("nothing received for 2000 ms"));
+  EXPECT_EQ(runner_->jobCount(), 1);
+  ASSERT_TRUE(child_->running()) << controllerLog();
+  EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
+}
+
+// The kubeconfig's token never goes over plain HTTP by accident: against the fake's
+// http://127.0.0.1 the controller refuses to start (exit 1) with an error naming the server and
+// the fix, and the loopback allowance does not extend to any other host.
+TEST_F(PackerBuilderE2eTest, TokenOverPlainHttpIsRefusedAtStartup) {
+  allow_plain_http_token_ = false;
+  startController();
+  EXPECT_EQ(child_->wait(20s), std::optional<int>(1)) << controllerLog();
+  std::string log = controllerLog();
+  EXPECT_THAT(log, ::testing::HasSubstr("server " + kube_->url() + " is plain HTTP"));
+  EXPECT_THAT(log, ::testing::HasSubstr("--insecure-allow-http-credentials-on-loopback"));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(kube_->token())));
+  EXPECT_EQ(kube_->requestCount(""), 0) << "a request reached the API server";
+
+  // A kubeconfig naming a host that is not loopback: refused even with the allowance (and never
+  // contacted; 192.0.2.1 is TEST-NET-1).
+  std::string text = readFile(kubeconfig_.string());
+  const std::string loopback = kube_->url();
+  text.replace(text.find(loopback), loopback.size(), "http://192.0.2.1:8080");
+  kubeconfig_ = dir_ / "remote-kubeconfig";
+  std::ofstream(kubeconfig_) << text;
+  fs::remove(dir_ / "controller.log");
+  allow_plain_http_token_ = true;
+  startController();
+  EXPECT_EQ(child_->wait(20s), std::optional<int>(1)) << controllerLog();
+  log = controllerLog();
+  EXPECT_THAT(log, ::testing::HasSubstr("server http://192.0.2.1:8080 is plain HTTP and not a "
+                                        "loopback address"));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(kube_->token())));
 }
 
 // --help and --version print and exit 0; a bad flag exits 2 with a message naming the flag.

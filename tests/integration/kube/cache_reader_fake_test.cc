@@ -61,7 +61,10 @@ class CacheReaderFakeTest : public ::testing::Test {
     RestConfig cfg;
     cfg.server = fake_.url();
     cfg.credentials = staticTokenSource(fake_.token());
-    client_ = makeClient(cfg, *transport, realClock());
+    ClientOptions copts;
+    // The fake serves plain HTTP on 127.0.0.1: the token may go there only with this allowance.
+    copts.allow_http_credentials_on_loopback = true;
+    client_ = makeClient(cfg, *transport, realClock(), copts);
     cache_ = std::make_unique<InformerCache>(client_, InformerCacheOptions{.namespaces = {"ci"}},
                                              realClock());
     cache_->informerFor(configMaps()).addIndex(labelIndex("team"));

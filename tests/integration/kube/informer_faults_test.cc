@@ -82,6 +82,8 @@ class InformerFaultsTest : public ::testing::Test {
     cfg.credentials = staticTokenSource(fake_->token());
     ClientOptions copts;
     copts.retry.max_attempts = 1;  // the informer's own backoff is what is under test
+    // The fake serves plain HTTP on 127.0.0.1: the token may go there only with this allowance.
+    copts.allow_http_credentials_on_loopback = true;
     client_ = makeClient(cfg, *transport, realClock(), copts);
   }
 

@@ -63,8 +63,11 @@ class LeaderElectionFakeTest : public ::testing::Test {
     cfg.credentials = staticTokenSource(fake_.token());
     auto c = std::make_unique<Candidate>();
     c->clock = &clock_;
-    c->store = std::make_unique<ClientLeaseStore>(makeClient(cfg, transport_, realClock()), "opsy",
-                                                  "packer-builder.ami.refresh.ops");
+    ClientOptions copts;
+    // The fake serves plain HTTP on 127.0.0.1: the token may go there only with this allowance.
+    copts.allow_http_credentials_on_loopback = true;
+    c->store = std::make_unique<ClientLeaseStore>(makeClient(cfg, transport_, realClock(), copts),
+                                                  "opsy", "packer-builder.ami.refresh.ops");
     Candidate* raw = c.get();
     c->elector =
         LeaderElector::create(LeaderElectionConfig{.identity = id,

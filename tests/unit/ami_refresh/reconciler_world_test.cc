@@ -75,7 +75,10 @@ class ReconcilerWorldTest : public ::testing::Test {
     kube::RestConfig cfg;
     cfg.server = kube_.url();
     cfg.credentials = kube::staticTokenSource(kube_.token());
-    client_ = kube::makeClient(cfg, transport_, *clock_);
+    kube::ClientOptions copts;
+    // The fake serves plain HTTP on 127.0.0.1: the token may go there only with this allowance.
+    copts.allow_http_credentials_on_loopback = true;
+    client_ = kube::makeClient(cfg, transport_, *clock_, copts);
 
     aws::ClientOptions o;
     o.region = "us-west-2";

@@ -7,7 +7,8 @@
 namespace opsy {
 namespace {
 
-// Only failures that can succeed on a plain retry are retryable; Conflict needs a re-read first.
+// Only failures that can succeed on a plain retry are retryable; Conflict needs a re-read first,
+// and an answer over a size limit (ResourceExhausted) would only come back as large.
 TEST(Error, RetryableClassification) {
   EXPECT_TRUE(isRetryable(Error{ErrorCode::Throttled, ""}));
   EXPECT_TRUE(isRetryable(Error{ErrorCode::Unavailable, ""}));
@@ -15,7 +16,7 @@ TEST(Error, RetryableClassification) {
   for (ErrorCode c : {ErrorCode::InvalidArgument, ErrorCode::NotFound, ErrorCode::AlreadyExists,
                       ErrorCode::Conflict, ErrorCode::Unauthenticated, ErrorCode::PermissionDenied,
                       ErrorCode::Cancelled, ErrorCode::Gone, ErrorCode::FailedPrecondition,
-                      ErrorCode::Internal}) {
+                      ErrorCode::ResourceExhausted, ErrorCode::Internal}) {
     EXPECT_FALSE(isRetryable(Error{c, ""})) << toString(c);
   }
   EXPECT_TRUE(isThrottling(Error{ErrorCode::Throttled, ""}));

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_kube_fixture.h"
+#include "support/child_process.h"
 
 namespace opsy::testing {
 namespace {
@@ -218,6 +219,61 @@ TEST_F(FakeKubeWatch, DropWatchAfterFaultCutsTheNextWatch) {
                           kube_.currentResourceVersion());
   ASSERT_TRUE(second.waitForEnd(3000));
   EXPECT_TRUE(second.cleanEnd());
+}
+
+// A silent_watch fault accepts the next watch (200) and then sends nothing, not even the
+// bookmarks it asked for, while the connection stays open; a watch after it is normal again.
+TEST_F(FakeKubeWatch, SilentWatchFaultAcceptsThenSendsNothing) {
+  KubeFault fault;
+  fault.verb = "watch";
+  fault.resource = "configmaps";
+  fault.silent_watch = true;
+  kube_.addFault(fault);
+  const std::string path =
+      std::string(kConfigMaps) +
+      "?watch=1&allowWatchBookmarks=true&resourceVersion=" + kube_.currentResourceVersion();
+  StreamReader silent(kube_.url(), kube_.token(), path);
+  ASSERT_TRUE(eventually([&] { return kube_.openWatchCount("configmaps") == 1; }));
+  post(kConfigMaps, configMap("a"));
+  StreamReader normal(kube_.url(), kube_.token(), path);
+  // The normal watch gets the event and a bookmark (every 200 ms here); by then the silent one
+  // would have had both too.
+  auto lines = normal.waitForLines(2);
+  ASSERT_EQ(types(lines), (std::vector<std::string>{"ADDED", "BOOKMARK"}));
+  EXPECT_TRUE(silent.waitForLines(1, 400).empty());
+  EXPECT_EQ(silent.partial(), "");
+  EXPECT_FALSE(silent.waitForEnd(0));
+  EXPECT_EQ(kube_.openWatchCount("configmaps"), 2);
+}
+
+// An oversized_body_bytes fault answers 200 with exactly that many bytes of a watch event line
+// that never ends (no line break) or of a JSON object that never closes, and reports what it
+// sent.
+TEST_F(FakeKubeWatch, OversizedAnswersHaveTheSizeAskedForAndNeverEnd) {
+  constexpr size_t kSize = size_t{1} << 20;
+  for (const char* verb : {"watch", "list"}) {
+    KubeFault fault;
+    fault.verb = verb;
+    fault.resource = "configmaps";
+    fault.oversized_body_bytes = kSize;
+    kube_.addFault(fault);
+  }
+  httplib::Result watch = client_->Get((std::string(kConfigMaps) + "?watch=1").c_str());
+  httplib::Result list = client_->Get(kConfigMaps);
+  for (const httplib::Result* r : {&watch, &list}) {
+    ASSERT_TRUE(*r);
+    EXPECT_EQ((*r)->status, 200);
+    EXPECT_EQ((*r)->body.size(), kSize);
+    EXPECT_EQ((*r)->body.find('\n'), std::string::npos);
+    rapidjson::Document doc;
+    EXPECT_TRUE(doc.Parse((*r)->body.c_str()).HasParseError());
+  }
+  EXPECT_EQ(watch->body.rfind(R"({"type":"ADDED","object":{)", 0), 0u);
+  EXPECT_EQ(list->body.rfind(R"({"kind":"ConfigMapList")", 0), 0u);
+  EXPECT_TRUE(eventually([&] { return kube_.oversizedBodiesSent().size() == 2; }));
+  EXPECT_EQ(kube_.oversizedBodiesSent(), (std::vector<size_t>{kSize, kSize}));
+  // The faults were used up: the next list is the real one.
+  EXPECT_EQ(get(kConfigMaps).status, 200);
 }
 
 // A stalled watch stays open and delivers nothing; unstalled, it catches up.

@@ -182,6 +182,31 @@ TEST_F(CurlTransportTlsTest, ServerRequiringClientCertificateRefusesOthers) {
   }
 }
 
+// A request's own client certificate (an exec plugin's, which rotates) replaces the transport's
+// for that request only: the server sees it, and the next request without one is the transport's
+// identity again, never a connection made with the other certificate.
+TEST_F(CurlTransportTlsTest, RequestClientCertificateReplacesTheTransportsForThatRequest) {
+  auto server = startServer(/*require_client_cert=*/true);
+  CurlTransportOptions options;
+  options.tls.ca_pem = tls_->ca.caCertPem();
+  options.tls.client_cert_pem = tls_->client.cert_pem;
+  options.tls.client_key_pem = tls_->client.key_pem;
+  Result<TransportPtr> t = makeCurlTransport(options);
+  ASSERT_TRUE(t.has_value()) << t.error().toString();
+  const IssuedCert rotated = tls_->ca.issueClientCert("plugin-user");
+  Request with_own = makeRequest("GET", server->url("/hello", "localhost"));
+  with_own.client_certificate = ClientCertificate{rotated.cert_pem, rotated.key_pem};
+  for (int round = 0; round < 2; ++round) {
+    Result<Response> own = (*t)->send(with_own);
+    ASSERT_TRUE(own.has_value()) << own.error().toString();
+    EXPECT_EQ(own->header("X-Peer"), "plugin-user");
+    Result<Response> transports =
+        (*t)->send(makeRequest("GET", server->url("/hello", "localhost")));
+    ASSERT_TRUE(transports.has_value()) << transports.error().toString();
+    EXPECT_EQ(transports->header("X-Peer"), "test-user");
+  }
+}
+
 // TLS connections are reused too: two calls, one handshake, one client port.
 TEST_F(CurlTransportTlsTest, ReusesTlsConnection) {
   auto server = startServer();

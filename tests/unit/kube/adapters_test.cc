@@ -296,7 +296,9 @@ TEST(KubeTransport, ClientAddsTheTokenOnceThroughCurl) {
   auto transport = makeTransport(cfg);
   ASSERT_TRUE(transport) << transport.error().toString();
   FakeClock clock;
-  ClientPtr client = makeClient(cfg, *transport, clock);
+  ClientOptions copts;
+  copts.allow_http_credentials_on_loopback = true;  // a plain HTTP server on 127.0.0.1
+  ClientPtr client = makeClient(cfg, *transport, clock, copts);
 
   ASSERT_TRUE(client->get(resources::pods(), "ci", "p"));
   auto log = client->podLog("ci", "p", {.container = "c"});

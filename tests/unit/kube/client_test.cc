@@ -438,25 +438,90 @@ class FixedCredential : public CredentialSource {
   Credential credential_;
 };
 
-// A credential the client cannot send (a client certificate from an exec plugin, a token with a
-// line break) is an Unauthenticated error before anything is sent, never a request without it.
+// A credential the client cannot send (a token with a line break) is an Unauthenticated error
+// before anything is sent, never a request without it.
 TEST_F(ClientTest, UnsendableCredentialIsRefusedBeforeSending) {
+  Credential split_token;
+  split_token.token = "abc\r\nX-Injected: 1";
+  RestConfig cfg;
+  cfg.server = kServer;
+  cfg.credentials = std::make_shared<FixedCredential>(split_token);
+  auto client = makeClient(cfg, transport_, clock_);
+  auto r = client->podLog("ci", "p", {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::Unauthenticated);
+  EXPECT_EQ(r.error().message.find("abc"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(transport_->requests().empty());
+}
+
+// A client certificate from an exec plugin goes with every request (it rotates with the
+// credential, so the transport's fixed TLS identity cannot carry it); with it a token too.
+TEST_F(ClientTest, ExecClientCertificateGoesWithEachRequest) {
   Credential cert_only;
   cert_only.client_certificate_pem = "CERT";
   cert_only.client_key_pem = "KEY";
-  Credential split_token;
-  split_token.token = "abc\r\nX-Injected: 1";
-  for (const Credential& c : {cert_only, split_token}) {
+  Credential both = cert_only;
+  both.token = "plugin-token";
+  for (const Credential& c : {cert_only, both}) {
+    transport_->reply("GET", "/api/v1/namespaces/ci/pods/p/log", ScriptedReply::ok("line\n"));
     RestConfig cfg;
     cfg.server = kServer;
     cfg.credentials = std::make_shared<FixedCredential>(c);
     auto client = makeClient(cfg, transport_, clock_);
-    auto r = client->podLog("ci", "p", {});
-    ASSERT_FALSE(r.has_value());
-    EXPECT_EQ(r.error().code, ErrorCode::Unauthenticated);
-    EXPECT_EQ(r.error().message.find("abc"), std::string::npos) << r.error().message;
+    ASSERT_TRUE(client->podLog("ci", "p", {}).has_value());
+    const http::Request sent = transport_->requests().back().request;
+    ASSERT_TRUE(sent.client_certificate.has_value());
+    EXPECT_EQ(sent.client_certificate->cert_pem, "CERT");
+    EXPECT_EQ(sent.client_certificate->key_pem, "KEY");
+    EXPECT_EQ(transport_->requests().back().header("Authorization"),
+              c.token.empty() ? "" : "Bearer plugin-token");
   }
-  EXPECT_TRUE(transport_->requests().empty());
+}
+
+// Credentials never travel in clear text: a token for an http:// server is refused before
+// anything is sent, with an error naming the server; the loopback allowance lets a development
+// server on 127.0.0.1 have it, and still refuses any other http:// host.
+TEST_F(ClientTest, TokenOverPlainHttpIsRefusedUnlessLoopbackIsAllowed) {
+  struct Case {
+    std::string server;
+    bool allow_loopback;
+    bool sent;
+  };
+  for (const Case& c : std::vector<Case>{{"http://10.0.0.1:8080", false, false},
+                                         {"http://127.0.0.1:8080", false, false},
+                                         {"http://127.0.0.1:8080", true, true},
+                                         {"http://[::1]:8080", true, true},
+                                         {"http://localhost:8080", true, true},
+                                         {"http://10.0.0.1:8080", true, false},
+                                         {"http://localhost.example.com", true, false},
+                                         {"https://10.0.0.1:6443", false, true}}) {
+    auto t = std::make_shared<ScriptedTransport>();
+    t->reply("GET", "/api/v1/namespaces/ci/pods/p/log", ScriptedReply::ok(""));
+    RestConfig cfg;
+    cfg.server = c.server;
+    cfg.credentials = staticTokenSource("secret-token");
+    ClientOptions options;
+    options.allow_http_credentials_on_loopback = c.allow_loopback;
+    auto client = makeClient(cfg, t, clock_, options);
+    auto r = client->podLog("ci", "p", {});
+    EXPECT_EQ(r.has_value(), c.sent) << c.server;
+    EXPECT_EQ(t->requests().size(), c.sent ? 1u : 0u) << c.server;
+    if (!c.sent) {
+      EXPECT_EQ(r.error().code, ErrorCode::FailedPrecondition);
+      EXPECT_NE(r.error().message.find(c.server), std::string::npos) << r.error().message;
+      EXPECT_NE(r.error().message.find("clear text"), std::string::npos) << r.error().message;
+      EXPECT_EQ(r.error().message.find("secret-token"), std::string::npos) << r.error().message;
+    }
+  }
+}
+
+// Without credentials plain HTTP is fine anywhere: there is nothing to leak.
+TEST_F(ClientTest, PlainHttpWithoutCredentialsIsAllowed) {
+  transport_->reply("GET", "/api/v1/namespaces/ci/pods/p/log", ScriptedReply::ok(""));
+  RestConfig cfg;
+  cfg.server = "http://10.0.0.1:8080";
+  auto client = makeClient(cfg, transport_, clock_);
+  EXPECT_TRUE(client->podLog("ci", "p", {}).has_value());
 }
 
 // Reconcilers can depend on one role and be tested with its mock; typed helpers decode through it.

@@ -389,5 +389,86 @@ TEST_F(ConfigTest, ExecPluginBadOutputIsRejected) {
   EXPECT_NE(cred.error().message.find("neither a token"), std::string::npos);
 }
 
+// clientCertificateData and clientKeyData come together or not at all; with both, a token is
+// optional.
+TEST(ExecCredentialParse, CertificateAndKeyGoTogether) {
+  auto parse = [](const std::string& status) {
+    return parseExecCredential(R"({"apiVersion":"client.authentication.k8s.io/v1",)"
+                               R"("kind":"ExecCredential","status":)" +
+                                   status + "}",
+                               "client.authentication.k8s.io/v1");
+  };
+  auto cert_only = parse(R"({"token":"t","clientCertificateData":"CERT"})");
+  ASSERT_FALSE(cert_only.has_value());
+  EXPECT_EQ(cert_only.error().code, ErrorCode::Unauthenticated);
+  EXPECT_NE(cert_only.error().message.find("go together"), std::string::npos);
+  auto pair = parse(R"({"clientCertificateData":"CERT","clientKeyData":"KEY"})");
+  ASSERT_TRUE(pair.has_value()) << pair.error().message;
+  EXPECT_EQ(pair->client_certificate_pem, "CERT");
+  EXPECT_EQ(pair->client_key_pem, "KEY");
+  EXPECT_TRUE(pair->token.empty());
+}
+
+// Loopback means 127.0.0.0/8, ::1 and localhost, spelled exactly; names that merely start with
+// them, other addresses and IPv4-mapped forms are not.
+TEST(LoopbackHost, OnlyTheLoopbackAddressesAndLocalhost) {
+  for (const char* host :
+       {"127.0.0.1", "127.255.0.9", "[::1]", "[0:0:0:0:0:0:0:1]", "localhost", "LocalHost"}) {
+    EXPECT_TRUE(isLoopbackHost(host)) << host;
+  }
+  for (const char* host :
+       {"", "10.0.0.1", "128.0.0.1", "0.0.0.0", "127.1", "127.0.0.1.nip.io", "localhost.example",
+        "[::ffff:127.0.0.1]", "[::2]", "::1", "[::1", "kubernetes.default.svc"}) {
+    EXPECT_FALSE(isLoopbackHost(host)) << host;
+  }
+}
+
+// Credentials (a token source, or a user name in the URL) go over http:// only to a loopback
+// host and only when allowed; https:// and credential-free configs are always fine. The refusal
+// names the config and the server without its user information.
+TEST(PlainHttpCredentials, NeedLoopbackAndTheAllowance) {
+  struct Case {
+    std::string server;
+    bool token;
+    bool allow;
+    bool ok;
+  };
+  const std::vector<Case> cases = {
+      {"https://10.0.0.1:6443", true, false, true},
+      {"HTTPS://10.0.0.1:6443", true, false, true},
+      {"http://10.0.0.1:8080", false, false, true},
+      {"http://10.0.0.1:8080", true, false, false},
+      {"http://10.0.0.1:8080", true, true, false},
+      {"http://127.0.0.1:8080", true, false, false},
+      {"http://127.0.0.1:8080", true, true, true},
+      {"http://[::1]:8080/prefix", true, true, true},
+      {"http://localhost:8080", true, true, true},
+      {"HTTP://LOCALHOST", true, true, true},
+      {"http://localhost.example.com:8080", true, true, false},
+      {"http://user:pw@10.0.0.1:8080", false, false, false},
+      {"http://user:pw@127.0.0.1:8080", false, true, true},
+      {"http://127.0.0.1@10.0.0.1", false, true, false},
+  };
+  for (const Case& c : cases) {
+    RestConfig cfg;
+    cfg.server = c.server;
+    cfg.origin = "/home/a/.kube/config (context dev)";
+    if (c.token) {
+      cfg.credentials = staticTokenSource("secret");
+    }
+    Status s = checkPlaintextCredentials(cfg, c.allow);
+    EXPECT_EQ(s.has_value(), c.ok) << c.server << " token=" << c.token << " allow=" << c.allow;
+    if (!s) {
+      EXPECT_EQ(s.error().code, ErrorCode::FailedPrecondition);
+      EXPECT_EQ(s.error().message.rfind("/home/a/.kube/config (context dev): server http", 0), 0u)
+          << s.error().message;
+      EXPECT_NE(s.error().message.find("clear text"), std::string::npos) << s.error().message;
+      EXPECT_EQ(s.error().message.find("pw"), std::string::npos) << s.error().message;
+      EXPECT_EQ(s.error().message.find("not a loopback address") != std::string::npos, c.allow)
+          << s.error().message;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace opsy::kube

@@ -239,6 +239,52 @@ TEST_F(InformerTest, ExpiredEventRelistsAndSwapsCache) {
                                                          "add:c@85", "delete:a@1"}));
 }
 
+// A watch event over the client's size limit ends the watch and relists after a backoff: resuming
+// from the same resourceVersion would meet the same event again.
+TEST_F(InformerTest, OversizedWatchEventRelists) {
+  RestConfig cfg;
+  cfg.server = "https://k8s.test";
+  ClientOptions copts;
+  copts.retry.max_attempts = 1;
+  copts.max_watch_event_bytes = 256;
+  client_ = makeClient(cfg, transport_, clock_, copts);
+  transport_->reply("GET", kPods, ScriptedReply::ok(podList("10", {pod("a", "1")})));
+  const std::string huge = R"({"type":"ADDED","object":{"metadata":{"name":")" +
+                           std::string(1000, 'x') + R"("}}})" + "\n";
+  transport_->streamReply(kPods, ScriptedReply::chunked({huge.substr(0, 200), huge.substr(200)}));
+  transport_->reply("GET", kPods, ScriptedReply::ok(podList("90", {pod("a", "1")})));
+  Informer& inf = make();
+  inf.start();
+  ASSERT_TRUE(waitForWatches(2));
+  EXPECT_EQ(watchVersions(), (std::vector<std::string>{"10", "90"}));
+  EXPECT_EQ(listRequests(), 2u);
+  EXPECT_EQ(keys(), (std::vector<std::string>{"a@1"}));
+  EXPECT_EQ(clock_.totalSlept(), milliseconds(400));
+}
+
+// Every watch asks the transport to drop it after the client's idle timeout, and one that went
+// silent (DeadlineExceeded) resumes from the last resourceVersion without a relist.
+TEST_F(InformerTest, SilentWatchResumesFromLastVersion) {
+  RestConfig cfg;
+  cfg.server = "https://k8s.test";
+  ClientOptions copts;
+  copts.retry.max_attempts = 1;
+  copts.watch_idle_timeout = std::chrono::seconds(45);
+  client_ = makeClient(cfg, transport_, clock_, copts);
+  transport_->reply("GET", kPods, ScriptedReply::ok(podList("10", {})));
+  transport_->streamReply(kPods, ScriptedReply::chunked({bookmark("30")}));
+  transport_->streamReply(kPods, ScriptedReply::failure(Error(ErrorCode::DeadlineExceeded,
+                                                              "nothing received for 45000 ms")));
+  Informer& inf = make();
+  inf.start();
+  ASSERT_TRUE(waitForWatches(3));
+  EXPECT_EQ(watchVersions(), (std::vector<std::string>{"10", "30", "30"}));
+  EXPECT_EQ(listRequests(), 1u) << "no relist";
+  for (const auto& r : transport_->streamRequests()) {
+    EXPECT_EQ(r.request.idle_timeout, std::optional<Duration>(std::chrono::seconds(45)));
+  }
+}
+
 // HTTP 410 on the watch request itself relists too.
 TEST_F(InformerTest, HttpGoneRelists) {
   transport_->reply("GET", kPods, ScriptedReply::ok(podList("10", {pod("a", "1")})));

@@ -81,5 +81,37 @@ TEST(WatchDecoder, FinishDecodesUnterminatedLastLine) {
   EXPECT_TRUE(rest[0].has_value());
 }
 
+// A line may be exactly as long as the limit, however it is split.
+TEST(WatchDecoder, LineAtTheLimitDecodes) {
+  WatchDecoder d(kAdded.size());
+  EXPECT_TRUE(d.feed(kAdded.substr(0, 10)).empty());
+  auto events = d.feed(kAdded.substr(10) + "\n" + kBookmark.substr(0, 5));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0].has_value());
+  EXPECT_FALSE(d.failure().has_value());
+}
+
+// A line over the limit ends the stream with ResourceExhausted naming the limit: the events
+// before it are delivered, nothing after it is, and the rest of the line is never kept (200 MiB
+// of it fed in 64 KiB chunks stops at the first chunk past the limit).
+TEST(WatchDecoder, LineOverTheLimitEndsTheStream) {
+  constexpr size_t kLimit = size_t{1} << 20;
+  WatchDecoder d(kLimit);
+  auto events = d.feed(kAdded + "\n" + R"({"type":"ADDED","object":{"data":")");
+  ASSERT_EQ(events.size(), 1u);
+  const std::string chunk(size_t{64} << 10, 'x');
+  size_t fed = 0;
+  while (!d.failure() && fed < (size_t{200} << 20)) {
+    EXPECT_TRUE(d.feed(chunk).empty());
+    fed += chunk.size();
+  }
+  ASSERT_TRUE(d.failure().has_value());
+  EXPECT_EQ(d.failure()->code, ErrorCode::ResourceExhausted);
+  EXPECT_EQ(d.failure()->message, "watch event exceeds 1048576 bytes");
+  EXPECT_LE(fed, kLimit + chunk.size());
+  EXPECT_TRUE(d.feed("\n" + kBookmark + "\n").empty());
+  EXPECT_TRUE(d.finish().empty());
+}
+
 }  // namespace
 }  // namespace opsy::kube

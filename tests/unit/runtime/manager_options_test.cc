@@ -48,7 +48,39 @@ TEST_F(ManagerFlagsTest, Defaults) {
   EXPECT_TRUE(options_.kubeconfig.empty());
   EXPECT_EQ(options_.workers, 2);
   EXPECT_EQ(options_.log_format, "text");
+  EXPECT_EQ(options_.watch_idle_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(options_.watch_max_event_bytes, 16 << 20);
+  EXPECT_EQ(options_.kube_max_response_bytes, 64 << 20);
+  EXPECT_FALSE(options_.insecure_allow_http_credentials_on_loopback);
   EXPECT_TRUE(validateOptions(options_));
+}
+
+// Sending credentials over plain HTTP to a loopback server takes an explicit flag (or its
+// environment variable); it is off by default.
+TEST_F(ManagerFlagsTest, PlainHttpAllowanceIsAnExplicitFlag) {
+  ASSERT_TRUE(parse({"--insecure-allow-http-credentials-on-loopback"}));
+  EXPECT_TRUE(options_.insecure_allow_http_credentials_on_loopback);
+  options_.insecure_allow_http_credentials_on_loopback = false;
+  env_ = {{"OPSY_INSECURE_ALLOW_HTTP_CREDENTIALS_ON_LOOPBACK", "true"}};
+  ASSERT_TRUE(parse({}));
+  EXPECT_TRUE(options_.insecure_allow_http_credentials_on_loopback);
+}
+
+// The watch idle timeout and the size limits are flags with environment fallbacks.
+TEST_F(ManagerFlagsTest, InputBoundsAreFlags) {
+  ASSERT_TRUE(parse({"--watch-idle-timeout=90s", "--watch-max-event-bytes=1048576",
+                     "--kube-max-response-bytes=8388608"}));
+  EXPECT_EQ(options_.watch_idle_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(options_.watch_max_event_bytes, 1 << 20);
+  EXPECT_EQ(options_.kube_max_response_bytes, 8 << 20);
+  EXPECT_TRUE(validateOptions(options_));
+  env_ = {{"OPSY_WATCH_IDLE_TIMEOUT", "3m"},
+          {"OPSY_WATCH_MAX_EVENT_BYTES", "2048"},
+          {"OPSY_KUBE_MAX_RESPONSE_BYTES", "4096"}};
+  ASSERT_TRUE(parse({}));
+  EXPECT_EQ(options_.watch_idle_timeout, std::chrono::minutes(3));
+  EXPECT_EQ(options_.watch_max_event_bytes, 2048);
+  EXPECT_EQ(options_.kube_max_response_bytes, 4096);
 }
 
 // Every flag sets its field; --namespace repeats.
@@ -92,6 +124,7 @@ TEST_F(ManagerFlagsTest, EnvironmentFallbacks) {
 // Values that cannot work are rejected at startup, naming the flag.
 TEST_F(ManagerFlagsTest, BadValuesNameTheFlag) {
   EXPECT_FALSE(parse({"--workers=many"}));
+  EXPECT_FALSE(parse({"--watch-idle-timeout=0s"}));
   struct Case {
     std::vector<std::string> args;
     std::string flag;
@@ -101,6 +134,8 @@ TEST_F(ManagerFlagsTest, BadValuesNameTheFlag) {
       {{"--health-probe-bind-address=:99999"}, "--health-probe-bind-address"},
       {{"--log-format=xml"}, "--log-format"},
       {{"--log-level=loud"}, "--log-level"},
+      {{"--watch-max-event-bytes=100"}, "--watch-max-event-bytes"},
+      {{"--kube-max-response-bytes=0"}, "--kube-max-response-bytes"},
   };
   for (const auto& c : cases) {
     ManagerOptions o;
@@ -117,6 +152,46 @@ TEST_F(ManagerFlagsTest, BadValuesNameTheFlag) {
     EXPECT_EQ(s.error().code, ErrorCode::InvalidArgument);
     EXPECT_NE(s.error().message.find(c.flag), std::string::npos) << s.error().message;
   }
+}
+
+// Credentials over plain HTTP stop the Manager at startup with the server and the fix: https, or
+// the development flag for a loopback server; with the flag, a host that is not loopback is still
+// refused. A config without credentials, or an https:// one, is fine.
+TEST(PlainHttpCredentialsAtStartup, RefusedWithTheServerAndTheFix) {
+  kube::RestConfig cfg;
+  cfg.origin = "kubeconfig";
+  cfg.server = "http://127.0.0.1:8080";
+  cfg.credentials = kube::staticTokenSource("secret");
+  ManagerOptions options;
+  options.name = "widget";
+
+  Status refused = plaintextCredentialsAllowed(cfg, options);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::FailedPrecondition);
+  EXPECT_EQ(refused.error().message,
+            "kubeconfig: server http://127.0.0.1:8080 is plain HTTP; refusing to send credentials "
+            "in clear text; use an https:// server, or, for a development API server on this "
+            "machine (127.0.0.0/8, ::1, localhost), pass "
+            "--insecure-allow-http-credentials-on-loopback");
+
+  options.insecure_allow_http_credentials_on_loopback = true;
+  EXPECT_TRUE(plaintextCredentialsAllowed(cfg, options));
+
+  cfg.server = "http://10.0.0.1:8080";
+  Status remote = plaintextCredentialsAllowed(cfg, options);
+  ASSERT_FALSE(remote);
+  EXPECT_NE(remote.error().message.find("http://10.0.0.1:8080 is plain HTTP and not a loopback "
+                                        "address"),
+            std::string::npos)
+      << remote.error().message;
+  EXPECT_EQ(remote.error().message.find("pass --insecure"), std::string::npos);
+
+  options.insecure_allow_http_credentials_on_loopback = false;
+  cfg.server = "https://10.0.0.1:6443";
+  EXPECT_TRUE(plaintextCredentialsAllowed(cfg, options));
+  cfg.server = "http://10.0.0.1:8080";
+  cfg.credentials = nullptr;
+  EXPECT_TRUE(plaintextCredentialsAllowed(cfg, options));
 }
 
 constexpr const char* kKubeconfigTemplate = R"(apiVersion: v1

@@ -181,6 +181,7 @@ TEST(ManagerLoopback, ReconcilesFromWatchAndStopsCleanly) {
   ManagerOptions options;
   options.name = "widget";
   options.kubeconfig = kubeconfig.string();
+  options.insecure_allow_http_credentials_on_loopback = true;  // the token goes to 127.0.0.1
   options.metrics_bind_address = "127.0.0.1:0";
   options.health_probe_bind_address = "127.0.0.1:0";
   auto created = Manager::create(options, quietDeps());

@@ -17,7 +17,8 @@ namespace opsy {
 
 // Canonical failure kinds. The retry guidance follows Abseil's: Throttled, Unavailable and
 // DeadlineExceeded can retry the same call; Conflict needs a re-read first; the rest need someone
-// to change the input or the world.
+// to change the input or the world. ResourceExhausted is an answer larger than the configured
+// limit (a response body, a watch event): the same call gets the same answer.
 enum class ErrorCode {
   InvalidArgument,
   NotFound,
@@ -31,6 +32,7 @@ enum class ErrorCode {
   Cancelled,
   Gone,
   FailedPrecondition,
+  ResourceExhausted,
   Internal,
 };
 

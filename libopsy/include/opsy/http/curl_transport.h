@@ -55,6 +55,17 @@ struct CurlTransportOptions {
   // for low_speed_time. Not applied to stream(), whose servers may be quiet for long.
   long low_speed_limit_bytes = 1;
   Duration low_speed_time = std::chrono::seconds(60);
+  // The longest response body send() reads. A longer one (by its Content-Length, or as it
+  // arrives) aborts the transfer, closes the connection and fails with ResourceExhausted naming
+  // the URL, the status and the limit, so a runaway or hostile server cannot exhaust memory.
+  // stream() keeps nothing itself: its handler bounds what it keeps. Zero: no limit.
+  size_t max_response_body_bytes = size_t{64} << 20;
+  // TCP keepalive on every connection: the first probe after tcp_keepalive_idle without traffic,
+  // then one every tcp_keepalive_interval, so a peer that vanished without a FIN or RST (a NAT or
+  // load balancer that forgot the flow) breaks the connection instead of leaving it open.
+  // Whole seconds, at least one.
+  Duration tcp_keepalive_idle = std::chrono::seconds(30);
+  Duration tcp_keepalive_interval = std::chrono::seconds(30);
   // Handles (and their open connections) kept for reuse when no call is using them.
   size_t max_idle_handles = 16;
   // Sent as User-Agent unless a request sets its own.

@@ -6,8 +6,9 @@
 //
 // An HTTP error status is not a transport failure: send() returns the Response and the caller
 // maps 4xx/5xx to its service's errors. A Result error means no usable response: connection
-// refused or reset (Unavailable), timeout (DeadlineExceeded), TLS verification failure
-// (FailedPrecondition), cancellation (Cancelled).
+// refused or reset (Unavailable), timeout or a silent connection (DeadlineExceeded), TLS
+// verification failure (FailedPrecondition), a body over the size limit (ResourceExhausted),
+// cancellation (Cancelled).
 //
 //   http::Request req{.method = "GET", .url = server + "/api"};
 //   OPSY_ASSIGN_OR_RETURN(http::Response resp, transport.send(req));
@@ -32,6 +33,12 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // Case-insensitive header lookup (first match).
 std::optional<std::string_view> findHeader(const Headers& headers, std::string_view name);
 
+// A TLS client certificate and its private key, as PEM text.
+struct ClientCertificate {
+  std::string cert_pem;
+  std::string key_pem;
+};
+
 struct Request {
   std::string method = "GET";
   std::string url;
@@ -39,6 +46,13 @@ struct Request {
   std::string body;
   // Overrides the transport's total timeout for this request (streams default to none).
   std::optional<Duration> timeout;
+  // Fails the call with DeadlineExceeded when nothing of the response (head or body) arrives for
+  // this long, however long the call has run: a watch whose connection went silent. Checked
+  // about once a second. Unset: no limit.
+  std::optional<Duration> idle_timeout;
+  // Presented instead of the transport's client certificate, for this request only (credentials
+  // that rotate, such as an exec plugin's). Ignored for http:// URLs.
+  std::optional<ClientCertificate> client_certificate;
 };
 
 struct Response {
@@ -75,7 +89,8 @@ class Transport {
 
   /**
    * Sends a request and reads the whole response body.
-   * @return the response, whatever its status; an error only when no response was read.
+   * @return the response, whatever its status; an error only when no response was read, or
+   *         ResourceExhausted when the body is longer than the transport accepts.
    */
   [[nodiscard]] virtual Result<Response> send(const Request& request) = 0;
 

@@ -4,9 +4,12 @@
 // (get, list), ObjectWriter (create, update, patch, delete), StatusWriter (the status
 // subresource) and PodLogReader (a container's log), so a reconciler and its mocks depend only on
 // what it uses. Client adds paging and watch for informers. Every call goes through one request
-// path: it adds the bearer token, counts the attempt, and maps a failure to opsy::Error from the
-// server's Status body (reason in provider_code, Audit-Id as request id). Reads retry 429/5xx;
-// writes retry only 429, which the server answers before doing anything.
+// path: it adds the bearer token (or an exec plugin's client certificate), counts the attempt, and
+// maps a failure to opsy::Error from the server's Status body (reason in provider_code, Audit-Id
+// as request id). Reads retry 429/5xx; writes retry only 429, which the server answers before
+// doing anything. Input is bounded: a watch event line has a size limit and a silent watch is
+// abandoned (ClientOptions); response bodies are bounded by the transport. Credentials never go
+// to an http:// server unless it is a loopback address and the caller allowed it.
 //
 //   ClientPtr kube = makeClient(cfg, transport, realClock());
 //   OPSY_ASSIGN_OR_RETURN(Job job, getTyped<Job>(*kube, "ci", "build-1"));
@@ -198,7 +201,10 @@ class Client : public ObjectReader, public ObjectWriter, public StatusWriter, pu
    * Watches a collection until the server ends the stream, the callback returns false, or
    * `cancel` fires. Malformed events are logged and skipped.
    * @return ok when the stream ended or the callback stopped it; Cancelled when cancelled;
-   *         Gone when the server answered 410 (resourceVersion too old).
+   *         Gone when the server answered 410 (resourceVersion too old); ResourceExhausted when
+   *         an event line exceeded ClientOptions::max_watch_event_bytes and DeadlineExceeded
+   *         when nothing arrived for ClientOptions::watch_idle_timeout (the connection is
+   *         dropped in both cases).
    */
   [[nodiscard]] virtual Status watch(const Resource& resource, std::string_view ns,
                                      const WatchOptions& options, const WatchCallback& callback,
@@ -225,11 +231,25 @@ struct ClientOptions {
   // Called after every attempt, from the calling thread; must be cheap and thread-safe. Keeps
   // kube free of metrics code (the runtime binds it to opsy_kube_requests_total).
   std::function<void(const RequestObservation&)> observer;
+  // A watch that receives nothing, not even a bookmark, for this long is dropped and watch()
+  // returns DeadlineExceeded, so the informer resumes from its last resourceVersion. API servers
+  // send watches that allow bookmarks one about every minute. Zero: never.
+  Duration watch_idle_timeout = std::chrono::minutes(2);
+  // The longest watch event line kept. A longer one ends the watch with ResourceExhausted
+  // ("watch event exceeds N bytes") and drops the connection; nothing more of it is buffered.
+  size_t max_watch_event_bytes = size_t{16} << 20;
+  // Sends credentials to an http:// server when its host is a loopback address (a development
+  // API server); other http:// servers with credentials are refused whatever this says
+  // (checkPlaintextCredentials in config.h).
+  bool allow_http_credentials_on_loopback = false;
 };
 
 // A client for `config.server` over `transport`. TLS settings in `config` are the transport's
-// business (kube::makeTransport); this client is the one place that adds the bearer token of
-// config.credentials, read for every attempt so rotated tokens and exec plugins keep working.
+// business (kube::makeTransport); this client is the one place that adds the bearer token (or
+// the exec plugin's client certificate) of config.credentials, read for every attempt so rotated
+// tokens and exec plugins keep working. When checkPlaintextCredentials(config,
+// options.allow_http_credentials_on_loopback) refuses the config, every request fails with that
+// error and nothing is sent; callers check it at startup to fail early.
 ClientPtr makeClient(RestConfig config, http::TransportPtr transport, Clock& clock,
                      ClientOptions options = {});
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "opsy/core/clock.h"
@@ -104,6 +105,17 @@ struct KubeconfigOptions {
 [[nodiscard]] Result<RestConfig> parseKubeconfig(Clock& clock, const std::string& yaml_text,
                                                  const std::string& path,
                                                  const std::string& context = "");
+
+// Whether `host` (a URL's host: a name, an IPv4 address or a bracketed IPv6 address) is this
+// machine's loopback: 127.0.0.0/8, ::1 or localhost.
+bool isLoopbackHost(std::string_view host);
+
+// Refuses credentials in clear text: a config that authenticates with a bearer token (static,
+// token file or exec plugin) or with a user name in the server URL may use an http:// server only
+// when `allow_http_on_loopback` is set and the server is a loopback address. FailedPrecondition
+// names the server; ok for https:// servers and configs without credentials.
+[[nodiscard]] Status checkPlaintextCredentials(const RestConfig& config,
+                                               bool allow_http_on_loopback);
 
 // The usual order: an explicit kubeconfig, then KUBECONFIG, then in-cluster, then ~/.kube/config.
 [[nodiscard]] Result<RestConfig> loadConfig(Clock& clock, const KubeconfigOptions& kubeconfig,

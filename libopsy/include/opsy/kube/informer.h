@@ -2,8 +2,9 @@
 //
 // A list+watch cache of one resource, the way client-go's informer and kube-rs's watcher keep
 // one: list (paged), then watch from the list's resourceVersion with bookmarks, resume from the
-// last resourceVersion seen when a watch ends, and relist on 410 Gone, swapping the whole cache at
-// once so deletions missed while disconnected still reach onDelete. Errors back off with jitter;
+// last resourceVersion seen when a watch ends or goes silent, and relist on 410 Gone or an event
+// over the client's size limit, swapping the whole cache at once so deletions missed while
+// disconnected still reach onDelete. Errors back off with jitter;
 // a periodic resync re-delivers every cached object so level-triggered controllers get another
 // look. Runs on its own thread; the Store (store.h) is a thread-safe, indexed, read-only view.
 //

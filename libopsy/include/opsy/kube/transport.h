@@ -3,9 +3,9 @@
 // The HTTPS transport a Kubernetes client talks through, built from a RestConfig: the cluster CA
 // (file or PEM), the client certificate and key, insecure-skip-tls-verify, tls-server-name and
 // proxy-url all become libcurl settings. It adds no bearer token: the Client reads the config's
-// credential source for every request and adds it (one place, errors returned, not thrown).
-// Client certificates returned by exec plugins are not supported (the TLS identity is fixed when
-// the transport is built).
+// credential source for every request and adds it (one place, errors returned, not thrown). A
+// client certificate an exec plugin returns rotates with its credential, so the Client presents
+// it per request (http::Request::client_certificate) instead of the transport's fixed one.
 //
 //   OPSY_ASSIGN_OR_RETURN(http::TransportPtr transport, kube::makeTransport(cfg));
 //   kube::ClientPtr client = kube::makeClient(cfg, transport, realClock());

@@ -49,6 +49,16 @@ struct ManagerOptions {
   // Hosts, name globs or CIDRs that webhook and Discord notifications may reach although they are
   // private, loopback or link-local, or over http:// (notify/destination_policy.h).
   std::vector<std::string> notification_allowed_hosts;
+  // A watch that receives nothing, not even a bookmark, for this long is dropped and resumed from
+  // its last resourceVersion (API servers send a bookmark about every minute).
+  Duration watch_idle_timeout = std::chrono::minutes(2);
+  // The longest watch event line and Kubernetes API response body read; a longer one fails that
+  // watch or call (ResourceExhausted) and its connection is dropped.
+  int watch_max_event_bytes = 16 << 20;
+  int kube_max_response_bytes = 64 << 20;
+  // Development only: send the config's credentials to an http:// API server when its host is a
+  // loopback address. Credentials never go to any other http:// server.
+  bool insecure_allow_http_credentials_on_loopback = false;
 
   // Not flags: timings a binary or a test may tune.
   Duration lease_duration = std::chrono::seconds(15);
@@ -62,13 +72,15 @@ struct ManagerOptions {
 
 // Binds --kubeconfig, --context, --namespace, --metrics-bind-address,
 // --health-probe-bind-address, --leader-elect, --leader-election-namespace,
-// --leader-election-id, --workers, --log-format, --log-level and --aws-region to `options`, each
-// with an environment fallback (WATCH_NAMESPACE, METRICS_BIND_ADDRESS, LEADER_ELECT, ...,
-// AWS_REGION; see usage()). The current values of `options` are the defaults.
+// --leader-election-id, --workers, --log-format, --log-level, --aws-region,
+// --watch-idle-timeout, --watch-max-event-bytes, --kube-max-response-bytes and
+// --insecure-allow-http-credentials-on-loopback to `options`, each but --kubeconfig with an
+// environment fallback (WATCH_NAMESPACE, OPSY_LEADER_ELECT, ..., AWS_REGION; see usage()). The
+// current values of `options` are the defaults.
 void addManagerFlags(FlagSet& flags, ManagerOptions& options);
 
 // Bad flag values (workers below 1, an empty namespace, an unparsable bind address, log format
-// or level, non-positive timeouts) as InvalidArgument naming the flag.
+// or level, non-positive timeouts, size limits under 1 KiB) as InvalidArgument naming the flag.
 [[nodiscard]] Status validateOptions(const ManagerOptions& options);
 
 }  // namespace opsy::runtime
