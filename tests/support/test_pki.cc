@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
@@ -18,6 +19,17 @@
 #include <system_error>
 
 namespace opsy::testing {
+
+std::string peerCommonName(const SSL* ssl) {
+  X509* cert = ssl != nullptr ? SSL_get1_peer_certificate(ssl) : nullptr;
+  if (cert == nullptr) {
+    return "<none>";
+  }
+  char cn[256] = {};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
+  X509_free(cert);
+  return cn;
+}
 namespace {
 
 [[noreturn]] void die(const char* what) {

@@ -18,6 +18,10 @@
 
 namespace opsy::testing {
 
+// The CN of the client certificate the peer of `ssl` presented, or "<none>" (null `ssl`, or no
+// certificate): what a TLS test server answers so a test sees which identity arrived.
+std::string peerCommonName(const SSL* ssl);
+
 struct IssuedCert {
   std::string cert_pem;
   std::string key_pem;

@@ -15,22 +15,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// The CN of the client certificate the server saw, or "<none>".
-std::string peerCommonName(const httplib::Request& req) {
-  X509* cert = req.ssl != nullptr ? SSL_get1_peer_certificate(req.ssl) : nullptr;
-  if (cert == nullptr) {
-    return "<none>";
-  }
-  char cn[256] = {};
-  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
-  X509_free(cert);
-  return cn;
-}
-
 void addRoutes(httplib::Server& server) {
   server.Get("/hello", [](const httplib::Request& req, httplib::Response& res) {
     res.set_header("X-Host", req.get_header_value("Host"));
-    res.set_header("X-Peer", peerCommonName(req));
+    res.set_header("X-Peer", testing::peerCommonName(req.ssl));
     res.set_header("X-Port", std::to_string(req.remote_port));
     res.set_content("hello", "text/plain");
   });

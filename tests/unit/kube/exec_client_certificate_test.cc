@@ -19,18 +19,6 @@
 namespace opsy::kube {
 namespace {
 
-// The CN of the client certificate the server saw, or "<none>".
-std::string peerCommonName(const httplib::Request& req) {
-  X509* cert = req.ssl != nullptr ? SSL_get1_peer_certificate(req.ssl) : nullptr;
-  if (cert == nullptr) {
-    return "<none>";
-  }
-  char cn[256] = {};
-  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
-  X509_free(cert);
-  return cn;
-}
-
 // PEM text as a JSON string body: line breaks escaped.
 std::string jsonString(const std::string& text) {
   std::string out;
@@ -58,7 +46,7 @@ TEST(ExecClientCertificate, PluginCertificateAuthenticatesOverMutualTls) {
   server->set_keep_alive_timeout(1);
   server->Get("/api/v1/namespaces/ci/pods/p",
               [](const httplib::Request& req, httplib::Response& res) {
-                res.set_content(R"({"metadata":{"name":")" + peerCommonName(req) +
+                res.set_content(R"({"metadata":{"name":")" + testing::peerCommonName(req.ssl) +
                                     R"(","annotations":{"authorization":")" +
                                     req.get_header_value("Authorization") + R"("}}})",
                                 "application/json");
