@@ -9,7 +9,6 @@
 #include "ami-refresh-controller/group_plan.h"
 #include "opsy/ami/eligibility.h"
 #include "opsy/aws/sigv4.h"
-#include "opsy/core/log.h"
 #include "opsy/kube/conditions.h"
 
 namespace opsy::ami_refresh {
@@ -71,7 +70,7 @@ int seconds(Duration d) {
 // A service's error as the status quotes it: masked like a log line, and a few lines at most.
 std::string errorText(const Error& e) {
   std::string text = e.provider_code.empty() ? e.message : e.provider_code + ": " + e.message;
-  return log::scrubBounded(text, kMaxQuotedErrorBytes);
+  return controller::quoteServiceError(text);
 }
 
 class Decider {

@@ -33,9 +33,6 @@
 
 namespace opsy::ami_refresh {
 
-// The most of a service's error text a status message quotes (masked like a log line).
-inline constexpr std::size_t kMaxQuotedErrorBytes = 2048;
-
 // How often in-flight updates are looked at again.
 inline constexpr Duration kPollInterval = std::chrono::seconds(30);
 

@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "opsy/core/log.h"
-
 namespace opsy::ami_refresh {
 namespace {
 
@@ -46,8 +44,8 @@ std::string updateErrors(const aws::Update& u) {
     if (!out.empty()) {
       out += "; ";
     }
-    out += log::scrubBounded(e.code.empty() ? e.message : fmt::format("{}: {}", e.code, e.message),
-                             kMaxQuotedErrorBytes);
+    out += controller::quoteServiceError(e.code.empty() ? e.message
+                                                        : fmt::format("{}: {}", e.code, e.message));
     if (!e.resource_ids.empty()) {
       out += fmt::format(" ({})", fmt::join(e.resource_ids, ", "));
     }

@@ -31,7 +31,7 @@ Status readLaunchTemplateVersion(aws::LaunchTemplateApi& ec2, GroupObservation& 
   auto r = ec2.describeLaunchTemplateVersions(in);
   if (!r) {
     if (isGroupProblem(r.error())) {
-      g.launch_template_error = log::scrubBounded(r.error().message, kMaxQuotedErrorBytes);
+      g.launch_template_error = controller::quoteServiceError(r.error().message);
       return ok();
     }
     return fail(std::move(r).error().context("describe launch template versions"));

@@ -8,7 +8,6 @@
 #include "opsy/ami/eligibility.h"
 #include "opsy/ami/selection.h"
 #include "opsy/core/duration.h"
-#include "opsy/core/log.h"
 #include "opsy/core/time_format.h"
 #include "opsy/kube/conditions.h"
 
@@ -17,9 +16,6 @@ namespace {
 
 constexpr Duration kJobAppearPoll = std::chrono::seconds(15);
 constexpr Duration kMinRequeue = std::chrono::seconds(1);
-// The most of a service's error text quoted in the status (it may be a proxy's page, or echo
-// credentials back: masked like a log line).
-constexpr std::size_t kMaxQuotedErrorBytes = 2048;
 
 struct PendingNote {
   std::string title;
@@ -327,7 +323,7 @@ bool createRecordedJob(Ctx& c) {
     buildBlocked(c,
                  {std::string(controller::kReasonJobRejected),
                   fmt::format("the API server refused Job {}: {}", c.status.job_name,
-                              log::scrubBounded(e.message, kMaxQuotedErrorBytes)),
+                              controller::quoteServiceError(e.message)),
                   false},
                  !spec_problem);
     return false;

@@ -53,9 +53,6 @@ Failure aws(const Error& e, const FailureContext& ctx) {
   }
 }
 
-// Enough for the service's words, not for a proxy's error page.
-constexpr std::size_t kMaxServiceWordsBytes = 2048;
-
 Failure describeUnbounded(const Error& error, const FailureContext& context) {
   if (!error.action.empty()) {
     return aws(error, context);
@@ -83,12 +80,16 @@ Failure describeUnbounded(const Error& error, const FailureContext& context) {
 
 }  // namespace
 
+std::string quoteServiceError(std::string_view text) {
+  return log::scrubBounded(text, kMaxQuotedErrorBytes);
+}
+
 Failure describeFailure(const Error& error, const FailureContext& context) {
   // The service's words may be megabytes (a proxy's page, an echoed request): the status, Event
   // and notification that carry them need a few lines, masked like a log line. They are cut
   // before the advice is added around them, which must survive.
   Error bounded = error;
-  bounded.message = log::scrubBounded(error.message, kMaxServiceWordsBytes);
+  bounded.message = quoteServiceError(error.message);
   return describeUnbounded(bounded, context);
 }
 

@@ -11,6 +11,7 @@
 //   conditions.set(kube::kConditionReady, kube::kConditionFalse, f.reason, f.message);
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -52,6 +53,13 @@ struct FailureContext {
   // Where the controller's IAM policy is documented, named in AWSAccessDenied messages.
   std::string_view iam_doc;
 };
+
+// The most of a service's error text a status, Event or notification quotes.
+inline constexpr std::size_t kMaxQuotedErrorBytes = 2048;
+
+// `text` (a service's error, possibly a proxy's page that echoes credentials) as a status quotes
+// it: masked like a log line and at most kMaxQuotedErrorBytes, the cut marked.
+[[nodiscard]] std::string quoteServiceError(std::string_view text);
 
 // The reason and message for `error`. AWS errors name the call as IAM spells it
 // ("ec2:DescribeImages"); Kubernetes errors keep the API server's own message.
