@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "opsy/core/time_format.h"
@@ -217,6 +218,24 @@ void FakeKube::setToken(std::string token) {
   if (!impl_->token_file_.empty()) {
     std::ofstream(impl_->token_file_) << impl_->token_;
   }
+}
+
+void FakeKube::addUser(FakeUser user) {
+  for (const std::string& g : implicitGroups(user.username)) {
+    if (std::find(user.groups.begin(), user.groups.end(), g) == user.groups.end()) {
+      user.groups.push_back(g);
+    }
+  }
+  if (user.uid.empty()) {
+    user.uid = "fake-uid-" + user.username;
+  }
+  std::lock_guard lock(impl_->token_mu_);
+  impl_->users_[user.token] = std::move(user);
+}
+
+void FakeKube::removeUser(const std::string& token) {
+  std::lock_guard lock(impl_->token_mu_);
+  impl_->users_.erase(token);
 }
 
 Status FakeKube::writeKubeconfig(const std::string& path, const std::string& token_file) const {

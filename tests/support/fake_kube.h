@@ -124,8 +124,22 @@ struct KubeFault {
   std::string message;
 };
 
+// Someone other than the controller with a token the fake knows: TokenReview authenticates it,
+// and its own API requests are authorised by the RBAC objects stored in the fake.
+struct FakeUser {
+  std::string token;
+  std::string username;  // "system:serviceaccount:monitoring:prometheus" or "jane"
+  std::string uid;
+  // Beside these, a user gets "system:authenticated", and a ServiceAccount
+  // "system:serviceaccounts" and "system:serviceaccounts:<namespace>", as the real server adds.
+  std::vector<std::string> groups;
+};
+
 struct FakeKubeOptions {
   std::string token = "fake-kube-test-token";
+  // Who `token` is, as TokenReview reports it. Its own requests are never checked against RBAC:
+  // the fake plays a cluster where the controller's role grants what it asks for.
+  std::string token_user = "system:serviceaccount:opsy-system:opsy-controller";
   // Watch events kept for resuming; older resourceVersions get 410 Expired.
   size_t history_limit = 10000;
   Duration bookmark_interval = std::chrono::seconds(1);
@@ -156,6 +170,9 @@ class FakeKube {
   // Rotates the accepted bearer token (the old one is refused from now on), as a projected
   // ServiceAccount token rotation would; rewrites the token file if the kubeconfig uses one.
   void setToken(std::string token);
+  // Another user (see FakeUser); the same token again replaces it.
+  void addUser(FakeUser user);
+  void removeUser(const std::string& token);
   // Writes a kubeconfig (context "fake", namespace "default", token auth, the CA with tls).
   // With `token_file`, the user entry has `tokenFile: <token_file>` and the token is written there.
   [[nodiscard]] Status writeKubeconfig(const std::string& path,

@@ -1,6 +1,7 @@
 #include "support/fake_kube_api.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace opsy::testing {
 
@@ -74,6 +75,19 @@ std::vector<ResourceType> builtinResourceTypes() {
   auto events = make("events.k8s.io", "v1", "events", "Event", true, {"ev"});
   events.storage_override = "/events";
   types.push_back(events);
+  for (auto [group, plural, kind] :
+       {std::tuple{"authentication.k8s.io", "tokenreviews", "TokenReview"},
+        {"authorization.k8s.io", "subjectaccessreviews", "SubjectAccessReview"}}) {
+    auto review = make(group, "v1", plural, kind, false);
+    review.verbs = {"create"};
+    review.review = true;
+    types.push_back(review);
+  }
+  types.push_back(make("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false));
+  types.push_back(
+      make("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false));
+  types.push_back(make("rbac.authorization.k8s.io", "v1", "roles", "Role", true));
+  types.push_back(make("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true));
   auto crds = make("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                    "CustomResourceDefinition", false, {"crd", "crds"}, {"status"});
   crds.has_generation = true;
@@ -243,7 +257,7 @@ std::string resourceListBody(const std::string& group_version,
     r.AddMember("singularName", str(t->singular, a), a);
     r.AddMember("namespaced", t->namespaced, a);
     r.AddMember("kind", str(t->kind, a), a);
-    addStrings(r, "verbs", kAllVerbs, a);
+    addStrings(r, "verbs", t->verbs.empty() ? kAllVerbs : t->verbs, a);
     if (!t->short_names.empty()) {
       addStrings(r, "shortNames", t->short_names, a);
     }

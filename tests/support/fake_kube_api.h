@@ -36,6 +36,10 @@ struct ResourceType {
   std::string storage_override;
   // additionalPrinterColumns of a custom resource version (array), for Table output.
   JsonPtr printer_columns;
+  // Verbs discovery lists; empty: all of them.
+  std::vector<std::string> verbs;
+  // A review (TokenReview, SubjectAccessReview): only create, answered and never stored.
+  bool review = false;
 
   std::string apiVersion() const { return group.empty() ? version : group + "/" + version; }
   // "pods", "jobs.batch": the name the real server uses in messages.

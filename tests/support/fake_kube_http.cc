@@ -222,16 +222,61 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
 
   const bool public_path = !parts.empty() && (parts[0] == "healthz" || parts[0] == "livez" ||
                                               parts[0] == "readyz" || parts[0] == "version");
-  std::string expected_token;
-  {
-    std::lock_guard lock(token_mu_);
-    expected_token = "Bearer " + token_;
-  }
-  if (!public_path && req.get_header_value("Authorization") != expected_token) {
-    ApiError e = simpleError(401, "Unauthorized", "Unauthorized");
-    sendError(res, e);
-    finish(res);
-    return;
+  if (!public_path) {
+    const std::string header = req.get_header_value("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    std::optional<FakeUser> user;
+    if (header.rfind(kBearer, 0) == 0) {
+      user = userForToken(header.substr(kBearer.size()));
+    }
+    if (!user) {
+      ApiError e = simpleError(401, "Unauthorized", "Unauthorized");
+      sendError(res, e);
+      finish(res);
+      return;
+    }
+    // Anyone authenticated may read discovery (the system:discovery role); everything else a
+    // user other than the controller does is checked against the RBAC objects stored here.
+    std::string forbidden;
+    if (user->username != options_.token_user && route.kind != Route::Kind::Discovery) {
+      AccessRequest access;
+      access.verb = route.kind == Route::Kind::Resource ? record.verb : "get";
+      access.resource_request = route.kind == Route::Kind::Resource;
+      access.group = route.group;
+      access.resource = route.resource;
+      access.subresource = route.subresource;
+      access.ns = route.ns;
+      access.name = route.name;
+      access.path = req.path;
+      bool allowed = false;
+      {
+        std::lock_guard lock(mu_);
+        allowed = allowedByLocked(*user, access).has_value();
+      }
+      if (!allowed && access.resource_request) {
+        const std::string qualified =
+            route.group.empty() ? route.resource : route.resource + "." + route.group;
+        forbidden = fmt::format(
+            "{}{} is forbidden: User \"{}\" cannot {} resource \"{}{}\" in API group \"{}\" {}",
+            qualified, route.name.empty() ? "" : " \"" + route.name + "\"", user->username,
+            access.verb, route.resource, route.subresource.empty() ? "" : "/" + route.subresource,
+            route.group,
+            route.ns.empty() ? std::string("at the cluster scope")
+                             : "in the namespace \"" + route.ns + "\"");
+      } else if (!allowed) {
+        forbidden =
+            fmt::format("forbidden: User \"{}\" cannot get path \"{}\"", user->username, req.path);
+      }
+    }
+    if (!forbidden.empty()) {
+      ApiError e = simpleError(403, "Forbidden", forbidden);
+      e.name = route.name;
+      e.group = route.group;
+      e.kind = route.resource;
+      sendError(res, e);
+      finish(res);
+      return;
+    }
   }
 
   // Fault injection: the first matching rule with a budget left applies.
@@ -433,6 +478,13 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
     finish(res);
     return;
   }
+  if (type->review && (method != "POST" || !route.name.empty())) {
+    lock.unlock();
+    sendError(res, simpleError(405, "MethodNotAllowed",
+                               "the server does not allow this method on the requested resource"));
+    finish(res);
+    return;
+  }
   if (method == "GET" && watch) {
     lock.unlock();
     finish(res);
@@ -480,9 +532,12 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
     auto body = parseBody();
     if (!body) {
       sendError(res, body.error());
+    } else if (type->review) {
+      send(reviewLocked(*type, *body), 201);
     } else {
       send(createLocked(*type, route.ns, std::move(*body), options), 201);
     }
+
   } else if (method == "PUT" && !route.name.empty()) {
     auto body = parseBody();
     if (!body) {

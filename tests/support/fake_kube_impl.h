@@ -69,6 +69,17 @@ struct PodLog {
 
 class JobControlImpl;
 
+// What an authorisation decision is about: a resource request or a non-resource URL.
+struct AccessRequest {
+  bool resource_request = false;
+  std::string verb;
+  std::string group, resource, subresource, ns, name;  // resource requests
+  std::string path;                                    // non-resource requests
+};
+
+// "system:authenticated", plus the ServiceAccount groups for "system:serviceaccount:ns:name".
+std::vector<std::string> implicitGroups(const std::string& username);
+
 class FakeKube::Impl {
  public:
   explicit Impl(FakeKubeOptions options);
@@ -109,6 +120,14 @@ class FakeKube::Impl {
   void registerCrdLocked(const JsonValue& crd);
   void unregisterCrdLocked(const JsonValue& crd);
   JsonPtr withApiVersion(const JsonPtr& object, const ResourceType& type) const;
+
+  // --- authentication and authorisation (fake_kube_auth.cc)
+  std::optional<FakeUser> userForToken(const std::string& token) const;
+  // The reason RBAC allows it ("RBAC: allowed by ClusterRoleBinding ..."), or nullopt. Holds mu_.
+  std::optional<std::string> allowedByLocked(const FakeUser& user,
+                                             const AccessRequest& request) const;
+  // Answers a TokenReview or SubjectAccessReview. Holds mu_.
+  ApiResult<JsonPtr> reviewLocked(const ResourceType& type, const Json& body);
 
   // --- jobs (fake_kube_jobs.cc); startJob is called with mu_ held
   void startJobLocked(const JsonPtr& job);
@@ -157,8 +176,9 @@ class FakeKube::Impl {
 
   // Faults and accounting (own lock: taken without mu_).
   mutable std::mutex token_mu_;
-  std::string token_;               // guarded by token_mu_
-  mutable std::string token_file_;  // guarded by token_mu_; written by writeKubeconfig
+  std::string token_;                      // guarded by token_mu_
+  mutable std::string token_file_;         // guarded by token_mu_; written by writeKubeconfig
+  std::map<std::string, FakeUser> users_;  // by token; guarded by token_mu_
 
   mutable std::mutex faults_mu_;
   std::vector<KubeFault> faults_;

@@ -3,9 +3,11 @@
 //
 //   fake-kube --port 0 --kubeconfig-out /tmp/kubeconfig &  kubectl --kubeconfig /tmp/kubeconfig get
 //   ns
+//   fake-kube --user prom-token=system:serviceaccount:monitoring:prometheus ...
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include "opsy/core/flags.h"
 #include "support/fake_kube.h"
@@ -20,10 +22,14 @@ int main(int argc, char** argv) {
   std::string packer_ec2_endpoint;
   std::string packer_region = "us-west-2";
   opsy::Duration packer_build_time = std::chrono::seconds(3);
+  std::vector<std::string> users;
   opsy::FlagSet flags("fake-kube", "0.1.0", "A fake Kubernetes API server on 127.0.0.1.");
   flags.addInt("port", &port, "Port to listen on (0 picks a free one).");
   flags.addString("kubeconfig-out", &kubeconfig_out, "Write a kubeconfig for the server here.");
   flags.addString("token", &token, "Bearer token clients must send.");
+  flags.addStringList("user", &users,
+                      "Another user, TOKEN=USERNAME[,GROUP...] (repeatable): TokenReview knows the "
+                      "token, and the user's own requests are authorised by stored RBAC objects.");
   flags.addBool("tls", &tls, "Serve HTTPS with a self-signed certificate (kubectl needs it).");
   flags.addDuration("job-duration", &job_delay, "How long the default Job runner runs a Job.");
   flags.addString("packer-ec2-endpoint", &packer_ec2_endpoint,
@@ -61,6 +67,21 @@ int main(int argc, char** argv) {
                                               .build_time = packer_build_time});
   }
   opsy::testing::FakeKube kube(options);
+  for (const std::string& spec : users) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      std::cerr << "flag --user: expected TOKEN=USERNAME[,GROUP...], got \"" << spec << "\"\n";
+      return 2;
+    }
+    opsy::testing::FakeUser user;
+    user.token = spec.substr(0, eq);
+    std::stringstream rest(spec.substr(eq + 1));
+    std::getline(rest, user.username, ',');
+    for (std::string group; std::getline(rest, group, ',');) {
+      user.groups.push_back(group);
+    }
+    kube.addUser(std::move(user));
+  }
   if (auto started = kube.start(); !started) {
     std::cerr << started.error().toString() << "\n";
     return 1;

@@ -34,6 +34,19 @@ std::string hostName() {
   return buf;
 }
 
+// The files named by the flags, or a self-signed certificate for the names a scraper may use.
+Result<ServingCertificatePtr> metricsCertificate(const ManagerOptions& o) {
+  if (o.metrics_cert_path.empty()) {
+    return ServingCertificate::selfSigned({hostName(), "localhost", "127.0.0.1", "::1"});
+  }
+  const std::string dir = o.metrics_cert_path + (o.metrics_cert_path.back() == '/' ? "" : "/");
+  auto loaded = ServingCertificate::fromFiles(dir + o.metrics_cert_name, dir + o.metrics_cert_key);
+  if (!loaded) {
+    return fail(loaded.error().code, "flag --metrics-cert-path: " + loaded.error().message);
+  }
+  return loaded;
+}
+
 std::string randomHex() {
   std::random_device rd;
   return fmt::format("{:08x}{:08x}", rd(), rd());
@@ -126,6 +139,9 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, Manager
     OPSY_ASSIGN_OR_RETURN(transport, kube::makeTransport(m->rest_config_, base));
   }
   m->metrics_ = std::make_unique<Metrics>(o.name, o.version);
+  if (o.metrics_secure) {
+    OPSY_ASSIGN_OR_RETURN(m->metrics_certificate_, metricsCertificate(o));
+  }
   kube::ClientOptions client_options;
   client_options.user_agent = o.name + "-controller/" + (o.version.empty() ? "dev" : o.version);
   client_options.watch_idle_timeout = o.watch_idle_timeout;
@@ -397,6 +413,13 @@ int Manager::run() {
   ProbeServerOptions po;
   po.metrics_address = options_.metrics_bind_address;
   po.probe_address = options_.health_probe_bind_address;
+  if (metrics_certificate_) {
+    po.metrics_tls = metrics_certificate_;
+    metrics_access_ = std::make_unique<MetricsAccess>(*client_, clock_);
+    po.metrics_access = [access = metrics_access_.get()](std::string_view authorization) {
+      return access->review(authorization);
+    };
+  }
   probes_ = std::make_unique<ProbeServer>(po, *metrics_);
   probes_->addHealthCheck("ping", [] { return ok(); });
   probes_->addReadyCheck("informers", [this] { return cachesReady(cache_->unsynced()); });

@@ -18,6 +18,18 @@ void addManagerFlags(FlagSet& flags, ManagerOptions& options) {
                       "WATCH_NAMESPACE");
   flags.addString("metrics-bind-address", &options.metrics_bind_address,
                   "Address for /metrics; \"0\" disables it.", "OPSY_METRICS_BIND_ADDRESS");
+  flags.addBool("metrics-secure", &options.metrics_secure,
+                "Serve /metrics over HTTPS to scrapers whose token RBAC allows get on /metrics "
+                "(checked with TokenReview and SubjectAccessReview).",
+                "OPSY_METRICS_SECURE");
+  flags.addString("metrics-cert-path", &options.metrics_cert_path,
+                  "Directory with the certificate for secure metrics, re-read when it changes. "
+                  "Default: a self-signed certificate made at start.",
+                  "OPSY_METRICS_CERT_PATH");
+  flags.addString("metrics-cert-name", &options.metrics_cert_name,
+                  "Certificate file in --metrics-cert-path.", "OPSY_METRICS_CERT_NAME");
+  flags.addString("metrics-cert-key", &options.metrics_cert_key,
+                  "Private key file in --metrics-cert-path.", "OPSY_METRICS_CERT_KEY");
   flags.addString("health-probe-bind-address", &options.health_probe_bind_address,
                   "Address for /healthz and /readyz; \"0\" disables it.",
                   "OPSY_HEALTH_PROBE_BIND_ADDRESS");
@@ -80,6 +92,19 @@ Status validateOptions(const ManagerOptions& options) {
   if (auto a = parseBindAddress(options.health_probe_bind_address); !a) {
     return fail(ErrorCode::InvalidArgument,
                 "flag --health-probe-bind-address: " + a.error().message);
+  }
+  if (options.metrics_secure && options.metrics_bind_address != "0" &&
+      options.metrics_bind_address == options.health_probe_bind_address) {
+    return fail(ErrorCode::InvalidArgument,
+                "flag --metrics-secure: secure metrics need their own --metrics-bind-address; "
+                "the health probes (plain HTTP, no token) use " +
+                    options.metrics_bind_address + " too");
+  }
+  if (!options.metrics_cert_path.empty() &&
+      (options.metrics_cert_name.empty() || options.metrics_cert_key.empty())) {
+    return fail(ErrorCode::InvalidArgument,
+                "flags --metrics-cert-name and --metrics-cert-key: must name files in "
+                "--metrics-cert-path");
   }
   if (auto f = log::parseFormat(options.log_format); !f) {
     return fail(ErrorCode::InvalidArgument, "flag --log-format: " + f.error().message);

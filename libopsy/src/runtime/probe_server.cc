@@ -96,9 +96,43 @@ struct ProbeServer::Impl {
   Impl(ProbeServerOptions o, const Metrics& m) : options(std::move(o)), metrics(m) {}
 
   void routeMetrics(httplib::Server& s) {
-    s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    s.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+      if (options.metrics_access) {
+        MetricsAccess::Decision d = options.metrics_access(req.get_header_value("Authorization"));
+        if (d.http_status != 200) {
+          res.status = d.http_status;
+          if (d.http_status == 401) {
+            res.set_header("WWW-Authenticate", "Bearer");
+          }
+          res.set_content(d.message, "text/plain; charset=utf-8");
+          return;
+        }
+      }
       res.set_content(metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8");
     });
+  }
+  Result<std::unique_ptr<httplib::Server>> metricsServer() {
+    if (!options.metrics_tls) {
+      return std::make_unique<httplib::Server>();
+    }
+    if (!options.metrics_access) {
+      return fail(ErrorCode::InvalidArgument, "protected metrics need an access check");
+    }
+    std::string setup_error;
+    auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
+      auto configured = options.metrics_tls->configure(ctx);
+      if (!configured) {
+        setup_error = configured.error().message;
+      }
+      return static_cast<bool>(configured);
+    });
+    if (!server->is_valid()) {
+      return fail(ErrorCode::Internal, "cannot set up TLS for /metrics" +
+                                           (setup_error.empty() ? "" : ": " + setup_error));
+    }
+    // A scrape is a GET; nothing it sends needs more than this.
+    server->set_payload_max_length(64 * 1024);
+    return std::unique_ptr<httplib::Server>(std::move(server));
   }
   void routeProbes(httplib::Server& s) {
     s.Get("/healthz", [this](const httplib::Request& req, httplib::Response& res) {
@@ -154,8 +188,15 @@ Status ProbeServer::start() {
   OPSY_ASSIGN_OR_RETURN(auto probe_addr, parseBindAddress(impl_->options.probe_address));
   bool shared = metrics_addr && probe_addr && metrics_addr->host == probe_addr->host &&
                 metrics_addr->port == probe_addr->port && metrics_addr->port != 0;
+  if (shared && impl_->options.metrics_tls) {
+    // The kubelet probes over plain HTTP and without a token.
+    return fail(ErrorCode::InvalidArgument,
+                fmt::format("protected metrics need an address of their own; the health probes "
+                            "also use {}",
+                            impl_->options.metrics_address));
+  }
   if (metrics_addr) {
-    auto server = std::make_unique<httplib::Server>();
+    OPSY_ASSIGN_OR_RETURN(auto server, impl_->metricsServer());
     impl_->routeMetrics(*server);
     if (shared) {
       impl_->routeProbes(*server);
@@ -187,8 +228,10 @@ Status ProbeServer::start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
-  log::get("runtime").info("probe server listening", log::kv("metrics_port", impl_->metrics_port,
-                                                             "probe_port", impl_->probe_port));
+  log::get("runtime").info(
+      "probe server listening",
+      log::kv("metrics_port", impl_->metrics_port, "probe_port", impl_->probe_port,
+              "metrics_scheme", impl_->options.metrics_tls ? "https" : "http"));
   return ok();
 }
 

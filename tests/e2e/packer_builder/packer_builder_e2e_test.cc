@@ -29,6 +29,7 @@
 #include "support/loopback_server.h"
 #include "support/packer_job_runner.h"
 #include "support/promtool.h"
+#include "support/test_pki.h"
 
 extern char** environ;
 
@@ -1037,6 +1038,85 @@ TEST_F(PackerBuilderE2eTest, TokenOverPlainHttpIsRefusedAtStartup) {
   EXPECT_THAT(log, ::testing::HasSubstr("server http://192.0.2.1:8080 is plain HTTP and not a "
                                         "loopback address"));
   EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(kube_->token())));
+}
+
+// Protected metrics (the chart's default): the real binary serves /metrics over HTTPS with the
+// certificate in --metrics-cert-path; a scrape without a token or with one the API server does not
+// know gets 401, one whose user RBAC does not allow get on /metrics 403, and Prometheus's
+// ServiceAccount, bound to a metrics-reader ClusterRole, the page. The API server is asked once
+// per token while its answers are cached, and no token reaches the log.
+TEST_F(PackerBuilderE2eTest, ProtectedMetricsServeOnlyScrapersRbacAllows) {
+  const TestPki ca = TestPki::create("metrics ca");
+  const IssuedCert serving = ca.issueServerCert({"127.0.0.1", "localhost"});
+  fs::create_directories(dir_ / "certs");
+  std::ofstream(dir_ / "certs/tls.crt") << serving.cert_pem;
+  std::ofstream(dir_ / "certs/tls.key") << serving.key_pem;
+  std::ofstream(dir_ / "ca.crt") << ca.caCertPem();
+  kube_->addUser(
+      {.token = "prometheus-token", .username = "system:serviceaccount:monitoring:prometheus"});
+  kube_->addUser({.token = "developer-token", .username = "jane"});
+  ASSERT_TRUE(kube_->createObject(
+      R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole",
+          "metadata":{"name":"opsy-metrics-reader"},
+          "rules":[{"nonResourceURLs":["/metrics"],"verbs":["get"]}]})"));
+  ASSERT_TRUE(kube_->createObject(
+      R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding",
+          "metadata":{"name":"opsy-metrics-reader"},
+          "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole",
+                     "name":"opsy-metrics-reader"},
+          "subjects":[{"kind":"ServiceAccount","name":"prometheus","namespace":"monitoring"}]})"));
+  startController({"--metrics-secure", "--metrics-cert-path=" + (dir_ / "certs").string(),
+                   "--log-format=json"});
+
+  auto scrape = [&](const std::string& token) -> std::pair<int, std::string> {
+    httplib::SSLClient client("127.0.0.1", metrics_port_);
+    client.set_ca_cert_path((dir_ / "ca.crt").c_str());
+    client.enable_server_certificate_verification(true);
+    client.set_connection_timeout(2);
+    httplib::Headers headers;
+    if (!token.empty()) {
+      headers.emplace("Authorization", "Bearer " + token);
+    }
+    auto res = client.Get("/metrics", headers);
+    return res ? std::make_pair(res->status, res->body) : std::make_pair(0, std::string());
+  };
+  ASSERT_TRUE(waitFor([&] { return scrape("").first != 0; }, 20s)) << controllerLog();
+  EXPECT_EQ(scrape("").first, 401);
+  EXPECT_EQ(scrape("made-up-token").first, 401);
+  EXPECT_EQ(scrape("developer-token").first, 403);
+  auto [status, page] = scrape("prometheus-token");
+  EXPECT_EQ(status, 200);
+  EXPECT_THAT(page, ::testing::HasSubstr("opsy_build_info{controller=\"packer-builder\""));
+  EXPECT_EQ(scrape("prometheus-token").first, 200);
+  EXPECT_EQ(kube_->requestCount("create", "tokenreviews"), 3);  // made-up, developer, prometheus
+  EXPECT_EQ(kube_->requestCount("create", "subjectaccessreviews"), 2);
+  EXPECT_EQ(scrapeMetrics(), "") << "plain HTTP must not serve the page";
+
+  const std::string log = controllerLog();
+  EXPECT_THAT(log, ::testing::HasSubstr("\"metrics_scheme\":\"https\""));
+  for (const char* token : {"prometheus-token", "developer-token", "made-up-token"}) {
+    EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr(token)));
+  }
+}
+
+// Without --metrics-cert-path the binary makes a self-signed certificate and protects /metrics the
+// same way; a certificate path without the files is a start-up error naming the file.
+TEST_F(PackerBuilderE2eTest, ProtectedMetricsWithoutCertificateFilesSelfSign) {
+  startController({"--metrics-secure"});
+  auto scrape = [&]() {
+    httplib::SSLClient client("127.0.0.1", metrics_port_);
+    client.enable_server_certificate_verification(false);
+    client.set_connection_timeout(2);
+    auto res = client.Get("/metrics");
+    return res ? res->status : 0;
+  };
+  ASSERT_TRUE(waitFor([&] { return scrape() != 0; }, 20s)) << controllerLog();
+  EXPECT_EQ(scrape(), 401);
+  child_.reset();
+
+  startController({"--metrics-secure", "--metrics-cert-path=" + (dir_ / "no-certs").string()});
+  EXPECT_EQ(child_->wait(20s), std::optional<int>(1)) << controllerLog();
+  EXPECT_THAT(controllerLog(), ::testing::HasSubstr((dir_ / "no-certs/tls.crt").string()));
 }
 
 // --help and --version print and exit 0; a bad flag exits 2 with a message naming the flag.

@@ -83,6 +83,34 @@ TEST_F(ManagerFlagsTest, InputBoundsAreFlags) {
   EXPECT_EQ(options_.kube_max_response_bytes, 4096);
 }
 
+// Protected metrics are off unless asked for (the chart asks); on, they need their own address,
+// and the certificate flags default to the kubernetes.io/tls Secret's file names.
+TEST_F(ManagerFlagsTest, SecureMetricsFlags) {
+  ASSERT_TRUE(parse({}));
+  EXPECT_FALSE(options_.metrics_secure);
+  EXPECT_EQ(options_.metrics_cert_name, "tls.crt");
+  EXPECT_EQ(options_.metrics_cert_key, "tls.key");
+  ASSERT_TRUE(parse({"--metrics-secure", "--metrics-bind-address=:8443",
+                     "--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs"}));
+  EXPECT_TRUE(options_.metrics_secure);
+  EXPECT_EQ(options_.metrics_cert_path, "/tmp/k8s-metrics-server/metrics-certs");
+  EXPECT_TRUE(validateOptions(options_));
+
+  options_.health_probe_bind_address = ":8443";
+  auto shared = validateOptions(options_);
+  ASSERT_FALSE(shared);
+  EXPECT_NE(shared.error().message.find("flag --metrics-secure"), std::string::npos);
+  options_.health_probe_bind_address = ":8081";
+  options_.metrics_cert_key = "";
+  auto no_key = validateOptions(options_);
+  ASSERT_FALSE(no_key);
+  EXPECT_NE(no_key.error().message.find("--metrics-cert-key"), std::string::npos);
+  options_ = ManagerOptions{.name = "widget"};
+  env_ = {{"OPSY_METRICS_SECURE", "true"}};
+  ASSERT_TRUE(parse({}));
+  EXPECT_TRUE(options_.metrics_secure);
+}
+
 // Every flag sets its field; --namespace repeats.
 TEST_F(ManagerFlagsTest, FlagsSetFields) {
   ASSERT_TRUE(

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <mutex>
+
 namespace opsy::runtime {
 namespace {
 
@@ -126,6 +128,64 @@ TEST(ProbeServer, BusyPortIsAnError) {
   auto started = server.start();
   ASSERT_FALSE(started.has_value());
   EXPECT_NE(started.error().message.find(std::to_string(port)), std::string::npos);
+}
+
+// Protected metrics: HTTPS only, every scrape decided by the access check from its Authorization
+// header (401 carries a Bearer challenge); the probes stay plain HTTP on their own port.
+TEST(ProbeServer, SecureMetricsAnswerOnlyWhatTheAccessCheckAllows) {
+  Metrics metrics("x");
+  ProbeServerOptions options{"127.0.0.1:0", "127.0.0.1:0"};
+  options.metrics_tls = ServingCertificate::selfSigned({"127.0.0.1"}).value();
+  std::vector<std::string> seen;
+  std::mutex mu;
+  options.metrics_access = [&](std::string_view authorization) -> MetricsAccess::Decision {
+    std::lock_guard lock(mu);
+    seen.emplace_back(authorization);
+    if (authorization == "Bearer good") {
+      return {200, ""};
+    }
+    return authorization.empty() ? MetricsAccess::Decision{401, "Unauthorized\n"}
+                                 : MetricsAccess::Decision{403, "Forbidden\n"};
+  };
+  ProbeServer server(options, metrics);
+  ASSERT_TRUE(server.start().has_value());
+
+  httplib::SSLClient tls("127.0.0.1", server.metricsPort());
+  tls.enable_server_certificate_verification(false);  // self-signed: a scraper skips or pins it
+  tls.set_connection_timeout(2);
+  auto anonymous = tls.Get("/metrics");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  EXPECT_EQ(anonymous->get_header_value("WWW-Authenticate"), "Bearer");
+  EXPECT_EQ(anonymous->body.find("opsy_"), std::string::npos);
+  auto denied = tls.Get("/metrics", httplib::Headers{{"Authorization", "Bearer bad"}});
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 403);
+  auto allowed = tls.Get("/metrics", httplib::Headers{{"Authorization", "Bearer good"}});
+  ASSERT_TRUE(allowed);
+  EXPECT_EQ(allowed->status, 200);
+  EXPECT_NE(allowed->body.find("opsy_build_info"), std::string::npos);
+  EXPECT_EQ(seen, (std::vector<std::string>{"", "Bearer bad", "Bearer good"}));
+
+  // Plain HTTP to the metrics port gets no page.
+  auto plain = get(server.metricsPort(), "/metrics");
+  EXPECT_FALSE(plain && plain->status == 200);
+  auto health = get(server.probePort(), "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+// The kubelet probes without TLS or a token, so protected metrics cannot share their address.
+TEST(ProbeServer, SecureMetricsRefuseTheProbeAddress) {
+  Metrics metrics("x");
+  const std::string addr = "127.0.0.1:" + std::to_string(freePort());
+  ProbeServerOptions options{addr, addr};
+  options.metrics_tls = ServingCertificate::selfSigned({"127.0.0.1"}).value();
+  options.metrics_access = [](std::string_view) { return MetricsAccess::Decision{}; };
+  ProbeServer server(options, metrics);
+  auto started = server.start();
+  ASSERT_FALSE(started.has_value());
+  EXPECT_NE(started.error().message.find("address of their own"), std::string::npos);
 }
 
 }  // namespace

@@ -154,6 +154,8 @@ class Manager {
   std::vector<ControllerPtr> controllers_;
   kube::LeaseStorePtr lease_store_;
   kube::LeaderElectorPtr elector_;
+  ServingCertificatePtr metrics_certificate_;
+  std::unique_ptr<MetricsAccess> metrics_access_;
   std::unique_ptr<ProbeServer> probes_;
   Shutdown shutdown_;
 

@@ -35,6 +35,13 @@ struct ManagerOptions {
   // "0" disables an endpoint; both may name the same address.
   std::string metrics_bind_address = ":8080";
   std::string health_probe_bind_address = ":8081";
+  // /metrics over HTTPS, only to scrapers RBAC allows (metrics_access.h). The certificate is read
+  // from <metrics_cert_path>/<metrics_cert_name> and <metrics_cert_key>, or self-signed when no
+  // path is given.
+  bool metrics_secure = false;
+  std::string metrics_cert_path;
+  std::string metrics_cert_name = "tls.crt";
+  std::string metrics_cert_key = "tls.key";
   bool leader_elect = false;
   // Default: the namespace of the config (the pod's own namespace in-cluster).
   std::string leader_election_namespace;
@@ -70,8 +77,9 @@ struct ManagerOptions {
   Duration cache_sync_timeout = std::chrono::minutes(2);
 };
 
-// Binds --kubeconfig, --context, --namespace, --metrics-bind-address,
-// --health-probe-bind-address, --leader-elect, --leader-election-namespace,
+// Binds --kubeconfig, --context, --namespace, --metrics-bind-address, --metrics-secure,
+// --metrics-cert-path, --metrics-cert-name, --metrics-cert-key, --health-probe-bind-address,
+// --leader-elect, --leader-election-namespace,
 // --leader-election-id, --workers, --log-format, --log-level, --aws-region,
 // --watch-idle-timeout, --watch-max-event-bytes, --kube-max-response-bytes and
 // --insecure-allow-http-credentials-on-loopback to `options`, each but --kubeconfig with an

@@ -3,7 +3,9 @@
 // The HTTP endpoints a controller pod exposes: /metrics (Prometheus text format) and the kubelet
 // probes /healthz (the process is alive) and /readyz (caches synced, leader election settled).
 // Metrics and probes may share one address or use two (--metrics-bind-address,
-// --health-probe-bind-address); "0" disables one, like controller-runtime.
+// --health-probe-bind-address); "0" disables one, like controller-runtime. Protected metrics
+// (ProbeServerOptions::metrics_tls) are served over HTTPS on their own address, and every scrape
+// must pass the access check (metrics_access.h); probes stay plain HTTP for the kubelet.
 //
 //   ProbeServer server({.metrics_address = ":8080", .probe_address = ":8081"}, metrics);
 //   server.addReadyCheck("informers", [&] { return informers.hasSynced() ? ok() : fail(...); });
@@ -16,6 +18,8 @@
 
 #include "opsy/core/result.h"
 #include "opsy/runtime/metrics.h"
+#include "opsy/runtime/metrics_access.h"
+#include "opsy/runtime/serving_certificate.h"
 
 namespace opsy::runtime {
 
@@ -30,6 +34,10 @@ struct BindAddress {
 struct ProbeServerOptions {
   std::string metrics_address = ":8080";
   std::string probe_address = ":8081";
+  // Set: /metrics is HTTPS with this certificate, and then `metrics_access` must be set too.
+  std::shared_ptr<ServingCertificate> metrics_tls;
+  // Decides each /metrics request from its Authorization header (status 200 serves the page).
+  std::function<MetricsAccess::Decision(std::string_view authorization)> metrics_access;
 };
 
 class ProbeServer {
@@ -45,7 +53,8 @@ class ProbeServer {
   void addHealthCheck(std::string name, Check check);
   void addReadyCheck(std::string name, Check check);
 
-  // Binds and serves on background threads. Fails naming the address when it cannot bind.
+  // Binds and serves on background threads. Fails naming the address when it cannot bind, and
+  // when protected metrics would share the probes' address.
   [[nodiscard]] Status start();
   void stop();
 
