@@ -4,10 +4,12 @@
 Renders the chart with its defaults, with each controller alone and with every value set, then
 checks what each render holds: which objects exist, that each controller's RBAC is exactly what
 its code uses (no wildcard anywhere, Secrets only read by name and only in the watched namespaces
-when they are named), that each NetworkPolicy selects its controller's pods and opens only what
-they use, that images, args and leader election are wired from values, that the pods are locked
-down, and that the alert rules load in promtool and fire on the series they are written for. Also
-keeps the chart's CRDs identical to the repository's.
+when they are named), that /metrics is protected by default (HTTPS, the token and access review
+grants, the reader role and its bindings, the ServiceMonitor's scheme, token and TLS settings, the
+serving certificate's Secret) and plain when asked, that each NetworkPolicy selects its
+controller's pods and opens only what they use, that images, args and leader election are wired
+from values, that the pods are locked down, and that the alert rules load in promtool and fire on
+the series they are written for. Also keeps the chart's CRDs identical to the repository's.
 
 Usage: check_chart.py --helm H --kubectl K --promtool P --repo REPO_ROOT --work DIR
 Prints one line per check and closes with "N passed, N failed".
@@ -16,6 +18,7 @@ Prints one line per check and closes with "N passed, N failed".
 import argparse
 import filecmp
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -48,6 +51,13 @@ EXPECTED_RULES = {
     },
 }
 LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+# Secure metrics: the controller asks the API server who a scraper is and whether it may read.
+METRICS_AUTH_RULES = {("authentication.k8s.io", "tokenreviews"): {"create"},
+                      ("authorization.k8s.io", "subjectaccessreviews"): {"create"}}
+METRICS_READER_RULES = [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+METRICS_SUFFIXES = ("-metrics-auth", "-metrics-reader")
+CERT_PATH = "/etc/opsy/metrics-certs"
+TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 
 # The egress of a default NetworkPolicy, rule by rule: (ports, peers). DNS to kube-dns, the API
@@ -261,15 +271,61 @@ def egress_of(np):
     return [([(p["protocol"], p["port"]) for p in r["ports"]], r.get("to")) for r in np["spec"]["egress"]]
 
 
+def is_metrics_rbac(obj):
+    return obj["metadata"]["name"].endswith(METRICS_SUFFIXES)
+
+
+def reader_subject(reader):
+    if reader["kind"] == "ServiceAccount":
+        return {"kind": "ServiceAccount", "name": reader["name"], "namespace": reader["namespace"]}
+    return {"kind": reader["kind"], "name": reader["name"], "apiGroup": "rbac.authorization.k8s.io"}
+
+
+def metrics_rbac_checks(render, component, namespace, sa_name, secure=True, readers=None):
+    """The metrics-auth ClusterRole and binding exactly when secure; the metrics-reader ClusterRole
+    always, bound only to the readers listed."""
+    prefix = render.one("Deployment", component)["metadata"]["name"]
+    named = {(o["kind"], o["metadata"]["name"]): o
+             for kind in RBAC_KINDS for o in render.of(kind, component) if is_metrics_rbac(o)}
+    want = {("ClusterRole", f"{prefix}-metrics-reader")}
+    if secure:
+        want |= {("ClusterRole", f"{prefix}-metrics-auth"), ("ClusterRoleBinding", f"{prefix}-metrics-auth")}
+    if readers:
+        want.add(("ClusterRoleBinding", f"{prefix}-metrics-reader"))
+    expect(set(named) == want, f"{component}: metrics RBAC {sorted(named)} != {sorted(want)}")
+    expect(len(named) == sum(len([o for o in render.of(k, component) if is_metrics_rbac(o)])
+                             for k in RBAC_KINDS), f"{component}: metrics RBAC named twice")
+    reader = named[("ClusterRole", f"{prefix}-metrics-reader")]
+    expect(reader["rules"] == METRICS_READER_RULES, f"{component}: reader rules {reader['rules']}")
+
+    def bound(role, subjects):
+        binding = named[("ClusterRoleBinding", role)]
+        ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role}
+        expect(binding["roleRef"] == ref, f"{component}: {role} binds {binding['roleRef']}")
+        expect(binding["subjects"] == subjects, f"{component}: {role} subjects {binding['subjects']}")
+    if secure:
+        auth = named[("ClusterRole", f"{prefix}-metrics-auth")]
+        expect(flatten_rules(auth["rules"]) == METRICS_AUTH_RULES,
+               f"{component}: auth rules {auth['rules']}")
+        bound(f"{prefix}-metrics-auth",
+              [{"kind": "ServiceAccount", "name": sa_name, "namespace": namespace}])
+    if readers:
+        bound(f"{prefix}-metrics-reader", [reader_subject(r) for r in readers])
+
+
 def rbac_checks(render, component, namespace, lease_namespace=None, lease_id=None,
-                watch_namespaces=None, sa_name=None, extra_rules=None):
-    """The controller's grants equal EXPECTED_RULES (plus leases when it elects a leader)."""
+                watch_namespaces=None, sa_name=None, extra_rules=None, secure=True, readers=None):
+    """The controller's grants equal EXPECTED_RULES (plus leases when it elects a leader), and its
+    metrics grants those of metrics_rbac_checks."""
+    metrics_rbac_checks(render, component, namespace, sa_name, secure=secure, readers=readers)
     expected = {**EXPECTED_RULES[component], **(extra_rules or {})}
-    roles = [o for o in render.of("ClusterRole", component) + render.of("Role", component)]
+    roles = [o for o in render.of("ClusterRole", component) + render.of("Role", component)
+             if not is_metrics_rbac(o)]
     main = [r for r in roles if not r["metadata"]["name"].endswith("-leader-election")]
     lease = [r for r in roles if r["metadata"]["name"].endswith("-leader-election")]
     if watch_namespaces:
-        expect(not render.of("ClusterRole", component), f"{component}: ClusterRole with namespaces")
+        expect(not [r for r in roles if r["kind"] == "ClusterRole"],
+               f"{component}: ClusterRole with namespaces")
         expect(sorted(r["metadata"]["namespace"] for r in main) == sorted(watch_namespaces),
                f"{component}: Roles in {[r['metadata'].get('namespace') for r in main]}")
     else:
@@ -292,7 +348,8 @@ def rbac_checks(render, component, namespace, lease_namespace=None, lease_id=Non
                        f"{component}: get/update not limited to {lease_id}: {rule}")
     # Every binding of this controller binds its ServiceAccount to one of its roles.
     role_names = {(r["kind"], r["metadata"]["name"]) for r in roles}
-    bindings = render.of("ClusterRoleBinding", component) + render.of("RoleBinding", component)
+    bindings = [b for b in render.of("ClusterRoleBinding", component) + render.of("RoleBinding", component)
+                if not is_metrics_rbac(b)]
     expect(len(bindings) == len(roles), f"{component}: {len(bindings)} bindings, {len(roles)} roles")
     for b in bindings:
         expect((b["roleRef"]["kind"], b["roleRef"]["name"]) in role_names,
@@ -331,6 +388,25 @@ def deployment_checks(render, component, image, args, replicas, sa_name):
     expect(c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}, "readiness")
     expect(f"--health-probe-bind-address=:{ports['health']}" in c["args"], "health port wiring")
     expect(f"--metrics-bind-address=:{ports['metrics']}" in c["args"], "metrics port wiring")
+    expect(ports["metrics"] != ports["health"], f"{component}: metrics and probes share {ports['health']}")
+    secure = [a for a in c["args"] if a.startswith("--metrics-secure=")]
+    expect(secure in (["--metrics-secure=true"], ["--metrics-secure=false"]), f"{component}: {secure}")
+    cert_args = [a for a in c["args"] if a.startswith("--metrics-cert-")]
+    cert_mounts = [m for m in c["volumeMounts"] if m["name"] == "metrics-certs"]
+    cert_volumes = [v for v in pod["volumes"] if v["name"] == "metrics-certs"]
+    if cert_args:
+        expect(secure == ["--metrics-secure=true"],
+               f"{component}: certificate flags without --metrics-secure")
+        expect(cert_args == [f"--metrics-cert-path={CERT_PATH}", "--metrics-cert-name=tls.crt",
+                             "--metrics-cert-key=tls.key"], f"{component}: certificate flags {cert_args}")
+        expect(cert_mounts == [{"name": "metrics-certs", "mountPath": CERT_PATH, "readOnly": True}],
+               f"{component}: certificate mount {cert_mounts}")
+        expect(len(cert_volumes) == 1 and set(cert_volumes[0]) == {"name", "secret"}
+               and cert_volumes[0]["secret"]["items"] == [{"key": "tls.crt", "path": "tls.crt"},
+                                                          {"key": "tls.key", "path": "tls.key"}],
+               f"{component}: certificate volume {cert_volumes}")
+    else:
+        expect(not cert_mounts and not cert_volumes, f"{component}: certificate volume without its flags")
     expect(c["resources"].get("requests"), f"{component}: no resource requests")
     leader = "--leader-elect" in c["args"]
     expect(deploy["spec"]["strategy"]["type"] == ("RollingUpdate" if leader else "Recreate"),
@@ -338,8 +414,13 @@ def deployment_checks(render, component, image, args, replicas, sa_name):
     return deploy
 
 
+def cert_secret_of(deploy):
+    volumes = [v for v in deploy["spec"]["template"]["spec"]["volumes"] if v["name"] == "metrics-certs"]
+    return volumes[0]["secret"]["secretName"] if volumes else None
+
+
 def default_args(component, leader_namespace=None):
-    args = ["--metrics-bind-address=:8080", "--health-probe-bind-address=:8081"]
+    args = ["--metrics-bind-address=:8443", "--metrics-secure=true", "--health-probe-bind-address=:8081"]
     if leader_namespace:
         args += ["--leader-elect", f"--leader-election-namespace={leader_namespace}",
                  f"--leader-election-id={component}.ami.refresh.ops"]
@@ -407,15 +488,18 @@ def main():
         print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
         return 1
 
+    # ClusterRoles: the controller's, metrics-auth and metrics-reader; bindings of the first two.
     per_controller = ["Deployment", "PodDisruptionBudget", "Service", "ServiceAccount",
-                      "ClusterRole", "ClusterRoleBinding", "NetworkPolicy"]
+                      "ClusterRole", "ClusterRole", "ClusterRole", "ClusterRoleBinding",
+                      "ClusterRoleBinding", "NetworkPolicy"]
 
     def kinds_defaults():
         got = renders["defaults"].kinds()
         expect(got == sorted(per_controller * 2), f"default kinds {got}")
         for comp in (BUILDER, REFRESHER):
-            for kind in per_controller:
-                renders["defaults"].one(kind, comp)
+            for kind in set(per_controller):
+                found = renders["defaults"].of(kind, comp)
+                expect(len(found) == per_controller.count(kind), f"{comp}: {len(found)} {kind}")
     check("defaults render both controllers and no optional objects", kinds_defaults)
 
     def only(render_name, present, absent, absent_words):
@@ -487,9 +571,11 @@ def main():
     check("RBAC of every-value render: Roles per watched namespace, lease Role where asked", lambda: [
         rbac_checks(renders["full"], BUILDER, ns, lease_namespace="opsy-leases", lease_id="pb-lease",
                     watch_namespaces=["team-a", "team-b"], sa_name="pb-sa",
-                    extra_rules={("ami.refresh.ops", "packerbuilders/finalizers"): {"update"}}),
+                    extra_rules={("ami.refresh.ops", "packerbuilders/finalizers"): {"update"}},
+                    readers=full["packerBuilder"]["metrics"]["readers"]),
         rbac_checks(renders["full"], REFRESHER, ns, lease_namespace=ns,
-                    lease_id=f"{REFRESHER}.ami.refresh.ops", sa_name=f"opsy-full-{REFRESHER}")])
+                    lease_id=f"{REFRESHER}.ami.refresh.ops", sa_name=f"opsy-full-{REFRESHER}",
+                    secure=False, readers=full["amiRefresher"]["metrics"]["readers"])])
 
     def rbac_namespaced_secrets():
         render = chart.template("--set", "packerBuilder.watchNamespaces={team-a,team-b}",
@@ -505,8 +591,8 @@ def main():
                 expect(len(roles) == 1, f"{comp}: {len(roles)} Roles in {want}")
                 expect(secret_verbs(roles[0]) == {"get"},
                        f"{comp}: Role in {want} grants {secret_verbs(roles[0])} on secrets")
-    check("RBAC with watchNamespaces on both: Secrets get in those namespaces only, no ClusterRole",
-          rbac_namespaced_secrets)
+    check("RBAC with watchNamespaces on both: Secrets get in those namespaces only, ClusterRoles only "
+          "for metrics", rbac_namespaced_secrets)
 
     def notes_cluster_wide_secrets():
         line = "{} watches all namespaces: it may read Secrets (get, by name) cluster-wide"
@@ -569,7 +655,7 @@ def main():
         for comp, repo in ((BUILDER, "packer-builder-controller"), (REFRESHER, "ami-refresh-controller")):
             deployment_checks(renders["defaults"], comp, f"ghcr.io/opsy-ami-operator/{repo}:0.1.0",
                               default_args(comp), 1, f"opsy-opsy-ami-operator-{comp}")
-            service_checks(renders["defaults"], comp, 8080)
+            service_checks(renders["defaults"], comp, 8443)
             pdb = renders["defaults"].one("PodDisruptionBudget", comp)
             expect(pdb["spec"] == {"maxUnavailable": 1, "selector": pdb["spec"]["selector"]},
                    f"single-replica PDB {pdb['spec']}")
@@ -589,7 +675,9 @@ def main():
         render = renders["full"]
         pb, ar = full["packerBuilder"], full["amiRefresher"]
         d = deployment_checks(render, BUILDER, f"{pb['image']['repository']}:{pb['image']['tag']}", [
-            "--metrics-bind-address=:9090", "--health-probe-bind-address=:9091", "--leader-elect",
+            "--metrics-bind-address=:9090", "--metrics-secure=true", f"--metrics-cert-path={CERT_PATH}",
+            "--metrics-cert-name=tls.crt", "--metrics-cert-key=tls.key",
+            "--health-probe-bind-address=:9091", "--leader-elect",
             "--leader-election-namespace=opsy-leases", "--leader-election-id=pb-lease",
             "--namespace=team-a", "--namespace=team-b", "--workers=4", "--log-format=text",
             "--log-level=debug", "--aws-region=eu-west-1",
@@ -622,15 +710,16 @@ def main():
         expect(pod["automountServiceAccountToken"] is True, "the controller pod still mounts its token")
         svc = render.one("Service", BUILDER)
         expect(svc["metadata"]["annotations"] == pb["service"]["annotations"], "Service annotations")
-        service_checks(render, BUILDER, 9190)
+        service_checks(render, BUILDER, 9090)
         deployment_checks(render, REFRESHER, f"{ar['image']['repository']}:{ar['image']['tag']}", [
-            "--metrics-bind-address=:9290", "--health-probe-bind-address=:9291", "--leader-elect",
-            f"--leader-election-namespace={ns}", "--leader-election-id=ami-refresher.ami.refresh.ops",
+            "--metrics-bind-address=:9290", "--metrics-secure=false", "--health-probe-bind-address=:9291",
+            "--leader-elect", f"--leader-election-namespace={ns}",
+            "--leader-election-id=ami-refresher.ami.refresh.ops",
             "--workers=3", "--log-format=json", "--log-level=warn", "--aws-region=us-east-2",
             "--notification-allowed-hosts=hooks.corp.internal",
             "--notification-allowed-hosts=10.20.0.0/16"],
             2, f"opsy-full-{REFRESHER}")
-        service_checks(render, REFRESHER, 9390)
+        service_checks(render, REFRESHER, 9290)
         for comp in (BUILDER, REFRESHER):
             sm = render.one("ServiceMonitor", comp)
             expect(sm["metadata"]["labels"]["release"] == "kube-prometheus-stack", "ServiceMonitor labels")
@@ -642,7 +731,128 @@ def main():
                    f"endpoint {ep}")
             expect(ep["relabelings"] == full["serviceMonitor"]["relabelings"], "relabelings")
             expect(ep["metricRelabelings"] == full["serviceMonitor"]["metricRelabelings"], "metricRelabelings")
+        expect(cert_secret_of(d) == pb["metrics"]["certSecret"], f"certSecret {cert_secret_of(d)}")
+        expect(cert_secret_of(render.one("Deployment", REFRESHER)) is None,
+               "certSecret mounted although the refresher's metrics are plain HTTP")
+        ep = render.one("ServiceMonitor", BUILDER)["spec"]["endpoints"][0]
+        expect(ep["scheme"] == "https" and ep["bearerTokenFile"] == TOKEN_FILE
+               and ep["tlsConfig"] == {**full["serviceMonitor"]["tlsConfig"],
+                                       "serverName": f"opsy-full-{BUILDER}-metrics.{ns}.svc"},
+               f"builder endpoint {ep}")
+        ep = render.one("ServiceMonitor", REFRESHER)["spec"]["endpoints"][0]
+        expect(ep["scheme"] == "http" and "bearerTokenFile" not in ep and "tlsConfig" not in ep,
+               f"plain HTTP refresher endpoint {ep}")
     check("every-value render wires each value", deploy_full)
+
+    def metrics_secure_defaults():
+        render = renders["defaults"]
+        for comp in (BUILDER, REFRESHER):
+            c = container(render.one("Deployment", comp))
+            expect(c["args"][:3] == ["--metrics-bind-address=:8443", "--metrics-secure=true",
+                                     "--health-probe-bind-address=:8081"], f"{comp}: args {c['args']}")
+            expect(cert_secret_of(render.one("Deployment", comp)) is None, f"{comp}: certificate mounted")
+            metrics_rbac_checks(render, comp, ns, f"opsy-opsy-ami-operator-{comp}")
+        sm = chart.template("--set", "serviceMonitor.enabled=true")
+        for comp in (BUILDER, REFRESHER):
+            ep = sm.one("ServiceMonitor", comp)["spec"]["endpoints"][0]
+            expect(ep["port"] == "metrics" and ep["path"] == "/metrics" and ep["scheme"] == "https"
+                   and ep["bearerTokenFile"] == TOKEN_FILE
+                   and ep["tlsConfig"] == {"insecureSkipVerify": True}, f"{comp}: endpoint {ep}")
+    check("defaults: HTTPS metrics, metrics-auth bound, reader role unbound, ServiceMonitor with token",
+          metrics_secure_defaults)
+
+    def metrics_auth_namespaced():
+        render = chart.template("--set", "packerBuilder.watchNamespaces={team-a}",
+                                "--set", "amiRefresher.watchNamespaces={team-b}")
+        for comp, watched in ((BUILDER, "team-a"), (REFRESHER, "team-b")):
+            prefix = f"opsy-opsy-ami-operator-{comp}"
+            rbac_checks(render, comp, ns, watch_namespaces=[watched], sa_name=prefix)
+            names = sorted(r["metadata"]["name"] for r in render.of("ClusterRole", comp))
+            expect(names == [f"{prefix}-metrics-auth", f"{prefix}-metrics-reader"],
+                   f"{comp}: ClusterRoles {names}")
+        off = chart.template("--set", "packerBuilder.rbac.create=false",
+                             "--set", "amiRefresher.rbac.create=false")
+        kinds = [o["kind"] for o in off.objects if o["kind"] in RBAC_KINDS]
+        expect(not kinds, f"RBAC with rbac.create=false: {kinds}")
+    check("metrics-auth ClusterRole and binding with watchNamespaces too; none with rbac.create=false",
+          metrics_auth_namespaced)
+
+    def metrics_readers():
+        readers = [{"kind": "ServiceAccount", "name": "prometheus-k8s", "namespace": "monitoring"},
+                   {"kind": "User", "name": "alice@example.com"}]
+        render = chart.template("--set-json", f"packerBuilder.metrics.readers={json.dumps(readers)}")
+        metrics_rbac_checks(render, BUILDER, ns, f"opsy-opsy-ami-operator-{BUILDER}", readers=readers)
+        metrics_rbac_checks(render, REFRESHER, ns, f"opsy-opsy-ami-operator-{REFRESHER}")
+        notes = chart.notes("--set-json", f"packerBuilder.metrics.readers={json.dumps(readers)}")
+        expect("kubectl -n monitoring create token prometheus-k8s" in notes, f"no token command in\n{notes}")
+        expect("bound to nobody yet: list Prometheus' ServiceAccount in amiRefresher.metrics.readers" in notes
+               and "packerBuilder.metrics.readers" not in notes, f"reader hints in\n{notes}")
+    check("metrics-reader ClusterRoleBinding only for the controller whose readers are set", metrics_readers)
+
+    def metrics_cert_secret():
+        render = chart.template("--set", "amiRefresher.metrics.certSecret=ar-metrics-tls")
+        image = container(renders["defaults"].one("Deployment", REFRESHER))["image"]
+        cert_args = [f"--metrics-cert-path={CERT_PATH}", "--metrics-cert-name=tls.crt",
+                     "--metrics-cert-key=tls.key"]
+        d = deployment_checks(render, REFRESHER, image,
+                              default_args(REFRESHER)[:2] + cert_args + default_args(REFRESHER)[2:],
+                              1, f"opsy-opsy-ami-operator-{REFRESHER}")
+        expect(cert_secret_of(d) == "ar-metrics-tls", f"certSecret {cert_secret_of(d)}")
+        expect(cert_secret_of(render.one("Deployment", BUILDER)) is None, "certSecret mounted in the builder")
+        plain = chart.template("--set", "amiRefresher.metrics.certSecret=ar-metrics-tls",
+                               "--set", "amiRefresher.metrics.secure=false")
+        c = container(plain.one("Deployment", REFRESHER))
+        expect(cert_secret_of(plain.one("Deployment", REFRESHER)) is None
+               and not [a for a in c["args"] if a.startswith("--metrics-cert-")],
+               f"certificate wired with secure=false: {c['args']}")
+        # A tlsConfig that names its serverName keeps it.
+        tls = {"ca": {"secret": {"name": "ar-metrics-tls", "key": "ca.crt"}}, "serverName": "metrics.example"}
+        sm = chart.template("--set", "serviceMonitor.enabled=true",
+                            "--set-json", f"serviceMonitor.tlsConfig={json.dumps(tls)}")
+        ep = sm.one("ServiceMonitor", REFRESHER)["spec"]["endpoints"][0]
+        expect(ep["tlsConfig"] == tls, f"tlsConfig as given {ep['tlsConfig']}")
+    check("certSecret mounts the Secret read-only and passes the certificate flags; tlsConfig as given",
+          metrics_cert_secret)
+
+    def metrics_plain():
+        off = ["--set", "packerBuilder.metrics.secure=false", "--set", "amiRefresher.metrics.secure=false",
+               "--set", "serviceMonitor.enabled=true"]
+        render = chart.template(*off)
+        for comp in (BUILDER, REFRESHER):
+            c = container(render.one("Deployment", comp))
+            expect("--metrics-secure=false" in c["args"] and "--metrics-secure=true" not in c["args"],
+                   f"{comp}: args {c['args']}")
+            rbac_checks(render, comp, ns, sa_name=f"opsy-opsy-ami-operator-{comp}", secure=False)
+            ep = render.one("ServiceMonitor", comp)["spec"]["endpoints"][0]
+            expect(ep["scheme"] == "http" and "bearerTokenFile" not in ep and "tlsConfig" not in ep,
+                   f"{comp}: endpoint {ep}")
+        expect(not [o for o in render.objects if o["metadata"]["name"].endswith("-metrics-auth")],
+               "metrics-auth rendered with plain metrics")
+        notes = chart.notes(*off)
+        expect("plain HTTP without authentication (packerBuilder.metrics.secure=false)" in notes
+               and "create token" not in notes and "https://" not in notes, f"plain notes\n{notes}")
+        notes = chart.notes()
+        for comp in (BUILDER, REFRESHER):
+            url = f"https://opsy-opsy-ami-operator-{comp}-metrics.{ns}.svc:8443/metrics"
+            expect(f"{comp} metrics: {url}" in notes, f"{comp}: no https URL in\n{notes}")
+    check("secure=false: plain HTTP, no metrics-auth role, http ServiceMonitor, notes say so", metrics_plain)
+
+    def metrics_port_follows():
+        render = chart.template("--set", "packerBuilder.metrics.port=9443")
+        image = container(renders["defaults"].one("Deployment", BUILDER))["image"]
+        deployment_checks(render, BUILDER, image,
+                          ["--metrics-bind-address=:9443"] + default_args(BUILDER)[1:],
+                          1, f"opsy-opsy-ami-operator-{BUILDER}")
+        service_checks(render, BUILDER, 9443)
+        network_policy_checks(render, BUILDER)
+        proc = subprocess.run([args.helm, "template", "opsy", chart.chart,
+                               "--set", "amiRefresher.metrics.port=8081"],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        expect(proc.returncode != 0
+               and "amiRefresher.metrics.port and amiRefresher.health.port" in proc.stderr,
+               f"metrics on the probe port accepted: {proc.stderr}")
+    check("metrics.port moves the container, Service and NetworkPolicy ports; never the probe port",
+          metrics_port_follows)
 
     def schema_rejects():
         for bad in (["--set", "packerBuilder.logLevel=loud"], ["--set", "amiRefresher.workers=0"],
@@ -651,7 +861,16 @@ def main():
                     ["--set", "amiRefresher.networkPolicy.egressCIDRs={aws}"],
                     ["--set", "amiRefresher.networkPolicy.unknown=1"],
                     ["--set", "packerBuilder.buildPolicy.allowedPackerImages={}"],
-                    ["--set", "packerBuilder.buildPolicy.allowedServiceAccounts={packer}"]):
+                    ["--set", "packerBuilder.buildPolicy.allowedServiceAccounts={packer}"],
+                    ["--set", "packerBuilder.service.port=8080"],
+                    ["--set", "amiRefresher.metrics.secure=yes"],
+                    ["--set", "amiRefresher.metrics.certSecret=Metrics_TLS"],
+                    # A ServiceAccount needs its namespace, a User or Group has none.
+                    ["--set-json", 'packerBuilder.metrics.readers=[{"kind":"ServiceAccount","name":"p"}]'],
+                    ["--set-json", 'packerBuilder.metrics.readers=[{"kind":"Role","name":"p"}]'],
+                    ["--set-json",
+                     'amiRefresher.metrics.readers=[{"kind":"User","name":"a","namespace":"b"}]'],
+                    ["--set", "serviceMonitor.tlsConfig=skip"]):
             proc = subprocess.run([args.helm, "template", "opsy", chart.chart, *bad],
                                   capture_output=True, text=True, stdin=subprocess.DEVNULL)
             expect(proc.returncode != 0 and "values don't meet the specifications" in proc.stderr,

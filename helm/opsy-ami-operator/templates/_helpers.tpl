@@ -152,3 +152,22 @@ in the leader election namespace only. Keep tests/helm/check_chart.py in step.
   verbs: [create, patch]
 {{- end -}}
 {{- end -}}
+
+{{/* "true" when the controller serves /metrics over HTTPS behind a token check. */}}
+{{- define "opsy.metricsSecure" -}}
+{{- $c := index .root.Values .key -}}
+{{- if $c.metrics.secure -}}true{{- end -}}
+{{- end -}}
+
+{{/* Where metrics.certSecret is mounted. */}}
+{{- define "opsy.metricsCertPath" -}}
+/etc/opsy/metrics-certs
+{{- end -}}
+
+{{/*
+The metrics Service's DNS name, which a certificate from metrics.certSecret must hold for a
+scraper that verifies it.
+*/}}
+{{- define "opsy.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "opsy.componentFullname" .) -}}
+{{- end -}}
