@@ -1,5 +1,7 @@
 #include "opsy/http/curl_transport.h"
 
+#include <arpa/inet.h>
+
 #include <curl/curl.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -262,6 +264,33 @@ struct Target {
   target.connect_to = server_name + ":" + port + ":" + host + ":" + port;
   target.host_header = explicit_port ? host + ":" + given_port : host;
   return target;
+}
+
+// Sends the connection for `url` to `address` (an IP literal) with the URL's host and port kept
+// for TLS and Host.
+[[nodiscard]] Status pinTarget(Target& target, const std::string& url, const std::string& address) {
+  if (!target.connect_to.empty()) {
+    return fail(ErrorCode::InvalidArgument,
+                "a connect address cannot be combined with a TLS server name");
+  }
+  std::unique_ptr<CURLU, UrlDeleter> u(curl_url());
+  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
+    return fail(ErrorCode::InvalidArgument, "invalid URL " + urlForMessages(url));
+  }
+  char* part = nullptr;
+  curl_url_get(u.get(), CURLUPART_HOST, &part, 0);
+  const std::string host = takeCurlString(part);
+  part = nullptr;
+  curl_url_get(u.get(), CURLUPART_PORT, &part, CURLU_DEFAULT_PORT);
+  const std::string port = takeCurlString(part);
+  in6_addr v6{};
+  const bool ipv6 = inet_pton(AF_INET6, address.c_str(), &v6) == 1;
+  in_addr v4{};
+  if (!ipv6 && inet_pton(AF_INET, address.c_str(), &v4) != 1) {
+    return fail(ErrorCode::InvalidArgument, "connect address " + address + " is not an IP address");
+  }
+  target.connect_to = host + ":" + port + ":" + (ipv6 ? "[" + address + "]" : address) + ":" + port;
+  return ok();
 }
 
 // State shared with the curl callbacks of one call.
@@ -746,6 +775,9 @@ class CurlTransportImpl final : public Transport {
                   request.method + " " + urlForMessages(request.url) + ": cancelled");
     }
     OPSY_ASSIGN_OR_RETURN(Target target, resolveTarget(request.url, options_.tls.server_name));
+    if (request.connect_address) {
+      OPSY_RETURN_IF_ERROR(pinTarget(target, request.url, *request.connect_address));
+    }
     OPSY_ASSIGN_OR_RETURN(SlistPtr headers, buildHeaders(request, target, sendsBody(request)));
     SlistPtr connect_to;
     if (!target.connect_to.empty()) {

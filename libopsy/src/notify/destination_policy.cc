@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <fnmatch.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -266,6 +267,77 @@ std::optional<std::string> refusedAddress(const DestinationPolicy& policy, std::
     return std::nullopt;
   }
   return notAllowed(host, "resolved to an address that is not public");
+}
+
+HostResolver systemResolver() {
+  return [](const std::string& host) -> Result<std::vector<std::string>> {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+    if (rc != 0) {
+      return fail(
+          ErrorCode::Unavailable,
+          fmt::format("notification destination {} does not resolve: {}", host, gai_strerror(rc)));
+    }
+    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(found, freeaddrinfo);
+    std::vector<std::string> out;
+    for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+      char text[INET6_ADDRSTRLEN] = {};
+      const void* raw = a->ai_family == AF_INET
+                            ? static_cast<const void*>(
+                                  &reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr)
+                            : static_cast<const void*>(
+                                  &reinterpret_cast<const sockaddr_in6*>(a->ai_addr)->sin6_addr);
+      if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
+          inet_ntop(a->ai_family, raw, text, sizeof(text)) != nullptr &&
+          std::find(out.begin(), out.end(), text) == out.end()) {
+        out.emplace_back(text);
+      }
+    }
+    return out;
+  };
+}
+
+Result<std::optional<std::string>> connectAddress(const DestinationPolicy& policy,
+                                                  std::string_view url,
+                                                  const HostResolver& resolve) {
+  std::unique_ptr<CURLU, UrlDeleter> u(curl_url());
+  const std::string text(url);
+  if (!u || curl_url_set(u.get(), CURLUPART_URL, text.c_str(), 0) != CURLUE_OK) {
+    return fail(ErrorCode::InvalidArgument, "notification URL is not a valid absolute URL");
+  }
+  char* part = nullptr;
+  curl_url_get(u.get(), CURLUPART_HOST, &part, 0);
+  const std::string host = normalHost(part != nullptr ? part : "");
+  curl_free(part);
+  if (host.empty() || parseIp(host) || nameAllowed(policy, host)) {
+    return std::optional<std::string>();
+  }
+  OPSY_ASSIGN_OR_RETURN(std::vector<std::string> addresses, resolve(host));
+  if (addresses.empty()) {
+    return fail(ErrorCode::Unavailable,
+                fmt::format("notification destination {} resolves to no address", host));
+  }
+  for (const std::string& address : addresses) {
+    sockaddr_storage storage{};
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+    if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+      v4->sin_family = AF_INET;
+    } else if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+      v6->sin6_family = AF_INET6;
+    } else {
+      return fail(
+          ErrorCode::Internal,
+          fmt::format("notification destination {}: resolver returned \"{}\"", host, address));
+    }
+    if (auto why = refusedAddress(policy, host, reinterpret_cast<const sockaddr&>(storage))) {
+      return fail(ErrorCode::PermissionDenied, fmt::format("{} ({})", *why, address));
+    }
+  }
+  return std::optional<std::string>(addresses.front());
 }
 
 bool isPublicAddress(const sockaddr& address) {

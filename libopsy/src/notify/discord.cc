@@ -210,6 +210,9 @@ class DiscordSender : public Sender {
     req.url = withWait(url);
     req.headers = {{"Content-Type", "application/json"}, {"User-Agent", "opsy-ami-operator"}};
     req.body = messageJson(n, options_.username);
+    if (options_.connect_address) {
+      OPSY_ASSIGN_OR_RETURN(req.connect_address, options_.connect_address(url));
+    }
     Result<http::Response> resp = options_.transport->send(req);
     if (!resp) {
       return fail(withoutUrl(std::move(resp.error()), req.url, "discord webhook"));

@@ -123,11 +123,15 @@ NotifierPtr Notifiers::notifierFor(std::string_view ns, const NotifierConfig& co
   auto refused = [policy = options_.destinations](std::string_view url) {
     return refusedUrl(policy, url);
   };
+  auto connect = [policy = options_.destinations,
+                  resolve = options_.resolver ? options_.resolver : systemResolver()](
+                     std::string_view url) { return connectAddress(policy, url, resolve); };
   if (const auto& d = config.discord) {
     add(destination(fmt::format("discord/{}/{}", ns, d->secret), [&] {
       return makeDiscordSender({.transport = options_.transport,
                                 .webhook_url = secretValue(ns, d->secret, kDiscordWebhookUrlKey),
-                                .refused = refused});
+                                .refused = refused,
+                                .connect_address = connect});
     }));
   }
   if (const auto& d = config.webhook) {
@@ -135,7 +139,8 @@ NotifierPtr Notifiers::notifierFor(std::string_view ns, const NotifierConfig& co
       WebhookOptions o{.transport = options_.transport,
                        .url = d->url,
                        .clock = options_.clock,
-                       .refused = refused};
+                       .refused = refused,
+                       .connect_address = connect};
       if (!d->secret.empty()) {
         o.signing_key = secretValue(ns, d->secret, kWebhookSigningKey);
       }

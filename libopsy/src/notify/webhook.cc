@@ -125,6 +125,9 @@ class WebhookSender : public Sender {
     for (const auto& [name, value] : options_.headers) {
       req.headers.emplace_back(name, value);
     }
+    if (options_.connect_address) {
+      OPSY_ASSIGN_OR_RETURN(req.connect_address, options_.connect_address(options_.url));
+    }
     Result<http::Response> resp = options_.transport->send(req);
     if (!resp) {
       return fail(withoutUrl(std::move(resp.error()), req.url, "webhook"));

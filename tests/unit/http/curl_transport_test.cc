@@ -49,6 +49,7 @@ class CurlTransportTest : public ::testing::Test {
       res.set_header("X-Echo-Test", headerOr(req, "X-Test", "<none>"));
       res.set_header("X-Echo-Content-Type", headerOr(req, "Content-Type", "<none>"));
       res.set_header("X-Echo-Expect", headerOr(req, "Expect", "<none>"));
+      res.set_header("X-Echo-Host", headerOr(req, "Host", "<none>"));
       res.set_content("body=" + req.body, "text/plain");
     };
     server->Get("/echo", echo);
@@ -150,6 +151,29 @@ INSTANTIATE_TEST_SUITE_P(Methods, CurlTransportMethodTest,
                          [](const ::testing::TestParamInfo<MethodCase>& p) {
                            return p.param.method + (p.param.body.empty() ? "" : "WithBody");
                          });
+
+// connect_address sends the connection to a checked address while the URL's name stays the Host
+// (and, over TLS, the name verified); a name that resolves nowhere then still reaches the server.
+// Anything but an IP literal is refused before any connection.
+TEST_F(CurlTransportTest, ConnectAddressPinsTheConnectionAndKeepsTheHost) {
+  TransportPtr t = transport();
+  ASSERT_NE(t, nullptr);
+  std::string named = url("/echo");
+  named.replace(named.find("127.0.0.1"), 9, "hooks.opsy.invalid");
+  ASSERT_FALSE(t->send(makeRequest("GET", named)).has_value()) << ".invalid resolved";
+  Request pinned = makeRequest("GET", named);
+  pinned.connect_address = "127.0.0.1";
+  Result<Response> resp = t->send(pinned);
+  ASSERT_TRUE(resp.has_value()) << resp.error().toString();
+  EXPECT_EQ(resp->status, 200);
+  EXPECT_THAT(std::string(resp->header("X-Echo-Host").value_or("")),
+              ::testing::StartsWith("hooks.opsy.invalid:"));
+
+  pinned.connect_address = "hooks.opsy.invalid";
+  Result<Response> bad = t->send(pinned);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, ErrorCode::InvalidArgument);
+}
 
 // HEAD reads the headers and no body, without waiting for the Content-Length it announces.
 TEST_F(CurlTransportTest, HeadReadsNoBody) {

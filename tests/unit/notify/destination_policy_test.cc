@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
+#include <map>
+
 namespace opsy::notify {
 namespace {
 
@@ -105,6 +107,63 @@ TEST(DestinationPolicyUrls, TheAdminsAllowListAdmitsNamesGlobsAndCidrsOverHttpTo
               HasSubstr("resolved to an address that is not public"));
   EXPECT_EQ(refusedAddress(policy, "hooks.corp.internal", reinterpret_cast<const sockaddr&>(imds)),
             std::nullopt);
+}
+
+// A name is judged by every address it resolves to and pinned to the first; IP literals and
+// names the admin listed are not resolved at all; a name that does not resolve is Unavailable.
+TEST(DestinationPolicyConnect, EveryResolvedAddressIsJudgedAndTheFirstIsPinned) {
+  std::map<std::string, std::vector<std::string>> dns = {
+      {"hooks.example.com", {"93.184.216.34", "2606:2800:220:1::1"}},
+      {"rebind.example.com", {"93.184.216.34", "169.254.169.254"}},
+      {"v6meta.example.com", {"fd00:ec2::254"}},
+      {"nowhere.example.com", {}},
+  };
+  std::vector<std::string> asked;
+  HostResolver resolve = [&](const std::string& host) -> Result<std::vector<std::string>> {
+    asked.push_back(host);
+    if (host == "broken.example.com") {
+      return fail(ErrorCode::Unavailable,
+                  "notification destination broken.example.com does "
+                  "not resolve: Name or service not known");
+    }
+    return dns[host];
+  };
+  DestinationPolicy policy{.allowed_hosts = {"*.corp.example", "10.20.0.0/16"}};
+  EXPECT_EQ(connectAddress(policy, "https://hooks.example.com/x", resolve).value(),
+            std::optional<std::string>("93.184.216.34"));
+
+  auto rebind = connectAddress(policy, "https://rebind.example.com/x", resolve);
+  ASSERT_FALSE(rebind.has_value());
+  EXPECT_EQ(rebind.error().code, ErrorCode::PermissionDenied);
+  EXPECT_THAT(rebind.error().message, HasSubstr("rebind.example.com"));
+  EXPECT_THAT(rebind.error().message, HasSubstr("169.254.169.254"));
+  EXPECT_THAT(rebind.error().message, HasSubstr("--notification-allowed-hosts"));
+  EXPECT_EQ(connectAddress(policy, "https://v6meta.example.com/", resolve).error().code,
+            ErrorCode::PermissionDenied);
+  EXPECT_EQ(connectAddress(policy, "https://nowhere.example.com/", resolve).error().code,
+            ErrorCode::Unavailable);
+  EXPECT_EQ(connectAddress(policy, "https://broken.example.com/", resolve).error().code,
+            ErrorCode::Unavailable);
+
+  asked.clear();
+  EXPECT_EQ(connectAddress(policy, "https://hooks.corp.example/x", resolve).value(), std::nullopt);
+  EXPECT_EQ(connectAddress(policy, "https://93.184.216.34/x", resolve).value(), std::nullopt);
+  EXPECT_TRUE(asked.empty()) << "resolved a name it had no reason to";
+
+  // A CIDR on the allow list admits what a name resolves into.
+  dns["internal.example.com"] = {"10.20.3.4"};
+  EXPECT_EQ(connectAddress(policy, "https://internal.example.com/", resolve).value(),
+            std::optional<std::string>("10.20.3.4"));
+}
+
+// The real resolver answers for localhost with a loopback address, which the policy refuses.
+TEST(DestinationPolicyConnect, SystemResolverFeedsTheSameJudgement) {
+  auto addresses = systemResolver()("localhost");
+  ASSERT_TRUE(addresses.has_value()) << addresses.error().message;
+  ASSERT_FALSE(addresses->empty());
+  auto pinned = connectAddress({}, "https://localhost.:8443/", systemResolver());
+  ASSERT_FALSE(pinned.has_value());
+  EXPECT_EQ(pinned.error().code, ErrorCode::PermissionDenied);
 }
 
 TEST(DestinationPolicyValidation, ABadCidrNamesTheFlag) {

@@ -198,6 +198,39 @@ TEST_F(NotifiersTest, DestinationsThePolicyRefusesAreNamedAndNeverContacted) {
   EXPECT_EQ(notifiers.refusal(slackOnly()), std::nullopt);
 }
 
+// A public-looking name is resolved before each send and every address judged: one that points at
+// the metadata service is refused without contact (also when it did not a moment before: DNS
+// rebinding), and an accepted one is the address the request is pinned to.
+TEST_F(NotifiersTest, NamesAreResolvedJudgedAndPinnedAtEverySend) {
+  std::mutex mu;
+  std::vector<std::string> answer = {"93.184.216.34"};
+  NotifiersOptions o = options();
+  o.destinations = {};
+  o.resolver = [&](const std::string& host) -> Result<std::vector<std::string>> {
+    EXPECT_EQ(host, "hooks.example.com");
+    std::lock_guard lock(mu);
+    return answer;
+  };
+  NotifierConfig config;
+  config.webhook = WebhookDestination{.url = "https://hooks.example.com/opsy"};
+  Notifiers notifiers(std::move(o));
+  EXPECT_EQ(notifiers.refusal(config), std::nullopt);
+
+  notifiers.notifierFor("ops", config, "eu-west-1")->notify({.title = "Build succeeded"});
+  notifiers.flush();
+  ASSERT_EQ(slack_->requests().size(), 1u);
+  EXPECT_EQ(slack_->requests()[0].connect_address, std::optional<std::string>("93.184.216.34"));
+
+  {
+    std::lock_guard lock(mu);
+    answer = {"93.184.216.34", "169.254.169.254"};
+  }
+  notifiers.notifierFor("ops", config, "eu-west-1")->notify({.title = "Build succeeded again"});
+  notifiers.flush();
+  EXPECT_EQ(slack_->requests().size(), 1u) << "a refused name was contacted";
+  EXPECT_THAT(outcomes(), ::testing::ElementsAre("webhook:sent", "webhook:failed"));
+}
+
 // A destination that hangs neither blocks notify() nor delays the other destinations.
 TEST_F(NotifiersTest, AHungDestinationDelaysNoOther) {
   EXPECT_CALL(secrets_, get(_, _, _)).WillRepeatedly(Return(secret("slack", "token", "xoxb-1")));

@@ -53,6 +53,10 @@ struct Request {
   // Presented instead of the transport's client certificate, for this request only (credentials
   // that rotate, such as an exec plugin's). Ignored for http:// URLs.
   std::optional<ClientCertificate> client_certificate;
+  // Connect to this IP address instead of resolving the URL's host, which still names the server
+  // for TLS (SNI, certificate check) and Host: a caller that checked where a name points makes
+  // the connection go exactly there, whatever the name resolves to a moment later.
+  std::optional<std::string> connect_address;
 };
 
 struct Response {

@@ -31,6 +31,9 @@ struct DiscordOptions {
   std::string username;
   // Why the URL read from the Secret may not be posted to; unset admits any URL.
   std::function<std::optional<std::string>(std::string_view url)> refused;
+  // Where to connect for `url` (notify::connectAddress()): an address to pin the connection to,
+  // nullopt to let the transport resolve the name; an error refuses the send. Unset: resolve.
+  std::function<Result<std::optional<std::string>>(std::string_view url)> connect_address;
 };
 
 // name() == "discord".

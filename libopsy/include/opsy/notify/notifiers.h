@@ -42,6 +42,8 @@ struct NotifiersOptions {
   AsyncNotifierOptions async;
   // Where webhook and Discord notifications may go (the URLs come from resources).
   DestinationPolicy destinations;
+  // Resolves webhook and Discord host names for the destination check; unset: getaddrinfo().
+  HostResolver resolver;
 };
 
 // Knows how to reach the destinations a resource's spec.notifier names. Both controllers depend

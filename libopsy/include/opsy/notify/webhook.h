@@ -57,6 +57,9 @@ struct WebhookOptions {
   Clock* clock = nullptr;
   // Why `url` may not be posted to (notify/destination_policy.h); unset admits any URL.
   std::function<std::optional<std::string>(std::string_view url)> refused;
+  // Where to connect for `url` (notify::connectAddress()): an address to pin the connection to,
+  // nullopt to let the transport resolve the name; an error refuses the send. Unset: resolve.
+  std::function<Result<std::optional<std::string>>(std::string_view url)> connect_address;
 };
 
 // name() == "webhook". InvalidArgument names the option ("url", "headers") that is wrong.
