@@ -15,10 +15,8 @@ Usage: chart_e2e.py --helm H --kubectl K --fake-kube F --packer-builder P --ami-
                     --repo REPO_ROOT --work DIR
 """
 import argparse
-import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -29,6 +27,8 @@ import urllib.request
 
 import yaml
 
+from checks import check, expect, run, stop, summary
+
 NAMESPACE = "opsy-system"
 RELEASE = "opsy"
 PROMETHEUS = ("monitoring", "prometheus")
@@ -38,30 +38,6 @@ TOKENS = {
 }
 # Chart component -> the controller label of its metrics.
 METRICS_NAME = {"packer-builder": "packer-builder", "ami-refresher": "ami-refresh"}
-RESULTS = {"passed": 0, "failed": 0}
-
-
-def check(name, fn):
-    try:
-        fn()
-    except Exception as e:  # noqa: BLE001 - every failure is reported, then the next check runs
-        RESULTS["failed"] += 1
-        print(f"FAIL {name}: {e}")
-    else:
-        RESULTS["passed"] += 1
-        print(f"ok   {name}")
-
-
-def expect(cond, message):
-    if not cond:
-        raise AssertionError(message)
-
-
-def run(cmd, **kwargs):
-    proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, **kwargs)
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
 
 
 def free_port():
@@ -131,11 +107,7 @@ class Cluster:
         return path
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop(self.proc, 10)
         self.log.close()
 
 
@@ -190,11 +162,7 @@ class Controller:
             return f.read()[-6000:]
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop(self.proc, 20)
         self.log.close()
 
 
@@ -309,8 +277,7 @@ def main():
     }
     scenario(args, "watch-namespaces", scoped, ["packer-builder"], extra_namespaces=["team-a"])
 
-    print(f"\n{RESULTS['passed']} passed, {RESULTS['failed']} failed")
-    return 1 if RESULTS["failed"] else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import re
 import shutil
 import subprocess
 import sys
-import traceback
 
 import yaml
 
@@ -71,32 +70,7 @@ DEFAULT_EGRESS = [
     ([("TCP", 80)], [{"ipBlock": {"cidr": "169.254.170.23/32"}}]),
 ]
 
-RESULTS = {"passed": 0, "failed": 0}
-
-
-def check(name, fn):
-    try:
-        fn()
-    except Exception as exc:  # noqa: BLE001 - every failure is reported, then counted
-        RESULTS["failed"] += 1
-        print(f"FAIL {name}: {exc}")
-        if not isinstance(exc, AssertionError):
-            traceback.print_exc()
-    else:
-        RESULTS["passed"] += 1
-        print(f"ok   {name}")
-
-
-def expect(cond, message):
-    if not cond:
-        raise AssertionError(message)
-
-
-def run(cmd, **kwargs):
-    proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, **kwargs)
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
+from checks import RESULTS, check, expect, run  # noqa: E402
 
 
 class Render:

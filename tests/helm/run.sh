@@ -14,18 +14,7 @@ if [ -z "$promtool" ]; then
   echo "promtool is missing (Debian package prometheus); run scripts/bootstrap" >&2
   exit 1
 fi
-# PyYAML: Debian's python3-yaml belongs to /usr/bin/python3; another python3 first in PATH may lack it.
-python=""
-for candidate in /usr/bin/python3 python3; do
-  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import yaml' 2>/dev/null; then
-    python=$candidate
-    break
-  fi
-done
-if [ -z "$python" ]; then
-  echo "PyYAML is missing (Debian package python3-yaml); run scripts/bootstrap" >&2
-  exit 1
-fi
+. "$here/python.sh"
 
 exec "$python" "$here/check_chart.py" --helm "$work/tools/bin/helm" --kubectl "$work/tools/bin/kubectl" \
   --promtool "$promtool" --repo "$repo" --work "$work/out"

@@ -13,17 +13,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 "$here/fetch_tools.sh" "$work/tools"
 
-python=""
-for candidate in /usr/bin/python3 python3; do
-  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import yaml' 2>/dev/null; then
-    python=$candidate
-    break
-  fi
-done
-if [ -z "$python" ]; then
-  echo "PyYAML is missing (Debian package python3-yaml); run scripts/bootstrap" >&2
-  exit 1
-fi
+. "$here/python.sh"
 
 exec "$python" "$here/chart_e2e.py" --helm "$work/tools/bin/helm" --kubectl "$work/tools/bin/kubectl" \
   --fake-kube "$fake_kube" --packer-builder "$packer_builder" --ami-refresh "$ami_refresh" \
