@@ -42,12 +42,16 @@ std::string mediaType(const std::string& content_type) {
   return media;
 }
 
+// A boolean query parameter as the API server converts it (Convert_Slice_string_To_bool): absent,
+// "0" or "false" in any case is false; anything else, empty, "True" or "yes" included, is true.
 bool truthy(const httplib::Request& req, const char* key) {
   if (!req.has_param(key)) {
     return false;
   }
-  const std::string v = req.get_param_value(key);
-  return v == "1" || v == "true" || v.empty();
+  std::string v = req.get_param_value(key);
+  std::transform(v.begin(), v.end(), v.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return v != "0" && v != "false";
 }
 
 std::string hex(std::string_view s) {

@@ -53,6 +53,22 @@ TEST_F(FakeKubeWatch, WatchWithoutResourceVersionStartsWithCurrentState) {
   EXPECT_EQ(types(lines), (std::vector<std::string>{"ADDED", "ADDED"}));
 }
 
+// Query booleans read as the API server reads them: python3-kubernetes sends watch=True and gets
+// a watch; "0" and "false" in any case are a plain list, anything else, "yes" too, a watch.
+TEST_F(FakeKubeWatch, WatchParameterIsReadLikeTheApiServersBooleans) {
+  post(kConfigMaps, configMap("a"));
+  for (const char* value : {"True", "TRUE", "yes", ""}) {
+    StreamReader watch(kube_.url(), kube_.token(), std::string(kConfigMaps) + "?watch=" + value);
+    EXPECT_EQ(types(watch.waitForLines(1)), (std::vector<std::string>{"ADDED"})) << value;
+  }
+  for (const char* value : {"False", "FALSE", "0"}) {
+    Reply list = get(std::string(kConfigMaps) + "?watch=" + value);
+    EXPECT_EQ(list.status, 200) << value;
+    EXPECT_EQ(list.str("/kind"), "ConfigMapList") << value;
+    EXPECT_EQ(list.size("/items"), 1u) << value;
+  }
+}
+
 // Resuming from an older resourceVersion replays the events after it.
 TEST_F(FakeKubeWatch, ResumesFromResourceVersion) {
   Reply a = post(kConfigMaps, configMap("a"));
