@@ -146,7 +146,9 @@ JsonPtr statusObject(const ApiError& error) {
   doc->AddMember("metadata", JsonValue(rapidjson::kObjectType), a);
   doc->AddMember("status", "Failure", a);
   doc->AddMember("message", str(error.message, a), a);
-  doc->AddMember("reason", str(error.reason, a), a);
+  if (!error.reason.empty()) {  // an error that is not a Status (etcd's) has no reason
+    doc->AddMember("reason", str(error.reason, a), a);
+  }
   if (error.has_details) {
     JsonValue details(rapidjson::kObjectType);
     if (!error.name.empty()) {

@@ -8,6 +8,7 @@
 #include "support/fake_kube_impl.h"
 #include "support/fake_kube_protobuf.h"
 #include "support/fake_kube_selector.h"
+#include "support/fake_kube_validation.h"
 
 namespace opsy::testing {
 
@@ -471,6 +472,13 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
   };
 
   const std::string& method = req.method;
+  if ((method == "POST" || method == "PUT" || method == "PATCH") &&
+      req.body.size() > kMaxRequestBodyBytes) {
+    lock.unlock();
+    sendError(res, requestTooLargeError());
+    finish(res);
+    return;
+  }
   const std::string body_type = mediaType(req.get_header_value("Content-Type"));
   if ((method == "POST" || method == "PUT") && !req.body.empty() &&
       body_type != "application/json" && body_type != "application/yaml" && !body_type.empty() &&

@@ -7,6 +7,7 @@
 
 #include "support/fake_kube_impl.h"
 #include "support/fake_kube_schema.h"
+#include "support/fake_kube_validation.h"
 
 namespace opsy::testing {
 
@@ -113,7 +114,8 @@ void foldSecretStringData(JsonValue& object, rapidjson::Document::AllocatorType&
 }
 
 // Built-in validation the controllers can trip over: events.k8s.io/v1 Events (strict rules for
-// that API), core v1 Events (involvedObject namespace) and Leases.
+// that API), core v1 Events (involvedObject namespace) and Leases here; names, labels, Secrets,
+// ConfigMaps and Jobs in fake_kube_validation.cc.
 std::vector<StatusCause> validateBuiltin(const ResourceType& type, const JsonValue& object,
                                          const std::string& ns) {
   std::vector<StatusCause> causes;
@@ -174,6 +176,8 @@ std::vector<StatusCause> validateBuiltin(const ResourceType& type, const JsonVal
            "spec.leaseTransitions"});
     }
   }
+  auto general = validateObject(type, object, ns);
+  causes.insert(causes.end(), general.begin(), general.end());
   return causes;
 }
 
@@ -307,6 +311,11 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
       }
     }
   }
+  if (!options.internal) {
+    if (auto decode = decodeError(type, object)) {
+      return apiFail(*decode);
+    }
+  }
   if (!options.internal && !type.isEventsV1()) {
     if (auto causes = validateBuiltin(type, object, ns); !causes.empty()) {
       return apiFail(invalidError(type, name, std::move(causes)));
@@ -358,6 +367,9 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
   }
   if (type.plural == "customresourcedefinitions" && !options.internal) {
     removeMember(object, "status");
+  }
+  if (!options.internal && toJson(object).size() > kMaxStoredObjectBytes) {
+    return apiFail(storedObjectTooLargeError());
   }
   if (options.dry_run) {
     return std::make_shared<Json>(std::move(object));
@@ -550,8 +562,16 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
       }
     }
   }
+  if (!options.internal) {
+    if (auto decode = decodeError(type, next)) {
+      return apiFail(*decode);
+    }
+  }
   if (!options.internal && !type.custom && !type.isEventsV1()) {
-    if (auto causes = validateBuiltin(type, next, ns); !causes.empty()) {
+    auto causes = validateBuiltin(type, next, ns);
+    auto immutable = validateUpdate(type, *current, next);
+    causes.insert(causes.end(), immutable.begin(), immutable.end());
+    if (!causes.empty()) {
       return apiFail(invalidError(type, name, std::move(causes)));
     }
   }
@@ -567,6 +587,9 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
   // A no-op write changes nothing, not even the resourceVersion.
   if (next == *current) {
     return current;
+  }
+  if (!options.internal && toJson(next).size() > kMaxStoredObjectBytes) {
+    return apiFail(storedObjectTooLargeError());
   }
   if (options.dry_run) {
     return std::make_shared<Json>(std::move(next));

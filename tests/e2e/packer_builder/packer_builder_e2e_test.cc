@@ -446,6 +446,39 @@ TEST_F(PackerBuilderE2eTest, RefusedJobIsJobRejectedWithTheServersMessage) {
   EXPECT_EQ(eventCount("BuildFailed"), 0) << "no \"Job disappeared\" for a Job never made";
 }
 
+// Specs whose Job the API server refuses on its own rules: a git-sync container named like the
+// Packer container (422 Duplicate value) and a resource quantity that is not one (400). The
+// builder shows the server's words on Ready (JobRejected), and no Job exists.
+TEST_F(PackerBuilderE2eTest, JobsTheApiServerRefusesAreJobRejectedWithItsMessage) {
+  ASSERT_NO_FATAL_FAILURE(setSampleTimer("2s"));
+  ASSERT_NO_FATAL_FAILURE(setSample("/spec/gitSync/name", "packer-build"));
+  startController();
+  applySample();
+  ASSERT_TRUE(waitFor([&] { return condition(builder(), "Ready") == "False/JobRejected"; }, 10s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  EXPECT_THAT(conditionMessage(builder(), "Ready"),
+              ::testing::HasSubstr("Duplicate value: \"packer-build\""));
+
+  // Fix the name, break the quantity: the next attempt is refused for that instead.
+  auto doc = parseJson(toJson(builder()));
+  ASSERT_TRUE(doc.has_value());
+  rapidjson::Pointer("/spec/gitSync/name").Set(*doc, "git-sync");
+  rapidjson::Pointer("/spec/builder/resources/requests/cpu").Set(*doc, "lots");
+  ASSERT_TRUE(kube_->updateObject(toJson(*doc)));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return conditionMessage(builder(), "Ready").find("quantities must match") !=
+               std::string::npos;
+      },
+      15s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  EXPECT_EQ(condition(builder(), "Ready"), "False/JobRejected");
+  EXPECT_TRUE(kube_->listObjects("batch/v1", "Job", kNamespace).empty());
+  EXPECT_EQ(runner_->jobCount(), 0);
+}
+
 // The cluster admin's build policy binds the CR author: an image the controller's flags do not
 // allow, and a ServiceAccount neither listed nor labelled, are PolicyDenied naming the field and
 // the rule, and no Job is created; labelling the ServiceAccount lets the build start.

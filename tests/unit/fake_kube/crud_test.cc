@@ -389,7 +389,10 @@ TEST_F(FakeKubeCrud, DeleteAnswersLikeTheRealServer) {
   EXPECT_EQ(get(std::string(kConfigMaps) + "/a").status, 404);
   EXPECT_EQ(del(std::string(kConfigMaps) + "/a").status, 404);
 
-  post("/api/v1/namespaces/default/pods", R"({"metadata":{"name":"p"},"spec":{}})");
+  ASSERT_EQ(post("/api/v1/namespaces/default/pods",
+                 R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}})")
+                .status,
+            201);
   Reply pod = del("/api/v1/namespaces/default/pods/p");
   EXPECT_EQ(pod.status, 200);
   EXPECT_EQ(pod.str("/kind"), "Pod");
