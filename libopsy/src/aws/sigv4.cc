@@ -1,12 +1,13 @@
 #include "opsy/aws/sigv4.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <strings.h>
 
 #include <algorithm>
 #include <array>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "aws/url.h"
@@ -44,8 +45,11 @@ std::string toHex(const unsigned char* data, size_t n) {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
   return out;
 }
 
@@ -55,7 +59,13 @@ bool isUnreserved(unsigned char c) {
 
 // Trims the value and collapses each run of whitespace (including folded lines) to one space.
 std::string canonicalHeaderValue(std::string_view value) {
+  // Most values (tokens, dates, hashes) have no whitespace to trim or collapse.
+  if (std::none_of(value.begin(), value.end(),
+                   [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; })) {
+    return std::string(value);
+  }
   std::string out;
+  out.reserve(value.size());
   bool pending_space = false;
   for (char c : value) {
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
@@ -165,19 +175,96 @@ SignatureParts finish(std::string canonical, std::string signed_headers,
 
 }  // namespace
 
+namespace {
+
+constexpr size_t kSha256Bytes = 32;
+constexpr size_t kSha256Block = 64;
+using Digest = std::array<unsigned char, kSha256Bytes>;
+
+// OpenSSL 3 looks an algorithm up by name on every one-shot call (EVP_Digest, HMAC) and allocates
+// a context for it; that was most of a signature's cost. The algorithm is fetched once and each
+// thread keeps one context, re-initialised per digest.
+const EVP_MD* sha256Algorithm() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md != nullptr ? md : EVP_sha256();
+}
+
+class Sha256 {
+ public:
+  Sha256() {
+    static thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(
+        EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    ctx_ = ctx.get();
+    EVP_DigestInit_ex2(ctx_, sha256Algorithm(), nullptr);
+  }
+  Sha256& add(std::string_view data) {
+    EVP_DigestUpdate(ctx_, data.data(), data.size());
+    return *this;
+  }
+  Sha256& add(const unsigned char* data, size_t n) {
+    EVP_DigestUpdate(ctx_, data, n);
+    return *this;
+  }
+  Digest finish() {
+    Digest out{};
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_, out.data(), &len);
+    return out;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+// HMAC-SHA256 (RFC 2104) over the reused digest context.
+Digest hmac(std::string_view key, std::string_view data) {
+  std::array<unsigned char, kSha256Block> block{};
+  if (key.size() > kSha256Block) {
+    Digest hashed = Sha256().add(key).finish();
+    std::copy(hashed.begin(), hashed.end(), block.begin());
+  } else {
+    std::copy(key.begin(), key.end(), block.begin());
+  }
+  std::array<unsigned char, kSha256Block> pad{};
+  for (size_t i = 0; i < kSha256Block; ++i) {
+    pad[i] = block[i] ^ 0x36;
+  }
+  Digest inner = Sha256().add(pad.data(), pad.size()).add(data).finish();
+  for (size_t i = 0; i < kSha256Block; ++i) {
+    pad[i] = block[i] ^ 0x5c;
+  }
+  return Sha256().add(pad.data(), pad.size()).add(inner.data(), inner.size()).finish();
+}
+
+std::string_view view(const Digest& d) {
+  return {reinterpret_cast<const char*>(d.data()), d.size()};
+}
+
+// The derived key changes once a day per region and service, so it is kept instead of four HMACs
+// per request. Keyed by the secret too: rotated credentials derive their own.
+struct SigningKeyCache {
+  struct Entry {
+    std::string secret, date, region, service;
+    Digest key;
+  };
+  std::mutex mu;
+  std::vector<Entry> entries;  // newest last; a handful of regions and services
+};
+
+SigningKeyCache& signingKeyCache() {
+  static SigningKeyCache cache;
+  return cache;
+}
+
+}  // namespace
+
 std::string sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  return toHex(digest, len);
+  Digest d = Sha256().add(data).finish();
+  return toHex(d.data(), d.size());
 }
 
 std::string hmacSha256(std::string_view key, std::string_view data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  return std::string(reinterpret_cast<const char*>(mac), len);
+  return std::string(view(hmac(key, data)));
 }
 
 std::string uriEncode(std::string_view text, bool keep_slash) {
@@ -266,15 +353,22 @@ std::string canonicalRequest(const http::Request& request, std::string_view payl
   auto headers = headersToSign(request, url);
   std::string list = signedHeaderList(headers);
   std::string out;
-  out += request.method + "\n";
-  out += canonicalUri(url.path, normalize_path) + "\n";
-  out += canonicalQuery(url.query) + "\n";
+  out.reserve(256 + request.url.size() + list.size() + 2 * request.headers.size() * 16 + [&] {
+    size_t n = 0;
+    for (const auto& [name, value] : headers) {
+      n += name.size() + value.size() + 2;
+    }
+    return n;
+  }());
+  out.append(request.method).push_back('\n');
+  out.append(canonicalUri(url.path, normalize_path)).push_back('\n');
+  out.append(canonicalQuery(url.query)).push_back('\n');
   for (const auto& [name, value] : headers) {
-    out += name + ":" + value + "\n";
+    out.append(name).append(":").append(value).push_back('\n');
   }
-  out += "\n";
-  out += list + "\n";
-  out += payload_hash;
+  out.push_back('\n');
+  out.append(list).push_back('\n');
+  out.append(payload_hash);
   if (signed_headers != nullptr) {
     *signed_headers = std::move(list);
   }
@@ -293,10 +387,29 @@ std::string stringToSign(TimePoint t, std::string_view scope, std::string_view c
 
 std::string signingKey(std::string_view secret_access_key, TimePoint t, std::string_view region,
                        std::string_view service) {
-  std::string k_date = hmacSha256("AWS4" + std::string(secret_access_key), formatDateStamp(t));
-  std::string k_region = hmacSha256(k_date, region);
-  std::string k_service = hmacSha256(k_region, service);
-  return hmacSha256(k_service, "aws4_request");
+  const std::string date = formatDateStamp(t);
+  SigningKeyCache& cache = signingKeyCache();
+  {
+    std::lock_guard lock(cache.mu);
+    for (const auto& e : cache.entries) {
+      if (e.date == date && e.region == region && e.service == service &&
+          e.secret == secret_access_key) {
+        return std::string(view(e.key));
+      }
+    }
+  }
+  Digest k_date = hmac("AWS4" + std::string(secret_access_key), date);
+  Digest k_region = hmac(view(k_date), region);
+  Digest k_service = hmac(view(k_region), service);
+  Digest key = hmac(view(k_service), "aws4_request");
+  constexpr size_t kMaxKeys = 16;
+  std::lock_guard lock(cache.mu);
+  if (cache.entries.size() >= kMaxKeys) {
+    cache.entries.erase(cache.entries.begin());
+  }
+  cache.entries.push_back(
+      {std::string(secret_access_key), date, std::string(region), std::string(service), key});
+  return std::string(view(key));
 }
 
 std::string signature(std::string_view signing_key, std::string_view string_to_sign) {

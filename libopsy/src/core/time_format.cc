@@ -147,10 +147,28 @@ Result<TimePoint> parseRfc3339(std::string_view text) {
   return t;
 }
 
+namespace {
+
+// Fixed-width digits without a formatting library: every signed AWS request formats two dates.
+void putDigits(char* out, unsigned value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
+}  // namespace
+
 std::string formatAmzDate(TimePoint t) {
   Civil c = toCivil(t);
-  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z", c.year, c.month, c.day, c.hour, c.minute,
-                     c.second);
+  std::string out = "00000000T000000Z";
+  putDigits(&out[0], static_cast<unsigned>(c.year), 4);
+  putDigits(&out[4], c.month, 2);
+  putDigits(&out[6], c.day, 2);
+  putDigits(&out[9], c.hour, 2);
+  putDigits(&out[11], c.minute, 2);
+  putDigits(&out[13], c.second, 2);
+  return out;
 }
 
 Result<TimePoint> parseAmzDate(std::string_view text) {
@@ -166,7 +184,11 @@ Result<TimePoint> parseAmzDate(std::string_view text) {
 
 std::string formatDateStamp(TimePoint t) {
   Civil c = toCivil(t);
-  return fmt::format("{:04}{:02}{:02}", c.year, c.month, c.day);
+  std::string out = "00000000";
+  putDigits(&out[0], static_cast<unsigned>(c.year), 4);
+  putDigits(&out[4], c.month, 2);
+  putDigits(&out[6], c.day, 2);
+  return out;
 }
 
 TimePoint fromEpochSeconds(double seconds) {

@@ -196,6 +196,59 @@ TEST(SigV4, DoesNotSignVolatileHeaders) {
 }
 
 // Without credentials there is nothing to sign with: the call fails instead of going unsigned.
+// The derived key is kept per (secret, date, region, service): each of those changing gives the
+// key the four HMACs of the specification give, never a kept one of another secret or day. The
+// expected keys are derived here step by step, as the specification writes them.
+TEST(SigV4, KeptSigningKeysFollowSecretDateRegionAndService) {
+  auto derive = [](const std::string& secret, const std::string& date, const std::string& region,
+                   const std::string& service) {
+    return hmacSha256(hmacSha256(hmacSha256(hmacSha256("AWS4" + secret, date), region), service),
+                      "aws4_request");
+  };
+  const TimePoint day1 = parseRfc3339("2026-12-01T23:59:59Z").value();
+  const TimePoint day2 = parseRfc3339("2026-12-02T00:00:00Z").value();
+  for (int round = 0; round < 2; ++round) {  // the second round reads what the first kept
+    EXPECT_EQ(signingKey("secret-a", day1, "us-west-2", "ec2"),
+              derive("secret-a", "20261201", "us-west-2", "ec2"));
+    EXPECT_EQ(signingKey("secret-b", day1, "us-west-2", "ec2"),
+              derive("secret-b", "20261201", "us-west-2", "ec2"));
+    EXPECT_EQ(signingKey("secret-a", day2, "us-west-2", "ec2"),
+              derive("secret-a", "20261202", "us-west-2", "ec2"));
+    EXPECT_EQ(signingKey("secret-a", day1, "eu-west-1", "ec2"),
+              derive("secret-a", "20261201", "eu-west-1", "ec2"));
+    EXPECT_EQ(signingKey("secret-a", day1, "us-west-2", "eks"),
+              derive("secret-a", "20261201", "us-west-2", "eks"));
+  }
+  // More combinations than are kept: the oldest is derived again, still right.
+  for (int i = 0; i < 40; ++i) {
+    const std::string region = "region-" + std::to_string(i);
+    EXPECT_EQ(signingKey("secret-a", day1, region, "ec2"),
+              derive("secret-a", "20261201", region, "ec2"));
+  }
+  EXPECT_EQ(signingKey("secret-a", day1, "us-west-2", "ec2"),
+            derive("secret-a", "20261201", "us-west-2", "ec2"));
+}
+
+// HMAC-SHA256 agrees with RFC 4231's test cases, including a key longer than the block.
+TEST(SigV4, HmacSha256MatchesRfc4231) {
+  auto hex = [](const std::string& raw) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : raw) {
+      out.push_back(digits[c >> 4]);
+      out.push_back(digits[c & 0xf]);
+    }
+    return out;
+  };
+  EXPECT_EQ(hex(hmacSha256(std::string(20, '\x0b'), "Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(hex(hmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(hex(hmacSha256(std::string(131, '\xaa'),
+                           "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
 TEST(SigV4, EmptyCredentialsAreRejected) {
   http::Request req = makeRequest("GET", "https://sts.amazonaws.com/");
   auto parts = signRequest(req, Credentials{}, "us-east-1", "sts", TimePoint{});
