@@ -155,6 +155,9 @@ Status FakeKube::start() {
     impl_->server_ = std::make_unique<httplib::Server>();
   }
   impl_->installRoutes();
+  // Headers and body go out as separate writes; with Nagle's algorithm the body would wait for the
+  // client's delayed ACK, ~40 ms on every answer, as no real API server makes anyone wait.
+  impl_->server_->set_tcp_nodelay(true);
   if (impl_->options_.port == 0) {
     impl_->port_ = impl_->server_->bind_to_any_port("127.0.0.1");
   } else if (impl_->server_->bind_to_port("127.0.0.1", impl_->options_.port)) {
