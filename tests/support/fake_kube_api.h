@@ -100,7 +100,7 @@ ApiError simpleError(int code, const std::string& reason, const std::string& mes
 bool wantsTable(const std::string& accept_header);
 std::shared_ptr<Json> tableFor(const ResourceType& type, const std::vector<JsonPtr>& objects,
                                bool with_columns, const std::string& resource_version,
-                               TimePoint now);
+                               TimePoint now, std::string_view include_object = "Metadata");
 // Kubernetes' human-readable age: 45s, 3m20s, 5h, 2d3h, ...
 std::string humanDuration(std::chrono::seconds d);
 

@@ -55,6 +55,12 @@ bool truthy(const httplib::Request& req, const char* key) {
   return v != "0" && v != "false";
 }
 
+// The Table rows' embedded object: Metadata unless the client asks for Object or None.
+std::string includeObject(const httplib::Request& req) {
+  const std::string v = req.get_param_value("includeObject");
+  return v.empty() ? "Metadata" : v;
+}
+
 std::string hex(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
@@ -510,7 +516,8 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
     if (obj != nullptr && table) {
       sendObject(res, 200,
                  *tableFor(*type, {withApiVersion(obj, *type)}, true,
-                           stringAt(*obj, {"metadata", "resourceVersion"}), clock_->now()));
+                           stringAt(*obj, {"metadata", "resourceVersion"}), clock_->now(),
+                           includeObject(req)));
     } else {
       send(obj == nullptr ? ApiResult<JsonPtr>(apiFail(notFoundError(*type, route.name)))
                           : ApiResult<JsonPtr>(obj),
@@ -526,8 +533,8 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
         items.push_back(cloneJson(item));
       }
       const JsonValue& list_meta = (**list)["metadata"];
-      auto rendered =
-          tableFor(*type, items, true, stringAt(list_meta, {"resourceVersion"}), clock_->now());
+      auto rendered = tableFor(*type, items, true, stringAt(list_meta, {"resourceVersion"}),
+                               clock_->now(), includeObject(req));
       auto& table_meta = (*rendered)["metadata"];
       for (const char* field : {"continue", "remainingItemCount"}) {
         if (const JsonValue* v = member(list_meta, field); v != nullptr) {

@@ -399,7 +399,7 @@ std::string humanDuration(std::chrono::seconds d) {
 
 std::shared_ptr<Json> tableFor(const ResourceType& type, const std::vector<JsonPtr>& objects,
                                bool with_columns, const std::string& resource_version,
-                               TimePoint now) {
+                               TimePoint now, std::string_view include_object) {
   auto table = std::make_shared<Json>();
   table->SetObject();
   auto& a = table->GetAllocator();
@@ -435,13 +435,23 @@ std::shared_ptr<Json> tableFor(const ResourceType& type, const std::vector<JsonP
     }
     JsonValue row(rapidjson::kObjectType);
     row.AddMember("cells", cells, a);
-    JsonValue partial(rapidjson::kObjectType);
-    partial.AddMember("kind", "PartialObjectMetadata", a);
-    partial.AddMember("apiVersion", "meta.k8s.io/v1", a);
-    JsonValue object_meta;
-    object_meta.CopyFrom(*member(*object, "metadata"), a);
-    partial.AddMember("metadata", object_meta, a);
-    row.AddMember("object", partial, a);
+    // includeObject: Metadata (the default) embeds PartialObjectMetadata, Object the whole object
+    // (what kubectl asks for to --sort-by a field), None nothing.
+    if (include_object == "Object") {
+      JsonValue whole;
+      whole.CopyFrom(*object, a);
+      setString(whole, "kind", type.kind, a);
+      setString(whole, "apiVersion", type.apiVersion(), a);
+      row.AddMember("object", whole, a);
+    } else if (include_object != "None") {
+      JsonValue partial(rapidjson::kObjectType);
+      partial.AddMember("kind", "PartialObjectMetadata", a);
+      partial.AddMember("apiVersion", "meta.k8s.io/v1", a);
+      JsonValue object_meta;
+      object_meta.CopyFrom(*member(*object, "metadata"), a);
+      partial.AddMember("metadata", object_meta, a);
+      row.AddMember("object", partial, a);
+    }
     rows.PushBack(row, a);
   }
   table->AddMember("rows", rows, a);

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "fake_kube_fixture.h"
 
@@ -348,6 +349,85 @@ TEST_F(FakeKubeKubectl, TroubleshootingCommandsWorkAsDocumented) {
     ++ran;
   }
   EXPECT_GE(ran, 4) << "the troubleshooting start block was not found";
+}
+
+// The everyday commands of an operator's user, against the fake: wait for a condition, diff a
+// changed manifest (server-side dry run), events sorted and selected by field, events for one
+// object, describe with its events.
+TEST_F(FakeKubeKubectl, WaitDiffEventsAndDescribeWork) {
+  const std::filesystem::path root =
+      std::filesystem::path(OPSY_TEST_DATA_DIR).parent_path().parent_path();
+  ASSERT_EQ(kubectl("apply -f " + (root / "crds").string()).exit_code, 0);
+  ASSERT_EQ(kubectl("create namespace ci").exit_code, 0);
+  auto manifest = [&](const std::string& branch) {
+    std::ofstream out(dir_ + "/builder.yaml");
+    out << "apiVersion: ami.refresh.ops/v1alpha1\nkind: PackerBuilder\n"
+        << "metadata: {name: pb, namespace: ci}\n"
+        << "spec:\n  region: us-west-2\n  clusterName: prod\n"
+        << "  builder: {repoURL: 'https://example.com/p.git', branch: " << branch
+        << ", image: 'hashicorp/packer:1'}\n";
+  };
+  manifest("main");
+  Output applied = kubectl("apply -f " + dir_ + "/builder.yaml");
+  ASSERT_EQ(applied.exit_code, 0) << applied.text;
+
+  Output patched = kubectl(
+      "patch packerbuilder pb -n ci --subresource=status --type=merge -p "
+      "'{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":"
+      "\"Built\",\"message\":\"ami-0built is active\",\"lastTransitionTime\":"
+      "\"2026-12-01T00:00:00Z\"}]}}'");
+  ASSERT_EQ(patched.exit_code, 0) << patched.text;
+  Output waited = kubectl("wait --for=condition=Ready packerbuilder/pb -n ci --timeout=20s");
+  EXPECT_EQ(waited.exit_code, 0) << waited.text;
+  EXPECT_NE(waited.text.find("condition met"), std::string::npos) << waited.text;
+
+  manifest("release");
+  Output diff = kubectl("diff -f " + dir_ + "/builder.yaml");
+  EXPECT_EQ(diff.exit_code, 1) << "1 means differences found\n" << diff.text;
+  EXPECT_NE(diff.text.find("+    branch: release"), std::string::npos) << diff.text;
+  EXPECT_NE(diff.text.find("-    branch: main"), std::string::npos) << diff.text;
+  Output unchanged = kubectl("get packerbuilder pb -n ci -o jsonpath={.spec.builder.branch}");
+  EXPECT_EQ(unchanged.text, "main") << "diff changed the object";
+
+  // describe selects the events by the object's uid too, as on a real server.
+  const std::string uid = kubectl("get packerbuilder pb -n ci -o jsonpath={.metadata.uid}").text;
+  for (const auto& [name, reason, when] :
+       {std::tuple{"pb.2", "BuildSucceeded", "2026-12-01T02:00:00Z"},
+        std::tuple{"pb.1", "BuildStarted", "2026-12-01T01:00:00Z"},
+        std::tuple{"other.1", "BuildStarted", "2026-12-01T03:00:00Z"}}) {
+    std::ofstream event(dir_ + "/event.yaml");
+    event << "apiVersion: v1\nkind: Event\n"
+          << "metadata: {name: " << name << ", namespace: ci}\n"
+          << "involvedObject: {apiVersion: ami.refresh.ops/v1alpha1, kind: PackerBuilder, name: "
+          << std::string(name).substr(0, std::string(name).find('.')) << ", namespace: ci, uid: '"
+          << (std::string(name).rfind("pb", 0) == 0 ? uid : "other-uid") << "'}\n"
+          << "reason: " << reason << "\ntype: Normal\nmessage: " << reason << "\n"
+          << "firstTimestamp: '" << when << "'\nlastTimestamp: '" << when << "'\ncount: 1\n"
+          << "source: {component: ami.refresh.ops/packer-builder}\n";
+    event.close();
+    ASSERT_EQ(kubectl("apply -f " + dir_ + "/event.yaml").exit_code, 0);
+  }
+  Output sorted =
+      kubectl("get events -n ci --sort-by=.lastTimestamp --field-selector involvedObject.name=pb");
+  ASSERT_EQ(sorted.exit_code, 0) << sorted.text;
+  const size_t started = sorted.text.find("BuildStarted");
+  const size_t succeeded = sorted.text.find("BuildSucceeded");
+  EXPECT_TRUE(started != std::string::npos && succeeded != std::string::npos && started < succeeded)
+      << sorted.text;
+  EXPECT_EQ(sorted.text.find("other"), std::string::npos) << sorted.text;
+  Output none = kubectl("get events -n ci --field-selector involvedObject.name=nobody");
+  EXPECT_NE(none.text.find("No resources found"), std::string::npos) << none.text;
+  Output typed = kubectl("get events -n ci --field-selector type=Warning");
+  EXPECT_NE(typed.text.find("No resources found"), std::string::npos) << typed.text;
+
+  Output for_one = kubectl("events -n ci --for packerbuilder/pb");
+  EXPECT_EQ(for_one.exit_code, 0) << for_one.text;
+  EXPECT_NE(for_one.text.find("BuildSucceeded"), std::string::npos) << for_one.text;
+  EXPECT_EQ(for_one.text.find("other"), std::string::npos) << for_one.text;
+
+  Output described = kubectl("describe packerbuilder pb -n ci");
+  EXPECT_EQ(described.exit_code, 0) << described.text;
+  EXPECT_NE(described.text.find("BuildSucceeded"), std::string::npos) << described.text;
 }
 
 }  // namespace
