@@ -41,7 +41,8 @@ FakeKube::Impl::Impl(FakeKubeOptions options)
       clock_(options_.clock != nullptr ? options_.clock : realClockPtr()),
       rng_(options_.fault_seed),
       fault_rng_(options_.fault_seed),
-      runner_(options_.job_runner != nullptr ? options_.job_runner : completingJobRunner()) {
+      runner_(options_.job_runner != nullptr ? options_.job_runner : completingJobRunner()),
+      capture_(WriteCapture::fromEnvironment()) {
   token_ = options_.token;
   for (auto& t : builtinResourceTypes()) {
     types_.push_back(std::make_shared<ResourceType>(std::move(t)));

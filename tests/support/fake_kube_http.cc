@@ -446,7 +446,14 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
     if (!result) {
       sendError(res, result.error());
     } else {
-      sendObject(res, ok_status, *withApiVersion(*result, *type));
+      JsonPtr answer = withApiVersion(*result, *type);
+      // What a client made the server store (or review): the fake's own writes never come
+      // through here, and custom resources are checked against their CRD schema already.
+      if (capture_ != nullptr && !options.dry_run && !type->custom &&
+          (req.method == "POST" || req.method == "PUT" || req.method == "PATCH")) {
+        capture_->record(record.verb, req.path, *answer);
+      }
+      sendObject(res, ok_status, *answer);
     }
     for (const auto& w : warnings) {
       std::string quoted;

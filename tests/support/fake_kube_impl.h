@@ -22,6 +22,7 @@
 
 #include "support/fake_kube.h"
 #include "support/fake_kube_api.h"
+#include "support/fake_kube_capture.h"
 #include "support/fake_kube_json.h"
 #include "support/fake_kube_tls.h"
 
@@ -192,6 +193,9 @@ class FakeKube::Impl {
 
   std::mutex runner_mu_;
   JobRunnerPtr runner_;
+
+  // Client writes of built-in objects, for tests/conformance; nullptr unless enabled.
+  const std::unique_ptr<WriteCapture> capture_;
 };
 
 }  // namespace opsy::testing
