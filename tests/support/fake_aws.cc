@@ -107,6 +107,24 @@ std::string serviceFromVersion(const std::string& version) {
   return "";
 }
 
+// "ec2.us-west-2.amazonaws.com[:443]" -> "us-west-2": an unsigned request sent to a regional
+// host name (through a proxy, say) still says which region it is for.
+std::string regionFromHost(const std::string& host) {
+  std::string name = host.substr(0, host.find(':'));
+  for (const char* suffix : {".amazonaws.com", ".amazonaws.com.cn"}) {
+    std::string_view sv(name);
+    std::string_view suf(suffix);
+    if (sv.size() > suf.size() && sv.substr(sv.size() - suf.size()) == suf) {
+      std::string_view labels = sv.substr(0, sv.size() - suf.size());
+      size_t dot = labels.find('.');
+      if (dot != std::string_view::npos && labels.find('.', dot + 1) == std::string_view::npos) {
+        return std::string(labels.substr(dot + 1));
+      }
+    }
+  }
+  return "";
+}
+
 std::string xmlnsFor(const std::string& service) {
   if (service == "autoscaling") {
     return kAsgXmlns;
@@ -367,6 +385,7 @@ void FakeAws::Impl::route(Call& call) {
       parts.push_back(p);
     }
     if (parts.size() == 5) {
+      call.region = parts[2];
       scope_service = parts[3];
     }
   }
@@ -402,6 +421,9 @@ void FakeAws::Impl::route(Call& call) {
   }
   if (call.service.empty()) {
     call.service = "unknown";
+  }
+  if (call.region.empty()) {
+    call.region = regionFromHost(host);
   }
   if (call.service == "ec2" || call.service == "autoscaling" || call.service == "sts" ||
       call.service == "sns") {
@@ -540,26 +562,6 @@ bool FakeAws::Impl::authenticate(Call& call) {
 // InvalidRequestException "Request limit exceeded." (what EKS is seen to send) / 500
 // ServerException / 503 ServiceUnavailableException; SES v2 429 TooManyRequestsException; Slack 429
 // + Retry-After.
-void FakeAws::Impl::sendAccessDenied(Call& call, const std::string& extra) {
-  const std::string& svc = call.service;
-  const std::string action = svc + ":" + call.operation;
-  const std::string who =
-      "User: arn:aws:sts::" + options.account_id +
-      ":assumed-role/opsy-controller/opsy is not authorized to perform: " + action;
-  const std::string because =
-      " because no identity-based policy allows the " + action + " action" + extra;
-  if (svc == "ec2") {
-    ec2Error(call, 403, "UnauthorizedOperation",
-             "You are not authorized to perform this operation. " + who + because);
-  } else if (svc == "eks" || svc == "ses") {
-    jsonError(call, 403, "AccessDeniedException", who + " on resource: *" + because);
-  } else if (svc == "sns") {
-    queryError(call, 403, "AuthorizationError", who + " on resource: *" + because, xmlnsFor(svc));
-  } else {
-    queryError(call, 403, "AccessDenied", who + because, xmlnsFor(svc));
-  }
-}
-
 void FakeAws::Impl::sendServiceError(Call& call, const FaultRule& rule) {
   const std::string& svc = call.service;
   const FaultKind kind = rule.kind;
@@ -638,6 +640,11 @@ bool FakeAws::Impl::injectFault(Call& call) {
       if (!it->operation.empty() && it->operation != call.operation) {
         continue;
       }
+      // GetCallerIdentity needs no permission: a policy that denies it changes nothing.
+      if (it->kind == FaultKind::AccessDenied && call.service == "sts" &&
+          call.operation == "GetCallerIdentity") {
+        continue;
+      }
       if (it->rate < 1.0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng) >= it->rate) {
         continue;
       }
@@ -656,10 +663,22 @@ bool FakeAws::Impl::injectFault(Call& call) {
     case FaultKind::Drop:
       call.error_code = "connection-dropped";
       call.res.status = 0;
-      dropConnection(call.req);
+      call.drop = true;
       return true;
     default: sendServiceError(call, *fired); return true;
   }
+}
+
+bool FakeAws::Impl::serves(const std::string& region) const {
+  return region == options.region ||
+         std::find(options.regions.begin(), options.regions.end(), region) != options.regions.end();
+}
+
+std::string FakeAws::Impl::regionOf(const Call& call) const {
+  if (!call.region.empty()) {
+    return call.region;
+  }
+  return options.region.empty() ? "us-east-1" : options.region;
 }
 
 void FakeAws::Impl::dispatch(Call& call) {
@@ -686,10 +705,15 @@ void FakeAws::Impl::dispatch(Call& call) {
 }
 
 void FakeAws::Impl::handle(const httplib::Request& req, httplib::Response& res) {
-  Call call{req, res, "", "", {}, newRequestId(), "", ""};
+  Call call{req, res, "", "", {}, newRequestId(), "", "", "", false};
   route(call);
   res.set_header("x-amzn-RequestId", call.request_id);
-  if (authenticate(call) && !injectFault(call)) {
+  if (!call.region.empty() && !serves(call.region)) {
+    // No such endpoint: the SDK would fail to resolve or connect, so nothing answers.
+    call.error_code = "unknown-region";
+    res.status = 0;
+    call.drop = true;
+  } else if (authenticate(call) && !injectFault(call)) {
     if ((call.service == "ec2" || call.service == "autoscaling" || call.service == "sts" ||
          call.service == "sns") &&
         call.operation.empty()) {
@@ -702,12 +726,18 @@ void FakeAws::Impl::handle(const httplib::Request& req, httplib::Response& res) 
       dispatch(call);
     }
   }
-  FakeCall record{call.service, call.operation, res.status, call.error_code};
+  FakeCall record{call.service, call.operation, res.status, call.error_code, call.region};
   log::get("fake-aws")
       .debug("request served", log::kv("service", call.service, "operation", call.operation,
                                        "status", res.status, "code", call.error_code));
-  std::lock_guard<std::mutex> lock(mu);
-  calls.push_back(std::move(record));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    calls.push_back(std::move(record));
+  }
+  // Logged first: a client that sees the connection close may read the call log at once.
+  if (call.drop) {
+    dropConnection(req);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

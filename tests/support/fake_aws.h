@@ -219,7 +219,10 @@ struct FakeCall {
   std::string service;    // "ec2", "eks", "autoscaling", "sts", "sns", "ses", "slack", "unknown"
   std::string operation;  // "DescribeImages", "UpdateNodegroupVersion", "chat.postMessage", ...
   int status = 0;
-  std::string error_code;  // AWS error code or Slack "error", empty on success
+  // AWS error code or Slack "error", empty on success; "connection-dropped" for a Drop fault and
+  // "unknown-region" for a request signed for a region the fake does not serve.
+  std::string error_code;
+  std::string region;  // the SigV4 scope's region (or the Host's), empty when neither names one
 };
 
 // Records of mutating calls, for assertions.
@@ -235,8 +238,10 @@ enum class FaultKind {
   Latency,      // sleeps `latency` then answers normally
   Drop,         // closes the connection without a response
   // 403 with each service's own denial: EC2 UnauthorizedOperation, EKS and SES v2
-  // AccessDeniedException, Auto Scaling and STS AccessDenied, SNS AuthorizationError; the message
-  // names the caller and the IAM action as AWS's does.
+  // AccessDeniedException, Auto Scaling and STS AccessDenied, SNS AuthorizationError. The message
+  // names the signer, the IAM action and (where the service does) the resource, as IAM words an
+  // implicit deny; EC2 adds an encoded authorization message to denials of changes. Never fires
+  // for sts:GetCallerIdentity, which no policy can deny. FakeAws::denyOperation is the shorthand.
   AccessDenied,
   // 404 text/plain with no AWS error code: what a wrong endpoint override or a proxy answers.
   BareNotFound,
@@ -260,7 +265,13 @@ struct FakeAwsOptions {
   // Credentials accepted for signed requests: access key -> secret key.
   std::map<std::string, std::string> credentials = {
       {std::string(kFakeAccessKey), std::string(kFakeSecretKey)}};
-  // When non-empty, the SigV4 scope must name this region.
+  // The regions whose endpoints exist. A request signed for any other region (or, unsigned, sent
+  // to another region's host name) is what an SDK sends to an endpoint that does not resolve: the
+  // fake closes the connection without answering. The default is every region the tests use.
+  std::vector<std::string> regions = {"us-east-1", "us-west-2", "eu-west-1"};
+  // When non-empty, the fake is this one region's endpoint (served even if not in `regions`): a
+  // request scoped to another served region reaches it and gets the signature error a regional
+  // endpoint answers. Also the region in ARNs of unsigned requests.
   std::string region;
   uint64_t seed = 42;
   // Bind address; tests use loopback only.
@@ -348,6 +359,11 @@ class FakeAws {
   int callCount(std::string_view service, std::string_view operation) const;
   void clearCalls();
   void addFault(FaultRule rule);
+  // Denies one IAM action ("ec2:DescribeImages", "SNS:Publish"; the prefix is case-insensitive as
+  // in IAM) on the next `count` calls (-1: until clearFaults), in the shape its service uses.
+  // InvalidArgument for a service or operation the fake does not serve, and for
+  // sts:GetCallerIdentity, which AWS answers whatever the policy says.
+  [[nodiscard]] Status denyOperation(std::string_view iam_action, int count = -1);
   void clearFaults();
 
   // Loads a seed document (YAML or JSON; see fake_aws_seed.cc for the schema). Seeds merge into

@@ -56,7 +56,7 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
   const std::string& op = call.operation;
   std::lock_guard<std::mutex> lock(mu);
   const std::string& account = options.account_id;
-  std::string region = options.region.empty() ? "us-east-1" : options.region;
+  std::string region = regionOf(call);
   auto validation = [&](const std::string& message) {
     queryError(call, 400, "ValidationError", message, kAsgXmlns);
   };
@@ -363,6 +363,11 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       validation(
           "1 validation error detected: Value null at 'autoScalingGroupName' failed to "
           "satisfy constraint: Member must not be null");
+      return;
+    }
+    // Unlike DescribeAutoScalingGroups, which lists nothing, this names the missing group.
+    if (!asgs.count(name)) {
+      validation("AutoScalingGroup name not found - AutoScalingGroup '" + name + "' not found");
       return;
     }
     auto ids = call.list("InstanceRefreshIds.member");

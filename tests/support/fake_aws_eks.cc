@@ -105,7 +105,7 @@ void FakeAws::Impl::handleEks(Call& call) {
   }
   std::lock_guard<std::mutex> lock(mu);
   const std::string& account = options.account_id;
-  std::string region = options.region.empty() ? "us-east-1" : options.region;
+  std::string region = regionOf(call);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
 

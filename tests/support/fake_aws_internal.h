@@ -33,6 +33,8 @@ struct Call {
   std::string request_id;
   std::string error_code;
   std::string access_key;  // the signer, when the request was signed
+  std::string region;      // the SigV4 scope's region, else the one a Host name carries
+  bool drop = false;       // close the connection unanswered once the call is logged
 
   bool has(const std::string& k) const { return params.count(k) > 0; }
   std::string get(const std::string& k, const std::string& def = "") const {
@@ -117,8 +119,16 @@ struct FakeAws::Impl {
   // Returns true when a fault answered (or dropped) the call.
   bool injectFault(Call& call);
   void sendServiceError(Call& call, const FaultRule& rule);
-  void sendAccessDenied(Call& call, const std::string& extra);
   void dispatch(Call& call);
+  // False for a region outside options.regions (and not options.region).
+  bool serves(const std::string& region) const;
+
+  // ---- IAM denials (fake_aws_deny.cc) ----
+  void sendAccessDenied(Call& call, const std::string& extra);
+  // The principal ARN that signed the call, as GetCallerIdentity reports it. Caller holds mu.
+  std::string callerArn(const std::string& access_key) const;
+  // The ARN IAM names in a denial of this call, "" when the action has no resource type.
+  std::string deniedResource(const Call& call);
 
   // ---- services ----
   void handleEc2(Call& call);
@@ -139,6 +149,8 @@ struct FakeAws::Impl {
   std::string newHexId(const std::string& prefix, int digits);
   std::string newUuid();
   TimePoint now() const { return clock->now(); }
+  // The region a call is for (its signature's), for ARNs and messages.
+  std::string regionOf(const Call& call) const;
   std::string pageToken(const std::string& kind, const std::string& fingerprint, size_t offset);
   std::optional<size_t> parsePageToken(const std::string& token, const std::string& kind,
                                        const std::string& fingerprint);

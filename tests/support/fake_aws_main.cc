@@ -5,7 +5,7 @@
 // GET /_fake/state dumps the state; POST /_fake/seed applies more seed.
 //
 //   fake-aws --port 0 --seed-file demo/aws-seed.yaml --fault '{service: ec2, kind: throttle, rate:
-//   0.1}'
+//   0.1}' --fault '{deny: "ec2:CreateTags"}' --regions us-east-1,eu-west-1
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   std::string access_key(opsy::testing::kFakeAccessKey);
   std::string secret_key(opsy::testing::kFakeSecretKey);
   std::string region;
+  std::string regions;
   std::vector<std::string> faults;
   int eks_auto = 3;
   int refresh_auto = 3;
@@ -42,7 +43,12 @@ int main(int argc, char** argv) {
   flags.addString("seed-file", &seed_file, "YAML or JSON file with the initial state.");
   flags.addString("access-key", &access_key, "Access key id accepted for SigV4.");
   flags.addString("secret-key", &secret_key, "Secret key for --access-key.");
-  flags.addString("region", &region, "When set, signatures must be scoped to this region.");
+  flags.addString("region", &region,
+                  "When set, serve as this one region's endpoint: signatures for another region "
+                  "are refused.");
+  flags.addString("regions", &regions,
+                  "Comma-separated regions that exist (default us-east-1,us-west-2,eu-west-1); "
+                  "requests signed for others get no answer.");
   flags.addStringList("fault", &faults,
                       "A fault rule as a YAML map, e.g. '{service: ec2, kind: throttle, count: 2}' "
                       "(repeatable).");
@@ -61,6 +67,15 @@ int main(int argc, char** argv) {
   opsy::testing::FakeAwsOptions options;
   options.port = port;
   options.region = region;
+  if (!regions.empty()) {
+    options.regions.clear();
+    std::stringstream list(regions);
+    for (std::string r; std::getline(list, r, ',');) {
+      if (!r.empty()) {
+        options.regions.push_back(r);
+      }
+    }
+  }
   options.credentials = {{access_key, secret_key}};
   opsy::testing::FakeAws aws(options);
   aws.setEksAutoCompleteAfter(eks_auto);

@@ -119,13 +119,8 @@ void FakeAws::Impl::handleSts(Call& call) {
     pugi::xml_document doc;
     auto result = queryResult(doc, call, kStsXmlns);
     auto it = issued.find(call.access_key);
-    if (it != issued.end()) {
-      addText(result, "Arn", it->second.arn);
-      addText(result, "UserId", it->second.user_id);
-    } else {
-      addText(result, "Arn", "arn:aws:iam::" + account + ":user/fake-user");
-      addText(result, "UserId", "AIDAFAKEUSERID0000001");
-    }
+    addText(result, "Arn", callerArn(call.access_key));
+    addText(result, "UserId", it != issued.end() ? it->second.user_id : "AIDAFAKEUSERID0000001");
     addText(result, "Account", account);
     setXml(call, 200, doc);
     return;
@@ -270,7 +265,7 @@ void FakeAws::Impl::handleSes(Call& call) {
   address = lowerCopy(address);
   std::string domain = address.substr(address.find('@') + 1);
   if (!ses_identities.count(address) && !ses_identities.count(domain)) {
-    std::string region = options.region.empty() ? "us-east-1" : options.region;
+    std::string region = regionOf(call);
     std::transform(region.begin(), region.end(), region.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     jsonError(call, 400, "MessageRejected",

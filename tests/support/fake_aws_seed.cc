@@ -15,8 +15,9 @@
 //   securityGroups: [{id, name, description, vpcId, inUse, tags}]
 //   keyPairs: [{id, name, type, fingerprint, tags}]
 //   eksAutoCompleteAfter: N          instanceRefreshAutoCompleteAfter: N
-//   faults: [{service, operation, kind: throttle|server-error|unavailable|latency|drop, rate,
-//             count, latencyMs, retryAfter}]
+//   faults: [{service, operation, kind: throttle|server-error|unavailable|latency|drop|
+//             access-denied|bare-not-found, rate, count, latencyMs, retryAfter}
+//            | {deny: "ec2:DescribeImages", count}]   (deny: FakeAws::denyOperation)
 #include <yaml-cpp/yaml.h>
 
 #include <map>
@@ -168,11 +169,15 @@ Status FakeAws::loadSeed(std::string_view text) {
       setInstanceRefreshAutoCompleteAfter(root["instanceRefreshAutoCompleteAfter"].as<int>());
     }
     for (const auto& n : root["faults"]) {
+      if (n["deny"]) {
+        OPSY_RETURN_IF_ERROR(denyOperation(s(n, "deny"), n["count"].as<int>(-1)));
+        continue;
+      }
       auto kind = kKinds.find(s(n, "kind"));
       if (kind == kKinds.end()) {
         return fail(ErrorCode::InvalidArgument,
                     "fake aws seed: fault kind must be throttle, server-error, unavailable, "
-                    "latency or drop, not '" +
+                    "latency, drop, access-denied or bare-not-found, not '" +
                         s(n, "kind") + "'");
       }
       FaultRule rule;

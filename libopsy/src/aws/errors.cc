@@ -82,8 +82,9 @@ ErrorCode canonicalCode(std::string_view c, int status) {
                 "Unavailable"})) {
     return ErrorCode::Unavailable;
   }
-  if (oneOf(c, {"AuthFailure", "UnauthorizedOperation", "IDPRejectedClaim", "Forbidden",
-                "OptInRequired", "RegionDisabledException", "UnrecognizedClientException"}) ||
+  if (oneOf(c, {"AuthFailure", "UnauthorizedOperation", "AuthorizationError", "IDPRejectedClaim",
+                "Forbidden", "OptInRequired", "RegionDisabledException",
+                "UnrecognizedClientException"}) ||
       startsWith(c, "AccessDenied")) {
     return ErrorCode::PermissionDenied;
   }
@@ -200,6 +201,12 @@ Error parseErrorResponse(Protocol protocol, const http::Response& response) {
   if (code == "InvalidRequestException" &&
       message.find("Request limit exceeded") != std::string::npos) {
     e.code = ErrorCode::Throttled;
+  }
+  // Auto Scaling has no not-found code: a group it does not have is a 400 ValidationError
+  // ("AutoScalingGroup name not found - ..."), which is about the group, not the request.
+  if (code == "ValidationError" && (startsWith(message, "AutoScalingGroup name not found") ||
+                                    startsWith(message, "AutoScalingGroup not found"))) {
+    e.code = ErrorCode::NotFound;
   }
   e.http_status = response.status;
   e.provider_code = code;

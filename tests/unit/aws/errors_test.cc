@@ -69,6 +69,40 @@ TEST(ParseError, EksRequestLimitIsThrottling) {
   EXPECT_EQ(invalid.code, ErrorCode::InvalidArgument);
 }
 
+// Auto Scaling says a group is missing only in a ValidationError's words: that is NotFound, while
+// other ValidationErrors stay InvalidArgument.
+TEST(ParseError, AutoScalingGroupNotFoundIsNotFound) {
+  auto asg = [](const std::string& message) {
+    return parseErrorResponse(
+        Protocol::AwsQuery,
+        response(400,
+                 "<ErrorResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\">"
+                 "<Error><Type>Sender</Type><Code>ValidationError</Code><Message>" +
+                     message + "</Message></Error><RequestId>r</RequestId></ErrorResponse>"));
+  };
+  Error missing = asg("AutoScalingGroup name not found - AutoScalingGroup 'gone' not found");
+  EXPECT_EQ(missing.code, ErrorCode::NotFound);
+  EXPECT_EQ(missing.provider_code, "ValidationError");
+  EXPECT_EQ(missing.message, "AutoScalingGroup name not found - AutoScalingGroup 'gone' not found");
+  EXPECT_EQ(asg("AutoScalingGroup not found - AutoScaling Group gone not found").code,
+            ErrorCode::NotFound);
+  EXPECT_EQ(asg("1 validation error detected: Value null at 'autoScalingGroupName'").code,
+            ErrorCode::InvalidArgument);
+}
+
+// SNS denies with 403 AuthorizationError: a permission problem, whatever the status says.
+TEST(ParseError, SnsAuthorizationErrorIsPermissionDenied) {
+  Error e = parseErrorResponse(
+      Protocol::AwsQuery,
+      response(403,
+               "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error>"
+               "<Type>Sender</Type><Code>AuthorizationError</Code><Message>User: u is not "
+               "authorized to perform: SNS:Publish on resource: t</Message></Error>"
+               "<RequestId>sns-1</RequestId></ErrorResponse>"));
+  EXPECT_EQ(e.code, ErrorCode::PermissionDenied);
+  EXPECT_EQ(canonicalCode("AuthorizationError", 400), ErrorCode::PermissionDenied);
+}
+
 // Without the header the REST-JSON code comes from the body's code or __type.
 TEST(ParseError, RestJsonBodyCode) {
   Error e = parseErrorResponse(

@@ -7,11 +7,12 @@
 //   Throttled         throttling codes (botocore standard list) and any HTTP 429
 //   Unavailable       HTTP 500/502/503/504, RequestTimeout*, IDPCommunicationError,
 //                     ServiceUnavailable*, InternalError/InternalFailure, ResourceContention
-//   PermissionDenied  AuthFailure, UnauthorizedOperation, AccessDenied*, IDPRejectedClaim,
-//                     Forbidden, HTTP 403 otherwise unclassified
+//   PermissionDenied  AuthFailure, UnauthorizedOperation, AccessDenied*, AuthorizationError (SNS),
+//                     IDPRejectedClaim, Forbidden, HTTP 403 otherwise unclassified
 //   Unauthenticated   InvalidClientTokenId, SignatureDoesNotMatch, ExpiredToken*,
 //                     InvalidIdentityToken, MissingAuthenticationToken
-//   NotFound          *.NotFound, *NotFound, ResourceNotFoundException, HTTP 404
+//   NotFound          *.NotFound, *NotFound, ResourceNotFoundException, HTTP 404 with a code,
+//                     Auto Scaling's ValidationError "AutoScalingGroup name not found - ..."
 //   Conflict          ResourceInUseException, InstanceRefreshInProgress, IncorrectState,
 //                     IncorrectInstanceState, DependencyViolation, HTTP 409 (re-read, then retry)
 //   AlreadyExists     *.Duplicate, AlreadyExists*, IdempotentParameterMismatch
