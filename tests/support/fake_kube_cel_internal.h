@@ -24,7 +24,7 @@
 namespace opsy::testing::cel {
 
 // Nesting deeper than this is refused when parsing, so checking and evaluating recurse boundedly.
-inline constexpr int kMaxDepth = 64;
+inline constexpr int kMaxDepth = 128;
 // matches() runs std::regex (backtracking), so it only sees short inputs and patterns.
 inline constexpr size_t kMaxRegexInput = 1024;
 inline constexpr size_t kMaxRegexPattern = 256;

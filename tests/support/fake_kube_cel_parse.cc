@@ -227,10 +227,6 @@ class Lexer {
       if (c != '\\' || raw) {
         out.push_back(c);
         ++i_;
-        if (raw && c == '\\' && at(i_) == quote) {
-          out.push_back(quote);  // a raw string still cannot end at an escaped quote
-          ++i_;
-        }
         continue;
       }
       const size_t esc = i_;
@@ -413,21 +409,38 @@ class Parser {
   }
 
   NodePtr orExpr() {
-    NodePtr l = andExpr();
+    std::vector<NodePtr> terms;
+    std::vector<size_t> ops;
+    terms.push_back(andExpr());
     while (isPunct("||")) {
-      const size_t pos = take().pos;
-      l = binary(Node::Kind::Or, "||", pos, std::move(l), andExpr());
+      ops.push_back(take().pos);
+      terms.push_back(andExpr());
     }
-    return l;
+    return balanced(Node::Kind::Or, "||", terms, ops, 0, terms.size());
   }
 
   NodePtr andExpr() {
-    NodePtr l = relation();
+    std::vector<NodePtr> terms;
+    std::vector<size_t> ops;
+    terms.push_back(relation());
     while (isPunct("&&")) {
-      const size_t pos = take().pos;
-      l = binary(Node::Kind::And, "&&", pos, std::move(l), relation());
+      ops.push_back(take().pos);
+      terms.push_back(relation());
     }
-    return l;
+    return balanced(Node::Kind::And, "&&", terms, ops, 0, terms.size());
+  }
+
+  // A chain of && (or ||) as a balanced tree, as cel-go builds it, so long chains stay shallow;
+  // ops[i] is the operator between terms[i] and terms[i + 1].
+  NodePtr balanced(Node::Kind kind, const char* op, std::vector<NodePtr>& terms,
+                   const std::vector<size_t>& ops, size_t begin, size_t end) {
+    if (end - begin == 1) {
+      return std::move(terms[begin]);
+    }
+    const size_t mid = begin + (end - begin) / 2;
+    NodePtr l = balanced(kind, op, terms, ops, begin, mid);
+    NodePtr r = balanced(kind, op, terms, ops, mid, end);
+    return binary(kind, op, ops[mid - 1], std::move(l), std::move(r));
   }
 
   NodePtr relation() {
@@ -549,6 +562,10 @@ class Parser {
           fail(peek().pos, "Syntax error: no viable alternative at input '." + peek().text + "'");
         }
         Token name = take();
+        if (name.text == "in" || name.text == "true" || name.text == "false" ||
+            name.text == "null" || isReserved(name.text)) {
+          fail(name.pos, "reserved identifier: " + name.text);  // written __name__ in CEL
+        }
         if (isPunct("(")) {
           const size_t open = take().pos;
           operand = memberCall(std::move(operand), name, open, arguments(")"));
