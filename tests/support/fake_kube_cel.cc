@@ -57,6 +57,11 @@ tl::expected<Program, CompileError> Program::compile(std::string_view source,
   }
   CheckEnv env;
   env.self = typeOfSchema(schema, resource_root);
+  if (env.self.kind == Type::Kind::Unexposed) {
+    return tl::unexpected(CompileError{
+        CompileError::Kind::Invalid,
+        "internal error: failed to retrieve type information for x-kubernetes-validations"});
+  }
   auto type = check(**tree, env);
   if (!type) {
     return tl::unexpected(compileError(source, type.error()));

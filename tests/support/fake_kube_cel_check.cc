@@ -181,8 +181,12 @@ class Checker {
           for (auto it = props->MemberBegin(); it != props->MemberEnd(); ++it) {
             std::string_view prop(it->name.GetString(), it->name.GetStringLength());
             if (escapePropertyName(prop) == n.name) {
+              Type t = typeOfSchema(&it->value, false);
+              if (t.kind == K::Unexposed) {
+                break;  // properties without a type are left out of the CEL declaration
+              }
               n.name = std::string(prop);
-              return typeOfSchema(&it->value, false);
+              return t;
             }
           }
         }

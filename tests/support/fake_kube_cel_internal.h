@@ -105,7 +105,8 @@ struct Type {
     Object,
     Timestamp,
     Duration,
-    Bytes
+    Bytes,
+    Unexposed,  // a schema node CEL cannot see (no type, or items/values without one)
   };
   Kind kind = Kind::Dyn;
   const JsonValue* schema = nullptr;  // Object: its schema

@@ -402,6 +402,7 @@ std::string Type::name() const {
     case Kind::Timestamp: return "google.protobuf.Timestamp";
     case Kind::Duration: return "google.protobuf.Duration";
     case Kind::Bytes: return "bytes";
+    case Kind::Unexposed: return "unexposed";
   }
   return "dyn";
 }
@@ -409,30 +410,33 @@ std::string Type::name() const {
 Type typeOfSchema(const JsonValue* schema, bool root) {
   Type t;
   if (schema == nullptr || flag(schema, "x-kubernetes-int-or-string")) {
-    return t;
+    return t;  // untyped (no schema at all) or the int-or-string union: dyn
   }
   root = root || isEmbeddedResource(schema);
   const std::string type = stringAt(*schema, {"type"});
-  const JsonValue* props = member(*schema, "properties");
-  if (type == "object" || (type.empty() && props != nullptr)) {
+  // As Kubernetes declares schemas to CEL: x-kubernetes-preserve-unknown-fields adds nothing (an
+  // object shows its declared properties only), and a node without a type is not exposed at all.
+  t.kind = Type::Kind::Unexposed;
+  if (type == "object") {
     const JsonValue* additional = member(*schema, "additionalProperties");
-    if (root || props != nullptr) {
+    if (additional != nullptr && additional->IsObject() && !root) {
+      Type elem = typeOfSchema(additional, false);
+      if (elem.kind != Type::Kind::Unexposed) {
+        t.kind = Type::Kind::Map;
+        t.elem = std::make_shared<const Type>(std::move(elem));
+      }
+    } else {
       t.kind = Type::Kind::Object;
       t.schema = schema;
       t.root = root;
-    } else if (additional != nullptr && additional->IsObject()) {
-      t.kind = Type::Kind::Map;
-      t.elem = std::make_shared<const Type>(typeOfSchema(additional, false));
-    } else if (flag(schema, "x-kubernetes-preserve-unknown-fields") ||
-               (additional != nullptr && additional->IsBool() && additional->GetBool())) {
-      // Untyped content: its members are checked when the rule runs.
-    } else {
-      t.kind = Type::Kind::Object;  // an object without properties keeps nothing after pruning
-      t.schema = schema;
     }
   } else if (type == "array") {
-    t.kind = Type::Kind::List;
-    t.elem = std::make_shared<const Type>(typeOfSchema(member(*schema, "items"), false));
+    const JsonValue* items = member(*schema, "items");
+    Type elem = items != nullptr && items->IsObject() ? typeOfSchema(items, false) : t;
+    if (elem.kind != Type::Kind::Unexposed) {
+      t.kind = Type::Kind::List;
+      t.elem = std::make_shared<const Type>(std::move(elem));
+    }
   } else if (type == "string") {
     const std::string format = stringAt(*schema, {"format"});
     t.kind = format == "date-time" || format == "date" ? Type::Kind::Timestamp

@@ -300,6 +300,19 @@ TEST(CelSchema, CompileErrorsARealServerAlsoReports) {
                          "Syntax error"));
 }
 
+// As Kubernetes declares schemas to CEL, preserved unknown fields and untyped nodes are invisible.
+TEST(CelSchema, UnknownAndUntypedContentIsNotVisible) {
+  const char* schema = R"({"type":"object","properties":{
+      "extra":{"type":"object","x-kubernetes-preserve-unknown-fields":true,
+               "properties":{"known":{"type":"string"}}},
+      "anything":{"x-kubernetes-preserve-unknown-fields":true}}})";
+  EXPECT_EQ(run("self.extra.known", R"({"extra":{"known":"k","other":1}})", schema), R"("k")");
+  EXPECT_TRUE(startsWith(run("has(self.extra.other)", "{}", schema),
+                         "invalid: ERROR: <input>:1:15: undefined field 'other'"));
+  EXPECT_TRUE(startsWith(run("has(self.anything)", "{}", schema),
+                         "invalid: ERROR: <input>:1:9: undefined field 'anything'"));
+}
+
 TEST(CelSchema, ResourceRootShowsOnlyNameAndGenerateNameOfMetadata) {
   const char* schema = R"({"type":"object","properties":{"metadata":{"type":"object"},
                            "spec":{"type":"object","properties":{"x":{"type":"string"}}}}})";
