@@ -107,7 +107,8 @@ class Lexer {
     size_t q = i_;
     bool raw = false;
     bool bytes = false;
-    while (q < src_.size() && q < i_ + 2 && std::strchr("rRbB", src_[q]) != nullptr) {
+    while (q < src_.size() && q < i_ + 2 && src_[q] != '\0' &&
+           std::strchr("rRbB", src_[q]) != nullptr) {
       (src_[q] == 'r' || src_[q] == 'R' ? raw : bytes) = true;
       ++q;
     }
@@ -137,7 +138,7 @@ class Lexer {
         return t;
       }
     }
-    if (std::strchr("()[]{}.,?:!-+*/%<>", c) != nullptr) {
+    if (c != '\0' && std::strchr("()[]{}.,?:!-+*/%<>", c) != nullptr) {
       ++i_;
       t.kind = Token::Kind::Punct;
       t.text = std::string(1, c);
