@@ -17,6 +17,8 @@
 
 namespace opsy::testing {
 
+class ValidationRules;  // fake_kube_rules.h
+
 struct ResourceType {
   std::string group;
   std::string version;
@@ -31,6 +33,8 @@ struct ResourceType {
   bool custom = false;                 // served from a CustomResourceDefinition
   bool return_deleted_object = false;  // DELETE answers with the object instead of a Status
   JsonPtr schema;                      // openAPIV3Schema of a custom resource version
+  // The schema's x-kubernetes-validations, compiled (nullptr when it has none).
+  std::shared_ptr<const ValidationRules> rules;
   // Objects live in another resource's store and are converted on the way in and out
   // (events.k8s.io/v1 Events are stored as core v1 Events).
   std::string storage_override;

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "support/fake_kube_rules.h"
+
 namespace opsy::testing {
 
 namespace {
@@ -288,10 +290,31 @@ class Admitter {
 }  // namespace
 
 std::vector<StatusCause> admitCustomResource(JsonValue& object, const JsonValue& schema,
-                                             JsonAlloc& alloc, std::vector<std::string>* pruned) {
+                                             JsonAlloc& alloc, std::vector<std::string>* pruned,
+                                             const ValidationRules* rules, const JsonValue* old,
+                                             std::vector<std::string>* warnings) {
   Admitter admitter(alloc, pruned);
   admitter.normalize(object, schema, "");
   admitter.validate(object, schema, "");
+  if (rules != nullptr) {
+    // Wrong types, missing required fields, enum and size violations would make rules fail for
+    // the wrong reason, so the real server reports that it skipped them instead.
+    bool blocked = false;
+    for (const auto& c : admitter.causes) {
+      blocked = blocked || c.reason == "FieldValueNotSupported" ||
+                c.reason == "FieldValueRequired" || c.reason == "FieldValueTooLong" ||
+                c.reason == "FieldValueTooMany" || c.reason == "FieldValueTypeInvalid";
+    }
+    if (blocked) {
+      admitter.causes.push_back(
+          {"FieldValueInvalid",
+           "Invalid value: \"null\": some validation rules were not checked because the object "
+           "was invalid; correct the existing errors to complete validation",
+           "<nil>"});
+    } else {
+      evaluateValidationRules(*rules, object, old, admitter.causes, warnings);
+    }
+  }
   return std::move(admitter.causes);
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "support/fake_kube_impl.h"
+#include "support/fake_kube_rules.h"
 #include "support/fake_kube_schema.h"
 #include "support/fake_kube_validation.h"
 
@@ -114,8 +115,9 @@ void foldSecretStringData(JsonValue& object, rapidjson::Document::AllocatorType&
 }
 
 // Built-in validation the controllers can trip over: events.k8s.io/v1 Events (strict rules for
-// that API), core v1 Events (involvedObject namespace) and Leases here; names, labels, Secrets,
-// ConfigMaps and Jobs in fake_kube_validation.cc.
+// that API), core v1 Events (involvedObject namespace), Leases, and the x-kubernetes-validations
+// rules of CustomResourceDefinitions here; names, labels, Secrets, ConfigMaps and Jobs in
+// fake_kube_validation.cc.
 std::vector<StatusCause> validateBuiltin(const ResourceType& type, const JsonValue& object,
                                          const std::string& ns) {
   std::vector<StatusCause> causes;
@@ -160,6 +162,8 @@ std::vector<StatusCause> validateBuiltin(const ResourceType& type, const JsonVal
                         "Invalid value: \"" + involved_ns + "\": does not match event.namespace",
                         "involvedObject.namespace"});
     }
+  } else if (type.plural == "customresourcedefinitions") {
+    causes = checkCrdValidationRules(object);
   } else if (type.plural == "leases") {
     const JsonValue* spec = member(object, "spec");
     const JsonValue* duration = spec != nullptr ? member(*spec, "leaseDurationSeconds") : nullptr;
@@ -292,7 +296,8 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
   }
   if (type.custom && type.schema != nullptr && !options.internal) {
     std::vector<std::string> pruned;
-    auto causes = admitCustomResource(object, *type.schema, alloc, &pruned);
+    auto causes = admitCustomResource(object, *type.schema, alloc, &pruned, type.rules.get(),
+                                      nullptr, options.warnings);
     if (!causes.empty()) {
       return apiFail(invalidError(type, name, std::move(causes)));
     }
@@ -545,7 +550,8 @@ ApiResult<JsonPtr> FakeKube::Impl::updateLocked(const ResourceType& type, const 
   setString(next, "kind", type.kind, nalloc);
   if (type.custom && type.schema != nullptr && !options.internal) {
     std::vector<std::string> pruned;
-    auto causes = admitCustomResource(next, *type.schema, nalloc, &pruned);
+    auto causes = admitCustomResource(next, *type.schema, nalloc, &pruned, type.rules.get(),
+                                      current.get(), options.warnings);
     if (!causes.empty()) {
       return apiFail(invalidError(type, name, std::move(causes)));
     }
@@ -949,6 +955,7 @@ void FakeKube::Impl::registerCrdLocked(const JsonValue& crd) {
     if (const JsonValue* schema = member(v, "schema"); schema != nullptr) {
       if (const JsonValue* open_api = member(*schema, "openAPIV3Schema"); open_api != nullptr) {
         t->schema = cloneJson(*open_api);
+        t->rules = compileValidationRules(t->schema);
       }
     }
     types_.push_back(t);

@@ -225,6 +225,32 @@ TEST_F(FakeKubeKubectl, ApplyGetWatchDeleteAndValidation) {
   EXPECT_NE(gone.text.find("(NotFound)"), std::string::npos) << gone.text;
 }
 
+// kubectl apply of an AMIRefresher with both spec.ami and spec.amiFilters, or with neither, fails
+// with the CRD's CEL rule message, shaped as a real API server's 422; the sample passes.
+TEST_F(FakeKubeKubectl, ApplyReportsTheCrdCelRuleMessage) {
+  Output crd = kubectl("apply -f " + std::string(OPSY_TEST_DATA_DIR) +
+                       "/../../crds/ami.refresh.ops_amirefreshers.yaml");
+  ASSERT_EQ(crd.exit_code, 0) << crd.text;
+  for (const char* name : {"both", "neither"}) {
+    Output out = kubectl("apply -f " + data(std::string("amirefresher-") + name + ".yaml"));
+    EXPECT_NE(out.exit_code, 0) << out.text;
+    EXPECT_NE(out.text.find(std::string("The AMIRefresher \"") + name +
+                            "\" is invalid: spec: Invalid value: \"object\": set exactly one of "
+                            "spec.ami or spec.amiFilters"),
+              std::string::npos)
+        << out.text;
+  }
+  Output gone = kubectl("get amirefreshers");
+  EXPECT_EQ(gone.exit_code, 0) << gone.text;
+  EXPECT_NE(gone.text.find("No resources found"), std::string::npos) << gone.text;
+  Output sample =
+      kubectl("apply -f " + std::string(OPSY_TEST_DATA_DIR) + "/samples/amirefresher.yaml");
+  EXPECT_EQ(sample.exit_code, 0) << sample.text;
+  EXPECT_NE(sample.text.find("amirefresher.ami.refresh.ops/node-group-ami-refresh created"),
+            std::string::npos)
+      << sample.text;
+}
+
 // kubectl explain reads the custom resource's schema from OpenAPI v3.
 TEST_F(FakeKubeKubectl, ExplainShowsCustomResourceSchema) {
   ASSERT_EQ(kubectl("apply -f " + data("packerbuilder-crd.yaml")).exit_code, 0);
