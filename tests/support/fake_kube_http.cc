@@ -651,6 +651,53 @@ ApiResult<std::shared_ptr<Json>> FakeKube::Impl::listLocked(const ResourceType& 
   if (req.has_param("limit")) {
     limit = static_cast<size_t>(std::max(0L, std::atol(req.get_param_value("limit").c_str())));
   }
+  // resourceVersionMatch, checked as the real ListOptions validation checks it. The fake serves
+  // only the current state: Exact is answered for the current resourceVersion and refused as
+  // expired for an older one (a real server reads older snapshots until etcd compacts them).
+  if (const std::string match = req.get_param_value("resourceVersionMatch"); !match.empty()) {
+    const std::string rv = req.get_param_value("resourceVersion");
+    static const ResourceType list_options = [] {
+      ResourceType t;
+      t.group = "meta.k8s.io";
+      t.kind = "ListOptions";
+      return t;
+    }();
+    auto invalid = [&](const char* reason, const std::string& message) {
+      return apiFail(invalidError(list_options, "", {{reason, message, "resourceVersionMatch"}}));
+    };
+    if (match != "Exact" && match != "NotOlderThan") {
+      return invalid(
+          "FieldValueNotSupported",
+          "Unsupported value: \"" + match + "\": supported values: \"Exact\", \"NotOlderThan\"");
+    }
+    if (rv.empty()) {
+      return invalid("FieldValueForbidden",
+                     "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is "
+                     "provided");
+    }
+    if (!req.get_param_value("continue").empty()) {
+      return invalid("FieldValueForbidden",
+                     "Forbidden: resourceVersionMatch is forbidden when continue is provided");
+    }
+    if (match == "Exact" && rv == "0") {
+      return invalid("FieldValueForbidden",
+                     "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion "
+                     "\"0\"");
+    }
+    const uint64_t wanted = std::strtoull(rv.c_str(), nullptr, 10);
+    if (wanted > rv_) {
+      ApiError e =
+          simpleError(504, "Timeout",
+                      "Too large resource version: " + rv + ", current: " + std::to_string(rv_));
+      e.has_details = true;
+      e.causes = {{"ResourceVersionTooLarge", "Too large resource version", ""}};
+      e.retry_after_seconds = 1;
+      return apiFail(e);
+    }
+    if (match == "Exact" && wanted != rv_) {
+      return apiFail(expiredError("The resourceVersion for the provided list is too old."));
+    }
+  }
   // Continue tokens are opaque to clients: hex of "<list resourceVersion>|<last key>".
   std::string start_after;
   uint64_t list_rv = rv_;
