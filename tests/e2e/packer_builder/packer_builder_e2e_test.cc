@@ -835,6 +835,10 @@ TEST_P(PackerBuilderKillTest, KilledAtEveryStepEndsWithOneJobAndOneActiveImage) 
   EXPECT_EQ(tag(ami::kTagJobId), at(b, "/status/jobID"));
   EXPECT_FALSE(at(b, "/status/jobName").empty()) << toJson(b);
   ASSERT_TRUE(child_->running()) << controllerLog();
+  // When the kill landed after Ready was written, everything above holds before the restarted
+  // process has even reached main(); a SIGTERM that early ends it by the signal's default action,
+  // which is not the graceful exit checked here. Serving /metrics means the handler is in place.
+  ASSERT_TRUE(waitFor([&] { return !scrapeMetrics().empty(); }, 20s)) << controllerLog();
   EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
 }
 
