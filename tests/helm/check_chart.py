@@ -788,6 +788,20 @@ def main():
     check("certSecret mounts the Secret read-only and passes the certificate flags; tlsConfig as given",
           metrics_cert_secret)
 
+    def api_limits():
+        render = chart.template("--set", "packerBuilder.apiLimits.watchIdleTimeout=1m30s",
+                                "--set", "packerBuilder.apiLimits.watchMaxEventBytes=8388608",
+                                "--set", "packerBuilder.apiLimits.maxResponseBytes=33554432")
+        pb_args = container(render.one("Deployment", BUILDER))["args"]
+        for flag in ("--watch-idle-timeout=1m30s", "--watch-max-event-bytes=8388608",
+                     "--kube-max-response-bytes=33554432"):
+            expect(flag in pb_args, f"{flag} not in {pb_args}")
+        ar_args = container(render.one("Deployment", REFRESHER))["args"]
+        expect(not [a for a in ar_args if a.startswith(("--watch-", "--kube-max"))],
+               f"the refresher got the builder's limits: {ar_args}")
+    check("apiLimits pass the watch and response limits, only to their controller (defaults: none)",
+          api_limits)
+
     def metrics_plain():
         off = ["--set", "packerBuilder.metrics.secure=false", "--set", "amiRefresher.metrics.secure=false",
                "--set", "serviceMonitor.enabled=true"]
@@ -844,7 +858,10 @@ def main():
                     ["--set-json", 'packerBuilder.metrics.readers=[{"kind":"Role","name":"p"}]'],
                     ["--set-json",
                      'amiRefresher.metrics.readers=[{"kind":"User","name":"a","namespace":"b"}]'],
-                    ["--set", "serviceMonitor.tlsConfig=skip"]):
+                    ["--set", "serviceMonitor.tlsConfig=skip"],
+                    ["--set", "packerBuilder.apiLimits.watchIdleTimeout=soon"],
+                    ["--set", "amiRefresher.apiLimits.watchMaxEventBytes=10"],
+                    ["--set", "amiRefresher.apiLimits.unknown=1"]):
             proc = subprocess.run([args.helm, "template", "opsy", chart.chart, *bad],
                                   capture_output=True, text=True, stdin=subprocess.DEVNULL)
             expect(proc.returncode != 0 and "values don't meet the specifications" in proc.stderr,
