@@ -7,6 +7,7 @@
 
 #include "aws/url.h"
 #include "opsy/core/log.h"
+#include "opsy/core/utf8.h"
 
 namespace opsy::notify {
 namespace {
@@ -124,24 +125,6 @@ CodePoint decode(std::string_view s, size_t i) {
   return {cp, len};
 }
 
-void encode(char32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
 }  // namespace
 
 FittedText fitText(std::string_view text, size_t max_units) {
@@ -163,7 +146,7 @@ FittedText fitText(std::string_view text, size_t max_units) {
       out.units = keep_units + 1;
       return out;
     }
-    encode(cp.value, out.text);
+    appendUtf8(out.text, cp.value);
     out.units += units;
     if (out.units + 1 <= max_units) {
       keep_bytes = out.text.size();
