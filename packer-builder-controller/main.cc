@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "opsy/ami/image_cache.h"
+#include "opsy/ami/lineage_images.h"
 #include "opsy/controller/reconciler.h"
 #include "opsy/core/flags.h"
 #include "opsy/kube/resource.h"
@@ -44,6 +45,7 @@ int run(const Options& o) {
   kube::Client& client = manager.client();
 
   ami::ImageLookupCache images(manager.clock());
+  ami::LineageImageCache lineage(manager.clock());
   packer_builder::SecretKeyListerImpl secrets(client);
   auto all_notifiers = runtime::makeNotifiers(manager, o.slack_api_url);
   if (!all_notifiers) {
@@ -59,6 +61,7 @@ int run(const Options& o) {
       .accounts = &client,
       .ec2 = [&manager](std::string_view region) { return manager.aws().ec2(region); },
       .images = images,
+      .lineage = lineage,
       .events = manager.events(),
       .notifiers = all_notifiers->get(),
       .clock = manager.clock(),

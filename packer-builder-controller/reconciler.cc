@@ -85,11 +85,17 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
         return std::holds_alternative<TagImage>(a) || std::holds_alternative<DeprecateImages>(a) ||
                std::holds_alternative<CleanupTemporaries>(a);
       });
+  std::string region;
   if (needs_ec2) {
     auto spec = parseSpec(*builder);
-    OPSY_ASSIGN_OR_RETURN(ec2, deps_.ec2(spec ? spec->region : ""));
+    region = spec ? spec->region : "";
+    OPSY_ASSIGN_OR_RETURN(ec2, deps_.ec2(region));
   }
   Executor::Execution done = executor_.run(*builder, decision, ec2.get());
+  if (needs_ec2) {
+    // Our tag writes (even a partial run's) make the shared answer stale for every builder.
+    deps_.lineage.invalidate(region);
+  }
   if (!done.status && done.failed != nullptr && std::holds_alternative<CreateJob>(*done.failed) &&
       refused(done.status.error())) {
     // The API server refused the Job: decide again knowing it, so the builder says so (and the
@@ -172,9 +178,10 @@ Status Reconciler::observe(Observed& o) {
                                                       spec->time_outs.controller_timer));
     o.newest_base = ami::newestAvailable(bases);
   }
-  OPSY_ASSIGN_OR_RETURN(
-      o.managed, ec2->describeImages({.owners = {"self"},
-                                      .filters = ami::lineageFilters(lineageOf(builder, *spec))}));
+  // One lookup of every managed image per region and period, shared by all builders.
+  OPSY_ASSIGN_OR_RETURN(o.managed,
+                        deps_.lineage.imagesOf(spec->region, *ec2, lineageOf(builder, *spec),
+                                               spec->time_outs.controller_timer));
   PackerBuilderStatus status = parseStatus(builder);
   if (status.job_status == kRunRunning) {
     for (const kube::Job& job : o.jobs) {

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "opsy/ami/image_cache.h"
+#include "opsy/ami/lineage_images.h"
 #include "opsy/aws/ec2.h"
 #include "opsy/controller/failure.h"
 #include "opsy/controller/reconciler.h"
@@ -42,7 +43,8 @@ struct ReconcilerDeps {
   const packer::BuildPolicy* policy = nullptr;
   kube::ObjectReader* accounts = nullptr;
   Ec2ForRegion ec2;
-  ami::ImageLookupCache& images;
+  ami::ImageLookupCache& images;    // base-image lookups, shared
+  ami::LineageImageCache& lineage;  // managed-image lookups, shared
   kube::EventRecorder& events;
   notify::NotifierFactory* notifiers = nullptr;
   Clock& clock;

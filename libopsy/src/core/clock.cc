@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <iterator>
 #include <thread>
 
@@ -16,9 +17,20 @@ class RealClock : public Clock {
     return std::chrono::steady_clock::now();
   }
   void sleepFor(Duration d) override { std::this_thread::sleep_for(d); }
+  void waitFor(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, Duration d,
+               Duration /*slice*/) override {
+    cv.wait_for(lock, d);
+  }
 };
 
 }  // namespace
+
+void Clock::waitFor(std::condition_variable& /*cv*/, std::unique_lock<std::mutex>& lock, Duration d,
+                    Duration slice) {
+  lock.unlock();
+  sleepFor(std::min(d, slice));
+  lock.lock();
+}
 
 ClockPtr realClockPtr() {
   static const ClockPtr clock = std::make_shared<RealClock>();

@@ -24,6 +24,9 @@ double secondsBetween(std::chrono::steady_clock::time_point from,
 
 // The unfinished-work metrics are refreshed this often by the timer thread (client-go: 500 ms).
 constexpr Duration kUnfinishedWorkPeriod = std::chrono::milliseconds(500);
+// With nothing waiting the timer thread still looks once a minute: a bound on the cost of a
+// missed wake-up, not something the queue relies on.
+constexpr Duration kLongestIdleWait = std::chrono::seconds(60);
 
 }  // namespace
 
@@ -36,7 +39,8 @@ WorkQueue::WorkQueue(Clock& clock, WorkQueueOptions options)
     : clock_(clock),
       options_(std::move(options)),
       metrics_(options_.metrics ? options_.metrics : noopWorkQueueMetrics()),
-      bucket_(clock, options_.qps, options_.burst) {
+      bucket_(clock, options_.qps, options_.burst),
+      jitter_rng_(options_.jitter_seed != 0 ? options_.jitter_seed : std::random_device{}()) {
   if (options_.timer_thread) {
     timer_ = std::thread([this] { timerLoop(); });
   }
@@ -90,7 +94,26 @@ void WorkQueue::addAfter(const std::string& key, Duration delay) {
   } else {
     waiting_deadline_.emplace(key, deadline);
   }
+  const bool earliest = waiting_.empty() || deadline < waiting_.begin()->first;
   waiting_.emplace(deadline, key);
+  if (earliest) {
+    timer_cv_.notify_one();
+  }
+}
+
+Duration WorkQueue::jittered(Duration delay) {
+  if (options_.requeue_jitter <= 0 || delay <= Duration::zero()) {
+    return delay;
+  }
+  std::uniform_real_distribution<double> spread(-options_.requeue_jitter, options_.requeue_jitter);
+  double factor;
+  {
+    std::lock_guard lock(mu_);
+    factor = 1.0 + spread(jitter_rng_);
+  }
+  return std::max(
+      Duration(1),
+      Duration(static_cast<Duration::rep>(static_cast<double>(delay.count()) * factor)));
 }
 
 Duration WorkQueue::when(const std::string& key) {
@@ -157,6 +180,9 @@ std::optional<std::string> WorkQueue::get() {
         queued_at_.erase(queued);
       }
       dirty_.erase(key);
+      if (processing_.empty()) {
+        timer_cv_.notify_one();  // the unfinished-work metrics need refreshing again
+      }
       processing_[key] = now;
       return key;
     }
@@ -187,6 +213,7 @@ void WorkQueue::done(const std::string& key) {
 void WorkQueue::shutDown() {
   std::lock_guard lock(mu_);
   shutting_down_ = true;
+  timer_cv_.notify_all();
   cv_.notify_all();
   drain_cv_.notify_all();
 }
@@ -194,6 +221,7 @@ void WorkQueue::shutDown() {
 void WorkQueue::shutDownWithDrain() {
   std::unique_lock lock(mu_);
   shutting_down_ = true;
+  timer_cv_.notify_all();
   cv_.notify_all();
   drain_cv_.wait(lock, [&] { return processing_.empty(); });
 }
@@ -220,7 +248,10 @@ std::size_t WorkQueue::numProcessing() const {
 
 void WorkQueue::updateUnfinishedWorkMetrics() {
   std::lock_guard lock(mu_);
-  const SteadyTime now = clock_.steadyNow();
+  (void)refreshUnfinishedWorkLocked(clock_.steadyNow());
+}
+
+bool WorkQueue::refreshUnfinishedWorkLocked(SteadyTime now) {
   double total = 0;
   double longest = 0;
   for (const auto& [key, started] : processing_) {
@@ -229,33 +260,37 @@ void WorkQueue::updateUnfinishedWorkMetrics() {
     longest = std::max(longest, s);
   }
   metrics_->setUnfinishedWork(total, longest);
+  return !processing_.empty();
 }
 
 void WorkQueue::timerLoop() {
   SteadyTime next_metrics = clock_.steadyNow();
-  for (;;) {
-    Duration sleep = options_.timer_resolution;
-    bool refresh_metrics = false;
-    {
-      std::lock_guard lock(mu_);
-      if (shutting_down_) {
-        return;
-      }
-      const SteadyTime now = clock_.steadyNow();
-      processDueLocked(now);
-      if (!waiting_.empty()) {
-        const auto until = std::chrono::duration_cast<Duration>(waiting_.begin()->first - now);
-        sleep = std::clamp(until, Duration(1), options_.timer_resolution);
-      }
-      if (now >= next_metrics) {
-        refresh_metrics = true;
-        next_metrics = now + kUnfinishedWorkPeriod;
-      }
+  // After a refresh that found nothing in progress the metrics read 0 until work starts again
+  // (get() wakes this thread then), so an idle queue does not refresh them.
+  bool work_in_progress = true;
+  std::unique_lock lock(mu_);
+  while (!shutting_down_) {
+    const SteadyTime now = clock_.steadyNow();
+    processDueLocked(now);
+    if (!processing_.empty()) {
+      work_in_progress = true;
     }
-    if (refresh_metrics) {
-      updateUnfinishedWorkMetrics();
+    if (work_in_progress && now >= next_metrics) {
+      work_in_progress = refreshUnfinishedWorkLocked(now);
+      next_metrics = now + kUnfinishedWorkPeriod;
     }
-    clock_.sleepFor(sleep);
+    // Rounded up: waking a fraction of a millisecond early would spin until the deadline.
+    auto until = [&](SteadyTime t) {
+      return std::max(Duration(1), std::chrono::ceil<Duration>(t - now));
+    };
+    Duration wait = kLongestIdleWait;
+    if (!waiting_.empty()) {
+      wait = std::min(wait, until(waiting_.begin()->first));
+    }
+    if (work_in_progress) {
+      wait = std::min(wait, until(next_metrics));
+    }
+    clock_.waitFor(timer_cv_, lock, wait, options_.timer_resolution);
   }
 }
 
@@ -266,7 +301,7 @@ void applyOutcome(WorkQueue& queue, const std::string& key, const WorkOutcome& o
     case WorkOutcome::Kind::Error: queue.addRateLimited(key); return;
     case WorkOutcome::Kind::RequeueAfter:
       queue.forget(key);
-      queue.addAfter(key, outcome.requeue_after);
+      queue.addAfter(key, queue.jittered(outcome.requeue_after));
       return;
   }
 }

@@ -13,6 +13,9 @@
 namespace opsy::runtime {
 namespace {
 
+// Threads per server (metrics, probes): see start().
+constexpr std::size_t kServerThreads = 3;
+
 struct NamedCheck {
   std::string name;
   ProbeServer::Check check;
@@ -219,6 +222,9 @@ Status ProbeServer::start() {
     impl_->servers.push_back(std::move(server));
   }
   for (auto& server : impl_->servers) {
+    // httplib's default pool has at least 8 threads per server; a kubelet's probes and one or
+    // two Prometheus scrapers (each holding a kept-alive connection, and so a thread) need few.
+    server->new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
     httplib::Server* s = server.get();
     impl_->threads.emplace_back([s] { s->listen_after_bind(); });
   }

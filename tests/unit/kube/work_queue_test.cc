@@ -7,6 +7,7 @@
 #include <future>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "opsy/core/fake_clock.h"
 
@@ -19,8 +20,25 @@ using std::chrono::seconds;
 WorkQueueOptions deterministic() {
   WorkQueueOptions o;
   o.timer_thread = false;
+  o.requeue_jitter = 0;
   return o;
 }
+
+// The real clock, counting how often a thread waited on it.
+class CountingRealClock : public Clock {
+ public:
+  TimePoint now() const override { return realClock().now(); }
+  std::chrono::steady_clock::time_point steadyNow() const override {
+    return realClock().steadyNow();
+  }
+  void sleepFor(Duration d) override { realClock().sleepFor(d); }
+  void waitFor(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, Duration d,
+               Duration slice) override {
+    ++waits;
+    realClock().waitFor(cv, lock, d, slice);
+  }
+  std::atomic<int> waits = 0;
+};
 
 class RecordingMetrics : public WorkQueueMetrics {
  public:
@@ -301,6 +319,53 @@ TEST(WorkQueue, OutcomeMapping) {
   clock.advance(seconds(30));
   q.processDueForTest();
   EXPECT_EQ(q.len(), 2u);  // ns/err (5 ms) and ns/later (30 s)
+}
+
+// Requeues are spread by ±10%: keys reconciled together do not all come back together, and none
+// comes back outside the band.
+TEST(WorkQueue, RequeueAfterIsJitteredWithinTenPercent) {
+  FakeClock clock;
+  WorkQueueOptions o = deterministic();
+  o.requeue_jitter = 0.1;
+  o.jitter_seed = 42;
+  WorkQueue q(clock, o);
+  std::set<Duration::rep> delays;
+  for (int i = 0; i < 1000; ++i) {
+    Duration d = q.jittered(seconds(10));
+    ASSERT_GE(d, milliseconds(9000));
+    ASSERT_LE(d, milliseconds(11000));
+    delays.insert(d.count());
+  }
+  EXPECT_GT(delays.size(), 500u);
+  EXPECT_LT(*delays.begin(), 9200);
+  EXPECT_GT(*delays.rbegin(), 10800);
+  applyOutcome(q, "ns/a", WorkOutcome::requeueAfter(seconds(10)));
+  clock.advance(milliseconds(8999));
+  q.processDueForTest();
+  EXPECT_EQ(q.len(), 0u);
+  clock.advance(milliseconds(2001));
+  q.processDueForTest();
+  EXPECT_EQ(q.len(), 1u);
+}
+
+// An idle queue's timer thread sleeps until its next deadline instead of waking every few
+// milliseconds, and a new, earlier deadline wakes it.
+TEST(WorkQueue, IdleTimerSleepsUntilTheNextDeadline) {
+  CountingRealClock clock;
+  WorkQueueOptions o;
+  o.timer_resolution = milliseconds(1);  // the old loop would wake 1000 times a second
+  WorkQueue q(clock, o);
+  q.addAfter("ns/later", seconds(3600));
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_LE(clock.waits.load(), 4);  // start, the metrics refresh, the new deadline
+
+  const int before = clock.waits.load();
+  q.addAfter("ns/soon", milliseconds(20));
+  auto key = std::async(std::launch::async, [&] { return q.get(); });
+  ASSERT_EQ(key.wait_for(seconds(10)), std::future_status::ready);  // not after 60 s or 1 h
+  EXPECT_EQ(key.get(), std::optional<std::string>("ns/soon"));
+  EXPECT_LE(clock.waits.load() - before, 4);
+  q.done("ns/soon");
 }
 
 // Workers process every key, never one key on two workers at once, and retry failures until

@@ -103,6 +103,7 @@ class ReconcilerTest : public ::testing::Test {
   ReconcilerTest()
       : clock_(kNow),
         cache_(clock_),
+        lineage_(clock_),
         ec2_(std::make_shared<StrictMock<aws::MockEc2Api>>()),
         reconciler_({.reader = reader_,
                      .writer = writer_,
@@ -111,6 +112,7 @@ class ReconcilerTest : public ::testing::Test {
                      .secrets = secrets_,
                      .ec2 = [this](std::string_view) -> Result<aws::Ec2ApiPtr> { return ec2_; },
                      .images = cache_,
+                     .lineage = lineage_,
                      .events = events_,
                      .notifiers = &notifiers_,
                      .clock = clock_}) {}
@@ -150,6 +152,7 @@ class ReconcilerTest : public ::testing::Test {
 
   FakeClock clock_;
   ami::ImageLookupCache cache_;
+  ami::LineageImageCache lineage_;
   StrictMock<kube::MockObjectReader> reader_;
   StrictMock<kube::MockObjectWriter> writer_;
   StrictMock<kube::MockStatusWriter> status_;
@@ -254,7 +257,8 @@ TEST_F(ReconcilerTest, FinishedJobIsReadFromPodLogAndImageTagged) {
   givenBuilder(builderObject(statusToJson(running)));
   givenJobs({jobObject("pb-j1", true)});
   aws::Image old{.id = "ami-old", .state = aws::ImageState::Available, .creation_date = kNow - 40h};
-  old.tags = {{"status", "active"}, {"brought-to-you-by", "opsy-the-ami-operator"}};
+  old.tags = ami::lineageTags(lineageOf(builderObject(), *parseSpec(builderObject())));
+  old.tags["status"] = "active";
   givenImages(
       {aws::Image{
           .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},

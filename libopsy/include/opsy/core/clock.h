@@ -7,7 +7,9 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 
 namespace opsy {
 
@@ -25,6 +27,13 @@ class Clock {
   virtual std::chrono::steady_clock::time_point steadyNow() const = 0;
   // Blocks the calling thread for `d` (a FakeClock advances instead, or waits to be advanced).
   virtual void sleepFor(Duration d) = 0;
+  // Waits until `cv` is notified or `d` has passed, `lock` held on entry and on return (spurious
+  // wake-ups allowed), so an idle thread sleeps until its next deadline and a new, earlier one
+  // wakes it. A clock whose time is not the real one (FakeClock) cannot be woken by `cv`: it
+  // releases the lock and sleepFor()s at most `slice`, so a caller that loops re-checks its state
+  // at least every `slice` of the clock's time.
+  virtual void waitFor(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, Duration d,
+                       Duration slice);
 };
 
 using ClockPtr = std::shared_ptr<Clock>;

@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -71,13 +72,18 @@ struct WorkQueueOptions {
   int burst = 100;
   WorkQueueMetricsPtr metrics;
   // A background thread moves delayed keys to the ready queue and refreshes the unfinished-work
-  // metrics. The Clock offers no interruptible wait, so it sleeps in slices of `timer_resolution`:
-  // a delay is honoured to within that slice. Tests can turn the thread off and rely on get()
+  // metrics. With the real clock it sleeps until the next deadline (an earlier addAfter() wakes
+  // it), so an idle queue costs no wake-ups; other clocks cannot be woken early, so it sleeps in
+  // slices of `timer_resolution` of their time. Tests can turn the thread off and rely on get()
   // and processDueForTest(), which also move due keys. With a FakeClock, keep the thread only in
   // autoAdvance(false) mode (else its sleeps push time forward), and switch auto-advance back on
   // before destroying the queue so the sleeping thread returns.
   bool timer_thread = true;
   Duration timer_resolution = std::chrono::milliseconds(10);
+  // requeueAfter outcomes are spread by up to this fraction either way, so keys reconciled
+  // together (a restart, a shared lookup) do not come back together every period.
+  double requeue_jitter = 0.1;
+  std::uint64_t jitter_seed = 0;  // 0: seeded from std::random_device
 };
 
 class WorkQueue {
@@ -100,6 +106,8 @@ class WorkQueue {
   int numRequeues(const std::string& key) const;
   // The delay addRateLimited() would choose now, spending the backoff step and a token.
   Duration when(const std::string& key);
+  // `delay` spread uniformly by ±requeue_jitter (what a requeueAfter outcome waits).
+  Duration jittered(Duration delay);
 
   // Blocks until a key is ready and marks it as being processed; nullopt once shut down (keys
   // still queued then are not handed out: reconciles are level-based and run again on restart).
@@ -128,6 +136,8 @@ class WorkQueue {
 
   void addLocked(const std::string& key, SteadyTime now);
   void processDueLocked(SteadyTime now);
+  // Pushes the unfinished-work metrics; true while some key is being processed.
+  bool refreshUnfinishedWorkLocked(SteadyTime now);
   void timerLoop();
 
   Clock& clock_;
@@ -138,6 +148,7 @@ class WorkQueue {
   mutable std::mutex mu_;
   std::condition_variable cv_;        // get() waiters
   std::condition_variable drain_cv_;  // shutDownWithDrain() waiter
+  std::condition_variable timer_cv_;  // an earlier deadline, work started, or shutdown
   std::deque<std::string> queue_;
   std::unordered_set<std::string> dirty_;
   std::unordered_map<std::string, SteadyTime> queued_at_;
@@ -146,12 +157,13 @@ class WorkQueue {
   std::unordered_map<std::string, SteadyTime> waiting_deadline_;
   std::unordered_map<std::string, int> failures_;
   bool shutting_down_ = false;
+  std::mt19937_64 jitter_rng_;
   std::thread timer_;
 };
 
 // What a reconcile asks the queue to do next, mapped like controller-runtime: success forgets
 // the key's backoff; an error retries with backoff; a terminal error forgets without retrying;
-// requeue_after forgets the backoff and schedules the key after the delay.
+// requeue_after forgets the backoff and schedules the key after the delay (jittered).
 struct WorkOutcome {
   enum class Kind { Success, Error, Terminal, RequeueAfter };
   Kind kind = Kind::Success;
