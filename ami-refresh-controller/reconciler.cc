@@ -18,8 +18,68 @@ bool isGroupProblem(const Error& e) {
   return e.code == ErrorCode::NotFound || e.code == ErrorCode::InvalidArgument;
 }
 
+// The reads of one refresher's cluster: through the shared cache when there is one, each answer
+// at most a controllerTimer old (the refresher's own period, so a new or changed group is seen
+// within it as without the cache), and fresh where `fresh` is asked for.
+class ClusterReads {
+ public:
+  ClusterReads(aws::ClusterDescribeCache* cache, AwsClients& clients, const Spec& spec)
+      : cache_(cache), clients_(clients), spec_(spec) {}
+
+  Result<std::vector<std::string>> listNodegroups() {
+    if (cache_ == nullptr) {
+      return clients_.eks->listNodegroups(spec_.cluster_name);
+    }
+    return cache_->listNodegroups(spec_.region, spec_.cluster_name, *clients_.eks, maxAge(false));
+  }
+  Result<aws::Nodegroup> describeNodegroup(const std::string& name, bool fresh) {
+    if (cache_ == nullptr) {
+      return clients_.eks->describeNodegroup(spec_.cluster_name, name);
+    }
+    return cache_->describeNodegroup(spec_.region, spec_.cluster_name, *clients_.eks, name,
+                                     maxAge(fresh));
+  }
+  Result<std::vector<aws::AutoScalingGroup>> describeAutoScalingGroups(
+      const aws::DescribeAutoScalingGroupsInput& in, bool fresh) {
+    if (cache_ == nullptr) {
+      return clients_.autoscaling->describeAutoScalingGroups(in);
+    }
+    return cache_->describeAutoScalingGroups(spec_.region, spec_.cluster_name,
+                                             *clients_.autoscaling, in, maxAge(fresh));
+  }
+  Result<std::vector<aws::InstanceRefresh>> describeInstanceRefreshes(const std::string& group,
+                                                                      bool fresh) {
+    if (cache_ == nullptr) {
+      return clients_.autoscaling->describeInstanceRefreshes(group);
+    }
+    return cache_->describeInstanceRefreshes(spec_.region, spec_.cluster_name,
+                                             *clients_.autoscaling, group, maxAge(fresh));
+  }
+  Result<std::vector<aws::LaunchTemplateVersion>> describeLaunchTemplateVersions(
+      const aws::DescribeLaunchTemplateVersionsInput& in, bool fresh) {
+    if (cache_ == nullptr) {
+      return clients_.ec2->describeLaunchTemplateVersions(in);
+    }
+    return cache_->describeLaunchTemplateVersions(spec_.region, spec_.cluster_name, *clients_.ec2,
+                                                  in, maxAge(fresh));
+  }
+
+ private:
+  Duration maxAge(bool fresh) const { return fresh ? Duration::zero() : spec_.controller_timer; }
+
+  aws::ClusterDescribeCache* cache_;
+  AwsClients& clients_;
+  const Spec& spec_;
+};
+
+// A group this refresher is moving, or holding back, is read fresh on every reconcile (its polls
+// must see what its updates did, as without the cache); the fresh answer serves the others too.
+bool readFresh(const NodegroupStatus* entry) {
+  return entry != nullptr && (entry->phase == Phase::Updating || entry->phase == Phase::Pending);
+}
+
 // Reads the launch template version a group runs into `g` (or why it could not be read).
-Status readLaunchTemplateVersion(aws::LaunchTemplateApi& ec2, GroupObservation& g) {
+Status readLaunchTemplateVersion(ClusterReads& aws, bool fresh, GroupObservation& g) {
   const aws::LaunchTemplateSpec& lt = *g.launch_template;
   aws::DescribeLaunchTemplateVersionsInput in;
   if (!lt.id.empty()) {
@@ -28,7 +88,7 @@ Status readLaunchTemplateVersion(aws::LaunchTemplateApi& ec2, GroupObservation& 
     in.launch_template_name = lt.name;
   }
   in.versions = {lt.version.empty() ? "$Default" : lt.version};
-  auto r = ec2.describeLaunchTemplateVersions(in);
+  auto r = aws.describeLaunchTemplateVersions(in, fresh);
   if (!r) {
     if (isGroupProblem(r.error())) {
       g.launch_template_error = controller::quoteServiceError(r.error().message);
@@ -88,7 +148,8 @@ Result<TargetObservation> Reconciler::observeTarget(const Spec& spec, aws::Image
 
 Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Observed& o) {
   const Spec& spec = *r.spec;
-  auto listed = clients.eks->listNodegroups(spec.cluster_name);
+  ClusterReads aws(deps_.describe_cache.get(), clients, spec);
+  auto listed = aws.listNodegroups();
   if (!listed && listed.error().code == ErrorCode::NotFound) {
     o.cluster_missing = true;
     return ok();
@@ -97,7 +158,9 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
   // A group that cannot be read is marked (observe_error) and the others are read on: one
   // denied or failing describe must not stop the whole rollout.
   for (const std::string& name : names) {
-    auto ng = clients.eks->describeNodegroup(spec.cluster_name, name);
+    const NodegroupStatus* entry = r.status.entry(name, GroupKind::Managed);
+    const bool fresh = readFresh(entry);
+    auto ng = aws.describeNodegroup(name, fresh);
     if (!ng) {
       if (isNotFound(ng.error())) {
         continue;  // deleted between list and describe
@@ -110,11 +173,10 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
     // Excluded groups are reported, never read further.
     const bool excluded = excludedBy(spec, name).has_value();
     if (g.launch_template && !excluded) {
-      if (Status read = readLaunchTemplateVersion(*clients.ec2, g); !read) {
+      if (Status read = readLaunchTemplateVersion(aws, fresh, g); !read) {
         g.observe_error = std::move(read).error();
       }
     }
-    const NodegroupStatus* entry = r.status.entry(name, GroupKind::Managed);
     if (!g.observe_error && entry != nullptr && entry->phase == Phase::Updating &&
         !entry->update_id.empty()) {
       auto u = clients.eks->describeUpdate(spec.cluster_name, entry->update_id, name);
@@ -132,30 +194,35 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
   }
   aws::DescribeAutoScalingGroupsInput in;
   in.filters = {{"tag:kubernetes.io/cluster/" + spec.cluster_name, {"owned"}}};
+  bool any_fresh = false;
+  for (const NodegroupStatus& entry : r.status.nodegroups) {
+    any_fresh = any_fresh || (entry.kind == GroupKind::SelfManaged && readFresh(&entry));
+  }
   OPSY_ASSIGN_OR_RETURN(std::vector<aws::AutoScalingGroup> groups,
-                        clients.autoscaling->describeAutoScalingGroups(in));
+                        aws.describeAutoScalingGroups(in, any_fresh));
   for (const aws::AutoScalingGroup& group : groups) {
     // Groups behind an EKS managed node group are rolled through EKS, never directly.
     if (group.tags.count("eks:nodegroup-name") != 0) {
       continue;
     }
     const bool excluded = excludedBy(spec, group.name).has_value();
+    const NodegroupStatus* entry = r.status.entry(group.name, GroupKind::SelfManaged);
+    const bool fresh = readFresh(entry);
     std::vector<aws::InstanceRefresh> refreshes;
     std::optional<Error> error;
     if (!excluded) {
-      auto listed_refreshes = clients.autoscaling->describeInstanceRefreshes(group.name);
+      auto listed_refreshes = aws.describeInstanceRefreshes(group.name, fresh);
       if (listed_refreshes) {
         refreshes = std::move(*listed_refreshes);
       } else {
         error = std::move(listed_refreshes).error();
       }
     }
-    const NodegroupStatus* entry = r.status.entry(group.name, GroupKind::SelfManaged);
     GroupObservation g =
         observedAutoScalingGroup(group, refreshes, entry != nullptr ? entry->update_id : "");
     g.observe_error = std::move(error);
     if (!g.observe_error && g.launch_template && !g.mixed_instances_policy && !excluded) {
-      if (Status read = readLaunchTemplateVersion(*clients.ec2, g); !read) {
+      if (Status read = readLaunchTemplateVersion(aws, fresh, g); !read) {
         g.observe_error = std::move(read).error();
       }
     }
@@ -204,6 +271,11 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
   Decision d = decide(observed, now);
   if (!d.aws.empty()) {
     Outcomes outcomes = executor_.perform(d.aws, clients);
+    // Whatever came of the calls (a timed-out one may still have happened), the cluster's shared
+    // answers are stale: the next reconcile of any refresher on it reads AWS again.
+    if (deps_.describe_cache) {
+      deps_.describe_cache->invalidate(r.spec->region, r.spec->cluster_name);
+    }
     d = decide(observed, now, &outcomes);
   }
   OPSY_RETURN_IF_ERROR(executor_.apply(r, d));
