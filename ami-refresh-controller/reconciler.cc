@@ -72,10 +72,11 @@ class ClusterReads {
   const Spec& spec_;
 };
 
-// A group this refresher is moving, or holding back, is read fresh on every reconcile (its polls
-// must see what its updates did, as without the cache); the fresh answer serves the others too.
+// A group this refresher is updating is read fresh on every reconcile: its polls must see what
+// its update did as soon as without the cache (and the fresh answer serves the other refreshers).
+// Every other group is at most a controllerTimer old.
 bool readFresh(const NodegroupStatus* entry) {
-  return entry != nullptr && (entry->phase == Phase::Updating || entry->phase == Phase::Pending);
+  return entry != nullptr && entry->phase == Phase::Updating;
 }
 
 // Reads the launch template version a group runs into `g` (or why it could not be read).
