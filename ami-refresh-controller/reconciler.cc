@@ -1,5 +1,7 @@
 #include "ami-refresh-controller/reconciler.h"
 
+#include <algorithm>
+
 #include "ami-refresh-controller/observation.h"
 #include "opsy/ami/selection.h"
 #include "opsy/ami/tags.h"
@@ -103,6 +105,11 @@ Status readLaunchTemplateVersion(ClusterReads& aws, bool fresh, GroupObservation
   }
   g.launch_template_version = r->front();
   return ok();
+}
+
+bool updatingAny(const RefresherStatus& status) {
+  return std::any_of(status.nodegroups.begin(), status.nodegroups.end(),
+                     [](const NodegroupStatus& g) { return readFresh(&g); });
 }
 
 }  // namespace
@@ -232,6 +239,12 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
   return ok();
 }
 
+void Reconciler::invalidateCluster(const AmiRefresher& r) {
+  if (deps_.describe_cache && r.spec) {
+    deps_.describe_cache->invalidate(r.spec->region, r.spec->cluster_name);
+  }
+}
+
 Status Reconciler::observe(const AmiRefresher& r, AwsClients& clients, TimePoint now, Observed& o) {
   if (!r.spec) {
     return ok();
@@ -274,10 +287,13 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
     Outcomes outcomes = executor_.perform(d.aws, clients);
     // Whatever came of the calls (a timed-out one may still have happened), the cluster's shared
     // answers are stale: the next reconcile of any refresher on it reads AWS again.
-    if (deps_.describe_cache) {
-      deps_.describe_cache->invalidate(r.spec->region, r.spec->cluster_name);
-    }
+    invalidateCluster(r);
     d = decide(observed, now, &outcomes);
+  } else if (updatingAny(r.status)) {
+    // One of our updates runs on the cluster and may have finished while this reconcile read it
+    // (its group was read fresh, but before the update's own answer): what was read is not kept,
+    // so the reconcile after the one that sees the update end reads the settled groups.
+    invalidateCluster(r);
   }
   OPSY_RETURN_IF_ERROR(executor_.apply(r, d));
   if (d.failure && !d.retry) {

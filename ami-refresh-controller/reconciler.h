@@ -71,6 +71,8 @@ class Reconciler : public controller::Reconciler {
                                                                const aws::DescribeImagesInput& in);
   [[nodiscard]] Result<TargetObservation> observeTarget(const Spec& spec, aws::ImageApi& ec2);
   [[nodiscard]] Status observeGroups(const AmiRefresher& r, AwsClients& clients, Observed& o);
+  // Drops the shared answers of r's cluster.
+  void invalidateCluster(const AmiRefresher& r);
 
   ReconcilerDeps deps_;
   Executor executor_;

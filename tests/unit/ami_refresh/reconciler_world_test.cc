@@ -435,18 +435,26 @@ TEST_F(ReconcilerWorldTest, OwnUpdateMakesTheNextObserveReadAgain) {
   reconcile("watch");  // no time has passed, but the cluster changed under our hands
   EXPECT_EQ(aws_.callCount("eks", "ListNodegroups"), 2);
   EXPECT_EQ(aws_.callCount("eks", "DescribeNodegroup"), 6);
-  // The updates finish in AWS, with no call of ours: the rolling refresher reads its updating
-  // groups fresh, and that fresh answer (and version 2, read once by number) serves the other.
+  // The updates finish in AWS, with no call of ours. The rolling refresher reads its updating
+  // groups fresh (version 2 is read once, by number, and kept), and while its updates run nothing
+  // it read is kept: the watcher reads the finished groups once, and from then on both are
+  // served from the shared answers again.
   for (const testing::FakeEksUpdate& u : aws_.eksUpdates()) {
     ASSERT_TRUE(aws_.completeEksUpdate(u.id));
   }
   int versions = aws_.callCount("ec2", "DescribeLaunchTemplateVersions");
-  reconcile("roll");
+  reconcile("roll");  // sees both updates succeed
   EXPECT_EQ(aws_.callCount("eks", "DescribeNodegroup"), 8);
   EXPECT_EQ(aws_.callCount("ec2", "DescribeLaunchTemplateVersions"), versions + 2);
   reconcile("watch");
-  EXPECT_EQ(aws_.callCount("eks", "DescribeNodegroup"), 8);
+  EXPECT_EQ(aws_.callCount("eks", "DescribeNodegroup"), 10);
+  reconcile("roll");
+  reconcile("watch");
+  EXPECT_EQ(aws_.callCount("eks", "DescribeNodegroup"), 10);
   EXPECT_EQ(aws_.callCount("ec2", "DescribeLaunchTemplateVersions"), versions + 2);
+  auto rolled = client_->get(amiRefreshers(), "ops", "roll");
+  ASSERT_TRUE(rolled.has_value());
+  EXPECT_EQ(parseStatus(*rolled).state, kStateReady);
   auto watched = client_->get(amiRefreshers(), "ops", "watch");
   ASSERT_TRUE(watched.has_value());
   for (const NodegroupStatus& ng : parseStatus(*watched).nodegroups) {
