@@ -202,10 +202,10 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
   }
   aws::DescribeAutoScalingGroupsInput in;
   in.filters = {{"tag:kubernetes.io/cluster/" + spec.cluster_name, {"owned"}}};
-  bool any_fresh = false;
-  for (const NodegroupStatus& entry : r.status.nodegroups) {
-    any_fresh = any_fresh || (entry.kind == GroupKind::SelfManaged && readFresh(&entry));
-  }
+  // One list covers every group: it is read fresh while any self-managed group is updating.
+  const bool any_fresh = std::any_of(
+      r.status.nodegroups.begin(), r.status.nodegroups.end(),
+      [](const NodegroupStatus& e) { return e.kind == GroupKind::SelfManaged && readFresh(&e); });
   OPSY_ASSIGN_OR_RETURN(std::vector<aws::AutoScalingGroup> groups,
                         aws.describeAutoScalingGroups(in, any_fresh));
   for (const aws::AutoScalingGroup& group : groups) {
