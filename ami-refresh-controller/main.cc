@@ -7,6 +7,7 @@
 #include "ami-refresh-controller/reconciler.h"
 #include "ami-refresh-controller/wiring.h"
 #include "opsy/ami/image_cache.h"
+#include "opsy/aws/describe_cache.h"
 #include "opsy/controller/reconciler.h"
 #include "opsy/core/flags.h"
 #include "opsy/runtime/failure_metrics.h"
@@ -52,6 +53,7 @@ int run(int argc, char** argv) {
                          .clock = m.clock(),
                          .notifiers = notifiers->get(),
                          .image_cache = std::make_shared<ami::ImageLookupCache>(m.clock()),
+                         .describe_cache = std::make_shared<aws::ClusterDescribeCache>(m.clock()),
                          .metrics = rolloutMetrics(m.metrics()),
                          .failures = runtime::failureCounter(m.metrics())});
   auto added = m.addController({.name = "ami-refresh",

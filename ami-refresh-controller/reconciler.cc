@@ -1,5 +1,7 @@
 #include "ami-refresh-controller/reconciler.h"
 
+#include <algorithm>
+
 #include "ami-refresh-controller/observation.h"
 #include "opsy/ami/selection.h"
 #include "opsy/ami/tags.h"
@@ -18,8 +20,69 @@ bool isGroupProblem(const Error& e) {
   return e.code == ErrorCode::NotFound || e.code == ErrorCode::InvalidArgument;
 }
 
+// The reads of one refresher's cluster: through the shared cache when there is one, each answer
+// at most a controllerTimer old (the refresher's own period, so a new or changed group is seen
+// within it as without the cache), and fresh where `fresh` is asked for.
+class ClusterReads {
+ public:
+  ClusterReads(aws::ClusterDescribeCache* cache, AwsClients& clients, const Spec& spec)
+      : cache_(cache), clients_(clients), spec_(spec) {}
+
+  Result<std::vector<std::string>> listNodegroups() {
+    if (cache_ == nullptr) {
+      return clients_.eks->listNodegroups(spec_.cluster_name);
+    }
+    return cache_->listNodegroups(spec_.region, spec_.cluster_name, *clients_.eks, maxAge(false));
+  }
+  Result<aws::Nodegroup> describeNodegroup(const std::string& name, bool fresh) {
+    if (cache_ == nullptr) {
+      return clients_.eks->describeNodegroup(spec_.cluster_name, name);
+    }
+    return cache_->describeNodegroup(spec_.region, spec_.cluster_name, *clients_.eks, name,
+                                     maxAge(fresh));
+  }
+  Result<std::vector<aws::AutoScalingGroup>> describeAutoScalingGroups(
+      const aws::DescribeAutoScalingGroupsInput& in, bool fresh) {
+    if (cache_ == nullptr) {
+      return clients_.autoscaling->describeAutoScalingGroups(in);
+    }
+    return cache_->describeAutoScalingGroups(spec_.region, spec_.cluster_name,
+                                             *clients_.autoscaling, in, maxAge(fresh));
+  }
+  Result<std::vector<aws::InstanceRefresh>> describeInstanceRefreshes(const std::string& group,
+                                                                      bool fresh) {
+    if (cache_ == nullptr) {
+      return clients_.autoscaling->describeInstanceRefreshes(group);
+    }
+    return cache_->describeInstanceRefreshes(spec_.region, spec_.cluster_name,
+                                             *clients_.autoscaling, group, maxAge(fresh));
+  }
+  Result<std::vector<aws::LaunchTemplateVersion>> describeLaunchTemplateVersions(
+      const aws::DescribeLaunchTemplateVersionsInput& in, bool fresh) {
+    if (cache_ == nullptr) {
+      return clients_.ec2->describeLaunchTemplateVersions(in);
+    }
+    return cache_->describeLaunchTemplateVersions(spec_.region, spec_.cluster_name, *clients_.ec2,
+                                                  in, maxAge(fresh));
+  }
+
+ private:
+  Duration maxAge(bool fresh) const { return fresh ? Duration::zero() : spec_.controller_timer; }
+
+  aws::ClusterDescribeCache* cache_;
+  AwsClients& clients_;
+  const Spec& spec_;
+};
+
+// A group this refresher is updating is read fresh on every reconcile: its polls must see what
+// its update did as soon as without the cache (and the fresh answer serves the other refreshers).
+// Every other group is at most a controllerTimer old.
+bool readFresh(const NodegroupStatus* entry) {
+  return entry != nullptr && entry->phase == Phase::Updating;
+}
+
 // Reads the launch template version a group runs into `g` (or why it could not be read).
-Status readLaunchTemplateVersion(aws::LaunchTemplateApi& ec2, GroupObservation& g) {
+Status readLaunchTemplateVersion(ClusterReads& aws, bool fresh, GroupObservation& g) {
   const aws::LaunchTemplateSpec& lt = *g.launch_template;
   aws::DescribeLaunchTemplateVersionsInput in;
   if (!lt.id.empty()) {
@@ -28,7 +91,7 @@ Status readLaunchTemplateVersion(aws::LaunchTemplateApi& ec2, GroupObservation& 
     in.launch_template_name = lt.name;
   }
   in.versions = {lt.version.empty() ? "$Default" : lt.version};
-  auto r = ec2.describeLaunchTemplateVersions(in);
+  auto r = aws.describeLaunchTemplateVersions(in, fresh);
   if (!r) {
     if (isGroupProblem(r.error())) {
       g.launch_template_error = controller::quoteServiceError(r.error().message);
@@ -42,6 +105,11 @@ Status readLaunchTemplateVersion(aws::LaunchTemplateApi& ec2, GroupObservation& 
   }
   g.launch_template_version = r->front();
   return ok();
+}
+
+bool updatingAny(const RefresherStatus& status) {
+  return std::any_of(status.nodegroups.begin(), status.nodegroups.end(),
+                     [](const NodegroupStatus& g) { return readFresh(&g); });
 }
 
 }  // namespace
@@ -88,7 +156,8 @@ Result<TargetObservation> Reconciler::observeTarget(const Spec& spec, aws::Image
 
 Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Observed& o) {
   const Spec& spec = *r.spec;
-  auto listed = clients.eks->listNodegroups(spec.cluster_name);
+  ClusterReads aws(deps_.describe_cache.get(), clients, spec);
+  auto listed = aws.listNodegroups();
   if (!listed && listed.error().code == ErrorCode::NotFound) {
     o.cluster_missing = true;
     return ok();
@@ -97,7 +166,9 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
   // A group that cannot be read is marked (observe_error) and the others are read on: one
   // denied or failing describe must not stop the whole rollout.
   for (const std::string& name : names) {
-    auto ng = clients.eks->describeNodegroup(spec.cluster_name, name);
+    const NodegroupStatus* entry = r.status.entry(name, GroupKind::Managed);
+    const bool fresh = readFresh(entry);
+    auto ng = aws.describeNodegroup(name, fresh);
     if (!ng) {
       if (isNotFound(ng.error())) {
         continue;  // deleted between list and describe
@@ -110,11 +181,10 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
     // Excluded groups are reported, never read further.
     const bool excluded = excludedBy(spec, name).has_value();
     if (g.launch_template && !excluded) {
-      if (Status read = readLaunchTemplateVersion(*clients.ec2, g); !read) {
+      if (Status read = readLaunchTemplateVersion(aws, fresh, g); !read) {
         g.observe_error = std::move(read).error();
       }
     }
-    const NodegroupStatus* entry = r.status.entry(name, GroupKind::Managed);
     if (!g.observe_error && entry != nullptr && entry->phase == Phase::Updating &&
         !entry->update_id.empty()) {
       auto u = clients.eks->describeUpdate(spec.cluster_name, entry->update_id, name);
@@ -132,36 +202,47 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
   }
   aws::DescribeAutoScalingGroupsInput in;
   in.filters = {{"tag:kubernetes.io/cluster/" + spec.cluster_name, {"owned"}}};
+  // One list covers every group: it is read fresh while any self-managed group is updating.
+  const bool any_fresh = std::any_of(
+      r.status.nodegroups.begin(), r.status.nodegroups.end(),
+      [](const NodegroupStatus& e) { return e.kind == GroupKind::SelfManaged && readFresh(&e); });
   OPSY_ASSIGN_OR_RETURN(std::vector<aws::AutoScalingGroup> groups,
-                        clients.autoscaling->describeAutoScalingGroups(in));
+                        aws.describeAutoScalingGroups(in, any_fresh));
   for (const aws::AutoScalingGroup& group : groups) {
     // Groups behind an EKS managed node group are rolled through EKS, never directly.
     if (group.tags.count("eks:nodegroup-name") != 0) {
       continue;
     }
     const bool excluded = excludedBy(spec, group.name).has_value();
+    const NodegroupStatus* entry = r.status.entry(group.name, GroupKind::SelfManaged);
+    const bool fresh = readFresh(entry);
     std::vector<aws::InstanceRefresh> refreshes;
     std::optional<Error> error;
     if (!excluded) {
-      auto listed_refreshes = clients.autoscaling->describeInstanceRefreshes(group.name);
+      auto listed_refreshes = aws.describeInstanceRefreshes(group.name, fresh);
       if (listed_refreshes) {
         refreshes = std::move(*listed_refreshes);
       } else {
         error = std::move(listed_refreshes).error();
       }
     }
-    const NodegroupStatus* entry = r.status.entry(group.name, GroupKind::SelfManaged);
     GroupObservation g =
         observedAutoScalingGroup(group, refreshes, entry != nullptr ? entry->update_id : "");
     g.observe_error = std::move(error);
     if (!g.observe_error && g.launch_template && !g.mixed_instances_policy && !excluded) {
-      if (Status read = readLaunchTemplateVersion(*clients.ec2, g); !read) {
+      if (Status read = readLaunchTemplateVersion(aws, fresh, g); !read) {
         g.observe_error = std::move(read).error();
       }
     }
     o.groups.push_back(std::move(g));
   }
   return ok();
+}
+
+void Reconciler::invalidateCluster(const AmiRefresher& r) {
+  if (deps_.describe_cache && r.spec) {
+    deps_.describe_cache->invalidate(r.spec->region, r.spec->cluster_name);
+  }
 }
 
 Status Reconciler::observe(const AmiRefresher& r, AwsClients& clients, TimePoint now, Observed& o) {
@@ -204,7 +285,15 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
   Decision d = decide(observed, now);
   if (!d.aws.empty()) {
     Outcomes outcomes = executor_.perform(d.aws, clients);
+    // Whatever came of the calls (a timed-out one may still have happened), the cluster's shared
+    // answers are stale: the next reconcile of any refresher on it reads AWS again.
+    invalidateCluster(r);
     d = decide(observed, now, &outcomes);
+  } else if (updatingAny(r.status)) {
+    // One of our updates runs on the cluster and may have finished while this reconcile read it
+    // (its group was read fresh, but before the update's own answer): what was read is not kept,
+    // so the reconcile after the one that sees the update end reads the settled groups.
+    invalidateCluster(r);
   }
   OPSY_RETURN_IF_ERROR(executor_.apply(r, d));
   if (d.failure && !d.retry) {

@@ -3,10 +3,11 @@
 // One reconcile of an AMIRefresher, level-triggered, in the packer-builder's shape: read the
 // refresher (from the informer cache), observe AWS (the target images through the shared
 // ami::ImageLookupCache; then, only when a target is eligible, every node group of the cluster
-// and, when enabled, its self-managed Auto Scaling groups, each normalised into one
-// GroupObservation), decide(), and have the Executor act: AWS calls first, decide() again with
-// their outcomes, then the one status write. The clock is read once per reconcile. Nothing is
-// remembered between calls; all progress is in the status and in AWS.
+// and, when enabled, its self-managed Auto Scaling groups, through the shared
+// aws::ClusterDescribeCache, each normalised into one GroupObservation), decide(), and have the
+// Executor act: AWS calls first, decide() again with their outcomes, then the one status write.
+// The clock is read once per reconcile. Nothing is remembered between calls but those shared
+// answers; all progress is in the status and in AWS.
 //
 //   Reconciler r({.reader = manager.reader(), .status = client, .events = manager.events(), ...});
 //   manager.addController({.name = "ami-refresh", .resource = amiRefreshers(),
@@ -21,6 +22,7 @@
 #include "ami-refresh-controller/decide.h"
 #include "ami-refresh-controller/execute.h"
 #include "opsy/ami/image_cache.h"
+#include "opsy/aws/describe_cache.h"
 #include "opsy/controller/reconciler.h"
 #include "opsy/core/clock.h"
 #include "opsy/kube/client.h"
@@ -43,6 +45,10 @@ struct ReconcilerDeps {
   std::shared_ptr<ami::ImageLookupCache> image_cache;
   // How old a shared answer may be (never older than a refresher's controllerTimer either).
   Duration image_cache_max_age = std::chrono::minutes(1);
+  // Optional, shared with every refresher: node groups, Auto Scaling groups, instance refreshes
+  // and launch template versions of a cluster, at most a controllerTimer old and invalidated
+  // after every AWS write to the cluster; without it every reconcile asks AWS.
+  std::shared_ptr<aws::ClusterDescribeCache> describe_cache;
   RolloutMetricsPtr metrics;
   std::string field_manager = std::string(kFieldManager);
   controller::FailureCounterPtr failures;  // optional: opsy_reconcile_errors_total
@@ -65,6 +71,8 @@ class Reconciler : public controller::Reconciler {
                                                                const aws::DescribeImagesInput& in);
   [[nodiscard]] Result<TargetObservation> observeTarget(const Spec& spec, aws::ImageApi& ec2);
   [[nodiscard]] Status observeGroups(const AmiRefresher& r, AwsClients& clients, Observed& o);
+  // Drops the shared answers of r's cluster.
+  void invalidateCluster(const AmiRefresher& r);
 
   ReconcilerDeps deps_;
   Executor executor_;

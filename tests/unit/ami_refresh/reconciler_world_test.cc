@@ -5,13 +5,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "ami-refresh-controller/execute.h"
 #include "ami-refresh-controller/reconciler.h"
+#include "opsy/ami/image_cache.h"
 #include "opsy/ami/tags.h"
 #include "opsy/aws/autoscaling.h"
+#include "opsy/aws/describe_cache.h"
 #include "opsy/aws/ec2.h"
 #include "opsy/aws/eks.h"
 #include "opsy/core/fake_clock.h"
@@ -38,6 +42,7 @@ std::string launchTemplateOf(std::string_view group) {
   return group == "workers-a" ? "lt-0aaaaaaaaaaaaaaa1" : "lt-0bbbbbbbbbbbbbbb2";
 }
 constexpr std::string_view kMissingTemplate = "lt-0ccccccccccccccc3";
+constexpr std::string_view kSelfManagedTemplate = "lt-0ddddddddddddddd4";
 
 std::string readFile(const std::string& path) {
   std::ifstream in(path);
@@ -135,6 +140,68 @@ class ReconcilerWorldTest : public ::testing::Test {
         R"("amiFilters":[{"name":"name","values":["amazon-eks-node-al2023-*"]}],)"
         R"("refreshConfig":{"maxConcurrentNodegroups":2}}})");
     ASSERT_TRUE(created.has_value()) << created.error().toString();
+  }
+
+  // An AMIRefresher `name` on the cluster; `extra_spec` is appended to the spec's fields.
+  void createRefresher(const std::string& name, const std::string& extra_spec) {
+    auto created = kube_.createObject(
+        R"({"apiVersion":"ami.refresh.ops/v1alpha1","kind":"AMIRefresher",)"
+        R"("metadata":{"name":")" +
+        name +
+        R"(","namespace":"ops"},)"
+        R"("spec":{"region":"us-west-2","clusterName":"prod","expiresIn":"30d",)"
+        R"("amiFilters":[{"name":"name","values":["amazon-eks-node-al2023-*"]}])" +
+        extra_spec + "}}");
+    ASSERT_TRUE(created.has_value()) << created.error().toString();
+  }
+
+  // Both managed groups already run the target (launch template version 2), and a self-managed
+  // group owned by the cluster runs it too: nothing to roll, only reads.
+  void seedUpToDate() {
+    for (std::string name : {"workers-a", "workers-b"}) {
+      std::string lt = launchTemplateOf(name);
+      aws_.addLaunchTemplate(
+          {.id = lt,
+           .name = name,
+           .default_version = 2,
+           .versions = {
+               {.data = {.image_id = std::string(kOld), .instance_type = "m6i.large"}},
+               {.data = {.image_id = std::string(kTarget), .instance_type = "m6i.large"}}}});
+      aws_.addNodegroup(
+          {.cluster = std::string(kCluster),
+           .name = name,
+           .launch_template = testing::FakeLaunchTemplateRef{.id = lt, .version = "2"}});
+    }
+    aws_.addLaunchTemplate(
+        {.id = std::string(kSelfManagedTemplate),
+         .name = "self-c",
+         .default_version = 1,
+         .versions = {{.data = {.image_id = std::string(kTarget), .instance_type = "m6i.large"}}}});
+    aws_.addAutoScalingGroup(
+        {.name = "self-c",
+         .launch_template = testing::FakeLaunchTemplateRef{.id = std::string(kSelfManagedTemplate),
+                                                           .version = "1"},
+         .tags = {{.key = "kubernetes.io/cluster/prod", .value = "owned"}}});
+  }
+
+  // Calls by operation since the last clearCalls().
+  std::map<std::string, int> callsByOperation() {
+    std::map<std::string, int> out;
+    for (const testing::FakeCall& c : aws_.calls()) {
+      ++out[c.operation];
+    }
+    return out;
+  }
+
+  // The reads of the cluster itself: everything but the target image lookup.
+  static int clusterReads(const std::map<std::string, int>& calls) {
+    int n = 0;
+    for (const auto& [operation, count] : calls) {
+      if (operation != "DescribeImages") {
+        n += count;
+      }
+    }
+    return n;
   }
 
   ReconcilerDeps deps() {
@@ -267,6 +334,132 @@ TEST_F(ReconcilerWorldTest, ExecutorOnlyReportsOutcomes) {
   EXPECT_EQ(aws_.callCount("eks", "UpdateNodegroupVersion"), 1);
   EXPECT_EQ(kube_.writeCount(), kube_writes);
   EXPECT_TRUE(events_.reasons.empty());
+}
+
+// N refreshers on one cluster with G groups cost at most G + 2 cluster reads per period in all
+// (one ListNodegroups, one DescribeNodegroup per managed group, one DescribeAutoScalingGroups, one
+// DescribeInstanceRefreshes per self-managed group; launch template versions by number are kept),
+// where each refresher asked for its own before. The target image lookup (DescribeImages) was
+// already shared and is counted apart.
+TEST_F(ReconcilerWorldTest, RefreshersOnOneClusterShareItsReadsWithinAPeriod) {
+  constexpr int kRefreshers = 50;
+  constexpr int kGroups = 3;  // two managed, one self-managed
+  seedUpToDate();
+  for (int i = 0; i < kRefreshers; ++i) {
+    createRefresher("r" + std::to_string(i), R"(,"selfManaged":{"enabled":true})");
+  }
+  auto period = [&](Reconciler& r) {
+    clock_->advance(std::chrono::minutes(5));  // the default controllerTimer
+    aws_.clearCalls();
+    for (int i = 0; i < kRefreshers; ++i) {
+      auto out = r.reconcile({"ops", "r" + std::to_string(i)});
+      EXPECT_TRUE(out.has_value()) << out.error().toString();
+    }
+    return callsByOperation();
+  };
+
+  ReconcilerDeps unshared = deps();
+  unshared.image_cache = std::make_shared<ami::ImageLookupCache>(*clock_);
+  Reconciler before(unshared);
+  period(before);
+  std::map<std::string, int> each_asks = period(before);
+  EXPECT_EQ(clusterReads(each_asks), kRefreshers * (2 * kGroups + 2));
+
+  ReconcilerDeps shared = unshared;
+  shared.describe_cache = std::make_shared<aws::ClusterDescribeCache>(*clock_);
+  Reconciler r(shared);
+  std::map<std::string, int> first = period(r);
+  EXPECT_EQ(clusterReads(first), kGroups + 2 + kGroups);  // + each group's version, once
+  for (int p = 0; p < 3; ++p) {
+    std::map<std::string, int> calls = period(r);
+    EXPECT_LE(clusterReads(calls), kGroups + 2) << "period " << p;
+    EXPECT_EQ(calls["ListNodegroups"], 1);
+    EXPECT_EQ(calls["DescribeNodegroup"], 2);
+    EXPECT_EQ(calls["DescribeAutoScalingGroups"], 1);
+    EXPECT_EQ(calls["DescribeInstanceRefreshes"], 1);
+    EXPECT_EQ(calls["DescribeLaunchTemplateVersions"], 0);
+    EXPECT_EQ(calls["DescribeImages"], 2);  // filters, then images derived from the base
+  }
+  std::printf("%d refreshers, %d groups: %d cluster reads per period, %d without sharing\n",
+              kRefreshers, kGroups, clusterReads(period(r)), clusterReads(each_asks));
+  auto one = client_->get(amiRefreshers(), "ops", "r0");
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(parseStatus(*one).state, kStateReady);
+}
+
+// A shared answer is never older than the refresher's controllerTimer: a group added to the
+// cluster is in the status after one period, and not before.
+TEST_F(ReconcilerWorldTest, NewGroupIsSeenWithinOneControllerTimer) {
+  seedUpToDate();
+  createRefresher("fast", R"(,"timeOuts":{"controllerTimer":"1m"})");
+  ReconcilerDeps d = deps();
+  d.describe_cache = std::make_shared<aws::ClusterDescribeCache>(*clock_);
+  Reconciler r(d);
+  auto groups = [&] {
+    auto out = r.reconcile({"ops", "fast"});
+    EXPECT_TRUE(out.has_value()) << out.error().toString();
+    auto obj = client_->get(amiRefreshers(), "ops", "fast");
+    EXPECT_TRUE(obj.has_value());
+    return parseStatus(*obj).nodegroups.size();
+  };
+  EXPECT_EQ(groups(), 2u);
+  aws_.addNodegroup({.cluster = std::string(kCluster),
+                     .name = "workers-c",
+                     .launch_template = testing::FakeLaunchTemplateRef{
+                         .id = launchTemplateOf("workers-a"), .version = "2"}});
+  clock_->advance(std::chrono::seconds(59));
+  EXPECT_EQ(groups(), 2u);  // the list read 59 s ago still serves
+  clock_->advance(std::chrono::seconds(1));
+  EXPECT_EQ(groups(), 3u);
+}
+
+// After our own update calls the cluster's shared answers are dropped: the next reconcile of any
+// refresher on it (here a paused one that only watches) reads the node groups again at once.
+TEST_F(ReconcilerWorldTest, OwnUpdateMakesTheNextObserveReadAgain) {
+  createRefresher("roll", R"(,"refreshConfig":{"maxConcurrentNodegroups":2})");
+  createRefresher("watch", R"(,"paused":true)");
+  ReconcilerDeps d = deps();
+  d.describe_cache = std::make_shared<aws::ClusterDescribeCache>(*clock_);
+  Reconciler r(d);
+  auto reconcile = [&](const std::string& name) {
+    auto out = r.reconcile({"ops", name});
+    EXPECT_TRUE(out.has_value()) << out.error().toString();
+  };
+  reconcile("roll");   // intent: reads the cluster
+  reconcile("watch");  // served from the shared answers
+  EXPECT_EQ(aws_.callCount("eks", "ListNodegroups"), 1);
+  EXPECT_EQ(aws_.callCount("eks", "DescribeNodegroup"), 2);
+  reconcile("roll");  // its updating groups are read fresh, then the calls
+  EXPECT_EQ(aws_.callCount("eks", "UpdateNodegroupVersion"), 2);
+  EXPECT_EQ(aws_.callCount("eks", "DescribeNodegroup"), 4);
+  reconcile("watch");  // no time has passed, but the cluster changed under our hands
+  EXPECT_EQ(aws_.callCount("eks", "ListNodegroups"), 2);
+  EXPECT_EQ(aws_.callCount("eks", "DescribeNodegroup"), 6);
+  // The updates finish in AWS, with no call of ours. The rolling refresher reads its updating
+  // groups fresh (version 2 is read once, by number, and kept), and while its updates run nothing
+  // it read is kept: the watcher reads the finished groups once, and from then on both are
+  // served from the shared answers again.
+  for (const testing::FakeEksUpdate& u : aws_.eksUpdates()) {
+    ASSERT_TRUE(aws_.completeEksUpdate(u.id));
+  }
+  int versions = aws_.callCount("ec2", "DescribeLaunchTemplateVersions");
+  reconcile("roll");  // sees both updates succeed
+  EXPECT_EQ(aws_.callCount("eks", "DescribeNodegroup"), 8);
+  EXPECT_EQ(aws_.callCount("ec2", "DescribeLaunchTemplateVersions"), versions + 2);
+  reconcile("watch");
+  EXPECT_EQ(aws_.callCount("eks", "DescribeNodegroup"), 10);
+  reconcile("roll");
+  reconcile("watch");
+  EXPECT_EQ(aws_.callCount("eks", "DescribeNodegroup"), 10);
+  EXPECT_EQ(aws_.callCount("ec2", "DescribeLaunchTemplateVersions"), versions + 2);
+  auto rolled = client_->get(amiRefreshers(), "ops", "roll");
+  ASSERT_TRUE(rolled.has_value());
+  EXPECT_EQ(parseStatus(*rolled).state, kStateReady);
+  auto watched = client_->get(amiRefreshers(), "ops", "watch");
+  ASSERT_TRUE(watched.has_value());
+  for (const NodegroupStatus& ng : parseStatus(*watched).nodegroups) {
+    EXPECT_EQ(ng.current_image, kTarget) << ng.name;
+  }
 }
 
 }  // namespace
