@@ -276,6 +276,7 @@ class Run {
     }
     if (!m.idle) {
       r_.error = fmt::format("never idle within {} s", o_.idle_timeout.count());
+      keepResources();
       return;
     }
     say("idle window");
@@ -368,6 +369,24 @@ class Run {
     (void)kube_->createObject(  // the fake may already have it
         R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}})");
     return true;
+  }
+
+  // When a run fails, the first few resources as the controller left them, for a look at why.
+  void keepResources() {
+    if (remove_dir_) {
+      return;
+    }
+    const char* kind =
+        o_.controller == ScaleController::PackerBuilder ? "PackerBuilder" : "AMIRefresher";
+    std::ofstream out(dir_ + "/resources.jsonl");
+    int written = 0;
+    for (const std::string& json : kube_->listObjects(kApiVersion, kind, kNamespace)) {
+      if (++written > 5) {
+        break;
+      }
+      out << json << "\n";
+    }
+    r_.error += " (first resources in " + dir_ + "/resources.jsonl)";
   }
 
   void createOrNote(const std::string& json) {
@@ -469,6 +488,7 @@ class Run {
         "--insecure-allow-http-credentials-on-loopback",
         "--metrics-bind-address=127.0.0.1:" + std::to_string(metrics_port_),
         "--health-probe-bind-address=127.0.0.1:" + std::to_string(probe_port_),
+        "--log-level=" + o_.log_level,
     };
     std::vector<std::string> env = {
         "AWS_ENDPOINT_URL=" + aws_->endpoint(),
@@ -762,7 +782,11 @@ std::string toString(ScaleWorld w) {
   return w == ScaleWorld::Cold ? "cold" : "steady";
 }
 
-ScaleResult runScale(const ScaleOptions& options) {
+ScaleResult runScale(const ScaleOptions& given) {
+  ScaleOptions options = given;
+  // A cluster nobody watches would never be rolled: with fewer refreshers than clusters, one
+  // cluster each.
+  options.clusters = std::max(1, std::min(options.clusters, options.n));
   ScaleResult r;
   r.controller = options.controller;
   r.world = options.world;

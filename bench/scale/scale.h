@@ -50,6 +50,8 @@ struct ScaleOptions {
   std::chrono::milliseconds quiet{3000};
   // Controller logs and the kubeconfig go here; a fresh temporary directory when empty.
   std::string work_dir;
+  // The controller's --log-level (its log is <work_dir>/<warmup|measured>.log).
+  std::string log_level = "info";
   // Extra environment entries for the controller (sanitizer options).
   std::vector<std::string> extra_env;
   std::function<void(const std::string&)> progress;  // phase messages; may be empty

@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
   std::string bin_dir;
   std::string source_dir = OPSY_SOURCE_DIR;
   std::string out;
+  std::string work_dir;
+  std::string log_level = "info";
 
   opsy::FlagSet flags("scale_bench", "0", "The scale benchmark of both controllers on the fakes.");
   flags.addStringList("controller", &controllers,
@@ -80,6 +82,10 @@ int main(int argc, char** argv) {
   flags.addString("bin-dir", &bin_dir,
                   "Build directory holding the controller binaries (default: this binary's).");
   flags.addString("source-dir", &source_dir, "Repository root (for crds/).");
+  flags.addString("work-dir", &work_dir,
+                  "Keep each run's kubeconfig and controller logs under this directory "
+                  "(default: a temporary directory, removed).");
+  flags.addString("log-level", &log_level, "The controller's --log-level.");
   flags.addString("out", &out, "JSON output path (default <bin-dir>/bench/scale.json).");
   auto outcome = flags.parse(argc, argv);
   if (!outcome) {
@@ -158,6 +164,8 @@ int main(int argc, char** argv) {
             .latency_samples = latency_samples,
             .restart = restart,
             .idle_timeout = std::chrono::seconds(idle_timeout),
+            .work_dir = work_dir.empty() ? "" : fmt::format("{}/{}-{}-{}", work_dir, c, w, n),
+            .log_level = log_level,
             .progress = [&](const std::string& what) {
               const double at =
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
