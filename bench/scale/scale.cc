@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +47,9 @@ constexpr const char* kOldImage = "ami-0000000000000dead";
 // Spacing between the resources created to time CR -> Job: one at a time, not a burst.
 constexpr auto kLatencySpacing = 20ms;
 constexpr auto kLatencyTimeout = 60s;
+
+// The controller child of the run in progress (-1: none), for killRunningController().
+std::atomic<pid_t> running_controller{-1};
 
 double secondsSince(Steady::time_point t0) {
   return std::chrono::duration<double>(Steady::now() - t0).count();
@@ -226,6 +230,7 @@ class Run {
   Run(const ScaleOptions& o, ScaleResult& r) : o_(o), r_(r) {}
 
   ~Run() {
+    running_controller = -1;
     controller_.reset();
     kube_.reset();
     // The runner's EC2 client keeps a connection to the fake open; dropping it first spares the
@@ -251,10 +256,11 @@ class Run {
       }
       Measured warm = measure(nullptr);
       if (!warm.idle) {
-        r_.error = fmt::format("warm-up never idle within {} s", o_.idle_timeout.count());
+        r_.error = fmt::format("warm-up never idle within {} s{}", o_.idle_timeout.count(), stuck_);
         return;
       }
       r_.warmup_idle_s = warm.idle;
+      running_controller = -1;
       controller_->stop(SIGTERM, 35s);
       controller_.reset();
       r_.restarted = true;
@@ -275,7 +281,7 @@ class Run {
       return;
     }
     if (!m.idle) {
-      r_.error = fmt::format("never idle within {} s", o_.idle_timeout.count());
+      r_.error = fmt::format("never idle within {} s{}", o_.idle_timeout.count(), stuck_);
       keepResources();
       return;
     }
@@ -509,6 +515,7 @@ class Run {
       r_.error = "cannot start " + o_.binary;
       return false;
     }
+    running_controller = controller_->pid();
     return true;
   }
 
@@ -595,14 +602,21 @@ class Run {
       if (page.empty() || depth > 0) {
         last_activity = Steady::now();
       }
+      last_depth_ = depth;
+      last_reconciles_ = reconciles(page);
       if (m.reconciled && Steady::now() - last_activity >= o_.quiet && converged()) {
         m.idle = std::max(*m.reconciled,
                           std::chrono::duration<double>(last_activity - started_).count());
         break;
       }
-      std::this_thread::sleep_for(250ms);
+      // A 10,000-refresher /metrics page is megabytes: scraping it often would be the load.
+      std::this_thread::sleep_for(o_.n > 1000 ? 1000ms : 250ms);
     }
     drainLogs(into);
+    if (!m.idle) {
+      stuck_ = fmt::format("; at the timeout: work queue depth {}, {} reconciles in {:.0f} s",
+                           last_depth_, last_reconciles_, secondsSince(started_));
+    }
     return m;
   }
 
@@ -736,6 +750,10 @@ class Run {
   int probe_port_ = 0;
   std::string target_;
   int launch_templates_ = 0;
+  // What the last idle wait saw, for the report when it timed out.
+  double last_depth_ = 0;
+  double last_reconciles_ = 0;
+  std::string stuck_;
   std::vector<std::pair<std::string, std::string>> groups_;
 };
 
@@ -773,6 +791,13 @@ void writeOpt(W& w, const char* key, const std::optional<double>& v) {
 }
 
 }  // namespace
+
+void killRunningController() {
+  const pid_t pid = running_controller.load();
+  if (pid > 0) {
+    ::kill(pid, SIGKILL);
+  }
+}
 
 std::string toString(ScaleController c) {
   return c == ScaleController::PackerBuilder ? "packer-builder" : "ami-refresh";

@@ -110,6 +110,11 @@ struct ScaleResult {
 // Runs one (controller, world, N). Never throws; failures are in `error` with what was measured.
 ScaleResult runScale(const ScaleOptions& options);
 
+// Kills (SIGKILL) the controller a runScale() in this process is running, if any. Only
+// async-signal-safe calls: for a SIGINT/SIGTERM handler, so an interrupted benchmark leaves no
+// controller behind.
+void killRunningController();
+
 // The results as JSON (an object with "runs": [...]) and as one table for a terminal.
 std::string toJson(const std::vector<ScaleResult>& results);
 std::string formatTable(const std::vector<ScaleResult>& results);

@@ -3,6 +3,9 @@
 // scripts/bench builds and runs it on the release binaries; `scale_bench --help` lists the flags.
 #include <fmt/format.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -37,6 +40,12 @@ std::vector<std::string> items(const std::vector<std::string>& values) {
   return out;
 }
 
+// Ctrl-C or a timeout's SIGTERM: no controller may outlive the benchmark.
+void interrupted(int sig) {
+  opsy::bench::killRunningController();
+  ::_exit(128 + sig);
+}
+
 int usageError(const std::string& message) {
   std::fprintf(stderr, "scale_bench: %s\n", message.c_str());
   return 2;
@@ -49,6 +58,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> worlds;
   std::vector<std::string> ns;
   int period = 10;
+  int large_n_period = 60;
   int clusters = 4;
   int groups = 3;
   int latency_samples = 50;
@@ -68,6 +78,9 @@ int main(int argc, char** argv) {
   flags.addStringList("n", &ns, "Resource counts (default 1,100,1000,10000).");
   flags.addInt("period", &period,
                "Seconds: every resource's controllerTimer and the idle window counted.");
+  flags.addInt("large-n-period", &large_n_period,
+               "Seconds: the controllerTimer and idle window for N above 1000 (at 10 s a "
+               "controller cannot get through 10,000 resources in one period); 0 = --period.");
   flags.addInt("clusters", &clusters, "Refreshers: clusters the N refreshers are spread over.");
   flags.addInt("groups", &groups, "Refreshers: node groups per cluster.");
   flags.addInt("latency-samples", &latency_samples,
@@ -116,6 +129,8 @@ int main(int argc, char** argv) {
     return usageError("--period, --clusters and --groups must be at least 1");
   }
 
+  ::signal(SIGINT, interrupted);
+  ::signal(SIGTERM, interrupted);
   std::vector<opsy::bench::ScaleResult> results;
   const auto started = std::chrono::steady_clock::now();
   for (const std::string& c : controllers) {
@@ -141,12 +156,13 @@ int main(int argc, char** argv) {
         if (n < 1) {
           return usageError("bad --n " + n_text);
         }
+        const int run_period = n > 1000 && large_n_period > 0 ? large_n_period : period;
         if (world == ScaleWorld::Cold && n > cold_max_n) {
           opsy::bench::ScaleResult skipped;
           skipped.controller = controller;
           skipped.world = world;
           skipped.n = n;
-          skipped.period_seconds = period;
+          skipped.period_seconds = run_period;
           skipped.error =
               fmt::format("skipped: cold runs are capped at N={} (--cold-max-n)", cold_max_n);
           results.push_back(skipped);
@@ -156,7 +172,7 @@ int main(int argc, char** argv) {
             .controller = controller,
             .world = world,
             .n = n,
-            .period = std::chrono::seconds(period),
+            .period = std::chrono::seconds(run_period),
             .binary = binary,
             .source_dir = source_dir,
             .clusters = clusters,
