@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   int clusters = 4;
   int groups = 3;
   int latency_samples = 50;
-  int idle_timeout = 300;
+  int idle_timeout = 240;
   int cold_max_n = 10000;
   bool restart = true;
   std::string bin_dir;
