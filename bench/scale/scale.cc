@@ -999,9 +999,15 @@ std::string formatGoals(const std::vector<ScaleResult>& results) {
   const ScaleController both[] = {ScaleController::PackerBuilder, ScaleController::AmiRefresh};
   for (ScaleController c : both) {
     const ScaleResult* r = find(c, ScaleWorld::Steady, 10000);
+    std::string failed = "not measured";
+    for (const ScaleResult& any : results) {
+      if (any.controller == c && any.world == ScaleWorld::Steady && any.n == 10000) {
+        failed = "MISSED (" + any.error + ")";  // a run that never got to idle
+      }
+    }
     out += fmt::format("- {} restart with 10k steady: all reconciled once < 5 s, then idle: {}\n",
                        toString(c),
-                       r == nullptr ? std::string("not measured")
+                       r == nullptr ? failed
                                     : fmt::format("{} (reconciled at {} s, idle at {} s)",
                                                   verdict(r->restarted && r->reconciled_s &&
                                                           *r->reconciled_s < 5 && r->idle_s),
