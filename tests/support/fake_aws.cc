@@ -1068,6 +1068,12 @@ void FakeAws::clearCalls() {
   OPSY_FAKE_LOCK;
   impl_->calls.clear();
 }
+std::vector<FakeCall> FakeAws::takeCalls() {
+  OPSY_FAKE_LOCK;
+  std::vector<FakeCall> out;
+  out.swap(impl_->calls);
+  return out;
+}
 void FakeAws::addFault(FaultRule rule) {
   OPSY_FAKE_LOCK;
   impl_->faults.push_back(std::move(rule));

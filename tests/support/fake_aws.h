@@ -358,6 +358,9 @@ class FakeAws {
   std::vector<FakeCall> calls() const;
   int callCount(std::string_view service, std::string_view operation) const;
   void clearCalls();
+  // The call log so far, emptied in the same step (no call falls between reading and clearing),
+  // for long runs that count calls window by window instead of keeping every call.
+  std::vector<FakeCall> takeCalls();
   void addFault(FaultRule rule);
   // Denies one IAM action ("ec2:DescribeImages", "SNS:Publish"; the prefix is case-insensitive as
   // in IAM) on the next `count` calls (-1: until clearFaults), in the shape its service uses.

@@ -418,6 +418,13 @@ void FakeKube::resetRequestLog() {
   impl_->log_.clear();
 }
 
+std::vector<KubeRequest> FakeKube::takeRequestLog() {
+  std::lock_guard lock(impl_->faults_mu_);
+  std::vector<KubeRequest> out;
+  out.swap(impl_->log_);
+  return out;
+}
+
 void FakeKube::addFault(KubeFault fault) {
   std::lock_guard lock(impl_->faults_mu_);
   impl_->faults_.push_back(std::move(fault));

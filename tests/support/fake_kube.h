@@ -200,6 +200,9 @@ class FakeKube {
   int writeCount(std::string_view resource = "") const;
   std::vector<KubeRequest> requestLog() const;
   void resetRequestLog();
+  // The log so far, emptied in the same step (no request falls between reading and clearing):
+  // long runs count requests window by window instead of keeping every body.
+  std::vector<KubeRequest> takeRequestLog();
 
   // Fault injection.
   void addFault(KubeFault fault);
