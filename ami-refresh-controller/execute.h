@@ -44,6 +44,8 @@ class RolloutMetrics {
   virtual void groupRolled(Duration elapsed) = 0;
   /** The node groups of `object` ("ns/name") by phase after a reconcile (a gauge per phase). */
   virtual void groupsByPhase(const std::string& object, const std::map<Phase, int>& counts) = 0;
+  /** `object` is gone (deleted, or being deleted): its groups no longer count. */
+  virtual void forget(const std::string& object) = 0;
 };
 
 using RolloutMetricsPtr = std::shared_ptr<RolloutMetrics>;

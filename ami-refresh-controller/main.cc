@@ -26,6 +26,11 @@ int run(int argc, char** argv) {
   flags.addString("slack-api-url", &slack_api_url,
                   "Base URL of the Slack Web API used for rollout notifications.",
                   "OPSY_SLACK_API_URL");
+  bool per_object_metrics = false;
+  flags.addBool("per-object-metrics", &per_object_metrics,
+                "Also export opsy_rollout_object_groups, one series per AMIRefresher and phase "
+                "(7 per refresher; off by default for large installs).",
+                "OPSY_PER_OBJECT_METRICS");
   auto outcome = flags.parse(argc, argv);
   if (!outcome) {
     std::fprintf(stderr, "ami-refresh-controller: %s\n", outcome.error().message.c_str());
@@ -54,7 +59,7 @@ int run(int argc, char** argv) {
                          .notifiers = notifiers->get(),
                          .image_cache = std::make_shared<ami::ImageLookupCache>(m.clock()),
                          .describe_cache = std::make_shared<aws::ClusterDescribeCache>(m.clock()),
-                         .metrics = rolloutMetrics(m.metrics()),
+                         .metrics = rolloutMetrics(m.metrics(), per_object_metrics),
                          .failures = runtime::failureCounter(m.metrics())});
   auto added = m.addController({.name = "ami-refresh",
                                 .resource = amiRefreshers(),

@@ -257,15 +257,23 @@ Status Reconciler::observe(const AmiRefresher& r, AwsClients& clients, TimePoint
   return ok();
 }
 
+void Reconciler::forgetMetrics(const kube::ObjectKey& key) {
+  if (deps_.metrics) {
+    deps_.metrics->forget(key.str());
+  }
+}
+
 Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key) {
   auto obj = deps_.reader.get(amiRefreshers(), key.ns, key.name);
   if (!obj) {
     if (isNotFound(obj.error())) {
+      forgetMetrics(key);
       return std::optional<Duration>();  // deleted: nothing to clean up in AWS
     }
     return fail(std::move(obj).error().context("get amirefresher"));
   }
   if (obj->metadata.deletion_timestamp) {
+    forgetMetrics(key);
     return std::optional<Duration>();
   }
   const TimePoint now = deps_.clock.now();

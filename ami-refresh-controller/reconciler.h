@@ -67,6 +67,8 @@ class Reconciler : public controller::Reconciler {
                                Observed& o);
 
  private:
+  // Drops the per-object metric series of a refresher that is gone.
+  void forgetMetrics(const kube::ObjectKey& key);
   [[nodiscard]] Result<std::vector<aws::Image>> describeImages(const Spec& spec, aws::ImageApi& ec2,
                                                                const aws::DescribeImagesInput& in);
   [[nodiscard]] Result<TargetObservation> observeTarget(const Spec& spec, aws::ImageApi& ec2);

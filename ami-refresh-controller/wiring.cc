@@ -1,5 +1,8 @@
 #include "ami-refresh-controller/wiring.h"
 
+#include <mutex>
+#include <optional>
+
 namespace opsy::ami_refresh {
 namespace {
 
@@ -12,8 +15,9 @@ std::vector<double> rolloutBuckets() {
 // first use.
 class PrometheusRolloutMetrics : public RolloutMetrics {
  public:
-  explicit PrometheusRolloutMetrics(runtime::Metrics& metrics)
-      : self_{{"controller", metrics.controller()}},
+  PrometheusRolloutMetrics(runtime::Metrics& metrics, bool per_object)
+      : per_object_(per_object),
+        self_{{"controller", metrics.controller()}},
         started_(metrics.counter("opsy_rollouts_started_total",
                                  "Rollouts onto a new target image that started their first "
                                  "group.")),
@@ -26,8 +30,17 @@ class PrometheusRolloutMetrics : public RolloutMetrics {
                                           "Time from a group's update start to its success.",
                                           rolloutBuckets())),
         groups_(metrics.gauge("opsy_rollout_groups",
-                              "Node groups of each refresher by phase, as of its last "
-                              "reconcile.")) {}
+                              "Node groups of all refreshers by phase, as of each one's last "
+                              "reconcile.")) {
+    if (per_object_) {
+      object_groups_ = metrics.gauge("opsy_rollout_object_groups",
+                                     "Node groups of each refresher by phase, as of its last "
+                                     "reconcile (--per-object-metrics).");
+    }
+    for (Phase p : kAllPhases) {
+      groups_.set(phaseLabels(p), 0);
+    }
+  }
 
   void rolloutStarted() override { started_.increment(self_); }
   void rolloutFinished() override { finished_.increment(self_); }
@@ -36,26 +49,64 @@ class PrometheusRolloutMetrics : public RolloutMetrics {
     group_duration_.observe(self_, std::chrono::duration<double>(elapsed).count());
   }
   void groupsByPhase(const std::string& object, const std::map<Phase, int>& counts) override {
+    std::lock_guard lock(mu_);
+    std::map<Phase, int>& last = by_object_[object];
     for (Phase p : kAllPhases) {
       auto it = counts.find(p);
-      groups_.set({{"object", object}, {"phase", std::string(toString(p))}},
-                  it == counts.end() ? 0 : it->second);
+      const int now = it == counts.end() ? 0 : it->second;
+      totals_[p] += now - last[p];
+      last[p] = now;
+      groups_.set(phaseLabels(p), totals_[p]);
+      if (per_object_) {
+        object_groups_->set(objectLabels(object, p), now);
+      }
     }
+  }
+  void forget(const std::string& object) override {
+    std::lock_guard lock(mu_);
+    auto found = by_object_.find(object);
+    if (found == by_object_.end()) {
+      return;
+    }
+    for (Phase p : kAllPhases) {
+      totals_[p] -= found->second[p];
+      groups_.set(phaseLabels(p), totals_[p]);
+      if (per_object_) {
+        object_groups_->remove(objectLabels(object, p));
+      }
+    }
+    by_object_.erase(found);
   }
 
  private:
+  runtime::Metrics::Labels phaseLabels(Phase p) const {
+    runtime::Metrics::Labels labels = self_;
+    labels["phase"] = std::string(toString(p));
+    return labels;
+  }
+  runtime::Metrics::Labels objectLabels(const std::string& object, Phase p) const {
+    runtime::Metrics::Labels labels = phaseLabels(p);
+    labels["object"] = object;
+    return labels;
+  }
+
+  const bool per_object_;
   runtime::Metrics::Labels self_;
   runtime::Metrics::Counter started_;
   runtime::Metrics::Counter finished_;
   runtime::Metrics::Counter failed_;
   runtime::Metrics::Histogram group_duration_;
   runtime::Metrics::Gauge groups_;
+  std::optional<runtime::Metrics::Gauge> object_groups_;
+  std::mutex mu_;
+  std::map<std::string, std::map<Phase, int>> by_object_;  // each refresher's last counts
+  std::map<Phase, int> totals_;
 };
 
 }  // namespace
 
-RolloutMetricsPtr rolloutMetrics(runtime::Metrics& metrics) {
-  return std::make_shared<PrometheusRolloutMetrics>(metrics);
+RolloutMetricsPtr rolloutMetrics(runtime::Metrics& metrics, bool per_object) {
+  return std::make_shared<PrometheusRolloutMetrics>(metrics, per_object);
 }
 
 AwsClientsFactory managerAwsClients(runtime::AwsClients& clients) {

@@ -15,9 +15,12 @@
 
 namespace opsy::ami_refresh {
 
-// RolloutMetrics on `metrics` (which must outlive the result). Every phase of an object is set,
-// zero included, so a phase its groups left does not keep an old count.
-RolloutMetricsPtr rolloutMetrics(runtime::Metrics& metrics);
+// RolloutMetrics on `metrics` (which must outlive the result). opsy_rollout_groups{phase} sums
+// the groups of every refresher; with `per_object` (--per-object-metrics) also
+// opsy_rollout_object_groups{object,phase}, one series per refresher and phase, each phase set
+// (zero included, so a phase its groups left does not keep an old count) and removed with the
+// refresher. Off by default: 10,000 refreshers would be 70,000 series.
+RolloutMetricsPtr rolloutMetrics(runtime::Metrics& metrics, bool per_object = false);
 
 // The EC2, EKS and Auto Scaling clients of a region, cached by `clients`.
 AwsClientsFactory managerAwsClients(runtime::AwsClients& clients);

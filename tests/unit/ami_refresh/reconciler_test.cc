@@ -515,6 +515,7 @@ TEST(Execute, MetricsHooksAreCalled) {
       last_object = object;
       last_counts = counts;
     }
+    void forget(const std::string&) override {}
     int started = 0;
     std::string last_object;
     std::map<Phase, int> last_counts;

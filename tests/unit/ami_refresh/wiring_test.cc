@@ -35,13 +35,50 @@ TEST(RolloutMetricsWiring, CountsRolloutsAndGroupDurations) {
 // A phase the groups have left drops to zero instead of keeping its last count.
 TEST(RolloutMetricsWiring, PhasesNotReportedAreZeroed) {
   runtime::Metrics metrics("ami-refresh");
-  RolloutMetricsPtr m = rolloutMetrics(metrics);
+  RolloutMetricsPtr m = rolloutMetrics(metrics, /*per_object=*/true);
   m->groupsByPhase("ops/roll", {{Phase::Updating, 2}, {Phase::UpToDate, 1}});
   m->groupsByPhase("ops/roll", {{Phase::Succeeded, 3}});
   std::string text = metrics.exposition();
-  EXPECT_TRUE(has(text, R"(opsy_rollout_groups{object="ops/roll",phase="Updating"} 0)")) << text;
-  EXPECT_TRUE(has(text, R"(opsy_rollout_groups{object="ops/roll",phase="UpToDate"} 0)")) << text;
-  EXPECT_TRUE(has(text, R"(opsy_rollout_groups{object="ops/roll",phase="Succeeded"} 3)")) << text;
+  for (
+      const char* series :
+      {R"(opsy_rollout_object_groups{controller="ami-refresh",object="ops/roll",phase="Updating"} 0)",
+       R"(opsy_rollout_object_groups{controller="ami-refresh",object="ops/roll",phase="UpToDate"} 0)",
+       R"(opsy_rollout_object_groups{controller="ami-refresh",object="ops/roll",phase="Succeeded"} 3)",
+       R"(opsy_rollout_groups{controller="ami-refresh",phase="Updating"} 0)",
+       R"(opsy_rollout_groups{controller="ami-refresh",phase="Succeeded"} 3)"}) {
+    EXPECT_TRUE(has(text, series)) << series << "\n" << text;
+  }
+}
+
+// By default the page carries only the sum over refreshers: its size does not grow with them.
+TEST(RolloutMetricsWiring, DefaultSeriesDoNotGrowWithRefreshers) {
+  runtime::Metrics metrics("ami-refresh");
+  RolloutMetricsPtr m = rolloutMetrics(metrics);
+  m->groupsByPhase("ops/a", {{Phase::Updating, 1}, {Phase::UpToDate, 2}});
+  const std::size_t one = metrics.exposition().size();
+  for (int i = 0; i < 1000; ++i) {
+    m->groupsByPhase("ops/r" + std::to_string(i), {{Phase::Updating, 1}});
+  }
+  std::string text = metrics.exposition();
+  EXPECT_LT(text.size(), one + 16) << text;  // the same series, larger numbers
+  EXPECT_TRUE(has(text, R"(opsy_rollout_groups{controller="ami-refresh",phase="Updating"} 1001)"))
+      << text;
+  EXPECT_EQ(text.find("ops/a"), std::string::npos);
+}
+
+// A deleted refresher's groups leave the sum, and its per-object series leave the page.
+TEST(RolloutMetricsWiring, ForgottenRefresherLeavesSumAndPage) {
+  runtime::Metrics metrics("ami-refresh");
+  RolloutMetricsPtr m = rolloutMetrics(metrics, /*per_object=*/true);
+  m->groupsByPhase("ops/a", {{Phase::Failed, 1}});
+  m->groupsByPhase("ops/b", {{Phase::Failed, 2}});
+  m->forget("ops/a");
+  m->forget("ops/never-seen");
+  std::string text = metrics.exposition();
+  EXPECT_TRUE(has(text, R"(opsy_rollout_groups{controller="ami-refresh",phase="Failed"} 2)"))
+      << text;
+  EXPECT_EQ(text.find("ops/a"), std::string::npos) << text;
+  EXPECT_NE(text.find("ops/b"), std::string::npos) << text;
 }
 
 }  // namespace
