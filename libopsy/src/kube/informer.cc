@@ -207,9 +207,23 @@ Informer::State Informer::stepWatching(Watching watching) {
   return watching;
 }
 
+namespace {
+
+// What no reconcile reads does not stay in memory (client-go's TransformStripManagedFields): a
+// real API server's managedFields are often as large as the rest of a custom resource. Only
+// objects that carry them pay for the edit.
+void stripForCache(Object& obj) {
+  if (obj.raw().find("\"managedFields\"") != std::string::npos) {
+    (void)obj.remove("/metadata/managedFields");
+  }
+}
+
+}  // namespace
+
 void Informer::replaceAll(std::vector<Object> items) {
   std::map<std::string, ObjectPtr> fresh;
   for (auto& item : items) {
+    stripForCache(item);
     if (item.metadata.name.empty()) {
       logger().warn("skipping listed object without a name",
                     log::kv("resource", options_.resource.plural));
@@ -255,6 +269,7 @@ void Informer::applyEvent(WatchEvent& event) {
   if (event.object.kind.empty()) {
     event.object.kind = options_.resource.kind;
   }
+  stripForCache(event.object);
   auto obj = std::make_shared<const Object>(std::move(event.object));
   std::lock_guard lock(handlers_mu_);
   if (event.type == WatchEventType::Deleted) {

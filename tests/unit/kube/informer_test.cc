@@ -194,6 +194,29 @@ TEST_F(InformerTest, WatchEventsAreApplied) {
   EXPECT_EQ(keys(), (std::vector<std::string>{"a@12"}));
 }
 
+// Cached objects keep no managedFields (no reconcile reads them; on a real server they are often
+// as large as the rest of the object), whether they came from the list or from the watch; the
+// rest of the object is kept as it was.
+TEST_F(InformerTest, CachedObjectsAreStrippedOfManagedFields) {
+  auto managed = [](const std::string& name, const std::string& rv) {
+    return R"({"metadata":{"name":")" + name + R"(","namespace":"ci","resourceVersion":")" + rv +
+           R"(","managedFields":[{"manager":"kubectl","operation":"Apply","fieldsV1":{"f:spec":{}}}]},)"
+           R"("spec":{"nodeName":"n1"}})";
+  };
+  transport_->reply("GET", kPods, ScriptedReply::ok(podList("10", {managed("a", "1")})));
+  Informer& inf = make();
+  inf.start();
+  ASSERT_TRUE(waitForWatches(1));
+  transport_->push(event("ADDED", managed("b", "11")));
+  ASSERT_TRUE(recorder_.waitFor(2));
+  for (const char* name : {"a", "b"}) {
+    auto obj = inf.store().get("ci", name);
+    ASSERT_NE(obj, nullptr) << name;
+    EXPECT_EQ(obj->raw().find("managedFields"), std::string::npos) << obj->raw();
+    EXPECT_NE(obj->raw().find(R"("nodeName":"n1")"), std::string::npos) << obj->raw();
+  }
+}
+
 // A bookmark moves the resume point even though no object changed.
 TEST_F(InformerTest, BookmarkAdvancesResumePoint) {
   transport_->reply("GET", kPods, ScriptedReply::ok(podList("10", {})));
