@@ -85,16 +85,15 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
         return std::holds_alternative<TagImage>(a) || std::holds_alternative<DeprecateImages>(a) ||
                std::holds_alternative<CleanupTemporaries>(a);
       });
-  std::string region;
+  auto spec = parseSpec(*builder);
   if (needs_ec2) {
-    auto spec = parseSpec(*builder);
-    region = spec ? spec->region : "";
-    OPSY_ASSIGN_OR_RETURN(ec2, deps_.ec2(region));
+    OPSY_ASSIGN_OR_RETURN(ec2, deps_.ec2(spec ? spec->region : ""));
   }
   Executor::Execution done = executor_.run(*builder, decision, ec2.get());
-  if (needs_ec2) {
-    // Our tag writes (even a partial run's) make the shared answer stale for every builder.
-    deps_.lineage.invalidate(region);
+  if (needs_ec2 && spec) {
+    // Our tag writes (even a partial run's) change this builder's images: its next lookup reads
+    // them again.
+    deps_.lineage.invalidate(spec->region, lineageOf(*builder, *spec));
   }
   if (!done.status && done.failed != nullptr && std::holds_alternative<CreateJob>(*done.failed) &&
       refused(done.status.error())) {

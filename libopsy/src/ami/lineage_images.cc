@@ -58,48 +58,80 @@ Result<std::vector<aws::Image>> LineageImageCache::imagesOf(const std::string& r
                                                             Duration max_age) {
   std::shared_ptr<Entry> entry = entryFor(region);
   const std::string key = lineageKey(lineage);
-  auto answer = [&key](const Index& index) {
-    auto it = index.find(key);
-    return it == index.end() ? std::vector<aws::Image>() : it->second;
-  };
-  auto fresh = [&]() -> std::shared_ptr<const Index> {
-    std::lock_guard<std::mutex> lock(entry->mu);
-    if (entry->index && entry->fetched_generation == entry->generation &&
-        clock_.steadyNow() - entry->fetched_at < max_age) {
-      return entry->index;
+  enum class Need { None, Lineage, Full };
+  // What serves `key` now (into `out`), or which read is needed; called with entry->mu held.
+  auto lookup = [&](std::vector<aws::Image>& out) {
+    const auto now = clock_.steadyNow();
+    auto written = entry->last_write.find(key);
+    const std::uint64_t last = written == entry->last_write.end() ? 0 : written->second;
+    auto own = entry->refreshed.find(key);
+    if (own != entry->refreshed.end() && own->second.since >= last &&
+        now - own->second.fetched_at < max_age &&
+        (!entry->index || own->second.since >= entry->index_since ||
+         now - entry->fetched_at >= max_age)) {
+      out = own->second.images;
+      return Need::None;
     }
-    return nullptr;
+    if (!entry->index || now - entry->fetched_at >= max_age) {
+      return Need::Full;
+    }
+    if (entry->index_since < last) {
+      return Need::Lineage;  // our write came after the shared answer was asked for
+    }
+    auto it = entry->index->find(key);
+    out = it == entry->index->end() ? std::vector<aws::Image>() : it->second;
+    return Need::None;
   };
-  if (auto index = fresh()) {
-    return answer(*index);
-  }
-  std::lock_guard<std::mutex> fetching(entry->fetch_mu);
-  if (auto index = fresh()) {  // another caller fetched while this one waited
-    return answer(*index);
-  }
-  std::uint64_t generation;
+  std::vector<aws::Image> out;
   {
     std::lock_guard<std::mutex> lock(entry->mu);
-    generation = entry->generation;
+    if (lookup(out) == Need::None) {
+      return out;
+    }
+  }
+  std::lock_guard<std::mutex> fetching(entry->fetch_mu);
+  Need need;
+  std::uint64_t since;
+  {
+    std::lock_guard<std::mutex> lock(entry->mu);
+    need = lookup(out);  // another caller may have fetched while this one waited
+    since = entry->writes;
+  }
+  if (need == Need::None) {
+    return out;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++fetches_;
+  }
+  if (need == Need::Lineage) {
+    OPSY_ASSIGN_OR_RETURN(
+        std::vector<aws::Image> images,
+        ec2.describeImages({.owners = {"self"}, .filters = lineageFilters(lineage)}));
+    // The same exact-match rule as the shared answer (tag filters also match EC2 wildcards).
+    Index own = indexByLineage(std::move(images));
+    std::vector<aws::Image> mine = std::move(own[key]);
+    std::lock_guard<std::mutex> lock(entry->mu);
+    entry->refreshed[key] = Refreshed{mine, since, clock_.steadyNow()};
+    return mine;
   }
   OPSY_ASSIGN_OR_RETURN(std::vector<aws::Image> images, ec2.describeImages(managedImagesQuery()));
   auto index = std::make_shared<const Index>(indexByLineage(std::move(images)));
   std::lock_guard<std::mutex> lock(entry->mu);
   entry->index = index;
   entry->fetched_at = clock_.steadyNow();
-  // An invalidate() during the fetch leaves the answer stale: it may predate that write.
-  entry->fetched_generation = generation;
-  return answer(*index);
+  entry->index_since = since;
+  // Lineages read on their own before this answer was asked for are superseded by it.
+  std::erase_if(entry->refreshed, [&](const auto& r) { return r.second.since <= since; });
+  std::erase_if(entry->last_write, [&](const auto& w) { return w.second <= since; });
+  auto it = index->find(key);
+  return it == index->end() ? std::vector<aws::Image>() : it->second;
 }
 
-void LineageImageCache::invalidate(const std::string& region) {
+void LineageImageCache::invalidate(const std::string& region, const Lineage& lineage) {
   std::shared_ptr<Entry> entry = entryFor(region);
   std::lock_guard<std::mutex> lock(entry->mu);
-  ++entry->generation;
+  entry->last_write[lineageKey(lineage)] = ++entry->writes;
 }
 
 std::size_t LineageImageCache::fetchesForTest() const {

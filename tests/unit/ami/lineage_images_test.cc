@@ -1,5 +1,6 @@
 #include "opsy/ami/lineage_images.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -118,24 +119,42 @@ TEST(LineageImageCache, ImagesMatchOnEveryLineageTagExactly) {
   EXPECT_TRUE(cache.imagesOf("r", ec2, lineage("nobody"), 5min)->empty());
 }
 
-// After our own tag writes the next caller reads EC2 again, within the period.
-TEST(LineageImageCache, InvalidateMakesTheNextCallerReadAgain) {
+// After our own tag writes on a lineage, that lineage is read again on its own (with its tag
+// filters) within the period; the other builders keep the shared answer.
+TEST(LineageImageCache, InvalidateRereadsOnlyTheWrittenLineage) {
   FakeClock clock(kNow);
   LineageImageCache cache(clock);
   CountingImages ec2;
-  ec2.images = {imageOf("ami-1", lineage("web"))};
+  ec2.images = {imageOf("ami-1", lineage("web")), imageOf("ami-9", lineage("db"))};
   ASSERT_TRUE(cache.imagesOf("r", ec2, lineage("web"), 5min).has_value());
   ec2.images.push_back(imageOf("ami-2", lineage("web")));
-  cache.invalidate("other-region");
+  cache.invalidate("other-region", lineage("web"));
+  cache.invalidate("r", lineage("api"));
   EXPECT_EQ(ids(cache.imagesOf("r", ec2, lineage("web"), 5min)), std::vector<std::string>{"ami-1"});
-  cache.invalidate("r");
+  EXPECT_EQ(ec2.calls, 1);
+  cache.invalidate("r", lineage("web"));
   EXPECT_EQ(ids(cache.imagesOf("r", ec2, lineage("web"), 5min)),
             (std::vector<std::string>{"ami-1", "ami-2"}));
   EXPECT_EQ(ec2.calls, 2);
+  std::vector<std::string> filters;
+  for (const aws::Filter& f : ec2.last.filters) {
+    filters.push_back(f.name);
+  }
+  EXPECT_THAT(filters, ::testing::Contains("tag:created-by"));
+  // Served from its own read until the period ends; "db" still from the shared answer.
+  EXPECT_EQ(ids(cache.imagesOf("r", ec2, lineage("web"), 5min)),
+            (std::vector<std::string>{"ami-1", "ami-2"}));
+  EXPECT_EQ(ids(cache.imagesOf("r", ec2, lineage("db"), 5min)), std::vector<std::string>{"ami-9"});
+  EXPECT_EQ(ec2.calls, 2);
+  clock.advance(5min);
+  EXPECT_EQ(ids(cache.imagesOf("r", ec2, lineage("web"), 5min)),
+            (std::vector<std::string>{"ami-1", "ami-2"}));
+  EXPECT_EQ(ec2.calls, 3);  // one shared read again
+  EXPECT_EQ(ec2.last.filters.size(), 1u);
 }
 
 // A fetch already on the wire when we write may predate the write: its answer serves that caller
-// but not the next one.
+// but not the next one of the written lineage.
 TEST(LineageImageCache, InvalidateDuringAFetchLeavesItsAnswerStale) {
   FakeClock clock(kNow);
   LineageImageCache cache(clock);
@@ -145,7 +164,7 @@ TEST(LineageImageCache, InvalidateDuringAFetchLeavesItsAnswerStale) {
   ec2.on_call = [&] {
     if (!written) {
       written = true;
-      cache.invalidate("r");
+      cache.invalidate("r", lineage("web"));
     }
   };
   ASSERT_TRUE(cache.imagesOf("r", ec2, lineage("web"), 5min).has_value());
