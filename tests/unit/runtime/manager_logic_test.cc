@@ -79,7 +79,8 @@ TEST(ManagerOutcome, OutcomesDriveQueueAndMetrics) {
 TEST(ManagerOutcome, RequeueAfterWaitsForTheDelay) {
   FakeClock clock;
   Metrics metrics("widget");
-  kube::WorkQueue queue(clock, {.name = "widget", .timer_thread = false});
+  // Without jitter: this checks the delay itself (work_queue_test checks the ±10 % spread).
+  kube::WorkQueue queue(clock, {.name = "widget", .timer_thread = false, .requeue_jitter = 0});
   auto fn = instrumentReconcile(
       "widget",
       [](const std::string&) { return kube::WorkOutcome::requeueAfter(std::chrono::minutes(1)); },
