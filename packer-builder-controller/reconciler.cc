@@ -85,12 +85,16 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
         return std::holds_alternative<TagImage>(a) || std::holds_alternative<DeprecateImages>(a) ||
                std::holds_alternative<CleanupTemporaries>(a);
       });
-  auto spec = parseSpec(*builder);
+  // Parsed only when EC2 is written: an idle reconcile should not pay for it.
+  std::optional<PackerBuilderSpec> spec;
   if (needs_ec2) {
+    if (auto parsed = parseSpec(*builder)) {
+      spec = std::move(*parsed);
+    }
     OPSY_ASSIGN_OR_RETURN(ec2, deps_.ec2(spec ? spec->region : ""));
   }
   Executor::Execution done = executor_.run(*builder, decision, ec2.get());
-  if (needs_ec2 && spec) {
+  if (spec) {
     // Our tag writes (even a partial run's) change this builder's images: its next lookup reads
     // them again.
     deps_.lineage.invalidate(spec->region, lineageOf(*builder, *spec));
