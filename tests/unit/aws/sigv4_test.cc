@@ -195,6 +195,51 @@ TEST(SigV4, DoesNotSignVolatileHeaders) {
   EXPECT_EQ(parts->signed_headers, "content-type;host;x-amz-date");
 }
 
+// Header values are checked for whitespace eight bytes at a time; a tab, CR/LF or space run is
+// found wherever it sits in a long value (and collapsed), while bytes above 0x7f (UTF-8) and
+// other printable bytes are not mistaken for it. Repeated names are joined in the order sent,
+// and upper-case names are signed lower case.
+TEST(SigV4, CanonicalHeadersCollapseWhitespaceAnywhereInLongValues) {
+  const std::string long_plain(40, 'T');
+  http::Request req = makeRequest("POST", "https://ec2.us-east-1.amazonaws.com/a/b-c_d.e~f/");
+  req.headers = {{"X-Long", long_plain + "\t\t " + long_plain.substr(0, 9) + "\r\n  end  "},
+                 {"X-Utf8", "caf\xc3\xa9-\xe2\x82\xac-0123456789-!~"},
+                 {"X-Repeat", "one"},
+                 {"HOST", "ec2.us-east-1.amazonaws.com"},
+                 {"x-repeat", "  two  "},
+                 {"X-Edge", std::string(15, 'a') + " "}};
+  std::string signed_headers;
+  std::string canonical = canonicalRequest(req, "UNSIGNED", true, &signed_headers);
+  EXPECT_EQ(canonical,
+            "POST\n/a/b-c_d.e~f/\n\n"
+            "host:ec2.us-east-1.amazonaws.com\n"
+            "x-edge:" +
+                std::string(15, 'a') +
+                "\n"
+                "x-long:" +
+                long_plain + " " + long_plain.substr(0, 9) +
+                " end\n"
+                "x-repeat:one,two\n"
+                "x-utf8:caf\xc3\xa9-\xe2\x82\xac-0123456789-!~\n\n"
+                "host;x-edge;x-long;x-repeat;x-utf8\nUNSIGNED");
+  EXPECT_EQ(signed_headers, "host;x-edge;x-long;x-repeat;x-utf8");
+}
+
+// A path that normalising and encoding leave as it is is signed as sent; one with dot segments,
+// repeated slashes or characters to encode is still rewritten.
+TEST(SigV4, CanonicalUriRewritesOnlyWhatNeedsIt) {
+  EXPECT_EQ(canonicalUri("/", true), "/");
+  EXPECT_EQ(canonicalUri("/2015-03-31/functions/f/invocations", true),
+            "/2015-03-31/functions/f/invocations");
+  EXPECT_EQ(canonicalUri("/a/./b/../c", true), "/a/c");
+  EXPECT_EQ(canonicalUri("/a//b/", true), "/a/b/");
+  EXPECT_EQ(canonicalUri("/a//b/", false), "/a//b/");
+  EXPECT_EQ(canonicalUri("/a/.", true), "/a");
+  EXPECT_EQ(canonicalUri("/a/..", true), "/");
+  EXPECT_EQ(canonicalUri("/a b/c:d", true), "/a%20b/c%3Ad");
+  EXPECT_EQ(canonicalUri("/a/.hidden/b", true), "/a/.hidden/b");
+}
+
 // Without credentials there is nothing to sign with: the call fails instead of going unsigned.
 // The derived key is kept per (secret, date, region, service): each of those changing gives the
 // key the four HMACs of the specification give, never a kept one of another secret or day. The
