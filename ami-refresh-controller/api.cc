@@ -103,6 +103,10 @@ std::string_view toString(GroupKind kind) {
   return kind == GroupKind::Managed ? "managed" : "self-managed";
 }
 
+std::string_view toString(Mode mode) {
+  return mode == Mode::Plan ? "Plan" : "Apply";
+}
+
 std::string_view toString(Phase phase) {
   switch (phase) {
     case Phase::UpToDate: return "UpToDate";
@@ -173,6 +177,14 @@ Result<Spec> parseSpec(const kube::Object& obj) {
     spec.expires_in_warning =
         ami::expiresInWarning(field, expires_text.value_or(""), spec.expires_in).value_or("");
   }
+  OPSY_ASSIGN_OR_RETURN(std::optional<Duration> min_age, f.optDuration("minImageAge"));
+  spec.min_image_age = min_age.value_or(Duration::zero());
+  if (spec.min_image_age >= spec.expires_in) {
+    return fail(ErrorCode::InvalidArgument,
+                fmt::format("spec.minImageAge: {} is not shorter than expiresIn {}, so no image "
+                            "would ever be old enough and still unexpired",
+                            formatDuration(spec.min_image_age), formatDuration(spec.expires_in)));
+  }
   OPSY_ASSIGN_OR_RETURN(spec.exclude, f.strings("exclude"));
   for (size_t i = 0; i < spec.exclude.size(); ++i) {
     if (spec.exclude[i].empty()) {
@@ -181,6 +193,13 @@ Result<Spec> parseSpec(const kube::Object& obj) {
     }
   }
   OPSY_ASSIGN_OR_RETURN(spec.paused, f.boolOr("paused", false));
+  OPSY_ASSIGN_OR_RETURN(std::optional<std::string> mode, f.optString("mode"));
+  if (mode && *mode == "Plan") {
+    spec.mode = Mode::Plan;
+  } else if (mode && !mode->empty() && *mode != "Apply") {
+    return fail(ErrorCode::InvalidArgument,
+                fmt::format("spec.mode: \"{}\" is neither Apply nor Plan", *mode));
+  }
   OPSY_ASSIGN_OR_RETURN(spec.refresh, parseRefreshConfig(f));
   OPSY_ASSIGN_OR_RETURN(spec.self_managed, parseSelfManaged(f));
   OPSY_ASSIGN_OR_RETURN(spec.notifier, parseNotifier(f));
@@ -226,6 +245,7 @@ RefresherStatus parseStatus(const kube::Object& obj) {
       ng.update_id = json::stringOr(g, "updateID");
       ng.rollback_update_id = json::stringOr(g, "rollbackUpdateID");
       ng.message = json::stringOr(g, "message");
+      ng.next_step = json::stringOr(g, "nextStep");
       ng.last_transition_time = json::optTime(g, "lastTransitionTime");
       s.nodegroups.push_back(std::move(ng));
     }
@@ -278,6 +298,7 @@ std::string statusPatch(const RefresherStatus& s) {
     opt("updateID", ng.update_id);
     opt("rollbackUpdateID", ng.rollback_update_id);
     opt("message", ng.message);
+    opt("nextStep", ng.next_step);
     if (ng.last_transition_time) {
       json::writeString(w, "lastTransitionTime", formatRfc3339(*ng.last_transition_time));
     }

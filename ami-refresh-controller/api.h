@@ -56,6 +56,11 @@ struct SelfManagedConfig {
   bool operator==(const SelfManagedConfig&) const = default;
 };
 
+// Apply carries a rollout out; Plan works out every step and writes it to status, with no AWS
+// write at all.
+enum class Mode { Apply, Plan };
+std::string_view toString(Mode mode);
+
 struct Spec {
   std::string region;
   std::string cluster_name;
@@ -63,11 +68,15 @@ struct Spec {
   std::optional<std::string> ami;
   std::vector<aws::Filter> ami_filters;
   Duration expires_in = kDefaultExpiresIn;
+  // An image becomes a target only once it is this old (since its create-timestamp): a production
+  // refresher rolls what another environment has run for that long. Zero: no minimum.
+  Duration min_image_age = Duration::zero();
   // Set when expiresIn looks like a minutes/months mix-up (ami::expiresInWarning).
   std::string expires_in_warning;
   Duration controller_timer = kDefaultControllerTimer;
   std::vector<std::string> exclude;  // exact names and '*' globs
   bool paused = false;
+  Mode mode = Mode::Apply;
   RefreshConfig refresh;
   SelfManagedConfig self_managed;
   notify::NotifierConfig notifier;  // shared with PackerBuilder
@@ -106,6 +115,9 @@ struct NodegroupStatus {
   // The update (or instance refresh) that puts a failed group back on its previous version.
   std::string rollback_update_id;
   std::string message;
+  // Plan mode: what Apply would do next for the group ("UpdateNodegroupVersion", "wait for a
+  // free slot", ...); empty in Apply mode.
+  std::string next_step;
   std::optional<TimePoint> last_transition_time;
 
   bool operator==(const NodegroupStatus&) const = default;
@@ -117,6 +129,7 @@ inline constexpr std::string_view kStateRolling = "Rolling";
 inline constexpr std::string_view kStateReady = "Ready";
 inline constexpr std::string_view kStatePaused = "Paused";
 inline constexpr std::string_view kStateStalled = "Stalled";
+inline constexpr std::string_view kStatePlanned = "Planned";
 
 struct RefresherStatus {
   std::string state;

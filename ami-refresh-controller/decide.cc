@@ -15,7 +15,7 @@ namespace opsy::ami_refresh {
 
 ami::Target selectRefresherTarget(const Spec& spec, const TargetObservation& t, TimePoint now) {
   if (!spec.ami) {
-    return ami::selectTarget(t.matched, t.derived, spec.expires_in, now);
+    return ami::selectTarget(t.matched, t.derived, spec.expires_in, now, spec.min_image_age);
   }
   ami::Target target;
   auto it = std::find_if(t.matched.begin(), t.matched.end(),
@@ -24,7 +24,8 @@ ami::Target selectRefresherTarget(const Spec& spec, const TargetObservation& t, 
     target.explanation = fmt::format("{} was not found in {}", *spec.ami, spec.region);
     return target;
   }
-  target.verdict = ami::evaluate(*it, spec.expires_in, now);
+  target.verdict = ami::evaluate(*it, spec.expires_in, now, spec.min_image_age);
+  target.changes_at = target.verdict.eligible_at;
   if (target.verdict.eligible) {
     target.image = *it;
     target.explanation = fmt::format("{} is eligible", it->id);
@@ -54,6 +55,36 @@ std::string clientToken(std::string_view uid, std::string_view group, std::strin
                         std::string_view purpose) {
   std::string digest = aws::sha256Hex(fmt::format("{}/{}/{}/{}", uid, group, image, purpose));
   return "opsy-" + digest.substr(0, 48);
+}
+
+bool peerComesFirst(const Peer& peer, const kube::ObjectMeta& metadata) {
+  const TimePoint never = TimePoint::max();
+  return std::make_tuple(peer.created.value_or(never), std::string_view(peer.ns),
+                         std::string_view(peer.name)) <
+         std::make_tuple(metadata.creation_timestamp.value_or(never), std::string_view(metadata.ns),
+                         std::string_view(metadata.name));
+}
+
+std::optional<std::string> sharedGroup(const Peer& peer, const Spec& spec,
+                                       const std::vector<GroupObservation>& groups) {
+  for (const GroupObservation& g : groups) {
+    if (g.kind == GroupKind::SelfManaged && (!peer.self_managed || !spec.self_managed.enabled)) {
+      continue;
+    }
+    // A group whose image EKS chooses (no launch template) is never touched by either.
+    if (!g.launch_template) {
+      continue;
+    }
+    if (excludedBy(spec, g.name)) {
+      continue;
+    }
+    bool peer_excludes = std::any_of(peer.exclude.begin(), peer.exclude.end(),
+                                     [&](const std::string& e) { return globMatch(e, g.name); });
+    if (!peer_excludes) {
+      return g.name;
+    }
+  }
+  return std::nullopt;
 }
 
 namespace {
@@ -106,9 +137,17 @@ class Decider {
   Decision invalidSpec();
   Decision failed(controller::Failure f, std::optional<Error> retry);
   Decision noTarget(const ami::Target& target);
+  // A group this refresher would manage that an earlier refresher manages too: the later one
+  // touches nothing.
+  std::optional<controller::Failure> conflict() const;
+  // `d`, or sooner when a too-young image becomes old enough (spec.minImageAge) before then.
+  Duration untilTargetChange(Duration d) const;
   GroupPlan* plan(const std::string& group);
   void findHalt();
   void schedule();
+  // Plan mode: every group's next step written down, no AWS call.
+  void planOnly(const std::vector<GroupPlan*>& queue, int slots);
+  std::string nextAction(const GroupPlan& g) const;
   void start(GroupPlan& g);
   void act(GroupPlan& g);
   void rollback(GroupPlan& g);
@@ -132,7 +171,16 @@ class Decider {
   std::vector<std::string> started_;  // groups whose start was recorded this time
   bool poll_ = false;
   const GroupPlan* halted_by_ = nullptr;
+  std::optional<TimePoint> target_changes_at_;
 };
+
+Duration Decider::untilTargetChange(Duration d) const {
+  if (!target_changes_at_) {
+    return d;
+  }
+  Duration until = std::chrono::ceil<std::chrono::seconds>(*target_changes_at_ - now_);
+  return std::clamp(until, Duration(std::chrono::seconds(1)), d);
+}
 
 GroupPlan* Decider::plan(const std::string& group) {
   for (GroupPlan& p : plans_) {
@@ -248,8 +296,75 @@ void Decider::rollback(GroupPlan& g) {
   poll_ = true;
 }
 
+// What Apply would call for `g`, in order.
+std::string Decider::nextAction(const GroupPlan& g) const {
+  std::string create =
+      fmt::format("CreateLaunchTemplateVersion ({} version {} with {})",
+                  g.lt_id.empty() ? g.lt_name : g.lt_id, g.current_version, target_);
+  if (g.entry.kind == GroupKind::SelfManaged) {
+    return create + ", then StartInstanceRefresh";
+  }
+  if (g.config_differs) {
+    return "UpdateNodegroupConfig (refreshConfig's maxUnavailable), then " + create +
+           ", then UpdateNodegroupVersion";
+  }
+  return create + ", then UpdateNodegroupVersion";
+}
+
+void Decider::planOnly(const std::vector<GroupPlan*>& queue, int slots) {
+  const int limit = spec().refresh.max_concurrent_nodegroups;
+  for (GroupPlan& p : plans_) {
+    switch (p.entry.phase) {
+      case Phase::UpToDate:
+      case Phase::Succeeded: p.entry.next_step = "none: runs the target"; break;
+      case Phase::Excluded: p.entry.next_step = "none: excluded"; break;
+      case Phase::Skipped: p.entry.next_step = "none: skipped"; break;
+      case Phase::Unknown: p.entry.next_step = "none until the group can be read"; break;
+      case Phase::Updating:
+        p.entry.next_step = fmt::format("wait for update {} to finish", p.entry.update_id);
+        break;
+      case Phase::Failed:
+        p.entry.next_step = "none until the spec or the target image changes";
+        break;
+      case Phase::Pending:
+        p.entry.next_step = p.waits_on_group ? "wait for the group: " + p.entry.message : "";
+        break;
+    }
+    if (p.rollback) {
+      p.entry.next_step = fmt::format("roll back to launch template version {}",
+                                      p.entry.previous_launch_template_version);
+    }
+  }
+  for (GroupPlan* p : queue) {
+    std::string action = nextAction(*p);
+    std::string step;
+    if (halted_by_ != nullptr) {
+      step = fmt::format("none: rollout halted ({} failed)", halted_by_->entry.name);
+    } else if (spec().paused) {
+      step = "none while spec.paused";
+    } else if (slots <= 0) {
+      step =
+          fmt::format("wait for a free slot (maxConcurrentNodegroups={}), then {}", limit, action);
+    } else {
+      --slots;
+      step = action;
+    }
+    p->entry.update_id.clear();
+    p->entry.next_step = step;
+    setPhase(
+        *p, Phase::Pending,
+        fmt::format("plan: would update from {} to {}",
+                    p->entry.current_image.empty() ? "an unknown image" : p->entry.current_image,
+                    target_),
+        now_);
+  }
+}
+
 void Decider::schedule() {
   findHalt();
+  for (GroupPlan& p : plans_) {
+    p.entry.next_step.clear();
+  }
   int in_flight = 0;
   for (const GroupPlan& p : plans_) {
     if (p.entry.phase == Phase::Updating && !p.restart) {
@@ -269,6 +384,10 @@ void Decider::schedule() {
     if (p.startable) {
       queue.push_back(&p);
     }
+  }
+  if (spec().mode == Mode::Plan) {
+    planOnly(queue, slots);
+    return;
   }
   for (GroupPlan* p : queue) {
     std::string blocked;
@@ -466,6 +585,24 @@ void Decider::conditionsAndState() {
     set.set(kReady, kube::kConditionTrue, "RolloutComplete", summary);
     set.set(kProgressing, kube::kConditionFalse, "RolloutComplete", summary);
     set.set(kStalled, kube::kConditionFalse, "RolloutComplete", summary);
+  } else if (spec().mode == Mode::Plan) {
+    status_.state = std::string(kStatePlanned);
+    status_.last_run_status = "planned";
+    std::vector<std::string> would;
+    for (const GroupPlan& p : plans_) {
+      if (p.entry.phase == Phase::Pending && !p.entry.next_step.empty() &&
+          p.entry.next_step.rfind("none", 0) != 0 && !p.waits_on_group) {
+        would.push_back(p.entry.name);
+      }
+    }
+    std::string msg = fmt::format(
+        "plan: {} of {} node groups would update to {}{}{}; spec.mode is Plan, so nothing is "
+        "changed until it is Apply",
+        would.size(), managed, target_, would.empty() ? "" : ": ", fmt::join(would, ", "));
+    set.set(kReady, kube::kConditionFalse, "PlanMode", summary);
+    set.set(kProgressing, updating > 0 ? kube::kConditionTrue : kube::kConditionFalse, "PlanMode",
+            msg);
+    set.set(kStalled, kube::kConditionFalse, "PlanMode", msg);
   } else if (spec().paused) {
     status_.state = std::string(kStatePaused);
     status_.last_run_status = "paused";
@@ -510,6 +647,14 @@ void Decider::emit() {
   const RefresherStatus& old = r_.status;
   // Per-group transitions.
   for (const GroupPlan& p : plans_) {
+    if (spec().mode == Mode::Plan && p.entry.phase == Phase::Pending &&
+        p.entry.next_step.rfind("none", 0) != 0 && !p.entry.next_step.empty() &&
+        (p.old == nullptr || p.old->next_step != p.entry.next_step ||
+         p.old->target_image != p.entry.target_image)) {
+      event(kube::EventType::Normal, "WouldUpdate", "Plan",
+            fmt::format("{} {}: would update to {}: {}", toString(p.entry.kind), p.entry.name,
+                        target_, p.entry.next_step));
+    }
     bool changed = p.old == nullptr || p.old->phase != p.entry.phase ||
                    p.old->target_image != p.entry.target_image;
     if (!changed) {
@@ -631,6 +776,27 @@ Decision Decider::failed(controller::Failure f, std::optional<Error> retry) {
   return d_;
 }
 
+std::optional<controller::Failure> Decider::conflict() const {
+  for (const Peer& peer : o_.peers) {
+    if (!peerComesFirst(peer, r_.metadata)) {
+      continue;
+    }
+    std::optional<std::string> group = sharedGroup(peer, spec(), o_.groups);
+    if (!group) {
+      continue;
+    }
+    return controller::Failure{
+        .reason = std::string(controller::kReasonConflict),
+        .message = fmt::format(
+            "node group {} of cluster {} in {} is also selected by AMIRefresher {}/{}, which was "
+            "created first; this refresher changes nothing until no group is selected by both "
+            "(exclude it in one of them)",
+            *group, spec().cluster_name, spec().region, peer.ns, peer.name),
+        .transient = false};
+  }
+  return std::nullopt;
+}
+
 Decision Decider::noTarget(const ami::Target& target) {
   status_.state = std::string(kStatePending);
   status_.last_run_status = "waiting";
@@ -647,7 +813,7 @@ Decision Decider::noTarget(const ami::Target& target) {
     event(kube::EventType::Warning, "NoEligibleImage", "SelectImage", target.explanation);
   }
   finish(false);
-  d_.requeue_after = spec().controller_timer;
+  d_.requeue_after = untilTargetChange(spec().controller_timer);
   return d_;
 }
 
@@ -676,6 +842,7 @@ Decision Decider::run() {
   }
   ami::Target target = o_.target ? selectRefresherTarget(spec(), *o_.target, now_)
                                  : ami::Target{.explanation = "not looked up"};
+  target_changes_at_ = target.changes_at;
   if (!target.image) {
     return noTarget(target);
   }
@@ -710,6 +877,11 @@ Decision Decider::run() {
       d_.retry = *g.observe_error;
     }
   }
+  if (std::optional<controller::Failure> f = conflict()) {
+    status_.state = std::string(kStateStalled);
+    status_.last_run_status = "conflict";
+    return failed(std::move(*f), std::nullopt);
+  }
   schedule();
   const bool acted = !d_.aws.empty();
   if (outcomes_ != nullptr) {
@@ -723,8 +895,8 @@ Decision Decider::run() {
   }
   emit();
   finish(acted);
-  d_.requeue_after =
-      poll_ ? std::min(kPollInterval, spec().controller_timer) : spec().controller_timer;
+  d_.requeue_after = untilTargetChange(poll_ ? std::min(kPollInterval, spec().controller_timer)
+                                             : spec().controller_timer);
   return d_;
 }
 

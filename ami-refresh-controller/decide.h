@@ -94,8 +94,28 @@ struct GroupObservation {
   std::optional<Error> observe_error;
 };
 
+// Another AMIRefresher of the same region and cluster (ami-refresh-controller/peers.h).
+struct Peer {
+  std::string ns;
+  std::string name;
+  std::optional<TimePoint> created;
+  std::vector<std::string> exclude;
+  bool self_managed = false;  // it rolls self-managed groups too
+};
+
+// Of two refreshers whose selections overlap, the one created first keeps the groups; ties go
+// by namespace/name. True when `peer` comes before a refresher with `metadata`.
+bool peerComesFirst(const Peer& peer, const kube::ObjectMeta& metadata);
+
+// The group of `groups` that both `peer` and a refresher with `spec` would manage (excluded by
+// neither, with a launch template; self-managed ones only when both roll those), if any.
+std::optional<std::string> sharedGroup(const Peer& peer, const Spec& spec,
+                                       const std::vector<GroupObservation>& groups);
+
 struct Observed {
   AmiRefresher refresher;
+  // The other valid refreshers of spec.region and spec.clusterName.
+  std::vector<Peer> peers;
   // Unset when the spec is invalid (nothing was looked up).
   std::optional<TargetObservation> target;
   // Filled only when wantsGroups(); otherwise no node group is looked at.

@@ -120,7 +120,11 @@ Reconciler::Reconciler(ReconcilerDeps deps)
                  .events = deps_.events,
                  .notifiers = deps_.notifiers,
                  .metrics = deps_.metrics.get(),
-                 .field_manager = deps_.field_manager}) {}
+                 .field_manager = deps_.field_manager}) {
+  if (!deps_.peers) {
+    deps_.peers = std::make_shared<PeerRegistry>();
+  }
+}
 
 Result<std::vector<aws::Image>> Reconciler::describeImages(const Spec& spec, aws::ImageApi& ec2,
                                                            const aws::DescribeImagesInput& in) {
@@ -268,16 +272,20 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
   if (!obj) {
     if (isNotFound(obj.error())) {
       forgetMetrics(key);
+      deps_.peers->remove(key);
       return std::optional<Duration>();  // deleted: nothing to clean up in AWS
     }
     return fail(std::move(obj).error().context("get amirefresher"));
   }
   if (obj->metadata.deletion_timestamp) {
     forgetMetrics(key);
+    deps_.peers->remove(key);
     return std::optional<Duration>();
   }
   const TimePoint now = deps_.clock.now();
   AmiRefresher r = AmiRefresher::fromObject(*obj);
+  deps_.peers->seedOnce(deps_.reader);
+  deps_.peers->record(r.metadata, r.spec);
   AwsClients clients;
   if (r.spec) {
     OPSY_ASSIGN_OR_RETURN(clients, deps_.aws(r.spec->region));
@@ -290,6 +298,7 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
   if (Status read = observe(r, clients, now, observed); !read) {
     observed.failure = std::move(read).error();  // decide() reports it on the refresher
   }
+  observed.peers = deps_.peers->overlapping(r, observed.groups);
   Decision d = decide(observed, now);
   if (!d.aws.empty()) {
     Outcomes outcomes = executor_.perform(d.aws, clients);

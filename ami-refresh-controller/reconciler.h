@@ -21,6 +21,7 @@
 #include "ami-refresh-controller/api.h"
 #include "ami-refresh-controller/decide.h"
 #include "ami-refresh-controller/execute.h"
+#include "ami-refresh-controller/peers.h"
 #include "opsy/ami/image_cache.h"
 #include "opsy/aws/describe_cache.h"
 #include "opsy/controller/reconciler.h"
@@ -49,6 +50,8 @@ struct ReconcilerDeps {
   // and launch template versions of a cluster, at most a controllerTimer old and invalidated
   // after every AWS write to the cluster; without it every reconcile asks AWS.
   std::shared_ptr<aws::ClusterDescribeCache> describe_cache;
+  // Which refreshers drive which cluster, for conflicts; the reconciler makes its own when unset.
+  std::shared_ptr<PeerRegistry> peers;
   RolloutMetricsPtr metrics;
   std::string field_manager = std::string(kFieldManager);
   controller::FailureCounterPtr failures;  // optional: opsy_reconcile_errors_total

@@ -19,7 +19,7 @@ std::optional<TimePoint> createdAt(const aws::Image& image) {
   return image.creation_date;
 }
 
-Verdict evaluate(const aws::Image& image, Duration expires_in, TimePoint now) {
+Verdict evaluate(const aws::Image& image, Duration expires_in, TimePoint now, Duration min_age) {
   Verdict v;
   v.created_at = createdAt(image);
   if (image.state != aws::ImageState::Available) {
@@ -53,6 +53,23 @@ Verdict evaluate(const aws::Image& image, Duration expires_in, TimePoint now) {
     v.reason = fmt::format("{} expired at {} (created {}, expiresIn {})", image.id,
                            formatRfc3339(*v.expires_at), formatRfc3339(*v.created_at),
                            formatDuration(expires_in));
+    return v;
+  }
+  if (min_age > Duration::zero() && now < *v.created_at + min_age) {
+    v.refusal = Refusal::TooYoung;
+    v.eligible_at = *v.created_at + min_age;
+    v.reason = fmt::format(
+        "{} was created {} ago, less than minImageAge {}; it becomes a target at {}", image.id,
+        formatDuration(std::chrono::floor<std::chrono::seconds>(now - *v.created_at)),
+        formatDuration(min_age), formatRfc3339(*v.eligible_at));
+    if (*v.expires_at <= *v.eligible_at) {
+      v.reason = fmt::format(
+          "{} was created {} ago, less than minImageAge {}, and expires at {} "
+          "before it is old enough",
+          image.id, formatDuration(std::chrono::floor<std::chrono::seconds>(now - *v.created_at)),
+          formatDuration(min_age), formatRfc3339(*v.expires_at));
+      v.eligible_at.reset();
+    }
     return v;
   }
   v.eligible = true;

@@ -13,24 +13,37 @@ std::string plural(size_t n, std::string_view word) {
   return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s");
 }
 
-// Picks the newest eligible image of `candidates`; otherwise explains the newest refusal.
+// Picks the newest eligible image of `candidates`; otherwise explains the newest refusal. Newer
+// candidates passed over only for their age are named, with when they stop being too young.
 Target pickNewest(std::vector<aws::Image> candidates, Duration expires_in, TimePoint now,
-                  const std::string& found) {
+                  const std::string& found, Duration min_age = Duration::zero()) {
   sortNewestFirst(candidates);
   Target t;
+  std::optional<Verdict> youngest_refused;
   for (const aws::Image& image : candidates) {
-    Verdict v = evaluate(image, expires_in, now);
+    Verdict v = evaluate(image, expires_in, now, min_age);
     if (v.eligible) {
       t.image = image;
       t.verdict = v;
       t.explanation = fmt::format("{}; newest eligible is {}", found, image.id);
+      if (youngest_refused) {
+        t.explanation += fmt::format(" (newer: {})", youngest_refused->reason);
+      }
       return t;
+    }
+    if (v.refusal == Refusal::TooYoung && v.eligible_at) {
+      if (!youngest_refused) {
+        youngest_refused = v;
+      }
+      if (!t.changes_at || *v.eligible_at < *t.changes_at) {
+        t.changes_at = v.eligible_at;
+      }
     }
   }
   if (candidates.empty()) {
     t.explanation = found;
   } else {
-    Verdict newest = evaluate(candidates.front(), expires_in, now);
+    Verdict newest = evaluate(candidates.front(), expires_in, now, min_age);
     t.verdict = newest;
     t.explanation = fmt::format("{}; none is eligible: newest {}", found, newest.reason);
   }
@@ -64,7 +77,7 @@ std::vector<std::string> baseIds(const std::vector<aws::Image>& matched) {
 }
 
 Target selectTarget(const std::vector<aws::Image>& matched, const std::vector<aws::Image>& derived,
-                    Duration expires_in, TimePoint now) {
+                    Duration expires_in, TimePoint now, Duration min_age) {
   if (matched.empty()) {
     Target t;
     t.explanation = "no image matched the filters";
@@ -102,7 +115,7 @@ Target selectTarget(const std::vector<aws::Image>& matched, const std::vector<aw
                     (bases.size() == 1 ? *bases.begin() : "these bases") + " yet";
     return t;
   }
-  return pickNewest(std::move(candidates), expires_in, now, found);
+  return pickNewest(std::move(candidates), expires_in, now, found, min_age);
 }
 
 Target selectActive(const std::vector<aws::Image>& managed, Duration expires_in, TimePoint now,

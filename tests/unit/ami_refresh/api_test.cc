@@ -58,6 +58,14 @@ TEST(AmiRefresherSpec, TopLevelExpiresInWinsOverTimeOuts) {
   EXPECT_EQ(only_timeouts->expires_in, hours(24 * 7));
 }
 
+// minImageAge is read as a duration.
+TEST(AmiRefresherSpec, MinImageAgeIsRead) {
+  auto spec = parseSpec(objectWithSpec(R"({"region":"eu-west-1","clusterName":"c",
+      "ami":"ami-0123456789abcdef0","minImageAge":"72h"})"));
+  ASSERT_TRUE(spec) << spec.error().message;
+  EXPECT_EQ(spec->min_image_age, std::chrono::hours(72));
+}
+
 // Every optional block is read, with its own defaults.
 TEST(AmiRefresherSpec, RefreshSelfManagedAndNotifierAreRead) {
   auto spec = parseSpec(objectWithSpec(R"({"region":"eu-west-1","clusterName":"c",
@@ -67,6 +75,7 @@ TEST(AmiRefresherSpec, RefreshSelfManagedAndNotifierAreRead) {
       "selfManaged":{"enabled":true,"minHealthyPercentage":75,"instanceWarmup":"2m"},
       "notifier":{"slack":{"channelIDs":["C1","C2"],"secret":"slack"}}})"));
   ASSERT_TRUE(spec) << spec.error().message;
+  EXPECT_EQ(spec->min_image_age, Duration::zero());
   EXPECT_TRUE(spec->paused);
   EXPECT_TRUE(spec->refresh.force);
   EXPECT_EQ(spec->refresh.max_unavailable_percentage, 20);
@@ -137,7 +146,14 @@ INSTANTIATE_TEST_SUITE_P(
                         "selfManaged":{"enabled":true,"instanceWarmup":"-5m"}})",
                     "spec.selfManaged.instanceWarmup"},
         InvalidCase{"AmiNotAnImageId", R"({"region":"r","clusterName":"c","ami":"i-123"})",
-                    "spec.ami"}),
+                    "spec.ami"},
+        InvalidCase{"MinImageAgeBad", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "minImageAge":"3 days"})",
+                    "spec.minImageAge"},
+        InvalidCase{"MinImageAgeNotShorterThanExpiry",
+                    R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "expiresIn":"7d","minImageAge":"1w"})",
+                    "spec.minImageAge"}),
     [](const auto& param_info) { return param_info.param.name; });
 
 // The status written as a merge patch reads back to the same value.

@@ -109,11 +109,15 @@ struct World {
   std::optional<TargetObservation> target = eligibleTarget();
   std::vector<ManagedGroupObservation> managed;
   std::vector<SelfManagedGroupObservation> self_managed;
+  std::vector<Peer> peers;
+  TimePoint created = kNow - hours(24);
 
   Observed observed() const {
     Observed o;
+    o.peers = peers;
     o.refresher.metadata.name = "roll";
     o.refresher.metadata.ns = "ops";
+    o.refresher.metadata.creation_timestamp = created;
     o.refresher.metadata.uid = "uid-1";
     o.refresher.metadata.generation = generation;
     o.refresher.spec = spec;
@@ -281,6 +285,239 @@ NodegroupStatus updatingEntry(std::string name, std::string update_id,
                          .phase = Phase::Updating,
                          .update_id = std::move(update_id),
                          .last_transition_time = since};
+}
+
+// --- minImageAge ---
+
+// An image younger than spec.minImageAge is not a target: with no older active image nothing
+// rolls, Ready says when it becomes one, and the refresher looks again exactly then rather than a
+// controllerTimer later.
+TEST(DecideMinImageAge, TooYoungImageIsNotRolledUntilOldEnough) {
+  World w;
+  w.spec.min_image_age = hours(72);
+  w.spec.controller_timer = hours(1);
+  w.target = TargetObservation{.matched = {baseImage("ami-base")},
+                               .derived = {managedImage(kTarget, "2026-11-21T11:00:00Z")}};
+  w.managed = {group("ng-a", kOld)};
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->state, kStatePending);
+  EXPECT_EQ(cond(*s, kReady).reason, "NoEligibleImage");
+  EXPECT_THAT(cond(*s, kReady).message, HasSubstr("less than minImageAge 3d"));
+  EXPECT_THAT(cond(*s, kReady).message, HasSubstr("becomes a target at 2026-11-24T11:00:00Z"));
+  EXPECT_EQ(d.requeue_after, std::optional<Duration>(hours(1)));
+
+  // 71 hours later it is one hour short: the look after that comes in one hour, not later.
+  EXPECT_EQ(w.decide(kNow + hours(70) + minutes(30)).requeue_after,
+            std::optional<Duration>(minutes(30)));
+
+  // Old enough: the group starts (its intent recorded first).
+  Decision later = w.decide(kNow + hours(71));
+  auto after = patched(later);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->target_ami, kTarget);
+  EXPECT_EQ(entry(*after, "ng-a").phase, Phase::Updating);
+}
+
+// With an older active image that is old enough, that one is the target and the newer one waits;
+// the message names both, and the next look comes when the newer one is old enough.
+TEST(DecideMinImageAge, OlderImageOldEnoughIsTheTargetMeanwhile) {
+  World w;
+  w.spec.min_image_age = hours(72);
+  w.spec.controller_timer = hours(100);
+  w.target = TargetObservation{.matched = {baseImage("ami-base")},
+                               .derived = {managedImage(kTarget, "2026-11-21T06:00:00Z"),
+                                           managedImage(kOld, "2026-11-10T00:00:00Z")}};
+  w.managed = {group("ng-a", kOld)};
+  Decision d = w.decide();
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->target_ami, kOld);
+  EXPECT_EQ(entry(*s, "ng-a").phase, Phase::UpToDate);
+  EXPECT_EQ(d.requeue_after, std::optional<Duration>(hours(66)));
+  bool named = false;
+  for (const RecordEvent& e : all<RecordEvent>(d)) {
+    if (e.reason == "TargetSelected") {
+      EXPECT_THAT(e.note, HasSubstr(kTarget));
+      EXPECT_THAT(e.note, HasSubstr("less than minImageAge"));
+      named = true;
+    }
+  }
+  EXPECT_TRUE(named);
+}
+
+// spec.ami is held to minImageAge too.
+TEST(DecideMinImageAge, AppliesToAnImageNamedById) {
+  World w;
+  w.spec.ami_filters.clear();
+  w.spec.ami = std::string(kTarget);
+  w.spec.min_image_age = hours(2);
+  w.spec.controller_timer = hours(2);
+  w.target = TargetObservation{.matched = {managedImage(kTarget, "2026-11-21T11:00:00Z")}};
+  w.managed = {group("ng-a", kOld)};
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  EXPECT_EQ(d.requeue_after, std::optional<Duration>(hours(1)));
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_THAT(cond(*s, kReady).message, HasSubstr("less than minImageAge 2h"));
+}
+
+// --- plan mode ---
+
+// Plan mode writes every group's next step to status and a WouldUpdate Event per group, and makes
+// no AWS call, look after look; once written, an unchanged plan is not written again.
+TEST(DecidePlanMode, WritesThePlanAndMakesNoAwsCall) {
+  World w;
+  w.spec.mode = Mode::Plan;
+  w.spec.exclude = {"skip-*"};
+  w.managed = {group("a", kOld), group("b", kOld), group("c", kTarget), group("skip-me", kOld)};
+  w.self_managed = {asg("workers", kOld)};
+  w.spec.self_managed.enabled = true;
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->state, kStatePlanned);
+  EXPECT_EQ(entry(*s, "a").phase, Phase::Pending);
+  EXPECT_THAT(entry(*s, "a").message, HasSubstr("plan: would update from " + std::string(kOld)));
+  EXPECT_THAT(
+      entry(*s, "a").next_step,
+      HasSubstr("CreateLaunchTemplateVersion (lt-a version 3 with " + std::string(kTarget)));
+  EXPECT_THAT(entry(*s, "a").next_step, HasSubstr("then UpdateNodegroupVersion"));
+  EXPECT_THAT(entry(*s, "b").next_step, HasSubstr("wait for a free slot"));
+  EXPECT_EQ(entry(*s, "c").next_step, "none: runs the target");
+  EXPECT_EQ(entry(*s, "skip-me").next_step, "none: excluded");
+  EXPECT_THAT(entry(*s, "workers").next_step, HasSubstr("then StartInstanceRefresh"));
+  EXPECT_EQ(cond(*s, kReady).reason, "PlanMode");
+  EXPECT_THAT(cond(*s, kProgressing).message,
+              HasSubstr("plan: 3 of 4 node groups would update to " + std::string(kTarget)));
+  int would = 0;
+  for (const RecordEvent& e : all<RecordEvent>(d)) {
+    would += e.reason == "WouldUpdate" ? 1 : 0;
+  }
+  EXPECT_EQ(would, 3);
+  EXPECT_FALSE(hasMetric(d, MetricKind::RolloutStarted));
+
+  advance(w, d);
+  Decision again = w.decide(kNow + minutes(5));
+  EXPECT_EQ(awsActions(again), 0u);
+  EXPECT_FALSE(patched(again)) << "an unchanged plan is not written again";
+  EXPECT_TRUE(all<RecordEvent>(again).empty());
+}
+
+// Switching to Apply carries the plan out: the first group's start is recorded, the next look
+// makes the calls, and no next step is left in status.
+TEST(DecidePlanMode, SwitchingToApplyCarriesThePlanOut) {
+  World w;
+  w.spec.mode = Mode::Plan;
+  w.managed = {group("a", kOld), group("b", kOld)};
+  advance(w, w.decide());
+  w.spec.mode = Mode::Apply;
+  w.generation = 2;
+  Decision calls = secondLook(w);
+  EXPECT_EQ(all<CreateLaunchTemplateVersion>(calls).size(), 1u);
+  EXPECT_EQ(all<UpdateNodegroup>(calls).size(), 1u);
+  Decision done = afterCalls(w, calls);
+  auto s = patched(done);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->state, kStateRolling);
+  EXPECT_EQ(entry(*s, "a").phase, Phase::Updating);
+  EXPECT_EQ(entry(*s, "a").next_step, "");
+  EXPECT_EQ(entry(*s, "b").next_step, "");
+}
+
+// A failed group is not rolled back in Plan mode; the plan says it would be.
+TEST(DecidePlanMode, NeverRollsBack) {
+  World w;
+  w.spec.mode = Mode::Plan;
+  w.spec.refresh.rollback_on_failure = true;
+  w.managed = {group("a", kTarget, 4)};
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {NodegroupStatus{.name = "a",
+                                         .kind = GroupKind::Managed,
+                                         .launch_template = {"lt-a", "4"},
+                                         .previous_launch_template_version = "3",
+                                         .current_image = std::string(kTarget),
+                                         .target_image = std::string(kTarget),
+                                         .phase = Phase::Failed,
+                                         .update_id = "u-a",
+                                         .message = "update u-a failed"}};
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(entry(*s, "a").next_step, "roll back to launch template version 3");
+}
+
+// --- conflicts ---
+
+// A refresher created after another that selects one of the same node groups is Stalled with
+// reason Conflict naming the other and the group, and makes no AWS call.
+TEST(DecideConflict, LaterRefresherSelectingTheSameGroupStallsAndTouchesNothing) {
+  World w;
+  w.managed = {group("a", kOld), group("ingress-dev", kOld)};
+  w.spec.exclude = {"a"};
+  w.peers = {Peer{.ns = "ops", .name = "first", .created = kNow - hours(48), .exclude = {}}};
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(cond(*s, kStalled).status, kube::kConditionTrue);
+  EXPECT_EQ(cond(*s, kStalled).reason, "Conflict");
+  EXPECT_EQ(s->state, kStateStalled);
+  EXPECT_THAT(cond(*s, kStalled).message, HasSubstr("node group ingress-dev"));
+  EXPECT_THAT(cond(*s, kStalled).message, HasSubstr("AMIRefresher ops/first"));
+  EXPECT_TRUE(hasEvent(d, "Conflict", kube::EventType::Warning));
+  ASSERT_TRUE(d.failure);
+  EXPECT_EQ(d.requeue_after, std::optional<Duration>(w.spec.controller_timer));
+
+  // Advanced a look later: still nothing, and no second Event.
+  advance(w, d);
+  Decision again = w.decide();
+  EXPECT_EQ(awsActions(again), 0u);
+  EXPECT_FALSE(hasEvent(again, "Conflict", kube::EventType::Warning));
+}
+
+// Once the overlap is gone (the earlier one excludes the group), the later one rolls.
+TEST(DecideConflict, NoConflictOnceEveryGroupIsExcludedByOneOfThem) {
+  World w;
+  w.managed = {group("a", kOld), group("b", kOld)};
+  w.spec.exclude = {"a"};
+  w.peers = {Peer{.ns = "ops", .name = "first", .created = kNow - hours(48), .exclude = {"b*"}}};
+  Decision d = w.decide();
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(entry(*s, "b").phase, Phase::Updating);
+  EXPECT_NE(cond(*s, kStalled).status, kube::kConditionTrue);
+}
+
+// The refresher created first keeps its groups: a later one does not stall it; on equal creation
+// times the namespace/name order decides, the same way for both.
+TEST(DecideConflict, TheEarlierRefresherIsNotStalled) {
+  World w;
+  w.managed = {group("a", kOld)};
+  w.peers = {Peer{.ns = "ops", .name = "second", .created = kNow - hours(1)}};
+  EXPECT_EQ(entry(*patched(w.decide()), "a").phase, Phase::Updating);
+
+  kube::ObjectMeta me{.name = "roll", .ns = "ops", .creation_timestamp = kNow};
+  EXPECT_TRUE(peerComesFirst(Peer{.ns = "ops", .name = "alpha", .created = kNow}, me));
+  EXPECT_FALSE(peerComesFirst(Peer{.ns = "ops", .name = "zulu", .created = kNow}, me));
+}
+
+// Self-managed groups are shared only when both refreshers roll self-managed groups.
+TEST(DecideConflict, SelfManagedGroupsOverlapOnlyWhenBothRollThem) {
+  World w;
+  w.spec.self_managed.enabled = true;
+  w.self_managed = {asg("workers", kOld)};
+  w.peers = {Peer{.ns = "ops", .name = "first", .created = kNow - hours(48)}};
+  EXPECT_FALSE(all<RecordEvent>(w.decide()).empty());
+  EXPECT_FALSE(hasEvent(w.decide(), "Conflict", kube::EventType::Warning));
+  w.peers[0].self_managed = true;
+  EXPECT_TRUE(hasEvent(w.decide(), "Conflict", kube::EventType::Warning));
 }
 
 // --- refusals ---

@@ -1,7 +1,8 @@
 // File: eligibility.h
 //
 // Whether an image may be used: it must be `available`, tagged status=active, and not expired,
-// where expiry is its create-timestamp tag (else its EC2 CreationDate) plus expiresIn. Every
+// where expiry is its create-timestamp tag (else its EC2 CreationDate) plus expiresIn; when a
+// minimum age is asked for, also at least that old. Every
 // refusal carries a reason a person can act on, because "nothing happened" must always be
 // explainable in a condition message.
 //
@@ -19,7 +20,7 @@
 
 namespace opsy::ami {
 
-enum class Refusal { None, NotAvailable, NotActive, Expired, NoTimestamp, BadTimestamp };
+enum class Refusal { None, NotAvailable, NotActive, Expired, NoTimestamp, BadTimestamp, TooYoung };
 
 struct Verdict {
   bool eligible = false;
@@ -27,9 +28,14 @@ struct Verdict {
   std::string reason;                   // empty when eligible
   std::optional<TimePoint> created_at;  // create-timestamp, else CreationDate
   std::optional<TimePoint> expires_at;
+  // TooYoung: when the image is old enough (created_at + min_age).
+  std::optional<TimePoint> eligible_at;
 };
 
-Verdict evaluate(const aws::Image& image, Duration expires_in, TimePoint now);
+// `min_age` (an AMIRefresher's minImageAge): an image created less than this long ago is refused
+// as TooYoung, so a production refresher rolls only what has been active elsewhere for a while.
+Verdict evaluate(const aws::Image& image, Duration expires_in, TimePoint now,
+                 Duration min_age = Duration::zero());
 
 // When the image was made, as far as the operator is concerned: its create-timestamp tag when that
 // parses, else EC2's CreationDate.

@@ -27,14 +27,19 @@ struct Target {
   std::optional<aws::Image> image;
   Verdict verdict;          // of the chosen image
   std::string explanation;  // why this one, or why none
+  // The earliest time a candidate newer than the choice (or any, when there is no choice) stops
+  // being too young for `min_age`: the target may change then without anything else changing.
+  std::optional<TimePoint> changes_at;
 };
 
 // The base ids among `matched` (images without the operator's tags): look up the managed images
 // tagged base-ami=<id> for these and pass them to selectTarget as `derived`.
 std::vector<std::string> baseIds(const std::vector<aws::Image>& matched);
 
+// `min_age`: candidates younger than this are passed over (ami::evaluate), the newest old enough
+// is the target.
 Target selectTarget(const std::vector<aws::Image>& matched, const std::vector<aws::Image>& derived,
-                    Duration expires_in, TimePoint now);
+                    Duration expires_in, TimePoint now, Duration min_age = Duration::zero());
 
 // The builder's image to keep: the newest eligible one of `managed` (its lineage images).
 // When `required_base` is set, only images built from that base qualify.
