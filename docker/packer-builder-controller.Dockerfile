@@ -22,12 +22,14 @@ FROM debian:bookworm-slim
 # Every package here provides a library the binary loads, directly or through another library
 # (libcurl4 brings the TLS, HTTP/2, Kerberos and LDAP ones); the check compares this list with
 # ldd, so it names the whole closure rather than relying on apt's dependency resolution.
+# ca-certificates and tzdata are data, not libraries: the TLS roots, and the IANA time zones that
+# maintenance windows name (without tzdata only "UTC" would load).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      ca-certificates \
+      ca-certificates tzdata \
       libc6 libgcc-s1 libstdc++6 \
       libcurl4 libssl3 libyaml-cpp0.7 libfmt9 libspdlog1.10 libprometheus-cpp-core1.0 \
-      libpugixml1v5 libcpp-httplib0.11 \
+      libpugixml1v5 libcpp-httplib0.11 libcctz2 \
       libbrotli1 libcom-err2 libffi8 libgmp10 libgnutls30 libgssapi-krb5-2 libhogweed6 \
       libidn2-0 libk5crypto3 libkeyutils1 libkrb5-3 libkrb5support0 libldap-2.5-0 libnettle8 \
       libnghttp2-14 libp11-kit0 libpsl5 librtmp1 libsasl2-2 libssh2-1 libtasn1-6 \

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Public headers stay free of parser and transport types (STYLE.md): no curl, RapidJSON, yaml-cpp
-# or pugixml include or type may appear under libopsy/include. Internal headers
+# Public headers stay free of parser and transport types (STYLE.md): no curl, RapidJSON, yaml-cpp,
+# pugixml or cctz include or type may appear under libopsy/include. Internal headers
 # (libopsy/internal, target opsy::internal) may use them, so no public header may include one,
 # and no internal header may share a path with a public one (it would shadow it).
 set -euo pipefail
 root="${1:?usage: public_headers.sh <repo root>}"
 include="$root/libopsy/include"
 internal="$root/libopsy/internal"
-pattern='#\s*include\s*[<"](curl/|rapidjson/|yaml-cpp/|pugixml)|\b(CURL|CURLM|CURLcode|rapidjson::|YAML::|pugi::)'
+pattern='#\s*include\s*[<"](curl/|rapidjson/|yaml-cpp/|pugixml|cctz/)|\b(CURL|CURLM|CURLcode|rapidjson::|YAML::|pugi::|cctz::)'
 if hits=$(grep -rnE "$pattern" "$include"); then
   echo "forbidden types in public headers:" >&2
   echo "$hits" >&2

@@ -1,5 +1,7 @@
 #include "opsy/core/strings.h"
 
+#include <fmt/format.h>
+
 namespace opsy {
 
 std::string_view trimSpace(std::string_view s) {
@@ -9,6 +11,23 @@ std::string_view trimSpace(std::string_view s) {
     return {};
   }
   return s.substr(begin, s.find_last_not_of(kSpace) - begin + 1);
+}
+
+std::string quoteForMessage(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7f) {
+      out += fmt::format("\\x{:02x}", byte);
+    } else {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+      }
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
 }
 
 }  // namespace opsy
