@@ -41,6 +41,8 @@ class MockEc2Api : public Ec2Api {
               (const DescribeSecurityGroupsInput&), (override));
   MOCK_METHOD(Status, deleteSecurityGroup, (const std::string&), (override));
   MOCK_METHOD(Status, deleteKeyPair, (const std::string&), (override));
+  MOCK_METHOD(Result<std::vector<Instance>>, describeInstances, (const DescribeInstancesInput&),
+              (override));
 };
 
 class MockEksApi : public EksApi {

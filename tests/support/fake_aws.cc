@@ -738,6 +738,8 @@ void FakeAws::Impl::handle(const httplib::Request& req, httplib::Response& res) 
   if (call.drop) {
     dropConnection(req);
   }
+  // A finished update or refresh (or a scaling request) may have replaced instances.
+  notifyInstancesChanged();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -943,12 +945,28 @@ void FakeAws::addCluster(FakeCluster cluster) {
   impl_->clusters[name] = std::move(cluster);
 }
 void FakeAws::addNodegroup(FakeNodegroup nodegroup) {
-  OPSY_FAKE_LOCK;
-  if (!impl_->clusters.count(nodegroup.cluster)) {
-    impl_->clusters[nodegroup.cluster] = FakeCluster{nodegroup.cluster};
+  {
+    OPSY_FAKE_LOCK;
+    if (!impl_->clusters.count(nodegroup.cluster)) {
+      impl_->clusters[nodegroup.cluster] = FakeCluster{nodegroup.cluster};
+    }
+    // Added again, the group is what the caller now says it is: its old instances go, and so do
+    // those its ASG launched as a self-managed group before the node group named it.
+    for (FakeInstance* i : impl_->nodegroupInstances(nodegroup.cluster, nodegroup.name)) {
+      impl_->setInstanceStateLocked(*i, "terminated");
+    }
+    for (const auto& asg : nodegroup.asg_names) {
+      for (FakeInstance* i : impl_->asgInstances(asg)) {
+        if (i->nodegroup.empty()) {
+          impl_->setInstanceStateLocked(*i, "terminated");
+        }
+      }
+    }
+    auto key = std::make_pair(nodegroup.cluster, nodegroup.name);
+    const FakeNodegroup& ng = impl_->nodegroups[key] = std::move(nodegroup);
+    impl_->launchForNodegroup(ng, ng.scaling.desired_size, std::nullopt);
   }
-  auto key = std::make_pair(nodegroup.cluster, nodegroup.name);
-  impl_->nodegroups[key] = std::move(nodegroup);
+  impl_->notifyInstancesChanged();
 }
 std::optional<FakeNodegroup> FakeAws::nodegroup(const std::string& cluster,
                                                 const std::string& name) const {
@@ -972,14 +990,19 @@ bool FakeAws::setNodegroupHealth(const std::string& cluster, const std::string& 
   return true;
 }
 bool FakeAws::completeEksUpdate(const std::string& update_id) {
-  OPSY_FAKE_LOCK;
-  for (auto& u : impl_->eks_updates) {
-    if (u.id == update_id && u.status == "InProgress") {
-      impl_->finishEksUpdate(u, true, "", "");
-      return true;
+  bool done = false;
+  {
+    OPSY_FAKE_LOCK;
+    for (auto& u : impl_->eks_updates) {
+      if (u.id == update_id && u.status == "InProgress") {
+        impl_->finishEksUpdate(u, true, "", "");
+        done = true;
+        break;
+      }
     }
   }
-  return false;
+  impl_->notifyInstancesChanged();
+  return done;
 }
 bool FakeAws::failEksUpdate(const std::string& update_id, const std::string& error_code,
                             const std::string& message) {
@@ -998,9 +1021,20 @@ void FakeAws::setEksAutoCompleteAfter(int describe_calls) {
 }
 
 void FakeAws::addAutoScalingGroup(FakeAutoScalingGroup group) {
-  OPSY_FAKE_LOCK;
-  std::string name = group.name;
-  impl_->asgs[name] = std::move(group);
+  {
+    OPSY_FAKE_LOCK;
+    std::string name = group.name;
+    const FakeAutoScalingGroup& g = impl_->asgs[name] = std::move(group);
+    // A node group's own ASG runs that node group's instances; a self-managed group added again
+    // replaces its instances.
+    if (impl_->nodegroupOwning(name) == nullptr) {
+      for (FakeInstance* i : impl_->asgInstances(name)) {
+        impl_->setInstanceStateLocked(*i, "terminated");
+      }
+      impl_->launchForAsg(g, g.desired_capacity);
+    }
+  }
+  impl_->notifyInstancesChanged();
 }
 std::optional<FakeAutoScalingGroup> FakeAws::autoScalingGroup(const std::string& name) const {
   OPSY_FAKE_LOCK;
@@ -1016,14 +1050,19 @@ std::vector<std::string> FakeAws::autoScalingGroupUpdates() const {
   return impl_->asg_updates;
 }
 bool FakeAws::completeInstanceRefresh(const std::string& id) {
-  OPSY_FAKE_LOCK;
-  for (auto& r : impl_->refreshes) {
-    if (r.id == id && (r.status == "Pending" || r.status == "InProgress")) {
-      impl_->finishRefresh(r, true, "");
-      return true;
+  bool done = false;
+  {
+    OPSY_FAKE_LOCK;
+    for (auto& r : impl_->refreshes) {
+      if (r.id == id && (r.status == "Pending" || r.status == "InProgress")) {
+        impl_->finishRefresh(r, true, "");
+        done = true;
+        break;
+      }
     }
   }
-  return false;
+  impl_->notifyInstancesChanged();
+  return done;
 }
 bool FakeAws::failInstanceRefresh(const std::string& id, const std::string& reason) {
   OPSY_FAKE_LOCK;

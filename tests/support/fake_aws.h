@@ -5,6 +5,7 @@
 // chat.postMessage), verifies SigV4 on every signed request, and injects throttling, 5xx,
 // latency and dropped connections on demand. Where it and real AWS would differ, it is the bug.
 // Requests are routed by the SigV4 credential scope's service, else by path, Version or Host.
+// Node groups and Auto Scaling groups run EC2 instances that follow their updates and refreshes.
 //
 //   FakeAws aws({.clock = clock});  aws.addImage({.id = "ami-0123456789abcdef0", .name = "base"});
 //   ASSERT_TRUE(aws.start());  client.setEndpoint(aws.endpoint());
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -29,6 +31,10 @@ inline constexpr std::string_view kFakeSecretKey = "wJalrXUtnFEMI/K7MDENG+bPxRfi
 inline constexpr std::string_view kFakeAccountId = "123456789012";
 
 using TagMap = std::map<std::string, std::string>;
+
+// The image a group launches when it has no launch template, or its template names no image: for
+// a managed node group, the EKS optimized AMI that EKS picks for the group's AMI type.
+inline constexpr std::string_view kFakeEksOptimizedImageId = "ami-0e4b5c6d7e8f90123";
 
 struct FakeImage {
   std::string id;  // "ami-" + 8 or 17 hex digits
@@ -94,6 +100,9 @@ struct FakeHealthIssue {
   std::vector<std::string> resource_ids;
 };
 
+// A managed node group. Added, it launches `scaling.desired_size` running instances of the image
+// its launch template version names (kFakeEksOptimizedImageId without one); a successful version
+// update replaces them with instances of the version the update moved to.
 struct FakeNodegroup {
   std::string cluster;
   std::string name;
@@ -110,6 +119,8 @@ struct FakeNodegroup {
   // updateConfig: exactly one is set; EKS's default is maxUnavailable 1.
   std::optional<int> max_unavailable = 1;
   std::optional<int> max_unavailable_percentage;
+  // Where its instances launch, in turn; empty: zones a, b and c of the fake's first region.
+  std::vector<std::string> availability_zones;
 };
 
 struct FakeEksUpdateError {
@@ -142,6 +153,10 @@ struct FakeAsgTag {
   bool propagate_at_launch = true;
 };
 
+// A self-managed Auto Scaling group. Added, it launches `desired_capacity` running instances
+// (none when a node group names it in asg_names: that group's instances are its instances); a
+// successful instance refresh replaces them, and UpdateAutoScalingGroup's DesiredCapacity scales
+// them. DescribeAutoScalingGroups lists its live instances under Instances.
 struct FakeAutoScalingGroup {
   std::string name;
   std::optional<FakeLaunchTemplateRef> launch_template;
@@ -165,6 +180,30 @@ struct FakeInstanceRefresh {
   std::map<std::string, std::string> preferences;  // "MinHealthyPercentage" -> "90", ...
   std::optional<FakeLaunchTemplateRef> desired_launch_template;
   int describe_calls = 0;
+};
+
+// An EC2 instance, as DescribeInstances reports it. The fake launches them for node groups and
+// Auto Scaling groups; addInstance adds one of a test's own. Fields left empty are filled in at
+// launch the way EC2 fills them.
+struct FakeInstance {
+  std::string id;  // "i-" + 17 hex digits; empty: the fake assigns one
+  std::string image_id;
+  std::string state = "running";  // pending|running|shutting-down|terminated|stopping|stopped
+  std::string instance_type;      // empty: t3.medium (EKS's default instance type)
+  std::string availability_zone;  // empty: zone a of the fake's first region
+  // ip-10-0-1-23.us-west-2.compute.internal (ip-….ec2.internal in us-east-1); empty: derived from
+  // the private IP. Kept here after termination, when DescribeInstances no longer reports it, so
+  // a harness can find the Node it mirrored.
+  std::string private_dns_name;
+  std::string private_ip;                // empty: the fake assigns one in 10.0.0.0/16
+  std::optional<TimePoint> launch_time;  // empty: now
+  TagMap tags;  // groups add aws:autoscaling:groupName, eks:*, aws:ec2launchtemplate:*
+  std::string nodegroup_cluster;  // a managed node group's instances: its cluster and name
+  std::string nodegroup;
+  std::string asg;  // the Auto Scaling group it belongs to (also a node group's own ASG)
+  std::optional<FakeLaunchTemplateRef> launch_template;  // the version it was launched from
+  std::string reservation_id;                            // "r-" + 17 hex; empty: a new one
+  std::optional<TimePoint> terminated_at;  // set by the fake; EC2 lists it for an hour after
 };
 
 struct FakeSecurityGroup {
@@ -323,6 +362,26 @@ class FakeAws {
   void addKeyPair(FakeKeyPair key);
   std::vector<FakeKeyPair> keyPairs() const;
 
+  // ---- state: EC2 instances ----
+  // Adds (or, by id, replaces) an instance that belongs to no group unless its fields say so;
+  // returns its id.
+  std::string addInstance(FakeInstance instance);
+  // Every instance, terminated ones included (also those EC2 no longer lists), in launch order.
+  std::vector<FakeInstance> instances() const;
+  // Moves an instance to pending, running, shutting-down, terminated, stopping or stopped. False
+  // for an unknown id, any other state, or a terminated instance moved elsewhere (EC2 never
+  // brings one back). Its group does not replace it.
+  bool setInstanceState(const std::string& id, const std::string& state);
+  // Calls `fn` after instances were launched or changed state (groups added, an update or refresh
+  // finished, addInstance, setInstanceState, a scaling request), so a test harness can mirror
+  // them into Kubernetes Node objects: read instances() in `fn` and converge. It runs outside the
+  // fake's lock, one call at a time, on the thread that made the change (a server thread when a
+  // request did), and before the method or request that made the change returns, so a test that
+  // completes an update sees its Nodes mirrored. Changes `fn` makes itself are reported by one
+  // more call once it returns. `fn` must not wait for a request to this fake that changes
+  // instances: that request waits for `fn`. Replaces the previous callback; empty removes it.
+  void onInstancesChanged(std::function<void()> fn);
+
   // ---- state: EKS ----
   void addCluster(FakeCluster cluster);
   void addNodegroup(FakeNodegroup nodegroup);
@@ -331,7 +390,8 @@ class FakeAws {
   // Replaces a node group's status and health issues (e.g. DEGRADED with a mismatch issue).
   bool setNodegroupHealth(const std::string& cluster, const std::string& name,
                           const std::string& status, std::vector<FakeHealthIssue> issues);
-  // Finishes an update: the node group moves onto the target template version, ACTIVE.
+  // Finishes an update: the node group moves onto the target template version, ACTIVE, and a
+  // version update replaces its instances with as many on the target version's image.
   bool completeEksUpdate(const std::string& update_id);
   bool failEksUpdate(const std::string& update_id, const std::string& error_code,
                      const std::string& message);
@@ -344,6 +404,8 @@ class FakeAws {
   std::vector<FakeInstanceRefresh> instanceRefreshes() const;
   // Names of the groups changed by UpdateAutoScalingGroup, in call order.
   std::vector<std::string> autoScalingGroupUpdates() const;
+  // Finishes a refresh: the group moves onto the desired launch template, and its instances are
+  // replaced by as many of that template version's image.
   bool completeInstanceRefresh(const std::string& id);
   bool failInstanceRefresh(const std::string& id, const std::string& reason);
   // Automatic mode: Pending -> InProgress on the first describe, Successful on the N-th.

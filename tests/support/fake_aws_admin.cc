@@ -80,6 +80,20 @@ std::string FakeAws::stateJson() const {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("instances");
+  w.StartArray();
+  for (const auto& i : s.instances) {
+    w.StartObject();
+    str(w, "id", i.id);
+    str(w, "imageId", i.image_id);
+    str(w, "state", i.state);
+    str(w, "availabilityZone", i.availability_zone);
+    str(w, "privateDnsName", i.private_dns_name);
+    str(w, "nodegroup", i.nodegroup.empty() ? "" : i.nodegroup_cluster + "/" + i.nodegroup);
+    str(w, "autoScalingGroup", i.asg);
+    w.EndObject();
+  }
+  w.EndArray();
   w.Key("eksUpdates");
   w.StartArray();
   for (const auto& u : s.eks_updates) {

@@ -24,6 +24,16 @@ std::optional<int> parseCount(const std::string& raw) {
   return std::stoi(raw);
 }
 
+// The Auto Scaling lifecycle state of an instance in each EC2 state (terminated ones are no
+// longer the group's).
+std::string lifecycleState(const std::string& ec2_state) {
+  if (ec2_state == "pending")
+    return "Pending";
+  if (ec2_state == "shutting-down")
+    return "Terminating";
+  return "InService";
+}
+
 void writeLaunchTemplate(pugi::xml_node parent, const FakeLaunchTemplateRef& lt) {
   auto node = parent.append_child("LaunchTemplate");
   if (!lt.id.empty())
@@ -45,6 +55,9 @@ void FakeAws::Impl::finishRefresh(FakeInstanceRefresh& r, bool success, const st
     auto asg = asgs.find(r.asg_name);
     if (asg != asgs.end() && r.desired_launch_template) {
       asg->second.launch_template = r.desired_launch_template;
+    }
+    if (asg != asgs.end()) {
+      replaceAsgInstances(asg->second);
     }
   } else {
     r.status = "Failed";
@@ -193,7 +206,20 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       m.append_child("TargetGroupARNs");
       addText(m, "HealthCheckType", "EC2");
       addText(m, "HealthCheckGracePeriod", "300");
-      m.append_child("Instances");
+      auto members = m.append_child("Instances");
+      for (const FakeInstance* inst : asgInstances(g.name)) {
+        auto im = members.append_child("member");
+        addText(im, "InstanceId", inst->id);
+        addText(im, "InstanceType", inst->instance_type);
+        addText(im, "AvailabilityZone", inst->availability_zone);
+        addText(im, "LifecycleState", lifecycleState(inst->state));
+        addText(im, "HealthStatus",
+                inst->state == "running" || inst->state == "pending" ? "Healthy" : "Unhealthy");
+        if (inst->launch_template) {
+          writeLaunchTemplate(im, *inst->launch_template);
+        }
+        addText(im, "ProtectedFromScaleIn", "false");
+      }
       addText(m, "CreatedTime", "2026-01-01T00:00:00.000Z");
       m.append_child("SuspendedProcesses");
       m.append_child("EnabledMetrics");
@@ -348,6 +374,9 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       return;
     }
     asg_updates.push_back(name);
+    if (call.has("DesiredCapacity")) {
+      scaleAsg(group);
+    }
     // Operations without output answer with only ResponseMetadata.
     auto root = doc.append_child("UpdateAutoScalingGroupResponse");
     root.append_attribute("xmlns") = kAsgXmlns;

@@ -24,7 +24,7 @@ const std::array<ServedActions, 6> kServed = {{
       "EnableImageDeprecation", "DisableImageDeprecation", "DeleteSnapshot",
       "DescribeLaunchTemplates", "DescribeLaunchTemplateVersions", "CreateLaunchTemplateVersion",
       "ModifyLaunchTemplate", "DescribeSecurityGroups", "DeleteSecurityGroup", "DescribeKeyPairs",
-      "DeleteKeyPair"}},
+      "DeleteKeyPair", "DescribeInstances"}},
     {"eks",
      {"ListClusters", "DescribeCluster", "ListNodegroups", "DescribeNodegroup",
       "UpdateNodegroupVersion", "UpdateNodegroupConfig", "DescribeUpdate"}},

@@ -8,116 +8,8 @@
 namespace opsy::testing {
 namespace {
 
-struct Filter {
-  std::string name;
-  std::vector<std::string> values;
-};
-
-std::vector<Filter> parseFilters(const Call& call) {
-  std::vector<Filter> out;
-  for (int i = 1;; ++i) {
-    std::string prefix = "Filter." + std::to_string(i);
-    if (!call.has(prefix + ".Name")) {
-      break;
-    }
-    out.push_back({call.get(prefix + ".Name"), call.list(prefix + ".Value")});
-  }
-  return out;
-}
-
-// Values a resource exposes for one filter name; nullopt when the filter name is not supported.
-using FieldFn = std::function<std::optional<std::vector<std::string>>(const std::string&)>;
-
-std::optional<std::vector<std::string>> tagFilterValues(const TagMap& tags,
-                                                        const std::string& name) {
-  if (name.rfind("tag:", 0) == 0) {
-    auto it = tags.find(name.substr(4));
-    if (it == tags.end()) {
-      return std::vector<std::string>{};
-    }
-    return std::vector<std::string>{it->second};
-  }
-  if (name == "tag-key") {
-    std::vector<std::string> keys;
-    for (const auto& [k, v] : tags) {
-      keys.push_back(k);
-    }
-    return keys;
-  }
-  if (name == "tag-value") {
-    std::vector<std::string> values;
-    for (const auto& [k, v] : tags) {
-      values.push_back(v);
-    }
-    return values;
-  }
-  return std::nullopt;
-}
-
-// Values OR'd within a filter; filters AND'd. Returns the unknown filter name on failure.
-std::optional<std::string> unknownFilter(const std::vector<Filter>& filters, const FieldFn& field) {
-  for (const auto& f : filters) {
-    if (!field(f.name)) {
-      return f.name;
-    }
-  }
-  return std::nullopt;
-}
-
-bool matchesFilters(const std::vector<Filter>& filters, const FieldFn& field) {
-  for (const auto& f : filters) {
-    auto values = field(f.name);
-    bool any = false;
-    for (const auto& pattern : f.values) {
-      for (const auto& v : *values) {
-        if (wildcardMatch(pattern, v)) {
-          any = true;
-        }
-      }
-    }
-    if (!any) {
-      return false;
-    }
-  }
-  return true;
-}
-
-pugi::xml_node ec2Response(pugi::xml_document& doc, const Call& call) {
-  auto decl = doc.append_child(pugi::node_declaration);
-  decl.append_attribute("version") = "1.0";
-  decl.append_attribute("encoding") = "UTF-8";
-  auto root = doc.append_child((call.operation + "Response").c_str());
-  root.append_attribute("xmlns") = kEc2Xmlns;
-  root.append_child("requestId").text() = call.request_id.c_str();
-  return root;
-}
-
 void addText(pugi::xml_node parent, const char* name, const std::string& value) {
   parent.append_child(name).text() = value.c_str();
-}
-
-void addTagSet(pugi::xml_node parent, const TagMap& tags) {
-  if (tags.empty()) {
-    return;
-  }
-  auto set = parent.append_child("tagSet");
-  for (const auto& [k, v] : tags) {
-    auto item = set.append_child("item");
-    addText(item, "key", k);
-    addText(item, "value", v);
-  }
-}
-
-std::string fingerprintOf(const Call& call, std::initializer_list<const char*> skip) {
-  std::string out = call.operation;
-  for (const auto& [k, v] : call.params) {
-    if (std::find_if(skip.begin(), skip.end(), [&](const char* s) { return k == s; }) !=
-        skip.end()) {
-      continue;
-    }
-    out += "\n" + k + "=" + v;
-  }
-  return out;
 }
 
 bool isDigits(const std::string& s) {
@@ -154,6 +46,106 @@ void writeLtData(pugi::xml_node parent, const FakeLaunchTemplateData& d) {
 
 }  // namespace
 
+std::vector<Ec2Filter> parseEc2Filters(const Call& call) {
+  std::vector<Ec2Filter> out;
+  for (int i = 1;; ++i) {
+    std::string prefix = "Filter." + std::to_string(i);
+    if (!call.has(prefix + ".Name")) {
+      break;
+    }
+    out.push_back({call.get(prefix + ".Name"), call.list(prefix + ".Value")});
+  }
+  return out;
+}
+
+std::optional<std::vector<std::string>> ec2TagFilterValues(const TagMap& tags,
+                                                           const std::string& name) {
+  if (name.rfind("tag:", 0) == 0) {
+    auto it = tags.find(name.substr(4));
+    if (it == tags.end()) {
+      return std::vector<std::string>{};
+    }
+    return std::vector<std::string>{it->second};
+  }
+  if (name == "tag-key") {
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : tags) {
+      keys.push_back(k);
+    }
+    return keys;
+  }
+  if (name == "tag-value") {
+    std::vector<std::string> values;
+    for (const auto& [k, v] : tags) {
+      values.push_back(v);
+    }
+    return values;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> unknownEc2Filter(const std::vector<Ec2Filter>& filters,
+                                            const Ec2FieldFn& field) {
+  for (const auto& f : filters) {
+    if (!field(f.name)) {
+      return f.name;
+    }
+  }
+  return std::nullopt;
+}
+
+bool matchesEc2Filters(const std::vector<Ec2Filter>& filters, const Ec2FieldFn& field) {
+  for (const auto& f : filters) {
+    auto values = field(f.name);
+    bool any = false;
+    for (const auto& pattern : f.values) {
+      for (const auto& v : *values) {
+        if (wildcardMatch(pattern, v)) {
+          any = true;
+        }
+      }
+    }
+    if (!any) {
+      return false;
+    }
+  }
+  return true;
+}
+
+pugi::xml_node ec2Response(pugi::xml_document& doc, const Call& call) {
+  auto decl = doc.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  auto root = doc.append_child((call.operation + "Response").c_str());
+  root.append_attribute("xmlns") = kEc2Xmlns;
+  root.append_child("requestId").text() = call.request_id.c_str();
+  return root;
+}
+
+void addEc2TagSet(pugi::xml_node parent, const TagMap& tags) {
+  if (tags.empty()) {
+    return;
+  }
+  auto set = parent.append_child("tagSet");
+  for (const auto& [k, v] : tags) {
+    auto item = set.append_child("item");
+    addText(item, "key", k);
+    addText(item, "value", v);
+  }
+}
+
+std::string ec2Fingerprint(const Call& call, std::initializer_list<const char*> skip) {
+  std::string out = call.operation;
+  for (const auto& [k, v] : call.params) {
+    if (std::find_if(skip.begin(), skip.end(), [&](const char* s) { return k == s; }) !=
+        skip.end()) {
+      continue;
+    }
+    out += "\n" + k + "=" + v;
+  }
+  return out;
+}
+
 void FakeAws::Impl::handleEc2(Call& call) {
   const std::string& op = call.operation;
   std::lock_guard<std::mutex> lock(mu);
@@ -162,6 +154,10 @@ void FakeAws::Impl::handleEc2(Call& call) {
 
   if (call.get("DryRun") == "true") {
     ec2Error(call, 412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+    return;
+  }
+  if (op == "DescribeInstances") {
+    describeInstances(call);
     return;
   }
 
@@ -260,7 +256,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
   // Slices `total` items into a page; answers an invalid NextToken itself.
   auto paginate = [&](size_t total, int max_results, const std::string& kind, size_t* begin,
                       size_t* end, std::string* next) -> bool {
-    std::string fp = fingerprintOf(call, {"NextToken", "MaxResults"});
+    std::string fp = ec2Fingerprint(call, {"NextToken", "MaxResults"});
     *begin = 0;
     if (call.has("NextToken")) {
       auto offset = parsePageToken(call.get("NextToken"), kind, fp);
@@ -286,7 +282,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     auto ids = call.list("ImageId");
     auto owners = call.list("Owner");
     auto executable_by = call.list("ExecutableBy");
-    auto filters = parseFilters(call);
+    auto filters = parseEc2Filters(call);
     int max_results = 0;
     if (!check_max_results(5, 1000, &max_results)) {
       return;
@@ -303,9 +299,9 @@ void FakeAws::Impl::handleEc2(Call& call) {
         return;
       }
     }
-    auto field = [&](const FakeImage& img) -> FieldFn {
+    auto field = [&](const FakeImage& img) -> Ec2FieldFn {
       return [&img](const std::string& name) -> std::optional<std::vector<std::string>> {
-        if (auto tags = tagFilterValues(img.tags, name)) {
+        if (auto tags = ec2TagFilterValues(img.tags, name)) {
           return tags;
         }
         using V = std::vector<std::string>;
@@ -339,7 +335,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       };
     };
     static const FakeImage probe;
-    if (auto bad = unknownFilter(filters, field(probe))) {
+    if (auto bad = unknownEc2Filter(filters, field(probe))) {
       ec2Error(call, 400, "InvalidParameterValue", "The filter '" + *bad + "' is invalid");
       return;
     }
@@ -414,7 +410,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       if (img.state == "disabled" && !include_disabled && ids.empty()) {
         continue;
       }
-      if (!matchesFilters(filters, field(img))) {
+      if (!matchesEc2Filters(filters, field(img))) {
         continue;
       }
       matched.push_back(&img);
@@ -461,7 +457,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
         addText(ebs, "encrypted", "false");
       }
       addText(item, "virtualizationType", "hvm");
-      addTagSet(item, img.tags);
+      addEc2TagSet(item, img.tags);
       addText(item, "hypervisor", "xen");
       addText(item, "enaSupport", "true");
       addText(item, "platformDetails", "Linux/UNIX");
@@ -764,8 +760,8 @@ void FakeAws::Impl::handleEc2(Call& call) {
         numbers.push_back(n);
       }
     }
-    auto filters = parseFilters(call);
-    auto field = [&](const FakeLaunchTemplateVersion& v) -> FieldFn {
+    auto filters = parseEc2Filters(call);
+    auto field = [&](const FakeLaunchTemplateVersion& v) -> Ec2FieldFn {
       return [&v, lt](const std::string& name) -> std::optional<std::vector<std::string>> {
         using V = std::vector<std::string>;
         if (name == "image-id")
@@ -780,7 +776,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       };
     };
     if (!lt->versions.empty()) {
-      if (auto bad = unknownFilter(filters, field(lt->versions.front()))) {
+      if (auto bad = unknownEc2Filter(filters, field(lt->versions.front()))) {
         ec2Error(call, 400, "InvalidParameterValue", "The filter '" + *bad + "' is invalid");
         return;
       }
@@ -788,7 +784,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     std::vector<const FakeLaunchTemplateVersion*> matched;
     for (int64_t n : numbers) {
       const auto& v = lt->versions[static_cast<size_t>(n - 1)];
-      if (matchesFilters(filters, field(v))) {
+      if (matchesEc2Filters(filters, field(v))) {
         matched.push_back(&v);
       }
     }
@@ -821,7 +817,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       ec2Error(call, 400, "InvalidParameterValue", "ClientToken must be at most 128 characters");
       return;
     }
-    std::string fp = fingerprintOf(call, {"ClientToken"});
+    std::string fp = ec2Fingerprint(call, {"ClientToken"});
     if (!token.empty()) {
       auto it = lt_client_tokens.find(token);
       if (it != lt_client_tokens.end()) {
@@ -905,7 +901,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
   if (op == "DescribeLaunchTemplates") {
     auto ids = call.list("LaunchTemplateId");
     auto names = call.list("LaunchTemplateName");
-    auto filters = parseFilters(call);
+    auto filters = parseEc2Filters(call);
     int max_results = 0;
     if (!check_max_results(1, 200, &max_results)) {
       return;
@@ -931,9 +927,9 @@ void FakeAws::Impl::handleEc2(Call& call) {
         return;
       }
     }
-    auto field = [](const FakeLaunchTemplate& lt) -> FieldFn {
+    auto field = [](const FakeLaunchTemplate& lt) -> Ec2FieldFn {
       return [&lt](const std::string& name) -> std::optional<std::vector<std::string>> {
-        if (auto tags = tagFilterValues(lt.tags, name)) {
+        if (auto tags = ec2TagFilterValues(lt.tags, name)) {
           return tags;
         }
         if (name == "launch-template-name") {
@@ -943,7 +939,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       };
     };
     static const FakeLaunchTemplate probe;
-    if (auto bad = unknownFilter(filters, field(probe))) {
+    if (auto bad = unknownEc2Filter(filters, field(probe))) {
       ec2Error(call, 400, "InvalidParameterValue", "The filter '" + *bad + "' is invalid");
       return;
     }
@@ -955,7 +951,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       if (!names.empty() && std::find(names.begin(), names.end(), lt.name) == names.end()) {
         continue;
       }
-      if (matchesFilters(filters, field(lt))) {
+      if (matchesEc2Filters(filters, field(lt))) {
         matched.push_back(&lt);
       }
     }
@@ -978,7 +974,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       addText(item, "createdBy", "arn:aws:iam::" + account + ":root");
       addText(item, "defaultVersionNumber", std::to_string(lt.default_version));
       addText(item, "latestVersionNumber", std::to_string(lt.versions.size()));
-      addTagSet(item, lt.tags);
+      addEc2TagSet(item, lt.tags);
     }
     if (!next.empty()) {
       addText(root, "nextToken", next);
@@ -1017,7 +1013,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
   if (op == "DescribeSecurityGroups") {
     auto ids = call.list("GroupId");
     auto names = call.list("GroupName");
-    auto filters = parseFilters(call);
+    auto filters = parseEc2Filters(call);
     int max_results = 0;
     if (!check_max_results(5, 1000, &max_results)) {
       return;
@@ -1048,9 +1044,9 @@ void FakeAws::Impl::handleEc2(Call& call) {
         return;
       }
     }
-    auto field = [](const FakeSecurityGroup& g) -> FieldFn {
+    auto field = [](const FakeSecurityGroup& g) -> Ec2FieldFn {
       return [&g](const std::string& name) -> std::optional<std::vector<std::string>> {
-        if (auto tags = tagFilterValues(g.tags, name)) {
+        if (auto tags = ec2TagFilterValues(g.tags, name)) {
           return tags;
         }
         using V = std::vector<std::string>;
@@ -1068,7 +1064,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       };
     };
     static const FakeSecurityGroup probe;
-    if (auto bad = unknownFilter(filters, field(probe))) {
+    if (auto bad = unknownEc2Filter(filters, field(probe))) {
       ec2Error(call, 400, "InvalidParameterValue", "The filter '" + *bad + "' is invalid");
       return;
     }
@@ -1078,7 +1074,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
         continue;
       if (!names.empty() && std::find(names.begin(), names.end(), g.name) == names.end())
         continue;
-      if (!matchesFilters(filters, field(g)))
+      if (!matchesEc2Filters(filters, field(g)))
         continue;
       matched.push_back(&g);
     }
@@ -1101,7 +1097,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       addText(item, "vpcId", g.vpc_id);
       item.append_child("ipPermissions");
       item.append_child("ipPermissionsEgress");
-      addTagSet(item, g.tags);
+      addEc2TagSet(item, g.tags);
     }
     if (!next.empty()) {
       addText(root, "nextToken", next);
@@ -1149,7 +1145,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
   if (op == "DescribeKeyPairs") {
     auto names = call.list("KeyName");
     auto ids = call.list("KeyPairId");
-    auto filters = parseFilters(call);
+    auto filters = parseEc2Filters(call);
     for (const auto& n : names) {
       if (!key_pairs.count(n)) {
         ec2Error(call, 400, "InvalidKeyPair.NotFound", "The key pair '" + n + "' does not exist");
@@ -1164,9 +1160,9 @@ void FakeAws::Impl::handleEc2(Call& call) {
         return;
       }
     }
-    auto field = [](const FakeKeyPair& k) -> FieldFn {
+    auto field = [](const FakeKeyPair& k) -> Ec2FieldFn {
       return [&k](const std::string& name) -> std::optional<std::vector<std::string>> {
-        if (auto tags = tagFilterValues(k.tags, name)) {
+        if (auto tags = ec2TagFilterValues(k.tags, name)) {
           return tags;
         }
         using V = std::vector<std::string>;
@@ -1182,7 +1178,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       };
     };
     static const FakeKeyPair probe;
-    if (auto bad = unknownFilter(filters, field(probe))) {
+    if (auto bad = unknownEc2Filter(filters, field(probe))) {
       ec2Error(call, 400, "InvalidParameterValue", "The filter '" + *bad + "' is invalid");
       return;
     }
@@ -1194,14 +1190,14 @@ void FakeAws::Impl::handleEc2(Call& call) {
         continue;
       if (!ids.empty() && std::find(ids.begin(), ids.end(), k.id) == ids.end())
         continue;
-      if (!matchesFilters(filters, field(k)))
+      if (!matchesEc2Filters(filters, field(k)))
         continue;
       auto item = set.append_child("item");
       addText(item, "keyPairId", k.id);
       addText(item, "keyFingerprint", k.fingerprint);
       addText(item, "keyName", k.name);
       addText(item, "keyType", k.type);
-      addTagSet(item, k.tags);
+      addEc2TagSet(item, k.tags);
       addText(item, "createTime", k.create_time);
     }
     setXml(call, 200, doc);

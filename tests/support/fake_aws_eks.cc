@@ -82,6 +82,10 @@ void FakeAws::Impl::finishEksUpdate(FakeEksUpdate& u, bool success, const std::s
         }
       }
     }
+    // The rolling update has drained and replaced every node: as many again, on the new image.
+    if (it != nodegroups.end()) {
+      replaceNodegroupInstances(it->second);
+    }
   } else {
     u.status = "Failed";
     u.errors.push_back({code, message, {u.nodegroup}});

@@ -11,11 +11,14 @@
 #include <pugixml.hpp>
 
 #include <atomic>
+#include <functional>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/fake_aws.h"
@@ -90,6 +93,16 @@ struct FakeAws::Impl {
   std::map<std::string, TokenUse> lt_client_tokens;
   std::map<std::string, FakeSecurityGroup> security_groups;
   std::map<std::string, FakeKeyPair> key_pairs;  // by name
+  std::vector<FakeInstance> instances;           // launch order
+  std::map<std::string, size_t> instance_index;  // id -> position in `instances`
+  uint64_t reservation_counter = 0;
+
+  // onInstancesChanged: `instances_changed` is set under mu by every launch or state change and
+  // taken by notifyInstancesChanged, which runs the hook outside mu, one run at a time.
+  bool instances_changed = false;
+  std::function<void()> instances_hook;
+  std::mutex hook_mu;
+  std::atomic<std::thread::id> hook_thread{};
 
   // EKS
   std::map<std::string, FakeCluster> clusters;
@@ -144,6 +157,37 @@ struct FakeAws::Impl {
                        const std::string& message);
   void finishRefresh(FakeInstanceRefresh& r, bool success, const std::string& reason);
 
+  // ---- EC2 instances (fake_aws_instances.cc; callers hold mu unless noted) ----
+  void describeInstances(Call& call);
+  // Fills EC2's defaults in, records it, marks instances changed; returns the id.
+  std::string launchInstance(FakeInstance instance);
+  void setInstanceStateLocked(FakeInstance& instance, const std::string& state);
+  // Live (not terminated) instances of a node group, or of an ASG (whoever launched them).
+  std::vector<FakeInstance*> nodegroupInstances(const std::string& cluster,
+                                                const std::string& name);
+  std::vector<FakeInstance*> asgInstances(const std::string& asg_name);
+  // The node group whose asg_names names this ASG, nullptr for a self-managed group.
+  const FakeNodegroup* nodegroupOwning(const std::string& asg_name) const;
+  // Zones a, b and c of the fake's own region (else its first served region).
+  std::vector<std::string> defaultZones() const;
+  // Launches `count` copies of `shape` in one reservation, spread over `zones`, with the image,
+  // type and template tags of the version `lt` resolves to (kFakeEksOptimizedImageId without).
+  void launchBatch(int count, const FakeInstance& shape, const std::vector<std::string>& zones,
+                   const std::optional<FakeLaunchTemplateRef>& lt);
+  // Launches `count` instances of the group's current template version in one reservation;
+  // `lt` overrides the group's template (an instance refresh's desired configuration).
+  void launchForNodegroup(const FakeNodegroup& ng, int count,
+                          const std::optional<FakeLaunchTemplateRef>& lt);
+  void launchForAsg(const FakeAutoScalingGroup& g, int count);
+  // Terminates the group's live instances and launches as many again from its (new) template:
+  // what a finished rolling update or instance refresh leaves behind.
+  void replaceNodegroupInstances(const FakeNodegroup& ng);
+  void replaceAsgInstances(const FakeAutoScalingGroup& g);
+  // A self-managed ASG's instance count brought to its desired capacity, oldest terminated first.
+  void scaleAsg(const FakeAutoScalingGroup& g);
+  // Runs the onInstancesChanged hook if anything changed. Caller must NOT hold mu.
+  void notifyInstancesChanged();
+
   // ---- helpers (callers hold mu where state is touched) ----
   std::string newRequestId();
   std::string newHexId(const std::string& prefix, int digits);
@@ -176,6 +220,30 @@ bool wildcardMatch(std::string_view pattern, std::string_view text);
 // The matcher behind wildcardMatch: marks[i] is 'w' where pattern[i] may act as a wildcard.
 bool wildcardMatchMarked(std::string_view pattern, std::string_view marks, std::string_view text);
 std::string base64Encode(std::string_view data);
+
+// ---- EC2 query helpers (fake_aws_ec2.cc), shared with fake_aws_instances.cc ----
+struct Ec2Filter {
+  std::string name;
+  std::vector<std::string> values;
+};
+// Filter.N.Name / Filter.N.Value.M, in index order.
+std::vector<Ec2Filter> parseEc2Filters(const Call& call);
+// Values a resource exposes for one filter name; nullopt when the filter name is not supported.
+using Ec2FieldFn = std::function<std::optional<std::vector<std::string>>(const std::string&)>;
+// tag:<key>, tag-key and tag-value over a tag map; nullopt for any other filter name.
+std::optional<std::vector<std::string>> ec2TagFilterValues(const TagMap& tags,
+                                                           const std::string& name);
+// The first filter name `field` does not support, if any.
+std::optional<std::string> unknownEc2Filter(const std::vector<Ec2Filter>& filters,
+                                            const Ec2FieldFn& field);
+// Values OR'd (with wildcards) within a filter, filters AND'd.
+bool matchesEc2Filters(const std::vector<Ec2Filter>& filters, const Ec2FieldFn& field);
+// <OperationResponse xmlns><requestId/>, the root every EC2 answer starts from.
+pugi::xml_node ec2Response(pugi::xml_document& doc, const Call& call);
+// <tagSet><item><key/><value/></item></tagSet>; nothing for no tags, as EC2 omits it.
+void addEc2TagSet(pugi::xml_node parent, const TagMap& tags);
+// The call's parameters except `skip`, to bind page tokens to the query they page.
+std::string ec2Fingerprint(const Call& call, std::initializer_list<const char*> skip);
 
 inline constexpr const char* kEc2Xmlns = "http://ec2.amazonaws.com/doc/2016-11-15/";
 inline constexpr const char* kAsgXmlns = "http://autoscaling.amazonaws.com/doc/2011-01-01/";

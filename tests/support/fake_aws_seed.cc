@@ -10,8 +10,11 @@
 //   clusters: [{name, version}]
 //   nodegroups: [{cluster, name, status, version, releaseVersion, amiType,
 //                 launchTemplate: {id, name, version}, scaling: {min, max, desired},
-//                 asgNames: [..], labels: {}, tags: {}}]
-//   autoScalingGroups: [{name, launchTemplate: {...}, min, max, desired, tags: {k: v}}]
+//                 asgNames: [..], labels: {}, tags: {}, availabilityZones: [..]}]
+//   autoScalingGroups: [{name, launchTemplate: {...}, min, max, desired, tags: {k: v},
+//                        availabilityZones: [..]}]
+//   instances: [{id, imageId, state, instanceType, availabilityZone, tags}]   (of no group;
+//               node groups and Auto Scaling groups launch their own)
 //   securityGroups: [{id, name, description, vpcId, inUse, tags}]
 //   keyPairs: [{id, name, type, fingerprint, tags}]
 //   eksAutoCompleteAfter: N          instanceRefreshAutoCompleteAfter: N
@@ -138,6 +141,7 @@ Status FakeAws::loadSeed(std::string_view text) {
       ng.asg_names = strings(n, "asgNames");
       ng.labels = tags(n, "labels");
       ng.tags = tags(n);
+      ng.availability_zones = strings(n, "availabilityZones");
       addNodegroup(std::move(ng));
     }
     for (const auto& n : root["autoScalingGroups"]) {
@@ -150,7 +154,20 @@ Status FakeAws::loadSeed(std::string_view text) {
       for (const auto& [k, v] : tags(n)) {
         g.tags.push_back({k, v, true});
       }
+      if (n["availabilityZones"]) {
+        g.availability_zones = strings(n, "availabilityZones");
+      }
       addAutoScalingGroup(std::move(g));
+    }
+    for (const auto& n : root["instances"]) {
+      FakeInstance i;
+      i.id = s(n, "id");
+      i.image_id = s(n, "imageId");
+      i.state = s(n, "state", i.state);
+      i.instance_type = s(n, "instanceType");
+      i.availability_zone = s(n, "availabilityZone");
+      i.tags = tags(n);
+      addInstance(std::move(i));
     }
     for (const auto& n : root["securityGroups"]) {
       FakeSecurityGroup g;

@@ -1,6 +1,7 @@
 #include "opsy/aws/ec2.h"
 
 #include "aws/caller.h"
+#include "aws/ec2_instances.h"
 #include "aws/enum_text.h"
 
 namespace opsy::aws {
@@ -196,6 +197,16 @@ class Ec2ClientImpl : public Ec2Api {
   Status deleteKeyPair(const std::string& key) override {
     bool is_id = key.rfind("key-", 0) == 0;
     return call("DeleteKeyPair", {{is_id ? "KeyPairId" : "KeyName", key}});
+  }
+
+  Result<std::vector<Instance>> describeInstances(const DescribeInstancesInput& in) override {
+    std::vector<Instance> out;
+    for (const QueryParams& base : describeInstancesRequests(in)) {
+      OPSY_RETURN_IF_ERROR(paginate("DescribeInstances", base, [&](const pugi::xml_node& root) {
+        appendInstances(root, out);
+      }));
+    }
+    return out;
   }
 
  private:

@@ -16,6 +16,9 @@ TEST(AwsMocks, ImplementInterfaces) {
   EXPECT_CALL(ec2, deleteKeyPair("packer_1")).WillOnce(Return(Status{}));
   BuildCleanupApi& cleanup = ec2;
   EXPECT_TRUE(cleanup.deleteKeyPair("packer_1").has_value());
+  EXPECT_CALL(ec2, describeInstances(testing::_)).WillOnce(Return(std::vector<Instance>{}));
+  InstanceApi& instances = ec2;
+  EXPECT_TRUE(instances.describeInstances({}).has_value());
   StrictMock<MockImageApi> images;
   EXPECT_CALL(images, createTags(std::vector<std::string>{"ami-1"}, Tags{{"status", "active"}}))
       .WillOnce(Return(Status{}));

@@ -192,6 +192,38 @@ def not_found(c):
             "NotFound", 404, modelled=sns.exceptions.NotFoundException)
 
 
+def instances(c):
+    """DescribeInstances as botocore parses it: the seeded node group's instances, then its errors."""
+    ec2 = c.client("ec2")
+    res = ec2.describe_instances(Filters=[{"Name": "tag:eks:nodegroup-name", "Values": ["ng-a"]}])
+    found = [i for r in res["Reservations"] for i in r["Instances"]]
+    c.check("ec2 instances of a node group", len(found) == 2, str(res))
+    first = found[0] if found else {}
+    c.check("ec2 instance state", first.get("State") == {"Code": 16, "Name": "running"},
+            str(first))
+    c.check("ec2 instance placement and host name",
+            first.get("Placement", {}).get("AvailabilityZone") == "us-east-1a"
+            and first.get("PrivateDnsName", "").endswith(".ec2.internal")
+            and "LaunchTime" in first, str(first))
+    c.check("ec2 instance tags", {"Key": "eks:nodegroup-name", "Value": "ng-a"}
+            in first.get("Tags", []), str(first))
+    c.error("ec2 unknown instance",
+            lambda: ec2.describe_instances(InstanceIds=["i-0000000000000dead"]),
+            "InvalidInstanceID.NotFound", 400,
+            message="The instance ID 'i-0000000000000dead' does not exist")
+    c.error("ec2 malformed instance id", lambda: ec2.describe_instances(InstanceIds=["i-123"]),
+            "InvalidInstanceID.Malformed", 400, message='Invalid id: "i-123"')
+    c.error("ec2 instance ids with MaxResults",
+            lambda: ec2.describe_instances(InstanceIds=[first.get("InstanceId", "i-1")],
+                                           MaxResults=5),
+            "InvalidParameterCombination", 400,
+            message="The parameter instancesSet cannot be used with the parameter maxResults")
+    c.deny("ec2:DescribeInstances")
+    c.error("ec2 instances denied", lambda: ec2.describe_instances(), "UnauthorizedOperation", 403,
+            contains="is not authorized to perform: ec2:DescribeInstances because no "
+            "identity-based policy allows the ec2:DescribeInstances action")
+
+
 def regions(c):
     for service, call in [("ec2", lambda cl: cl.describe_images(Owners=["self"])),
                           ("sts", lambda cl: cl.get_caller_identity())]:
@@ -229,6 +261,7 @@ def main():
         c.seed(SEED)
         denials(c)
         not_found(c)
+        instances(c)
         regions(c)
     finally:
         fake.terminate()

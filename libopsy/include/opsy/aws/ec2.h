@@ -2,8 +2,9 @@
 //
 // The EC2 calls the controllers make, in roles named for what a consumer does: ImageApi (find and
 // tag AMIs), LaunchTemplateApi (read and add launch template versions), BuildCleanupApi (delete
-// what an interrupted Packer build left). Ec2Api is one region's client, all three roles. Lists
-// are paginated for the caller; every call is signed, rate limited and retried per ClientOptions.
+// what an interrupted Packer build left), InstanceApi (see which image a node group's instances
+// run). Ec2Api is one region's client, all four roles. Lists are paginated for the caller; every
+// call is signed, rate limited and retried per ClientOptions.
 //
 //   OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr ec2, aws::makeEc2Client(options));
 //   OPSY_ASSIGN_OR_RETURN(auto images, ec2->describeImages({.owners = {"self"}, .filters = f}));
@@ -61,6 +62,42 @@ struct DescribeImagesInput {
   bool include_deprecated = false;
   bool include_disabled = false;
   int page_size = 1000;  // MaxResults (5-1000); not sent with image_ids
+};
+
+// Instance.state.name (the EC2 model's InstanceStateName).
+enum class InstanceState {
+  Unknown,
+  Pending,
+  Running,
+  ShuttingDown,
+  Terminated,
+  Stopping,
+  Stopped,
+};
+
+// The AWS spelling ("shutting-down"); "Unknown" for Unknown.
+std::string_view toString(InstanceState state);
+// The enumerator spelled `text`, Unknown for any other text.
+InstanceState parseInstanceState(std::string_view text);
+
+// One instance of DescribeInstances' reservations (the client flattens them).
+struct Instance {
+  std::string id;
+  std::string image_id;
+  Parsed<InstanceState> state;
+  std::string instance_type;
+  std::string availability_zone;
+  std::string private_dns_name;  // empty once the instance is terminated
+  std::optional<TimePoint> launch_time;
+  Tags tags;
+};
+
+struct DescribeInstancesInput {
+  // EC2 refuses MaxResults with ids, so ids are sent 200 to a request, each request with all the
+  // filters and no page size.
+  std::vector<std::string> instance_ids;
+  std::vector<Filter> filters;  // "instance-state-name", "tag:eks:nodegroup-name", "image-id", ...
+  int page_size = 1000;         // MaxResults (5-1000); not sent with instance_ids
 };
 
 struct LaunchTemplateVersion {
@@ -147,10 +184,30 @@ class BuildCleanupApi {
   [[nodiscard]] virtual Status deleteKeyPair(const std::string& key_name_or_id) = 0;
 };
 
+// Knows how to find instances (by id, or by filters such as a node group's tags) and read which
+// image each one runs and in what state, so a rollout can check its canary's nodes.
+class InstanceApi {
+ public:
+  virtual ~InstanceApi() = default;
+
+  /**
+   * DescribeInstances, all pages, every reservation's instances in one list. Terminated
+   * instances stay listed for about an hour, as EC2 keeps them.
+   * @return NotFound (InvalidInstanceID.NotFound) when any requested id does not exist: EC2 fails
+   *         the whole call, naming the ids; InvalidArgument (InvalidInstanceID.Malformed) for an id
+   *         that is not "i-" and 8 or 17 hex digits.
+   */
+  [[nodiscard]] virtual Result<std::vector<Instance>> describeInstances(
+      const DescribeInstancesInput& input) = 0;
+};
+
 // One region's EC2 client: every role above. The packer-builder controller uses images and build
 // cleanup, the refresh controller images and launch templates, so each takes one client per
 // region and hands each piece of code the role it needs.
-class Ec2Api : public ImageApi, public LaunchTemplateApi, public BuildCleanupApi {};
+class Ec2Api : public ImageApi,
+               public LaunchTemplateApi,
+               public BuildCleanupApi,
+               public InstanceApi {};
 
 using Ec2ApiPtr = std::shared_ptr<Ec2Api>;
 
