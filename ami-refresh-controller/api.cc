@@ -66,6 +66,42 @@ Result<RefreshConfig> parseRefreshConfig(const Fields& spec) {
   return rc;
 }
 
+Result<RolloutConfig> parseRollout(const Fields& spec) {
+  RolloutConfig rollout;
+  OPSY_ASSIGN_OR_RETURN(std::optional<Fields> f, spec.object("rollout"));
+  if (!f) {
+    return rollout;
+  }
+  OPSY_ASSIGN_OR_RETURN(std::optional<Duration> soak, f->optDuration("soak"));
+  rollout.soak = soak.value_or(Duration::zero());
+  OPSY_ASSIGN_OR_RETURN(std::optional<Fields> c, f->object("canary"));
+  if (!c) {
+    if (soak) {
+      return fail(ErrorCode::InvalidArgument,
+                  "spec.rollout.soak: set spec.rollout.canary too; the soak is the canary's");
+    }
+    return rollout;
+  }
+  CanaryConfig canary;
+  OPSY_ASSIGN_OR_RETURN(canary.nodegroups, c->strings("nodegroups"));
+  for (size_t i = 0; i < canary.nodegroups.size(); ++i) {
+    if (canary.nodegroups[i].empty()) {
+      return fail(ErrorCode::InvalidArgument,
+                  fmt::format("spec.rollout.canary.nodegroups[{}]: must not be empty", i));
+    }
+  }
+  OPSY_ASSIGN_OR_RETURN(std::optional<int> count, c->optInt("count", 1, 100));
+  canary.count = count.value_or(0);
+  if (canary.nodegroups.empty() == (canary.count == 0)) {
+    return fail(ErrorCode::InvalidArgument,
+                "spec.rollout.canary: set exactly one of nodegroups and count");
+  }
+  OPSY_ASSIGN_OR_RETURN(std::optional<Duration> ready, c->optDuration("readyTimeout"));
+  canary.ready_timeout = ready.value_or(kDefaultCanaryReadyTimeout);
+  rollout.canary = std::move(canary);
+  return rollout;
+}
+
 Result<SelfManagedConfig> parseSelfManaged(const Fields& spec) {
   SelfManagedConfig sm;
   OPSY_ASSIGN_OR_RETURN(std::optional<Fields> f, spec.object("selfManaged"));
@@ -78,6 +114,42 @@ Result<SelfManagedConfig> parseSelfManaged(const Fields& spec) {
   OPSY_ASSIGN_OR_RETURN(std::optional<Duration> warmup, f->optDuration("instanceWarmup"));
   sm.instance_warmup = warmup.value_or(kDefaultInstanceWarmup);
   return sm;
+}
+
+constexpr size_t kMaxMaintenanceWindows = 16;
+
+Result<std::vector<MaintenanceWindow>> parseMaintenanceWindows(const Fields& spec) {
+  std::vector<MaintenanceWindow> windows;
+  const Value* v = spec.get("maintenanceWindows");
+  if (v == nullptr) {
+    return windows;
+  }
+  if (!v->IsArray()) {
+    return fail(ErrorCode::InvalidArgument, "spec.maintenanceWindows: must be a list");
+  }
+  if (v->Size() > kMaxMaintenanceWindows) {
+    return fail(ErrorCode::InvalidArgument,
+                fmt::format("spec.maintenanceWindows: at most {} windows", kMaxMaintenanceWindows));
+  }
+  for (rapidjson::SizeType i = 0; i < v->Size(); ++i) {
+    std::string path = fmt::format("spec.maintenanceWindows[{}]", i);
+    if (!(*v)[i].IsObject()) {
+      return fail(ErrorCode::InvalidArgument, path + ": must be an object");
+    }
+    Fields f((*v)[i], path);
+    MaintenanceWindowSpec w;
+    OPSY_ASSIGN_OR_RETURN(w.schedule, f.requiredString("schedule"));
+    OPSY_ASSIGN_OR_RETURN(w.duration, f.requiredString("duration"));
+    OPSY_ASSIGN_OR_RETURN(std::optional<std::string> tz, f.optString("timeZone"));
+    w.time_zone = tz.value_or("");
+    auto parsed = MaintenanceWindow::parse(w);
+    if (!parsed) {
+      // The window's own error starts with its field: "schedule: ...".
+      return fail(ErrorCode::InvalidArgument, path + "." + parsed.error().message);
+    }
+    windows.push_back(std::move(*parsed));
+  }
+  return windows;
 }
 
 Result<notify::NotifierConfig> parseNotifier(const Fields& spec) {
@@ -193,6 +265,7 @@ Result<Spec> parseSpec(const kube::Object& obj) {
     }
   }
   OPSY_ASSIGN_OR_RETURN(spec.paused, f.boolOr("paused", false));
+  OPSY_ASSIGN_OR_RETURN(spec.maintenance_windows, parseMaintenanceWindows(f));
   OPSY_ASSIGN_OR_RETURN(std::optional<std::string> mode, f.optString("mode"));
   if (mode && *mode == "Plan") {
     spec.mode = Mode::Plan;
@@ -201,6 +274,7 @@ Result<Spec> parseSpec(const kube::Object& obj) {
                 fmt::format("spec.mode: \"{}\" is neither Apply nor Plan", *mode));
   }
   OPSY_ASSIGN_OR_RETURN(spec.refresh, parseRefreshConfig(f));
+  OPSY_ASSIGN_OR_RETURN(spec.rollout, parseRollout(f));
   OPSY_ASSIGN_OR_RETURN(spec.self_managed, parseSelfManaged(f));
   OPSY_ASSIGN_OR_RETURN(spec.notifier, parseNotifier(f));
   return spec;
@@ -221,6 +295,7 @@ RefresherStatus parseStatus(const kube::Object& obj) {
   s.observed_generation = json::optInt64(doc, "observedGeneration").value_or(0);
   s.target_ami = json::stringOr(doc, "targetAMI");
   s.target_expires_at = json::optTime(doc, "targetExpiresAt");
+  s.next_window = json::optTime(doc, "nextWindow");
   s.updated = json::stringOr(doc, "updated");
   s.last_run = json::optTime(doc, "lastRun");
   s.last_run_status = json::stringOr(doc, "lastRunStatus");
@@ -250,6 +325,25 @@ RefresherStatus parseStatus(const kube::Object& obj) {
       s.nodegroups.push_back(std::move(ng));
     }
   }
+  if (const Value* c = json::member(doc, "canary"); c != nullptr && c->IsObject()) {
+    CanaryStatus canary;
+    canary.target_image = json::stringOr(*c, "targetImage");
+    if (const Value* groups = json::member(*c, "nodegroups");
+        groups != nullptr && groups->IsArray()) {
+      for (const Value& g : groups->GetArray()) {
+        if (g.IsString()) {
+          canary.nodegroups.emplace_back(g.GetString(), g.GetStringLength());
+        }
+      }
+    }
+    canary.phase = json::stringOr(*c, "phase");
+    canary.verify_started_at = json::optTime(*c, "verifyStartedAt");
+    canary.soak_started_at = json::optTime(*c, "soakStartedAt");
+    canary.message = json::stringOr(*c, "message");
+    if (!canary.target_image.empty()) {
+      s.canary = std::move(canary);
+    }
+  }
   if (auto conditions = obj.getJson("/status/conditions")) {
     if (auto parsed = kube::conditionsFromJson(*conditions)) {
       s.conditions = std::move(*parsed);
@@ -269,6 +363,7 @@ std::string statusPatch(const RefresherStatus& s) {
   w.Int64(s.observed_generation);
   json::writeStringOrNull(w, "targetAMI", s.target_ami);
   json::writeTimeOrNull(w, "targetExpiresAt", s.target_expires_at);
+  json::writeTimeOrNull(w, "nextWindow", s.next_window);
   json::writeStringOrNull(w, "updated", s.updated);
   json::writeTimeOrNull(w, "lastRun", s.last_run);
   json::writeStringOrNull(w, "lastRunStatus", s.last_run_status);
@@ -305,6 +400,26 @@ std::string statusPatch(const RefresherStatus& s) {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("canary");
+  if (!s.canary) {
+    w.Null();
+  } else {
+    // A merge patch replaces the canary object member by member: unset fields are sent as null.
+    const CanaryStatus& c = *s.canary;
+    w.StartObject();
+    json::writeString(w, "targetImage", c.target_image);
+    w.Key("nodegroups");
+    w.StartArray();
+    for (const std::string& g : c.nodegroups) {
+      w.String(g.c_str(), static_cast<rapidjson::SizeType>(g.size()));
+    }
+    w.EndArray();
+    json::writeStringOrNull(w, "phase", c.phase);
+    json::writeTimeOrNull(w, "verifyStartedAt", c.verify_started_at);
+    json::writeTimeOrNull(w, "soakStartedAt", c.soak_started_at);
+    json::writeStringOrNull(w, "message", c.message);
+    w.EndObject();
+  }
   w.EndObject();
   w.EndObject();
   std::string head = buf.GetString();

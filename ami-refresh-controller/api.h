@@ -19,6 +19,7 @@
 
 #include "opsy/aws/types.h"
 #include "opsy/core/clock.h"
+#include "opsy/core/maintenance_window.h"
 #include "opsy/core/result.h"
 #include "opsy/kube/conditions.h"
 #include "opsy/kube/object.h"
@@ -61,6 +62,27 @@ struct SelfManagedConfig {
 enum class Mode { Apply, Plan };
 std::string_view toString(Mode mode);
 
+inline constexpr Duration kDefaultCanaryReadyTimeout = std::chrono::minutes(30);
+
+// Node groups that roll first; the others wait until the canary's nodes have been Ready on the
+// target image for the soak time.
+struct CanaryConfig {
+  std::vector<std::string> nodegroups;  // exact names and '*' globs
+  int count = 0;                        // or: the first `count` groups (by kind, then name)
+  // How long after the canary's updates end its nodes may take to be Ready on the target.
+  Duration ready_timeout = kDefaultCanaryReadyTimeout;
+
+  bool operator==(const CanaryConfig&) const = default;
+};
+
+struct RolloutConfig {
+  std::optional<CanaryConfig> canary;
+  // How long the canary's nodes must stay Ready on the target before the rest start.
+  Duration soak = Duration::zero();
+
+  bool operator==(const RolloutConfig&) const = default;
+};
+
 struct Spec {
   std::string region;
   std::string cluster_name;
@@ -76,8 +98,12 @@ struct Spec {
   Duration controller_timer = kDefaultControllerTimer;
   std::vector<std::string> exclude;  // exact names and '*' globs
   bool paused = false;
+  // When set, a group update (or rollback) starts only while one of them is open; one already
+  // running is never interrupted when its window closes. Empty: any time.
+  std::vector<MaintenanceWindow> maintenance_windows;
   Mode mode = Mode::Apply;
   RefreshConfig refresh;
+  RolloutConfig rollout;
   SelfManagedConfig self_managed;
   notify::NotifierConfig notifier;  // shared with PackerBuilder
 };
@@ -130,16 +156,42 @@ inline constexpr std::string_view kStateReady = "Ready";
 inline constexpr std::string_view kStatePaused = "Paused";
 inline constexpr std::string_view kStateStalled = "Stalled";
 inline constexpr std::string_view kStatePlanned = "Planned";
+// Groups need the image and wait for a maintenance window; nothing is updating.
+inline constexpr std::string_view kStateWaiting = "Waiting";
+
+// Values of status.canary.phase.
+inline constexpr std::string_view kCanaryRolling = "Rolling";
+inline constexpr std::string_view kCanaryVerifying = "Verifying";
+inline constexpr std::string_view kCanarySoaking = "Soaking";
+inline constexpr std::string_view kCanaryPassed = "Passed";
+inline constexpr std::string_view kCanaryFailed = "Failed";
+
+// status.canary: how the canary of the current target stands.
+struct CanaryStatus {
+  std::string target_image;
+  std::vector<std::string> nodegroups;
+  std::string phase;
+  // When the canary's updates had all ended (its nodes are checked from then on).
+  std::optional<TimePoint> verify_started_at;
+  // When every canary node was first seen Ready on the target.
+  std::optional<TimePoint> soak_started_at;
+  std::string message;
+
+  bool operator==(const CanaryStatus&) const = default;
+};
 
 struct RefresherStatus {
   std::string state;
   std::int64_t observed_generation = 0;
   std::string target_ami;
   std::optional<TimePoint> target_expires_at;
+  // With maintenance windows: when the next one opens.
+  std::optional<TimePoint> next_window;
   std::string updated;  // "3/4"
   std::optional<TimePoint> last_run;
   std::string last_run_status;
   std::vector<NodegroupStatus> nodegroups;
+  std::optional<CanaryStatus> canary;
   std::vector<kube::Condition> conditions;
 
   // The entry of group `name` of `kind`, or null.

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <tuple>
 
+#include "ami-refresh-controller/canary.h"
 #include "ami-refresh-controller/group_plan.h"
 #include "opsy/ami/eligibility.h"
 #include "opsy/aws/sigv4.h"
+#include "opsy/core/duration.h"
+#include "opsy/core/time_format.h"
 #include "opsy/kube/conditions.h"
 
 namespace opsy::ami_refresh {
@@ -172,7 +175,41 @@ class Decider {
   bool poll_ = false;
   const GroupPlan* halted_by_ = nullptr;
   std::optional<TimePoint> target_changes_at_;
+  // The canary groups of this target, and why the other groups wait for them ("" when they
+  // need not).
+  std::vector<std::string> canary_;
+  std::string canary_block_;
+  bool canary_failed_ = false;
+  void canaryGate();
+  bool isCanary(const std::string& group) const {
+    return std::find(canary_.begin(), canary_.end(), group) != canary_.end();
+  }
+  // Set when the spec has maintenance windows.
+  std::optional<WindowState> windows_;
+  bool waits_for_window_ = false;  // some start or rollback waits for a window to open
+  // Outside every maintenance window: why a start or rollback waits ("" when it need not).
+  std::string windowBlock() const;
+  // `d`, or sooner when a maintenance window opens before then and something waits for it.
+  Duration untilWindow(Duration d) const;
 };
+
+std::string Decider::windowBlock() const {
+  if (!windows_ || windows_->open) {
+    return "";
+  }
+  return windows_->next_opens_at
+             ? fmt::format("outside the maintenance windows; the next opens at {}",
+                           formatRfc3339(*windows_->next_opens_at))
+             : "outside the maintenance windows, and none opens again";
+}
+
+Duration Decider::untilWindow(Duration d) const {
+  if (!waits_for_window_ || !windows_ || !windows_->next_opens_at) {
+    return d;
+  }
+  Duration until = std::chrono::ceil<std::chrono::seconds>(*windows_->next_opens_at - now_);
+  return std::clamp(until, Duration(std::chrono::seconds(1)), d);
+}
 
 Duration Decider::untilTargetChange(Duration d) const {
   if (!target_changes_at_) {
@@ -296,6 +333,114 @@ void Decider::rollback(GroupPlan& g) {
   poll_ = true;
 }
 
+// The canary of this target: its groups roll first (as any group, within the limits); once
+// their updates have ended, their Nodes must be Ready on the target within readyTimeout and stay
+// so for the soak; only then do the other groups start. A canary that fails is a failed group:
+// the rollout halts and, with rollbackOnFailure, the canary is rolled back.
+void Decider::canaryGate() {
+  if (!spec().rollout.canary) {
+    status_.canary.reset();
+    return;
+  }
+  const CanaryConfig& cfg = *spec().rollout.canary;
+  const bool same = r_.status.canary && r_.status.canary->target_image == target_;
+  CanaryStatus c =
+      same ? *r_.status.canary
+           : CanaryStatus{.target_image = target_, .phase = std::string(kCanaryRolling)};
+  const std::string old_phase = same ? r_.status.canary->phase : "";
+  if (c.phase == kCanaryFailed && spec_changed_) {
+    // A spec change gives a failed group another try (planGroup): the canary starts over too.
+    c = CanaryStatus{.target_image = target_, .phase = std::string(kCanaryRolling)};
+  }
+  if (c.phase == kCanaryRolling) {
+    c.nodegroups = canaryGroups(cfg, spec(), o_.groups);
+  }
+  canary_ = c.nodegroups;
+  std::vector<GroupPlan*> plans;
+  std::vector<const GroupObservation*> observed;
+  for (const std::string& name : canary_) {
+    if (GroupPlan* p = plan(name)) {
+      plans.push_back(p);
+    }
+    for (const GroupObservation& g : o_.groups) {
+      if (g.name == name) {
+        observed.push_back(&g);
+      }
+    }
+  }
+  auto fail = [&](std::string message) {
+    c.phase = std::string(kCanaryFailed);
+    c.message = std::move(message);
+    for (GroupPlan* p : plans) {
+      if (p->entry.phase == Phase::UpToDate || p->entry.phase == Phase::Succeeded) {
+        setPhase(*p, Phase::Failed, "canary: " + c.message, now_);
+      }
+    }
+    poll_ = true;  // the next look rolls the canary back when asked to
+  };
+  if (canary_.empty()) {
+    c.phase = std::string(kCanaryFailed);
+    c.message = "spec.rollout.canary matches no node group that can be rolled";
+  }
+  if (c.phase == kCanaryRolling) {
+    const bool rolled = !plans.empty() && std::all_of(plans.begin(), plans.end(), [](auto* p) {
+      return p->entry.phase == Phase::UpToDate || p->entry.phase == Phase::Succeeded;
+    });
+    if (rolled) {
+      c.phase = std::string(kCanaryVerifying);
+      c.verify_started_at = now_;
+    } else {
+      c.message = fmt::format("rolling the canary ({}) first", fmt::join(canary_, ", "));
+    }
+  }
+  if (c.phase == kCanaryVerifying) {
+    std::optional<std::string> problem = canaryNodesProblem(observed, target_);
+    if (!problem) {
+      c.phase = std::string(kCanarySoaking);
+      c.soak_started_at = now_;
+    } else if (now_ - c.verify_started_at.value_or(now_) >= cfg.ready_timeout) {
+      fail(fmt::format("nodes not Ready on {} within readyTimeout {}: {}", target_,
+                       formatDuration(cfg.ready_timeout), *problem));
+    } else {
+      c.message = "waiting for the canary's nodes: " + *problem;
+      poll_ = true;
+    }
+  }
+  if (c.phase == kCanarySoaking) {
+    std::optional<std::string> problem = canaryNodesProblem(observed, target_);
+    const TimePoint soak_end = c.soak_started_at.value_or(now_) + spec().rollout.soak;
+    if (problem) {
+      fail("failed during the soak: " + *problem);
+    } else if (now_ >= soak_end) {
+      c.phase = std::string(kCanaryPassed);
+      c.message = fmt::format("every node of {} Ready on {} for {}", fmt::join(canary_, ", "),
+                              target_, formatDuration(spec().rollout.soak));
+    } else {
+      c.message = fmt::format("soaking until {}: every node Ready on the target",
+                              formatRfc3339(std::chrono::ceil<std::chrono::seconds>(soak_end)));
+      poll_ = true;
+    }
+  }
+  if (c.phase == kCanaryFailed) {
+    canary_failed_ = true;
+    canary_block_ = "the canary failed: " + c.message;
+  } else if (c.phase != kCanaryPassed) {
+    canary_block_ = "waiting for the canary: " + c.message;
+  }
+  if (c.phase != old_phase) {
+    if (c.phase == kCanarySoaking) {
+      event(kube::EventType::Normal, "CanarySoaking", "Canary",
+            fmt::format("nodes of {} Ready on {}; soaking for {}", fmt::join(canary_, ", "),
+                        target_, formatDuration(spec().rollout.soak)));
+    } else if (c.phase == kCanaryPassed) {
+      event(kube::EventType::Normal, "CanaryPassed", "Canary", c.message);
+    } else if (c.phase == kCanaryFailed) {
+      event(kube::EventType::Warning, "CanaryFailed", "Canary", c.message);
+    }
+  }
+  status_.canary = std::move(c);
+}
+
 // What Apply would call for `g`, in order.
 std::string Decider::nextAction(const GroupPlan& g) const {
   std::string create =
@@ -342,6 +487,14 @@ void Decider::planOnly(const std::vector<GroupPlan*>& queue, int slots) {
       step = fmt::format("none: rollout halted ({} failed)", halted_by_->entry.name);
     } else if (spec().paused) {
       step = "none while spec.paused";
+    } else if (!canary_block_.empty() && !isCanary(p->entry.name)) {
+      step = fmt::format("{}, then {}", canary_block_, action);
+    } else if (windows_ && !windows_->open) {
+      step = windows_->next_opens_at
+                 ? fmt::format("wait for the maintenance window opening at {}, then {}",
+                               formatRfc3339(*windows_->next_opens_at), action)
+                 : "none: no maintenance window opens again";
+      waits_for_window_ = true;
     } else if (slots <= 0) {
       step =
           fmt::format("wait for a free slot (maxConcurrentNodegroups={}), then {}", limit, action);
@@ -389,12 +542,18 @@ void Decider::schedule() {
     planOnly(queue, slots);
     return;
   }
+  const std::string window_block = windowBlock();
   for (GroupPlan* p : queue) {
     std::string blocked;
     if (halted_by_ != nullptr) {
       blocked = fmt::format("rollout halted: {} failed", halted_by_->entry.name);
     } else if (spec().paused) {
       blocked = "rollout paused (spec.paused)";
+    } else if (!canary_block_.empty() && !isCanary(p->entry.name)) {
+      blocked = canary_block_;
+    } else if (!window_block.empty()) {
+      blocked = window_block;
+      waits_for_window_ = true;
     } else if (slots <= 0) {
       blocked = fmt::format("waiting for a free slot ({} of maxConcurrentNodegroups={} updating)",
                             limit - slots, limit);
@@ -415,9 +574,16 @@ void Decider::schedule() {
     poll_ = true;
   }
   for (GroupPlan& p : plans_) {
-    if (p.rollback) {
-      rollback(p);
+    if (!p.rollback) {
+      continue;
     }
+    if (!window_block.empty()) {
+      // A rollback changes the group too: it waits for a window like an update.
+      p.entry.message += "; the rollback waits: " + window_block;
+      waits_for_window_ = true;
+      continue;
+    }
+    rollback(p);
   }
 }
 
@@ -613,6 +779,19 @@ void Decider::conditionsAndState() {
                               updating)
                 : "paused: no group is updating and none will start");
     set.set(kStalled, kube::kConditionFalse, "Paused", summary);
+  } else if (canary_failed_) {
+    status_.state = std::string(kStateStalled);
+    status_.last_run_status = "failed";
+    set.set(kStalled, kube::kConditionTrue, "CanaryFailed", canary_block_);
+    set.set(kReady, kube::kConditionFalse, "CanaryFailed", summary);
+    set.set(kProgressing, kube::kConditionFalse, "CanaryFailed", canary_block_);
+  } else if (updating == 0 && waits_for_window_) {
+    status_.state = std::string(kStateWaiting);
+    status_.last_run_status = "waiting";
+    std::string msg = fmt::format("{}; no group starts: {}", summary, windowBlock());
+    set.set(kReady, kube::kConditionFalse, "OutsideMaintenanceWindow", summary);
+    set.set(kProgressing, kube::kConditionFalse, "OutsideMaintenanceWindow", msg);
+    set.set(kStalled, kube::kConditionFalse, "OutsideMaintenanceWindow", msg);
   } else {
     status_.state = std::string(kStateRolling);
     status_.last_run_status = "rolling";
@@ -636,9 +815,14 @@ void Decider::conditionsAndState() {
     } else {
       set.set(kReady, kube::kConditionFalse, "Rolling", summary);
     }
-    set.set(
-        kProgressing, kube::kConditionTrue, "Rolling",
-        names.empty() ? summary : fmt::format("{}; updating: {}", summary, fmt::join(names, ", ")));
+    if (names.empty() && !canary_block_.empty()) {
+      set.set(kProgressing, kube::kConditionTrue, "Canary",
+              fmt::format("{}; {}", summary, canary_block_));
+    } else {
+      set.set(kProgressing, kube::kConditionTrue, "Rolling",
+              names.empty() ? summary
+                            : fmt::format("{}; updating: {}", summary, fmt::join(names, ", ")));
+    }
     set.set(kStalled, kube::kConditionFalse, "Rolling", summary);
   }
 }
@@ -826,6 +1010,12 @@ Decision Decider::run() {
     return invalidSpec();
   }
   spec_changed_ = r_.status.observed_generation != gen;
+  if (!spec().maintenance_windows.empty()) {
+    windows_ = windowState(spec().maintenance_windows, now_);
+    status_.next_window = windows_->next_opens_at;
+  } else {
+    status_.next_window.reset();
+  }
   if (o_.failure) {
     return failed(
         controller::describeFailure(*o_.failure, {.iam_doc = "docs/iam.md#ami-refresh-controller"}),
@@ -882,6 +1072,7 @@ Decision Decider::run() {
     status_.last_run_status = "conflict";
     return failed(std::move(*f), std::nullopt);
   }
+  canaryGate();
   schedule();
   const bool acted = !d_.aws.empty();
   if (outcomes_ != nullptr) {
@@ -895,8 +1086,8 @@ Decision Decider::run() {
   }
   emit();
   finish(acted);
-  d_.requeue_after = untilTargetChange(poll_ ? std::min(kPollInterval, spec().controller_timer)
-                                             : spec().controller_timer);
+  d_.requeue_after = untilWindow(untilTargetChange(
+      poll_ ? std::min(kPollInterval, spec().controller_timer) : spec().controller_timer));
   return d_;
 }
 

@@ -63,6 +63,15 @@ struct GroupUpdate {
   std::optional<int> percent_complete;
 };
 
+// A Kubernetes Node of a node group, with the image its EC2 instance runs.
+struct NodeObservation {
+  std::string name;
+  bool ready = false;
+  std::string not_ready_reason;  // the Ready condition's reason and message when not Ready
+  std::string instance_id;       // from spec.providerID
+  std::string image_id;          // from DescribeInstances; empty when the instance is unknown
+};
+
 // One node group, managed (EKS) or self-managed (Auto Scaling), in the shape decide() reads.
 struct GroupObservation {
   std::string name;
@@ -92,6 +101,10 @@ struct GroupObservation {
   // What could not be read about this group (its describe, its launch template version, its
   // update or refreshes); the fields after it may be missing. The other groups are unaffected.
   std::optional<Error> observe_error;
+  // Self-managed: the Auto Scaling group's instances (for finding its Nodes).
+  std::vector<std::string> instance_ids;
+  // Canary groups whose nodes are being checked (canaryNeedsNodes()): their Nodes.
+  std::optional<std::vector<NodeObservation>> nodes;
 };
 
 // Another AMIRefresher of the same region and cluster (ami-refresh-controller/peers.h).

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ami-refresh-controller/canary.h"
+#include "ami-refresh-controller/nodes.h"
 #include "ami-refresh-controller/observation.h"
 #include "opsy/ami/selection.h"
 #include "opsy/ami/tags.h"
@@ -233,6 +235,9 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
     GroupObservation g =
         observedAutoScalingGroup(group, refreshes, entry != nullptr ? entry->update_id : "");
     g.observe_error = std::move(error);
+    for (const aws::AsgInstance& instance : group.instances) {
+      g.instance_ids.push_back(instance.id);
+    }
     if (!g.observe_error && g.launch_template && !g.mixed_instances_policy && !excluded) {
       if (Status read = readLaunchTemplateVersion(aws, fresh, g); !read) {
         g.observe_error = std::move(read).error();
@@ -255,8 +260,85 @@ Status Reconciler::observe(const AmiRefresher& r, AwsClients& clients, TimePoint
   }
   OPSY_ASSIGN_OR_RETURN(o.target, observeTarget(*r.spec, *clients.ec2));
   // No eligible image: nothing else is looked at, let alone touched.
-  if (wantsGroups(*r.spec, *o.target, now)) {
-    OPSY_RETURN_IF_ERROR(observeGroups(r, clients, o));
+  ami::Target target = selectRefresherTarget(*r.spec, *o.target, now);
+  if (!target.image) {
+    return ok();
+  }
+  OPSY_RETURN_IF_ERROR(observeGroups(r, clients, o));
+  if (canaryNeedsNodes(*r.spec, r.status, target.image->id, o.groups)) {
+    OPSY_RETURN_IF_ERROR(observeCanaryNodes(r, target.image->id, clients, o));
+  }
+  return ok();
+}
+
+Status Reconciler::observeCanaryNodes(const AmiRefresher& r, const std::string& target,
+                                      AwsClients& clients, Observed& o) {
+  const Spec& spec = *r.spec;
+  std::vector<std::string> names = r.status.canary && r.status.canary->target_image == target &&
+                                           !r.status.canary->nodegroups.empty()
+                                       ? r.status.canary->nodegroups
+                                       : canaryGroups(*spec.rollout.canary, spec, o.groups);
+  std::optional<kube::ObjectList> all_nodes;  // listed once, for self-managed groups
+  std::vector<std::string> instance_ids;
+  for (GroupObservation& g : o.groups) {
+    if (std::find(names.begin(), names.end(), g.name) == names.end()) {
+      continue;
+    }
+    std::vector<NodeObservation> nodes;
+    if (g.kind == GroupKind::Managed) {
+      auto listed =
+          deps_.reader.list(kube::resources::nodes(), "",
+                            {.label_selector = std::string(kNodegroupLabel) + "=" + g.name});
+      if (!listed) {
+        return fail(std::move(listed).error().context("list nodes of " + g.name));
+      }
+      for (const kube::Object& node : listed->items) {
+        nodes.push_back(observedNode(node));
+      }
+    } else {
+      if (!all_nodes) {
+        auto listed = deps_.reader.list(kube::resources::nodes(), "", {});
+        if (!listed) {
+          return fail(std::move(listed).error().context("list nodes"));
+        }
+        all_nodes = std::move(*listed);
+      }
+      for (const kube::Object& node : all_nodes->items) {
+        NodeObservation n = observedNode(node);
+        if (std::find(g.instance_ids.begin(), g.instance_ids.end(), n.instance_id) !=
+            g.instance_ids.end()) {
+          nodes.push_back(std::move(n));
+        }
+      }
+    }
+    for (const NodeObservation& n : nodes) {
+      if (!n.instance_id.empty()) {
+        instance_ids.push_back(n.instance_id);
+      }
+    }
+    g.nodes = std::move(nodes);
+  }
+  if (instance_ids.empty()) {
+    return ok();
+  }
+  auto instances = clients.ec2->describeInstances({.instance_ids = instance_ids});
+  if (!instances) {
+    if (isNotFound(instances.error())) {
+      return ok();  // an instance EC2 no longer knows: its node shows an unknown image
+    }
+    return fail(std::move(instances).error().context("describe canary instances"));
+  }
+  for (GroupObservation& g : o.groups) {
+    if (!g.nodes) {
+      continue;
+    }
+    for (NodeObservation& n : *g.nodes) {
+      for (const aws::Instance& i : *instances) {
+        if (i.id == n.instance_id) {
+          n.image_id = i.image_id;
+        }
+      }
+    }
   }
   return ok();
 }

@@ -4,7 +4,8 @@
 // refresher (from the informer cache), observe AWS (the target images through the shared
 // ami::ImageLookupCache; then, only when a target is eligible, every node group of the cluster
 // and, when enabled, its self-managed Auto Scaling groups, through the shared
-// aws::ClusterDescribeCache, each normalised into one GroupObservation), decide(), and have the
+// aws::ClusterDescribeCache, each normalised into one GroupObservation; while a canary is
+// checked, its Nodes and their instances' images), decide(), and have the
 // Executor act: AWS calls first, decide() again with their outcomes, then the one status write.
 // The clock is read once per reconcile. Nothing is remembered between calls but those shared
 // answers; all progress is in the status and in AWS.
@@ -76,6 +77,10 @@ class Reconciler : public controller::Reconciler {
                                                                const aws::DescribeImagesInput& in);
   [[nodiscard]] Result<TargetObservation> observeTarget(const Spec& spec, aws::ImageApi& ec2);
   [[nodiscard]] Status observeGroups(const AmiRefresher& r, AwsClients& clients, Observed& o);
+  // The Nodes of the canary groups, with the image each one's instance runs (only while the
+  // canary is checked: canaryNeedsNodes()).
+  [[nodiscard]] Status observeCanaryNodes(const AmiRefresher& r, const std::string& target,
+                                          AwsClients& clients, Observed& o);
   // Drops the shared answers of r's cluster.
   void invalidateCluster(const AmiRefresher& r);
 

@@ -57,6 +57,7 @@ bool ResourceType::hasStatus() const {
 std::vector<ResourceType> builtinResourceTypes() {
   std::vector<ResourceType> types;
   types.push_back(make("", "v1", "namespaces", "Namespace", false, {"ns"}, {"status"}));
+  types.push_back(make("", "v1", "nodes", "Node", false, {"no"}, {"status"}));
   auto pods = make("", "v1", "pods", "Pod", true, {"po"}, {"status", "log"});
   pods.categories = {"all"};
   pods.return_deleted_object = true;

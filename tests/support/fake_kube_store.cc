@@ -288,7 +288,9 @@ ApiResult<JsonPtr> FakeKube::Impl::createLocked(const ResourceType& type, const 
   setString(object, "apiVersion", type.storedApiVersion(), alloc);
   setString(object, "kind", type.kind, alloc);
   if (!options.internal) {
-    if (type.hasStatus() && type.plural != "namespaces") {
+    // As the API server's strategies do: a Namespace's and a Node's status are kept on create
+    // (the kubelet registers its Node with its status); every other status is the controller's.
+    if (type.hasStatus() && type.plural != "namespaces" && type.plural != "nodes") {
       removeMember(object, "status");
     }
     removeMember(meta(), "deletionTimestamp");

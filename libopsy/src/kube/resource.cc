@@ -25,6 +25,10 @@ std::string resourcePath(const Resource& resource, std::string_view ns, std::str
 
 namespace resources {
 
+const Resource& nodes() {
+  static const Resource r{"", "v1", "nodes", "Node", false};
+  return r;
+}
 const Resource& pods() {
   static const Resource r{"", "v1", "pods", "Pod", true};
   return r;

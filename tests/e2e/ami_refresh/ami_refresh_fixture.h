@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -102,6 +103,7 @@ class AmiRefreshE2e : public ::testing::Test {
   }
 
   void TearDown() override {
+    aws_.onInstancesChanged({});  // the node mirror's state goes before the fake does
     controller_.reset();
     if (!dir_.empty()) {
       if (HasFailure() || std::getenv("OPSY_E2E_SHOW_LOG") != nullptr) {
@@ -267,6 +269,68 @@ class AmiRefreshE2e : public ::testing::Test {
     }
   }
 
+  // Plays the kubelets: every running instance of a node group or Auto Scaling group in the fake
+  // AWS gets a Node in the fake API server (named by its private DNS name, with the EKS node group
+  // label and an aws:/// providerID), Ready unless its group is in notReady(); a terminated one's
+  // Node goes away. Kept in step from then on.
+  void mirrorNodes() {
+    aws_.onInstancesChanged([this] { syncNodes(); });
+    syncNodes();
+  }
+  // Nodes of `group` launched from now on register NotReady (their kubelet never gets healthy).
+  void setNotReady(const std::string& group) {
+    std::lock_guard lock(nodes_mu_);
+    not_ready_.insert(group);
+  }
+
+  void syncNodes() {
+    std::lock_guard lock(nodes_mu_);
+    for (const opsy::testing::FakeInstance& i : aws_.instances()) {
+      const std::string group = !i.nodegroup.empty() ? i.nodegroup : i.asg;
+      if (group.empty() || i.private_dns_name.empty()) {
+        continue;
+      }
+      const bool exists = kube_.getObject("v1", "Node", "", i.private_dns_name).has_value();
+      if (i.state == "terminated" || i.state == "shutting-down") {
+        if (exists) {
+          (void)kube_.deleteObject("v1", "Node", "", i.private_dns_name);
+        }
+        continue;
+      }
+      if (exists || i.state != "running") {
+        continue;
+      }
+      const bool ready = not_ready_.count(group) == 0;
+      std::string labels = fmt::format(R"("kubernetes.io/hostname":"{}")", i.private_dns_name);
+      if (!i.nodegroup.empty()) {
+        labels += fmt::format(R"(,"eks.amazonaws.com/nodegroup":"{}")", i.nodegroup);
+      }
+      const std::string now = formatRfc3339(realClock().now());
+      std::string node = fmt::format(
+          R"({{"apiVersion":"v1","kind":"Node","metadata":{{"name":"{}","labels":{{{}}}}},)"
+          R"("spec":{{"providerID":"aws:///{}/{}"}},"status":{{"conditions":[{{"type":"Ready",)"
+          R"("status":"{}","reason":"{}","message":"{}","lastHeartbeatTime":"{}",)"
+          R"("lastTransitionTime":"{}"}}]}}}})",
+          i.private_dns_name, labels, i.availability_zone, i.id, ready ? "True" : "False",
+          ready ? "KubeletReady" : "KubeletNotReady",
+          ready ? "kubelet is posting ready status" : "container runtime network not ready", now,
+          now);
+      auto created = kube_.createObject(node);
+      EXPECT_TRUE(created.has_value()) << created.error().toString();
+    }
+  }
+
+  std::vector<std::string> nodeNames() const {
+    std::vector<std::string> names;
+    for (const std::string& text : kube_.listObjects("v1", "Node", "")) {
+      auto doc = opsy::testing::parseJson(text);
+      if (doc && doc->HasMember("metadata")) {
+        names.emplace_back((*doc)["metadata"]["name"].GetString());
+      }
+    }
+    return names;
+  }
+
   // The AWS calls since the last take that change something (not Describe/List/Get).
   std::vector<opsy::testing::FakeCall> takeWriteCalls() {
     std::vector<opsy::testing::FakeCall> writes;
@@ -394,6 +458,8 @@ class AmiRefreshE2e : public ::testing::Test {
   int metrics_port_ = 0;
   int probe_port_ = 0;
   std::unique_ptr<ChildProcess> controller_;
+  std::mutex nodes_mu_;
+  std::set<std::string> not_ready_;
 };
 
 }  // namespace opsy::ami_refresh

@@ -1,5 +1,7 @@
-// Rollout control with the real ami-refresh-controller binary: Plan mode writes the whole plan to
-// status and makes no AWS write until it is switched to Apply; a refresher created after another
+// Rollout control with the real ami-refresh-controller binary: outside its maintenance windows a
+// refresher starts nothing and says when the next window opens, inside one it rolls, and an
+// update running when the window closes finishes; Plan mode writes the whole plan to status and
+// makes no AWS write until it is switched to Apply; a refresher created after another
 // that selects the same node group is Stalled with reason Conflict and writes nothing until the
 // overlap is gone; an image younger than minImageAge is not rolled until it is old enough.
 #include <signal.h>
@@ -130,6 +132,75 @@ TEST_F(AmiRefreshE2e, ImageYoungerThanMinImageAgeIsRolledOnlyOnceOldEnough) {
   EXPECT_GE(std::chrono::steady_clock::now() - applied, std::chrono::seconds(5));
   ASSERT_EQ(aws_.eksUpdates().size(), 1U);
   EXPECT_EQ(aws_.eksUpdates()[0].nodegroup, "workers-update");
+}
+
+// A window that opens `hours_ahead` hours from now (on the hour, UTC) for one hour, and when.
+std::pair<std::string, TimePoint> windowLater(int hours_ahead) {
+  const auto now = std::chrono::floor<std::chrono::hours>(realClock().now());
+  const TimePoint opens = now + std::chrono::hours(hours_ahead);
+  const std::string stamp = formatRfc3339(opens);  // 2026-12-02T23:00:00Z
+  const std::string schedule = fmt::format("0 {} * * *", std::stoi(stamp.substr(11, 2)));
+  return {
+      fmt::format(R"({{"maintenanceWindows":[{{"schedule":"{}","duration":"1h"}}]}})", schedule),
+      opens};
+}
+
+// Outside the window nothing starts (state Waiting, nextWindow right, zero AWS writes); inside
+// it the first group starts; when the window closes with that update running, the update is
+// not interrupted and finishes, and the second group waits for the next window.
+TEST_F(AmiRefreshE2e, MaintenanceWindowGatesStartsButNotRunningUpdates) {
+  aws_.addLaunchTemplate(
+      {.id = "lt-0a1b2c3d4e5f6000e",
+       .name = "workers-extra",
+       .default_version = 1,
+       .versions = {{.version_number = 1,
+                     .create_time = "2026-11-01T00:00:00.000Z",
+                     .data = {.image_id = std::string(kOldImage), .instance_type = "m6i.large"}}}});
+  aws_.addNodegroup({.cluster = std::string(kCluster),
+                     .name = "workers-extra",
+                     .launch_template = opsy::testing::FakeLaunchTemplateRef{
+                         .id = "lt-0a1b2c3d4e5f6000e", .version = "1"}});
+  ASSERT_NO_FATAL_FAILURE(startController());
+  auto [closed, opens] = windowLater(12);
+  ASSERT_NO_FATAL_FAILURE(applySampleWith(closed));
+  ASSERT_TRUE(eventually([&] {
+    auto r = refresher();
+    return r && r->status.state == kStateWaiting;
+  })) << "never Waiting for the window";
+  auto r = refresher();
+  EXPECT_EQ(r->status.next_window, std::optional<TimePoint>(opens));
+  EXPECT_NE(group(*r, "workers-update")->message.find("outside the maintenance windows"),
+            std::string::npos);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(describe(takeWriteCalls()), "");
+
+  // A window open now (every minute, for an hour): the first group (by name) starts.
+  ASSERT_NO_FATAL_FAILURE(
+      patchSpec(R"({"maintenanceWindows":[{"schedule":"* * * * *","duration":"1h"}]})"));
+  ASSERT_TRUE(eventually([&] { return aws_.eksUpdates().size() == 1; }))
+      << "nothing started inside the window";
+  const auto first = aws_.eksUpdates()[0];
+  EXPECT_EQ(first.nodegroup, "workers-extra");
+
+  // The window closes while that update runs: it goes on and finishes; the other group waits.
+  ASSERT_NO_FATAL_FAILURE(patchSpec(closed));
+  ASSERT_TRUE(eventually([&] {
+    auto now = refresher();
+    const NodegroupStatus* g = now ? group(*now, "workers-update") : nullptr;
+    return g != nullptr && g->message.find("outside the maintenance windows") != std::string::npos;
+  }));
+  EXPECT_EQ(phaseOf("workers-extra"), std::optional<Phase>(Phase::Updating));
+  ASSERT_TRUE(aws_.completeEksUpdate(first.id));
+  ASSERT_NO_FATAL_FAILURE(touch("after-window"));
+  ASSERT_TRUE(eventually([&] { return phaseOf("workers-extra") == Phase::Succeeded; }))
+      << "the running update was not followed to its end";
+  ASSERT_TRUE(eventually([&] {
+    auto now = refresher();
+    return now && now->status.state == kStateWaiting;
+  }));
+  EXPECT_EQ(aws_.eksUpdates().size(), 1U) << "a group started outside the window";
+  EXPECT_EQ(versionCount(aws_, kUpdateLt), 1U);
+  EXPECT_EQ(phaseOf("workers-update"), std::optional<Phase>(Phase::Pending));
 }
 
 }  // namespace

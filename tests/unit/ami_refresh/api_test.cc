@@ -58,6 +58,31 @@ TEST(AmiRefresherSpec, TopLevelExpiresInWinsOverTimeOuts) {
   EXPECT_EQ(only_timeouts->expires_in, hours(24 * 7));
 }
 
+// Maintenance windows and mode are read; a window's time zone defaults to UTC.
+TEST(AmiRefresherSpec, MaintenanceWindowsAndModeAreRead) {
+  auto spec = parseSpec(objectWithSpec(R"({"region":"eu-west-1","clusterName":"c",
+      "ami":"ami-0123456789abcdef0","mode":"Plan","maintenanceWindows":[
+        {"schedule":"0 22 * * SAT","duration":"6h","timeZone":"Europe/Berlin"},
+        {"schedule":"@daily","duration":"30m"}]})"));
+  ASSERT_TRUE(spec) << spec.error().message;
+  EXPECT_EQ(spec->mode, Mode::Plan);
+  ASSERT_EQ(spec->maintenance_windows.size(), 2u);
+  EXPECT_EQ(spec->maintenance_windows[0].timeZone(), "Europe/Berlin");
+  EXPECT_EQ(spec->maintenance_windows[0].duration(), std::chrono::hours(6));
+  EXPECT_EQ(spec->maintenance_windows[1].timeZone(), "UTC");
+}
+
+// The canary and soak are read, with readyTimeout's default.
+TEST(AmiRefresherSpec, RolloutCanaryAndSoakAreRead) {
+  auto spec = parseSpec(objectWithSpec(R"({"region":"eu-west-1","clusterName":"c",
+      "ami":"ami-0123456789abcdef0","rollout":{"canary":{"nodegroups":["canary-*"]},"soak":"30m"}})"));
+  ASSERT_TRUE(spec) << spec.error().message;
+  ASSERT_TRUE(spec->rollout.canary);
+  EXPECT_EQ(spec->rollout.canary->nodegroups, std::vector<std::string>{"canary-*"});
+  EXPECT_EQ(spec->rollout.canary->ready_timeout, kDefaultCanaryReadyTimeout);
+  EXPECT_EQ(spec->rollout.soak, std::chrono::minutes(30));
+}
+
 // minImageAge is read as a duration.
 TEST(AmiRefresherSpec, MinImageAgeIsRead) {
   auto spec = parseSpec(objectWithSpec(R"({"region":"eu-west-1","clusterName":"c",
@@ -147,6 +172,34 @@ INSTANTIATE_TEST_SUITE_P(
                     "spec.selfManaged.instanceWarmup"},
         InvalidCase{"AmiNotAnImageId", R"({"region":"r","clusterName":"c","ami":"i-123"})",
                     "spec.ami"},
+        InvalidCase{"WindowBadSchedule", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "maintenanceWindows":[{"schedule":"0 24 * * *","duration":"1h"}]})",
+                    "spec.maintenanceWindows[0].schedule"},
+        InvalidCase{"WindowBadZone", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "maintenanceWindows":[{"schedule":"0 2 * * *","duration":"1h"},
+                          {"schedule":"0 2 * * *","duration":"1h","timeZone":"Mars/Base"}]})",
+                    "spec.maintenanceWindows[1].timeZone"},
+        InvalidCase{"WindowTooLong", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "maintenanceWindows":[{"schedule":"0 2 * * *","duration":"8d"}]})",
+                    "spec.maintenanceWindows[0].duration"},
+        InvalidCase{"WindowWithoutDuration", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "maintenanceWindows":[{"schedule":"0 2 * * *"}]})",
+                    "spec.maintenanceWindows[0].duration"},
+        InvalidCase{"CanaryBothNamesAndCount", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "rollout":{"canary":{"nodegroups":["a"],"count":1}}})",
+                    "spec.rollout.canary"},
+        InvalidCase{"CanaryNeither", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "rollout":{"canary":{}}})",
+                    "spec.rollout.canary"},
+        InvalidCase{"SoakWithoutCanary", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "rollout":{"soak":"30m"}})",
+                    "spec.rollout.soak"},
+        InvalidCase{"CanaryBadTimeout", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "rollout":{"canary":{"count":1,"readyTimeout":"soon"}}})",
+                    "spec.rollout.canary.readyTimeout"},
+        InvalidCase{"ModeUnknown", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "mode":"DryRun"})",
+                    "spec.mode"},
         InvalidCase{"MinImageAgeBad", R"({"region":"r","clusterName":"c","ami":"ami-1",
                         "minImageAge":"3 days"})",
                     "spec.minImageAge"},

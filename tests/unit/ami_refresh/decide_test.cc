@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "ami-refresh-controller/canary.h"
 #include "ami-refresh-controller/observation.h"
 #include "opsy/ami/tags.h"
 #include "opsy/core/time_format.h"
@@ -110,6 +111,8 @@ struct World {
   std::vector<ManagedGroupObservation> managed;
   std::vector<SelfManagedGroupObservation> self_managed;
   std::vector<Peer> peers;
+  // The Nodes read for a group (canary checks).
+  std::map<std::string, std::vector<NodeObservation>> nodes;
   TimePoint created = kNow - hours(24);
 
   Observed observed() const {
@@ -140,6 +143,11 @@ struct World {
       g.launch_template_version = a.launch_template_version;
       g.launch_template_error = a.launch_template_error;
       o.groups.push_back(std::move(g));
+    }
+    for (GroupObservation& g : o.groups) {
+      if (auto it = nodes.find(g.name); it != nodes.end()) {
+        g.nodes = it->second;
+      }
     }
     return o;
   }
@@ -363,6 +371,300 @@ TEST(DecideMinImageAge, AppliesToAnImageNamedById) {
   auto s = patched(d);
   ASSERT_TRUE(s);
   EXPECT_THAT(cond(*s, kReady).message, HasSubstr("less than minImageAge 2h"));
+}
+
+// --- maintenance windows ---
+
+MaintenanceWindow window(std::string schedule, std::string duration, std::string tz = "") {
+  return MaintenanceWindow::parse({.schedule = std::move(schedule),
+                                   .duration = std::move(duration),
+                                   .time_zone = std::move(tz)})
+      .value();
+}
+
+// Outside every window nothing starts: the group waits (saying until when), state Waiting,
+// status.nextWindow names the opening and the refresher looks again exactly then.
+TEST(DecideMaintenanceWindow, NothingStartsOutsideAWindow) {
+  World w;
+  w.spec.controller_timer = hours(24);
+  // kNow is Saturday 2026-11-21 12:00Z; the window opens at 22:00 Berlin (21:00Z) for 6h.
+  w.spec.maintenance_windows = {window("0 22 * * SAT", "6h", "Europe/Berlin")};
+  w.managed = {group("a", kOld)};
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->state, kStateWaiting);
+  EXPECT_EQ(s->next_window, parseRfc3339("2026-11-21T21:00:00Z").value());
+  EXPECT_EQ(entry(*s, "a").phase, Phase::Pending);
+  EXPECT_THAT(entry(*s, "a").message,
+              HasSubstr("outside the maintenance windows; the next opens at 2026-11-21T21:00:00Z"));
+  EXPECT_EQ(cond(*s, kProgressing).reason, "OutsideMaintenanceWindow");
+  EXPECT_EQ(d.requeue_after, std::optional<Duration>(hours(9)));
+}
+
+// Inside a window the rollout starts as usual.
+TEST(DecideMaintenanceWindow, StartsInsideAWindow) {
+  World w;
+  w.spec.maintenance_windows = {window("0 22 * * SAT", "6h", "Europe/Berlin")};
+  w.managed = {group("a", kOld)};
+  Decision calls = secondLook(w, parseRfc3339("2026-11-21T23:30:00Z").value());
+  EXPECT_EQ(all<UpdateNodegroup>(calls).size(), 1u);
+  auto s = patched(calls);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->next_window, parseRfc3339("2026-11-28T21:00:00Z").value());
+}
+
+// An update already running when its window closes goes on to the end; only new starts wait.
+TEST(DecideMaintenanceWindow, RunningUpdateContinuesPastTheWindowsEnd) {
+  World w;
+  w.spec.refresh.max_concurrent_nodegroups = 1;
+  w.spec.maintenance_windows = {window("0 22 * * SAT", "6h", "Europe/Berlin")};
+  aws::Update running{.id = "u-a", .status = aws::UpdateStatus::InProgress};
+  w.managed = {group("a", kOld, 3, aws::NodegroupStatus::Updating), group("b", kOld)};
+  w.managed[0].update = running;
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  // Started ten minutes before the window (21:00Z-03:00Z) closed; it is now 04:30Z.
+  const TimePoint after_window = parseRfc3339("2026-11-22T04:30:00Z").value();
+  w.status.nodegroups = {updatingEntry("a", "u-a", after_window - minutes(100))};
+  Decision d = w.decide(after_window);
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(entry(*s, "a").phase, Phase::Updating);
+  EXPECT_EQ(s->state, kStateRolling);
+  EXPECT_THAT(entry(*s, "b").message, HasSubstr("outside the maintenance windows"));
+
+  // The update finishes while the window is closed: the group succeeds; b still waits.
+  w.managed[0] = group("a", kTarget, 4);
+  w.managed[0].update = aws::Update{.id = "u-a", .status = aws::UpdateStatus::Successful};
+  advance(w, d);
+  Decision done = w.decide(after_window + minutes(10));
+  auto s2 = patched(done);
+  ASSERT_TRUE(s2);
+  EXPECT_EQ(entry(*s2, "a").phase, Phase::Succeeded);
+  EXPECT_EQ(entry(*s2, "b").phase, Phase::Pending);
+  EXPECT_EQ(s2->state, kStateWaiting);
+  EXPECT_EQ(awsActions(done), 0u);
+}
+
+// Plan mode says which window a group waits for.
+TEST(DecideMaintenanceWindow, PlanNamesTheWindowAGroupWaitsFor) {
+  World w;
+  w.spec.mode = Mode::Plan;
+  w.spec.maintenance_windows = {window("0 22 * * SAT", "6h", "Europe/Berlin")};
+  w.managed = {group("a", kOld)};
+  auto s = patched(w.decide());
+  ASSERT_TRUE(s);
+  EXPECT_THAT(entry(*s, "a").next_step,
+              HasSubstr("wait for the maintenance window opening at 2026-11-21T21:00:00Z, then "
+                        "CreateLaunchTemplateVersion"));
+}
+
+// --- canary ---
+
+NodegroupStatus succeededEntry(std::string name, TimePoint at) {
+  return NodegroupStatus{.name = std::move(name),
+                         .kind = GroupKind::Managed,
+                         .launch_template = {"lt-x", "4"},
+                         .previous_launch_template_version = "3",
+                         .current_image = std::string(kTarget),
+                         .target_image = std::string(kTarget),
+                         .phase = Phase::Succeeded,
+                         .update_id = "u-1",
+                         .message = "update u-1 succeeded",
+                         .last_transition_time = at};
+}
+
+NodeObservation node(std::string name, bool ready, std::string_view image = kTarget) {
+  return NodeObservation{.name = std::move(name),
+                         .ready = ready,
+                         .not_ready_reason = ready ? "" : "Ready=False KubeletNotReady",
+                         .instance_id = "i-0123456789abcdef0",
+                         .image_id = std::string(image)};
+}
+
+World canaryWorld() {
+  World w;
+  w.spec.rollout.canary = CanaryConfig{.nodegroups = {"canary-*"}};
+  w.spec.rollout.soak = minutes(30);
+  w.managed = {group("canary-a", kOld), group("web", kOld), group("workers", kOld)};
+  return w;
+}
+
+// The canary group rolls first; the others wait for it, through its nodes' check and the soak,
+// then roll within the usual limits.
+TEST(DecideCanary, CanaryRollsFirstOthersWaitThroughTheSoakThenRoll) {
+  World w = canaryWorld();
+  Decision first = w.decide();
+  auto s = patched(first);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(entry(*s, "canary-a").phase, Phase::Updating);
+  EXPECT_EQ(entry(*s, "web").phase, Phase::Pending);
+  EXPECT_THAT(entry(*s, "web").message, HasSubstr("waiting for the canary: rolling the canary"));
+  ASSERT_TRUE(s->canary);
+  EXPECT_EQ(s->canary->phase, kCanaryRolling);
+  EXPECT_EQ(s->canary->nodegroups, std::vector<std::string>{"canary-a"});
+
+  // Its update succeeded and its one node is Ready on the target: the soak starts.
+  advance(w, first);
+  w.status.nodegroups = {succeededEntry("canary-a", kNow), entry(*s, "web"), entry(*s, "workers")};
+  w.managed[0] = group("canary-a", kTarget, 4);
+  w.nodes["canary-a"] = {node("ip-10-0-1-5", true)};
+  Decision soaking = w.decide(kNow + minutes(1));
+  EXPECT_EQ(awsActions(soaking), 0u);
+  s = patched(soaking);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->canary->phase, kCanarySoaking);
+  EXPECT_EQ(s->canary->soak_started_at, kNow + minutes(1));
+  EXPECT_THAT(entry(*s, "web").message, HasSubstr("soaking until 2026-11-21T12:31:00Z"));
+  EXPECT_TRUE(hasEvent(soaking, "CanarySoaking", kube::EventType::Normal));
+  EXPECT_EQ(soaking.requeue_after, std::optional<Duration>(kPollInterval));
+
+  advance(w, soaking);
+  EXPECT_EQ(awsActions(w.decide(kNow + minutes(30))), 0u);
+  auto mid = patched(w.decide(kNow + minutes(30)));
+  EXPECT_TRUE(!mid || mid->canary->phase == kCanarySoaking);
+
+  // Soaked: the canary passed, and the next group starts.
+  Decision passed = w.decide(kNow + minutes(32));
+  s = patched(passed);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->canary->phase, kCanaryPassed);
+  EXPECT_TRUE(hasEvent(passed, "CanaryPassed", kube::EventType::Normal));
+  EXPECT_EQ(entry(*s, "web").phase, Phase::Updating);
+  EXPECT_EQ(entry(*s, "workers").phase, Phase::Pending);  // maxConcurrentNodegroups=1
+}
+
+// Canary nodes that never become Ready on the target within readyTimeout fail the canary: the
+// rollout halts (Stalled, one Warning Event), the others are never touched, and with
+// rollbackOnFailure the canary is rolled back on the next look.
+TEST(DecideCanary, NodesNeverReadyHaltTheRolloutAndRollTheCanaryBack) {
+  World w = canaryWorld();
+  w.spec.refresh.rollback_on_failure = true;
+  w.spec.rollout.canary->ready_timeout = minutes(20);
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {succeededEntry("canary-a", kNow)};
+  w.managed[0] = group("canary-a", kTarget, 4);
+  w.nodes["canary-a"] = {node("ip-10-0-1-5", false)};
+  Decision verifying = w.decide();
+  auto s = patched(verifying);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->canary->phase, kCanaryVerifying);
+  EXPECT_THAT(s->canary->message, HasSubstr("node ip-10-0-1-5 of canary-a is not Ready"));
+  EXPECT_EQ(awsActions(verifying), 0u);
+
+  advance(w, verifying);
+  Decision failed = w.decide(kNow + minutes(21));
+  EXPECT_EQ(awsActions(failed), 0u);
+  s = patched(failed);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->canary->phase, kCanaryFailed);
+  EXPECT_EQ(entry(*s, "canary-a").phase, Phase::Failed);
+  EXPECT_THAT(entry(*s, "canary-a").message, HasSubstr("canary: nodes not Ready on"));
+  EXPECT_EQ(entry(*s, "web").phase, Phase::Pending);
+  EXPECT_EQ(cond(*s, kStalled).status, kube::kConditionTrue);
+  EXPECT_TRUE(hasEvent(failed, "CanaryFailed", kube::EventType::Warning));
+
+  advance(w, failed);
+  Decision rollback = w.decide(kNow + minutes(22));
+  auto rollbacks = all<RollbackNodegroup>(rollback);
+  ASSERT_EQ(rollbacks.size(), 1u);
+  EXPECT_EQ(rollbacks[0].update.group, "canary-a");
+  EXPECT_EQ(rollbacks[0].update.version, "3");
+  EXPECT_EQ(all<UpdateNodegroup>(rollback).size(), 0u) << "no other group is touched";
+  EXPECT_EQ(all<CreateLaunchTemplateVersion>(rollback).size(), 0u);
+  EXPECT_FALSE(hasEvent(rollback, "CanaryFailed", kube::EventType::Warning));
+}
+
+// A node that turns NotReady (or is replaced by one on another image) during the soak fails the
+// canary at once.
+TEST(DecideCanary, NodeFlappingDuringTheSoakFailsTheCanary) {
+  World w = canaryWorld();
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {succeededEntry("canary-a", kNow)};
+  w.status.canary = CanaryStatus{.target_image = std::string(kTarget),
+                                 .nodegroups = {"canary-a"},
+                                 .phase = std::string(kCanarySoaking),
+                                 .verify_started_at = kNow,
+                                 .soak_started_at = kNow};
+  w.managed[0] = group("canary-a", kTarget, 4);
+  w.nodes["canary-a"] = {node("ip-10-0-1-5", true), node("ip-10-0-1-6", false)};
+  auto s = patched(w.decide(kNow + minutes(10)));
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->canary->phase, kCanaryFailed);
+  EXPECT_THAT(s->canary->message, HasSubstr("failed during the soak: node ip-10-0-1-6"));
+
+  w.nodes["canary-a"] = {node("ip-10-0-1-5", true, kOld)};
+  s = patched(w.decide(kNow + minutes(10)));
+  ASSERT_TRUE(s);
+  EXPECT_THAT(s->canary->message, HasSubstr("runs " + std::string(kOld)));
+}
+
+// After a failed canary (rolled back), a spec change tries the canary again from the start.
+TEST(DecideCanary, ASpecChangeGivesAFailedCanaryAnotherTry) {
+  World w = canaryWorld();
+  w.status.observed_generation = 1;
+  w.status.target_ami = std::string(kTarget);
+  NodegroupStatus failed = succeededEntry("canary-a", kNow - hours(1));
+  failed.phase = Phase::Failed;
+  failed.rollback_update_id = "u-rb";
+  w.status.nodegroups = {failed};
+  w.status.canary = CanaryStatus{.target_image = std::string(kTarget),
+                                 .nodegroups = {"canary-a"},
+                                 .phase = std::string(kCanaryFailed),
+                                 .message = "nodes not Ready"};
+  EXPECT_EQ(entry(*patched(w.decide()), "web").phase, Phase::Pending);
+
+  w.generation = 2;
+  auto s = patched(w.decide());
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->canary->phase, kCanaryRolling);
+  EXPECT_EQ(entry(*s, "canary-a").phase, Phase::Updating);
+  EXPECT_EQ(entry(*s, "web").phase, Phase::Pending);
+}
+
+// canary.count takes the first groups by name; a canary matching no group stalls the rollout
+// instead of rolling everything.
+TEST(DecideCanary, CountPicksTheFirstGroupsAndAnUnmatchedCanaryStalls) {
+  World w = canaryWorld();
+  w.spec.rollout.canary = CanaryConfig{.count = 2};
+  w.spec.refresh.max_concurrent_nodegroups = 3;
+  auto s = patched(w.decide());
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->canary->nodegroups, (std::vector<std::string>{"canary-a", "web"}));
+  EXPECT_EQ(entry(*s, "workers").phase, Phase::Pending);
+
+  World none = canaryWorld();
+  none.spec.rollout.canary = CanaryConfig{.nodegroups = {"nope-*"}};
+  Decision d = none.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(cond(*s, kStalled).reason, "CanaryFailed");
+  EXPECT_THAT(cond(*s, kStalled).message, HasSubstr("matches no node group"));
+  EXPECT_EQ(entry(*s, "web").phase, Phase::Pending);
+}
+
+// Nodes are read only while the canary is checked: not before its groups run the target, not
+// once it passed, and never without a canary.
+TEST(DecideCanary, NodesAreReadOnlyWhileTheCanaryIsChecked) {
+  World w = canaryWorld();
+  Observed o = w.observed();
+  const std::string target(kTarget);
+  EXPECT_FALSE(canaryNeedsNodes(w.spec, w.status, target, o.groups));
+  w.managed[0] = group("canary-a", kTarget, 4);
+  o = w.observed();
+  EXPECT_TRUE(canaryNeedsNodes(w.spec, w.status, target, o.groups));
+  w.status.canary = CanaryStatus{.target_image = target, .phase = std::string(kCanaryPassed)};
+  EXPECT_FALSE(canaryNeedsNodes(w.spec, w.status, target, o.groups));
+  w.status.canary->phase = std::string(kCanarySoaking);
+  EXPECT_TRUE(canaryNeedsNodes(w.spec, w.status, target, o.groups));
+  w.spec.rollout.canary.reset();
+  EXPECT_FALSE(canaryNeedsNodes(w.spec, w.status, target, o.groups));
 }
 
 // --- plan mode ---

@@ -36,6 +36,7 @@ const Resource& serviceAccounts();
 const Resource& jobs();
 const Resource& events();  // events.k8s.io/v1
 const Resource& leases();
+const Resource& nodes();  // cluster-scoped
 }  // namespace resources
 
 }  // namespace opsy::kube
