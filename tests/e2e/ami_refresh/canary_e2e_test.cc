@@ -120,5 +120,29 @@ TEST_F(CanaryE2e, CanaryNodesNeverReadyHaltTheRolloutAndRollTheCanaryBack) {
   EXPECT_EQ(eventCount("CanaryFailed"), 1);
 }
 
+// A self-managed canary: its Nodes are found by the Auto Scaling group's instances (providerID),
+// not by a label; once its instance refresh has replaced them and they are Ready on the target,
+// the soak passes and the managed group rolls.
+TEST_F(CanaryE2e, SelfManagedCanaryIsCheckedThroughItsInstances) {
+  aws_.setEksAutoCompleteAfter(1);
+  aws_.setInstanceRefreshAutoCompleteAfter(1);
+  mirrorNodes();
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applySampleWith(
+      std::string(R"({"rollout":{"canary":{"nodegroups":[")") + std::string(kSelfManagedAsg) +
+      R"("]},"soak":"2s"},"selfManaged":{"enabled":true},"timeOuts":{"controllerTimer":"1s"}})"));
+
+  ASSERT_TRUE(eventually([&] {
+    auto c = canary();
+    return c && c->phase == kCanarySoaking;
+  })) << "the self-managed canary never soaked";
+  ASSERT_EQ(aws_.instanceRefreshes().size(), 1U);
+  EXPECT_TRUE(aws_.eksUpdates().empty()) << "a managed group started before the soak";
+  ASSERT_TRUE(eventually([&] { return ready(); }, std::chrono::seconds(30)));
+  ASSERT_EQ(aws_.eksUpdates().size(), 1U);
+  EXPECT_EQ(aws_.eksUpdates()[0].nodegroup, "workers-update");
+  EXPECT_EQ(canary()->nodegroups, std::vector<std::string>{std::string(kSelfManagedAsg)});
+}
+
 }  // namespace
 }  // namespace opsy::ami_refresh

@@ -94,8 +94,10 @@ TEST_F(AmiRefreshE2e, OverlappingRefresherIsStalledConflictAndWritesNothing) {
   EXPECT_NE(stalled->message.find("node group workers-current"), std::string::npos)
       << stalled->message;
   EXPECT_EQ(second->status.state, kStateStalled);
-  EXPECT_EQ(eventCount("Conflict", "second"), 1);
+  // The Event follows the status write.
+  EXPECT_TRUE(eventually([&] { return eventCount("Conflict", "second") >= 1; }));
   std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(eventCount("Conflict", "second"), 1);
   EXPECT_EQ(describe(takeWriteCalls()), "") << "a conflicting refresher wrote to AWS";
   EXPECT_EQ(versionCount(aws_, kExcludedLt), 1U);
   EXPECT_TRUE(ready()) << "the first refresher is not affected";
