@@ -86,20 +86,15 @@ std::vector<Peer> PeerRegistry::overlapping(const AmiRefresher& r,
   if (cluster == by_cluster_.end()) {
     return out;
   }
-  std::vector<const Peer*> earlier;
+  // In key order, stopping at the first overlap: the answer stays the same from one reconcile to
+  // the next (no status churn), and a cluster with many refreshers costs one pass at most.
   const std::string self = kube::objectKey(r.metadata.ns, r.metadata.name);
   for (const auto& [key, claim] : cluster->second) {
-    if (key != self && peerComesFirst(claim->peer, r.metadata)) {
-      earlier.push_back(&claim->peer);
+    if (key == self || !peerComesFirst(claim->peer, r.metadata)) {
+      continue;
     }
-  }
-  std::sort(earlier.begin(), earlier.end(), [](const Peer* a, const Peer* b) {
-    return peerComesFirst(
-        *a, kube::ObjectMeta{.name = b->name, .ns = b->ns, .creation_timestamp = b->created});
-  });
-  for (const Peer* p : earlier) {
-    if (sharedGroup(*p, *r.spec, groups)) {
-      out.push_back(*p);
+    if (sharedGroup(claim->peer, *r.spec, groups)) {
+      out.push_back(claim->peer);
       if (out.size() >= limit) {
         break;
       }

@@ -33,7 +33,7 @@ class PeerRegistry {
   void record(const kube::ObjectMeta& metadata, const std::optional<Spec>& spec);
   void remove(const kube::ObjectKey& key);
   // The refreshers created before `r` on its region and cluster that select one of `groups` too,
-  // in the order they came; at most `limit` (decide() names the first).
+  // in namespace/name order; at most `limit` (decide() names the first).
   std::vector<Peer> overlapping(const AmiRefresher& r, const std::vector<GroupObservation>& groups,
                                 size_t limit = 1) const;
 
