@@ -144,5 +144,35 @@ TEST_F(CanaryE2e, SelfManagedCanaryIsCheckedThroughItsInstances) {
   EXPECT_EQ(canary()->nodegroups, std::vector<std::string>{std::string(kSelfManagedAsg)});
 }
 
+// Checking the canary needs ec2:DescribeInstances: denied, the refresher says so on Ready
+// (AWSAccessDenied naming the action, one Warning Event), the canary is not passed on a guess and
+// no other group starts; allowed again, the canary goes on to pass.
+TEST_F(CanaryE2e, DeniedInstanceLookupIsShownAndHoldsTheRestBack) {
+  aws_.setEksAutoCompleteAfter(1);
+  ASSERT_NO_FATAL_FAILURE(addCanaryGroup());
+  ASSERT_TRUE(aws_.denyOperation("ec2:DescribeInstances").has_value());
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(
+      applySampleWith(R"({"rollout":{"canary":{"nodegroups":["canary-*"]},"soak":"1s"},)"
+                      R"("timeOuts":{"controllerTimer":"1s"}})"));
+
+  ASSERT_TRUE(eventually([&] {
+    auto c = condition("Ready");
+    return c && c->reason == "AWSAccessDenied";
+  })) << "the denied DescribeInstances was not shown";
+  EXPECT_NE(condition("Ready")->message.find("ec2:DescribeInstances"), std::string::npos)
+      << condition("Ready")->message;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(eventCount("AWSAccessDenied"), 1);
+  ASSERT_EQ(aws_.eksUpdates().size(), 1U) << "only the canary may have started";
+  EXPECT_EQ(aws_.eksUpdates()[0].nodegroup, "canary-a");
+  EXPECT_EQ(versionCount(aws_, kUpdateLt), 1U);
+
+  aws_.clearFaults();
+  ASSERT_TRUE(eventually([&] { return ready(); }, std::chrono::seconds(30)))
+      << "never recovered once DescribeInstances was allowed";
+  EXPECT_EQ(canary()->phase, kCanaryPassed);
+}
+
 }  // namespace
 }  // namespace opsy::ami_refresh
