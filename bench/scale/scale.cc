@@ -106,12 +106,28 @@ std::string builderJson(const std::string& name, int period_s) {
       l.packer_repo, l.packer_repo_branch);
 }
 
-std::string refresherJson(const std::string& name, const std::string& cluster, int period_s) {
+// Each cluster's groups are rolled by one refresher each: N refreshers need N / G clusters.
+int clustersFor(const ScaleOptions& o) {
+  return std::max(1, (o.n + o.groups - 1) / o.groups);
+}
+
+std::string groupName(int g) {
+  return fmt::format("ng-{}", g);
+}
+
+// `exclude` names every group of the cluster but the one this refresher rolls: refreshers that
+// select a group in common would stand in each other's way (the later ones Stalled as Conflict).
+std::string refresherJson(const std::string& name, const std::string& cluster, int period_s,
+                          const std::vector<std::string>& exclude = {}) {
+  std::string excluded;
+  for (const std::string& group : exclude) {
+    excluded += fmt::format("{}\"{}\"", excluded.empty() ? "" : ",", group);
+  }
   return fmt::format(
       R"({{"apiVersion":"{}","kind":"AMIRefresher","metadata":{{"name":"{}","namespace":"{}"}},)"
       R"("spec":{{"region":"{}","amiFilters":{},"clusterName":"{}","expiresIn":"48h",)"
-      R"("timeOuts":{{"controllerTimer":"{}s"}}}}}})",
-      kApiVersion, name, kNamespace, kRegion, filtersJson(), cluster, period_s);
+      R"("exclude":[{}],"timeOuts":{{"controllerTimer":"{}s"}}}}}})",
+      kApiVersion, name, kNamespace, kRegion, filtersJson(), cluster, excluded, period_s);
 }
 
 // Records when each Job reached the fake's runner (the fake calls it on its timer thread right
@@ -287,6 +303,9 @@ class Run {
     }
     say("idle window");
     idleWindow();
+    if (o_.world == ScaleWorld::Steady) {
+      countNotReady();
+    }
     if (o_.latency_samples > 0 && o_.world == ScaleWorld::Steady) {
       say("latency");
       latency();
@@ -377,6 +396,32 @@ class Run {
     return true;
   }
 
+  // At idle every resource of the steady world is Ready: one that is not (Stalled by a conflict,
+  // a denied call) is idle for the wrong reason, so the run counts them by the Ready reason.
+  void countNotReady() {
+    const char* kind =
+        o_.controller == ScaleController::PackerBuilder ? "PackerBuilder" : "AMIRefresher";
+    for (const std::string& json : kube_->listObjects(kApiVersion, kind, kNamespace)) {
+      auto doc = t::parseJson(json);
+      std::string reason = "no Ready condition";
+      const t::JsonValue* conditions =
+          doc ? rapidjson::Pointer("/status/conditions").Get(*doc) : nullptr;
+      if (conditions != nullptr && conditions->IsArray()) {
+        for (const t::JsonValue& c : conditions->GetArray()) {
+          if (c.HasMember("type") && c["type"] == "Ready") {
+            const bool is_true = c.HasMember("status") && c["status"] == "True";
+            reason = is_true                                           ? ""
+                     : c.HasMember("reason") && c["reason"].IsString() ? c["reason"].GetString()
+                                                                       : "Ready not True";
+          }
+        }
+      }
+      if (!reason.empty()) {
+        ++r_.not_ready[reason];
+      }
+    }
+  }
+
   // When a run fails, the first few resources as the controller left them, for a look at why.
   void keepResources() {
     if (remove_dir_) {
@@ -453,7 +498,7 @@ class Run {
                     .creation_date = formatRfc3339Millis(built),
                     .tags = t::TagMap(tags.begin(), tags.end())});
     const std::string running = o_.world == ScaleWorld::Steady ? target_ : kOldImage;
-    for (int c = 0; c < o_.clusters; ++c) {
+    for (int c = 0; c < clustersFor(o_); ++c) {
       addCluster(clusterName(c), o_.groups, running);
     }
     if (o_.world == ScaleWorld::Cold) {
@@ -461,8 +506,14 @@ class Run {
       aws_->setEksAutoCompleteAfter(1);
     }
     for (int i = 0; i < o_.n; ++i) {
-      createOrNote(refresherJson(refresherName(i), clusterName(i % o_.clusters),
-                                 static_cast<int>(o_.period.count())));
+      std::vector<std::string> others;
+      for (int g = 0; g < o_.groups; ++g) {
+        if (g != i % o_.groups) {
+          others.push_back(groupName(g));
+        }
+      }
+      createOrNote(refresherJson(refresherName(i), clusterName(i / o_.groups),
+                                 static_cast<int>(o_.period.count()), others));
     }
   }
 
@@ -477,10 +528,10 @@ class Run {
            .versions = {{.version_number = 1,
                          .create_time = "2026-11-01T00:00:00.000Z",
                          .data = {.image_id = image, .instance_type = "m6i.large"}}}});
-      t::FakeNodegroup ng{.cluster = cluster, .name = fmt::format("ng-{}", g)};
+      t::FakeNodegroup ng{.cluster = cluster, .name = groupName(g)};
       ng.launch_template = t::FakeLaunchTemplateRef{.id = lt, .version = "1"};
       aws_->addNodegroup(std::move(ng));
-      groups_.push_back({cluster, fmt::format("ng-{}", g)});
+      groups_.push_back({cluster, groupName(g)});
     }
   }
 
@@ -809,16 +860,14 @@ std::string toString(ScaleWorld w) {
 
 ScaleResult runScale(const ScaleOptions& given) {
   ScaleOptions options = given;
-  // A cluster nobody watches would never be rolled: with fewer refreshers than clusters, one
-  // cluster each.
-  options.clusters = std::max(1, std::min(options.clusters, options.n));
+  options.groups = std::max(1, options.groups);
   ScaleResult r;
   r.controller = options.controller;
   r.world = options.world;
   r.n = options.n;
   r.period_seconds = static_cast<int>(options.period.count());
   if (options.controller == ScaleController::AmiRefresh) {
-    r.clusters = options.clusters;
+    r.clusters = clustersFor(options);
     r.groups = options.groups;
   }
   Run run(options, r);
@@ -922,6 +971,7 @@ std::string toJson(const std::vector<ScaleResult>& results) {
     w.Double(r.cpu_seconds_per_hour);
     w.Key("metrics_bytes");
     w.Int64(r.metrics_bytes);
+    writeCounts(w, "not_ready", r.not_ready);
     w.EndObject();
     w.Key("latency");
     w.StartObject();
@@ -974,6 +1024,13 @@ std::string formatTable(const std::vector<ScaleResult>& results) {
     std::string aws;
     for (const auto& [k, v] : r.aws) {
       aws += fmt::format(" {}={}", k, v);
+    }
+    std::string not_ready;
+    for (const auto& [k, v] : r.not_ready) {
+      not_ready += fmt::format(" {}={}", k, v);
+    }
+    if (!not_ready.empty()) {
+      aws += "\n  not Ready at idle:" + not_ready;
     }
     out += fmt::format(
         "{} {} N={}{}{}\n  kube:{}\n  aws:{}\n", toString(r.controller), toString(r.world), r.n,

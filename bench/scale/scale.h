@@ -35,8 +35,8 @@ struct ScaleOptions {
   std::string binary;
   // The repository root (for crds/).
   std::string source_dir;
-  // Refreshers: resource i watches cluster i % clusters; each cluster has `groups` node groups.
-  int clusters = 4;
+  // Refreshers: each cluster has `groups` node groups, each rolled by its own refresher (the
+  // others excluded): refresher i rolls group i % groups of cluster i / groups.
   int groups = 3;
   // Resources created into the idle world to time CR -> Job (builders) or CR -> first
   // UpdateNodegroupVersion (refreshers); 0 skips it.
@@ -99,6 +99,8 @@ struct ScaleResult {
   int threads = 0;
   double cpu_seconds_per_hour = 0;
   long metrics_bytes = 0;
+  // Steady world, at idle: resources whose Ready condition is not True, by its reason.
+  Counts not_ready;
 
   // CR -> Job (builders) / CR -> first UpdateNodegroupVersion (refreshers), milliseconds.
   std::vector<double> latencies_ms;

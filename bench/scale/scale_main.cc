@@ -59,7 +59,6 @@ int main(int argc, char** argv) {
   std::vector<std::string> ns;
   int period = 10;
   int large_n_period = 60;
-  int clusters = 4;
   int groups = 3;
   int latency_samples = 50;
   int idle_timeout = 240;
@@ -81,8 +80,9 @@ int main(int argc, char** argv) {
   flags.addInt("large-n-period", &large_n_period,
                "Seconds: the controllerTimer and idle window for N above 1000 (at 10 s a "
                "controller cannot get through 10,000 resources in one period); 0 = --period.");
-  flags.addInt("clusters", &clusters, "Refreshers: clusters the N refreshers are spread over.");
-  flags.addInt("groups", &groups, "Refreshers: node groups per cluster.");
+  flags.addInt("groups", &groups,
+               "Refreshers: node groups per cluster, each rolled by its own refresher (N "
+               "refreshers: N / groups clusters).");
   flags.addInt("latency-samples", &latency_samples,
                "Resources created into the steady world to time CR -> Job (0 skips it).");
   flags.addInt("idle-timeout", &idle_timeout,
@@ -125,8 +125,8 @@ int main(int argc, char** argv) {
   if (ns.empty()) {
     ns = {"1", "100", "1000", "10000"};
   }
-  if (period < 1 || clusters < 1 || groups < 1) {
-    return usageError("--period, --clusters and --groups must be at least 1");
+  if (period < 1 || groups < 1) {
+    return usageError("--period and --groups must be at least 1");
   }
 
   ::signal(SIGINT, interrupted);
@@ -175,7 +175,6 @@ int main(int argc, char** argv) {
             .period = std::chrono::seconds(run_period),
             .binary = binary,
             .source_dir = source_dir,
-            .clusters = clusters,
             .groups = groups,
             .latency_samples = latency_samples,
             .restart = restart,

@@ -27,7 +27,6 @@ ScaleResult runSteady(ScaleController controller) {
       .period = std::chrono::seconds(4),
       .binary = std::string(OPSY_BINARY_DIR) + "/" + name + "-controller/" + name + "-controller",
       .source_dir = std::string(OPSY_TEST_DATA_DIR) + "/../..",
-      .clusters = 4,
       .groups = 3,
       .latency_samples = 0,
       .restart = true,
@@ -56,10 +55,12 @@ TEST(ScaleSmoke, SteadyBuildersIdlePeriodCostsNoKubeCallsAndTwoImageLookupsPerRe
   EXPECT_EQ(r.kube_reads, 0);
   EXPECT_EQ(r.kube_writes, 0);
   EXPECT_LE(r.describe_images_max_per_region, 2);
+  EXPECT_TRUE(r.not_ready.empty())
+      << "builders idle but not Ready, e.g. " << r.not_ready.begin()->first;
 }
 
-// The same for ami-refresh-controller with 100 refreshers over 4 clusters whose groups all run
-// the target image.
+// The same for ami-refresh-controller with 100 refreshers, three to a cluster (one per node
+// group), whose groups all run the target image.
 TEST(ScaleSmoke, SteadyRefreshersIdlePeriodCostsNoKubeCallsAndTwoImageLookupsPerRegion) {
   ScaleResult r = runSteady(ScaleController::AmiRefresh);
   ASSERT_EQ(r.error, "");
@@ -68,6 +69,11 @@ TEST(ScaleSmoke, SteadyRefreshersIdlePeriodCostsNoKubeCallsAndTwoImageLookupsPer
   EXPECT_EQ(r.kube_reads, 0);
   EXPECT_EQ(r.kube_writes, 0);
   EXPECT_LE(r.describe_images_max_per_region, 2);
+  // The refreshers of one cluster share its reads: one ListNodegroups and G DescribeNodegroup per
+  // cluster and period, and the two image lookups of the region.
+  EXPECT_LE(r.aws_calls, static_cast<long>(r.clusters) * (r.groups + 1) + 2);
+  EXPECT_TRUE(r.not_ready.empty())
+      << "refreshers idle but not Ready, e.g. " << r.not_ready.begin()->first;
 }
 
 }  // namespace
