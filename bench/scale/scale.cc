@@ -111,6 +111,12 @@ int clustersFor(const ScaleOptions& o) {
   return std::max(1, (o.n + o.groups - 1) / o.groups);
 }
 
+// The last cluster has only as many groups as refreshers are left for it: a group nobody rolls
+// would keep the cold world from converging.
+int groupsIn(const ScaleOptions& o, int cluster) {
+  return std::min(o.groups, o.n - cluster * o.groups);
+}
+
 std::string groupName(int g) {
   return fmt::format("ng-{}", g);
 }
@@ -499,7 +505,7 @@ class Run {
                     .tags = t::TagMap(tags.begin(), tags.end())});
     const std::string running = o_.world == ScaleWorld::Steady ? target_ : kOldImage;
     for (int c = 0; c < clustersFor(o_); ++c) {
-      addCluster(clusterName(c), o_.groups, running);
+      addCluster(clusterName(c), groupsIn(o_, c), running);
     }
     if (o_.world == ScaleWorld::Cold) {
       // Updates finish on the controller's first look at them, so a rollout takes a few periods.
@@ -507,7 +513,7 @@ class Run {
     }
     for (int i = 0; i < o_.n; ++i) {
       std::vector<std::string> others;
-      for (int g = 0; g < o_.groups; ++g) {
+      for (int g = 0; g < groupsIn(o_, i / o_.groups); ++g) {
         if (g != i % o_.groups) {
           others.push_back(groupName(g));
         }
