@@ -1086,6 +1086,50 @@ TEST_F(PackerBuilderRetentionE2eTest, ImageALaunchTemplateVersionUsesIsKeptWithT
   EXPECT_TRUE(aws_->image(built_[0]).has_value());
 }
 
+// Crash safety: snapshots marked delete-after-deregister whose image is gone (a controller killed
+// between DeregisterImage and DeleteSnapshot) are deleted by the next pass; a marked snapshot of
+// another builder, and one whose image is still registered, are left alone.
+TEST_F(PackerBuilderRetentionE2eTest, SnapshotsAnInterruptedDeletionLeftAreDeleted) {
+  aws::Tags mine =
+      ami::lineageTags({.cluster_name = "opsy-gitops",
+                        .created_by = kBuilder,
+                        .packer_repo = "https://github.com/ibeify/eks-node-group-ami-refresh",
+                        .packer_repo_branch = "main"});
+  aws::Tags others = mine;
+  others[std::string(ami::kTagCreatedBy)] = "another-builder";
+  auto marked = [](aws::Tags tags, const std::string& image) {
+    tags[std::string(ami::kTagDeleteAfterDeregister)] = image;
+    return TagMap(tags.begin(), tags.end());
+  };
+  aws_->addSnapshot(
+      FakeSnapshot{.id = "snap-0aaaaaaaaaaaaaaa1", .tags = marked(mine, "ami-0dddddddddddddddd")});
+  aws_->addSnapshot(FakeSnapshot{.id = "snap-0aaaaaaaaaaaaaaa2",
+                                 .tags = marked(others, "ami-0dddddddddddddddd")});
+  // Marked, but another registered image (a copy, say) uses it too.
+  aws_->addSnapshot(
+      FakeSnapshot{.id = "snap-0aaaaaaaaaaaaaaa3", .tags = marked(mine, "ami-0dddddddddddddddd")});
+  aws_->addImage({.id = "ami-0eeeeeeeeeeeeeee1",
+                  .name = "opsy-registered",
+                  .snapshot_ids = {"snap-0aaaaaaaaaaaaaaa3"}});
+  startController();
+  applySample();
+  ASSERT_NO_FATAL_FAILURE(buildImages(1));
+  ASSERT_TRUE(waitFor([&] { return !aws_->snapshot("snap-0aaaaaaaaaaaaaaa1").has_value(); }, 10s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  EXPECT_TRUE(aws_->snapshot("snap-0aaaaaaaaaaaaaaa2").has_value());
+  EXPECT_TRUE(aws_->snapshot("snap-0aaaaaaaaaaaaaaa3").has_value());
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return retentionList("keptSnapshots", "snapshotId") ==
+               std::vector<std::string>{"snap-0aaaaaaaaaaaaaaa3"};
+      },
+      10s))
+      << toJson(builder());
+  EXPECT_THAT(retentionList("keptSnapshots", "reason").front(),
+              ::testing::HasSubstr("ami-0eeeeeeeeeeeeeee1"));
+}
+
 // A denied ec2:DeregisterImage shows as Ready=False AWSAccessDenied naming the action, deletes
 // nothing, and does not stop the builder: a new base image still gets built.
 TEST_F(PackerBuilderRetentionE2eTest, DeniedDeregisterIsShownAndBuildingGoesOn) {
