@@ -223,6 +223,19 @@ void encodeStatus(const PackerBuilderStatus& s, json::Value& out, json::Alloc& a
   }
 }
 
+// Adds null to `body` for each member `old` has and `body` lacks, in nested objects too (a merge
+// patch merges objects member by member, so a member left out would stay); lists are replaced.
+void nullRemoved(json::Value& body, const json::Value& old, json::Alloc& a) {
+  for (const auto& m : old.GetObject()) {
+    auto it = body.FindMember(m.name);
+    if (it == body.MemberEnd()) {
+      body.AddMember(json::Value(m.name, a), json::Value(rapidjson::kNullType), a);
+    } else if (it->value.IsObject() && m.value.IsObject()) {
+      nullRemoved(it->value, m.value, a);
+    }
+  }
+}
+
 }  // namespace
 
 const kube::Resource& packerBuilderResource() {
@@ -331,11 +344,7 @@ std::string statusMergePatch(const PackerBuilderStatus& before, const PackerBuil
   encodeStatus(after, body, a);
   json::Value old;
   encodeStatus(before, old, a);
-  for (const auto& m : old.GetObject()) {
-    if (!body.HasMember(m.name)) {
-      body.AddMember(json::Value(m.name, a), json::Value(rapidjson::kNullType), a);
-    }
-  }
+  nullRemoved(body, old, a);
   doc.AddMember("status", body, a);
   return json::writeJson(doc);
 }

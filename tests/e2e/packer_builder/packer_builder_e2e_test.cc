@@ -983,7 +983,7 @@ class PackerBuilderRetentionE2eTest : public PackerBuilderE2eTest {
     }
   }
 
-  // status.retention.<list>[].<field> as a list.
+  // status.retention.<list>[].<field> as a list (the items themselves for a list of strings).
   std::vector<std::string> retentionList(const char* list, const char* field) {
     std::vector<std::string> out;
     Json b = builder();
@@ -991,7 +991,11 @@ class PackerBuilderRetentionE2eTest : public PackerBuilderE2eTest {
         rapidjson::Pointer((std::string("/status/retention/") + list).c_str()).Get(b);
     if (items != nullptr && items->IsArray()) {
       for (const JsonValue& item : items->GetArray()) {
-        out.push_back(stringAt(item, {field}));
+        if (item.IsString()) {
+          out.push_back(item.GetString());  // a list of strings (`field` unused)
+        } else {
+          out.push_back(stringAt(item, {field}));
+        }
       }
     }
     return out;
@@ -1084,6 +1088,36 @@ TEST_F(PackerBuilderRetentionE2eTest, ImageALaunchTemplateVersionUsesIsKeptWithT
   std::this_thread::sleep_for(3s);  // more passes see the same reason
   EXPECT_EQ(eventCount("ImageKept"), 1) << controllerLog();
   EXPECT_TRUE(aws_->image(built_[0]).has_value());
+}
+
+// Plan mode lists in status.retention.wouldDelete what Apply would delete and deletes nothing;
+// switching the builder to Apply deletes exactly those.
+TEST_F(PackerBuilderRetentionE2eTest, PlanListsWhatApplyThenDeletes) {
+  auto doc = parseJson(sample_);
+  ASSERT_TRUE(doc.has_value());
+  rapidjson::Pointer("/spec/retention/mode").Set(*doc, "Plan");
+  sample_ = toJson(*doc);
+  startController();
+  applySample();
+  ASSERT_NO_FATAL_FAILURE(buildImages(3));
+  ASSERT_TRUE(waitFor(
+      [&] { return retentionList("wouldDelete", "") == std::vector<std::string>{built_[0]}; }, 10s))
+      << toJson(builder());
+  std::this_thread::sleep_for(3s);  // more passes
+  EXPECT_TRUE(aws_->image(built_[0]).has_value());
+  EXPECT_TRUE(aws_->snapshot(snapshots_[0]).has_value());
+  EXPECT_EQ(aws_->callCount("ec2", "DeregisterImage"), 0);
+  EXPECT_EQ(aws_->callCount("ec2", "DeleteSnapshot"), 0);
+
+  Json b = builder();
+  rapidjson::Pointer("/spec/retention/mode").Set(b, "Apply");
+  ASSERT_TRUE(kube_->updateObject(toJson(b)));
+  ASSERT_TRUE(waitFor([&] { return !aws_->image(built_[0]).has_value(); }, 10s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  EXPECT_TRUE(aws_->image(built_[1]).has_value());
+  ASSERT_TRUE(waitFor([&] { return retentionList("wouldDelete", "").empty(); }, 10s))
+      << toJson(builder());
 }
 
 // Crash safety: snapshots marked delete-after-deregister whose image is gone (a controller killed

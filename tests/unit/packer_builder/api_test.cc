@@ -203,5 +203,18 @@ TEST(PackerBuilderApi, MergePatchClearsRemovedFields) {
   EXPECT_THAT(patch, HasSubstr(R"("jobStatus":"failed")"));
 }
 
+// Inside status.retention too: a list the new status no longer has (wouldDelete once the builder
+// leaves Plan mode) is nulled, since a merge patch would otherwise keep it.
+TEST(PackerBuilderApi, MergePatchClearsRemovedRetentionFields) {
+  PackerBuilderStatus before;
+  before.retention.would_delete = {"ami-1"};
+  before.retention.message = "Plan";
+  PackerBuilderStatus after;
+  after.retention.message = "Apply";
+  std::string patch = statusMergePatch(before, after);
+  EXPECT_THAT(patch, HasSubstr(R"("retention":{"message":"Apply","wouldDelete":null})"));
+  EXPECT_THAT(statusMergePatch(before, PackerBuilderStatus{}), HasSubstr(R"("retention":null)"));
+}
+
 }  // namespace
 }  // namespace opsy::packer_builder
