@@ -95,6 +95,102 @@ Result<NotifierSpec> readNotifier(const Fields& spec) {
   return notify::parseNotifierConfig(json::writeJson(notifier->value()), notifier->path());
 }
 
+Result<std::optional<RetentionSpec>> readRetention(const Fields& spec) {
+  OPSY_ASSIGN_OR_RETURN(std::optional<Fields> retention, spec.object("retention"));
+  if (!retention) {
+    return std::optional<RetentionSpec>();
+  }
+  RetentionSpec r;
+  OPSY_ASSIGN_OR_RETURN(r.keep_last, retention->optInt("keepLast", 0, 1000));
+  OPSY_ASSIGN_OR_RETURN(r.delete_after, retention->optDuration("deleteAfter"));
+  OPSY_ASSIGN_OR_RETURN(r.delete_snapshots, retention->boolOr("deleteSnapshots", true));
+  OPSY_ASSIGN_OR_RETURN(std::optional<std::string> mode, retention->optString("mode"));
+  if (mode && *mode != "Apply" && *mode != "Plan") {
+    return fieldError(retention->path("mode"),
+                      fmt::format("\"{}\" is neither Apply nor Plan", *mode));
+  }
+  r.plan = mode && *mode == "Plan";
+  if (!r.keep_last && !r.delete_after) {
+    return fieldError(retention->path(),
+                      "needs keepLast, deleteAfter or both (which deprecated images to delete)");
+  }
+  return std::optional<RetentionSpec>(r);
+}
+
+void encodeRetention(const RetentionStatus& r, json::Value& out, json::Alloc& a) {
+  out.SetObject();
+  if (!r.kept.empty()) {
+    json::Value list(rapidjson::kArrayType);
+    for (const RetentionStatus::Kept& k : r.kept) {
+      json::Value item(rapidjson::kObjectType);
+      json::setString(item, "imageId", k.image_id, a);
+      json::setString(item, "reason", k.reason, a);
+      list.PushBack(item, a);
+    }
+    json::setMember(out, "kept", std::move(list), a);
+  }
+  if (!r.deleted.empty()) {
+    json::Value list(rapidjson::kArrayType);
+    for (const RetentionStatus::Deleted& d : r.deleted) {
+      json::Value item(rapidjson::kObjectType);
+      json::setString(item, "imageId", d.image_id, a);
+      if (!d.snapshots.empty()) {
+        json::setMember(item, "snapshots", json::jsonStrings(d.snapshots, a), a);
+      }
+      json::setOptTime(item, "at", d.at, a);
+      list.PushBack(item, a);
+    }
+    json::setMember(out, "deleted", std::move(list), a);
+  }
+  if (!r.would_delete.empty()) {
+    json::setMember(out, "wouldDelete", json::jsonStrings(r.would_delete, a), a);
+  }
+  if (!r.kept_snapshots.empty()) {
+    json::Value list(rapidjson::kArrayType);
+    for (const RetentionStatus::KeptSnapshot& k : r.kept_snapshots) {
+      json::Value item(rapidjson::kObjectType);
+      json::setString(item, "snapshotId", k.snapshot_id, a);
+      json::setString(item, "reason", k.reason, a);
+      list.PushBack(item, a);
+    }
+    json::setMember(out, "keptSnapshots", std::move(list), a);
+  }
+  json::setOptString(out, "message", r.message, a);
+}
+
+RetentionStatus decodeRetention(const json::Value& v) {
+  RetentionStatus r;
+  if (!v.IsObject()) {
+    return r;
+  }
+  auto objects = [&](std::string_view key) {
+    std::vector<const json::Value*> out;
+    const json::Value* list = json::member(v, key);
+    if (list != nullptr && list->IsArray()) {
+      for (const json::Value& item : list->GetArray()) {
+        if (item.IsObject()) {
+          out.push_back(&item);
+        }
+      }
+    }
+    return out;
+  };
+  for (const json::Value* item : objects("kept")) {
+    r.kept.push_back({json::stringOr(*item, "imageId"), json::stringOr(*item, "reason")});
+  }
+  for (const json::Value* item : objects("deleted")) {
+    r.deleted.push_back({json::stringOr(*item, "imageId"), json::strings(*item, "snapshots"),
+                         json::optTime(*item, "at")});
+  }
+  r.would_delete = json::strings(v, "wouldDelete");
+  for (const json::Value* item : objects("keptSnapshots")) {
+    r.kept_snapshots.push_back(
+        {json::stringOr(*item, "snapshotId"), json::stringOr(*item, "reason")});
+  }
+  r.message = json::stringOr(v, "message");
+  return r;
+}
+
 void encodeStatus(const PackerBuilderStatus& s, json::Value& out, json::Alloc& a) {
   out.SetObject();
   json::setOptString(out, "state", s.state, a);
@@ -120,6 +216,24 @@ void encodeStatus(const PackerBuilderStatus& s, json::Value& out, json::Alloc& a
   json::setOptString(out, "lastRunSecurityGroupID", s.last_run_security_group_id, a);
   json::setOptString(out, "lastRunKeyPair", s.last_run_key_pair, a);
   json::setOptTime(out, "expiresAt", s.expires_at, a);
+  if (!s.retention.empty()) {
+    json::Value retention;
+    encodeRetention(s.retention, retention, a);
+    json::setMember(out, "retention", std::move(retention), a);
+  }
+}
+
+// Adds null to `body` for each member `old` has and `body` lacks, in nested objects too (a merge
+// patch merges objects member by member, so a member left out would stay); lists are replaced.
+void nullRemoved(json::Value& body, const json::Value& old, json::Alloc& a) {
+  for (const auto& m : old.GetObject()) {
+    auto it = body.FindMember(m.name);
+    if (it == body.MemberEnd()) {
+      body.AddMember(json::Value(m.name, a), json::Value(rapidjson::kNullType), a);
+    } else if (it->value.IsObject() && m.value.IsObject()) {
+      nullRemoved(it->value, m.value, a);
+    }
+  }
 }
 
 }  // namespace
@@ -174,6 +288,7 @@ Result<PackerBuilderSpec> parseSpec(const kube::Object& obj) {
     }
   }
   OPSY_ASSIGN_OR_RETURN(out.builder, readBuilder(spec));
+  OPSY_ASSIGN_OR_RETURN(out.retention, readRetention(spec));
   return out;
 }
 
@@ -209,6 +324,9 @@ PackerBuilderStatus parseStatus(const kube::Object& obj) {
   s.last_run_security_group_id = json::stringOr(doc, "lastRunSecurityGroupID");
   s.last_run_key_pair = json::stringOr(doc, "lastRunKeyPair");
   s.expires_at = json::optTime(doc, "expiresAt");
+  if (const json::Value* retention = json::member(doc, "retention")) {
+    s.retention = decodeRetention(*retention);
+  }
   return s;
 }
 
@@ -226,11 +344,7 @@ std::string statusMergePatch(const PackerBuilderStatus& before, const PackerBuil
   encodeStatus(after, body, a);
   json::Value old;
   encodeStatus(before, old, a);
-  for (const auto& m : old.GetObject()) {
-    if (!body.HasMember(m.name)) {
-      body.AddMember(json::Value(m.name, a), json::Value(rapidjson::kNullType), a);
-    }
-  }
+  nullRemoved(body, old, a);
   doc.AddMember("status", body, a);
   return json::writeJson(doc);
 }

@@ -12,6 +12,7 @@
 //                             statusMergePatch(status), {});
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -77,6 +78,17 @@ struct BuilderSpec {
   std::vector<std::string> deprecations;
 };
 
+// spec.retention: which deprecated images of this builder are deleted (docs/lifecycle.md).
+struct RetentionSpec {
+  // Keep the newest N deprecated images (the active image is not counted); unset: no count rule.
+  std::optional<int> keep_last;
+  // Delete a deprecated image deprecated longer than this; unset: no age rule.
+  std::optional<Duration> delete_after;
+  bool delete_snapshots = true;
+  // mode: Plan lists what Apply would delete (status.retention.wouldDelete) and deletes nothing.
+  bool plan = false;
+};
+
 struct PackerBuilderSpec {
   std::vector<aws::Filter> ami_filters;
   std::string cluster_name;
@@ -86,6 +98,7 @@ struct PackerBuilderSpec {
   NotifierSpec notifier;
   GitSyncSpec git_sync;
   BuilderSpec builder;
+  std::optional<RetentionSpec> retention;  // absent: images are never deleted
 };
 
 // status.state values.
@@ -99,6 +112,43 @@ inline constexpr std::string_view kStateStalled = "Stalled";
 inline constexpr std::string_view kRunRunning = "running";
 inline constexpr std::string_view kRunCompleted = "completed";
 inline constexpr std::string_view kRunFailed = "failed";
+
+// status.retention: what the last retention pass found.
+struct RetentionStatus {
+  struct Kept {
+    std::string image_id;
+    std::string reason;
+    bool operator==(const Kept&) const = default;
+  };
+  struct Deleted {
+    std::string image_id;
+    std::vector<std::string> snapshots;
+    std::optional<TimePoint> at;
+    bool operator==(const Deleted&) const = default;
+  };
+  struct KeptSnapshot {
+    std::string snapshot_id;
+    std::string reason;
+    bool operator==(const KeptSnapshot&) const = default;
+  };
+  // Images the rules would delete that are still in use, with why.
+  std::vector<Kept> kept;
+  // What the last pass that deleted anything deleted (at most kMaxRetentionDeleted).
+  std::vector<Deleted> deleted;
+  // Plan mode: what Apply would delete now.
+  std::vector<std::string> would_delete;
+  // Snapshots of deregistered images that another registered image still uses.
+  std::vector<KeptSnapshot> kept_snapshots;
+  std::string message;
+
+  bool empty() const {
+    return kept.empty() && deleted.empty() && would_delete.empty() && kept_snapshots.empty() &&
+           message.empty();
+  }
+  bool operator==(const RetentionStatus&) const = default;
+};
+
+inline constexpr std::size_t kMaxRetentionDeleted = 20;
 
 struct PackerBuilderStatus {
   std::string state;
@@ -119,6 +169,7 @@ struct PackerBuilderStatus {
   std::string last_run_security_group_id;
   std::string last_run_key_pair;
   std::optional<TimePoint> expires_at;
+  RetentionStatus retention;
 
   bool operator==(const PackerBuilderStatus&) const = default;
 };

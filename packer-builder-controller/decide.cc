@@ -38,6 +38,7 @@ struct Ctx {
   std::optional<Duration> requeue_after;
   std::optional<Error> retry;
   std::optional<controller::Failure> failure;
+  std::optional<std::vector<std::string>> read_retention;
   // Writes c.status.conditions; set once the status is.
   std::optional<kube::ConditionWriter> conditions;
 };
@@ -354,7 +355,179 @@ void deprecateOthers(Ctx& c, const std::string& keep_id) {
     event(c, kube::EventType::Normal, "ImageDeprecated", "Deprecate",
           fmt::format("{} deprecated: {} is the active image", id, keep_id));
   }
+  // With retention, EC2 learns too (its own DeprecationTime, which deleteAfter counts from). It
+  // refuses a time in the past and keeps whole minutes: the next minute but one.
+  std::optional<SetDeprecationTime> deprecation;
+  if (c.spec->retention && !c.o.retention_failure) {
+    deprecation = SetDeprecationTime{
+        .image_ids = action.image_ids,
+        .at = std::chrono::ceil<std::chrono::minutes>(c.now) + std::chrono::minutes(1)};
+  }
   c.pre.push_back(std::move(action));
+  if (deprecation) {
+    c.pre.push_back(std::move(*deprecation));
+  }
+}
+
+std::string retentionRules(const RetentionSpec& r) {
+  std::vector<std::string> rules;
+  if (r.keep_last) {
+    rules.push_back(fmt::format("keepLast {}", *r.keep_last));
+  }
+  if (r.delete_after) {
+    rules.push_back(fmt::format("deleteAfter {}", formatDuration(*r.delete_after)));
+  }
+  return fmt::format("{}", fmt::join(rules, ", "));
+}
+
+const RetentionStatus::Kept* findKept(const RetentionStatus& r, const std::string& image_id) {
+  for (const RetentionStatus::Kept& k : r.kept) {
+    if (k.image_id == image_id) {
+      return &k;
+    }
+  }
+  return nullptr;
+}
+
+// Snapshots of deregistered images that a pass deletes now: marked ones whose image is gone and
+// that no registered image uses. Returns the deletions by image; the others are kept in `next`.
+std::map<std::string, std::vector<std::string>> sweepSnapshots(Ctx& c,
+                                                               const RetentionObservation& seen,
+                                                               RetentionStatus& next) {
+  std::map<std::string, std::vector<std::string>> by_image;
+  for (const aws::Snapshot& snap : seen.marked_snapshots) {
+    auto marker = snap.tags.find(std::string(ami::kTagDeleteAfterDeregister));
+    const std::string image_id = marker != snap.tags.end() ? marker->second : "";
+    const bool registered =
+        std::any_of(c.o.managed.begin(), c.o.managed.end(), [&](const aws::Image& i) {
+          return !image_id.empty() && i.id == image_id && i.state != aws::ImageState::Deregistered;
+        });
+    if (registered) {
+      continue;  // its image's deletion deletes it
+    }
+    if (auto user = seen.snapshot_users.find(snap.id); user != seen.snapshot_users.end()) {
+      next.kept_snapshots.push_back(
+          {snap.id, fmt::format("image {} still uses it; it is deleted once that image is "
+                                "deregistered",
+                                user->second)});
+      continue;
+    }
+    by_image[image_id].push_back(snap.id);
+  }
+  return by_image;
+}
+
+// One retention pass (spec.retention, docs/lifecycle.md), in a steady builder whose active image
+// is `active`: deprecated images the rules select are deleted unless something still uses them
+// (Plan: listed). What EC2 and Auto Scaling say about them is read only when a pass is due.
+void retain(Ctx& c, const aws::Image& active) {
+  if (!c.spec->retention) {
+    c.status.retention = {};
+    return;
+  }
+  if (c.o.retention_failure) {
+    return;  // finish() shows it; status.retention stays as the last pass left it
+  }
+  const RetentionSpec& r = *c.spec->retention;
+  std::vector<const aws::Image*> doomed = retentionCandidates(r, c.o.managed, active.id, c.now);
+  if (!c.o.retention) {
+    std::vector<std::string> ids;
+    for (const aws::Image* image : doomed) {
+      ids.push_back(image->id);
+    }
+    c.read_retention = std::move(ids);
+    return;
+  }
+  const RetentionObservation& seen = *c.o.retention;
+  const TimePoint at = std::chrono::floor<std::chrono::seconds>(c.now);
+  RetentionStatus next;
+  next.deleted = c.before.retention.deleted;
+  std::vector<RetentionStatus::Deleted> deleted_now;
+  std::size_t images_deleted = 0;
+  bool more = false;
+  // Oldest first, so a pass that hits the cap deletes the oldest.
+  for (auto it = doomed.rbegin(); it != doomed.rend(); ++it) {
+    const aws::Image& image = **it;
+    if (auto use = seen.in_use.find(image.id); use != seen.in_use.end()) {
+      next.kept.push_back({image.id, use->second});
+      const RetentionStatus::Kept* before = findKept(c.before.retention, image.id);
+      if (before == nullptr || before->reason != use->second) {
+        event(c, kube::EventType::Normal, "ImageKept", "Retain",
+              fmt::format("{} kept: {}", image.id, use->second));
+      }
+      continue;
+    }
+    if (r.plan) {
+      next.would_delete.push_back(image.id);
+      continue;
+    }
+    if (images_deleted >= kMaxDeletionsPerPass) {
+      more = true;
+      continue;
+    }
+    ++images_deleted;
+    DeleteImage action{.image_id = image.id};
+    if (r.delete_snapshots && !image.snapshot_ids.empty()) {
+      action.snapshot_ids = image.snapshot_ids;
+      action.snapshot_marker = ami::lineageTags(lineageOf(c.o.builder, *c.spec));
+      action.snapshot_marker[std::string(ami::kTagDeleteAfterDeregister)] = image.id;
+    }
+    std::optional<TimePoint> since = deprecatedSince(image);
+    event(c, kube::EventType::Normal, "ImageDeleted", "Retain",
+          fmt::format("{} deregistered (deprecated since {}; {}){}", image.id,
+                      since ? formatRfc3339(*since) : "an unknown time", retentionRules(r),
+                      action.snapshot_ids.empty()
+                          ? std::string()
+                          : fmt::format(", snapshots {} deleted", joinList(action.snapshot_ids))));
+    deleted_now.push_back({image.id, action.snapshot_ids, at});
+    c.pre.push_back(std::move(action));
+  }
+  if (!r.plan) {
+    DeleteSnapshots sweep;
+    for (auto& [image_id, snapshots] : sweepSnapshots(c, seen, next)) {
+      event(c, kube::EventType::Normal, "ImageDeleted", "Retain",
+            fmt::format("snapshots {} of deregistered image {} deleted", joinList(snapshots),
+                        image_id.empty() ? "(unknown)" : image_id));
+      sweep.snapshot_ids.insert(sweep.snapshot_ids.end(), snapshots.begin(), snapshots.end());
+      deleted_now.push_back({image_id, std::move(snapshots), at});
+    }
+    if (!sweep.snapshot_ids.empty()) {
+      c.pre.push_back(std::move(sweep));
+    }
+  }
+  if (!deleted_now.empty()) {
+    if (deleted_now.size() > kMaxRetentionDeleted) {
+      deleted_now.resize(kMaxRetentionDeleted);
+    }
+    next.deleted = std::move(deleted_now);
+  }
+  std::size_t deprecated =
+      std::count_if(c.o.managed.begin(), c.o.managed.end(), [&](const aws::Image& i) {
+        return i.id != active.id && ami::tag(i, ami::kTagStatus) == ami::kStatusDeprecated;
+      });
+  if (r.plan) {
+    next.message = fmt::format(
+        "Plan: {} of {} deprecated images would be deleted ({}); {} kept because in use",
+        next.would_delete.size(), deprecated, retentionRules(r), next.kept.size());
+  } else {
+    next.message =
+        fmt::format("{} deprecated images ({}): {} deleted by this pass, {} kept because in use",
+                    deprecated, retentionRules(r), images_deleted, next.kept.size());
+  }
+  // Bounded like the schema says; the message keeps the counts.
+  if (next.kept.size() > 50) {
+    next.kept.resize(50);
+  }
+  if (next.kept_snapshots.size() > 50) {
+    next.kept_snapshots.resize(50);
+  }
+  if (next.would_delete.size() > 200) {
+    next.would_delete.resize(200);
+  }
+  c.status.retention = std::move(next);
+  if (more) {
+    c.requeue_after = kJobAppearPoll;  // the rest in the next pass, soon
+  }
 }
 
 void recordFailure(Ctx& c, const std::string& message, const FinishedBuild* fb) {
@@ -589,6 +762,7 @@ void steady(Ctx& c, const aws::Image& image, const ami::Verdict& verdict,
     timer = std::min(timer, std::chrono::duration_cast<Duration>(*verdict.expires_at - c.now));
   }
   c.requeue_after = clampRequeue(timer);
+  retain(c, image);
 }
 
 void startBuild(Ctx& c, const std::string& base, const std::string& why) {
@@ -694,6 +868,10 @@ Decision finish(Ctx& c) {
       event(c, kube::EventType::Warning, "ExpiresInMinutes", "Validate", warning);
     }
   }
+  if (c.spec != nullptr && c.spec->retention && c.o.retention_failure && !c.failure) {
+    // Retention could not look or act; the builder still builds (docs/lifecycle.md).
+    reportFailure(c, *c.o.retention_failure);
+  }
   Decision d;
   d.actions = std::move(c.pre);
   if (c.status != c.before) {
@@ -722,6 +900,7 @@ Decision finish(Ctx& c) {
   d.requeue_after = c.requeue_after;
   d.retry = std::move(c.retry);
   d.failure = std::move(c.failure);
+  d.read_retention = std::move(c.read_retention);
   return d;
 }
 
@@ -734,6 +913,47 @@ std::vector<std::pair<std::string, std::string>> jobSecrets(const PackerBuilderS
   }
   if (!spec.git_sync.secret.empty()) {
     out.emplace_back(spec.git_sync.secret, "spec.gitSync.secret");
+  }
+  return out;
+}
+
+bool isRetentionAction(const Action& action) {
+  return std::holds_alternative<SetDeprecationTime>(action) ||
+         std::holds_alternative<DeleteImage>(action) ||
+         std::holds_alternative<DeleteSnapshots>(action);
+}
+
+std::optional<TimePoint> deprecatedSince(const aws::Image& image) {
+  return image.deprecation_time ? image.deprecation_time : image.creation_date;
+}
+
+std::vector<const aws::Image*> retentionCandidates(const RetentionSpec& retention,
+                                                   const std::vector<aws::Image>& managed,
+                                                   const std::string& active_id, TimePoint now) {
+  std::vector<const aws::Image*> deprecated;
+  for (const aws::Image& image : managed) {
+    if (image.id != active_id && ami::tag(image, ami::kTagStatus) == ami::kStatusDeprecated &&
+        image.state != aws::ImageState::Deregistered) {
+      deprecated.push_back(&image);
+    }
+  }
+  // Newest first; an image without a creation date counts as the oldest.
+  std::sort(deprecated.begin(), deprecated.end(), [](const aws::Image* a, const aws::Image* b) {
+    if (a->creation_date != b->creation_date) {
+      return a->creation_date > b->creation_date;
+    }
+    return a->id > b->id;
+  });
+  std::vector<const aws::Image*> out;
+  for (std::size_t i = 0; i < deprecated.size(); ++i) {
+    const aws::Image& image = *deprecated[i];
+    const bool beyond_count =
+        retention.keep_last && i >= static_cast<std::size_t>(*retention.keep_last);
+    std::optional<TimePoint> since = deprecatedSince(image);
+    const bool too_old = retention.delete_after && since && now - *since >= *retention.delete_after;
+    if (beyond_count || too_old) {
+      out.push_back(&image);
+    }
   }
   return out;
 }

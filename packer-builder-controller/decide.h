@@ -11,6 +11,7 @@
 //   OPSY_RETURN_IF_ERROR(executor.execute(observed, d));
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -58,6 +59,18 @@ struct FinishedBuild {
   std::optional<aws::Image> image;
 };
 
+// What a retention pass needs to know from EC2 and Auto Scaling, read only once a decision asks
+// for it (Decision::read_retention).
+struct RetentionObservation {
+  // Image id -> why it must stay: an instance that runs it, or a launch template version an Auto
+  // Scaling group (a node group's, too) uses. Only for the images the decision asked about.
+  std::map<std::string, std::string> in_use;
+  // This builder's snapshots marked kTagDeleteAfterDeregister (an image's deletion began).
+  std::vector<aws::Snapshot> marked_snapshots;
+  // Marked snapshot id -> a registered image that still uses it.
+  std::map<std::string, std::string> snapshot_users;
+};
+
 struct Observed {
   kube::Object builder;
   // Jobs labelled with this builder's uid.
@@ -89,6 +102,11 @@ struct Observed {
   // Why a notification destination of the spec may not be reached (the cluster's destination
   // policy refuses a webhook URL); shown on Ready, the other destinations still deliver.
   std::optional<std::string> notification_refused;
+  // Set once a decision asked for it (Decision::read_retention).
+  std::optional<RetentionObservation> retention;
+  // Reading what retention needs, or one of its actions, failed: shown on the builder, and no
+  // retention action is decided this time. Building goes on.
+  std::optional<Error> retention_failure;
 };
 
 // The Secrets a build Job of `spec` mounts, with the spec field that names each.
@@ -118,15 +136,34 @@ struct CleanupTemporaries {
   std::vector<std::string> security_groups;  // ids (sg-...) or names
   std::vector<std::string> key_pairs;        // names
 };
+// Sets EC2's own deprecation time on images this builder just deprecated (spec.retention only).
+struct SetDeprecationTime {
+  std::vector<std::string> image_ids;
+  TimePoint at;  // a whole minute in the future: EC2 refuses the past and keeps minutes
+};
+// Retention: marks the snapshots (snapshot_marker), deregisters the image, then deletes the
+// snapshots. A snapshot another image still uses is left, marked, for a later pass.
+struct DeleteImage {
+  std::string image_id;
+  std::vector<std::string> snapshot_ids;  // empty: the snapshots are kept
+  aws::Tags snapshot_marker;
+};
+// Retention: deletes marked snapshots whose image is gone (a deletion that was interrupted).
+struct DeleteSnapshots {
+  std::vector<std::string> snapshot_ids;
+};
 using PatchStatus = controller::PatchStatus<PackerBuilderStatus>;
 using controller::Notify;
 using controller::RecordEvent;
 struct AddFinalizer {};
 struct RemoveFinalizer {};
 
-using Action =
-    std::variant<AddFinalizer, PatchStatus, CreateJob, DeleteJob, TagImage, DeprecateImages,
-                 CleanupTemporaries, RecordEvent, Notify, RemoveFinalizer>;
+using Action = std::variant<AddFinalizer, PatchStatus, CreateJob, DeleteJob, TagImage,
+                            DeprecateImages, SetDeprecationTime, DeleteImage, DeleteSnapshots,
+                            CleanupTemporaries, RecordEvent, Notify, RemoveFinalizer>;
+
+// True for the actions of spec.retention: their failure is shown, and building goes on.
+bool isRetentionAction(const Action& action);
 
 struct Decision {
   // Executed in order; the first failure stops the rest (they are decided again next time).
@@ -137,7 +174,24 @@ struct Decision {
   std::optional<Error> retry;
   // The failure this reconcile reported on the builder, counted by reason.
   std::optional<controller::Failure> failure;
+  // Set when a retention pass is due and Observed::retention is not read yet: the images whose
+  // use must be checked (possibly none: marked snapshots are looked for anyway). Read it, decide
+  // again.
+  std::optional<std::vector<std::string>> read_retention;
 };
+
+// Retention keeps at most this many deletions a pass; the rest wait for the next one.
+inline constexpr std::size_t kMaxDeletionsPerPass = 20;
+
+// When `image` counts as deprecated: its EC2 DeprecationTime, else its creation date.
+std::optional<TimePoint> deprecatedSince(const aws::Image& image);
+
+// The deprecated images of `managed` (status=deprecated, never `active_id`) that `retention`'s
+// rules delete at `now`, newest first: those beyond keepLast and those deprecated longer than
+// deleteAfter. Whether something still uses them is checked apart.
+std::vector<const aws::Image*> retentionCandidates(const RetentionSpec& retention,
+                                                   const std::vector<aws::Image>& managed,
+                                                   const std::string& active_id, TimePoint now);
 
 Decision decide(const Observed& observed, TimePoint now);
 

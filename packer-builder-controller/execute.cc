@@ -25,6 +25,14 @@ Status okIfNotFound(Status s) {
   return s;
 }
 
+// A snapshot another registered image still uses stays (marked) until a later pass.
+Status okIfInUse(Status s) {
+  if (!s && s.error().code == ErrorCode::Conflict) {
+    return ok();
+  }
+  return s;
+}
+
 std::string finalizerPatch(const kube::ObjectMeta& meta, const std::vector<std::string>& list) {
   json::Document doc;
   doc.SetObject();
@@ -125,6 +133,23 @@ Status Executor::cleanup(const CleanupTemporaries& action, aws::BuildCleanupApi&
   return ok();
 }
 
+Status Executor::deleteImage(const kube::Object& builder, const DeleteImage& action,
+                             aws::ImageLifecycleApi& lifecycle, aws::ImageApi& images) {
+  if (!action.snapshot_ids.empty()) {
+    // Marked first: a crash after the deregistration leaves snapshots a later pass finds.
+    OPSY_RETURN_IF_ERROR(
+        okIfNotFound(images.createTags(action.snapshot_ids, action.snapshot_marker)));
+  }
+  OPSY_RETURN_IF_ERROR(okIfNotFound(lifecycle.deregisterImage(action.image_id)));
+  for (const std::string& id : action.snapshot_ids) {
+    OPSY_RETURN_IF_ERROR(okIfInUse(okIfNotFound(lifecycle.deleteSnapshot(id))));
+  }
+  log::get("controller.packer-builder")
+      .info("image deleted", log::kv("object", builder.key(), "image", action.image_id, "snapshots",
+                                     fmt::format("{}", fmt::join(action.snapshot_ids, ","))));
+  return ok();
+}
+
 Status Executor::runOne(const kube::Object& builder, kube::ObjectMeta& meta, const Action& action,
                         aws::Ec2Api* ec2) {
   const std::string& ns = builder.metadata.ns;
@@ -160,6 +185,24 @@ Status Executor::runOne(const kube::Object& builder, kube::ObjectMeta& meta, con
             OPSY_RETURN_IF_ERROR(need_ec2());
             return ec2->createTags(
                 d.image_ids, {{std::string(ami::kTagStatus), std::string(ami::kStatusDeprecated)}});
+          },
+          [&](const SetDeprecationTime& d) -> Status {
+            OPSY_RETURN_IF_ERROR(need_ec2());
+            for (const std::string& id : d.image_ids) {
+              OPSY_RETURN_IF_ERROR(okIfNotFound(ec2->enableImageDeprecation(id, d.at)));
+            }
+            return ok();
+          },
+          [&](const DeleteImage& d) -> Status {
+            OPSY_RETURN_IF_ERROR(need_ec2());
+            return deleteImage(builder, d, *ec2, *ec2);
+          },
+          [&](const DeleteSnapshots& d) -> Status {
+            OPSY_RETURN_IF_ERROR(need_ec2());
+            for (const std::string& id : d.snapshot_ids) {
+              OPSY_RETURN_IF_ERROR(okIfInUse(okIfNotFound(ec2->deleteSnapshot(id))));
+            }
+            return ok();
           },
           [&](const CleanupTemporaries& c) -> Status {
             OPSY_RETURN_IF_ERROR(need_ec2());

@@ -6,8 +6,8 @@
 // decide() will ask for again on the next reconcile. Writes to the builder carry the
 // resourceVersion it was read at, so a decision made from a stale cache is refused (Conflict) and
 // made again. The seams are narrow interfaces so tests use the gmock mocks:
-// kube::ObjectWriter/StatusWriter, aws::Ec2Api (its image and build-cleanup roles),
-// kube::EventRecorder, notify::NotifierFactory and SecretKeyLister.
+// kube::ObjectWriter/StatusWriter, aws::Ec2Api (its image, build-cleanup and image-lifecycle
+// roles), kube::EventRecorder, notify::NotifierFactory and SecretKeyLister.
 //
 //   Executor executor({.writer = client, .status = client, .secrets = secret_keys, ...});
 //   OPSY_RETURN_IF_ERROR(executor.execute(builder, decision, ec2.get()));
@@ -85,6 +85,8 @@ class Executor {
   Status setFinalizer(kube::ObjectMeta& meta, bool present);
   Status createJob(const kube::Object& builder, const CreateJob& action) const;
   Status cleanup(const CleanupTemporaries& action, aws::BuildCleanupApi& ec2);
+  Status deleteImage(const kube::Object& builder, const DeleteImage& action,
+                     aws::ImageLifecycleApi& lifecycle, aws::ImageApi& images);
 
   ExecutorDeps deps_;
 };

@@ -60,6 +60,8 @@ int run(const Options& o) {
       .policy = &o.policy,
       .accounts = &client,
       .ec2 = [&manager](std::string_view region) { return manager.aws().ec2(region); },
+      .autoscaling =
+          [&manager](std::string_view region) { return manager.aws().autoScaling(region); },
       .images = images,
       .lineage = lineage,
       .events = manager.events(),

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "opsy/ami/selection.h"
 #include "opsy/ami/tags.h"
@@ -30,6 +32,132 @@ std::vector<aws::Filter> baseFilters(const std::vector<aws::Filter>& spec_filter
     filters.push_back({"state", {"available"}});
   }
   return filters;
+}
+
+// EC2 takes at most 200 filter values a call; the state filter uses four.
+constexpr std::size_t kImageIdsPerFilter = 190;
+
+std::vector<std::vector<std::string>> chunks(const std::vector<std::string>& items) {
+  std::vector<std::vector<std::string>> out;
+  for (std::size_t i = 0; i < items.size(); i += kImageIdsPerFilter) {
+    auto begin = items.begin() + static_cast<std::ptrdiff_t>(i);
+    auto end =
+        items.begin() + static_cast<std::ptrdiff_t>(std::min(items.size(), i + kImageIdsPerFilter));
+    out.emplace_back(begin, end);
+  }
+  return out;
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// Instances (not terminated) that run any of `image_ids`: the lowest instance id per image.
+Status findInstances(aws::InstanceApi& ec2, const std::vector<std::string>& image_ids,
+                     std::map<std::string, std::string>& in_use) {
+  std::map<std::string, std::string> first;
+  for (const std::vector<std::string>& chunk : chunks(image_ids)) {
+    OPSY_ASSIGN_OR_RETURN(
+        std::vector<aws::Instance> instances,
+        ec2.describeInstances(
+            {.filters = {{"image-id", chunk},
+                         {"instance-state-name", {"pending", "running", "stopping", "stopped"}}}}));
+    for (const aws::Instance& i : instances) {
+      auto [it, added] = first.emplace(i.image_id, i.id);
+      if (!added && i.id < it->second) {
+        it->second = i.id;
+      }
+    }
+  }
+  for (const auto& [image, instance] : first) {
+    if (contains(image_ids, image)) {
+      in_use.emplace(image, fmt::format("instance {} still runs it", instance));
+    }
+  }
+  return ok();
+}
+
+// The versions of one launch template that `versions` name ($Latest, $Default or numbers). A
+// version EC2 no longer has is skipped; a template it no longer has gives none.
+Result<std::vector<aws::LaunchTemplateVersion>> templateVersions(
+    aws::LaunchTemplateApi& ec2, const aws::LaunchTemplateSpec& lt,
+    const std::set<std::string>& versions) {
+  aws::DescribeLaunchTemplateVersionsInput in{.launch_template_id = lt.id,
+                                              .launch_template_name = lt.id.empty() ? lt.name : "",
+                                              .versions = {versions.begin(), versions.end()}};
+  auto all = ec2.describeLaunchTemplateVersions(in);
+  if (all || all.error().code != ErrorCode::NotFound) {
+    return all;
+  }
+  // EC2 fails the whole call for one missing version: ask for each alone.
+  std::vector<aws::LaunchTemplateVersion> out;
+  for (const std::string& v : versions) {
+    in.versions = {v};
+    auto one = ec2.describeLaunchTemplateVersions(in);
+    if (!one) {
+      if (one.error().code == ErrorCode::NotFound) {
+        continue;
+      }
+      return tl::unexpected(one.error());
+    }
+    out.insert(out.end(), one->begin(), one->end());
+  }
+  return out;
+}
+
+// Launch template versions that the region's Auto Scaling groups (EKS managed node groups run on
+// them too) use and that name any of `image_ids`: one scan of every group, one
+// DescribeLaunchTemplateVersions per template.
+Status findLaunchTemplateUses(aws::AutoScalingApi& asg, aws::LaunchTemplateApi& ec2,
+                              const std::vector<std::string>& image_ids,
+                              std::map<std::string, std::string>& in_use) {
+  OPSY_ASSIGN_OR_RETURN(std::vector<aws::AutoScalingGroup> groups,
+                        asg.describeAutoScalingGroups({}));
+  std::sort(groups.begin(), groups.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  auto key = [](const aws::LaunchTemplateSpec& lt) {
+    return lt.id.empty() ? "name/" + lt.name : lt.id;
+  };
+  auto version = [](const aws::LaunchTemplateSpec& lt) {
+    return lt.version.empty() ? std::string("$Default") : lt.version;
+  };
+  std::map<std::string, std::pair<aws::LaunchTemplateSpec, std::set<std::string>>> wanted;
+  for (const aws::AutoScalingGroup& g : groups) {
+    if (g.launch_template) {
+      auto& entry = wanted[key(*g.launch_template)];
+      entry.first = *g.launch_template;
+      entry.second.insert(version(*g.launch_template));
+    }
+  }
+  std::map<std::string, std::vector<aws::LaunchTemplateVersion>> found;
+  for (const auto& [k, entry] : wanted) {
+    OPSY_ASSIGN_OR_RETURN(found[k], templateVersions(ec2, entry.first, entry.second));
+  }
+  for (const aws::AutoScalingGroup& g : groups) {
+    if (!g.launch_template) {
+      continue;
+    }
+    const std::vector<aws::LaunchTemplateVersion>& list = found[key(*g.launch_template)];
+    const std::string v = version(*g.launch_template);
+    const aws::LaunchTemplateVersion* used = nullptr;
+    for (const aws::LaunchTemplateVersion& candidate : list) {
+      const bool match = v == "$Latest"
+                             ? used == nullptr || candidate.version_number > used->version_number
+                         : v == "$Default" ? candidate.default_version
+                                           : std::to_string(candidate.version_number) == v;
+      if (match) {
+        used = &candidate;
+      }
+    }
+    if (used != nullptr && contains(image_ids, used->image_id)) {
+      in_use.emplace(used->image_id,
+                     fmt::format("launch template {} version {} of Auto Scaling group {} uses it",
+                                 used->launch_template_id.empty() ? g.launch_template->name
+                                                                  : used->launch_template_id,
+                                 used->version_number, g.name));
+    }
+  }
+  return ok();
 }
 
 bool wantsJob(const Decision& d) {
@@ -79,11 +207,17 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
     readBuildInputs(observed);
     decision = decide(observed, now);
   }
+  if (decision.read_retention && !observed.retention && !observed.retention_failure) {
+    // A retention pass is due: what it needs is read only now, so an idle builder without old
+    // images to delete costs one DescribeSnapshots and nothing else.
+    readRetention(observed, *decision.read_retention);
+    decision = decide(observed, now);
+  }
   aws::Ec2ApiPtr ec2;
   bool needs_ec2 =
       std::any_of(decision.actions.begin(), decision.actions.end(), [](const Action& a) {
         return std::holds_alternative<TagImage>(a) || std::holds_alternative<DeprecateImages>(a) ||
-               std::holds_alternative<CleanupTemporaries>(a);
+               std::holds_alternative<CleanupTemporaries>(a) || isRetentionAction(a);
       });
   // Parsed only when EC2 is written: an idle reconcile should not pay for it.
   std::optional<PackerBuilderSpec> spec;
@@ -105,6 +239,15 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
     // status never names a Job that does not exist).
     observed.builder.metadata = done.meta;
     observed.job_rejected = done.status.error();
+    decision = decide(observed, now);
+    done = executor_.run(observed.builder, decision, ec2.get());
+  }
+  if (!done.status && done.failed != nullptr && isRetentionAction(*done.failed) &&
+      !observed.retention_failure) {
+    // Retention could not act (a denied ec2:DeregisterImage, say): decide again knowing it, so
+    // the builder shows it and everything else (status, building) goes on.
+    observed.builder.metadata = done.meta;
+    observed.retention_failure = done.status.error();
     decision = decide(observed, now);
     done = executor_.run(observed.builder, decision, ec2.get());
   }
@@ -156,6 +299,68 @@ void Reconciler::readBuildInputs(Observed& o) {
       return;
     }
   }
+}
+
+void Reconciler::readRetention(Observed& o, const std::vector<std::string>& image_ids) {
+  auto spec = parseSpec(o.builder);
+  if (!spec) {
+    return;
+  }
+  Result<RetentionObservation> read = observeRetention(*spec, o, image_ids);
+  if (read) {
+    o.retention = std::move(*read);
+  } else {
+    o.retention_failure = std::move(read).error();
+  }
+}
+
+Result<RetentionObservation> Reconciler::observeRetention(
+    const PackerBuilderSpec& spec, const Observed& o, const std::vector<std::string>& image_ids) {
+  RetentionObservation out;
+  OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr ec2, deps_.ec2(spec.region));
+  if (!image_ids.empty()) {
+    OPSY_RETURN_IF_ERROR(findInstances(*ec2, image_ids, out.in_use));
+    if (!deps_.autoscaling) {
+      return fail(ErrorCode::FailedPrecondition,
+                  "no Auto Scaling client: cannot check which launch templates use old images");
+    }
+    OPSY_ASSIGN_OR_RETURN(aws::AutoScalingApiPtr asg, deps_.autoscaling(spec.region));
+    OPSY_RETURN_IF_ERROR(findLaunchTemplateUses(*asg, *ec2, image_ids, out.in_use));
+  }
+  // Snapshots whose image's deletion began (docs/lifecycle.md, crash safety).
+  std::vector<aws::Filter> filters = ami::lineageFilters(lineageOf(o.builder, spec));
+  filters.push_back({"tag-key", {std::string(ami::kTagDeleteAfterDeregister)}});
+  OPSY_ASSIGN_OR_RETURN(out.marked_snapshots,
+                        ec2->describeSnapshots({.owner_ids = {"self"}, .filters = filters}));
+  std::vector<std::string> orphans;
+  for (const aws::Snapshot& snap : out.marked_snapshots) {
+    auto marker = snap.tags.find(std::string(ami::kTagDeleteAfterDeregister));
+    const bool registered =
+        marker != snap.tags.end() &&
+        std::any_of(o.managed.begin(), o.managed.end(), [&](const aws::Image& i) {
+          return i.id == marker->second && i.state != aws::ImageState::Deregistered;
+        });
+    if (!registered) {
+      orphans.push_back(snap.id);
+    }
+  }
+  for (const std::vector<std::string>& chunk : chunks(orphans)) {
+    OPSY_ASSIGN_OR_RETURN(
+        std::vector<aws::Image> users,
+        ec2->describeImages(
+            {.owners = {"self"}, .filters = {{"block-device-mapping.snapshot-id", chunk}}}));
+    for (const aws::Image& user : users) {
+      if (user.state == aws::ImageState::Deregistered) {
+        continue;
+      }
+      for (const std::string& snap : user.snapshot_ids) {
+        if (contains(chunk, snap)) {
+          out.snapshot_users.emplace(snap, user.id);
+        }
+      }
+    }
+  }
+  return out;
 }
 
 Status Reconciler::observe(Observed& o) {

@@ -4,7 +4,10 @@
 // image (through the shared ami::ImageLookupCache), its managed images and, when its recorded Job
 // has finished, that Job's build log and image; decide(); execute. Nothing is remembered between
 // calls, and no call waits for a build: the Job's completion is an informer event that requeues
-// the key. The outcome maps onto the work queue like controller-runtime's Result.
+// the key. A steady builder with spec.retention has a retention pass: once its decision asks, the
+// reconciler reads whether the old images are still in use (instances, and the launch template
+// versions of the region's Auto Scaling groups) and its marked snapshots, then decides again. The
+// outcome maps onto the work queue like controller-runtime's Result.
 //
 //   Reconciler r({.reader = manager.reader(), .writer = manager.writer(), ...});
 //   manager.addController({..., .reconcile = controller::workFn(r)});
@@ -16,6 +19,7 @@
 
 #include "opsy/ami/image_cache.h"
 #include "opsy/ami/lineage_images.h"
+#include "opsy/aws/autoscaling.h"
 #include "opsy/aws/ec2.h"
 #include "opsy/controller/failure.h"
 #include "opsy/controller/reconciler.h"
@@ -31,6 +35,8 @@ namespace opsy::packer_builder {
 
 // The EC2 client for a region ("" = the controller's default region).
 using Ec2ForRegion = std::function<Result<aws::Ec2ApiPtr>(std::string_view region)>;
+// The Auto Scaling client for a region; used only by retention (is an old image still in use?).
+using AutoScalingForRegion = std::function<Result<aws::AutoScalingApiPtr>(std::string_view region)>;
 
 struct ReconcilerDeps {
   kube::ObjectReader& reader;  // builders, Jobs and pods (a live client, or a synced cache)
@@ -43,8 +49,9 @@ struct ReconcilerDeps {
   const packer::BuildPolicy* policy = nullptr;
   kube::ObjectReader* accounts = nullptr;
   Ec2ForRegion ec2;
-  ami::ImageLookupCache& images;    // base-image lookups, shared
-  ami::LineageImageCache& lineage;  // managed-image lookups, shared
+  AutoScalingForRegion autoscaling;  // unset: retention cannot check use and deletes nothing
+  ami::ImageLookupCache& images;     // base-image lookups, shared
+  ami::LineageImageCache& lineage;   // managed-image lookups, shared
   kube::EventRecorder& events;
   notify::NotifierFactory* notifiers = nullptr;
   Clock& clock;
@@ -65,6 +72,10 @@ class Reconciler : public controller::Reconciler {
  private:
   // Fills o.secrets with the keys of the Secrets a build Job would use, and o.service_account.
   void readBuildInputs(Observed& o);
+  // Fills o.retention (or o.retention_failure) for a retention pass that asks about `image_ids`.
+  void readRetention(Observed& o, const std::vector<std::string>& image_ids);
+  [[nodiscard]] Result<RetentionObservation> observeRetention(
+      const PackerBuilderSpec& spec, const Observed& o, const std::vector<std::string>& image_ids);
   [[nodiscard]] Result<FinishedBuild> readFinishedBuild(const kube::Job& job,
                                                         const PackerBuilderSpec& spec,
                                                         aws::ImageApi& ec2);

@@ -43,6 +43,11 @@ class MockEc2Api : public Ec2Api {
   MOCK_METHOD(Status, deleteKeyPair, (const std::string&), (override));
   MOCK_METHOD(Result<std::vector<Instance>>, describeInstances, (const DescribeInstancesInput&),
               (override));
+  MOCK_METHOD(Status, enableImageDeprecation, (const std::string&, TimePoint), (override));
+  MOCK_METHOD(Status, deregisterImage, (const std::string&), (override));
+  MOCK_METHOD(Result<std::vector<Snapshot>>, describeSnapshots, (const DescribeSnapshotsInput&),
+              (override));
+  MOCK_METHOD(Status, deleteSnapshot, (const std::string&), (override));
 };
 
 class MockEksApi : public EksApi {

@@ -861,7 +861,11 @@ void FakeAws::addImage(FakeImage image) {
     image.creation_date = isoMillis(impl_->now());
   }
   for (const auto& snap : image.snapshot_ids) {
-    impl_->snapshots.insert(snap);
+    impl_->snapshots.try_emplace(snap, FakeSnapshot{.id = snap,
+                                                    .owner_id = image.owner_id,
+                                                    .start_time = image.creation_date,
+                                                    .description = "Created by image " + image.id,
+                                                    .is_public = image.is_public});
   }
   std::string id = image.id;
   impl_->images[id] = std::move(image);
@@ -881,11 +885,27 @@ std::vector<FakeImage> FakeAws::images() const {
 }
 std::vector<std::string> FakeAws::snapshots() const {
   OPSY_FAKE_LOCK;
-  return {impl_->snapshots.begin(), impl_->snapshots.end()};
+  std::vector<std::string> out;
+  for (const auto& [id, snap] : impl_->snapshots) {
+    out.push_back(id);
+  }
+  return out;
 }
 void FakeAws::addSnapshot(const std::string& snapshot_id) {
+  addSnapshot(FakeSnapshot{.id = snapshot_id});
+}
+void FakeAws::addSnapshot(FakeSnapshot snapshot) {
   OPSY_FAKE_LOCK;
-  impl_->snapshots.insert(snapshot_id);
+  if (snapshot.start_time.empty()) {
+    snapshot.start_time = isoMillis(impl_->now());
+  }
+  std::string id = snapshot.id;
+  impl_->snapshots[id] = std::move(snapshot);
+}
+std::optional<FakeSnapshot> FakeAws::snapshot(const std::string& id) const {
+  OPSY_FAKE_LOCK;
+  auto it = impl_->snapshots.find(id);
+  return it == impl_->snapshots.end() ? std::nullopt : std::optional<FakeSnapshot>(it->second);
 }
 void FakeAws::addLaunchTemplate(FakeLaunchTemplate lt) {
   OPSY_FAKE_LOCK;

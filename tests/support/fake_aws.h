@@ -51,6 +51,20 @@ struct FakeImage {
   std::vector<std::string> snapshot_ids;
 };
 
+// An EBS snapshot. Images added with snapshot ids create theirs (owned like the image); deleting
+// one that a registered image uses is refused (InvalidSnapshot.InUse), as in EC2.
+struct FakeSnapshot {
+  std::string id;  // "snap-" + 17 hex digits
+  std::string owner_id = std::string(kFakeAccountId);
+  std::string volume_id;
+  std::string state = "completed";
+  std::string start_time;  // ISO-8601 with millis; empty: now
+  int volume_size = 20;
+  std::string description;
+  bool is_public = false;  // createVolumePermission for all
+  TagMap tags;
+};
+
 struct FakeLaunchTemplateData {
   std::string image_id;
   std::string instance_type;
@@ -354,6 +368,8 @@ class FakeAws {
   std::vector<FakeImage> images() const;
   std::vector<std::string> snapshots() const;
   void addSnapshot(const std::string& snapshot_id);
+  void addSnapshot(FakeSnapshot snapshot);
+  std::optional<FakeSnapshot> snapshot(const std::string& id) const;
   void addLaunchTemplate(FakeLaunchTemplate lt);
   std::optional<FakeLaunchTemplate> launchTemplate(const std::string& id_or_name) const;
   std::vector<FakeTemplateDefaultChange> defaultVersionChanges() const;

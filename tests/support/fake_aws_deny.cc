@@ -21,7 +21,7 @@ struct ServedActions {
 const std::array<ServedActions, 6> kServed = {{
     {"ec2",
      {"DescribeImages", "CreateTags", "DeleteTags", "RegisterImage", "DeregisterImage",
-      "EnableImageDeprecation", "DisableImageDeprecation", "DeleteSnapshot",
+      "EnableImageDeprecation", "DisableImageDeprecation", "DescribeSnapshots", "DeleteSnapshot",
       "DescribeLaunchTemplates", "DescribeLaunchTemplateVersions", "CreateLaunchTemplateVersion",
       "ModifyLaunchTemplate", "DescribeSecurityGroups", "DeleteSecurityGroup", "DescribeKeyPairs",
       "DeleteKeyPair", "DescribeInstances"}},

@@ -534,8 +534,9 @@ void FakeAws::Impl::handleEc2(Call& call) {
         }
         code = "InvalidKeyPair.NotFound";
       } else if (id.rfind("snap-", 0) == 0) {
-        static TagMap snapshot_tags_sink;
-        target = snapshots.count(id) ? &snapshot_tags_sink : nullptr;
+        auto it = snapshots.find(id);
+        target =
+            it == snapshots.end() || it->second.owner_id != account ? nullptr : &it->second.tags;
         code = "InvalidSnapshot.NotFound";
       } else {
         ec2Error(call, 400, "InvalidID", "The ID '" + id + "' is not valid");
@@ -623,6 +624,122 @@ void FakeAws::Impl::handleEc2(Call& call) {
     return;
   }
 
+  if (op == "DescribeSnapshots") {
+    auto ids = call.list("SnapshotId");
+    auto owners = call.list("Owner");
+    auto filters = parseEc2Filters(call);
+    int max_results = 0;
+    if (!check_max_results(5, 1000, &max_results)) {
+      return;
+    }
+    if (max_results > 0 && !ids.empty()) {
+      ec2Error(call, 400, "InvalidParameterCombination",
+               "The parameter snapshotSet cannot be used with the parameter maxResults");
+      return;
+    }
+    for (const auto& id : ids) {
+      if (id.rfind("snap-", 0) != 0) {
+        ec2Error(call, 400, "InvalidSnapshotID.Malformed",
+                 "Invalid id: \"" + id + "\" (expecting \"snap-...\")");
+        return;
+      }
+    }
+    auto field = [](const FakeSnapshot& snap) -> Ec2FieldFn {
+      return [&snap](const std::string& name) -> std::optional<std::vector<std::string>> {
+        if (auto tags = ec2TagFilterValues(snap.tags, name)) {
+          return tags;
+        }
+        using V = std::vector<std::string>;
+        if (name == "snapshot-id")
+          return V{snap.id};
+        if (name == "owner-id")
+          return V{snap.owner_id};
+        if (name == "status")
+          return V{snap.state};
+        if (name == "volume-id")
+          return V{snap.volume_id};
+        if (name == "volume-size")
+          return V{std::to_string(snap.volume_size)};
+        if (name == "description")
+          return V{snap.description};
+        if (name == "start-time")
+          return V{snap.start_time};
+        if (name == "encrypted")
+          return V{"false"};
+        return std::nullopt;
+      };
+    };
+    static const FakeSnapshot probe;
+    if (auto bad = unknownEc2Filter(filters, field(probe))) {
+      ec2Error(call, 400, "InvalidParameterValue", "The filter '" + *bad + "' is invalid");
+      return;
+    }
+    auto visible = [&](const FakeSnapshot& snap) {
+      return snap.owner_id == account || snap.is_public;
+    };
+    for (const auto& id : ids) {
+      auto it = snapshots.find(id);
+      if (it == snapshots.end() || !visible(it->second)) {
+        ec2Error(call, 400, "InvalidSnapshot.NotFound",
+                 "The snapshot '" + id + "' does not exist.");
+        return;
+      }
+    }
+    std::vector<const FakeSnapshot*> matched;
+    for (const auto& [id, snap] : snapshots) {
+      if (!visible(snap)) {
+        continue;
+      }
+      if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) {
+        continue;
+      }
+      if (!owners.empty()) {
+        bool any = false;
+        for (const auto& o : owners) {
+          if ((o == "self" && snap.owner_id == account) || o == snap.owner_id) {
+            any = true;
+          }
+        }
+        if (!any) {
+          continue;
+        }
+      }
+      if (!matchesEc2Filters(filters, field(snap))) {
+        continue;
+      }
+      matched.push_back(&snap);
+    }
+    size_t begin = 0;
+    size_t end = 0;
+    std::string next;
+    if (!paginate(matched.size(), max_results, "snapshots", &begin, &end, &next)) {
+      return;
+    }
+    pugi::xml_document doc;
+    auto root = ec2Response(doc, call);
+    auto set = root.append_child("snapshotSet");
+    for (size_t i = begin; i < end; ++i) {
+      const FakeSnapshot& snap = *matched[i];
+      auto item = set.append_child("item");
+      addText(item, "snapshotId", snap.id);
+      addText(item, "volumeId", snap.volume_id.empty() ? "vol-ffffffff" : snap.volume_id);
+      addText(item, "status", snap.state);
+      addText(item, "startTime", snap.start_time);
+      addText(item, "progress", snap.state == "completed" ? "100%" : "0%");
+      addText(item, "ownerId", snap.owner_id);
+      addText(item, "volumeSize", std::to_string(snap.volume_size));
+      addText(item, "description", snap.description);
+      addText(item, "encrypted", "false");
+      addText(item, "storageTier", "standard");
+      addEc2TagSet(item, snap.tags);
+    }
+    if (!next.empty()) {
+      addText(root, "nextToken", next);
+    }
+    setXml(call, 200, doc);
+    return;
+  }
+
   if (op == "DeleteSnapshot") {
     std::string id = call.get("SnapshotId");
     if (id.empty()) {
@@ -634,8 +751,14 @@ void FakeAws::Impl::handleEc2(Call& call) {
                "Invalid id: \"" + id + "\" (expecting \"snap-...\")");
       return;
     }
-    if (!snapshots.count(id)) {
+    auto snap = snapshots.find(id);
+    if (snap == snapshots.end() || (snap->second.owner_id != account && !snap->second.is_public)) {
       ec2Error(call, 400, "InvalidSnapshot.NotFound", "The snapshot '" + id + "' does not exist.");
+      return;
+    }
+    if (snap->second.owner_id != account) {
+      ec2Error(call, 403, "UnauthorizedOperation",
+               "You are not authorized to perform this operation.");
       return;
     }
     for (const auto& [img_id, img] : images) {

@@ -82,7 +82,7 @@ struct FakeAws::Impl {
 
   // EC2
   std::map<std::string, FakeImage> images;
-  std::set<std::string> snapshots;
+  std::map<std::string, FakeSnapshot> snapshots;
   std::map<std::string, FakeLaunchTemplate> launch_templates;  // by id
   std::vector<FakeTemplateDefaultChange> default_changes;
   struct TokenUse {

@@ -22,11 +22,16 @@ namespace {
 // signed like any client's request. The library's EC2 client has no RegisterImage, since no
 // controller registers images.
 Result<std::string> registerImage(http::Transport& transport, const PackerJobRunnerOptions& o,
-                                  const std::string& name, const std::string& description) {
+                                  const std::string& name, const std::string& description,
+                                  const std::string& snapshot_id) {
   std::vector<std::pair<std::string, std::string>> form = {
       {"Action", "RegisterImage"},   {"Version", "2016-11-15"},  {"Name", name},
       {"Description", description},  {"Architecture", "x86_64"}, {"RootDeviceName", "/dev/xvda"},
       {"VirtualizationType", "hvm"}, {"EnaSupport", "true"}};
+  if (!snapshot_id.empty()) {
+    form.emplace_back("BlockDeviceMapping.1.DeviceName", "/dev/xvda");
+    form.emplace_back("BlockDeviceMapping.1.Ebs.SnapshotId", snapshot_id);
+  }
   http::Request req{
       .method = "POST",
       .url = o.ec2_endpoint + "/",
@@ -132,8 +137,16 @@ void PackerJobRunner::finish(const JobControlPtr& job, bool failing) {
     job->fail();
     return;
   }
+  // Packer's amazon-ebs builder snapshots the build instance's root volume, then registers the
+  // image from that snapshot.
+  std::string snapshot_id;
+  if (options_.aws != nullptr) {
+    snapshot_id = "snap-" + hexSuffix(job->jobName() + "/root");
+    options_.aws->addSnapshot(
+        FakeSnapshot{.id = snapshot_id, .description = "Created by Packer for " + job->jobName()});
+  }
   auto image = registerImage(*transport_, options_, "opsy-" + job->jobName(),
-                             "built by packer for " + job->jobName());
+                             "built by packer for " + job->jobName(), snapshot_id);
   if (!image) {
     job->appendLog(
         line("", "ui", fmt::format("error,Build '{}' errored: {}", b, image.error().message)));

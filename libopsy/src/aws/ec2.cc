@@ -3,6 +3,7 @@
 #include "aws/caller.h"
 #include "aws/ec2_instances.h"
 #include "aws/enum_text.h"
+#include "opsy/core/time_format.h"
 
 namespace opsy::aws {
 namespace {
@@ -14,6 +15,12 @@ constexpr EnumText<ImageState> kImageStates[] = {
     {ImageState::Invalid, "invalid"},     {ImageState::Deregistered, "deregistered"},
     {ImageState::Transient, "transient"}, {ImageState::Failed, "failed"},
     {ImageState::Error, "error"},         {ImageState::Disabled, "disabled"},
+};
+
+constexpr EnumText<SnapshotState> kSnapshotStates[] = {
+    {SnapshotState::Pending, "pending"},       {SnapshotState::Completed, "completed"},
+    {SnapshotState::Error, "error"},           {SnapshotState::Recoverable, "recoverable"},
+    {SnapshotState::Recovering, "recovering"},
 };
 
 Tags ec2Tags(const pugi::xml_node& item) {
@@ -62,6 +69,19 @@ Image parseImage(const pugi::xml_node& item) {
     }
   }
   return img;
+}
+
+Snapshot parseSnapshot(const pugi::xml_node& item) {
+  Snapshot s;
+  s.id = xmlText(item, "snapshotId");
+  s.owner_id = xmlText(item, "ownerId");
+  s.volume_id = xmlText(item, "volumeId");
+  s.state = parsedAs(xmlText(item, "status"), parseSnapshotState);
+  s.description = xmlText(item, "description");
+  s.volume_size_gib = item.child("volumeSize").text().as_int();
+  s.start_time = xmlTime(item, "startTime");
+  s.tags = ec2Tags(item);
+  return s;
 }
 
 LaunchTemplateVersion parseVersion(const pugi::xml_node& item) {
@@ -209,6 +229,36 @@ class Ec2ClientImpl : public Ec2Api {
     return out;
   }
 
+  Status enableImageDeprecation(const std::string& image_id, TimePoint deprecate_at) override {
+    return call("EnableImageDeprecation",
+                {{"ImageId", image_id}, {"DeprecateAt", formatRfc3339(deprecate_at)}});
+  }
+
+  Status deregisterImage(const std::string& image_id) override {
+    return call("DeregisterImage", {{"ImageId", image_id}});
+  }
+
+  Result<std::vector<Snapshot>> describeSnapshots(const DescribeSnapshotsInput& in) override {
+    QueryParams base;
+    addEc2List(base, "Owner", in.owner_ids);
+    addEc2List(base, "SnapshotId", in.snapshot_ids);
+    addEc2Filters(base, in.filters);
+    if (in.snapshot_ids.empty()) {
+      base.emplace_back("MaxResults", std::to_string(in.page_size));
+    }
+    std::vector<Snapshot> out;
+    OPSY_RETURN_IF_ERROR(paginate("DescribeSnapshots", base, [&](const pugi::xml_node& root) {
+      for (pugi::xml_node item : root.child("snapshotSet").children("item")) {
+        out.push_back(parseSnapshot(item));
+      }
+    }));
+    return out;
+  }
+
+  Status deleteSnapshot(const std::string& snapshot_id) override {
+    return call("DeleteSnapshot", {{"SnapshotId", snapshot_id}});
+  }
+
  private:
   Status call(std::string_view action, const QueryParams& params) {
     OPSY_ASSIGN_OR_RETURN(std::string body,
@@ -232,6 +282,13 @@ std::string_view toString(ImageState state) {
 }
 ImageState parseImageState(std::string_view text) {
   return enumFromText(text, kImageStates);
+}
+
+std::string_view toString(SnapshotState state) {
+  return enumToText(state, kSnapshotStates);
+}
+SnapshotState parseSnapshotState(std::string_view text) {
+  return enumFromText(text, kSnapshotStates);
 }
 
 Result<Ec2ApiPtr> makeEc2Client(const ClientOptions& options) {

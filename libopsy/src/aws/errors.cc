@@ -99,7 +99,7 @@ ErrorCode canonicalCode(std::string_view c, int status) {
   }
   if (oneOf(c, {"ResourceInUseException", "InstanceRefreshInProgress", "IncorrectState",
                 "IncorrectInstanceState", "DependencyViolation", "ConcurrentModification",
-                "ConflictException", "ResourceInUse"})) {
+                "ConflictException", "ResourceInUse", "InvalidSnapshot.InUse"})) {
     return ErrorCode::Conflict;
   }
   if (endsWith(c, ".Duplicate") || startsWith(c, "AlreadyExists") ||

@@ -941,6 +941,255 @@ TEST_F(PackerBuilderE2eTest, StalledBuilderResumesAfterSpecEdit) {
   EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
 }
 
+// Retention: the sample with a 2 s controllerTimer and spec.retention, and builds driven by new
+// base images appearing in EC2 (as EKS publishes a new optimized AMI).
+class PackerBuilderRetentionE2eTest : public PackerBuilderE2eTest {
+ protected:
+  void SetUp() override {
+    PackerBuilderE2eTest::SetUp();
+    ASSERT_NO_FATAL_FAILURE(setSampleTimer("2s"));
+    auto doc = parseJson(sample_);
+    ASSERT_TRUE(doc.has_value());
+    rapidjson::Pointer("/spec/retention/keepLast").Set(*doc, 1);
+    sample_ = toJson(*doc);
+  }
+
+  // Runs builds until `count` images exist: each after the first needs a newer base image. Records
+  // each built image with its snapshots while it still exists.
+  void buildImages(size_t count) {
+    for (size_t i = runner_->builtImages().size(); i < count; ++i) {
+      if (i > 0) {
+        aws_->addImage(
+            {.id = fmt::format("ami-0b1e2a3c4d5e6f7{:02x}", 0x10 + i),
+             .name = fmt::format("amazon-eks-node-al2023-x86_64-standard-1.30-v2026111{}", i),
+             .owner_id = "602401143452",
+             .creation_date = fmt::format("2026-11-1{}T00:00:00.000Z", i),
+             .is_public = true});
+      }
+      ASSERT_TRUE(waitFor(
+          [&] {
+            auto built = runner_->builtImages();
+            Json b = built.size() > i ? builder() : Json();
+            return built.size() > i && at(b, "/status/lastRunBuiltImageID") == built[i] &&
+                   at(b, "/status/lastRunStatus") == "completed";
+          },
+          40s))
+          << "build " << i + 1 << " did not finish\n"
+          << toJson(builder()) << "\n"
+          << controllerLog();
+      const std::string id = runner_->builtImages()[i];
+      auto image = aws_->image(id);
+      ASSERT_TRUE(image.has_value()) << id;
+      ASSERT_EQ(image->snapshot_ids.size(), 1u) << id;
+      built_.push_back(id);
+      snapshots_.push_back(image->snapshot_ids.front());
+    }
+  }
+
+  // status.retention.<list>[].<field> as a list (the items themselves for a list of strings).
+  std::vector<std::string> retentionList(const char* list, const char* field) {
+    std::vector<std::string> out;
+    Json b = builder();
+    const JsonValue* items =
+        rapidjson::Pointer((std::string("/status/retention/") + list).c_str()).Get(b);
+    if (items != nullptr && items->IsArray()) {
+      for (const JsonValue& item : items->GetArray()) {
+        if (item.IsString()) {
+          out.push_back(item.GetString());  // a list of strings (`field` unused)
+        } else {
+          out.push_back(stringAt(item, {field}));
+        }
+      }
+    }
+    return out;
+  }
+
+  std::vector<std::string> built_;
+  std::vector<std::string> snapshots_;
+};
+
+// keepLast 1 after four builds: the two oldest deprecated images are deregistered and their
+// snapshots deleted, one ImageDeleted Event each; the newest deprecated one stays, with EC2's own
+// deprecation time set, and the active image is untouched. (keepLast counts deprecated images
+// only, so keepLast 1 here is what keepLast 2 would be if the active image counted.)
+TEST_F(PackerBuilderRetentionE2eTest, KeepLastDeletesTheOldestDeprecatedImagesAndSnapshots) {
+  startController();
+  applySample();
+  ASSERT_NO_FATAL_FAILURE(buildImages(4));
+
+  ASSERT_TRUE(waitFor(
+      [&] { return !aws_->image(built_[0]).has_value() && !aws_->image(built_[1]).has_value(); },
+      20s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return !aws_->snapshot(snapshots_[0]).has_value() &&
+               !aws_->snapshot(snapshots_[1]).has_value();
+      },
+      10s))
+      << aws_->stateJson();
+  auto kept = aws_->image(built_[2]);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(kept->tags[std::string(ami::kTagStatus)], ami::kStatusDeprecated);
+  EXPECT_FALSE(kept->deprecation_time.empty()) << "EC2's deprecation time was not set";
+  EXPECT_TRUE(aws_->snapshot(snapshots_[2]).has_value());
+  auto active = aws_->image(built_[3]);
+  ASSERT_TRUE(active.has_value());
+  EXPECT_EQ(active->tags[std::string(ami::kTagStatus)], ami::kStatusActive);
+  EXPECT_TRUE(aws_->snapshot(snapshots_[3]).has_value());
+
+  ASSERT_TRUE(waitFor([&] { return eventCount("ImageDeleted") >= 2; }, 10s)) << controllerLog();
+  EXPECT_EQ(eventCount("ImageDeleted"), 2);
+  EXPECT_TRUE(ready(builder())) << toJson(builder());
+  EXPECT_THAT(retentionList("deleted", "imageId"), ::testing::Contains(built_[1]))
+      << toJson(builder());
+  EXPECT_THAT(retentionList("kept", "imageId"), ::testing::IsEmpty());
+  EXPECT_EQ(runner_->jobCount(), 4);
+}
+
+// An old image that a launch template version of a node group (its Auto Scaling group) still uses
+// is kept, with the reason in status.retention.kept and one ImageKept Event however many passes
+// see it; the other old image goes.
+TEST_F(PackerBuilderRetentionE2eTest, ImageALaunchTemplateVersionUsesIsKeptWithTheReason) {
+  startController();
+  applySample();
+  ASSERT_NO_FATAL_FAILURE(buildImages(1));
+  const std::string lt_id = "lt-0a1b2c3d4e5f60718";
+  aws_->addLaunchTemplate({.id = lt_id,
+                           .name = "eks-ng-old",
+                           .default_version = 1,
+                           .versions = {{.version_number = 1,
+                                         .create_time = "2026-11-20T00:00:00.000Z",
+                                         .data = {.image_id = built_[0]}}}});
+  aws_->addCluster({.name = "opsy-gitops"});
+  aws_->addAutoScalingGroup({.name = "eks-ng-old-asg",
+                             .launch_template = FakeLaunchTemplateRef{.id = lt_id, .version = "1"},
+                             .min_size = 0,
+                             .max_size = 3,
+                             .desired_capacity = 0});
+  aws_->addNodegroup({.cluster = "opsy-gitops",
+                      .name = "ng-old",
+                      .launch_template = FakeLaunchTemplateRef{.id = lt_id, .version = "1"},
+                      .scaling = {.min_size = 0, .max_size = 3, .desired_size = 0},
+                      .asg_names = {"eks-ng-old-asg"}});
+  ASSERT_NO_FATAL_FAILURE(buildImages(4));
+
+  ASSERT_TRUE(waitFor([&] { return !aws_->image(built_[1]).has_value(); }, 20s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  ASSERT_TRUE(waitFor(
+      [&] { return retentionList("kept", "imageId") == std::vector<std::string>{built_[0]}; }, 10s))
+      << toJson(builder());
+  EXPECT_EQ(
+      retentionList("kept", "reason"),
+      std::vector<std::string>{fmt::format(
+          "launch template {} version 1 of Auto Scaling group eks-ng-old-asg uses it", lt_id)});
+  EXPECT_TRUE(aws_->image(built_[0]).has_value());
+  EXPECT_TRUE(aws_->snapshot(snapshots_[0]).has_value());
+  EXPECT_FALSE(aws_->snapshot(snapshots_[1]).has_value());
+  std::this_thread::sleep_for(3s);  // more passes see the same reason
+  EXPECT_EQ(eventCount("ImageKept"), 1) << controllerLog();
+  EXPECT_TRUE(aws_->image(built_[0]).has_value());
+}
+
+// Plan mode lists in status.retention.wouldDelete what Apply would delete and deletes nothing;
+// switching the builder to Apply deletes exactly those.
+TEST_F(PackerBuilderRetentionE2eTest, PlanListsWhatApplyThenDeletes) {
+  auto doc = parseJson(sample_);
+  ASSERT_TRUE(doc.has_value());
+  rapidjson::Pointer("/spec/retention/mode").Set(*doc, "Plan");
+  sample_ = toJson(*doc);
+  startController();
+  applySample();
+  ASSERT_NO_FATAL_FAILURE(buildImages(3));
+  ASSERT_TRUE(waitFor(
+      [&] { return retentionList("wouldDelete", "") == std::vector<std::string>{built_[0]}; }, 10s))
+      << toJson(builder());
+  std::this_thread::sleep_for(3s);  // more passes
+  EXPECT_TRUE(aws_->image(built_[0]).has_value());
+  EXPECT_TRUE(aws_->snapshot(snapshots_[0]).has_value());
+  EXPECT_EQ(aws_->callCount("ec2", "DeregisterImage"), 0);
+  EXPECT_EQ(aws_->callCount("ec2", "DeleteSnapshot"), 0);
+
+  Json b = builder();
+  rapidjson::Pointer("/spec/retention/mode").Set(b, "Apply");
+  ASSERT_TRUE(kube_->updateObject(toJson(b)));
+  ASSERT_TRUE(waitFor([&] { return !aws_->image(built_[0]).has_value(); }, 10s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  EXPECT_TRUE(aws_->image(built_[1]).has_value());
+  ASSERT_TRUE(waitFor([&] { return retentionList("wouldDelete", "").empty(); }, 10s))
+      << toJson(builder());
+}
+
+// Crash safety: snapshots marked delete-after-deregister whose image is gone (a controller killed
+// between DeregisterImage and DeleteSnapshot) are deleted by the next pass; a marked snapshot of
+// another builder, and one whose image is still registered, are left alone.
+TEST_F(PackerBuilderRetentionE2eTest, SnapshotsAnInterruptedDeletionLeftAreDeleted) {
+  aws::Tags mine =
+      ami::lineageTags({.cluster_name = "opsy-gitops",
+                        .created_by = kBuilder,
+                        .packer_repo = "https://github.com/ibeify/eks-node-group-ami-refresh",
+                        .packer_repo_branch = "main"});
+  aws::Tags others = mine;
+  others[std::string(ami::kTagCreatedBy)] = "another-builder";
+  auto marked = [](aws::Tags tags, const std::string& image) {
+    tags[std::string(ami::kTagDeleteAfterDeregister)] = image;
+    return TagMap(tags.begin(), tags.end());
+  };
+  aws_->addSnapshot(
+      FakeSnapshot{.id = "snap-0aaaaaaaaaaaaaaa1", .tags = marked(mine, "ami-0dddddddddddddddd")});
+  aws_->addSnapshot(FakeSnapshot{.id = "snap-0aaaaaaaaaaaaaaa2",
+                                 .tags = marked(others, "ami-0dddddddddddddddd")});
+  // Marked, but another registered image (a copy, say) uses it too.
+  aws_->addSnapshot(
+      FakeSnapshot{.id = "snap-0aaaaaaaaaaaaaaa3", .tags = marked(mine, "ami-0dddddddddddddddd")});
+  aws_->addImage({.id = "ami-0eeeeeeeeeeeeeee1",
+                  .name = "opsy-registered",
+                  .snapshot_ids = {"snap-0aaaaaaaaaaaaaaa3"}});
+  startController();
+  applySample();
+  ASSERT_NO_FATAL_FAILURE(buildImages(1));
+  ASSERT_TRUE(waitFor([&] { return !aws_->snapshot("snap-0aaaaaaaaaaaaaaa1").has_value(); }, 10s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  EXPECT_TRUE(aws_->snapshot("snap-0aaaaaaaaaaaaaaa2").has_value());
+  EXPECT_TRUE(aws_->snapshot("snap-0aaaaaaaaaaaaaaa3").has_value());
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return retentionList("keptSnapshots", "snapshotId") ==
+               std::vector<std::string>{"snap-0aaaaaaaaaaaaaaa3"};
+      },
+      10s))
+      << toJson(builder());
+  EXPECT_THAT(retentionList("keptSnapshots", "reason").front(),
+              ::testing::HasSubstr("ami-0eeeeeeeeeeeeeee1"));
+}
+
+// A denied ec2:DeregisterImage shows as Ready=False AWSAccessDenied naming the action, deletes
+// nothing, and does not stop the builder: a new base image still gets built.
+TEST_F(PackerBuilderRetentionE2eTest, DeniedDeregisterIsShownAndBuildingGoesOn) {
+  ASSERT_TRUE(aws_->denyOperation("ec2:DeregisterImage").has_value());
+  startController();
+  applySample();
+  ASSERT_NO_FATAL_FAILURE(buildImages(3));
+  ASSERT_TRUE(
+      waitFor([&] { return condition(builder(), "Ready") == "False/AWSAccessDenied"; }, 20s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  EXPECT_THAT(conditionMessage(builder(), "Ready"), ::testing::HasSubstr("ec2:DeregisterImage"));
+  EXPECT_TRUE(aws_->image(built_[0]).has_value());
+  EXPECT_TRUE(aws_->snapshot(snapshots_[0]).has_value());
+
+  ASSERT_NO_FATAL_FAILURE(buildImages(4));
+  EXPECT_EQ(at(builder(), "/status/lastRunBuiltImageID"), built_[3]);
+  EXPECT_TRUE(aws_->image(built_[0]).has_value());
+  // The failure shows again after the new build's success: one Warning Event per transition.
+  EXPECT_TRUE(waitFor([&] { return eventCount("AWSAccessDenied") >= 2; }, 10s)) << controllerLog();
+  EXPECT_EQ(condition(builder(), "Ready"), "False/AWSAccessDenied");
+}
+
 // A process's memory as /proc reports it, in MiB, for messages.
 double mib(size_t bytes) {
   return static_cast<double>(bytes) / (1024.0 * 1024.0);

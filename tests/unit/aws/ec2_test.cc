@@ -220,7 +220,25 @@ INSTANTIATE_TEST_SUITE_P(
         EncodingCase{
             "DeleteKeyPairByName",
             [](Ec2Api& e) { return e.deleteKeyPair("packer_6543"); },
-            {{"Action", "DeleteKeyPair"}, {"Version", "2016-11-15"}, {"KeyName", "packer_6543"}}}),
+            {{"Action", "DeleteKeyPair"}, {"Version", "2016-11-15"}, {"KeyName", "packer_6543"}}},
+        EncodingCase{"EnableImageDeprecation",
+                     [](Ec2Api& e) {
+                       return e.enableImageDeprecation("ami-0abc",
+                                                       *parseRfc3339("2026-12-02T15:24:00Z"));
+                     },
+                     {{"Action", "EnableImageDeprecation"},
+                      {"Version", "2016-11-15"},
+                      {"ImageId", "ami-0abc"},
+                      {"DeprecateAt", "2026-12-02T15:24:00Z"}}},
+        EncodingCase{
+            "DeregisterImage",
+            [](Ec2Api& e) { return e.deregisterImage("ami-0abc"); },
+            {{"Action", "DeregisterImage"}, {"Version", "2016-11-15"}, {"ImageId", "ami-0abc"}}},
+        EncodingCase{"DeleteSnapshot",
+                     [](Ec2Api& e) { return e.deleteSnapshot("snap-0abc"); },
+                     {{"Action", "DeleteSnapshot"},
+                      {"Version", "2016-11-15"},
+                      {"SnapshotId", "snap-0abc"}}}),
     [](const testing::TestParamInfo<EncodingCase>& param) {
       return std::string(param.param.name);
     });
@@ -337,6 +355,72 @@ TEST_F(Ec2Test, DescribeSecurityGroupsPaginates) {
   auto first = formMap(h_.transport->requests()[0].body);
   EXPECT_EQ(first["Filter.1.Name"], "group-name");
   EXPECT_EQ(first["Filter.1.Value.1"], "packer_*");
+}
+
+// Snapshots are paged with owner and tag filters, and every field of one is parsed.
+TEST_F(Ec2Test, DescribeSnapshotsPaginatesAndParses) {
+  auto snapshot = [](const std::string& id) {
+    return "<item><snapshotId>" + id +
+           "</snapshotId><volumeId>vol-1</volumeId><status>completed</status>"
+           "<startTime>2026-11-01T10:00:00.000Z</startTime><progress>100%</progress>"
+           "<ownerId>123456789012</ownerId><volumeSize>20</volumeSize>"
+           "<description>Created by CreateImage</description><encrypted>false</encrypted>"
+           "<tagSet><item><key>delete-after-deregister</key><value>ami-1</value></item></tagSet>"
+           "</item>";
+  };
+  h_.transport->reply(200,
+                      "<DescribeSnapshotsResponse><snapshotSet>" + snapshot("snap-1") +
+                          "</snapshotSet><nextToken>n</nextToken></DescribeSnapshotsResponse>");
+  h_.transport->reply(200, "<DescribeSnapshotsResponse><snapshotSet>" + snapshot("snap-2") +
+                               "</snapshotSet></DescribeSnapshotsResponse>");
+  auto snapshots = client()->describeSnapshots(
+      {.owner_ids = {"self"}, .filters = {{"tag-key", {"delete-after-deregister"}}}});
+  ASSERT_TRUE(snapshots.has_value()) << snapshots.error().toString();
+  ASSERT_EQ(snapshots->size(), 2u);
+  const Snapshot& s = (*snapshots)[0];
+  EXPECT_EQ(s.id, "snap-1");
+  EXPECT_EQ(s.owner_id, "123456789012");
+  EXPECT_EQ(s.volume_id, "vol-1");
+  EXPECT_EQ(s.state, SnapshotState::Completed);
+  EXPECT_EQ(s.volume_size_gib, 20);
+  EXPECT_EQ(s.description, "Created by CreateImage");
+  EXPECT_EQ(s.start_time, at("2026-11-01T10:00:00Z"));
+  EXPECT_THAT(s.tags, ElementsAre(Pair("delete-after-deregister", "ami-1")));
+  auto requests = h_.transport->requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_THAT(
+      formPairs(requests[0].body),
+      ElementsAre(Pair("Action", "DescribeSnapshots"), Pair("Version", "2016-11-15"),
+                  Pair("Owner.1", "self"), Pair("Filter.1.Name", "tag-key"),
+                  Pair("Filter.1.Value.1", "delete-after-deregister"), Pair("MaxResults", "1000")));
+  EXPECT_EQ(formMap(requests[1].body)["NextToken"], "n");
+}
+
+// A snapshot a registered image still uses is a Conflict (InvalidSnapshot.InUse), not retried; a
+// missing one is NotFound.
+TEST_F(Ec2Test, DeleteSnapshotInUseIsConflictAndMissingIsNotFound) {
+  h_.transport->reply(
+      400, ec2Error("InvalidSnapshot.InUse", "The snapshot snap-1 is currently in use by ami-1"));
+  h_.transport->reply(
+      400, ec2Error("InvalidSnapshot.NotFound", "The snapshot 'snap-2' does not exist."));
+  auto in_use = client()->deleteSnapshot("snap-1");
+  ASSERT_FALSE(in_use.has_value());
+  EXPECT_EQ(in_use.error().code, ErrorCode::Conflict);
+  EXPECT_EQ(in_use.error().provider_code, "InvalidSnapshot.InUse");
+  auto missing = client()->deleteSnapshot("snap-2");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, ErrorCode::NotFound);
+  EXPECT_EQ(h_.transport->requests().size(), 2u);
+}
+
+// EC2 refuses a deprecation time in the past as InvalidParameterValue: InvalidArgument, no retry.
+TEST_F(Ec2Test, EnableImageDeprecationInThePastIsInvalidArgument) {
+  h_.transport->reply(
+      400, ec2Error("InvalidParameterValue", "The deprecation time must be in the future."));
+  auto st = client()->enableImageDeprecation("ami-1", *parseRfc3339("2020-01-01T00:00:00Z"));
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::InvalidArgument);
+  EXPECT_EQ(h_.transport->requests().size(), 1u);
 }
 
 // A group still attached somewhere is a Conflict (DependencyViolation), not retried.

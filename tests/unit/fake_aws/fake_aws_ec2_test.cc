@@ -222,6 +222,57 @@ TEST_F(Ec2Test, RegisterDeregisterAndSnapshotLifecycle) {
               aws_->snapshots() == std::vector<std::string>{"snap-0000000000000003a"});
 }
 
+// Snapshots are objects: CreateTags tags them, DescribeSnapshots lists the caller's (owner self)
+// and public ones with tag filters, a missing one is InvalidSnapshot.NotFound, another account's
+// may be read but not deleted, and one a registered image uses is InvalidSnapshot.InUse.
+TEST_F(Ec2Test, SnapshotsAreTaggedListedAndGuarded) {
+  aws_->addSnapshot("snap-0123456789abcdef0");
+  aws_->addSnapshot(
+      FakeSnapshot{.id = "snap-0999999999999999f", .owner_id = "602401143452", .is_public = true});
+  auto res =
+      ec2("Action=CreateTags&ResourceId.1=snap-0123456789abcdef0&Tag.1.Key=marker&"
+          "Tag.1.Value=" +
+          amiId(9));
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(aws_->snapshot("snap-0123456789abcdef0")->tags.at("marker"), amiId(9));
+
+  auto ids = [&](const std::string& params) {
+    auto r = ec2("Action=DescribeSnapshots&" + params);
+    EXPECT_EQ(r->status, 200) << r->body;
+    return xmlTexts(r->body, "//snapshotSet/item/snapshotId");
+  };
+  EXPECT_THAT(ids("Owner.1=self"),
+              UnorderedElementsAre("snap-0000000000000003a", "snap-0123456789abcdef0"));
+  EXPECT_THAT(ids("Owner.1=self&Filter.1.Name=tag-key&Filter.1.Value.1=marker"),
+              ElementsAre("snap-0123456789abcdef0"));
+  EXPECT_THAT(ids("Filter.1.Name=tag:marker&Filter.1.Value.1=" + amiId(9)),
+              ElementsAre("snap-0123456789abcdef0"));
+  EXPECT_THAT(ids("Owner.1=602401143452"), ElementsAre("snap-0999999999999999f"));
+  EXPECT_THAT(ids("SnapshotId.1=snap-0123456789abcdef0"), ElementsAre("snap-0123456789abcdef0"));
+  res = ec2("Action=DescribeSnapshots&Owner.1=self&MaxResults=5");
+  EXPECT_EQ(xmlTexts(res->body, "//snapshotSet/item/status"),
+            (std::vector<std::string>{"completed", "completed"}));
+  EXPECT_EQ(xmlTexts(res->body, "//snapshotSet/item/ownerId"),
+            (std::vector<std::string>{"123456789012", "123456789012"}));
+  res = ec2("Action=DescribeSnapshots&SnapshotId.1=snap-0000000000000000b");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidSnapshot.NotFound");
+  res = ec2("Action=DescribeSnapshots&Filter.1.Name=no-such-filter&Filter.1.Value.1=x");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidParameterValue");
+
+  res = ec2("Action=DeleteSnapshot&SnapshotId=snap-0000000000000000b");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidSnapshot.NotFound");
+  res = ec2("Action=DeleteSnapshot&SnapshotId=snap-0999999999999999f");
+  EXPECT_EQ(res->status, 403);
+  EXPECT_EQ(xmlText(res->body, "Code"), "UnauthorizedOperation");
+  res = ec2("Action=DeleteSnapshot&SnapshotId=snap-0000000000000003a");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidSnapshot.InUse");
+  EXPECT_EQ(xmlText(res->body, "Message"),
+            "The snapshot snap-0000000000000003a is currently in use by " + amiId(3));
+  res = ec2("Action=DeleteSnapshot&SnapshotId=snap-0123456789abcdef0");
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_FALSE(aws_->snapshot("snap-0123456789abcdef0").has_value());
+}
+
 // EnableImageDeprecation sets a future deprecation time; afterwards other accounts' views hide it
 // while the owner still sees it.
 TEST_F(Ec2Test, EnableImageDeprecation) {

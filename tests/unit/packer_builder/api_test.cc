@@ -109,7 +109,21 @@ INSTANTIATE_TEST_SUITE_P(
                     "spec.builder.dir"},
         BadSpecCase{"MaxFailedJobsZero",
                     R"({"maxFailedJobs":0,"builder":{"repoURL":"r","image":"i"}})",
-                    "spec.maxFailedJobs"}),
+                    "spec.maxFailedJobs"},
+        BadSpecCase{
+            "RetentionWithoutARule",
+            R"({"retention":{"deleteSnapshots":true},"builder":{"repoURL":"r","image":"i"}})",
+            "spec.retention"},
+        BadSpecCase{"RetentionNegativeKeepLast",
+                    R"({"retention":{"keepLast":-1},"builder":{"repoURL":"r","image":"i"}})",
+                    "spec.retention.keepLast"},
+        BadSpecCase{"RetentionZeroDeleteAfter",
+                    R"({"retention":{"deleteAfter":"0s"},"builder":{"repoURL":"r","image":"i"}})",
+                    "spec.retention.deleteAfter"},
+        BadSpecCase{
+            "RetentionUnknownMode",
+            R"({"retention":{"keepLast":1,"mode":"Dry"},"builder":{"repoURL":"r","image":"i"}})",
+            "spec.retention.mode"}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
 
 // A status written by statusToJson reads back equal, including conditions and times.
@@ -139,6 +153,44 @@ TEST(PackerBuilderApi, StatusRoundTrips) {
   EXPECT_EQ(parseStatus(obj), s);
 }
 
+// spec.retention is off when absent; given, its rules parse, deleteSnapshots defaults to true and
+// mode to Apply.
+TEST(PackerBuilderApi, RetentionParsesWithDefaults) {
+  auto off = parseSpec(objectWithSpec(kMinimal));
+  ASSERT_TRUE(off.has_value());
+  EXPECT_FALSE(off->retention.has_value());
+  auto on = parseSpec(objectWithSpec(
+      R"({"retention":{"keepLast":2,"deleteAfter":"30d"},"builder":{"repoURL":"r","image":"i"}})"));
+  ASSERT_TRUE(on.has_value()) << on.error().message;
+  ASSERT_TRUE(on->retention.has_value());
+  EXPECT_EQ(on->retention->keep_last, 2);
+  EXPECT_EQ(on->retention->delete_after, std::chrono::hours(24 * 30));
+  EXPECT_TRUE(on->retention->delete_snapshots);
+  EXPECT_FALSE(on->retention->plan);
+  auto plan = parseSpec(
+      objectWithSpec(R"({"retention":{"keepLast":0,"deleteSnapshots":false,"mode":"Plan"},)"
+                     R"("builder":{"repoURL":"r","image":"i"}})"));
+  ASSERT_TRUE(plan.has_value()) << plan.error().message;
+  EXPECT_EQ(plan->retention->keep_last, 0);
+  EXPECT_FALSE(plan->retention->delete_after.has_value());
+  EXPECT_FALSE(plan->retention->delete_snapshots);
+  EXPECT_TRUE(plan->retention->plan);
+}
+
+// status.retention reads back equal; an empty one is not written at all.
+TEST(PackerBuilderApi, RetentionStatusRoundTrips) {
+  PackerBuilderStatus s;
+  s.retention.kept = {{"ami-1", "instance i-1 still runs it"}};
+  s.retention.deleted = {{"ami-2", {"snap-2"}, *parseRfc3339("2026-11-21T06:00:00Z")}};
+  s.retention.would_delete = {"ami-3"};
+  s.retention.kept_snapshots = {{"snap-4", "image ami-5 still uses it"}};
+  s.retention.message = "m";
+  kube::Object obj = objectWithSpec(kMinimal);
+  ASSERT_TRUE(obj.setJson("/status", statusToJson(s)).has_value());
+  EXPECT_EQ(parseStatus(obj), s);
+  EXPECT_THAT(statusToJson(PackerBuilderStatus{}), ::testing::Not(HasSubstr("retention")));
+}
+
 // The merge patch nulls fields that were set before and are now empty, so they are removed.
 TEST(PackerBuilderApi, MergePatchClearsRemovedFields) {
   PackerBuilderStatus before;
@@ -149,6 +201,19 @@ TEST(PackerBuilderApi, MergePatchClearsRemovedFields) {
   std::string patch = statusMergePatch(before, after);
   EXPECT_THAT(patch, HasSubstr(R"("lastRunKeyPair":null)"));
   EXPECT_THAT(patch, HasSubstr(R"("jobStatus":"failed")"));
+}
+
+// Inside status.retention too: a list the new status no longer has (wouldDelete once the builder
+// leaves Plan mode) is nulled, since a merge patch would otherwise keep it.
+TEST(PackerBuilderApi, MergePatchClearsRemovedRetentionFields) {
+  PackerBuilderStatus before;
+  before.retention.would_delete = {"ami-1"};
+  before.retention.message = "Plan";
+  PackerBuilderStatus after;
+  after.retention.message = "Apply";
+  std::string patch = statusMergePatch(before, after);
+  EXPECT_THAT(patch, HasSubstr(R"("retention":{"message":"Apply","wouldDelete":null})"));
+  EXPECT_THAT(statusMergePatch(before, PackerBuilderStatus{}), HasSubstr(R"("retention":null)"));
 }
 
 }  // namespace

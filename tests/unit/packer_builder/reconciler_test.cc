@@ -105,12 +105,16 @@ class ReconcilerTest : public ::testing::Test {
         cache_(clock_),
         lineage_(clock_),
         ec2_(std::make_shared<StrictMock<aws::MockEc2Api>>()),
+        asg_(std::make_shared<StrictMock<aws::MockAutoScalingApi>>()),
         reconciler_({.reader = reader_,
                      .writer = writer_,
                      .status = status_,
                      .logs = logs_,
                      .secrets = secrets_,
                      .ec2 = [this](std::string_view) -> Result<aws::Ec2ApiPtr> { return ec2_; },
+                     .autoscaling = [this](std::string_view) -> Result<aws::AutoScalingApiPtr> {
+                       return asg_;
+                     },
                      .images = cache_,
                      .lineage = lineage_,
                      .events = events_,
@@ -161,6 +165,7 @@ class ReconcilerTest : public ::testing::Test {
   NiceMock<kube::MockEventRecorder> events_;
   FakeNotifierFactory notifiers_;
   std::shared_ptr<StrictMock<aws::MockEc2Api>> ec2_;
+  std::shared_ptr<StrictMock<aws::MockAutoScalingApi>> asg_;
   Reconciler reconciler_;
 };
 
@@ -193,6 +198,83 @@ TEST_F(ReconcilerTest, NewBuilderStartsOneBuildJob) {
   kube::WorkOutcome out = run(reconciler_, "ci/pb");
   EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
   EXPECT_EQ(out.requeue_after, 5min);
+}
+
+// A retention pass asks EC2 whether the old images are in use (one DescribeInstances for all of
+// them, one scan of the region's Auto Scaling groups and the launch template versions they use,
+// $Latest resolved), keeps the one a group's version names, and deletes the other: snapshots
+// marked, image deregistered, snapshots deleted, then the status written.
+TEST_F(ReconcilerTest, RetentionChecksUseBeforeDeleting) {
+  std::string spec(kSpec);
+  spec.insert(spec.rfind('}'), R"(,"retention":{"keepLast":0})");
+  PackerBuilderStatus steady;
+  steady.build_id = "uid-1";
+  steady.observed_generation = 1;
+  steady.job_name = "pb-j1";
+  steady.job_status = "completed";
+  steady.last_run_status = "completed";
+  steady.last_run_base_image_id = "ami-base";
+  steady.last_run_built_image_id = "ami-active";
+  auto obj = kube::Object::parse(fmt::format(
+      R"({{"apiVersion":"ami.refresh.ops/v1alpha1","kind":"PackerBuilder",)"
+      R"("metadata":{{"name":"pb","namespace":"ci","uid":"uid-1","generation":1,"resourceVersion":"7",)"
+      R"("finalizers":["ami.refresh.ops/packer-builder"]}},"spec":{},"status":{}}})",
+      spec, statusToJson(steady)));
+  ASSERT_TRUE(obj.has_value());
+  givenBuilder(*obj);
+  givenJobs({});
+  const aws::Tags lineage = ami::lineageTags(lineageOf(*obj, *parseSpec(*obj)));
+  auto managed = [&](const std::string& id, const std::string& status, Duration age) {
+    aws::Image i{.id = id, .state = aws::ImageState::Available, .creation_date = kNow - age};
+    i.tags = lineage;
+    i.tags["status"] = status;
+    i.tags["base-ami"] = "ami-base";
+    i.tags["create-timestamp"] = formatRfc3339(kNow - age);
+    i.snapshot_ids = {"snap-" + id.substr(4)};
+    return i;
+  };
+  givenImages(
+      {aws::Image{
+          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 72h}},
+      {managed("ami-active", "active", 1h), managed("ami-old1", "deprecated", 30h),
+       managed("ami-old2", "deprecated", 40h)});
+  EXPECT_CALL(*ec2_, describeInstances(::testing::Truly([](const aws::DescribeInstancesInput& in) {
+    return !in.filters.empty() && in.filters[0].name == "image-id" &&
+           in.filters[0].values == std::vector<std::string>{"ami-old1", "ami-old2"};
+  }))).WillOnce(Return(std::vector<aws::Instance>{}));
+  aws::AutoScalingGroup group{.name = "ng-a",
+                              .launch_template = aws::LaunchTemplateSpec{"lt-1", "", "$Latest"}};
+  EXPECT_CALL(*asg_, describeAutoScalingGroups(_))
+      .WillOnce(Return(std::vector<aws::AutoScalingGroup>{group}));
+  EXPECT_CALL(
+      *ec2_, describeLaunchTemplateVersions(
+                 AllOf(Field(&aws::DescribeLaunchTemplateVersionsInput::launch_template_id, "lt-1"),
+                       Field(&aws::DescribeLaunchTemplateVersionsInput::versions,
+                             std::vector<std::string>{"$Latest"}))))
+      .WillOnce(Return(std::vector<aws::LaunchTemplateVersion>{
+          {.launch_template_id = "lt-1", .version_number = 4, .image_id = "ami-old2"}}));
+  EXPECT_CALL(*ec2_, describeSnapshots(Field(&aws::DescribeSnapshotsInput::owner_ids,
+                                             std::vector<std::string>{"self"})))
+      .WillOnce(Return(std::vector<aws::Snapshot>{}));
+  {
+    InSequence seq;
+    EXPECT_CALL(*ec2_, createTags(std::vector<std::string>{"snap-old1"},
+                                  Contains(Pair("delete-after-deregister", "ami-old1"))))
+        .WillOnce(Return(ok()));
+    EXPECT_CALL(*ec2_, deregisterImage("ami-old1")).WillOnce(Return(ok()));
+    EXPECT_CALL(*ec2_, deleteSnapshot("snap-old1")).WillOnce(Return(ok()));
+    EXPECT_CALL(status_,
+                patchStatus(_, "ci", "pb", kube::PatchType::Merge,
+                            AllOf(HasSubstr(R"("imageId":"ami-old2")"),
+                                  HasSubstr("launch template lt-1 version 4 of Auto Scaling "
+                                            "group ng-a uses it"),
+                                  HasSubstr(R"("deleted":[{"imageId":"ami-old1")")),
+                            _))
+        .WillOnce(Return(kube::Object()));
+  }
+  EXPECT_CALL(*ec2_, deregisterImage("ami-old2")).Times(0);
+  kube::WorkOutcome out = run(reconciler_, "ci/pb");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
 }
 
 // A Job that already exists under the decided name (a retried create) is not an error.

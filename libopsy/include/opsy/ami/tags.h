@@ -31,6 +31,9 @@ inline constexpr std::string_view kTagCreateTimestamp = "create-timestamp";
 inline constexpr std::string_view kTagStatus = "status";
 inline constexpr std::string_view kStatusActive = "active";
 inline constexpr std::string_view kStatusDeprecated = "deprecated";
+// Set (to the image's id) on the snapshots of an image retention is about to deregister, so a
+// snapshot whose deletion was interrupted is found and deleted once its image is gone.
+inline constexpr std::string_view kTagDeleteAfterDeregister = "delete-after-deregister";
 
 // Who an image belongs to: a builder (created-by) of a cluster, built from a repo and branch.
 struct Lineage {

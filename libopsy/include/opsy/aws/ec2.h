@@ -3,7 +3,8 @@
 // The EC2 calls the controllers make, in roles named for what a consumer does: ImageApi (find and
 // tag AMIs), LaunchTemplateApi (read and add launch template versions), BuildCleanupApi (delete
 // what an interrupted Packer build left), InstanceApi (see which image a node group's instances
-// run). Ec2Api is one region's client, all four roles. Lists are paginated for the caller; every
+// run), ImageLifecycleApi (deprecate, deregister and delete old AMIs and their snapshots). Ec2Api
+// is one region's client, all five roles. Lists are paginated for the caller; every
 // call is signed, rate limited and retried per ClientOptions.
 //
 //   OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr ec2, aws::makeEc2Client(options));
@@ -127,6 +128,39 @@ struct CreateLaunchTemplateVersionInput {
   std::string image_id;
 };
 
+// Snapshot.state (the EC2 model's SnapshotState).
+enum class SnapshotState {
+  Unknown,
+  Pending,
+  Completed,
+  Error,
+  Recoverable,
+  Recovering,
+};
+
+// The AWS spelling ("completed"); "Unknown" for Unknown.
+std::string_view toString(SnapshotState state);
+// The enumerator spelled `text`, Unknown for any other text.
+SnapshotState parseSnapshotState(std::string_view text);
+
+struct Snapshot {
+  std::string id;
+  std::string owner_id;
+  std::string volume_id;
+  Parsed<SnapshotState> state;
+  std::string description;
+  int volume_size_gib = 0;
+  std::optional<TimePoint> start_time;
+  Tags tags;
+};
+
+struct DescribeSnapshotsInput {
+  std::vector<std::string> owner_ids;  // "self", "amazon", account ids
+  std::vector<std::string> snapshot_ids;
+  std::vector<Filter> filters;  // "tag:<key>", "tag-key", "status", "volume-id", ...
+  int page_size = 1000;         // MaxResults (5-1000); not sent with snapshot_ids
+};
+
 struct SecurityGroup {
   std::string id;
   std::string name;
@@ -201,13 +235,39 @@ class InstanceApi {
       const DescribeInstancesInput& input) = 0;
 };
 
-// One region's EC2 client: every role above. The packer-builder controller uses images and build
-// cleanup, the refresh controller images and launch templates, so each takes one client per
-// region and hands each piece of code the role it needs.
+// Knows how to retire AMIs: set EC2's own deprecation time, deregister an image and delete the
+// EBS snapshots it leaves behind (deregistering never deletes them).
+class ImageLifecycleApi {
+ public:
+  virtual ~ImageLifecycleApi() = default;
+
+  /**
+   * EnableImageDeprecation. EC2 keeps whole minutes (it rounds the seconds) and refuses a time
+   * that is not in the future (InvalidParameterValue, here InvalidArgument).
+   */
+  [[nodiscard]] virtual Status enableImageDeprecation(const std::string& image_id,
+                                                      TimePoint deprecate_at) = 0;
+  /** DeregisterImage. NotFound (InvalidAMIID.NotFound) when EC2 has no such image. */
+  [[nodiscard]] virtual Status deregisterImage(const std::string& image_id) = 0;
+  /** DescribeSnapshots, all pages. */
+  [[nodiscard]] virtual Result<std::vector<Snapshot>> describeSnapshots(
+      const DescribeSnapshotsInput& input) = 0;
+  /**
+   * DeleteSnapshot. Conflict (InvalidSnapshot.InUse) while a registered image still uses the
+   * snapshot; NotFound (InvalidSnapshot.NotFound) when it does not exist.
+   */
+  [[nodiscard]] virtual Status deleteSnapshot(const std::string& snapshot_id) = 0;
+};
+
+// One region's EC2 client: every role above. The packer-builder controller uses images, build
+// cleanup and image lifecycle (plus instances and launch templates to see whether an old image is
+// still in use), the refresh controller images, launch templates and instances, so each takes
+// one client per region and hands each piece of code the role it needs.
 class Ec2Api : public ImageApi,
                public LaunchTemplateApi,
                public BuildCleanupApi,
-               public InstanceApi {};
+               public InstanceApi,
+               public ImageLifecycleApi {};
 
 using Ec2ApiPtr = std::shared_ptr<Ec2Api>;
 
