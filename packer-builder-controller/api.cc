@@ -101,7 +101,7 @@ Result<std::optional<RetentionSpec>> readRetention(const Fields& spec) {
     return std::optional<RetentionSpec>();
   }
   RetentionSpec r;
-  OPSY_ASSIGN_OR_RETURN(r.keep_last, retention->optInt("keepLast", 0, 1000));
+  OPSY_ASSIGN_OR_RETURN(r.keep_last, retention->optInt("keepLast", 1, 1000));
   OPSY_ASSIGN_OR_RETURN(r.delete_after, retention->optDuration("deleteAfter"));
   OPSY_ASSIGN_OR_RETURN(r.delete_snapshots, retention->boolOr("deleteSnapshots", true));
   OPSY_ASSIGN_OR_RETURN(std::optional<std::string> mode, retention->optString("mode"));

@@ -947,8 +947,9 @@ std::vector<const aws::Image*> retentionCandidates(const RetentionSpec& retentio
   std::vector<const aws::Image*> out;
   for (std::size_t i = 0; i < deprecated.size(); ++i) {
     const aws::Image& image = *deprecated[i];
+    // keepLast counts the active image, which is never among `deprecated`.
     const bool beyond_count =
-        retention.keep_last && i >= static_cast<std::size_t>(*retention.keep_last);
+        retention.keep_last && i + 1 >= static_cast<std::size_t>(*retention.keep_last);
     std::optional<TimePoint> since = deprecatedSince(image);
     const bool too_old = retention.delete_after && since && now - *since >= *retention.delete_after;
     if (beyond_count || too_old) {

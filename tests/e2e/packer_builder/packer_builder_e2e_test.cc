@@ -950,7 +950,7 @@ class PackerBuilderRetentionE2eTest : public PackerBuilderE2eTest {
     ASSERT_NO_FATAL_FAILURE(setSampleTimer("2s"));
     auto doc = parseJson(sample_);
     ASSERT_TRUE(doc.has_value());
-    rapidjson::Pointer("/spec/retention/keepLast").Set(*doc, 1);
+    rapidjson::Pointer("/spec/retention/keepLast").Set(*doc, 2);
     sample_ = toJson(*doc);
   }
 
@@ -1008,10 +1008,9 @@ class PackerBuilderRetentionE2eTest : public PackerBuilderE2eTest {
   std::vector<std::string> snapshots_;
 };
 
-// keepLast 1 after four builds: the two oldest deprecated images are deregistered and their
+// keepLast 2 after four builds: the two oldest deprecated images are deregistered and their
 // snapshots deleted, one ImageDeleted Event each; the newest deprecated one stays, with EC2's own
-// deprecation time set, and the active image is untouched. (keepLast counts deprecated images
-// only, so keepLast 1 here is what keepLast 2 would be if the active image counted.)
+// deprecation time set, and the active image is untouched (keepLast counts it).
 TEST_F(PackerBuilderRetentionE2eTest, KeepLastDeletesTheOldestDeprecatedImagesAndSnapshots) {
   startController();
   applySample();

@@ -115,7 +115,7 @@ INSTANTIATE_TEST_SUITE_P(
             R"({"retention":{"deleteSnapshots":true},"builder":{"repoURL":"r","image":"i"}})",
             "spec.retention"},
         BadSpecCase{"RetentionNegativeKeepLast",
-                    R"({"retention":{"keepLast":-1},"builder":{"repoURL":"r","image":"i"}})",
+                    R"({"retention":{"keepLast":0},"builder":{"repoURL":"r","image":"i"}})",
                     "spec.retention.keepLast"},
         BadSpecCase{"RetentionZeroDeleteAfter",
                     R"({"retention":{"deleteAfter":"0s"},"builder":{"repoURL":"r","image":"i"}})",
@@ -168,10 +168,10 @@ TEST(PackerBuilderApi, RetentionParsesWithDefaults) {
   EXPECT_TRUE(on->retention->delete_snapshots);
   EXPECT_FALSE(on->retention->plan);
   auto plan = parseSpec(
-      objectWithSpec(R"({"retention":{"keepLast":0,"deleteSnapshots":false,"mode":"Plan"},)"
+      objectWithSpec(R"({"retention":{"keepLast":1,"deleteSnapshots":false,"mode":"Plan"},)"
                      R"("builder":{"repoURL":"r","image":"i"}})"));
   ASSERT_TRUE(plan.has_value()) << plan.error().message;
-  EXPECT_EQ(plan->retention->keep_last, 0);
+  EXPECT_EQ(plan->retention->keep_last, 1);
   EXPECT_FALSE(plan->retention->delete_after.has_value());
   EXPECT_FALSE(plan->retention->delete_snapshots);
   EXPECT_TRUE(plan->retention->plan);

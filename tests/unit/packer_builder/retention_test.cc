@@ -113,10 +113,11 @@ Decision decideWithUse(Observed& o, RetentionObservation seen = {}) {
   return decide(o, kNow);
 }
 
-// keepLast 2 keeps the two newest deprecated images and deletes the older ones, oldest first,
+// keepLast 3 keeps the active image and the two newest deprecated ones and deletes the older
+// ones, oldest first,
 // each with its snapshots marked for deletion before the image is deregistered.
 TEST(PackerBuilderRetention, KeepsNewestNDeprecatedImages) {
-  Observed o = observed(R"({"keepLast":2})");
+  Observed o = observed(R"({"keepLast":3})");
   Decision first = decide(o, kNow);
   ASSERT_TRUE(first.read_retention.has_value());
   EXPECT_THAT(*first.read_retention, ElementsAre("ami-d30", "ami-d40"));
@@ -133,13 +134,14 @@ TEST(PackerBuilderRetention, KeepsNewestNDeprecatedImages) {
   EXPECT_EQ(s.retention.deleted[0].image_id, "ami-d40");
   EXPECT_THAT(s.retention.deleted[0].snapshots, ElementsAre("snap-d40"));
   EXPECT_EQ(s.retention.deleted[0].at, kNow);
-  EXPECT_THAT(s.retention.message, HasSubstr("keepLast 2"));
+  EXPECT_THAT(s.retention.message, HasSubstr("keepLast 3"));
   EXPECT_THAT(eventReasons(d), ElementsAre("ImageDeleted", "ImageDeleted"));
 }
 
-// The active image is never a candidate, even with keepLast 0 and a deleteAfter it exceeds.
+// The active image is never a candidate, even with keepLast 1 (only it) and a deleteAfter it
+// exceeds.
 TEST(PackerBuilderRetention, NeverDeletesTheActiveImage) {
-  Observed o = observed(R"({"keepLast":0,"deleteAfter":"30m"})");
+  Observed o = observed(R"({"keepLast":1,"deleteAfter":"30m"})");
   Decision d = decideWithUse(o);
   EXPECT_THAT(deletedImages(d), ElementsAre("ami-d40", "ami-d30", "ami-d20", "ami-d10"));
 }
@@ -149,7 +151,7 @@ TEST(PackerBuilderRetention, NeverDeletesTheActiveImage) {
 TEST(PackerBuilderRetention, KeepsAnImageALaunchTemplateVersionUses) {
   const std::string reason =
       "launch template lt-0abc version 3 of Auto Scaling group eks-ng-a uses it";
-  Observed o = observed(R"({"keepLast":2})");
+  Observed o = observed(R"({"keepLast":3})");
   Decision d = decideWithUse(o, {.in_use = {{"ami-d40", reason}}});
   EXPECT_THAT(deletedImages(d), ElementsAre("ami-d30"));
   PackerBuilderStatus s = written(d);
@@ -158,7 +160,7 @@ TEST(PackerBuilderRetention, KeepsAnImageALaunchTemplateVersionUses) {
   EXPECT_EQ(s.retention.kept[0].reason, reason);
   EXPECT_THAT(eventReasons(d), ElementsAre("ImageKept", "ImageDeleted"));
 
-  Observed again = observed(R"({"keepLast":2})", &s);
+  Observed again = observed(R"({"keepLast":3})", &s);
   again.managed.erase(again.managed.begin() + 3);  // ami-d30 is gone
   Decision next = decideWithUse(again, {.in_use = {{"ami-d40", reason}}});
   EXPECT_THAT(deletedImages(next), IsEmpty());
@@ -167,7 +169,7 @@ TEST(PackerBuilderRetention, KeepsAnImageALaunchTemplateVersionUses) {
 
 // Plan mode deletes nothing: it lists what Apply would delete, and still keeps in-use images.
 TEST(PackerBuilderRetention, PlanModeListsWithoutDeleting) {
-  Observed o = observed(R"({"keepLast":1,"mode":"Plan"})");
+  Observed o = observed(R"({"keepLast":2,"mode":"Plan"})");
   Decision d = decideWithUse(o, {.in_use = {{"ami-d20", "instance i-0123 still runs it"}}});
   EXPECT_THAT(deletedImages(d), IsEmpty());
   EXPECT_THAT(all<DeleteSnapshots>(d), IsEmpty());
@@ -190,14 +192,14 @@ TEST(PackerBuilderRetention, DeleteAfterCountsFromDeprecationTime) {
 
 // keepLast and deleteAfter together: an image goes when either rule selects it.
 TEST(PackerBuilderRetention, EitherRuleSelects) {
-  Observed o = observed(R"({"keepLast":3,"deleteAfter":"15h"})");
+  Observed o = observed(R"({"keepLast":4,"deleteAfter":"15h"})");
   Decision d = decideWithUse(o);
   EXPECT_THAT(deletedImages(d), ElementsAre("ami-d40", "ami-d30", "ami-d20"));
 }
 
 // deleteSnapshots false deregisters the image and leaves its snapshots alone.
 TEST(PackerBuilderRetention, KeepsSnapshotsWhenAsked) {
-  Observed o = observed(R"({"keepLast":3,"deleteSnapshots":false})");
+  Observed o = observed(R"({"keepLast":4,"deleteSnapshots":false})");
   Decision d = decideWithUse(o);
   ASSERT_THAT(deletedImages(d), ElementsAre("ami-d40"));
   EXPECT_THAT(all<DeleteImage>(d).front().snapshot_ids, IsEmpty());
@@ -206,7 +208,7 @@ TEST(PackerBuilderRetention, KeepsSnapshotsWhenAsked) {
 // Snapshots marked by an interrupted deletion are deleted once their image is gone; one another
 // image still uses is kept and says why.
 TEST(PackerBuilderRetention, DeletesMarkedSnapshotsOfGoneImages) {
-  Observed o = observed(R"({"keepLast":4})");
+  Observed o = observed(R"({"keepLast":5})");
   RetentionObservation seen;
   seen.marked_snapshots = {
       aws::Snapshot{.id = "snap-gone", .tags = {{"delete-after-deregister", "ami-gone"}}},
@@ -226,7 +228,7 @@ TEST(PackerBuilderRetention, DeletesMarkedSnapshotsOfGoneImages) {
 // A denied call shows as Ready=False AWSAccessDenied naming the action; nothing is deleted, and
 // the rest of the decision (the status, the requeue) stands.
 TEST(PackerBuilderRetention, DeniedCallIsShownWithoutDeleting) {
-  Observed o = observed(R"({"keepLast":1})");
+  Observed o = observed(R"({"keepLast":2})");
   Error denied(ErrorCode::PermissionDenied, "not authorized");
   denied.action = "ec2:DeregisterImage";
   denied.provider_code = "UnauthorizedOperation";
@@ -247,7 +249,7 @@ TEST(PackerBuilderRetention, DeniedCallIsShownWithoutDeleting) {
 // With retention, an image the builder deprecates also gets EC2's own deprecation time: the next
 // minute but one (EC2 refuses the past and keeps whole minutes). Without retention it does not.
 TEST(PackerBuilderRetention, DeprecationSetsEc2DeprecationTime) {
-  Observed o = observed(R"({"keepLast":5})");
+  Observed o = observed(R"({"keepLast":6})");
   o.managed.push_back(image("ami-older-active", kNow - 5h, "active"));
   Decision d = decide(o, kNow + 10s);
   auto set = all<SetDeprecationTime>(d);
@@ -264,10 +266,10 @@ TEST(PackerBuilderRetention, DeprecationSetsEc2DeprecationTime) {
 
 // A pass that finds nothing to delete and nothing changed writes no status.
 TEST(PackerBuilderRetention, QuietWhenNothingChanges) {
-  Observed o = observed(R"({"keepLast":4})");
+  Observed o = observed(R"({"keepLast":5})");
   Decision d = decideWithUse(o);
   PackerBuilderStatus s = written(d);
-  Observed again = observed(R"({"keepLast":4})", &s);
+  Observed again = observed(R"({"keepLast":5})", &s);
   Decision next = decideWithUse(again);
   EXPECT_THAT(all<PatchStatus>(next), IsEmpty());
 }

@@ -41,8 +41,11 @@ namespace opsy::aws {
 class ClusterDescribeCache {
  public:
   struct Options {
-    // Entries per kind of answer; the least recently used goes first.
-    std::size_t max_entries = 4096;
+    // Entries per kind of answer; the least recently used goes first. Sized for a fleet: below
+    // the number of groups the refreshers read every period, each answer is evicted before it is
+    // asked for again and every read goes to AWS (4,096 cost 10,000 one-group refreshers 1.8
+    // DescribeNodegroup per group and period). The bound only stops unbounded growth.
+    std::size_t max_entries = 65536;
   };
 
   explicit ClusterDescribeCache(Clock& clock, Options options);
