@@ -120,6 +120,16 @@ void encodeStatus(const PackerBuilderStatus& s, json::Value& out, json::Alloc& a
   json::setOptString(out, "lastRunSecurityGroupID", s.last_run_security_group_id, a);
   json::setOptString(out, "lastRunKeyPair", s.last_run_key_pair, a);
   json::setOptTime(out, "expiresAt", s.expires_at, a);
+  if (!s.followers.empty()) {
+    json::Value list(rapidjson::kArrayType);
+    for (const std::string& f : s.followers) {
+      list.PushBack(json::Value(f.c_str(), static_cast<rapidjson::SizeType>(f.size()), a), a);
+    }
+    json::setMember(out, "followers", std::move(list), a);
+  }
+  if (s.follower_count != 0) {
+    json::setInt(out, "followerCount", s.follower_count, a);
+  }
 }
 
 }  // namespace
@@ -127,6 +137,12 @@ void encodeStatus(const PackerBuilderStatus& s, json::Value& out, json::Alloc& a
 const kube::Resource& packerBuilderResource() {
   static const kube::Resource r{std::string(kGroup), std::string(kVersion), "packerbuilders",
                                 std::string(kKind), true};
+  return r;
+}
+
+const kube::Resource& amiRefresherResource() {
+  static const kube::Resource r{std::string(kGroup), std::string(kVersion), "amirefreshers",
+                                "AMIRefresher", true};
   return r;
 }
 
@@ -209,6 +225,15 @@ PackerBuilderStatus parseStatus(const kube::Object& obj) {
   s.last_run_security_group_id = json::stringOr(doc, "lastRunSecurityGroupID");
   s.last_run_key_pair = json::stringOr(doc, "lastRunKeyPair");
   s.expires_at = json::optTime(doc, "expiresAt");
+  if (const json::Value* followers = json::member(doc, "followers");
+      followers != nullptr && followers->IsArray()) {
+    for (const json::Value& f : followers->GetArray()) {
+      if (f.IsString()) {
+        s.followers.emplace_back(f.GetString(), f.GetStringLength());
+      }
+    }
+  }
+  s.follower_count = json::optInt64(doc, "followerCount").value_or(0);
   return s;
 }
 

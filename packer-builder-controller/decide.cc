@@ -694,6 +694,14 @@ Decision finish(Ctx& c) {
       event(c, kube::EventType::Warning, "ExpiresInMinutes", "Validate", warning);
     }
   }
+  if (c.o.followers) {
+    // Written with the rest of the status, so a change of followers alone is one small patch and
+    // an unchanged list none.
+    const std::vector<std::string>& all = *c.o.followers;
+    c.status.follower_count = static_cast<std::int64_t>(all.size());
+    c.status.followers.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                             all.size(), kMaxFollowersShown)));
+  }
   Decision d;
   d.actions = std::move(c.pre);
   if (c.status != c.before) {

@@ -91,6 +91,9 @@ class PackerBuilderE2eTest : public ::testing::Test {
     const fs::path root = fs::path(OPSY_TEST_DATA_DIR).parent_path().parent_path();
     ASSERT_TRUE(
         kube_->createObject(manifestJson(root / "crds/ami.refresh.ops_packerbuilders.yaml")));
+    // The controller also watches AMIRefreshers (for status.followers), as the chart installs.
+    ASSERT_TRUE(
+        kube_->createObject(manifestJson(root / "crds/ami.refresh.ops_amirefreshers.yaml")));
     (void)kube_->createObject(  // the fake may already have it
         R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}})");
     for (const auto& [name, data] : std::map<std::string, std::string>{
