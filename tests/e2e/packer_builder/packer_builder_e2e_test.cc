@@ -1214,5 +1214,35 @@ TEST(PackerBuilderBinaryTest, HelpVersionAndBadFlagsExitAsDocumented) {
   }
 }
 
+// The builder's status lists the AMIRefreshers whose spec.builderRef names it, as soon as one is
+// created, and drops it when it is deleted.
+TEST_F(PackerBuilderE2eTest, StatusListsTheRefreshersThatFollowTheBuilder) {
+  startController();
+  applySample();
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 20s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  auto count = [&]() -> std::int64_t {
+    Json b = builder();
+    const JsonValue* v = rapidjson::Pointer("/status/followerCount").Get(b);
+    return v != nullptr && v->IsInt64() ? v->GetInt64() : 0;
+  };
+  EXPECT_EQ(count(), 0);
+  auto created = kube_->createObject(
+      std::string(R"({"apiVersion":"ami.refresh.ops/v1alpha1","kind":"AMIRefresher",)") +
+      R"("metadata":{"name":"workers","namespace":"default"},"spec":{"region":"us-west-2",)" +
+      R"("clusterName":"opsy-gitops","builderRef":{"name":")" + kBuilder + R"("}}})");
+  ASSERT_TRUE(created.has_value()) << created.error().toString();
+  ASSERT_TRUE(waitFor([&] { return count() == 1; }, 20s)) << toJson(builder());
+  Json listed = builder();
+  const JsonValue* followers = rapidjson::Pointer("/status/followers/0").Get(listed);
+  ASSERT_NE(followers, nullptr);
+  EXPECT_EQ(std::string(followers->GetString()), "default/workers");
+
+  ASSERT_TRUE(
+      kube_->deleteObject("ami.refresh.ops/v1alpha1", "AMIRefresher", "default", "workers"));
+  ASSERT_TRUE(waitFor([&] { return count() == 0; }, 20s)) << toJson(builder());
+  EXPECT_EQ(rapidjson::Pointer("/status/followers").Get(builder()), nullptr);
+}
+
 }  // namespace
 }  // namespace opsy::testing
