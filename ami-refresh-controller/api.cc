@@ -42,6 +42,18 @@ Result<std::vector<aws::Filter>> parseFilters(const Fields& spec) {
   return filters;
 }
 
+Result<std::optional<BuilderRef>> parseBuilderRef(const Fields& spec, const std::string& own_ns) {
+  OPSY_ASSIGN_OR_RETURN(std::optional<Fields> f, spec.object("builderRef"));
+  if (!f) {
+    return std::optional<BuilderRef>();
+  }
+  BuilderRef ref;
+  OPSY_ASSIGN_OR_RETURN(ref.name, f->requiredString("name"));
+  OPSY_ASSIGN_OR_RETURN(std::optional<std::string> ns, f->optString("namespace"));
+  ref.ns = ns && !ns->empty() ? *ns : own_ns;
+  return std::optional<BuilderRef>(std::move(ref));
+}
+
 Result<RefreshConfig> parseRefreshConfig(const Fields& spec) {
   RefreshConfig rc;
   OPSY_ASSIGN_OR_RETURN(std::optional<Fields> f, spec.object("refreshConfig"));
@@ -171,6 +183,15 @@ const kube::Resource& amiRefreshers() {
   return r;
 }
 
+const kube::Resource& packerBuilders() {
+  static const kube::Resource r{.group = "ami.refresh.ops",
+                                .version = "v1alpha1",
+                                .plural = "packerbuilders",
+                                .kind = "PackerBuilder",
+                                .namespaced = true};
+  return r;
+}
+
 std::string_view toString(GroupKind kind) {
   return kind == GroupKind::Managed ? "managed" : "self-managed";
 }
@@ -220,9 +241,18 @@ Result<Spec> parseSpec(const kube::Object& obj) {
     spec.ami.reset();
   }
   OPSY_ASSIGN_OR_RETURN(spec.ami_filters, parseFilters(f));
-  if (spec.ami.has_value() == !spec.ami_filters.empty()) {
-    return fail(ErrorCode::InvalidArgument,
-                "spec.ami: set exactly one of spec.ami or spec.amiFilters");
+  OPSY_ASSIGN_OR_RETURN(spec.builder_ref, parseBuilderRef(f, obj.metadata.ns));
+  const int targets = int{spec.ami.has_value()} + int{!spec.ami_filters.empty()} +
+                      int{spec.builder_ref.has_value()};
+  if (targets != 1) {
+    // The error names the field that is wrong: the extra one, or spec.ami when none is set.
+    const char* field = targets == 0                ? "spec.ami"
+                        : spec.builder_ref          ? "spec.builderRef"
+                        : !spec.ami_filters.empty() ? "spec.amiFilters"
+                                                    : "spec.ami";
+    return fail(
+        ErrorCode::InvalidArgument,
+        fmt::format("{}: set exactly one of spec.ami, spec.amiFilters or spec.builderRef", field));
   }
   if (spec.ami && spec.ami->rfind("ami-", 0) != 0) {
     return fail(ErrorCode::InvalidArgument, "spec.ami: must be an image id (ami-...)");

@@ -31,6 +31,9 @@ namespace opsy::ami_refresh {
 // amirefreshers.ami.refresh.ops/v1alpha1.
 const kube::Resource& amiRefreshers();
 
+// packerbuilders.ami.refresh.ops/v1alpha1, read (never written) for spec.builderRef.
+const kube::Resource& packerBuilders();
+
 inline constexpr Duration kDefaultExpiresIn = std::chrono::hours(24 * 30);
 inline constexpr Duration kDefaultControllerTimer = std::chrono::minutes(5);
 inline constexpr Duration kDefaultUpdateTimeout = std::chrono::hours(2);
@@ -83,12 +86,24 @@ struct RolloutConfig {
   bool operator==(const RolloutConfig&) const = default;
 };
 
+// spec.builderRef: the PackerBuilder whose active image (status.lastRunBuiltImageID) is the
+// target.
+struct BuilderRef {
+  std::string name;
+  std::string ns;  // the refresher's own namespace when the spec leaves it out
+
+  // "namespace/name", the key the builder's informer and ami::kBuilderRefIndex use.
+  std::string key() const { return kube::objectKey(ns, name); }
+  bool operator==(const BuilderRef&) const = default;
+};
+
 struct Spec {
   std::string region;
   std::string cluster_name;
   // Exactly one of these is set.
   std::optional<std::string> ami;
   std::vector<aws::Filter> ami_filters;
+  std::optional<BuilderRef> builder_ref;
   Duration expires_in = kDefaultExpiresIn;
   // An image becomes a target only once it is this old (since its create-timestamp): a production
   // refresher rolls what another environment has run for that long. Zero: no minimum.

@@ -16,7 +16,49 @@
 
 namespace opsy::ami_refresh {
 
+namespace {
+
+// spec.builderRef: the builder's active image, confirmed in EC2 and eligible as spec.ami is.
+ami::Target selectBuilderImage(const Spec& spec, const TargetObservation& t, TimePoint now) {
+  ami::Target target;
+  const std::string builder = "PackerBuilder " + spec.builder_ref->key();
+  if (!t.builder || !t.builder->found) {
+    target.explanation = builder + " not found";
+    return target;
+  }
+  const std::string& id = t.builder->image_id;
+  if (id.empty()) {
+    target.explanation = builder + " has no built image yet";
+    return target;
+  }
+  auto it = std::find_if(t.matched.begin(), t.matched.end(),
+                         [&](const aws::Image& i) { return i.id == id; });
+  if (it == t.matched.end()) {
+    target.explanation = fmt::format("{} of {} was not found in {}", id, builder, spec.region);
+    if (!t.builder->region.empty() && t.builder->region != spec.region) {
+      target.explanation += fmt::format(" (the builder builds in {})", t.builder->region);
+    }
+    return target;
+  }
+  // evaluate() also refuses an image not tagged status=active, so a deprecated build is never
+  // rolled even while the builder still names it.
+  target.verdict = ami::evaluate(*it, spec.expires_in, now, spec.min_image_age);
+  target.changes_at = target.verdict.eligible_at;
+  if (target.verdict.eligible) {
+    target.image = *it;
+    target.explanation = fmt::format("{} (the active image of {}) is eligible", id, builder);
+  } else {
+    target.explanation = fmt::format("{}: {}", builder, target.verdict.reason);
+  }
+  return target;
+}
+
+}  // namespace
+
 ami::Target selectRefresherTarget(const Spec& spec, const TargetObservation& t, TimePoint now) {
+  if (spec.builder_ref) {
+    return selectBuilderImage(spec, t, now);
+  }
   if (!spec.ami) {
     return ami::selectTarget(t.matched, t.derived, spec.expires_in, now, spec.min_image_age);
   }

@@ -41,9 +41,21 @@ inline constexpr Duration kPollInterval = std::chrono::seconds(30);
 // What a DescribeImages for the target returned: by id (spec.ami: `matched` holds that image, if
 // it exists), or by filters (`matched` = images of the filters, `derived` = managed images tagged
 // base-ami=<one of the bases among them>).
+// spec.builderRef: the PackerBuilder as the informer cache holds it.
+struct BuilderObservation {
+  bool found = false;
+  // status.lastRunBuiltImageID: its active image; empty until a build completes or it adopts one.
+  std::string image_id;
+  // spec.region of the builder (where it builds).
+  std::string region;
+};
+
+// With spec.builderRef, `builder` is what was read of it and `matched` holds its image when EC2
+// has it in spec.region.
 struct TargetObservation {
   std::vector<aws::Image> matched;
   std::vector<aws::Image> derived;
+  std::optional<BuilderObservation> builder;
 };
 
 // Where an update stands, whatever started it: an EKS update or an Auto Scaling instance refresh.
@@ -253,7 +265,8 @@ struct Decision {
 std::string clientToken(std::string_view uid, std::string_view group, std::string_view image,
                         std::string_view purpose);
 
-// The target: by id (ami::evaluate) or by filters (ami::selectTarget), with its explanation.
+// The target: by id (ami::evaluate), by filters (ami::selectTarget) or a builder's active image
+// (ami::evaluate, and never a deprecated one), with its explanation.
 ami::Target selectRefresherTarget(const Spec& spec, const TargetObservation& observed,
                                   TimePoint now);
 

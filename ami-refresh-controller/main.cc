@@ -6,6 +6,7 @@
 #include "ami-refresh-controller/api.h"
 #include "ami-refresh-controller/reconciler.h"
 #include "ami-refresh-controller/wiring.h"
+#include "opsy/ami/builder_ref.h"
 #include "opsy/ami/image_cache.h"
 #include "opsy/aws/describe_cache.h"
 #include "opsy/controller/reconciler.h"
@@ -61,9 +62,13 @@ int run(int argc, char** argv) {
                          .describe_cache = std::make_shared<aws::ClusterDescribeCache>(m.clock()),
                          .metrics = rolloutMetrics(m.metrics(), per_object_metrics),
                          .failures = runtime::failureCounter(m.metrics())});
+  // PackerBuilders are watched for spec.builderRef: a new build enqueues its followers at once.
+  const kube::Store& refreshers = m.cache(amiRefreshers());
   auto added = m.addController({.name = "ami-refresh",
                                 .resource = amiRefreshers(),
-                                .reconcile = controller::workFn(reconciler)});
+                                .owns = {watchedBuilders(refreshers)},
+                                .reconcile = controller::workFn(reconciler),
+                                .indexes = {ami::builderRefIndex()}});
   if (!added) {
     std::fprintf(stderr, "ami-refresh-controller: %s\n", added.error().toString().c_str());
     return 1;

@@ -141,6 +141,19 @@ Result<std::vector<aws::Image>> Reconciler::describeImages(const Spec& spec, aws
 
 Result<TargetObservation> Reconciler::observeTarget(const Spec& spec, aws::ImageApi& ec2) {
   TargetObservation target;
+  if (spec.builder_ref) {
+    OPSY_ASSIGN_OR_RETURN(target.builder, observeBuilder(*spec.builder_ref));
+    if (target.builder->image_id.empty()) {
+      return target;
+    }
+    auto images = describeImages(spec, ec2, {.image_ids = {target.builder->image_id}});
+    if (images) {
+      target.matched = std::move(*images);
+    } else if (!isNotFound(images.error())) {
+      return fail(std::move(images).error().context("describe the builder's image"));
+    }
+    return target;
+  }
   if (spec.ami) {
     auto images = describeImages(spec, ec2, {.image_ids = {*spec.ami}});
     if (images) {
@@ -158,6 +171,22 @@ Result<TargetObservation> Reconciler::observeTarget(const Spec& spec, aws::Image
                           describeImages(spec, ec2, {.owners = {"self"}, .filters = filters}));
   }
   return target;
+}
+
+Result<BuilderObservation> Reconciler::observeBuilder(const BuilderRef& ref) {
+  BuilderObservation b;
+  // Served from the PackerBuilder informer the controller watches: no API request.
+  auto obj = deps_.reader.get(packerBuilders(), ref.ns, ref.name);
+  if (!obj) {
+    if (isNotFound(obj.error())) {
+      return b;
+    }
+    return fail(std::move(obj).error().context("get packerbuilder " + ref.key()));
+  }
+  b.found = true;
+  b.image_id = obj->getString("/status/lastRunBuiltImageID").value_or("");
+  b.region = obj->getString("/spec/region").value_or("");
+  return b;
 }
 
 Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Observed& o) {

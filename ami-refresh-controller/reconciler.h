@@ -37,7 +37,8 @@ namespace opsy::ami_refresh {
 using AwsClientsFactory = std::function<Result<AwsClients>(const std::string& region)>;
 
 struct ReconcilerDeps {
-  kube::ObjectReader& reader;  // refreshers (a synced cache, or a live client)
+  // Refreshers and the PackerBuilders they follow (a synced cache, or a live client).
+  kube::ObjectReader& reader;
   kube::StatusWriter& status;
   kube::EventRecorder& events;
   AwsClientsFactory aws;
@@ -76,6 +77,8 @@ class Reconciler : public controller::Reconciler {
   [[nodiscard]] Result<std::vector<aws::Image>> describeImages(const Spec& spec, aws::ImageApi& ec2,
                                                                const aws::DescribeImagesInput& in);
   [[nodiscard]] Result<TargetObservation> observeTarget(const Spec& spec, aws::ImageApi& ec2);
+  // spec.builderRef's PackerBuilder from the reader (the informer cache in the controller).
+  [[nodiscard]] Result<BuilderObservation> observeBuilder(const BuilderRef& ref);
   [[nodiscard]] Status observeGroups(const AmiRefresher& r, AwsClients& clients, Observed& o);
   // The Nodes of the canary groups, with the image each one's instance runs (only while the
   // canary is checked: canaryNeedsNodes()).

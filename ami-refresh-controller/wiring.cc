@@ -3,6 +3,8 @@
 #include <mutex>
 #include <optional>
 
+#include "opsy/ami/builder_ref.h"
+
 namespace opsy::ami_refresh {
 namespace {
 
@@ -117,6 +119,26 @@ AwsClientsFactory managerAwsClients(runtime::AwsClients& clients) {
     OPSY_ASSIGN_OR_RETURN(out.autoscaling, clients.autoScaling(region));
     return out;
   };
+}
+
+std::vector<std::string> followersOf(const kube::Store& refreshers, const kube::Object& builder) {
+  std::vector<std::string> keys;
+  auto found = refreshers.byIndex(ami::kBuilderRefIndex,
+                                  kube::objectKey(builder.metadata.ns, builder.metadata.name));
+  if (!found) {
+    return keys;
+  }
+  for (const kube::ObjectPtr& r : *found) {
+    keys.push_back(kube::objectKey(r->metadata.ns, r->metadata.name));
+  }
+  return keys;
+}
+
+runtime::OwnedResource watchedBuilders(const kube::Store& refreshers) {
+  return runtime::OwnedResource{.resource = packerBuilders(),
+                                .map_to_keys = [&refreshers](const kube::Object& builder) {
+                                  return followersOf(refreshers, builder);
+                                }};
 }
 
 }  // namespace opsy::ami_refresh

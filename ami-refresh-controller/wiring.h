@@ -10,7 +10,9 @@
 
 #include "ami-refresh-controller/execute.h"
 #include "ami-refresh-controller/reconciler.h"
+#include "opsy/kube/store.h"
 #include "opsy/runtime/aws_clients.h"
+#include "opsy/runtime/controller.h"
 #include "opsy/runtime/metrics.h"
 
 namespace opsy::ami_refresh {
@@ -24,5 +26,14 @@ RolloutMetricsPtr rolloutMetrics(runtime::Metrics& metrics, bool per_object = fa
 
 // The EC2, EKS and Auto Scaling clients of a region, cached by `clients`.
 AwsClientsFactory managerAwsClients(runtime::AwsClients& clients);
+
+// The keys ("namespace/name") of the refreshers in `refreshers` whose spec.builderRef names
+// `builder`, from the ami::builderRefIndex() of that cache (no scan); none without that index.
+std::vector<std::string> followersOf(const kube::Store& refreshers, const kube::Object& builder);
+
+// PackerBuilders watched read-only (their informer also serves the reconciler's reads of them):
+// every event of one enqueues the refreshers that follow it. `refreshers` is the controller's
+// AMIRefresher cache, which must carry ami::builderRefIndex() and outlive the controller.
+runtime::OwnedResource watchedBuilders(const kube::Store& refreshers);
 
 }  // namespace opsy::ami_refresh

@@ -221,6 +221,16 @@ void encodeStatus(const PackerBuilderStatus& s, json::Value& out, json::Alloc& a
     encodeRetention(s.retention, retention, a);
     json::setMember(out, "retention", std::move(retention), a);
   }
+  if (!s.followers.empty()) {
+    json::Value list(rapidjson::kArrayType);
+    for (const std::string& f : s.followers) {
+      list.PushBack(json::Value(f.c_str(), static_cast<rapidjson::SizeType>(f.size()), a), a);
+    }
+    json::setMember(out, "followers", std::move(list), a);
+  }
+  if (s.follower_count != 0) {
+    json::setInt(out, "followerCount", s.follower_count, a);
+  }
 }
 
 // Adds null to `body` for each member `old` has and `body` lacks, in nested objects too (a merge
@@ -241,6 +251,12 @@ void nullRemoved(json::Value& body, const json::Value& old, json::Alloc& a) {
 const kube::Resource& packerBuilderResource() {
   static const kube::Resource r{std::string(kGroup), std::string(kVersion), "packerbuilders",
                                 std::string(kKind), true};
+  return r;
+}
+
+const kube::Resource& amiRefresherResource() {
+  static const kube::Resource r{std::string(kGroup), std::string(kVersion), "amirefreshers",
+                                "AMIRefresher", true};
   return r;
 }
 
@@ -327,6 +343,15 @@ PackerBuilderStatus parseStatus(const kube::Object& obj) {
   if (const json::Value* retention = json::member(doc, "retention")) {
     s.retention = decodeRetention(*retention);
   }
+  if (const json::Value* followers = json::member(doc, "followers");
+      followers != nullptr && followers->IsArray()) {
+    for (const json::Value& f : followers->GetArray()) {
+      if (f.IsString()) {
+        s.followers.emplace_back(f.GetString(), f.GetStringLength());
+      }
+    }
+  }
+  s.follower_count = json::optInt64(doc, "followerCount").value_or(0);
   return s;
 }
 

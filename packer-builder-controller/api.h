@@ -170,9 +170,19 @@ struct PackerBuilderStatus {
   std::string last_run_key_pair;
   std::optional<TimePoint> expires_at;
   RetentionStatus retention;
+  // The AMIRefreshers whose spec.builderRef names this builder ("namespace/name", sorted, at most
+  // kMaxFollowersShown), and how many there are in all.
+  std::vector<std::string> followers;
+  std::int64_t follower_count = 0;
 
   bool operator==(const PackerBuilderStatus&) const = default;
 };
+
+// status.followers lists at most this many refreshers; status.followerCount counts them all.
+inline constexpr std::size_t kMaxFollowersShown = 50;
+
+// amirefreshers.ami.refresh.ops/v1alpha1, read (never written) to list a builder's followers.
+const kube::Resource& amiRefresherResource();
 
 // Reads and validates .spec; defaults applied. Errors are InvalidArgument naming the field.
 [[nodiscard]] Result<PackerBuilderSpec> parseSpec(const kube::Object& obj);

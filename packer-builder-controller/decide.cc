@@ -872,6 +872,14 @@ Decision finish(Ctx& c) {
     // Retention could not look or act; the builder still builds (docs/lifecycle.md).
     reportFailure(c, *c.o.retention_failure);
   }
+  if (c.o.followers) {
+    // Written with the rest of the status, so a change of followers alone is one small patch and
+    // an unchanged list none.
+    const std::vector<std::string>& all = *c.o.followers;
+    c.status.follower_count = static_cast<std::int64_t>(all.size());
+    c.status.followers.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                             all.size(), kMaxFollowersShown)));
+  }
   Decision d;
   d.actions = std::move(c.pre);
   if (c.status != c.before) {

@@ -73,6 +73,9 @@ struct RetentionObservation {
 
 struct Observed {
   kube::Object builder;
+  // The keys of the AMIRefreshers that follow this builder (spec.builderRef), sorted; nullopt
+  // when not read (status.followers is then left as it is).
+  std::optional<std::vector<std::string>> followers;
   // Jobs labelled with this builder's uid.
   std::vector<kube::Job> jobs;
   // The newest available image of spec.amiFilters (nullopt: none matched, or no filters).

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "opsy/ami/builder_ref.h"
 #include "opsy/ami/image_cache.h"
 #include "opsy/ami/lineage_images.h"
 #include "opsy/controller/reconciler.h"
@@ -68,6 +69,7 @@ int run(const Options& o) {
       .notifiers = all_notifiers->get(),
       .clock = manager.clock(),
       .failures = runtime::failureCounter(manager.metrics()),
+      .refreshers = &manager.cache(packer_builder::amiRefresherResource()),
   });
 
   const std::string managed_by = std::string(packer_builder::kLabelManagedBy) + "=" +
@@ -77,7 +79,16 @@ int run(const Options& o) {
       .resource = packer_builder::packerBuilderResource(),
       .owns = {{.resource = kube::resources::jobs(),
                 .label_selector = managed_by,
-                .indexes = {kube::labelIndex(packer_builder::kLabelBuilderUid)}}},
+                .indexes = {kube::labelIndex(packer_builder::kLabelBuilderUid)}},
+               // Read-only, for status.followers: a refresher's event enqueues the builder it
+               // follows (and, when it moves, the one it left).
+               {.resource = packer_builder::amiRefresherResource(),
+                .map_to_keys =
+                    [](const kube::Object& refresher) {
+                      std::optional<std::string> key = ami::builderRefKey(refresher);
+                      return key ? std::vector<std::string>{*key} : std::vector<std::string>();
+                    },
+                .indexes = {ami::builderRefIndex()}}},
       .reconcile = controller::workFn(reconciler),
   });
   if (!added) {

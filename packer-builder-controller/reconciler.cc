@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "opsy/ami/builder_ref.h"
 #include "opsy/ami/selection.h"
 #include "opsy/ami/tags.h"
 #include "opsy/core/duration.h"
@@ -192,6 +193,15 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
   Observed observed;
   observed.builder = *builder;
   observed.policy = deps_.policy;
+  if (deps_.refreshers != nullptr) {
+    // An index lookup in the cache: no API request, and only the matches are visited.
+    if (auto following = deps_.refreshers->byIndex(ami::kBuilderRefIndex, key.str())) {
+      observed.followers.emplace();
+      for (const kube::ObjectPtr& r : *following) {
+        observed.followers->push_back(kube::objectKey(r->metadata.ns, r->metadata.name));
+      }
+    }
+  }
   if (auto spec = parseSpec(observed.builder); spec && deps_.notifiers != nullptr) {
     observed.notification_refused = deps_.notifiers->refusal(spec->notifier);
   }

@@ -27,6 +27,7 @@
 #include "opsy/core/result.h"
 #include "opsy/kube/client.h"
 #include "opsy/kube/events.h"
+#include "opsy/kube/store.h"
 #include "opsy/kube/work_queue.h"
 #include "packer-builder-controller/decide.h"
 #include "packer-builder-controller/execute.h"
@@ -56,6 +57,8 @@ struct ReconcilerDeps {
   notify::NotifierFactory* notifiers = nullptr;
   Clock& clock;
   controller::FailureCounterPtr failures;  // optional: opsy_reconcile_errors_total
+  // The AMIRefresher cache with ami::builderRefIndex(), for status.followers; null: not listed.
+  const kube::Store* refreshers = nullptr;
 };
 
 class Reconciler : public controller::Reconciler {

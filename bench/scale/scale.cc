@@ -385,17 +385,20 @@ class Run {
       r_.error = "kubeconfig: " + s.error().message;
       return false;
     }
-    const std::string crd = o_.source_dir + (o_.controller == ScaleController::PackerBuilder
-                                                 ? "/crds/ami.refresh.ops_packerbuilders.yaml"
-                                                 : "/crds/ami.refresh.ops_amirefreshers.yaml");
-    auto doc = t::parseJsonOrYaml(t::readFile(crd));
-    if (!doc) {
-      r_.error = "cannot read " + crd;
-      return false;
-    }
-    if (auto s = kube_->createObject(t::toJson(*doc)); !s) {
-      r_.error = "CRD: " + s.error().message;
-      return false;
+    // Both CRDs, as the chart installs them: each controller watches the other's kind read-only
+    // (AMIRefresher spec.builderRef, PackerBuilder status.followers).
+    for (const char* file : {"/crds/ami.refresh.ops_packerbuilders.yaml",
+                             "/crds/ami.refresh.ops_amirefreshers.yaml"}) {
+      const std::string crd = o_.source_dir + file;
+      auto doc = t::parseJsonOrYaml(t::readFile(crd));
+      if (!doc) {
+        r_.error = "cannot read " + crd;
+        return false;
+      }
+      if (auto s = kube_->createObject(t::toJson(*doc)); !s) {
+        r_.error = "CRD: " + s.error().message;
+        return false;
+      }
     }
     (void)kube_->createObject(  // the fake may already have it
         R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}})");

@@ -154,14 +154,28 @@ kube::ResourceEventHandlers Controller::primaryHandlers() {
 kube::ResourceEventHandlers Controller::ownedHandlers(const OwnedResource& owned) {
   kube::WorkQueue* queue = queue_.get();
   OwnerMapper map = owned.map_to_owner ? owned.map_to_owner : controllerOwnerOf(spec_.resource);
-  auto enqueue = [queue, map](const kube::Object& obj) {
+  KeysMapper map_keys = owned.map_to_keys;
+  auto enqueue = [queue, map, map_keys](const kube::Object& obj) {
+    if (map_keys) {
+      for (const std::string& key : map_keys(obj)) {
+        queue->add(key);
+      }
+      return;
+    }
     if (auto key = map(obj); key.has_value()) {
       queue->add(*key);
     }
   };
   kube::ResourceEventHandlers handlers;
   handlers.on_add = enqueue;
-  handlers.on_update = [enqueue](const kube::Object&, const kube::Object& obj) { enqueue(obj); };
+  handlers.on_update = [enqueue, map_keys](const kube::Object& old, const kube::Object& obj) {
+    // A watched object that stops referring to one key still enqueues it, so that one sees the
+    // change too (a refresher moved from builder A to B: A loses a follower).
+    if (map_keys) {
+      enqueue(old);
+    }
+    enqueue(obj);
+  };
   handlers.on_delete = enqueue;
   return handlers;
 }

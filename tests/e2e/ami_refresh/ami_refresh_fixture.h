@@ -1,7 +1,7 @@
 // File: ami_refresh_fixture.h
 //
 // The ami-refresh e2e world shared by the suites of this folder: FakeKube with the project's
-// AMIRefresher CRD, FakeAws with one cluster (four managed node groups, one self-managed Auto
+// CRDs, FakeAws with one cluster (four managed node groups, one self-managed Auto
 // Scaling group, a base image and the managed image built from it), the real controller binary
 // started against both, and helpers that read the refresher back.
 #pragma once
@@ -88,10 +88,15 @@ class AmiRefreshE2e : public ::testing::Test {
 
     ASSERT_TRUE(kube_.start().has_value());
     ASSERT_TRUE(kube_.writeKubeconfig(dir_ + "/kubeconfig").has_value());
-    auto crd = opsy::testing::parseJsonOrYaml(readFile(
-        std::string(OPSY_TEST_DATA_DIR) + "/../../crds/ami.refresh.ops_amirefreshers.yaml"));
-    ASSERT_TRUE(crd.has_value()) << crd.error().toString();
-    ASSERT_TRUE(kube_.createObject(opsy::testing::toJson(*crd)).has_value());
+    // Both CRDs, as the chart installs them: the controller also watches PackerBuilders (for
+    // spec.builderRef).
+    for (const char* file :
+         {"ami.refresh.ops_amirefreshers.yaml", "ami.refresh.ops_packerbuilders.yaml"}) {
+      auto crd = opsy::testing::parseJsonOrYaml(
+          readFile(std::string(OPSY_TEST_DATA_DIR) + "/../../crds/" + file));
+      ASSERT_TRUE(crd.has_value()) << crd.error().toString();
+      ASSERT_TRUE(kube_.createObject(opsy::testing::toJson(*crd)).has_value());
+    }
     auto ns = kube_.createObject(R"({"apiVersion":"v1","kind":"Namespace",)"
                                  R"("metadata":{"name":"default"}})");
     (void)ns;  // the fake may already have it

@@ -91,6 +91,9 @@ class PackerBuilderE2eTest : public ::testing::Test {
     const fs::path root = fs::path(OPSY_TEST_DATA_DIR).parent_path().parent_path();
     ASSERT_TRUE(
         kube_->createObject(manifestJson(root / "crds/ami.refresh.ops_packerbuilders.yaml")));
+    // The controller also watches AMIRefreshers (for status.followers), as the chart installs.
+    ASSERT_TRUE(
+        kube_->createObject(manifestJson(root / "crds/ami.refresh.ops_amirefreshers.yaml")));
     (void)kube_->createObject(  // the fake may already have it
         R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}})");
     for (const auto& [name, data] : std::map<std::string, std::string>{
@@ -1457,6 +1460,36 @@ TEST(PackerBuilderBinaryTest, HelpVersionAndBadFlagsExitAsDocumented) {
     std::error_code ignored;
     fs::remove(log, ignored);
   }
+}
+
+// The builder's status lists the AMIRefreshers whose spec.builderRef names it, as soon as one is
+// created, and drops it when it is deleted.
+TEST_F(PackerBuilderE2eTest, StatusListsTheRefreshersThatFollowTheBuilder) {
+  startController();
+  applySample();
+  ASSERT_TRUE(waitFor([&] { return ready(builder()); }, 20s)) << toJson(builder()) << "\n"
+                                                              << controllerLog();
+  auto count = [&]() -> std::int64_t {
+    Json b = builder();
+    const JsonValue* v = rapidjson::Pointer("/status/followerCount").Get(b);
+    return v != nullptr && v->IsInt64() ? v->GetInt64() : 0;
+  };
+  EXPECT_EQ(count(), 0);
+  auto created = kube_->createObject(
+      std::string(R"({"apiVersion":"ami.refresh.ops/v1alpha1","kind":"AMIRefresher",)") +
+      R"("metadata":{"name":"workers","namespace":"default"},"spec":{"region":"us-west-2",)" +
+      R"("clusterName":"opsy-gitops","builderRef":{"name":")" + kBuilder + R"("}}})");
+  ASSERT_TRUE(created.has_value()) << created.error().toString();
+  ASSERT_TRUE(waitFor([&] { return count() == 1; }, 20s)) << toJson(builder());
+  Json listed = builder();
+  const JsonValue* followers = rapidjson::Pointer("/status/followers/0").Get(listed);
+  ASSERT_NE(followers, nullptr);
+  EXPECT_EQ(std::string(followers->GetString()), "default/workers");
+
+  ASSERT_TRUE(
+      kube_->deleteObject("ami.refresh.ops/v1alpha1", "AMIRefresher", "default", "workers"));
+  ASSERT_TRUE(waitFor([&] { return count() == 0; }, 20s)) << toJson(builder());
+  EXPECT_EQ(rapidjson::Pointer("/status/followers").Get(builder()), nullptr);
 }
 
 }  // namespace

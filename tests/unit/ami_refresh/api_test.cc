@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "opsy/ami/builder_ref.h"
 #include "opsy/core/time_format.h"
 
 namespace opsy::ami_refresh {
@@ -142,6 +143,18 @@ INSTANTIATE_TEST_SUITE_P(
                     R"({"region":"r","clusterName":"c","ami":"ami-1",
                         "amiFilters":[{"name":"name","values":["x"]}]})",
                     "spec.ami"},
+        InvalidCase{"BuilderRefAndAmi",
+                    R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "builderRef":{"name":"b"}})",
+                    "spec.builderRef: set exactly one of spec.ami, spec.amiFilters or "
+                    "spec.builderRef"},
+        InvalidCase{"BuilderRefAndFilters",
+                    R"({"region":"r","clusterName":"c","builderRef":{"name":"b"},
+                        "amiFilters":[{"name":"name","values":["x"]}]})",
+                    "spec.builderRef: set exactly one"},
+        InvalidCase{"BuilderRefWithoutName",
+                    R"({"region":"r","clusterName":"c","builderRef":{"namespace":"ci"}})",
+                    "spec.builderRef.name"},
         InvalidCase{
             "FilterWithoutValues",
             R"({"region":"r","clusterName":"c","amiFilters":[{"name":"name","values":[]}]})",
@@ -208,6 +221,31 @@ INSTANTIATE_TEST_SUITE_P(
                         "expiresIn":"7d","minImageAge":"1w"})",
                     "spec.minImageAge"}),
     [](const auto& param_info) { return param_info.param.name; });
+
+// spec.builderRef names a PackerBuilder; its namespace defaults to the refresher's own.
+TEST(AmiRefresherSpec, BuilderRefDefaultsToTheRefreshersNamespace) {
+  auto spec = parseSpec(objectWithSpec(
+      R"({"region":"us-west-2","clusterName":"c","builderRef":{"name":"base-al2023"}})"));
+  ASSERT_TRUE(spec) << spec.error().message;
+  ASSERT_TRUE(spec->builder_ref);
+  EXPECT_EQ(spec->builder_ref->key(), "ops/base-al2023");
+  EXPECT_FALSE(spec->ami);
+  EXPECT_TRUE(spec->ami_filters.empty());
+  auto other = parseSpec(objectWithSpec(
+      R"({"region":"us-west-2","clusterName":"c","builderRef":{"name":"b","namespace":"ci"}})"));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->builder_ref->key(), "ci/b");
+}
+
+// The cache index files a refresher under the builder it follows, and nothing else under any.
+TEST(AmiRefresherSpec, BuilderRefIndexFilesTheBuildersKey) {
+  kube::Index index = ami::builderRefIndex();
+  EXPECT_EQ(index.fn(objectWithSpec(R"({"builderRef":{"name":"b"}})")),
+            std::vector<std::string>{"ops/b"});
+  EXPECT_EQ(index.fn(objectWithSpec(R"({"builderRef":{"name":"b","namespace":"ci"}})")),
+            std::vector<std::string>{"ci/b"});
+  EXPECT_TRUE(index.fn(objectWithSpec(R"({"ami":"ami-1"})")).empty());
+}
 
 // The status written as a merge patch reads back to the same value.
 TEST(AmiRefresherStatus, PatchRoundTrips) {

@@ -1630,5 +1630,85 @@ TEST(Decide, SelfManagedWaitsAndSkips) {
   EXPECT_TRUE(patched(off)->nodegroups.empty());
 }
 
+// --- spec.builderRef ---
+
+World builderWorld(std::optional<BuilderObservation> builder) {
+  World w;
+  w.spec.ami_filters.clear();
+  w.spec.region = "us-west-2";
+  w.spec.builder_ref = BuilderRef{.name = "base-al2023", .ns = "ci"};
+  w.target = TargetObservation{.builder = std::move(builder)};
+  w.managed = {group("ng-a", kOld)};
+  return w;
+}
+
+// The builder's active image, confirmed in EC2 and eligible, is the target: the group is rolled.
+TEST(DecideBuilderRef, FollowsTheBuildersActiveImage) {
+  World w = builderWorld(
+      BuilderObservation{.found = true, .image_id = std::string(kTarget), .region = "us-west-2"});
+  w.target->matched = {managedImage(kTarget, "2026-11-20T00:00:00Z")};
+  auto s = patched(w.decide());
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->target_ami, kTarget);
+  EXPECT_THAT(all<RecordEvent>(w.decide()),
+              ::testing::Contains(
+                  ::testing::Field(&RecordEvent::note, HasSubstr("PackerBuilder ci/base-al2023"))));
+}
+
+// A builder that has not built yet is a wait (Ready=False, not Stalled), looked at again after
+// controllerTimer; nothing is rolled.
+TEST(DecideBuilderRef, WaitsWhileTheBuilderHasNoImage) {
+  World w = builderWorld(BuilderObservation{.found = true, .region = "us-west-2"});
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  EXPECT_EQ(d.requeue_after, std::optional<Duration>(w.spec.controller_timer));
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(cond(*s, kReady).status, kube::kConditionFalse);
+  EXPECT_EQ(cond(*s, kReady).reason, "NoEligibleImage");
+  EXPECT_EQ(cond(*s, kReady).message, "PackerBuilder ci/base-al2023 has no built image yet");
+  EXPECT_EQ(cond(*s, kStalled).status, kube::kConditionFalse);
+}
+
+// A deprecated image is never rolled, even while the builder still names it.
+TEST(DecideBuilderRef, RefusesADeprecatedImage) {
+  World w = builderWorld(
+      BuilderObservation{.found = true, .image_id = std::string(kTarget), .region = "us-west-2"});
+  w.target->matched = {managedImage(kTarget, "2026-11-20T00:00:00Z", "deprecated")};
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->target_ami.empty());
+  EXPECT_EQ(cond(*s, kReady).reason, "NoEligibleImage");
+  EXPECT_THAT(cond(*s, kReady).message, HasSubstr("status=deprecated"));
+}
+
+// A builder that does not exist is shown on Ready, and is a wait rather than Stalled: creating
+// it is enough.
+TEST(DecideBuilderRef, UnknownBuilderIsShownNotStalled) {
+  World w = builderWorld(BuilderObservation{});
+  Decision d = w.decide();
+  EXPECT_EQ(awsActions(d), 0u);
+  EXPECT_EQ(d.requeue_after, std::optional<Duration>(w.spec.controller_timer));
+  auto s = patched(d);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(cond(*s, kReady).message, "PackerBuilder ci/base-al2023 not found");
+  EXPECT_EQ(cond(*s, kStalled).status, kube::kConditionFalse);
+}
+
+// An image EC2 does not have in the refresher's region names the region, and the builder's own
+// when it builds elsewhere.
+TEST(DecideBuilderRef, ImageMissingInTheRegionNamesTheBuildersRegion) {
+  World w = builderWorld(
+      BuilderObservation{.found = true, .image_id = std::string(kTarget), .region = "eu-west-1"});
+  auto s = patched(w.decide());
+  ASSERT_TRUE(s);
+  EXPECT_EQ(cond(*s, kReady).message,
+            std::string(kTarget) +
+                " of PackerBuilder ci/base-al2023 was not found in us-west-2 (the builder builds "
+                "in eu-west-1)");
+}
+
 }  // namespace
 }  // namespace opsy::ami_refresh

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
+#include <vector>
+
+#include "opsy/ami/builder_ref.h"
 
 namespace opsy::ami_refresh {
 namespace {
@@ -79,6 +83,33 @@ TEST(RolloutMetricsWiring, ForgottenRefresherLeavesSumAndPage) {
       << text;
   EXPECT_EQ(text.find("ops/a"), std::string::npos) << text;
   EXPECT_NE(text.find("ops/b"), std::string::npos) << text;
+}
+
+kube::ObjectPtr object(std::string_view kind, std::string_view ns, std::string_view name,
+                       std::string_view spec) {
+  std::string json = std::string(R"({"apiVersion":"ami.refresh.ops/v1alpha1","kind":")") +
+                     std::string(kind) + R"(","metadata":{"name":")" + std::string(name) +
+                     R"(","namespace":")" + std::string(ns) + R"("},"spec":)" + std::string(spec) +
+                     "}";
+  return std::make_shared<const kube::Object>(kube::Object::parse(json).value());
+}
+
+// A PackerBuilder's event maps to exactly the refreshers that follow it, looked up in the
+// builderRef index (other builders' followers and refreshers by filters are not enqueued).
+TEST(BuilderWatchWiring, ABuildersEventEnqueuesItsFollowersOnly) {
+  kube::IndexedStore refreshers;
+  refreshers.addIndex(ami::builderRefIndex());
+  (void)refreshers.upsert(object("AMIRefresher", "ops", "a", R"({"builderRef":{"name":"base"}})"));
+  (void)refreshers.upsert(
+      object("AMIRefresher", "prod", "b", R"({"builderRef":{"name":"base","namespace":"ops"}})"));
+  (void)refreshers.upsert(object("AMIRefresher", "ops", "c", R"({"builderRef":{"name":"gpu"}})"));
+  (void)refreshers.upsert(object("AMIRefresher", "ops", "d", R"({"ami":"ami-1"})"));
+  runtime::OwnedResource watched = watchedBuilders(refreshers);
+  EXPECT_EQ(watched.resource.plural, "packerbuilders");
+  ASSERT_TRUE(watched.map_to_keys);
+  EXPECT_EQ(watched.map_to_keys(*object("PackerBuilder", "ops", "base", "{}")),
+            (std::vector<std::string>{"ops/a", "prod/b"}));
+  EXPECT_TRUE(watched.map_to_keys(*object("PackerBuilder", "prod", "base", "{}")).empty());
 }
 
 }  // namespace

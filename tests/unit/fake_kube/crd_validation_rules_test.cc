@@ -60,15 +60,16 @@ TEST_F(AmiRefresherRules, BothAmiAndAmiFiltersIsRefusedWithTheCrdMessageAndShape
   EXPECT_EQ(r.num("/code"), 422);
   EXPECT_EQ(r.str("/message"),
             "AMIRefresher.ami.refresh.ops \"both\" is invalid: spec: Invalid value: \"object\": "
-            "set exactly one of spec.ami or spec.amiFilters");
+            "set exactly one of spec.ami, spec.amiFilters or spec.builderRef");
   EXPECT_EQ(r.str("/details/name"), "both");
   EXPECT_EQ(r.str("/details/group"), "ami.refresh.ops");
   EXPECT_EQ(r.str("/details/kind"), "AMIRefresher");
   ASSERT_EQ(r.size("/details/causes"), 1u) << r.body;
   EXPECT_EQ(r.str("/details/causes/0/reason"), "FieldValueInvalid");
   EXPECT_EQ(r.str("/details/causes/0/field"), "spec");
-  EXPECT_EQ(r.str("/details/causes/0/message"),
-            "Invalid value: \"object\": set exactly one of spec.ami or spec.amiFilters");
+  EXPECT_EQ(
+      r.str("/details/causes/0/message"),
+      "Invalid value: \"object\": set exactly one of spec.ami, spec.amiFilters or spec.builderRef");
   EXPECT_EQ(get(std::string(kPath) + "/both").status, 404);
 }
 
@@ -77,7 +78,7 @@ TEST_F(AmiRefresherRules, NeitherAmiNorAmiFiltersIsRefusedWithTheCrdMessage) {
   ASSERT_EQ(r.status, 422) << r.body;
   EXPECT_EQ(r.str("/message"),
             "AMIRefresher.ami.refresh.ops \"neither\" is invalid: spec: Invalid value: "
-            "\"object\": set exactly one of spec.ami or spec.amiFilters");
+            "\"object\": set exactly one of spec.ami, spec.amiFilters or spec.builderRef");
   EXPECT_EQ(r.str("/details/causes/0/field"), "spec");
 }
 
@@ -86,6 +87,17 @@ TEST_F(AmiRefresherRules, ExactlyOneOfAmiOrAmiFiltersIsAccepted) {
   EXPECT_EQ(ami.status, 201) << ami.body;
   Reply filters = post(kPath, refresher("by-filters", kFilters));
   EXPECT_EQ(filters.status, 201) << filters.body;
+  Reply builder = post(kPath, refresher("by-builder", R"(,"builderRef":{"name":"base-al2023"})"));
+  EXPECT_EQ(builder.status, 201) << builder.body;
+}
+
+TEST_F(AmiRefresherRules, BuilderRefWithAmiIsRefusedWithTheCrdMessage) {
+  Reply r =
+      post(kPath, refresher("ref-and-ami", std::string(kAmi) + R"(,"builderRef":{"name":"b"})"));
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.str("/details/causes/0/message"),
+            "Invalid value: \"object\": set exactly one of spec.ami, spec.amiFilters or "
+            "spec.builderRef");
 }
 
 TEST_F(AmiRefresherRules, TheSampleAmiRefresherIsAccepted) {

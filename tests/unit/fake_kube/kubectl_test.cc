@@ -236,7 +236,7 @@ TEST_F(FakeKubeKubectl, ApplyReportsTheCrdCelRuleMessage) {
     EXPECT_NE(out.exit_code, 0) << out.text;
     EXPECT_NE(out.text.find(std::string("The AMIRefresher \"") + name +
                             "\" is invalid: spec: Invalid value: \"object\": set exactly one of "
-                            "spec.ami or spec.amiFilters"),
+                            "spec.ami, spec.amiFilters or spec.builderRef"),
               std::string::npos)
         << out.text;
   }

@@ -665,6 +665,36 @@ TEST(PackerBuilderDecideQuiet, NothingChangedWritesNothing) {
   EXPECT_TRUE(second.requeue_after.has_value());
 }
 
+// The refreshers that follow the builder are listed in status, sorted and capped with a count;
+// an unchanged list writes nothing more.
+TEST(PackerBuilderDecideFollowers, FollowersAreListedCappedAndWrittenOnlyWhenChanged) {
+  Observed o{.builder = builder({}),
+             .newest_base = baseImage("ami-base2"),
+             .managed = {managedImage("ami-built1", "ami-base2", kNow - 1h)}};
+  applyStatus(o, decide(o, kNow));
+  std::vector<std::string> many;
+  for (int i = 0; i < 60; ++i) {
+    many.push_back(fmt::format("ops/r{:02}", i));
+  }
+  o.followers = many;
+  Decision listed = decide(o, kNow + 1min);
+  auto p = one<PatchStatus>(listed);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->after.follower_count, 60);
+  ASSERT_EQ(p->after.followers.size(), kMaxFollowersShown);
+  EXPECT_EQ(p->after.followers.front(), "ops/r00");
+  EXPECT_EQ(p->after.followers.back(), "ops/r49");
+  applyStatus(o, listed);
+  EXPECT_FALSE(one<PatchStatus>(decide(o, kNow + 2min)).has_value()) << "unchanged: no write";
+  o.followers = std::vector<std::string>{};
+  auto none = one<PatchStatus>(decide(o, kNow + 3min));
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->after.followers.empty());
+  EXPECT_EQ(none->after.follower_count, 0);
+  EXPECT_NE(statusMergePatch(none->before, none->after).find(R"("followers":null)"),
+            std::string::npos);
+}
+
 // The same observations give the same Job name (so a retried create is idempotent), and the name
 // changes once a build has been recorded.
 TEST(PackerBuilderDecideQuiet, JobNameIsDeterministic) {

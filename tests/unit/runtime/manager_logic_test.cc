@@ -137,6 +137,38 @@ TEST(ManagerOwners, ControllerOwnerReference) {
   EXPECT_EQ(map(job), "ns/w");
 }
 
+// A watched resource with map_to_keys enqueues every key it maps to; an update enqueues the old
+// object's keys too, so a key the object stopped referring to sees the change.
+TEST(ManagerOwners, WatchedResourceEnqueuesEveryMappedKey) {
+  FakeClock clock;
+  Metrics metrics("widget");
+  kube::Resource widgets{"example.com", "v1", "widgets", "Widget", true};
+  Controller c({.name = "widget",
+                .resource = widgets,
+                .reconcile = [](const std::string&) { return kube::WorkOutcome::success(); }},
+               metrics, clock);
+  OwnedResource watched{.resource = kube::resources::jobs(),
+                        .map_to_keys = [](const kube::Object& o) {
+                          std::vector<std::string> keys;
+                          for (const auto& [k, v] : o.metadata.labels) {
+                            keys.push_back("ns/" + v);
+                          }
+                          return keys;
+                        }};
+  kube::ResourceEventHandlers h = c.ownedHandlers(watched);
+  kube::Object before(kube::resources::jobs(), "ns", "j");
+  before.metadata.labels = {{"a", "w1"}, {"b", "w2"}};
+  h.on_add(before);
+  EXPECT_EQ(c.queue().len(), 2u);
+  kube::Object after(kube::resources::jobs(), "ns", "j");
+  after.metadata.labels = {{"a", "w3"}};
+  h.on_update(before, after);
+  EXPECT_EQ(c.queue().len(), 3u) << "w1 and w2 (already queued) and w3";
+  kube::Object none(kube::resources::jobs(), "ns", "k");
+  h.on_delete(none);
+  EXPECT_EQ(c.queue().len(), 3u);
+}
+
 // The metrics code label prefers the AWS error code, then the HTTP status, else "network".
 TEST(ManagerAws, CodeLabel) {
   EXPECT_EQ(awsCodeLabel({.http_status = 200}), "200");

@@ -30,6 +30,10 @@ namespace opsy::runtime {
 // nullopt to ignore it.
 using OwnerMapper = std::function<std::optional<std::string>(const kube::Object& owned)>;
 
+// Maps a watched object to the keys of every object to reconcile because of it (e.g. the
+// refreshers that follow a builder, looked up in an index of their cache); none to ignore it.
+using KeysMapper = std::function<std::vector<std::string>(const kube::Object& watched)>;
+
 // The default mapper: the object named by `owned`'s controller ownerReference, when that
 // reference's kind and API group are `owner`'s.
 OwnerMapper controllerOwnerOf(const kube::Resource& owner);
@@ -38,6 +42,10 @@ struct OwnedResource {
   kube::Resource resource;
   // Empty: controllerOwnerOf(the controller's resource).
   OwnerMapper map_to_owner;
+  // For a resource that is watched rather than owned (one object, many dependents): when set it
+  // is used instead of map_to_owner, and each event enqueues every key it returns (an update:
+  // those of the old object and of the new one).
+  KeysMapper map_to_keys;
   // Narrows the owned informer (e.g. "app.kubernetes.io/managed-by=opsy"), and so what the
   // Manager's cache-backed reader sees of this resource.
   std::string label_selector;

@@ -1,0 +1,159 @@
+// spec.builderRef with the real ami-refresh-controller binary: the refresher follows a
+// PackerBuilder's active image (status.lastRunBuiltImageID), so a second build from a new base
+// image is rolled to the node groups with no change to the refresher; a builder that does not
+// exist yet is shown on Ready (not Stalled) and is followed as soon as it is created.
+#include "e2e/ami_refresh/ami_refresh_fixture.h"
+
+namespace opsy::ami_refresh {
+namespace {
+
+constexpr std::string_view kBuilder = "base-al2023";
+constexpr std::string_view kNewBaseImage = "ami-0a1b2c3d4e5f60011";
+constexpr std::string_view kSecondBuildImage = "ami-0a1b2c3d4e5f60012";
+
+class BuilderRefE2e : public AmiRefreshE2e {
+ protected:
+  // The sample refresher following the builder instead of selecting by filters.
+  void applyFollower() {
+    auto sample = opsy::testing::parseJsonOrYaml(
+        readFile(std::string(OPSY_TEST_DATA_DIR) + "/samples/amirefresher.yaml"));
+    ASSERT_TRUE(sample.has_value()) << sample.error().toString();
+    auto& doc = *sample;
+    auto& alloc = doc.GetAllocator();
+    doc["metadata"].AddMember("namespace", rapidjson::Value("default"), alloc);
+    doc["spec"].RemoveMember("amiFilters");
+    ASSERT_NO_FATAL_FAILURE(mergeInto(
+        doc["spec"], fmt::format(R"({{"builderRef":{{"name":"{}"}}}})", kBuilder), alloc));
+    auto created = kube_.createObject(opsy::testing::toJson(doc));
+    ASSERT_TRUE(created.has_value()) << created.error().toString();
+  }
+
+  // The sample PackerBuilder named kBuilder in default, with its status naming `image` as the
+  // packer-builder controller writes it after a completed build.
+  void applyBuilder(std::string_view image) {
+    auto sample = opsy::testing::parseJsonOrYaml(
+        readFile(std::string(OPSY_TEST_DATA_DIR) + "/samples/packerbuilder.yaml"));
+    ASSERT_TRUE(sample.has_value()) << sample.error().toString();
+    auto& doc = *sample;
+    auto& alloc = doc.GetAllocator();
+    doc["metadata"].AddMember("namespace", rapidjson::Value("default"), alloc);
+    doc["metadata"]["name"].SetString(std::string(kBuilder).c_str(), alloc);
+    auto created = kube_.createObject(opsy::testing::toJson(doc));
+    ASSERT_TRUE(created.has_value()) << created.error().toString();
+    ASSERT_NO_FATAL_FAILURE(setBuiltImage(image));
+  }
+
+  // What the packer-builder controller's status write after a build does to the object.
+  void setBuiltImage(std::string_view image) {
+    auto json = kube_.getObject(kApiVersion, "PackerBuilder", kNamespace, kBuilder);
+    ASSERT_TRUE(json.has_value());
+    auto doc = opsy::testing::parseJson(*json);
+    ASSERT_TRUE(doc.has_value());
+    auto& alloc = doc->GetAllocator();
+    rapidjson::Value status(rapidjson::kObjectType);
+    status.AddMember("lastRunBuiltImageID", rapidjson::Value(std::string(image).c_str(), alloc),
+                     alloc);
+    status.AddMember("lastRunStatus", "completed", alloc);
+    doc->RemoveMember("status");
+    doc->AddMember("status", status, alloc);
+    ASSERT_TRUE(kube_.updateObject(opsy::testing::toJson(*doc)).has_value());
+  }
+
+  // A second build: a new base image and the managed image built from it, tagged as the builder
+  // tags its images.
+  void registerSecondBuild() {
+    TimePoint now = realClock().now();
+    aws_.addImage({.id = std::string(kNewBaseImage),
+                   .name = "amazon-eks-node-al2023-x86_64-standard-1.30-v20261201",
+                   .owner_id = "602401143452",
+                   .owner_alias = "amazon",
+                   .creation_date = "2026-12-01T00:00:00.000Z",
+                   .is_public = true});
+    ami::Lineage lineage{.cluster_name = std::string(kCluster),
+                         .created_by = "eks-nodes",
+                         .packer_repo = "https://github.com/example/packer.git",
+                         .packer_repo_branch = "main"};
+    aws::Tags tags = ami::fullTags(
+        lineage, {.base_ami = std::string(kNewBaseImage), .build_id = "b-2", .job_id = "j-2"}, now);
+    aws_.addImage({.id = std::string(kSecondBuildImage),
+                   .name = "ibeify-gitops-al2023-1.30-b-2",
+                   .creation_date = formatRfc3339Millis(now),
+                   .tags = opsy::testing::TagMap(tags.begin(), tags.end())});
+  }
+
+  // Writes to the refresher itself (not its status subresource).
+  int refresherSpecWrites() const {
+    int n = 0;
+    for (const opsy::testing::KubeRequest& r : kube_.requestLog()) {
+      const bool write =
+          r.verb == "create" || r.verb == "update" || r.verb == "patch" || r.verb == "delete";
+      if (write && r.resource == "amirefreshers" && r.subresource.empty()) {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  bool rolledTo(std::string_view image) const {
+    auto r = refresher();
+    return r && r->status.target_ami == image && ready() &&
+           lastVersionImage(aws_, kUpdateLt) == image &&
+           lastVersionImage(aws_, kCurrentLt) == image;
+  }
+};
+
+// The builder names image A: the groups are rolled to A. A second build (a new base image) moves
+// the builder's status to B, with no change to the refresher: the groups are rolled to B, and
+// nothing ever writes the refresher's spec.
+TEST_F(BuilderRefE2e, ASecondBuildIsRolledWithNoSpecChange) {
+  aws_.setEksAutoCompleteAfter(1);
+  ASSERT_NO_FATAL_FAILURE(applyBuilder(kTargetImage));
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applyFollower());
+  ASSERT_TRUE(eventually([&] {
+    auto r = refresher();
+    return r && r->status.target_ami == kTargetImage && ready() &&
+           lastVersionImage(aws_, kUpdateLt) == kTargetImage;
+  })) << "never rolled to the builder's first image";
+  kube_.resetRequestLog();
+
+  ASSERT_NO_FATAL_FAILURE(registerSecondBuild());
+  ASSERT_NO_FATAL_FAILURE(setBuiltImage(kSecondBuildImage));
+  // The sample's controllerTimer is the default 5m: only the builder's watch event can bring
+  // the refresher back within this wait.
+  ASSERT_TRUE(eventually([&] { return rolledTo(kSecondBuildImage); }, std::chrono::seconds(60)))
+      << "the second build was not rolled; target "
+      << (refresher() ? refresher()->status.target_ami : "?");
+  EXPECT_EQ(refresherSpecWrites(), 0);
+  EXPECT_GE(eventCount("TargetSelected"), 2);
+}
+
+// A refresher that follows a builder nobody created waits on Ready=False naming it (not
+// Stalled); creating the builder is enough for it to roll.
+TEST_F(BuilderRefE2e, AMissingBuilderIsShownThenFollowedOnceCreated) {
+  aws_.setEksAutoCompleteAfter(1);
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applyFollower());
+  const std::string missing = fmt::format("PackerBuilder {}/{} not found", kNamespace, kBuilder);
+  ASSERT_TRUE(eventually([&] {
+    auto c = condition("Ready");
+    // The message may carry notes after it (the sample's expiresIn "5m" adds one).
+    return c && c->status == kube::kConditionFalse && c->reason == "NoEligibleImage" &&
+           c->message.starts_with(missing);
+  })) << "Ready never named the missing builder: "
+      << (condition("Ready") ? condition("Ready")->message : "no Ready");
+  auto stalled = condition("Stalled");
+  ASSERT_TRUE(stalled.has_value());
+  EXPECT_EQ(stalled->status, kube::kConditionFalse);
+  EXPECT_TRUE(aws_.eksUpdates().empty());
+
+  ASSERT_NO_FATAL_FAILURE(applyBuilder(kTargetImage));
+  ASSERT_TRUE(eventually([&] {
+    auto r = refresher();
+    return r && r->status.target_ami == kTargetImage && ready() &&
+           lastVersionImage(aws_, kUpdateLt) == kTargetImage;
+  })) << "never rolled once the builder existed";
+}
+
+}  // namespace
+}  // namespace opsy::ami_refresh
