@@ -206,7 +206,7 @@ TEST_F(ReconcilerTest, NewBuilderStartsOneBuildJob) {
 // marked, image deregistered, snapshots deleted, then the status written.
 TEST_F(ReconcilerTest, RetentionChecksUseBeforeDeleting) {
   std::string spec(kSpec);
-  spec.insert(spec.rfind('}'), R"(,"retention":{"keepLast":0})");
+  spec.insert(spec.rfind('}'), R"(,"retention":{"keepLast":1})");
   PackerBuilderStatus steady;
   steady.build_id = "uid-1";
   steady.observed_generation = 1;
