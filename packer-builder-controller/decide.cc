@@ -472,10 +472,15 @@ void retain(Ctx& c, const aws::Image& active) {
       action.snapshot_marker = ami::lineageTags(lineageOf(c.o.builder, *c.spec));
       action.snapshot_marker[std::string(ami::kTagDeleteAfterDeregister)] = image.id;
     }
+    // keepLast can delete an image deprecated moments ago, whose EC2 deprecation time (set a
+    // minute or two ahead, EC2 refuses the past) has not come yet.
     std::optional<TimePoint> since = deprecatedSince(image);
+    std::string when = !since ? "deprecated at an unknown time"
+                       : *since <= c.now
+                           ? "deprecated since " + formatRfc3339(*since)
+                           : "deprecated, EC2 deprecation time " + formatRfc3339(*since);
     event(c, kube::EventType::Normal, "ImageDeleted", "Retain",
-          fmt::format("{} deregistered (deprecated since {}; {}){}", image.id,
-                      since ? formatRfc3339(*since) : "an unknown time", retentionRules(r),
+          fmt::format("{} deregistered ({}; {}){}", image.id, when, retentionRules(r),
                       action.snapshot_ids.empty()
                           ? std::string()
                           : fmt::format(", snapshots {} deleted", joinList(action.snapshot_ids))));
