@@ -58,7 +58,7 @@ std::vector<ResourceType> builtinResourceTypes() {
   std::vector<ResourceType> types;
   types.push_back(make("", "v1", "namespaces", "Namespace", false, {"ns"}, {"status"}));
   types.push_back(make("", "v1", "nodes", "Node", false, {"no"}, {"status"}));
-  auto pods = make("", "v1", "pods", "Pod", true, {"po"}, {"status", "log"});
+  auto pods = make("", "v1", "pods", "Pod", true, {"po"}, {"status", "log", "eviction"});
   pods.categories = {"all"};
   pods.return_deleted_object = true;
   types.push_back(pods);
@@ -73,6 +73,10 @@ std::vector<ResourceType> builtinResourceTypes() {
   jobs.has_generation = true;
   types.push_back(jobs);
   types.push_back(make("coordination.k8s.io", "v1", "leases", "Lease", true));
+  auto pdbs = make("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, {"pdb"},
+                   {"status"});
+  pdbs.has_generation = true;
+  types.push_back(pdbs);
   auto events = make("events.k8s.io", "v1", "events", "Event", true, {"ev"});
   events.storage_override = "/events";
   types.push_back(events);
@@ -274,6 +278,15 @@ std::string resourceListBody(const std::string& group_version,
       s.AddMember("name", str(t->plural + "/" + sub, a), a);
       s.AddMember("singularName", "", a);
       s.AddMember("namespaced", t->namespaced, a);
+      if (sub == "eviction") {
+        // Discovery names the kind a subresource takes, from its own group.
+        s.AddMember("group", "policy", a);
+        s.AddMember("version", "v1", a);
+        s.AddMember("kind", "Eviction", a);
+        addStrings(s, "verbs", {"create"}, a);
+        resources.PushBack(s, a);
+        continue;
+      }
       s.AddMember("kind", str(sub == "log" ? "Pod" : t->kind, a), a);
       addStrings(s, "verbs",
                  sub == "log" ? std::vector<std::string>{"get"}

@@ -435,6 +435,20 @@ void FakeKube::Impl::handle(const httplib::Request& req, httplib::Response& res)
     serveLog(route.ns, route.name, req, res);
     return;
   }
+  if (route.subresource == "eviction") {
+    if (req.method != "POST") {
+      sendError(res, simpleError(405, "MethodNotAllowed",
+                                 "the server does not allow this method on the requested "
+                                 "resource"));
+    } else if (auto result = evictLocked(route.ns, route.name, req.body); !result) {
+      sendError(res, result.error());
+    } else {
+      sendObject(res, 201, **result);
+    }
+    lock.unlock();
+    finish(res);
+    return;
+  }
 
   WriteOptions options;
   options.dry_run = req.get_param_value("dryRun") == "All";

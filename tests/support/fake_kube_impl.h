@@ -130,6 +130,10 @@ class FakeKube::Impl {
   // Answers a TokenReview or SubjectAccessReview. Holds mu_.
   ApiResult<JsonPtr> reviewLocked(const ResourceType& type, const Json& body);
 
+  // --- evictions (fake_kube_eviction.cc): POST pods/<name>/eviction, within the budgets
+  ApiResult<JsonPtr> evictLocked(const std::string& ns, const std::string& name,
+                                 const std::string& body);
+
   // --- jobs (fake_kube_jobs.cc); startJob is called with mu_ held
   void startJobLocked(const JsonPtr& job);
 
