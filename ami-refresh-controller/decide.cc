@@ -13,6 +13,7 @@
 #include "opsy/core/duration.h"
 #include "opsy/core/time_format.h"
 #include "opsy/kube/conditions.h"
+#include "opsy/kube/selector.h"
 
 namespace opsy::ami_refresh {
 
@@ -114,6 +115,22 @@ bool peerComesFirst(const Peer& peer, const kube::ObjectMeta& metadata) {
 std::optional<std::string> sharedGroup(const Peer& peer, const Spec& spec,
                                        const std::vector<GroupObservation>& groups) {
   for (const GroupObservation& g : groups) {
+    if (g.kind == GroupKind::NodeClass) {
+      if (!spec.karpenter || !peer.karpenter || !g.node_class || !g.node_class->found) {
+        continue;
+      }
+      const KarpenterConfig& k = *peer.karpenter;
+      bool peer_selects = false;
+      if (!k.names.empty()) {
+        peer_selects = std::find(k.names.begin(), k.names.end(), g.name) != k.names.end();
+      } else if (auto selector = kube::LabelSelector::parse(k.selector)) {
+        peer_selects = selector->matches(g.node_class->labels);
+      }
+      if (peer_selects) {
+        return g.name;
+      }
+      continue;
+    }
     if (g.kind == GroupKind::SelfManaged && (!peer.self_managed || !spec.self_managed.enabled)) {
       continue;
     }
@@ -1092,13 +1109,24 @@ std::optional<controller::Failure> Decider::conflict() const {
     if (!group) {
       continue;
     }
+    GroupKind kind = GroupKind::Managed;
+    for (const GroupObservation& g : o_.groups) {
+      if (g.name == *group) {
+        kind = g.kind;
+        break;
+      }
+    }
+    const bool node_class = kind == GroupKind::NodeClass;
     return controller::Failure{
         .reason = std::string(controller::kReasonConflict),
         .message = fmt::format(
-            "node group {} of cluster {} in {} is also selected by AMIRefresher {}/{}, which was "
+            "{} {} of cluster {} in {} is also selected by AMIRefresher {}/{}, which was "
             "created first; this refresher changes nothing until no group is selected by both "
-            "(exclude it in one of them)",
-            *group, spec().cluster_name, spec().region, peer.ns, peer.name),
+            "({})",
+            node_class ? "EC2NodeClass" : "node group", *group, spec().cluster_name, spec().region,
+            peer.ns, peer.name,
+            node_class ? "select it in spec.karpenter of only one of them"
+                       : "exclude it in one of them"),
         .transient = false};
   }
   return std::nullopt;

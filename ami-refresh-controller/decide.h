@@ -101,6 +101,8 @@ struct NodeClassObservation {
   std::string ready_message;
   // Its NodeClaims (name, Ready, status.imageID, Drifted).
   std::vector<NodeObservation> claims;
+  // Its labels (another refresher's spec.karpenter selector may select it).
+  std::map<std::string, std::string> labels;
 };
 
 // One node group, managed (EKS) or self-managed (Auto Scaling), in the shape decide() reads.
@@ -147,7 +149,8 @@ struct Peer {
   std::string name;
   std::optional<TimePoint> created;
   std::vector<std::string> exclude;
-  bool self_managed = false;  // it rolls self-managed groups too
+  bool self_managed = false;                 // it rolls self-managed groups too
+  std::optional<KarpenterConfig> karpenter;  // the node classes it pins
 };
 
 // Of two refreshers whose selections overlap, the one created first keeps the groups; ties go
@@ -155,7 +158,8 @@ struct Peer {
 bool peerComesFirst(const Peer& peer, const kube::ObjectMeta& metadata);
 
 // The group of `groups` that both `peer` and a refresher with `spec` would manage (excluded by
-// neither, with a launch template; self-managed ones only when both roll those), if any.
+// neither, with a launch template; self-managed ones only when both roll those; node classes
+// that both name or select), if any.
 std::optional<std::string> sharedGroup(const Peer& peer, const Spec& spec,
                                        const std::vector<GroupObservation>& groups);
 

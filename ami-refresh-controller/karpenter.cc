@@ -39,6 +39,7 @@ std::optional<ConditionText> conditionOf(const kube::Object& obj, std::string_vi
 NodeClassObservation observedNodeClass(const kube::Object& node_class) {
   NodeClassObservation nc;
   nc.found = true;
+  nc.labels = node_class.metadata.labels;
   std::optional<std::string> terms = node_class.getJson("/spec/amiSelectorTerms");
   if (terms) {
     Result<json::Document> doc = json::parse(*terms, "amiSelectorTerms");

@@ -394,5 +394,37 @@ TEST(KarpenterDecide, DisabledOrMissingKarpenterIsStalled) {
   EXPECT_TRUE(m.aws.empty());
 }
 
+// Two refreshers conflict over a node class both name or select, never over one only one of them
+// selects; the later one is Stalled naming the node class.
+TEST(KarpenterConflict, SharedNodeClassIsAConflict) {
+  NodeClassWorld w;
+  GroupObservation g = w.observation();
+  g.node_class->labels = {{"team", "a"}};
+  const Spec mine = nodeClassSpec();
+  Peer by_name{.ns = "ops", .name = "first", .karpenter = KarpenterConfig{.names = {"default"}}};
+  Peer by_selector{
+      .ns = "ops", .name = "first", .karpenter = KarpenterConfig{.selector = "team=a"}};
+  Peer elsewhere{.ns = "ops", .name = "first", .karpenter = KarpenterConfig{.selector = "team=b"}};
+  Peer no_karpenter{.ns = "ops", .name = "first"};
+  EXPECT_EQ(sharedGroup(by_name, mine, {g}), std::optional<std::string>("default"));
+  EXPECT_EQ(sharedGroup(by_selector, mine, {g}), std::optional<std::string>("default"));
+  EXPECT_EQ(sharedGroup(elsewhere, mine, {g}), std::nullopt);
+  EXPECT_EQ(sharedGroup(no_karpenter, mine, {g}), std::nullopt);
+
+  Observed o = observedWith(w, {});
+  o.groups[0].node_class->labels = {{"team", "a"}};
+  o.refresher.metadata.creation_timestamp = kNow;
+  by_selector.created = kNow - hours(1);
+  o.peers = {by_selector};
+  Decision d = decide(o, kNow);
+  EXPECT_TRUE(d.aws.empty());
+  auto* patch = std::get_if<PatchStatus>(&d.actions.front());
+  ASSERT_NE(patch, nullptr);
+  const kube::Condition* c = kube::findCondition(patch->after.conditions, kube::kConditionStalled);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->reason, "Conflict");
+  EXPECT_THAT(c->message, HasSubstr("EC2NodeClass default"));
+}
+
 }  // namespace
 }  // namespace opsy::ami_refresh
