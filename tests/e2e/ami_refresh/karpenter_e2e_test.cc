@@ -230,6 +230,32 @@ TEST_F(KarpenterE2e, PinsTheNodeClassAndFollowsItsNodeClaimsToTheTarget) {
   EXPECT_EQ(opsy::testing::sampleSum(text, "opsy_karpenter_nodeclaims", R"(state="old")"), 0);
 }
 
+// Node groups and a node class roll in one refresher, one at a time
+// (maxConcurrentNodegroups=1): the node group through EKS, the node class through its pin.
+TEST_F(KarpenterE2e, NodeGroupsAndNodeClassesRollTogether) {
+  aws_.setEksAutoCompleteAfter(1);
+  ASSERT_NO_FATAL_FAILURE(installKarpenter());
+  ASSERT_NO_FATAL_FAILURE(addNodeClass("default", 1));
+  ASSERT_NO_FATAL_FAILURE(startWithKarpenter());
+  ASSERT_NO_FATAL_FAILURE(applySampleWith(
+      R"({"karpenter":{"nodeClasses":{"names":["default"]}},"timeOuts":{"controllerTimer":"1s"}})"));
+
+  ASSERT_TRUE(eventually(
+      [&] {
+        stepWhenSeen("default");
+        return ready();
+      },
+      std::chrono::seconds(60)))
+      << "never Ready";
+  EXPECT_EQ(lastVersionImage(aws_, kUpdateLt), kTargetImage);
+  ASSERT_EQ(aws_.eksUpdates().size(), 1U);
+  EXPECT_EQ(aws_.eksUpdates()[0].nodegroup, "workers-update");
+  EXPECT_EQ(termsOf("default"), fmt::format(R"([{{"id":"{}"}}])", kTargetImage));
+  EXPECT_EQ(phaseOf("workers-update"), std::optional<Phase>(Phase::Succeeded));
+  EXPECT_EQ(phaseOf("default"), std::optional<Phase>(Phase::Succeeded));
+  EXPECT_EQ(refresher()->status.updated, "3/3");
+}
+
 // A canary node class whose new NodeClaims never become Ready fails after readyTimeout: the
 // rollout halts (Stalled, a CanaryFailed Warning), the canary is re-pinned to the terms it had,
 // and the other node class and the node groups are never touched.
