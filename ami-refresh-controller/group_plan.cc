@@ -328,7 +328,10 @@ void Planner::planNodeClass() {
   const NodeClaimCounts claims = countClaims(nc.claims, ctx_.target);
   p_.entry.node_claims = claims;
   p_.current_version = nc.ami_selector_terms;
-  p_.entry.current_image = nc.pinned_image;
+  // The pinned image, or the one image other terms resolved to.
+  p_.entry.current_image = !nc.pinned_image.empty()         ? nc.pinned_image
+                           : nc.resolved_images.size() == 1 ? nc.resolved_images.front()
+                                                            : "";
   const bool pinned = nc.pinned_image == ctx_.target;
   const bool resolved = pinned && nc.ready == kube::kConditionTrue &&
                         std::find(nc.resolved_images.begin(), nc.resolved_images.end(),

@@ -283,6 +283,12 @@ TEST(KarpenterPlan, NodeClassRules) {
     if (c.counts) {
       EXPECT_EQ(p.entry.node_claims, c.counts);
     }
+    // The image shown is the pin, or what the old terms resolved to.
+    if (c.world.found) {
+      EXPECT_EQ(p.entry.current_image, c.world.terms == std::string(kAlias)
+                                           ? c.world.resolved.front()
+                                           : std::string(kTarget));
+    }
   }
 }
 
