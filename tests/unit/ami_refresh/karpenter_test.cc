@@ -400,6 +400,38 @@ TEST(KarpenterDecide, DisabledOrMissingKarpenterIsStalled) {
   EXPECT_TRUE(m.aws.empty());
 }
 
+// Node classes wait for a maintenance window and for a free slot as node groups do: outside the
+// window nothing starts; inside it, with maxConcurrentNodegroups=1 and another node class
+// Updating, the second waits.
+TEST(KarpenterDecide, WindowsAndConcurrencyApply) {
+  Spec spec = nodeClassSpec();
+  spec.karpenter->names = {"default", "gpu"};
+  // kNow is Saturday 2026-11-21 12:00Z; the window opens at 21:00Z.
+  spec.maintenance_windows = {
+      MaintenanceWindow::parse({.schedule = "0 21 * * SAT", .duration = "2h", .time_zone = "UTC"})
+          .value()};
+  Observed o = observedWith({}, {}, spec);
+  GroupObservation gpu = o.groups[0];
+  gpu.name = "gpu";
+  o.groups.push_back(gpu);
+  Decision outside = decide(o, kNow);
+  EXPECT_TRUE(outside.aws.empty());
+  auto* patch = std::get_if<PatchStatus>(&outside.actions.front());
+  ASSERT_NE(patch, nullptr);
+  EXPECT_EQ(patch->after.state, kStateWaiting);
+  EXPECT_EQ(patch->after.entry("default", GroupKind::NodeClass)->phase, Phase::Pending);
+  EXPECT_THAT(patch->after.entry("gpu", GroupKind::NodeClass)->message,
+              HasSubstr("maintenance window"));
+
+  Decision inside = decide(o, kNow + hours(9) + minutes(30));
+  patch = std::get_if<PatchStatus>(&inside.actions.front());
+  ASSERT_NE(patch, nullptr);
+  EXPECT_EQ(patch->after.entry("default", GroupKind::NodeClass)->phase, Phase::Updating);
+  const NodegroupStatus* second = patch->after.entry("gpu", GroupKind::NodeClass);
+  EXPECT_EQ(second->phase, Phase::Pending);
+  EXPECT_THAT(second->message, HasSubstr("maxConcurrentNodegroups=1"));
+}
+
 // Two refreshers conflict over a node class both name or select, never over one only one of them
 // selects; the later one is Stalled naming the node class.
 TEST(KarpenterConflict, SharedNodeClassIsAConflict) {
