@@ -1,11 +1,13 @@
 #include "ami-refresh-controller/api.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "opsy/ami/eligibility.h"
 #include "opsy/core/duration.h"
 #include "opsy/core/time_format.h"
 #include "opsy/json/json.h"
+#include "opsy/kube/selector.h"
 
 namespace opsy::ami_refresh {
 namespace {
@@ -164,6 +166,74 @@ Result<std::vector<MaintenanceWindow>> parseMaintenanceWindows(const Fields& spe
   return windows;
 }
 
+// A metav1.LabelSelector as selector text, checked by the same grammar the lister uses.
+Result<std::string> selectorText(const Fields& sel) {
+  std::vector<std::string> parts;
+  OPSY_ASSIGN_OR_RETURN(auto labels, sel.stringMap("matchLabels"));
+  for (const auto& [key, value] : labels) {
+    parts.push_back(key + "=" + value);
+  }
+  OPSY_ASSIGN_OR_RETURN(std::vector<Fields> exprs, sel.objects("matchExpressions"));
+  for (const Fields& e : exprs) {
+    OPSY_ASSIGN_OR_RETURN(std::string key, e.requiredString("key"));
+    OPSY_ASSIGN_OR_RETURN(std::string op, e.requiredString("operator"));
+    OPSY_ASSIGN_OR_RETURN(std::vector<std::string> values, e.strings("values"));
+    if (op == "In" || op == "NotIn") {
+      if (values.empty()) {
+        return fail(ErrorCode::InvalidArgument, e.path("values") + ": required for " + op);
+      }
+      parts.push_back(
+          fmt::format("{} {} ({})", key, op == "In" ? "in" : "notin", fmt::join(values, ",")));
+    } else if (op == "Exists") {
+      parts.push_back(key);
+    } else if (op == "DoesNotExist") {
+      parts.push_back("!" + key);
+    } else {
+      return fail(ErrorCode::InvalidArgument,
+                  fmt::format("{}: \"{}\" is not In, NotIn, Exists or DoesNotExist",
+                              e.path("operator"), op));
+    }
+  }
+  if (parts.empty()) {
+    return fail(ErrorCode::InvalidArgument,
+                sel.path() +
+                    ": must set matchLabels or matchExpressions (an empty selector would "
+                    "pin every EC2NodeClass)");
+  }
+  std::string text = fmt::format("{}", fmt::join(parts, ","));
+  if (auto parsed = kube::LabelSelector::parse(text); !parsed) {
+    return fail(ErrorCode::InvalidArgument, sel.path() + ": " + parsed.error().message);
+  }
+  return text;
+}
+
+Result<std::optional<KarpenterConfig>> parseKarpenter(const Fields& spec) {
+  OPSY_ASSIGN_OR_RETURN(std::optional<Fields> f, spec.object("karpenter"));
+  if (!f) {
+    return std::optional<KarpenterConfig>();
+  }
+  OPSY_ASSIGN_OR_RETURN(std::optional<Fields> nc, f->object("nodeClasses"));
+  if (!nc) {
+    return fail(ErrorCode::InvalidArgument, f->path("nodeClasses") + ": required");
+  }
+  KarpenterConfig k;
+  OPSY_ASSIGN_OR_RETURN(k.names, nc->strings("names"));
+  for (size_t i = 0; i < k.names.size(); ++i) {
+    if (k.names[i].empty()) {
+      return fail(ErrorCode::InvalidArgument,
+                  fmt::format("{}[{}]: must not be empty", nc->path("names"), i));
+    }
+  }
+  OPSY_ASSIGN_OR_RETURN(std::optional<Fields> sel, nc->object("selector"));
+  if (k.names.empty() == !sel.has_value()) {
+    return fail(ErrorCode::InvalidArgument, nc->path() + ": set exactly one of names and selector");
+  }
+  if (sel) {
+    OPSY_ASSIGN_OR_RETURN(k.selector, selectorText(*sel));
+  }
+  return std::optional<KarpenterConfig>(std::move(k));
+}
+
 Result<notify::NotifierConfig> parseNotifier(const Fields& spec) {
   const Value* notifier = spec.get("notifier");
   if (notifier == nullptr) {
@@ -183,6 +253,24 @@ const kube::Resource& amiRefreshers() {
   return r;
 }
 
+const kube::Resource& ec2NodeClasses() {
+  static const kube::Resource r{.group = "karpenter.k8s.aws",
+                                .version = "v1",
+                                .plural = "ec2nodeclasses",
+                                .kind = "EC2NodeClass",
+                                .namespaced = false};
+  return r;
+}
+
+const kube::Resource& nodeClaims() {
+  static const kube::Resource r{.group = "karpenter.sh",
+                                .version = "v1",
+                                .plural = "nodeclaims",
+                                .kind = "NodeClaim",
+                                .namespaced = false};
+  return r;
+}
+
 const kube::Resource& packerBuilders() {
   static const kube::Resource r{.group = "ami.refresh.ops",
                                 .version = "v1alpha1",
@@ -193,7 +281,12 @@ const kube::Resource& packerBuilders() {
 }
 
 std::string_view toString(GroupKind kind) {
-  return kind == GroupKind::Managed ? "managed" : "self-managed";
+  switch (kind) {
+    case GroupKind::Managed: return "managed";
+    case GroupKind::SelfManaged: return "self-managed";
+    case GroupKind::NodeClass: return "node-class";
+  }
+  return "managed";
 }
 
 std::string_view toString(Mode mode) {
@@ -306,6 +399,7 @@ Result<Spec> parseSpec(const kube::Object& obj) {
   OPSY_ASSIGN_OR_RETURN(spec.refresh, parseRefreshConfig(f));
   OPSY_ASSIGN_OR_RETURN(spec.rollout, parseRollout(f));
   OPSY_ASSIGN_OR_RETURN(spec.self_managed, parseSelfManaged(f));
+  OPSY_ASSIGN_OR_RETURN(spec.karpenter, parseKarpenter(f));
   OPSY_ASSIGN_OR_RETURN(spec.notifier, parseNotifier(f));
   return spec;
 }
@@ -337,13 +431,24 @@ RefresherStatus parseStatus(const kube::Object& obj) {
       if (ng.name.empty()) {
         continue;
       }
-      ng.kind =
-          json::stringOr(g, "kind") == "self-managed" ? GroupKind::SelfManaged : GroupKind::Managed;
+      const std::string kind = json::stringOr(g, "kind");
+      ng.kind = kind == "self-managed" ? GroupKind::SelfManaged
+                : kind == "node-class" ? GroupKind::NodeClass
+                                       : GroupKind::Managed;
       if (const Value* lt = json::member(g, "launchTemplate"); lt != nullptr) {
         ng.launch_template.id = json::stringOr(*lt, "id");
         ng.launch_template.version = json::stringOr(*lt, "version");
       }
       ng.previous_launch_template_version = json::stringOr(g, "previousLaunchTemplateVersion");
+      ng.previous_ami_selector_terms = json::stringOr(g, "previousAMISelectorTerms");
+      if (const Value* claims = json::member(g, "nodeClaims");
+          claims != nullptr && claims->IsObject()) {
+        ng.node_claims = NodeClaimCounts{
+            .total = static_cast<int>(json::optInt64(*claims, "total").value_or(0)),
+            .on_target = static_cast<int>(json::optInt64(*claims, "onTarget").value_or(0)),
+            .old = static_cast<int>(json::optInt64(*claims, "old").value_or(0)),
+            .drifted = static_cast<int>(json::optInt64(*claims, "drifted").value_or(0))};
+      }
       ng.current_image = json::stringOr(g, "currentImage");
       ng.target_image = json::stringOr(g, "targetImage");
       ng.phase = parsePhase(json::stringOr(g, "phase")).value_or(Phase::Pending);
@@ -417,6 +522,20 @@ std::string statusPatch(const RefresherStatus& s) {
       }
     };
     opt("previousLaunchTemplateVersion", ng.previous_launch_template_version);
+    opt("previousAMISelectorTerms", ng.previous_ami_selector_terms);
+    if (ng.node_claims) {
+      w.Key("nodeClaims");
+      w.StartObject();
+      w.Key("total");
+      w.Int(ng.node_claims->total);
+      w.Key("onTarget");
+      w.Int(ng.node_claims->on_target);
+      w.Key("old");
+      w.Int(ng.node_claims->old);
+      w.Key("drifted");
+      w.Int(ng.node_claims->drifted);
+      w.EndObject();
+    }
     opt("currentImage", ng.current_image);
     opt("targetImage", ng.target_image);
     json::writeString(w, "phase", toString(ng.phase));

@@ -34,6 +34,11 @@ const kube::Resource& amiRefreshers();
 // packerbuilders.ami.refresh.ops/v1alpha1, read (never written) for spec.builderRef.
 const kube::Resource& packerBuilders();
 
+// Karpenter's ec2nodeclasses.karpenter.k8s.aws/v1 (cluster-scoped), read and patched for
+// spec.karpenter, and nodeclaims.karpenter.sh/v1 (cluster-scoped), only read.
+const kube::Resource& ec2NodeClasses();
+const kube::Resource& nodeClaims();
+
 inline constexpr Duration kDefaultExpiresIn = std::chrono::hours(24 * 30);
 inline constexpr Duration kDefaultControllerTimer = std::chrono::minutes(5);
 inline constexpr Duration kDefaultUpdateTimeout = std::chrono::hours(2);
@@ -97,6 +102,16 @@ struct BuilderRef {
   bool operator==(const BuilderRef&) const = default;
 };
 
+// spec.karpenter.nodeClasses: the EC2NodeClasses to pin to the target, by name or by label
+// selector (exactly one).
+struct KarpenterConfig {
+  std::vector<std::string> names;
+  // The selector as label selector text ("team=a,tier in (x,y)"); empty when names are given.
+  std::string selector;
+
+  bool operator==(const KarpenterConfig&) const = default;
+};
+
 struct Spec {
   std::string region;
   std::string cluster_name;
@@ -120,10 +135,15 @@ struct Spec {
   RefreshConfig refresh;
   RolloutConfig rollout;
   SelfManagedConfig self_managed;
+  // Karpenter EC2NodeClasses rolled next to the node groups (spec.exclude does not apply to
+  // them: they are named or selected here).
+  std::optional<KarpenterConfig> karpenter;
   notify::NotifierConfig notifier;  // shared with PackerBuilder
 };
 
-enum class GroupKind { Managed, SelfManaged };
+// NodeClass: a Karpenter EC2NodeClass, "updated" by pinning its amiSelectorTerms to the target
+// and followed through Karpenter's NodeClaims.
+enum class GroupKind { Managed, SelfManaged, NodeClass };
 std::string_view toString(GroupKind kind);
 
 // Unknown: the group could not be read this time (a denied or failed describe); it is neither
@@ -142,12 +162,27 @@ struct LaunchTemplateRef {
   bool operator==(const LaunchTemplateRef&) const = default;
 };
 
+// The NodeClaims of a node class against the target image: how many exist, run the target, run
+// another image, and are marked Drifted by Karpenter.
+struct NodeClaimCounts {
+  int total = 0;
+  int on_target = 0;
+  int old = 0;
+  int drifted = 0;
+
+  bool operator==(const NodeClaimCounts&) const = default;
+};
+
 // One entry of status.nodegroups: where a group stands with respect to the target image.
 struct NodegroupStatus {
   std::string name;
   GroupKind kind = GroupKind::Managed;
   LaunchTemplateRef launch_template;
   std::string previous_launch_template_version;
+  // Node classes: spec.amiSelectorTerms (compact JSON) before the first pin, for rollback.
+  std::string previous_ami_selector_terms;
+  // Node classes: their NodeClaims as last read.
+  std::optional<NodeClaimCounts> node_claims;
   std::string current_image;
   std::string target_image;
   Phase phase = Phase::Pending;

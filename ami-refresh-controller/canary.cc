@@ -9,6 +9,9 @@ namespace opsy::ami_refresh {
 namespace {
 
 bool rollable(const GroupObservation& g, const Spec& spec) {
+  if (g.kind == GroupKind::NodeClass) {
+    return g.node_class && g.node_class->found;
+  }
   if (g.kind == GroupKind::SelfManaged && !spec.self_managed.enabled) {
     return false;
   }
@@ -17,6 +20,9 @@ bool rollable(const GroupObservation& g, const Spec& spec) {
 
 // The image a group's launch template version sets, "" when unknown.
 std::string runningImage(const GroupObservation& g) {
+  if (g.kind == GroupKind::NodeClass) {
+    return g.node_class ? g.node_class->pinned_image : "";
+  }
   return g.launch_template_version ? g.launch_template_version->image_id : "";
 }
 
@@ -57,11 +63,14 @@ std::optional<std::string> canaryNodesProblem(const std::vector<const GroupObser
       return fmt::format("the nodes of {} were not read", g->name);
     }
     if (g->nodes->empty()) {
-      return fmt::format("{} has no node registered in the cluster", g->name);
+      return g->kind == GroupKind::NodeClass
+                 ? fmt::format("EC2NodeClass {} has no NodeClaim", g->name)
+                 : fmt::format("{} has no node registered in the cluster", g->name);
     }
     for (const NodeObservation& n : *g->nodes) {
       if (!n.ready) {
-        return fmt::format("node {} of {} is not Ready{}", n.name, g->name,
+        return fmt::format("{} {} of {} is not Ready{}",
+                           g->kind == GroupKind::NodeClass ? "NodeClaim" : "node", n.name, g->name,
                            n.not_ready_reason.empty() ? "" : " (" + n.not_ready_reason + ")");
       }
       if (n.image_id != target) {

@@ -13,6 +13,7 @@
 #include "opsy/core/duration.h"
 #include "opsy/core/time_format.h"
 #include "opsy/kube/conditions.h"
+#include "opsy/kube/selector.h"
 
 namespace opsy::ami_refresh {
 
@@ -92,6 +93,7 @@ const std::string& groupOf(const AwsAction& action) {
           [](const UpdateNodegroupConfig& a) -> const std::string& { return a.group; },
           [](const RollbackNodegroup& a) -> const std::string& { return a.update.group; },
           [](const StartInstanceRefresh& a) -> const std::string& { return a.group; },
+          [](const PinNodeClass& a) -> const std::string& { return a.group; },
       },
       action);
 }
@@ -113,6 +115,22 @@ bool peerComesFirst(const Peer& peer, const kube::ObjectMeta& metadata) {
 std::optional<std::string> sharedGroup(const Peer& peer, const Spec& spec,
                                        const std::vector<GroupObservation>& groups) {
   for (const GroupObservation& g : groups) {
+    if (g.kind == GroupKind::NodeClass) {
+      if (!spec.karpenter || !peer.karpenter || !g.node_class || !g.node_class->found) {
+        continue;
+      }
+      const KarpenterConfig& k = *peer.karpenter;
+      bool peer_selects = false;
+      if (!k.names.empty()) {
+        peer_selects = std::find(k.names.begin(), k.names.end(), g.name) != k.names.end();
+      } else if (auto selector = kube::LabelSelector::parse(k.selector)) {
+        peer_selects = selector->matches(g.node_class->labels);
+      }
+      if (peer_selects) {
+        return g.name;
+      }
+      continue;
+    }
     if (g.kind == GroupKind::SelfManaged && (!peer.self_managed || !spec.self_managed.enabled)) {
       continue;
     }
@@ -138,6 +156,15 @@ constexpr std::string_view kKind = "AMIRefresher";
 constexpr std::string_view kReady = kube::kConditionReady;
 constexpr std::string_view kProgressing = kube::kConditionProgressing;
 constexpr std::string_view kStalled = kube::kConditionStalled;
+
+// Why spec.karpenter cannot be served (docs/troubleshooting.md).
+constexpr std::string_view kReasonKarpenterDisabled = "KarpenterDisabled";
+constexpr std::string_view kReasonKarpenterNotInstalled = "KarpenterNotInstalled";
+
+// The amiSelectorTerms that pin a node class to `image`.
+std::string pinTerms(const std::string& image) {
+  return fmt::format(R"([{{"id":"{}"}}])", image);
+}
 
 int seconds(Duration d) {
   return static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
@@ -284,9 +311,17 @@ void Decider::findHalt() {
 // next reconcile finds it Updating with no update and makes the calls (act()), so whatever AWS
 // did before a crash is always matched by intent on record.
 void Decider::start(GroupPlan& g) {
-  g.entry.previous_launch_template_version = g.current_version;
   g.entry.update_id.clear();
   started_.push_back(g.entry.name);
+  if (g.entry.kind == GroupKind::NodeClass) {
+    g.entry.previous_ami_selector_terms = g.current_version;
+    setPhase(g, Phase::Updating,
+             fmt::format("pinning amiSelectorTerms to {} (from {})", target_, g.current_version),
+             now_);
+    g.entry.last_transition_time = now_;
+    return;
+  }
+  g.entry.previous_launch_template_version = g.current_version;
   setPhase(
       g, Phase::Updating,
       fmt::format("updating to {} from launch template version {}", target_, g.current_version),
@@ -295,6 +330,17 @@ void Decider::start(GroupPlan& g) {
 }
 
 void Decider::act(GroupPlan& g) {
+  if (g.entry.kind == GroupKind::NodeClass) {
+    if (g.entry.previous_ami_selector_terms.empty()) {
+      g.entry.previous_ami_selector_terms = g.current_version;
+    }
+    setPhase(g, Phase::Updating,
+             fmt::format("pinning amiSelectorTerms to {} (from {})", target_,
+                         g.entry.previous_ami_selector_terms),
+             now_);
+    d_.aws.push_back(PinNodeClass{.group = g.entry.name, .terms = pinTerms(target_)});
+    return;
+  }
   if (g.entry.previous_launch_template_version.empty()) {
     g.entry.previous_launch_template_version = g.current_version;
   }
@@ -350,6 +396,12 @@ void Decider::act(GroupPlan& g) {
 }
 
 void Decider::rollback(GroupPlan& g) {
+  if (g.entry.kind == GroupKind::NodeClass) {
+    d_.aws.push_back(PinNodeClass{
+        .group = g.entry.name, .terms = g.entry.previous_ami_selector_terms, .rollback = true});
+    poll_ = true;
+    return;
+  }
   const std::string& previous = g.entry.previous_launch_template_version;
   const std::string token_key = fmt::format("{}@{}", target_, r_.metadata.generation);
   if (g.entry.kind == GroupKind::Managed) {
@@ -485,6 +537,10 @@ void Decider::canaryGate() {
 
 // What Apply would call for `g`, in order.
 std::string Decider::nextAction(const GroupPlan& g) const {
+  if (g.entry.kind == GroupKind::NodeClass) {
+    return fmt::format("patch EC2NodeClass {} spec.amiSelectorTerms to {} (from {})", g.entry.name,
+                       pinTerms(target_), g.current_version);
+  }
   std::string create =
       fmt::format("CreateLaunchTemplateVersion ({} version {} with {})",
                   g.lt_id.empty() ? g.lt_name : g.lt_id, g.current_version, target_);
@@ -518,8 +574,11 @@ void Decider::planOnly(const std::vector<GroupPlan*>& queue, int slots) {
         break;
     }
     if (p.rollback) {
-      p.entry.next_step = fmt::format("roll back to launch template version {}",
-                                      p.entry.previous_launch_template_version);
+      p.entry.next_step =
+          p.entry.kind == GroupKind::NodeClass
+              ? fmt::format("re-pin amiSelectorTerms to {}", p.entry.previous_ami_selector_terms)
+              : fmt::format("roll back to launch template version {}",
+                            p.entry.previous_launch_template_version);
     }
   }
   for (GroupPlan* p : queue) {
@@ -546,12 +605,15 @@ void Decider::planOnly(const std::vector<GroupPlan*>& queue, int slots) {
     }
     p->entry.update_id.clear();
     p->entry.next_step = step;
-    setPhase(
-        *p, Phase::Pending,
-        fmt::format("plan: would update from {} to {}",
-                    p->entry.current_image.empty() ? "an unknown image" : p->entry.current_image,
-                    target_),
-        now_);
+    setPhase(*p, Phase::Pending,
+             p->entry.kind == GroupKind::NodeClass
+                 ? fmt::format("plan: would pin amiSelectorTerms to {} (now {})", target_,
+                               p->current_version.empty() ? "unset" : p->current_version)
+                 : fmt::format(
+                       "plan: would update from {} to {}",
+                       p->entry.current_image.empty() ? "an unknown image" : p->entry.current_image,
+                       target_),
+             now_);
   }
 }
 
@@ -722,6 +784,35 @@ void Decider::fold() {
               event(kube::EventType::Normal, "UpdateStarted", "StartInstanceRefresh",
                     fmt::format("{}: rolling to {} (launch template {} from version {})", who,
                                 target_, g->entry.launch_template.id, g->current_version));
+            },
+            [&](const PinNodeClass& a) {
+              if (a.rollback) {
+                if (out.error) {
+                  if (out.error->code != ErrorCode::Conflict && isRetryable(*out.error)) {
+                    if (!d_.retry) {
+                      d_.retry = Error(*out.error).context("re-pin EC2NodeClass");
+                    }
+                    return;
+                  }
+                  event(kube::EventType::Warning, "RollbackFailed", "Rollback",
+                        fmt::format("{}: {}", who, out.error->message));
+                  return;
+                }
+                g->entry.rollback_update_id = "re-pinned";
+                g->entry.message += fmt::format("; re-pinned amiSelectorTerms to {}", a.terms);
+                event(kube::EventType::Warning, "RollbackStarted", "Rollback",
+                      fmt::format("{}: re-pinned amiSelectorTerms to {}", who, a.terms));
+                return;
+              }
+              if (out.error) {
+                onError(*g, *out.error, "patch EC2NodeClass");
+                return;
+              }
+              g->entry.message =
+                  fmt::format("pinned amiSelectorTerms to {}; waiting for Karpenter", a.terms);
+              event(kube::EventType::Normal, "UpdateStarted", "PinNodeClass",
+                    fmt::format("{}: pinned amiSelectorTerms to {} (was {})", who, a.terms,
+                                g->entry.previous_ami_selector_terms));
             },
             [&](const RollbackNodegroup& a) {
               if (out.error) {
@@ -963,8 +1054,15 @@ Decision Decider::finish(bool acted) {
   for (Phase p : kAllPhases) {
     d_.phases[p] = 0;
   }
+  d_.node_claims = {};
   for (const NodegroupStatus& ng : status_.nodegroups) {
     ++d_.phases[ng.phase];
+    if (ng.node_claims) {
+      d_.node_claims.total += ng.node_claims->total;
+      d_.node_claims.on_target += ng.node_claims->on_target;
+      d_.node_claims.old += ng.node_claims->old;
+      d_.node_claims.drifted += ng.node_claims->drifted;
+    }
   }
   return d_;
 }
@@ -1011,13 +1109,24 @@ std::optional<controller::Failure> Decider::conflict() const {
     if (!group) {
       continue;
     }
+    GroupKind kind = GroupKind::Managed;
+    for (const GroupObservation& g : o_.groups) {
+      if (g.name == *group) {
+        kind = g.kind;
+        break;
+      }
+    }
+    const bool node_class = kind == GroupKind::NodeClass;
     return controller::Failure{
         .reason = std::string(controller::kReasonConflict),
         .message = fmt::format(
-            "node group {} of cluster {} in {} is also selected by AMIRefresher {}/{}, which was "
+            "{} {} of cluster {} in {} is also selected by AMIRefresher {}/{}, which was "
             "created first; this refresher changes nothing until no group is selected by both "
-            "(exclude it in one of them)",
-            *group, spec().cluster_name, spec().region, peer.ns, peer.name),
+            "({})",
+            node_class ? "EC2NodeClass" : "node group", *group, spec().cluster_name, spec().region,
+            peer.ns, peer.name,
+            node_class ? "select it in spec.karpenter of only one of them"
+                       : "exclude it in one of them"),
         .transient = false};
   }
   return std::nullopt;
@@ -1071,6 +1180,24 @@ Decision Decider::run() {
                                 spec().cluster_name, spec().region),
          .transient = false},
         std::nullopt);
+  }
+  if (o_.karpenter_disabled) {
+    status_.state = std::string(kStateStalled);
+    status_.last_run_status = "invalid";
+    return failed({.reason = std::string(kReasonKarpenterDisabled),
+                   .message = "spec.karpenter is set but the controller runs without Karpenter "
+                              "support: start it with --karpenter (chart value "
+                              "karpenter.enabled=true), or remove spec.karpenter",
+                   .transient = false},
+                  std::nullopt);
+  }
+  if (o_.karpenter_missing) {
+    status_.state = std::string(kStateStalled);
+    status_.last_run_status = "failed";
+    return failed({.reason = std::string(kReasonKarpenterNotInstalled),
+                   .message = *o_.karpenter_missing,
+                   .transient = false},
+                  std::nullopt);
   }
   ami::Target target = o_.target ? selectRefresherTarget(spec(), *o_.target, now_)
                                  : ami::Target{.explanation = "not looked up"};

@@ -82,6 +82,27 @@ struct NodeObservation {
   std::string not_ready_reason;  // the Ready condition's reason and message when not Ready
   std::string instance_id;       // from spec.providerID
   std::string image_id;          // from DescribeInstances; empty when the instance is unknown
+  // NodeClaims only: Karpenter marked it Drifted (it will be replaced).
+  bool drifted = false;
+};
+
+// A Karpenter EC2NodeClass as read, with the NodeClaims that name it in spec.nodeClassRef.
+struct NodeClassObservation {
+  bool found = false;
+  // spec.amiSelectorTerms as compact JSON ("" when unset).
+  std::string ami_selector_terms;
+  // The id when the terms are exactly [{"id": <id>}] (a pin), else "".
+  std::string pinned_image;
+  // status.amis[].id: the images Karpenter resolved the terms to.
+  std::vector<std::string> resolved_images;
+  // The Ready condition: "True", "False" or "" (none yet), with its reason and message.
+  std::string ready;
+  std::string ready_reason;
+  std::string ready_message;
+  // Its NodeClaims (name, Ready, status.imageID, Drifted).
+  std::vector<NodeObservation> claims;
+  // Its labels (another refresher's spec.karpenter selector may select it).
+  std::map<std::string, std::string> labels;
 };
 
 // One node group, managed (EKS) or self-managed (Auto Scaling), in the shape decide() reads.
@@ -115,8 +136,11 @@ struct GroupObservation {
   std::optional<Error> observe_error;
   // Self-managed: the Auto Scaling group's instances (for finding its Nodes).
   std::vector<std::string> instance_ids;
-  // Canary groups whose nodes are being checked (canaryNeedsNodes()): their Nodes.
+  // Canary groups whose nodes are being checked (canaryNeedsNodes()): their Nodes. Node classes:
+  // always their NodeClaims.
   std::optional<std::vector<NodeObservation>> nodes;
+  // Node classes (kind NodeClass): the EC2NodeClass and its NodeClaims.
+  std::optional<NodeClassObservation> node_class;
 };
 
 // Another AMIRefresher of the same region and cluster (ami-refresh-controller/peers.h).
@@ -125,7 +149,8 @@ struct Peer {
   std::string name;
   std::optional<TimePoint> created;
   std::vector<std::string> exclude;
-  bool self_managed = false;  // it rolls self-managed groups too
+  bool self_managed = false;                 // it rolls self-managed groups too
+  std::optional<KarpenterConfig> karpenter;  // the node classes it pins
 };
 
 // Of two refreshers whose selections overlap, the one created first keeps the groups; ties go
@@ -133,7 +158,8 @@ struct Peer {
 bool peerComesFirst(const Peer& peer, const kube::ObjectMeta& metadata);
 
 // The group of `groups` that both `peer` and a refresher with `spec` would manage (excluded by
-// neither, with a launch template; self-managed ones only when both roll those), if any.
+// neither, with a launch template; self-managed ones only when both roll those; node classes
+// that both name or select), if any.
 std::optional<std::string> sharedGroup(const Peer& peer, const Spec& spec,
                                        const std::vector<GroupObservation>& groups);
 
@@ -147,6 +173,10 @@ struct Observed {
   std::vector<GroupObservation> groups;
   // EKS has no cluster spec.clusterName in spec.region (ListNodegroups answered not found).
   bool cluster_missing = false;
+  // spec.karpenter is set but the controller runs without --karpenter (nothing was read).
+  bool karpenter_disabled = false;
+  // spec.karpenter is set but the API server has no EC2NodeClass resource: the message says so.
+  std::optional<std::string> karpenter_missing;
   // What could not be read (AWS denied, throttled, ...); what comes after it is not looked up.
   std::optional<Error> failure;
   // Why a notification destination of the spec may not be reached (the cluster's destination
@@ -208,8 +238,17 @@ struct StartInstanceRefresh {
   bool rollback = false;  // true when this puts a failed group back on its previous version
 };
 
+// Not AWS, but made and folded the same way: a JSON merge patch of the EC2NodeClass `group`
+// setting spec.amiSelectorTerms to `terms` (JSON): [{"id": target}], or on rollback the terms it
+// had before the first pin. Idempotent.
+struct PinNodeClass {
+  std::string group;
+  std::string terms;
+  bool rollback = false;
+};
+
 using AwsAction = std::variant<CreateLaunchTemplateVersion, UpdateNodegroup, UpdateNodegroupConfig,
-                               RollbackNodegroup, StartInstanceRefresh>;
+                               RollbackNodegroup, StartInstanceRefresh, PinNodeClass>;
 
 // The group an AWS action is about.
 const std::string& groupOf(const AwsAction& action);
@@ -251,6 +290,8 @@ struct Decision {
   std::vector<Action> actions;
   // The node groups by phase as the status now says (a gauge per phase).
   std::map<Phase, int> phases;
+  // The NodeClaims of every node class of the refresher, summed (a gauge per state).
+  NodeClaimCounts node_claims;
   // A retryable failure among the outcomes: the reconcile reports it (after its status write)
   // so the work queue retries with backoff.
   std::optional<Error> retry;

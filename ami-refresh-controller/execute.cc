@@ -29,7 +29,8 @@ aws::LaunchTemplateSpec templateRef(const std::string& id, const std::string& na
 // update that uses it.
 class Performer {
  public:
-  explicit Performer(AwsClients& aws) : aws_(aws) {}
+  Performer(AwsClients& aws, kube::ObjectWriter* writer, std::string field_manager)
+      : aws_(aws), writer_(writer), field_manager_(std::move(field_manager)) {}
 
   Outcomes run(const std::vector<AwsAction>& actions) {
     Outcomes outcomes;
@@ -134,7 +135,22 @@ class Performer {
     return ActionOutcome{.value = *r, .version = *version};
   }
 
+  ActionOutcome call(const PinNodeClass& a) {
+    if (writer_ == nullptr) {
+      return failure(Error(ErrorCode::Unavailable, "no Kubernetes writer"));
+    }
+    const std::string body = fmt::format(R"({{"spec":{{"amiSelectorTerms":{}}}}})", a.terms);
+    auto r = writer_->patch(ec2NodeClasses(), "", a.group, kube::PatchType::Merge, body,
+                            {.field_manager = field_manager_});
+    if (!r) {
+      return failure(std::move(r).error().context("patch ec2nodeclass " + a.group));
+    }
+    return ActionOutcome{.value = a.terms};
+  }
+
   AwsClients& aws_;
+  kube::ObjectWriter* writer_;
+  std::string field_manager_;
   std::map<std::string, std::string> created_;
   std::set<std::string> failed_;
 };
@@ -142,7 +158,7 @@ class Performer {
 }  // namespace
 
 Outcomes Executor::perform(const std::vector<AwsAction>& actions, AwsClients& aws) {
-  return Performer(aws).run(actions);
+  return Performer(aws, deps_.writer, deps_.field_manager).run(actions);
 }
 
 Status Executor::apply(const AmiRefresher& r, const Decision& d) {
@@ -178,6 +194,7 @@ Status Executor::apply(const AmiRefresher& r, const Decision& d) {
   }
   if (deps_.metrics != nullptr && !d.phases.empty()) {
     deps_.metrics->groupsByPhase(object, d.phases);
+    deps_.metrics->nodeClaims(object, d.node_claims);
   }
   return ok();
 }

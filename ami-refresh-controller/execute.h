@@ -44,6 +44,11 @@ class RolloutMetrics {
   virtual void groupRolled(Duration elapsed) = 0;
   /** The node groups of `object` ("ns/name") by phase after a reconcile (a gauge per phase). */
   virtual void groupsByPhase(const std::string& object, const std::map<Phase, int>& counts) = 0;
+  /** The NodeClaims of `object`'s node classes after a reconcile (a gauge per state). */
+  virtual void nodeClaims(const std::string& object, const NodeClaimCounts& counts) {
+    (void)object;
+    (void)counts;
+  }
   /** `object` is gone (deleted, or being deleted): its groups no longer count. */
   virtual void forget(const std::string& object) = 0;
 };
@@ -62,6 +67,8 @@ struct ExecutorDeps {
   kube::EventRecorder& events;
   notify::NotifierFactory* notifiers = nullptr;  // null: notifications are dropped
   RolloutMetrics* metrics = nullptr;             // optional
+  // Patches EC2NodeClasses (PinNodeClass); null: such a patch fails as Unavailable.
+  kube::ObjectWriter* writer = nullptr;
   std::string field_manager = std::string(kFieldManager);
 };
 

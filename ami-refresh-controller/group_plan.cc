@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "opsy/core/duration.h"
+#include "opsy/kube/conditions.h"
 
 namespace opsy::ami_refresh {
 namespace {
@@ -114,6 +117,8 @@ class Planner {
   void planUpdating();
   void planRecordedUpdate(const GroupUpdate& u);
   void planIdle();
+  // Kind NodeClass: the whole plan (pin, wait for Karpenter, follow the NodeClaims).
+  void planNodeClass();
 
   const GroupObservation& g_;
   const PlanContext& ctx_;
@@ -130,6 +135,7 @@ void Planner::begin() {
       p_.entry.previous_launch_template_version = p_.old->previous_launch_template_version;
       p_.entry.update_id = p_.old->update_id;
       p_.entry.rollback_update_id = p_.old->rollback_update_id;
+      p_.entry.previous_ami_selector_terms = p_.old->previous_ami_selector_terms;
       p_.entry.phase = p_.old->phase;
       p_.entry.message = p_.old->message;
     }
@@ -150,6 +156,10 @@ void Planner::begin() {
 
 GroupPlan Planner::run() {
   begin();
+  if (g_.kind == GroupKind::NodeClass) {
+    planNodeClass();
+    return p_;
+  }
   if (auto pattern = excludedBy(ctx_.spec, g_.name)) {
     p_.entry.target_image.clear();
     p_.entry.update_id.clear();
@@ -284,10 +294,120 @@ void Planner::planIdle() {
   }
 }
 
+NodeClaimCounts countClaims(const std::vector<NodeObservation>& claims, const std::string& target) {
+  NodeClaimCounts c;
+  for (const NodeObservation& n : claims) {
+    ++c.total;
+    if (n.image_id == target) {
+      ++c.on_target;
+    } else if (!n.image_id.empty()) {
+      ++c.old;
+    }
+    if (n.drifted) {
+      ++c.drifted;
+    }
+  }
+  return c;
+}
+
+// A node class is "updated" by pinning spec.amiSelectorTerms to [{"id": target}]; Karpenter
+// then resolves the pin (status.amis, Ready) and drifts and replaces its NodeClaims. Updating
+// ends when the pin is resolved and no NodeClaim runs another image.
+void Planner::planNodeClass() {
+  p_.entry.target_image = ctx_.target;
+  if (g_.observe_error) {
+    planUnreadable(*g_.observe_error);
+    return;
+  }
+  if (!g_.node_class || !g_.node_class->found) {
+    p_.entry.node_claims.reset();
+    phase(Phase::Unknown, fmt::format("EC2NodeClass {} does not exist", g_.name));
+    return;
+  }
+  const NodeClassObservation& nc = *g_.node_class;
+  const NodeClaimCounts claims = countClaims(nc.claims, ctx_.target);
+  p_.entry.node_claims = claims;
+  p_.current_version = nc.ami_selector_terms;
+  // The pinned image, or the one image other terms resolved to.
+  p_.entry.current_image = !nc.pinned_image.empty()         ? nc.pinned_image
+                           : nc.resolved_images.size() == 1 ? nc.resolved_images.front()
+                                                            : "";
+  const bool pinned = nc.pinned_image == ctx_.target;
+  const bool resolved = pinned && nc.ready == kube::kConditionTrue &&
+                        std::find(nc.resolved_images.begin(), nc.resolved_images.end(),
+                                  ctx_.target) != nc.resolved_images.end();
+  const bool done = resolved && claims.old == 0;
+  const std::string progress =
+      fmt::format("{} of {} NodeClaims on {}, {} on an older image, {} drifted", claims.on_target,
+                  claims.total, ctx_.target, claims.old, claims.drifted);
+  if (sameTarget() && p_.old->phase == Phase::Failed && !ctx_.spec_changed) {
+    p_.entry.phase = Phase::Failed;
+    const std::string& previous = p_.entry.previous_ami_selector_terms;
+    p_.rollback = refresh().rollback_on_failure && !previous.empty() &&
+                  nc.ami_selector_terms != previous && p_.entry.rollback_update_id.empty();
+    return;
+  }
+  if (sameTarget() && p_.old->phase == Phase::Updating) {
+    if (!pinned) {
+      p_.restart = true;  // intent on record, the patch not (yet) made
+      return;
+    }
+    if (nc.ready == kube::kConditionFalse && !nc.ready_reason.empty()) {
+      phase(Phase::Failed, fmt::format("EC2NodeClass {} is not Ready after the pin to {}: {}{}",
+                                       g_.name, ctx_.target, nc.ready_reason,
+                                       nc.ready_message.empty() ? "" : ": " + nc.ready_message));
+      return;
+    }
+    if (done) {
+      if (p_.entry.last_transition_time) {
+        p_.rolled_in =
+            std::chrono::duration_cast<Duration>(ctx_.now - *p_.entry.last_transition_time);
+      }
+      phase(Phase::Succeeded, fmt::format("EC2NodeClass pinned to {}; {}", ctx_.target, progress));
+      return;
+    }
+    if (timedOut()) {
+      phase(Phase::Failed,
+            fmt::format("NodeClaims not replaced after {} (updateTimeout): {}; counted as failed",
+                        formatDuration(refresh().update_timeout), progress));
+      return;
+    }
+    p_.entry.message =
+        resolved ? fmt::format("pinned to {}; {}", ctx_.target, progress)
+                 : fmt::format("pinned to {}; waiting for Karpenter to resolve it", ctx_.target);
+    return;
+  }
+  p_.entry.update_id.clear();
+  p_.entry.rollback_update_id.clear();
+  if (done) {
+    bool kept = sameTarget() && p_.old->phase == Phase::Succeeded && !ctx_.spec_changed;
+    phase(kept ? Phase::Succeeded : Phase::UpToDate,
+          kept ? fmt::format("EC2NodeClass pinned to {}; {}", ctx_.target, progress)
+               : fmt::format("EC2NodeClass runs {}; {}", ctx_.target, progress));
+    if (!kept) {
+      p_.entry.previous_ami_selector_terms.clear();
+    }
+    return;
+  }
+  p_.entry.previous_ami_selector_terms.clear();
+  phase(Phase::Pending, "");
+  p_.startable = true;
+}
+
 }  // namespace
 
 std::string_view groupNoun(GroupKind kind) {
-  return kind == GroupKind::Managed ? "node group" : "Auto Scaling group";
+  switch (kind) {
+    case GroupKind::Managed: return "node group";
+    case GroupKind::SelfManaged: return "Auto Scaling group";
+    case GroupKind::NodeClass: return "EC2NodeClass";
+  }
+  return "node group";
+}
+
+NodeClaimCounts nodeClaimCounts(const std::vector<NodeObservation>& claims,
+                                const std::string& target) {
+  return countClaims(claims, target);
 }
 
 void setPhase(GroupPlan& p, Phase phase, std::string message, TimePoint now) {

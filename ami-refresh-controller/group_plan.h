@@ -58,7 +58,11 @@ GroupPlan planGroup(const GroupObservation& g, const PlanContext& ctx);
 // target) differs from the entry as read.
 void setPhase(GroupPlan& p, Phase phase, std::string message, TimePoint now);
 
-// "node group" or "Auto Scaling group".
+// "node group", "Auto Scaling group" or "EC2NodeClass".
 std::string_view groupNoun(GroupKind kind);
+
+// NodeClaims against `target`: total, on it, on another (known) image, Drifted.
+NodeClaimCounts nodeClaimCounts(const std::vector<NodeObservation>& claims,
+                                const std::string& target);
 
 }  // namespace opsy::ami_refresh

@@ -32,6 +32,11 @@ int run(int argc, char** argv) {
                 "Also export opsy_rollout_object_groups, one series per AMIRefresher and phase "
                 "(7 per refresher; off by default for large installs).",
                 "OPSY_PER_OBJECT_METRICS");
+  bool karpenter = false;
+  flags.addBool("karpenter", &karpenter,
+                "Serve spec.karpenter: read EC2NodeClasses and NodeClaims and patch the "
+                "EC2NodeClasses' amiSelectorTerms (needs the chart's karpenter.enabled RBAC).",
+                "OPSY_KARPENTER");
   auto outcome = flags.parse(argc, argv);
   if (!outcome) {
     std::fprintf(stderr, "ami-refresh-controller: %s\n", outcome.error().message.c_str());
@@ -61,6 +66,8 @@ int run(int argc, char** argv) {
                          .image_cache = std::make_shared<ami::ImageLookupCache>(m.clock()),
                          .describe_cache = std::make_shared<aws::ClusterDescribeCache>(m.clock()),
                          .metrics = rolloutMetrics(m.metrics(), per_object_metrics),
+                         .karpenter = karpenter,
+                         .writer = &m.writer(),
                          .failures = runtime::failureCounter(m.metrics())});
   // PackerBuilders are watched for spec.builderRef: a new build enqueues its followers at once.
   const kube::Store& refreshers = m.cache(amiRefreshers());

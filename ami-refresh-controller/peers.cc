@@ -70,7 +70,8 @@ void PeerRegistry::recordLocked(const kube::ObjectMeta& metadata, const std::opt
                     .name = metadata.name,
                     .created = metadata.creation_timestamp,
                     .exclude = spec->exclude,
-                    .self_managed = spec->self_managed.enabled};
+                    .self_managed = spec->self_managed.enabled,
+                    .karpenter = spec->karpenter};
   by_cluster_[{claim.region, claim.cluster}][key] = &claim;
 }
 

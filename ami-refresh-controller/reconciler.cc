@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ami-refresh-controller/canary.h"
+#include "ami-refresh-controller/karpenter.h"
 #include "ami-refresh-controller/nodes.h"
 #include "ami-refresh-controller/observation.h"
 #include "opsy/ami/selection.h"
@@ -122,6 +123,7 @@ Reconciler::Reconciler(ReconcilerDeps deps)
                  .events = deps_.events,
                  .notifiers = deps_.notifiers,
                  .metrics = deps_.metrics.get(),
+                 .writer = deps_.writer,
                  .field_manager = deps_.field_manager}) {
   if (!deps_.peers) {
     deps_.peers = std::make_shared<PeerRegistry>();
@@ -287,6 +289,10 @@ Status Reconciler::observe(const AmiRefresher& r, AwsClients& clients, TimePoint
   if (!r.spec) {
     return ok();
   }
+  if (r.spec->karpenter && !deps_.karpenter) {
+    o.karpenter_disabled = true;
+    return ok();
+  }
   OPSY_ASSIGN_OR_RETURN(o.target, observeTarget(*r.spec, *clients.ec2));
   // No eligible image: nothing else is looked at, let alone touched.
   ami::Target target = selectRefresherTarget(*r.spec, *o.target, now);
@@ -294,6 +300,12 @@ Status Reconciler::observe(const AmiRefresher& r, AwsClients& clients, TimePoint
     return ok();
   }
   OPSY_RETURN_IF_ERROR(observeGroups(r, clients, o));
+  if (r.spec->karpenter) {
+    OPSY_RETURN_IF_ERROR(observeNodeClasses(r, o));
+    if (o.karpenter_missing) {
+      return ok();
+    }
+  }
   if (canaryNeedsNodes(*r.spec, r.status, target.image->id, o.groups)) {
     OPSY_RETURN_IF_ERROR(observeCanaryNodes(r, target.image->id, clients, o));
   }
@@ -310,8 +322,9 @@ Status Reconciler::observeCanaryNodes(const AmiRefresher& r, const std::string& 
   std::optional<kube::ObjectList> all_nodes;  // listed once, for self-managed groups
   std::vector<std::string> instance_ids;
   for (GroupObservation& g : o.groups) {
-    if (std::find(names.begin(), names.end(), g.name) == names.end()) {
-      continue;
+    if (g.kind == GroupKind::NodeClass ||
+        std::find(names.begin(), names.end(), g.name) == names.end()) {
+      continue;  // a node class's NodeClaims are always read with it
     }
     std::vector<NodeObservation> nodes;
     if (g.kind == GroupKind::Managed) {
@@ -368,6 +381,58 @@ Status Reconciler::observeCanaryNodes(const AmiRefresher& r, const std::string& 
         }
       }
     }
+  }
+  return ok();
+}
+
+Status Reconciler::observeNodeClasses(const AmiRefresher& r, Observed& o) {
+  const KarpenterConfig& k = *r.spec->karpenter;
+  // Not watched: these lists go to the API server, and only for refreshers with spec.karpenter
+  // that have an eligible target (every kPollInterval while one rolls, else controllerTimer).
+  auto classes = deps_.reader.list(ec2NodeClasses(), "", {.label_selector = k.selector});
+  if (!classes) {
+    if (isNotFound(classes.error())) {
+      o.karpenter_missing =
+          "the API server has no ec2nodeclasses.karpenter.k8s.aws/v1 resource: is Karpenter (v1) "
+          "installed in this cluster?";
+      return ok();
+    }
+    return fail(std::move(classes).error().context("list ec2nodeclasses"));
+  }
+  auto claims = deps_.reader.list(nodeClaims(), "", {});
+  if (!claims) {
+    if (isNotFound(claims.error())) {
+      o.karpenter_missing =
+          "the API server has no nodeclaims.karpenter.sh/v1 resource: is Karpenter (v1) "
+          "installed in this cluster?";
+      return ok();
+    }
+    return fail(std::move(claims).error().context("list nodeclaims"));
+  }
+  std::vector<std::string> wanted = k.names;
+  if (wanted.empty()) {
+    for (const kube::Object& c : classes->items) {
+      wanted.push_back(c.metadata.name);
+    }
+  }
+  for (const std::string& name : wanted) {
+    GroupObservation g{.name = name, .kind = GroupKind::NodeClass};
+    NodeClassObservation nc;
+    for (const kube::Object& c : classes->items) {
+      if (c.metadata.name == name) {
+        nc = observedNodeClass(c);
+      }
+    }
+    if (nc.found) {
+      for (const kube::Object& claim : claims->items) {
+        if (nodeClassOf(claim) == name) {
+          nc.claims.push_back(observedNodeClaim(claim));
+        }
+      }
+    }
+    g.nodes = nc.claims;
+    g.node_class = std::move(nc);
+    o.groups.push_back(std::move(g));
   }
   return ok();
 }

@@ -55,6 +55,10 @@ struct ReconcilerDeps {
   // Which refreshers drive which cluster, for conflicts; the reconciler makes its own when unset.
   std::shared_ptr<PeerRegistry> peers;
   RolloutMetricsPtr metrics;
+  // spec.karpenter support (--karpenter): EC2NodeClasses and NodeClaims are read (live) and
+  // node classes patched through `writer`. Off: a refresher with spec.karpenter is Stalled.
+  bool karpenter = false;
+  kube::ObjectWriter* writer = nullptr;
   std::string field_manager = std::string(kFieldManager);
   controller::FailureCounterPtr failures;  // optional: opsy_reconcile_errors_total
 };
@@ -84,6 +88,9 @@ class Reconciler : public controller::Reconciler {
   // canary is checked: canaryNeedsNodes()).
   [[nodiscard]] Status observeCanaryNodes(const AmiRefresher& r, const std::string& target,
                                           AwsClients& clients, Observed& o);
+  // The EC2NodeClasses spec.karpenter names or selects, each with its NodeClaims, as groups of
+  // kind NodeClass.
+  [[nodiscard]] Status observeNodeClasses(const AmiRefresher& r, Observed& o);
   // Drops the shared answers of r's cluster.
   void invalidateCluster(const AmiRefresher& r);
 

@@ -1,5 +1,6 @@
 #include "ami-refresh-controller/wiring.h"
 
+#include <array>
 #include <mutex>
 #include <optional>
 
@@ -33,14 +34,24 @@ class PrometheusRolloutMetrics : public RolloutMetrics {
                                           rolloutBuckets())),
         groups_(metrics.gauge("opsy_rollout_groups",
                               "Node groups of all refreshers by phase, as of each one's last "
+                              "reconcile.")),
+        claims_(metrics.gauge("opsy_karpenter_nodeclaims",
+                              "NodeClaims of the EC2NodeClasses of all refreshers by state "
+                              "(total, onTarget, old, drifted), as of each one's last "
                               "reconcile.")) {
     if (per_object_) {
+      object_claims_ = metrics.gauge("opsy_karpenter_object_nodeclaims",
+                                     "NodeClaims of each refresher's EC2NodeClasses by state, as "
+                                     "of its last reconcile (--per-object-metrics).");
       object_groups_ = metrics.gauge("opsy_rollout_object_groups",
                                      "Node groups of each refresher by phase, as of its last "
                                      "reconcile (--per-object-metrics).");
     }
     for (Phase p : kAllPhases) {
       groups_.set(phaseLabels(p), 0);
+    }
+    for (std::string_view state : kClaimStates) {
+      claims_.set(stateLabels(state), 0);
     }
   }
 
@@ -64,8 +75,34 @@ class PrometheusRolloutMetrics : public RolloutMetrics {
       }
     }
   }
+  void nodeClaims(const std::string& object, const NodeClaimCounts& counts) override {
+    std::lock_guard lock(mu_);
+    NodeClaimCounts& last = claims_by_object_[object];
+    claim_totals_ = add(claim_totals_, counts, last);
+    last = counts;
+    setClaims();
+    if (per_object_) {
+      for (std::string_view state : kClaimStates) {
+        runtime::Metrics::Labels labels = stateLabels(state);
+        labels["object"] = object;
+        object_claims_->set(labels, stateOf(counts, state));
+      }
+    }
+  }
   void forget(const std::string& object) override {
     std::lock_guard lock(mu_);
+    if (auto c = claims_by_object_.find(object); c != claims_by_object_.end()) {
+      claim_totals_ = add(claim_totals_, NodeClaimCounts{}, c->second);
+      claims_by_object_.erase(c);
+      setClaims();
+      if (per_object_) {
+        for (std::string_view state : kClaimStates) {
+          runtime::Metrics::Labels labels = stateLabels(state);
+          labels["object"] = object;
+          object_claims_->remove(labels);
+        }
+      }
+    }
     auto found = by_object_.find(object);
     if (found == by_object_.end()) {
       return;
@@ -86,6 +123,33 @@ class PrometheusRolloutMetrics : public RolloutMetrics {
     labels["phase"] = std::string(toString(p));
     return labels;
   }
+  static constexpr std::array<std::string_view, 4> kClaimStates = {"total", "onTarget", "old",
+                                                                   "drifted"};
+  static int stateOf(const NodeClaimCounts& c, std::string_view state) {
+    return state == "total"      ? c.total
+           : state == "onTarget" ? c.on_target
+           : state == "old"      ? c.old
+                                 : c.drifted;
+  }
+  // `totals` with `last` taken out and `now` put in.
+  static NodeClaimCounts add(NodeClaimCounts totals, const NodeClaimCounts& now,
+                             const NodeClaimCounts& last) {
+    totals.total += now.total - last.total;
+    totals.on_target += now.on_target - last.on_target;
+    totals.old += now.old - last.old;
+    totals.drifted += now.drifted - last.drifted;
+    return totals;
+  }
+  void setClaims() {
+    for (std::string_view state : kClaimStates) {
+      claims_.set(stateLabels(state), stateOf(claim_totals_, state));
+    }
+  }
+  runtime::Metrics::Labels stateLabels(std::string_view state) const {
+    runtime::Metrics::Labels labels = self_;
+    labels["state"] = std::string(state);
+    return labels;
+  }
   runtime::Metrics::Labels objectLabels(const std::string& object, Phase p) const {
     runtime::Metrics::Labels labels = phaseLabels(p);
     labels["object"] = object;
@@ -100,6 +164,10 @@ class PrometheusRolloutMetrics : public RolloutMetrics {
   runtime::Metrics::Histogram group_duration_;
   runtime::Metrics::Gauge groups_;
   std::optional<runtime::Metrics::Gauge> object_groups_;
+  runtime::Metrics::Gauge claims_;
+  std::optional<runtime::Metrics::Gauge> object_claims_;
+  std::map<std::string, NodeClaimCounts> claims_by_object_;
+  NodeClaimCounts claim_totals_;
   std::mutex mu_;
   std::map<std::string, std::map<Phase, int>> by_object_;  // each refresher's last counts
   std::map<Phase, int> totals_;

@@ -862,6 +862,40 @@ def main():
     check("metrics.port moves the container, Service and NetworkPolicy ports; never the probe port",
           metrics_port_follows)
 
+    def karpenter_rbac():
+        # Off by default: no Karpenter grant and no --karpenter.
+        for name in ("defaults", "full"):
+            render = renders[name]
+            expect(not [o for o in render.objects if o["kind"] in RBAC_KINDS
+                        and o["metadata"]["name"].endswith("-karpenter")],
+                   f"{name}: Karpenter RBAC without karpenter.enabled")
+            expect("--karpenter" not in container(render.one("Deployment", REFRESHER))["args"],
+                   f"{name}: --karpenter without karpenter.enabled")
+        render = chart.template("--set", "amiRefresher.karpenter.enabled=true")
+        roles = [o for o in render.of("ClusterRole", REFRESHER)
+                 if o["metadata"]["name"].endswith("-karpenter")]
+        expect(len(roles) == 1, f"Karpenter ClusterRoles: {roles}")
+        got = flatten_rules(roles[0]["rules"])
+        want = {("karpenter.k8s.aws", "ec2nodeclasses"): {"get", "list", "watch", "patch"},
+                ("karpenter.sh", "nodeclaims"): {"get", "list", "watch"}}
+        expect(got == want, f"Karpenter rules {got} != {want}")
+        bindings = [b for b in render.of("ClusterRoleBinding", REFRESHER)
+                    if b["metadata"]["name"].endswith("-karpenter")]
+        expect(len(bindings) == 1 and bindings[0]["roleRef"]["name"] == roles[0]["metadata"]["name"]
+               and bindings[0]["subjects"][0]["name"] == f"opsy-opsy-ami-operator-{REFRESHER}",
+               f"Karpenter bindings: {bindings}")
+        expect("--karpenter" in container(render.one("Deployment", REFRESHER))["args"],
+               "karpenter.enabled does not pass --karpenter")
+        expect(not [o for o in render.of("ClusterRole", BUILDER)
+                    if o["metadata"]["name"].endswith("-karpenter")],
+               "the builder got Karpenter RBAC")
+        rejected = subprocess.run([args.helm, "template", "opsy", chart.chart, "--set",
+                                   "amiRefresher.karpenter.enabled=yes"],
+                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        expect(rejected.returncode != 0, "karpenter.enabled=yes accepted")
+    check("karpenter.enabled grants EC2NodeClass patch and NodeClaim reads, and passes --karpenter",
+          karpenter_rbac)
+
     def schema_rejects():
         for bad in (["--set", "packerBuilder.logLevel=loud"], ["--set", "amiRefresher.workers=0"],
                     ["--set", "packerBuilder.unknown=1"], ["--set", "amiRefresher.logFormat=xml"],

@@ -197,6 +197,7 @@ class AmiRefreshE2e : public ::testing::Test {
         // Test receivers listen on plain http on loopback, which the destination policy refuses
         // unless the admin lists it.
         "--notification-allowed-hosts=127.0.0.1"};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     std::vector<std::string> env = {
         "AWS_ENDPOINT_URL=" + aws_.endpoint(),
         "AWS_ACCESS_KEY_ID=" + std::string(opsy::testing::kFakeAccessKey),
@@ -474,6 +475,8 @@ class AmiRefreshE2e : public ::testing::Test {
   int metrics_port_ = 0;
   int probe_port_ = 0;
   std::unique_ptr<ChildProcess> controller_;
+  // More controller flags (before startController()).
+  std::vector<std::string> extra_args_;
   std::mutex nodes_mu_;
   std::set<std::string> not_ready_;
 };

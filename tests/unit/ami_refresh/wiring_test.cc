@@ -54,6 +54,31 @@ TEST(RolloutMetricsWiring, PhasesNotReportedAreZeroed) {
   }
 }
 
+// The NodeClaims gauge sums every refresher's node classes, follows each one's last count and
+// drops a deleted refresher's share.
+TEST(RolloutMetricsWiring, NodeClaimsAreSummedAndForgotten) {
+  runtime::Metrics metrics("ami-refresh");
+  RolloutMetricsPtr m = rolloutMetrics(metrics, /*per_object=*/true);
+  m->nodeClaims("ops/a", {.total = 3, .on_target = 1, .old = 2, .drifted = 2});
+  m->nodeClaims("ops/b", {.total = 2, .on_target = 2});
+  m->nodeClaims("ops/a", {.total = 3, .on_target = 2, .old = 1, .drifted = 1});
+  std::string text = metrics.exposition();
+  for (
+      const char* series :
+      {R"(opsy_karpenter_nodeclaims{controller="ami-refresh",state="total"} 5)",
+       R"(opsy_karpenter_nodeclaims{controller="ami-refresh",state="onTarget"} 4)",
+       R"(opsy_karpenter_nodeclaims{controller="ami-refresh",state="old"} 1)",
+       R"(opsy_karpenter_nodeclaims{controller="ami-refresh",state="drifted"} 1)",
+       R"(opsy_karpenter_object_nodeclaims{controller="ami-refresh",object="ops/a",state="old"} 1)"}) {
+    EXPECT_TRUE(has(text, series)) << series << "\n" << text;
+  }
+  m->forget("ops/a");
+  text = metrics.exposition();
+  EXPECT_TRUE(has(text, R"(opsy_karpenter_nodeclaims{controller="ami-refresh",state="total"} 2)"))
+      << text;
+  EXPECT_FALSE(has(text, R"(object="ops/a",state)")) << text;
+}
+
 // By default the page carries only the sum over refreshers: its size does not grow with them.
 TEST(RolloutMetricsWiring, DefaultSeriesDoNotGrowWithRefreshers) {
   runtime::Metrics metrics("ami-refresh");
