@@ -446,7 +446,8 @@ TEST_F(PackerBuilderE2eTest, ArtifactWithTwoRegionsTagsBothCopiesAndDeprecatesPe
   ASSERT_TRUE(new_eu.has_value());
   EXPECT_EQ(new_eu->tags[std::string(ami::kTagStatus)], ami::kStatusActive);
   EXPECT_EQ(new_eu->tags[std::string(ami::kTagBaseAmi)], "ami-0b1e2a3c4d5e6f7a1");
-  EXPECT_GE(eventCount("ImageDeprecated"), 2);
+  // Events follow the tag writes (the recorder sends them after the reconcile's AWS calls).
+  EXPECT_TRUE(waitFor([&] { return eventCount("ImageDeprecated") >= 2; }, 10s)) << controllerLog();
   EXPECT_EQ(runner_->jobCount(), 2);
 }
 
