@@ -455,9 +455,13 @@ Status Reconciler::observe(Observed& o) {
   copy_regions.erase(spec->region);
   for (const std::string& region : copy_regions) {
     OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr copy_ec2, deps_.ec2(region));
-    OPSY_ASSIGN_OR_RETURN(o.managed_in[region],
-                          deps_.lineage.imagesOf(region, *copy_ec2, lineageOf(builder, *spec),
-                                                 spec->time_outs.controller_timer));
+    auto images = deps_.lineage.imagesOf(region, *copy_ec2, lineageOf(builder, *spec),
+                                         spec->time_outs.controller_timer);
+    if (!images) {
+      return fail(std::move(images).error().context(
+          fmt::format("read the builder's images in copy region {}", region)));
+    }
+    o.managed_in[region] = std::move(*images);
   }
   return ok();
 }
