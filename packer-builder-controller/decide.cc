@@ -681,6 +681,17 @@ void recordSuccess(Ctx& c, const kube::Job& job, const aws::Image& image, const 
   }
   deprecateOthers(c, image.id, c.o.managed);
   deprecateOthersInCopyRegions(c, copies);
+  // A region the last build copied to and this one does not: no image there is the active
+  // build's any more.
+  for (const ImageCopy& dropped : c.before.copies) {
+    const bool kept = std::any_of(copies.begin(), copies.end(), [&](const ImageCopy& copy) {
+      return copy.region == dropped.region;
+    });
+    auto managed = c.o.managed_in.find(dropped.region);
+    if (!kept && dropped.region != spec.region && managed != c.o.managed_in.end()) {
+      deprecateOthers(c, "", managed->second, dropped.region);
+    }
+  }
 
   TimePoint expires = created + spec.time_outs.expires_in;
   std::string msg =

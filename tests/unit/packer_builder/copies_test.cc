@@ -162,6 +162,22 @@ TEST(PackerBuilderCopies, SuccessTagsEveryCopyInItsRegionAndDeprecatesPerRegion)
   EXPECT_EQ(s.state, "Ready");
 }
 
+// A build that no longer copies to a region the last one did: the lineage's active image there
+// is deprecated (the region was read because status.copies still named it).
+TEST(PackerBuilderCopies, RegionNoLongerCopiedToHasItsActiveImageDeprecated) {
+  PackerBuilderStatus s = running();
+  s.copies = {{"ap-south-1", "ami-ap-old"}};
+  Observed o = finishedWithCopies({{"eu-west-1", available("ami-eu")}});
+  o.builder = builder(s);
+  o.managed_in["ap-south-1"] = {managed("ami-ap-old", "active", kNow - 40h)};
+  Decision d = decide(o, kNow);
+  std::vector<DeprecateImages> deprecations = all<DeprecateImages>(d);
+  ASSERT_EQ(deprecations.size(), 3u);
+  EXPECT_EQ(deprecations[2].region, "ap-south-1");
+  EXPECT_EQ(deprecations[2].image_ids, std::vector<std::string>{"ami-ap-old"});
+  EXPECT_THAT(written(d).copies, ElementsAre(ImageCopy{"eu-west-1", "ami-eu"}));
+}
+
 // A copy EC2 in its region does not show yet is waited for; nothing is tagged anywhere.
 TEST(PackerBuilderCopies, CopyNotVisibleYetIsAwaited) {
   Decision d = decide(finishedWithCopies({}), kNow);
