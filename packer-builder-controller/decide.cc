@@ -477,10 +477,15 @@ void retainIn(Ctx& c, const RetentionSpec& r, const RegionPass& pass, RetentionS
       action.snapshot_marker = ami::lineageTags(lineageOf(c.o.builder, *c.spec));
       action.snapshot_marker[std::string(ami::kTagDeleteAfterDeregister)] = image.id;
     }
+    // keepLast can delete an image deprecated moments ago, whose EC2 deprecation time (set a
+    // minute or two ahead, EC2 refuses the past) has not come yet.
     std::optional<TimePoint> since = deprecatedSince(image);
+    std::string when = !since ? "deprecated at an unknown time"
+                       : *since <= c.now
+                           ? "deprecated since " + formatRfc3339(*since)
+                           : "deprecated, EC2 deprecation time " + formatRfc3339(*since);
     event(c, kube::EventType::Normal, "ImageDeleted", "Retain",
-          fmt::format("{} deregistered{} (deprecated since {}; {}){}", image.id,
-                      inRegion(pass.region), since ? formatRfc3339(*since) : "an unknown time",
+          fmt::format("{} deregistered{} ({}; {}){}", image.id, inRegion(pass.region), when,
                       retentionRules(r),
                       action.snapshot_ids.empty()
                           ? std::string()

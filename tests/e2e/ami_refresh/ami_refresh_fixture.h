@@ -118,25 +118,36 @@ class AmiRefreshE2e : public ::testing::Test {
     }
   }
 
-  void seedAws() {
+  // A public EKS base image released on `release` (YYYYMMDD), and the sample builder's image
+  // built from it now by build `build`, with the full tag set a build leaves.
+  void addBuiltImage(std::string_view base, std::string_view release, std::string_view image,
+                     std::string_view build) {
     TimePoint now = realClock().now();
-    aws_.addCluster({.name = std::string(kCluster)});
-    aws_.addImage({.id = std::string(kBaseImage),
-                   .name = "amazon-eks-node-al2023-x86_64-standard-1.30-v20261101",
+    aws_.addImage({.id = std::string(base),
+                   .name = fmt::format("amazon-eks-node-al2023-x86_64-standard-1.30-v{}", release),
                    .owner_id = "602401143452",
                    .owner_alias = "amazon",
-                   .creation_date = "2026-11-01T00:00:00.000Z",
+                   .creation_date = fmt::format("{}-{}-{}T00:00:00.000Z", release.substr(0, 4),
+                                                release.substr(4, 2), release.substr(6, 2)),
                    .is_public = true});
     ami::Lineage lineage{.cluster_name = std::string(kCluster),
                          .created_by = "eks-nodes",
                          .packer_repo = "https://github.com/example/packer.git",
                          .packer_repo_branch = "main"};
-    aws::Tags tags = ami::fullTags(
-        lineage, {.base_ami = std::string(kBaseImage), .build_id = "b-1", .job_id = "j-1"}, now);
-    aws_.addImage({.id = std::string(kTargetImage),
-                   .name = "ibeify-gitops-al2023-1.30-b-1",
+    aws::Tags tags = ami::fullTags(lineage,
+                                   {.base_ami = std::string(base),
+                                    .build_id = fmt::format("b-{}", build),
+                                    .job_id = fmt::format("j-{}", build)},
+                                   now);
+    aws_.addImage({.id = std::string(image),
+                   .name = fmt::format("ibeify-gitops-al2023-1.30-b-{}", build),
                    .creation_date = formatRfc3339Millis(now),
                    .tags = opsy::testing::TagMap(tags.begin(), tags.end())});
+  }
+
+  void seedAws() {
+    aws_.addCluster({.name = std::string(kCluster)});
+    addBuiltImage(kBaseImage, "20261101", kTargetImage, "1");
 
     auto lt = [&](std::string_view id, std::string name, std::string_view image) {
       aws_.addLaunchTemplate(

@@ -61,25 +61,7 @@ class BuilderRefE2e : public AmiRefreshE2e {
 
   // A second build: a new base image and the managed image built from it, tagged as the builder
   // tags its images.
-  void registerSecondBuild() {
-    TimePoint now = realClock().now();
-    aws_.addImage({.id = std::string(kNewBaseImage),
-                   .name = "amazon-eks-node-al2023-x86_64-standard-1.30-v20261201",
-                   .owner_id = "602401143452",
-                   .owner_alias = "amazon",
-                   .creation_date = "2026-12-01T00:00:00.000Z",
-                   .is_public = true});
-    ami::Lineage lineage{.cluster_name = std::string(kCluster),
-                         .created_by = "eks-nodes",
-                         .packer_repo = "https://github.com/example/packer.git",
-                         .packer_repo_branch = "main"};
-    aws::Tags tags = ami::fullTags(
-        lineage, {.base_ami = std::string(kNewBaseImage), .build_id = "b-2", .job_id = "j-2"}, now);
-    aws_.addImage({.id = std::string(kSecondBuildImage),
-                   .name = "ibeify-gitops-al2023-1.30-b-2",
-                   .creation_date = formatRfc3339Millis(now),
-                   .tags = opsy::testing::TagMap(tags.begin(), tags.end())});
-  }
+  void registerSecondBuild() { addBuiltImage(kNewBaseImage, "20261201", kSecondBuildImage, "2"); }
 
   // Writes to the refresher itself (not its status subresource).
   int refresherSpecWrites() const {

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "opsy/core/time_format.h"
+#include "unit/packer_builder/decision_actions.h"
 
 namespace opsy::packer_builder {
 namespace {
@@ -97,19 +98,8 @@ aws::Image managedImage(const std::string& id, const std::string& base, TimePoin
 }
 
 template <class T>
-std::vector<T> all(const Decision& d) {
-  std::vector<T> out;
-  for (const Action& a : d.actions) {
-    if (const T* t = std::get_if<T>(&a)) {
-      out.push_back(*t);
-    }
-  }
-  return out;
-}
-
-template <class T>
 std::optional<T> one(const Decision& d) {
-  auto v = all<T>(d);
+  auto v = actionsOf<T>(d);
   EXPECT_LE(v.size(), 1u);
   if (v.empty()) {
     return std::nullopt;
@@ -128,7 +118,7 @@ int indexOf(const Decision& d) {
 }
 
 bool hasEvent(const Decision& d, std::string_view reason, kube::EventType type) {
-  for (const RecordEvent& e : all<RecordEvent>(d)) {
+  for (const RecordEvent& e : actionsOf<RecordEvent>(d)) {
     if (e.reason == reason && e.type == type) {
       return true;
     }
@@ -137,7 +127,7 @@ bool hasEvent(const Decision& d, std::string_view reason, kube::EventType type) 
 }
 
 bool hasNotification(const Decision& d, std::string_view title) {
-  for (const Notify& n : all<Notify>(d)) {
+  for (const Notify& n : actionsOf<Notify>(d)) {
     if (n.notification.title == title) {
       return true;
     }
@@ -548,7 +538,7 @@ std::vector<Case> cases() {
        [](const Decision& d) {
          EXPECT_FALSE(one<CreateJob>(d).has_value());
          EXPECT_FALSE(one<PatchStatus>(d).has_value());
-         EXPECT_TRUE(all<RecordEvent>(d).empty());
+         EXPECT_TRUE(actionsOf<RecordEvent>(d).empty());
          EXPECT_FALSE(d.requeue_after.has_value());
        }},
       // A spec change (generation moves) resets the failure count and builds again.
@@ -611,7 +601,7 @@ std::vector<Case> cases() {
        [] { return Observed{.builder = builder({.spec = kSpecNoFilters})}; },
        [](const Decision& d) {
          EXPECT_TRUE(one<CreateJob>(d).has_value());
-         EXPECT_TRUE(all<Notify>(d).empty());
+         EXPECT_TRUE(actionsOf<Notify>(d).empty());
        }},
       // Right after success, EC2 may not list the new image's tags yet: wait, do not rebuild.
       {"JustBuiltImageNotYetListedDoesNotRebuild",
@@ -755,7 +745,7 @@ TEST(PackerBuilderDecideQuiet, OriginalOperatorFieldsAreAcceptedWithADeprecation
   Observed o{.builder = builder({.spec = spec.c_str()}), .newest_base = baseImage("ami-base2")};
   Decision d = decide(o, kNow);
   EXPECT_TRUE(one<CreateJob>(d).has_value()) << "the spec is usable";
-  const auto events = all<RecordEvent>(d);
+  const auto events = actionsOf<RecordEvent>(d);
   EXPECT_EQ(std::count_if(events.begin(), events.end(),
                           [](const RecordEvent& e) { return e.reason == "DeprecatedField"; }),
             2);

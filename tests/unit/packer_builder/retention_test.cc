@@ -6,6 +6,7 @@
 
 #include "opsy/core/time_format.h"
 #include "packer-builder-controller/decide.h"
+#include "unit/packer_builder/decision_actions.h"
 
 namespace opsy::packer_builder {
 namespace {
@@ -71,20 +72,9 @@ Observed observed(const std::string& retention, const PackerBuilderStatus* statu
   return o;
 }
 
-template <class T>
-std::vector<T> all(const Decision& d) {
-  std::vector<T> out;
-  for (const Action& a : d.actions) {
-    if (const T* t = std::get_if<T>(&a)) {
-      out.push_back(*t);
-    }
-  }
-  return out;
-}
-
 std::vector<std::string> deletedImages(const Decision& d) {
   std::vector<std::string> out;
-  for (const DeleteImage& del : all<DeleteImage>(d)) {
+  for (const DeleteImage& del : actionsOf<DeleteImage>(d)) {
     out.push_back(del.image_id);
   }
   return out;
@@ -92,14 +82,14 @@ std::vector<std::string> deletedImages(const Decision& d) {
 
 std::vector<std::string> eventReasons(const Decision& d) {
   std::vector<std::string> out;
-  for (const RecordEvent& e : all<RecordEvent>(d)) {
+  for (const RecordEvent& e : actionsOf<RecordEvent>(d)) {
     out.push_back(e.reason);
   }
   return out;
 }
 
 PackerBuilderStatus written(const Decision& d) {
-  auto patches = all<PatchStatus>(d);
+  auto patches = actionsOf<PatchStatus>(d);
   EXPECT_EQ(patches.size(), 1u) << "no status write";
   return patches.empty() ? PackerBuilderStatus{} : patches.front().after;
 }
@@ -125,7 +115,7 @@ TEST(PackerBuilderRetention, KeepsNewestNDeprecatedImages) {
   o.retention = RetentionObservation{};
   Decision d = decide(o, kNow);
   EXPECT_THAT(deletedImages(d), ElementsAre("ami-d40", "ami-d30"));
-  const DeleteImage del = all<DeleteImage>(d).front();
+  const DeleteImage del = actionsOf<DeleteImage>(d).front();
   EXPECT_THAT(del.snapshot_ids, ElementsAre("snap-d40"));
   EXPECT_EQ(del.snapshot_marker.at("delete-after-deregister"), "ami-d40");
   EXPECT_EQ(del.snapshot_marker.at("created-by"), "pb");
@@ -172,7 +162,7 @@ TEST(PackerBuilderRetention, PlanModeListsWithoutDeleting) {
   Observed o = observed(R"({"keepLast":2,"mode":"Plan"})");
   Decision d = decideWithUse(o, {.in_use = {{"ami-d20", "instance i-0123 still runs it"}}});
   EXPECT_THAT(deletedImages(d), IsEmpty());
-  EXPECT_THAT(all<DeleteSnapshots>(d), IsEmpty());
+  EXPECT_THAT(actionsOf<DeleteSnapshots>(d), IsEmpty());
   PackerBuilderStatus s = written(d);
   EXPECT_THAT(s.retention.would_delete, ElementsAre("ami-d40", "ami-d30"));
   ASSERT_EQ(s.retention.kept.size(), 1u);
@@ -190,6 +180,18 @@ TEST(PackerBuilderRetention, DeleteAfterCountsFromDeprecationTime) {
   EXPECT_THAT(deletedImages(d), ElementsAre("ami-d30"));
 }
 
+// keepLast deletes an image deprecated moments ago; its EC2 deprecation time, set ahead because
+// EC2 refuses the past, is not told as the time it was deprecated since.
+TEST(PackerBuilderRetention, EventDoesNotClaimAFutureDeprecationTimeHasPassed) {
+  Observed o = observed(R"({"keepLast":4})");
+  o.managed[4].deprecation_time = kNow + 2min;
+  Decision d = decideWithUse(o);
+  ASSERT_THAT(deletedImages(d), ElementsAre("ami-d40"));
+  const RecordEvent e = actionsOf<RecordEvent>(d).front();
+  EXPECT_THAT(e.note, HasSubstr("EC2 deprecation time 2026-11-21T06:02:00Z"));
+  EXPECT_THAT(e.note, ::testing::Not(HasSubstr("deprecated since")));
+}
+
 // keepLast and deleteAfter together: an image goes when either rule selects it.
 TEST(PackerBuilderRetention, EitherRuleSelects) {
   Observed o = observed(R"({"keepLast":4,"deleteAfter":"15h"})");
@@ -202,7 +204,7 @@ TEST(PackerBuilderRetention, KeepsSnapshotsWhenAsked) {
   Observed o = observed(R"({"keepLast":4,"deleteSnapshots":false})");
   Decision d = decideWithUse(o);
   ASSERT_THAT(deletedImages(d), ElementsAre("ami-d40"));
-  EXPECT_THAT(all<DeleteImage>(d).front().snapshot_ids, IsEmpty());
+  EXPECT_THAT(actionsOf<DeleteImage>(d).front().snapshot_ids, IsEmpty());
 }
 
 // Snapshots marked by an interrupted deletion are deleted once their image is gone; one another
@@ -216,7 +218,7 @@ TEST(PackerBuilderRetention, DeletesMarkedSnapshotsOfGoneImages) {
       aws::Snapshot{.id = "snap-d40", .tags = {{"delete-after-deregister", "ami-d40"}}}};
   seen.snapshot_users = {{"snap-shared", "ami-copy"}};
   Decision d = decideWithUse(o, seen);
-  auto sweeps = all<DeleteSnapshots>(d);
+  auto sweeps = actionsOf<DeleteSnapshots>(d);
   ASSERT_EQ(sweeps.size(), 1u);
   EXPECT_THAT(sweeps[0].snapshot_ids, ElementsAre("snap-gone"));  // ami-d40 is still registered
   PackerBuilderStatus s = written(d);
@@ -252,7 +254,7 @@ TEST(PackerBuilderRetention, DeprecationSetsEc2DeprecationTime) {
   Observed o = observed(R"({"keepLast":6})");
   o.managed.push_back(image("ami-older-active", kNow - 5h, "active"));
   Decision d = decide(o, kNow + 10s);
-  auto set = all<SetDeprecationTime>(d);
+  auto set = actionsOf<SetDeprecationTime>(d);
   ASSERT_EQ(set.size(), 1u);
   EXPECT_THAT(set[0].image_ids, ElementsAre("ami-older-active"));
   EXPECT_EQ(set[0].at, *parseRfc3339("2026-11-21T06:02:00Z"));
@@ -260,7 +262,7 @@ TEST(PackerBuilderRetention, DeprecationSetsEc2DeprecationTime) {
   Observed off = observed("");
   off.managed.push_back(image("ami-older-active", kNow - 5h, "active"));
   Decision plain = decide(off, kNow);
-  EXPECT_THAT(all<SetDeprecationTime>(plain), IsEmpty());
+  EXPECT_THAT(actionsOf<SetDeprecationTime>(plain), IsEmpty());
   EXPECT_FALSE(plain.read_retention.has_value());
 }
 
@@ -271,7 +273,7 @@ TEST(PackerBuilderRetention, QuietWhenNothingChanges) {
   PackerBuilderStatus s = written(d);
   Observed again = observed(R"({"keepLast":5})", &s);
   Decision next = decideWithUse(again);
-  EXPECT_THAT(all<PatchStatus>(next), IsEmpty());
+  EXPECT_THAT(actionsOf<PatchStatus>(next), IsEmpty());
 }
 
 }  // namespace
