@@ -27,17 +27,24 @@ ami::Target selectBuilderImage(const Spec& spec, const TargetObservation& t, Tim
     target.explanation = builder + " not found";
     return target;
   }
-  const std::string& id = t.builder->image_id;
-  if (id.empty()) {
+  if (t.builder->image_id.empty()) {
     target.explanation = builder + " has no built image yet";
     return target;
   }
+  const std::string& id = t.builder->imageFor(spec.region);
   auto it = std::find_if(t.matched.begin(), t.matched.end(),
                          [&](const aws::Image& i) { return i.id == id; });
   if (it == t.matched.end()) {
     target.explanation = fmt::format("{} of {} was not found in {}", id, builder, spec.region);
     if (!t.builder->region.empty() && t.builder->region != spec.region) {
-      target.explanation += fmt::format(" (the builder builds in {})", t.builder->region);
+      std::vector<std::string> copies;
+      for (const BuilderObservation::Copy& c : t.builder->copies) {
+        copies.push_back(c.region);
+      }
+      target.explanation += copies.empty()
+                                ? fmt::format(" (the builder builds in {})", t.builder->region)
+                                : fmt::format(" (the builder builds in {} and copies to {})",
+                                              t.builder->region, fmt::join(copies, ", "));
     }
     return target;
   }
@@ -55,6 +62,15 @@ ami::Target selectBuilderImage(const Spec& spec, const TargetObservation& t, Tim
 }
 
 }  // namespace
+
+const std::string& BuilderObservation::imageFor(std::string_view where) const {
+  for (const Copy& c : copies) {
+    if (c.region == where && where != region) {
+      return c.image_id;
+    }
+  }
+  return image_id;
+}
 
 ami::Target selectRefresherTarget(const Spec& spec, const TargetObservation& t, TimePoint now) {
   if (spec.builder_ref) {

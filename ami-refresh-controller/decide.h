@@ -48,6 +48,15 @@ struct BuilderObservation {
   std::string image_id;
   // spec.region of the builder (where it builds).
   std::string region;
+  // status.copies: the active image's copies in other regions.
+  struct Copy {
+    std::string region;
+    std::string image_id;
+  };
+  std::vector<Copy> copies;
+
+  // The builder's image for a refresher in `region`: its copy there, else its active image.
+  const std::string& imageFor(std::string_view region) const;
 };
 
 // With spec.builderRef, `builder` is what was read of it and `matched` holds its image when EC2

@@ -148,7 +148,8 @@ Result<TargetObservation> Reconciler::observeTarget(const Spec& spec, aws::Image
     if (target.builder->image_id.empty()) {
       return target;
     }
-    auto images = describeImages(spec, ec2, {.image_ids = {target.builder->image_id}});
+    // Its copy in this refresher's region (status.copies), else its active image.
+    auto images = describeImages(spec, ec2, {.image_ids = {target.builder->imageFor(spec.region)}});
     if (images) {
       target.matched = std::move(*images);
     } else if (!isNotFound(images.error())) {
@@ -175,6 +176,9 @@ Result<TargetObservation> Reconciler::observeTarget(const Spec& spec, aws::Image
   return target;
 }
 
+// status.copies holds at most this many (the PackerBuilder schema's maxItems).
+constexpr std::size_t kMaxBuilderCopies = 32;
+
 Result<BuilderObservation> Reconciler::observeBuilder(const BuilderRef& ref) {
   BuilderObservation b;
   // Served from the PackerBuilder informer the controller watches: no API request.
@@ -188,6 +192,15 @@ Result<BuilderObservation> Reconciler::observeBuilder(const BuilderRef& ref) {
   b.found = true;
   b.image_id = obj->getString("/status/lastRunBuiltImageID").value_or("");
   b.region = obj->getString("/spec/region").value_or("");
+  for (std::size_t i = 0; i < kMaxBuilderCopies; ++i) {
+    const std::string at = fmt::format("/status/copies/{}", i);
+    std::optional<std::string> region = obj->getString(at + "/region");
+    std::optional<std::string> image = obj->getString(at + "/imageID");
+    if (!region || !image) {
+      break;
+    }
+    b.copies.push_back({std::move(*region), std::move(*image)});
+  }
   return b;
 }
 

@@ -211,6 +211,16 @@ void encodeStatus(const PackerBuilderStatus& s, json::Value& out, json::Alloc& a
   json::setOptTime(out, "lastRun", s.last_run, a);
   json::setOptString(out, "lastRunBaseImageID", s.last_run_base_image_id, a);
   json::setOptString(out, "lastRunBuiltImageID", s.last_run_built_image_id, a);
+  if (!s.copies.empty()) {
+    json::Value list(rapidjson::kArrayType);
+    for (const ImageCopy& c : s.copies) {
+      json::Value item(rapidjson::kObjectType);
+      json::setString(item, "region", c.region, a);
+      json::setString(item, "imageID", c.image_id, a);
+      list.PushBack(item, a);
+    }
+    json::setMember(out, "copies", std::move(list), a);
+  }
   json::setOptString(out, "lastRunMessage", s.last_run_message, a);
   json::setOptString(out, "lastRunStatus", s.last_run_status, a);
   json::setOptString(out, "lastRunSecurityGroupID", s.last_run_security_group_id, a);
@@ -335,6 +345,14 @@ PackerBuilderStatus parseStatus(const kube::Object& obj) {
   s.last_run = json::optTime(doc, "lastRun");
   s.last_run_base_image_id = json::stringOr(doc, "lastRunBaseImageID");
   s.last_run_built_image_id = json::stringOr(doc, "lastRunBuiltImageID");
+  if (const json::Value* copies = json::member(doc, "copies");
+      copies != nullptr && copies->IsArray()) {
+    for (const json::Value& c : copies->GetArray()) {
+      if (c.IsObject() && s.copies.size() < kMaxImageCopies) {
+        s.copies.push_back({json::stringOr(c, "region"), json::stringOr(c, "imageID")});
+      }
+    }
+  }
   s.last_run_message = json::stringOr(doc, "lastRunMessage");
   s.last_run_status = json::stringOr(doc, "lastRunStatus");
   s.last_run_security_group_id = json::stringOr(doc, "lastRunSecurityGroupID");

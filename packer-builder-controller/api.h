@@ -150,6 +150,17 @@ struct RetentionStatus {
 
 inline constexpr std::size_t kMaxRetentionDeleted = 20;
 
+// status.copies: an image of the last build in a region other than spec.region (Packer's
+// ami_regions), as the build's artifact named it.
+struct ImageCopy {
+  std::string region;
+  std::string image_id;
+  bool operator==(const ImageCopy&) const = default;
+};
+
+// status.copies lists at most this many regions (the schema's maxItems).
+inline constexpr std::size_t kMaxImageCopies = 32;
+
 struct PackerBuilderStatus {
   std::string state;
   std::int64_t observed_generation = 0;
@@ -163,6 +174,8 @@ struct PackerBuilderStatus {
   std::optional<TimePoint> last_run;
   std::string last_run_base_image_id;
   std::string last_run_built_image_id;
+  // The copies of last_run_built_image_id in other regions, sorted by region.
+  std::vector<ImageCopy> copies;
   std::string last_run_message;
   std::string last_run_status;
   // Comma-separated ids or names of what a failed build left behind, until cleaned up.

@@ -39,6 +39,7 @@ struct Ctx {
   std::optional<Error> retry;
   std::optional<controller::Failure> failure;
   std::optional<std::vector<std::string>> read_retention;
+  std::map<std::string, std::vector<std::string>> read_retention_in;
   // Writes c.status.conditions; set once the status is.
   std::optional<kube::ConditionWriter> conditions;
 };
@@ -341,9 +342,12 @@ bool createRecordedJob(Ctx& c) {
   return true;
 }
 
-void deprecateOthers(Ctx& c, const std::string& keep_id) {
-  DeprecateImages action;
-  for (const aws::Image& image : c.o.managed) {
+// Deprecates the lineage's other active images of `managed`, the images of one region: "" is
+// spec.region, another is a copy's region.
+void deprecateOthers(Ctx& c, const std::string& keep_id, const std::vector<aws::Image>& managed,
+                     const std::string& region = "") {
+  DeprecateImages action{.region = region};
+  for (const aws::Image& image : managed) {
     if (image.id != keep_id && ami::tag(image, ami::kTagStatus) == ami::kStatusActive) {
       action.image_ids.push_back(image.id);
     }
@@ -353,7 +357,9 @@ void deprecateOthers(Ctx& c, const std::string& keep_id) {
   }
   for (const std::string& id : action.image_ids) {
     event(c, kube::EventType::Normal, "ImageDeprecated", "Deprecate",
-          fmt::format("{} deprecated: {} is the active image", id, keep_id));
+          region.empty() ? fmt::format("{} deprecated: {} is the active image", id, keep_id)
+                         : fmt::format("{} deprecated in {}: {} is the active image there", id,
+                                       region, keep_id));
   }
   // With retention, EC2 learns too (its own DeprecationTime, which deleteAfter counts from). It
   // refuses a time in the past and keeps whole minutes: the next minute but one.
@@ -361,7 +367,8 @@ void deprecateOthers(Ctx& c, const std::string& keep_id) {
   if (c.spec->retention && !c.o.retention_failure) {
     deprecation = SetDeprecationTime{
         .image_ids = action.image_ids,
-        .at = std::chrono::ceil<std::chrono::minutes>(c.now) + std::chrono::minutes(1)};
+        .at = std::chrono::ceil<std::chrono::minutes>(c.now) + std::chrono::minutes(1),
+        .region = region};
   }
   c.pre.push_back(std::move(action));
   if (deprecation) {
@@ -391,17 +398,16 @@ const RetentionStatus::Kept* findKept(const RetentionStatus& r, const std::strin
 
 // Snapshots of deregistered images that a pass deletes now: marked ones whose image is gone and
 // that no registered image uses. Returns the deletions by image; the others are kept in `next`.
-std::map<std::string, std::vector<std::string>> sweepSnapshots(Ctx& c,
-                                                               const RetentionObservation& seen,
-                                                               RetentionStatus& next) {
+std::map<std::string, std::vector<std::string>> sweepSnapshots(
+    const std::vector<aws::Image>& managed, const RetentionObservation& seen,
+    RetentionStatus& next) {
   std::map<std::string, std::vector<std::string>> by_image;
   for (const aws::Snapshot& snap : seen.marked_snapshots) {
     auto marker = snap.tags.find(std::string(ami::kTagDeleteAfterDeregister));
     const std::string image_id = marker != snap.tags.end() ? marker->second : "";
-    const bool registered =
-        std::any_of(c.o.managed.begin(), c.o.managed.end(), [&](const aws::Image& i) {
-          return !image_id.empty() && i.id == image_id && i.state != aws::ImageState::Deregistered;
-        });
+    const bool registered = std::any_of(managed.begin(), managed.end(), [&](const aws::Image& i) {
+      return !image_id.empty() && i.id == image_id && i.state != aws::ImageState::Deregistered;
+    });
     if (registered) {
       continue;  // its image's deletion deletes it
     }
@@ -417,43 +423,42 @@ std::map<std::string, std::vector<std::string>> sweepSnapshots(Ctx& c,
   return by_image;
 }
 
-// One retention pass (spec.retention, docs/lifecycle.md), in a steady builder whose active image
-// is `active`: deprecated images the rules select are deleted unless something still uses them
-// (Plan: listed). What EC2 and Auto Scaling say about them is read only when a pass is due.
-void retain(Ctx& c, const aws::Image& active) {
-  if (!c.spec->retention) {
-    c.status.retention = {};
-    return;
-  }
-  if (c.o.retention_failure) {
-    return;  // finish() shows it; status.retention stays as the last pass left it
-  }
-  const RetentionSpec& r = *c.spec->retention;
-  std::vector<const aws::Image*> doomed = retentionCandidates(r, c.o.managed, active.id, c.now);
-  if (!c.o.retention) {
-    std::vector<std::string> ids;
-    for (const aws::Image* image : doomed) {
-      ids.push_back(image->id);
-    }
-    c.read_retention = std::move(ids);
-    return;
-  }
-  const RetentionObservation& seen = *c.o.retention;
-  const TimePoint at = std::chrono::floor<std::chrono::seconds>(c.now);
-  RetentionStatus next;
-  next.deleted = c.before.retention.deleted;
-  std::vector<RetentionStatus::Deleted> deleted_now;
+// The images of one region a retention pass looks at: spec.region's ("") or a copy region's.
+struct RegionPass {
+  std::string region;
+  const std::vector<aws::Image>* managed = nullptr;
+  std::string active_id;  // the region's active image (the image, or its copy there)
+  std::vector<const aws::Image*> doomed;
+  const RetentionObservation* seen = nullptr;
+};
+
+// What the passes of every region add up to.
+struct PassTotals {
+  std::size_t deprecated = 0;
   std::size_t images_deleted = 0;
   bool more = false;
+  std::vector<RetentionStatus::Deleted> deleted_now;
+};
+
+std::string inRegion(const std::string& region) {
+  return region.empty() ? std::string() : fmt::format(" in {}", region);
+}
+
+// One region's pass: deletes (or, in Plan mode, lists) the selected images nothing uses there and
+// sweeps the snapshots an interrupted deletion left in that region.
+void retainIn(Ctx& c, const RetentionSpec& r, const RegionPass& pass, RetentionStatus& next,
+              PassTotals& totals) {
+  const RetentionObservation& seen = *pass.seen;
+  const TimePoint at = std::chrono::floor<std::chrono::seconds>(c.now);
   // Oldest first, so a pass that hits the cap deletes the oldest.
-  for (auto it = doomed.rbegin(); it != doomed.rend(); ++it) {
+  for (auto it = pass.doomed.rbegin(); it != pass.doomed.rend(); ++it) {
     const aws::Image& image = **it;
     if (auto use = seen.in_use.find(image.id); use != seen.in_use.end()) {
       next.kept.push_back({image.id, use->second});
       const RetentionStatus::Kept* before = findKept(c.before.retention, image.id);
       if (before == nullptr || before->reason != use->second) {
         event(c, kube::EventType::Normal, "ImageKept", "Retain",
-              fmt::format("{} kept: {}", image.id, use->second));
+              fmt::format("{}{} kept: {}", image.id, inRegion(pass.region), use->second));
       }
       continue;
     }
@@ -461,12 +466,12 @@ void retain(Ctx& c, const aws::Image& active) {
       next.would_delete.push_back(image.id);
       continue;
     }
-    if (images_deleted >= kMaxDeletionsPerPass) {
-      more = true;
+    if (totals.images_deleted >= kMaxDeletionsPerPass) {
+      totals.more = true;
       continue;
     }
-    ++images_deleted;
-    DeleteImage action{.image_id = image.id};
+    ++totals.images_deleted;
+    DeleteImage action{.image_id = image.id, .region = pass.region};
     if (r.delete_snapshots && !image.snapshot_ids.empty()) {
       action.snapshot_ids = image.snapshot_ids;
       action.snapshot_marker = ami::lineageTags(lineageOf(c.o.builder, *c.spec));
@@ -480,44 +485,108 @@ void retain(Ctx& c, const aws::Image& active) {
                            ? "deprecated since " + formatRfc3339(*since)
                            : "deprecated, EC2 deprecation time " + formatRfc3339(*since);
     event(c, kube::EventType::Normal, "ImageDeleted", "Retain",
-          fmt::format("{} deregistered ({}; {}){}", image.id, when, retentionRules(r),
+          fmt::format("{} deregistered{} ({}; {}){}", image.id, inRegion(pass.region), when,
+                      retentionRules(r),
                       action.snapshot_ids.empty()
                           ? std::string()
                           : fmt::format(", snapshots {} deleted", joinList(action.snapshot_ids))));
-    deleted_now.push_back({image.id, action.snapshot_ids, at});
+    totals.deleted_now.push_back({image.id, action.snapshot_ids, at});
     c.pre.push_back(std::move(action));
   }
   if (!r.plan) {
-    DeleteSnapshots sweep;
-    for (auto& [image_id, snapshots] : sweepSnapshots(c, seen, next)) {
+    DeleteSnapshots sweep{.region = pass.region};
+    for (auto& [image_id, snapshots] : sweepSnapshots(*pass.managed, seen, next)) {
       event(c, kube::EventType::Normal, "ImageDeleted", "Retain",
-            fmt::format("snapshots {} of deregistered image {} deleted", joinList(snapshots),
-                        image_id.empty() ? "(unknown)" : image_id));
+            fmt::format("snapshots {} of deregistered image {}{} deleted", joinList(snapshots),
+                        image_id.empty() ? "(unknown)" : image_id, inRegion(pass.region)));
       sweep.snapshot_ids.insert(sweep.snapshot_ids.end(), snapshots.begin(), snapshots.end());
-      deleted_now.push_back({image_id, std::move(snapshots), at});
+      totals.deleted_now.push_back({image_id, std::move(snapshots), at});
     }
     if (!sweep.snapshot_ids.empty()) {
       c.pre.push_back(std::move(sweep));
     }
   }
-  if (!deleted_now.empty()) {
-    if (deleted_now.size() > kMaxRetentionDeleted) {
-      deleted_now.resize(kMaxRetentionDeleted);
-    }
-    next.deleted = std::move(deleted_now);
-  }
-  std::size_t deprecated =
-      std::count_if(c.o.managed.begin(), c.o.managed.end(), [&](const aws::Image& i) {
-        return i.id != active.id && ami::tag(i, ami::kTagStatus) == ami::kStatusDeprecated;
+  totals.deprecated +=
+      std::count_if(pass.managed->begin(), pass.managed->end(), [&](const aws::Image& i) {
+        return i.id != pass.active_id && ami::tag(i, ami::kTagStatus) == ami::kStatusDeprecated;
       });
+}
+
+// One retention pass (spec.retention, docs/lifecycle.md), in a steady builder whose active image
+// is `active`: deprecated images the rules select are deleted unless something still uses them
+// (Plan: listed). Each region is a pass of its own: spec.region, and each region holding a copy
+// of the active image (status.copies), where keepLast counts that region's images and "in use"
+// is checked there. What EC2 and Auto Scaling say about them is read only when a pass is due.
+void retain(Ctx& c, const aws::Image& active) {
+  if (!c.spec->retention) {
+    c.status.retention = {};
+    return;
+  }
+  if (c.o.retention_failure) {
+    return;  // finish() shows it; status.retention stays as the last pass left it
+  }
+  const RetentionSpec& r = *c.spec->retention;
+  std::vector<RegionPass> passes;
+  passes.push_back({.region = "",
+                    .managed = &c.o.managed,
+                    .active_id = active.id,
+                    .doomed = retentionCandidates(r, c.o.managed, active.id, c.now),
+                    .seen = c.o.retention ? &*c.o.retention : nullptr});
+  if (active.id == c.status.last_run_built_image_id) {
+    for (const ImageCopy& copy : c.status.copies) {
+      auto managed = c.o.managed_in.find(copy.region);
+      if (managed == c.o.managed_in.end()) {
+        continue;
+      }
+      auto seen = c.o.retention_in.find(copy.region);
+      passes.push_back({.region = copy.region,
+                        .managed = &managed->second,
+                        .active_id = copy.image_id,
+                        .doomed = retentionCandidates(r, managed->second, copy.image_id, c.now),
+                        .seen = seen == c.o.retention_in.end() ? nullptr : &seen->second});
+    }
+  }
+  bool unread = false;
+  for (const RegionPass& pass : passes) {
+    if (pass.seen != nullptr) {
+      continue;
+    }
+    std::vector<std::string> ids;
+    for (const aws::Image* image : pass.doomed) {
+      ids.push_back(image->id);
+    }
+    if (pass.region.empty()) {
+      c.read_retention = std::move(ids);
+    } else {
+      c.read_retention_in[pass.region] = std::move(ids);
+    }
+    unread = true;
+  }
+  if (unread) {
+    return;
+  }
+  RetentionStatus next;
+  next.deleted = c.before.retention.deleted;
+  PassTotals totals;
+  for (const RegionPass& pass : passes) {
+    retainIn(c, r, pass, next, totals);
+  }
+  if (!totals.deleted_now.empty()) {
+    if (totals.deleted_now.size() > kMaxRetentionDeleted) {
+      totals.deleted_now.resize(kMaxRetentionDeleted);
+    }
+    next.deleted = std::move(totals.deleted_now);
+  }
+  const std::string regions =
+      passes.size() > 1 ? fmt::format(" in {} regions", passes.size()) : std::string();
   if (r.plan) {
     next.message = fmt::format(
-        "Plan: {} of {} deprecated images would be deleted ({}); {} kept because in use",
-        next.would_delete.size(), deprecated, retentionRules(r), next.kept.size());
+        "Plan: {} of {} deprecated images{} would be deleted ({}); {} kept because in use",
+        next.would_delete.size(), totals.deprecated, regions, retentionRules(r), next.kept.size());
   } else {
-    next.message =
-        fmt::format("{} deprecated images ({}): {} deleted by this pass, {} kept because in use",
-                    deprecated, retentionRules(r), images_deleted, next.kept.size());
+    next.message = fmt::format(
+        "{} deprecated images{} ({}): {} deleted by this pass, {} kept because in use",
+        totals.deprecated, regions, retentionRules(r), totals.images_deleted, next.kept.size());
   }
   // Bounded like the schema says; the message keeps the counts.
   if (next.kept.size() > 50) {
@@ -530,7 +599,7 @@ void retain(Ctx& c, const aws::Image& active) {
     next.would_delete.resize(200);
   }
   c.status.retention = std::move(next);
-  if (more) {
+  if (totals.more) {
     c.requeue_after = kJobAppearPoll;  // the rest in the next pass, soon
   }
 }
@@ -576,7 +645,17 @@ void recordFailure(Ctx& c, const std::string& message, const FinishedBuild* fb) 
   c.requeue_after = kMinRequeue;
 }
 
-void recordSuccess(Ctx& c, const kube::Job& job, const aws::Image& image) {
+// Deprecates, in each region that holds one of `copies`, the lineage's other active images there.
+void deprecateOthersInCopyRegions(Ctx& c, const std::vector<ImageCopy>& copies) {
+  for (const ImageCopy& copy : copies) {
+    auto managed = c.o.managed_in.find(copy.region);
+    if (managed != c.o.managed_in.end()) {
+      deprecateOthers(c, copy.image_id, managed->second, copy.region);
+    }
+  }
+}
+
+void recordSuccess(Ctx& c, const kube::Job& job, const aws::Image& image, const FinishedBuild& fb) {
   const PackerBuilderSpec& spec = *c.spec;
   TimePoint created = std::chrono::floor<std::chrono::seconds>(job.completion_time.value_or(c.now));
   ami::Lineage lineage = lineageOf(c.o.builder, spec);
@@ -589,17 +668,52 @@ void recordSuccess(Ctx& c, const kube::Job& job, const aws::Image& image) {
                            created);
   tag.snapshot_ids = image.snapshot_ids;
   tag.snapshot_tags = ami::lineageTags(lineage);
+  // Every copy carries the same tags in its own region, so a lookup there finds it as this
+  // builder's active image.
+  const std::vector<ImageCopy> copies = buildCopies(fb.output, spec.region);
+  std::vector<TagImage> copy_tags;
+  for (const ImageCopy& copy : copies) {
+    const aws::Image& copy_image = fb.copy_images.at(copy.region);
+    copy_tags.push_back(TagImage{.image_id = copy.image_id,
+                                 .tags = tag.tags,
+                                 .snapshot_ids = copy_image.snapshot_ids,
+                                 .snapshot_tags = tag.snapshot_tags,
+                                 .region = copy.region});
+  }
   c.pre.push_back(std::move(tag));
-  deprecateOthers(c, image.id);
+  for (TagImage& t : copy_tags) {
+    c.pre.push_back(std::move(t));
+  }
+  deprecateOthers(c, image.id, c.o.managed);
+  deprecateOthersInCopyRegions(c, copies);
+  // A region the last build copied to and this one does not: no image there is the active
+  // build's any more.
+  for (const ImageCopy& dropped : c.before.copies) {
+    const bool kept = std::any_of(copies.begin(), copies.end(), [&](const ImageCopy& copy) {
+      return copy.region == dropped.region;
+    });
+    auto managed = c.o.managed_in.find(dropped.region);
+    if (!kept && dropped.region != spec.region && managed != c.o.managed_in.end()) {
+      deprecateOthers(c, "", managed->second, dropped.region);
+    }
+  }
 
   TimePoint expires = created + spec.time_outs.expires_in;
   std::string msg =
       c.status.last_run_base_image_id.empty()
           ? fmt::format("Built {}", image.id)
           : fmt::format("Built {} from base {}", image.id, c.status.last_run_base_image_id);
+  if (!copies.empty()) {
+    std::vector<std::string> where;
+    for (const ImageCopy& copy : copies) {
+      where.push_back(fmt::format("{} in {}", copy.image_id, copy.region));
+    }
+    msg += fmt::format(", copied as {}", fmt::join(where, ", "));
+  }
   c.status.job_status = std::string(kRunCompleted);
   c.status.last_run_status = std::string(kRunCompleted);
   c.status.last_run_built_image_id = image.id;
+  c.status.copies = copies;
   c.status.last_run_message = msg;
   c.status.failed_job_count = 0;
   c.status.expires_at = expires;
@@ -668,7 +782,37 @@ void handleFinished(Ctx& c, const kube::Job& job) {
                   fb);
     return;
   }
-  recordSuccess(c, job, *fb->image);
+  // Copies are treated like the image: Packer names them once they exist, so one EC2 does not
+  // show yet is waited for, and one it never shows (or that failed) fails the build, naming the
+  // region; a build whose copies are not all usable is not made active anywhere.
+  for (const ImageCopy& copy : buildCopies(fb->output, c.spec->region)) {
+    auto seen = fb->copy_images.find(copy.region);
+    const std::string what = fmt::format("{} (copy in {})", copy.image_id, copy.region);
+    if (seen == fb->copy_images.end()) {
+      TimePoint done = job.completion_time.value_or(c.now);
+      if (c.now - done < kImageAppearGrace) {
+        waitForImage(c, what, fmt::format("not visible in EC2 in {} yet", copy.region));
+        return;
+      }
+      recordFailure(c,
+                    fmt::format("Job {} reported {} but EC2 in {} does not know it", name,
+                                copy.image_id, copy.region),
+                    fb);
+      return;
+    }
+    if (seen->second.state == aws::ImageState::Pending) {
+      waitForImage(c, what, "pending");
+      return;
+    }
+    if (seen->second.state != aws::ImageState::Available) {
+      recordFailure(c,
+                    fmt::format("Job {} built {} but its copy {} in {} is {}", name, *id,
+                                copy.image_id, copy.region, seen->second.state.text),
+                    fb);
+      return;
+    }
+  }
+  recordSuccess(c, job, *fb->image, *fb);
 }
 
 // Records a build Job this builder owns that status does not know about (a crash between create
@@ -755,7 +899,12 @@ void steady(Ctx& c, const aws::Image& image, const ami::Verdict& verdict,
             const std::string& progressing_reason, const std::string& progressing_message) {
   c.status.state = std::string(kStateReady);
   c.status.expires_at = verdict.expires_at;
-  deprecateOthers(c, image.id);
+  deprecateOthers(c, image.id, c.o.managed);
+  if (image.id == c.status.last_run_built_image_id) {
+    // Level-based, like the primary region: a deprecation a crash or a failed call missed is
+    // made on the next look.
+    deprecateOthersInCopyRegions(c, c.status.copies);
+  }
   std::string until = verdict.expires_at ? formatRfc3339(*verdict.expires_at) : "unknown";
   c.conditions->set(kube::kConditionReady, kube::kConditionTrue, "ImageActive",
                     fmt::format("{} is active until {}", image.id, until));
@@ -914,6 +1063,7 @@ Decision finish(Ctx& c) {
   d.retry = std::move(c.retry);
   d.failure = std::move(c.failure);
   d.read_retention = std::move(c.read_retention);
+  d.read_retention_in = std::move(c.read_retention_in);
   return d;
 }
 
@@ -928,6 +1078,49 @@ std::vector<std::pair<std::string, std::string>> jobSecrets(const PackerBuilderS
     out.emplace_back(spec.git_sync.secret, "spec.gitSync.secret");
   }
   return out;
+}
+
+std::vector<ImageCopy> buildCopies(const packer::BuildOutput& output,
+                                   const std::string& spec_region) {
+  std::vector<ImageCopy> out;
+  std::optional<std::string> primary = output.imageIn(spec_region);
+  if (!primary) {
+    return out;
+  }
+  std::string primary_region;
+  for (const packer::Artifact& a : output.artifacts) {
+    if (a.image_id == *primary) {
+      primary_region = a.region;
+      break;
+    }
+  }
+  for (const packer::Artifact& a : output.artifacts) {
+    const bool seen = std::any_of(out.begin(), out.end(),
+                                  [&](const ImageCopy& c) { return c.region == a.region; });
+    if (a.region != primary_region && a.image_id != *primary && !seen) {
+      out.push_back({a.region, a.image_id});
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ImageCopy& a, const ImageCopy& b) { return a.region < b.region; });
+  if (out.size() > kMaxImageCopies) {
+    out.resize(kMaxImageCopies);
+  }
+  return out;
+}
+
+std::optional<std::string> ec2RegionOf(const Action& action) {
+  return std::visit(
+      controller::Overloaded{
+          [](const TagImage& a) -> std::optional<std::string> { return a.region; },
+          [](const DeprecateImages& a) -> std::optional<std::string> { return a.region; },
+          [](const SetDeprecationTime& a) -> std::optional<std::string> { return a.region; },
+          [](const DeleteImage& a) -> std::optional<std::string> { return a.region; },
+          [](const DeleteSnapshots& a) -> std::optional<std::string> { return a.region; },
+          [](const CleanupTemporaries&) -> std::optional<std::string> { return std::string(); },
+          [](const auto&) -> std::optional<std::string> { return std::nullopt; },
+      },
+      action);
 }
 
 bool isRetentionAction(const Action& action) {

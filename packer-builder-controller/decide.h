@@ -57,7 +57,15 @@ struct FinishedBuild {
   packer::BuildOutput output;
   // The produced image as EC2 describes it; nullopt when EC2 does not know the id (yet).
   std::optional<aws::Image> image;
+  // Its copies in other regions (buildCopies()) as EC2 in each region describes them, by region;
+  // a copy EC2 there does not know (yet) is absent.
+  std::map<std::string, aws::Image> copy_images;
 };
+
+// The copies a build's artifact names besides its image in `spec_region` (BuildOutput::imageIn):
+// one per other region, sorted by region, at most kMaxImageCopies.
+std::vector<ImageCopy> buildCopies(const packer::BuildOutput& output,
+                                   const std::string& spec_region);
 
 // What a retention pass needs to know from EC2 and Auto Scaling, read only once a decision asks
 // for it (Decision::read_retention).
@@ -82,6 +90,8 @@ struct Observed {
   std::optional<aws::Image> newest_base;
   // Every image carrying this builder's lineage tags.
   std::vector<aws::Image> managed;
+  // The same in each region that holds a copy (status.copies, and a finished build's copies).
+  std::map<std::string, std::vector<aws::Image>> managed_in;
   // Set when the Job recorded in status has finished and its result is not recorded yet.
   std::optional<FinishedBuild> finished;
   // What could not be read (AWS denied, the API server unavailable, ...); the fields after the
@@ -107,6 +117,8 @@ struct Observed {
   std::optional<std::string> notification_refused;
   // Set once a decision asked for it (Decision::read_retention).
   std::optional<RetentionObservation> retention;
+  // The same for the regions holding copies, by region (Decision::read_retention_in).
+  std::map<std::string, RetentionObservation> retention_in;
   // Reading what retention needs, or one of its actions, failed: shown on the builder, and no
   // retention action is decided this time. Building goes on.
   std::optional<Error> retention_failure;
@@ -124,15 +136,18 @@ struct DeleteJob {
   std::string name;
 };
 // Tags a built image with the full tag set and its snapshots with the lineage tags.
+// `region` is where the image is, for this and the other image actions: "" is spec.region.
 struct TagImage {
   std::string image_id;
   aws::Tags tags;
   std::vector<std::string> snapshot_ids;
   aws::Tags snapshot_tags;
+  std::string region;
 };
 // Sets status=deprecated on images of this builder that are no longer the active one.
 struct DeprecateImages {
   std::vector<std::string> image_ids;
+  std::string region;
 };
 // Deletes what a failed build left behind; NotFound counts as done.
 struct CleanupTemporaries {
@@ -143,6 +158,7 @@ struct CleanupTemporaries {
 struct SetDeprecationTime {
   std::vector<std::string> image_ids;
   TimePoint at;  // a whole minute in the future: EC2 refuses the past and keeps minutes
+  std::string region;
 };
 // Retention: marks the snapshots (snapshot_marker), deregisters the image, then deletes the
 // snapshots. A snapshot another image still uses is left, marked, for a later pass.
@@ -150,10 +166,12 @@ struct DeleteImage {
   std::string image_id;
   std::vector<std::string> snapshot_ids;  // empty: the snapshots are kept
   aws::Tags snapshot_marker;
+  std::string region;
 };
 // Retention: deletes marked snapshots whose image is gone (a deletion that was interrupted).
 struct DeleteSnapshots {
   std::vector<std::string> snapshot_ids;
+  std::string region;
 };
 using PatchStatus = controller::PatchStatus<PackerBuilderStatus>;
 using controller::Notify;
@@ -168,6 +186,9 @@ using Action = std::variant<AddFinalizer, PatchStatus, CreateJob, DeleteJob, Tag
 // True for the actions of spec.retention: their failure is shown, and building goes on.
 bool isRetentionAction(const Action& action);
 
+// The region an EC2 action is for ("" = spec.region); nullopt for actions that are not EC2's.
+std::optional<std::string> ec2RegionOf(const Action& action);
+
 struct Decision {
   // Executed in order; the first failure stops the rest (they are decided again next time).
   std::vector<Action> actions;
@@ -181,6 +202,8 @@ struct Decision {
   // use must be checked (possibly none: marked snapshots are looked for anyway). Read it, decide
   // again.
   std::optional<std::vector<std::string>> read_retention;
+  // The same for copy regions (spec.region's is read_retention), by region; empty: none asked.
+  std::map<std::string, std::vector<std::string>> read_retention_in;
 };
 
 // Retention keeps at most this many deletions a pass; the rest wait for the next one.

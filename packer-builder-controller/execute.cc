@@ -60,10 +60,10 @@ Result<std::vector<std::string>> SecretKeyListerImpl::keys(std::string_view ns,
 }
 
 Executor::Execution Executor::run(const kube::Object& builder, const Decision& decision,
-                                  aws::Ec2Api* ec2) {
+                                  aws::Ec2Api* ec2, const Ec2ByRegion& regional) {
   Execution out{.meta = builder.metadata};
   for (const Action& action : decision.actions) {
-    out.status = runOne(builder, out.meta, action, ec2);
+    out.status = runOne(builder, out.meta, action, ec2, regional);
     if (!out.status) {
       out.failed = &action;
       break;
@@ -151,11 +151,20 @@ Status Executor::deleteImage(const kube::Object& builder, const DeleteImage& act
 }
 
 Status Executor::runOne(const kube::Object& builder, kube::ObjectMeta& meta, const Action& action,
-                        aws::Ec2Api* ec2) {
+                        aws::Ec2Api* primary, const Ec2ByRegion& regional) {
   const std::string& ns = builder.metadata.ns;
+  // The client of the action's region: spec.region's, or a copy region's.
+  aws::Ec2Api* ec2 = primary;
+  if (std::optional<std::string> region = ec2RegionOf(action); region && !region->empty()) {
+    auto it = regional.find(*region);
+    ec2 = it == regional.end() ? nullptr : it->second;
+  }
   auto need_ec2 = [&]() -> Status {
     if (ec2 == nullptr) {
-      return fail(ErrorCode::FailedPrecondition, "no EC2 client for this builder");
+      std::optional<std::string> region = ec2RegionOf(action);
+      return fail(ErrorCode::FailedPrecondition,
+                  region && !region->empty() ? fmt::format("no EC2 client for region {}", *region)
+                                             : std::string("no EC2 client for this builder"));
     }
     return ok();
   };

@@ -13,6 +13,7 @@
 //   OPSY_RETURN_IF_ERROR(executor.execute(builder, decision, ec2.get()));
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +58,9 @@ struct ExecutorDeps {
   notify::NotifierFactory* notifiers = nullptr;  // null: notifications are dropped
 };
 
+// The EC2 clients of the regions that hold copies (an action's `region`), by region.
+using Ec2ByRegion = std::map<std::string, aws::Ec2Api*, std::less<>>;
+
 class Executor {
  public:
   explicit Executor(ExecutorDeps deps) : deps_(deps) {}
@@ -70,9 +74,10 @@ class Executor {
     kube::ObjectMeta meta;
   };
 
-  // Runs the actions of `decision` about `builder` in order; stops at the first failure.
+  // Runs the actions of `decision` about `builder` in order; stops at the first failure. `ec2`
+  // is spec.region's client, `regional` those of the other regions the actions name.
   [[nodiscard]] Execution run(const kube::Object& builder, const Decision& decision,
-                              aws::Ec2Api* ec2);
+                              aws::Ec2Api* ec2, const Ec2ByRegion& regional = {});
   [[nodiscard]] Status execute(const kube::Object& builder, const Decision& decision,
                                aws::Ec2Api* ec2) {
     return run(builder, decision, ec2).status;
@@ -81,7 +86,7 @@ class Executor {
  private:
   // `meta` is the builder's, with the resourceVersion of our last write.
   Status runOne(const kube::Object& builder, kube::ObjectMeta& meta, const Action& action,
-                aws::Ec2Api* ec2);
+                aws::Ec2Api* ec2, const Ec2ByRegion& regional);
   Status setFinalizer(kube::ObjectMeta& meta, bool present);
   Status createJob(const kube::Object& builder, const CreateJob& action) const;
   Status cleanup(const CleanupTemporaries& action, aws::BuildCleanupApi& ec2);

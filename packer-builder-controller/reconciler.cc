@@ -217,32 +217,58 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
     readBuildInputs(observed);
     decision = decide(observed, now);
   }
-  if (decision.read_retention && !observed.retention && !observed.retention_failure) {
+  if (((decision.read_retention && !observed.retention) || !decision.read_retention_in.empty()) &&
+      !observed.retention_failure) {
     // A retention pass is due: what it needs is read only now, so an idle builder without old
-    // images to delete costs one DescribeSnapshots and nothing else.
-    readRetention(observed, *decision.read_retention);
+    // images to delete costs one DescribeSnapshots per region and nothing else.
+    if (decision.read_retention && !observed.retention) {
+      readRetention(observed, "", *decision.read_retention);
+    }
+    for (const auto& [region, ids] : decision.read_retention_in) {
+      if (!observed.retention_failure && !observed.retention_in.count(region)) {
+        readRetention(observed, region, ids);
+      }
+    }
     decision = decide(observed, now);
   }
   aws::Ec2ApiPtr ec2;
-  bool needs_ec2 =
-      std::any_of(decision.actions.begin(), decision.actions.end(), [](const Action& a) {
-        return std::holds_alternative<TagImage>(a) || std::holds_alternative<DeprecateImages>(a) ||
-               std::holds_alternative<CleanupTemporaries>(a) || isRetentionAction(a);
-      });
+  bool needs_ec2 = std::any_of(decision.actions.begin(), decision.actions.end(),
+                               [](const Action& a) { return ec2RegionOf(a).has_value(); });
+  // The regions of copies this decision writes to, with their clients.
+  std::set<std::string> copy_regions;
+  for (const Action& a : decision.actions) {
+    if (std::optional<std::string> region = ec2RegionOf(a); region && !region->empty()) {
+      copy_regions.insert(*region);
+    }
+  }
   // Parsed only when EC2 is written: an idle reconcile should not pay for it.
   std::optional<PackerBuilderSpec> spec;
+  std::vector<aws::Ec2ApiPtr> regional_clients;
+  Ec2ByRegion regional;
   if (needs_ec2) {
     if (auto parsed = parseSpec(*builder)) {
       spec = std::move(*parsed);
     }
     OPSY_ASSIGN_OR_RETURN(ec2, deps_.ec2(spec ? spec->region : ""));
+    for (const std::string& region : copy_regions) {
+      OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr client, deps_.ec2(region));
+      regional[region] = client.get();
+      regional_clients.push_back(std::move(client));
+    }
   }
-  Executor::Execution done = executor_.run(*builder, decision, ec2.get());
-  if (spec) {
-    // Our tag writes (even a partial run's) change this builder's images: its next lookup reads
-    // them again.
-    deps_.lineage.invalidate(spec->region, lineageOf(*builder, *spec));
-  }
+  auto invalidate = [&] {
+    if (spec) {
+      // Our tag writes (even a partial run's) change this builder's images: its next lookup
+      // in each region written reads them again.
+      const ami::Lineage lineage = lineageOf(*builder, *spec);
+      deps_.lineage.invalidate(spec->region, lineage);
+      for (const std::string& region : copy_regions) {
+        deps_.lineage.invalidate(region, lineage);
+      }
+    }
+  };
+  Executor::Execution done = executor_.run(*builder, decision, ec2.get(), regional);
+  invalidate();
   if (!done.status && done.failed != nullptr && std::holds_alternative<CreateJob>(*done.failed) &&
       refused(done.status.error())) {
     // The API server refused the Job: decide again knowing it, so the builder says so (and the
@@ -250,7 +276,7 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
     observed.builder.metadata = done.meta;
     observed.job_rejected = done.status.error();
     decision = decide(observed, now);
-    done = executor_.run(observed.builder, decision, ec2.get());
+    done = executor_.run(observed.builder, decision, ec2.get(), regional);
   }
   if (!done.status && done.failed != nullptr && isRetentionAction(*done.failed) &&
       !observed.retention_failure) {
@@ -259,7 +285,8 @@ Result<std::optional<Duration>> Reconciler::reconcile(const kube::ObjectKey& key
     observed.builder.metadata = done.meta;
     observed.retention_failure = done.status.error();
     decision = decide(observed, now);
-    done = executor_.run(observed.builder, decision, ec2.get());
+    done = executor_.run(observed.builder, decision, ec2.get(), regional);
+    invalidate();
   }
   OPSY_RETURN_IF_ERROR(done.status);
   if (decision.failure && !decision.retry) {
@@ -311,30 +338,37 @@ void Reconciler::readBuildInputs(Observed& o) {
   }
 }
 
-void Reconciler::readRetention(Observed& o, const std::vector<std::string>& image_ids) {
+void Reconciler::readRetention(Observed& o, const std::string& copy_region,
+                               const std::vector<std::string>& image_ids) {
   auto spec = parseSpec(o.builder);
   if (!spec) {
     return;
   }
-  Result<RetentionObservation> read = observeRetention(*spec, o, image_ids);
-  if (read) {
+  const std::string& region = copy_region.empty() ? spec->region : copy_region;
+  const std::vector<aws::Image>& managed =
+      copy_region.empty() ? o.managed : o.managed_in[copy_region];
+  Result<RetentionObservation> read = observeRetention(*spec, region, o, managed, image_ids);
+  if (!read) {
+    o.retention_failure = std::move(read).error();
+  } else if (copy_region.empty()) {
     o.retention = std::move(*read);
   } else {
-    o.retention_failure = std::move(read).error();
+    o.retention_in[copy_region] = std::move(*read);
   }
 }
 
 Result<RetentionObservation> Reconciler::observeRetention(
-    const PackerBuilderSpec& spec, const Observed& o, const std::vector<std::string>& image_ids) {
+    const PackerBuilderSpec& spec, const std::string& region, const Observed& o,
+    const std::vector<aws::Image>& managed, const std::vector<std::string>& image_ids) {
   RetentionObservation out;
-  OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr ec2, deps_.ec2(spec.region));
+  OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr ec2, deps_.ec2(region));
   if (!image_ids.empty()) {
     OPSY_RETURN_IF_ERROR(findInstances(*ec2, image_ids, out.in_use));
     if (!deps_.autoscaling) {
       return fail(ErrorCode::FailedPrecondition,
                   "no Auto Scaling client: cannot check which launch templates use old images");
     }
-    OPSY_ASSIGN_OR_RETURN(aws::AutoScalingApiPtr asg, deps_.autoscaling(spec.region));
+    OPSY_ASSIGN_OR_RETURN(aws::AutoScalingApiPtr asg, deps_.autoscaling(region));
     OPSY_RETURN_IF_ERROR(findLaunchTemplateUses(*asg, *ec2, image_ids, out.in_use));
   }
   // Snapshots whose image's deletion began (docs/lifecycle.md, crash safety).
@@ -347,7 +381,7 @@ Result<RetentionObservation> Reconciler::observeRetention(
     auto marker = snap.tags.find(std::string(ami::kTagDeleteAfterDeregister));
     const bool registered =
         marker != snap.tags.end() &&
-        std::any_of(o.managed.begin(), o.managed.end(), [&](const aws::Image& i) {
+        std::any_of(managed.begin(), managed.end(), [&](const aws::Image& i) {
           return i.id == marker->second && i.state != aws::ImageState::Deregistered;
         });
     if (!registered) {
@@ -401,13 +435,33 @@ Status Reconciler::observe(Observed& o) {
                         deps_.lineage.imagesOf(spec->region, *ec2, lineageOf(builder, *spec),
                                                spec->time_outs.controller_timer));
   PackerBuilderStatus status = parseStatus(builder);
+  // Regions holding copies: the last build's, and a finished build's. Their images are read
+  // only there, one shared lookup per region and period as above.
+  std::set<std::string> copy_regions;
+  for (const ImageCopy& copy : status.copies) {
+    copy_regions.insert(copy.region);
+  }
   if (status.job_status == kRunRunning) {
     for (const kube::Job& job : o.jobs) {
       if (job.metadata.name == status.job_name && job.finished()) {
         OPSY_ASSIGN_OR_RETURN(FinishedBuild fb, readFinishedBuild(job, *spec, *ec2));
+        for (const ImageCopy& copy : buildCopies(fb.output, spec->region)) {
+          copy_regions.insert(copy.region);
+        }
         o.finished = std::move(fb);
       }
     }
+  }
+  copy_regions.erase(spec->region);
+  for (const std::string& region : copy_regions) {
+    OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr copy_ec2, deps_.ec2(region));
+    auto images = deps_.lineage.imagesOf(region, *copy_ec2, lineageOf(builder, *spec),
+                                         spec->time_outs.controller_timer);
+    if (!images) {
+      return fail(std::move(images).error().context(
+          fmt::format("read the builder's images in copy region {}", region)));
+    }
+    o.managed_in[region] = std::move(*images);
   }
   return ok();
 }
@@ -440,16 +494,38 @@ Result<FinishedBuild> Reconciler::readFinishedBuild(const kube::Job& job,
   if (!job.succeededTerminally() || !fb.log_read) {
     return fb;
   }
-  if (auto id = fb.output.imageIn(spec.region)) {
-    auto images = ec2.describeImages({.image_ids = {*id}});
-    if (images) {
-      for (const aws::Image& image : *images) {
-        if (image.id == *id) {
-          fb.image = image;
-        }
+  auto describe = [](aws::ImageApi& api,
+                     const std::string& id) -> Result<std::optional<aws::Image>> {
+    auto images = api.describeImages({.image_ids = {id}});
+    if (!images) {
+      if (isImageNotFound(images.error())) {
+        return std::optional<aws::Image>();
       }
-    } else if (!isImageNotFound(images.error())) {
       return tl::unexpected(images.error());
+    }
+    for (const aws::Image& image : *images) {
+      if (image.id == id) {
+        return std::optional<aws::Image>(image);
+      }
+    }
+    return std::optional<aws::Image>();
+  };
+  if (auto id = fb.output.imageIn(spec.region)) {
+    OPSY_ASSIGN_OR_RETURN(fb.image, describe(ec2, *id));
+  }
+  if (!fb.image) {
+    return fb;  // decide() waits for the image first
+  }
+  // Each copy in its own region: its snapshots are that region's.
+  for (const ImageCopy& copy : buildCopies(fb.output, spec.region)) {
+    OPSY_ASSIGN_OR_RETURN(aws::Ec2ApiPtr copy_ec2, deps_.ec2(copy.region));
+    auto seen = describe(*copy_ec2, copy.image_id);
+    if (!seen) {
+      return fail(std::move(seen).error().context(
+          fmt::format("describe copy {} in {}", copy.image_id, copy.region)));
+    }
+    if (*seen) {
+      fb.copy_images.emplace(copy.region, std::move(**seen));
     }
   }
   return fb;

@@ -75,10 +75,14 @@ class Reconciler : public controller::Reconciler {
  private:
   // Fills o.secrets with the keys of the Secrets a build Job would use, and o.service_account.
   void readBuildInputs(Observed& o);
-  // Fills o.retention (or o.retention_failure) for a retention pass that asks about `image_ids`.
-  void readRetention(Observed& o, const std::vector<std::string>& image_ids);
+  // Fills o.retention (copy_region "") or o.retention_in[copy_region] (or o.retention_failure)
+  // for a retention pass that asks about `image_ids`.
+  void readRetention(Observed& o, const std::string& copy_region,
+                     const std::vector<std::string>& image_ids);
+  // What a pass in `region` needs, `managed` being the lineage's images there.
   [[nodiscard]] Result<RetentionObservation> observeRetention(
-      const PackerBuilderSpec& spec, const Observed& o, const std::vector<std::string>& image_ids);
+      const PackerBuilderSpec& spec, const std::string& region, const Observed& o,
+      const std::vector<aws::Image>& managed, const std::vector<std::string>& image_ids);
   [[nodiscard]] Result<FinishedBuild> readFinishedBuild(const kube::Job& job,
                                                         const PackerBuilderSpec& spec,
                                                         aws::ImageApi& ec2);

@@ -865,7 +865,8 @@ void FakeAws::addImage(FakeImage image) {
                                                     .owner_id = image.owner_id,
                                                     .start_time = image.creation_date,
                                                     .description = "Created by image " + image.id,
-                                                    .is_public = image.is_public});
+                                                    .is_public = image.is_public,
+                                                    .region = image.region});
   }
   std::string id = image.id;
   impl_->images[id] = std::move(image);

@@ -49,6 +49,9 @@ struct FakeImage {
   bool is_public = false;
   TagMap tags;
   std::vector<std::string> snapshot_ids;
+  // The region that holds it: EC2 calls signed for another region do not see it. Empty (a
+  // seeding convenience): visible in every served region. RegisterImage sets the call's region.
+  std::string region;
 };
 
 // An EBS snapshot. Images added with snapshot ids create theirs (owned like the image); deleting
@@ -63,6 +66,8 @@ struct FakeSnapshot {
   std::string description;
   bool is_public = false;  // createVolumePermission for all
   TagMap tags;
+  // As FakeImage::region; an image's snapshots created by addImage share its region.
+  std::string region;
 };
 
 struct FakeLaunchTemplateData {

@@ -41,6 +41,7 @@ std::string FakeAws::stateJson() const {
     str(w, "state", img.state);
     str(w, "creationDate", img.creation_date);
     str(w, "deprecationTime", img.deprecation_time);
+    str(w, "region", img.region);
     tagObject(w, "tags", img.tags);
     w.EndObject();
   }

@@ -161,8 +161,12 @@ void FakeAws::Impl::handleEc2(Call& call) {
     return;
   }
 
+  // Images and snapshots are regional: one seeded without a region is seen everywhere.
+  const std::string region = regionOf(call);
+  auto in_region = [&](const std::string& where) { return where.empty() || where == region; };
   auto is_visible = [&](const FakeImage& img) {
-    return img.owner_id == account || img.is_public || !img.owner_alias.empty();
+    return in_region(img.region) &&
+           (img.owner_id == account || img.is_public || !img.owner_alias.empty());
   };
   auto is_deprecated = [&](const FakeImage& img) {
     if (img.deprecation_time.empty()) {
@@ -516,7 +520,10 @@ void FakeAws::Impl::handleEc2(Call& call) {
       std::string code;
       if (id.rfind("ami-", 0) == 0) {
         auto it = images.find(id);
-        target = it == images.end() || it->second.owner_id != account ? nullptr : &it->second.tags;
+        target =
+            it == images.end() || it->second.owner_id != account || !in_region(it->second.region)
+                ? nullptr
+                : &it->second.tags;
         code = "InvalidAMIID.NotFound";
       } else if (id.rfind("lt-", 0) == 0) {
         auto it = launch_templates.find(id);
@@ -536,7 +543,9 @@ void FakeAws::Impl::handleEc2(Call& call) {
       } else if (id.rfind("snap-", 0) == 0) {
         auto it = snapshots.find(id);
         target =
-            it == snapshots.end() || it->second.owner_id != account ? nullptr : &it->second.tags;
+            it == snapshots.end() || it->second.owner_id != account || !in_region(it->second.region)
+                ? nullptr
+                : &it->second.tags;
         code = "InvalidSnapshot.NotFound";
       } else {
         ec2Error(call, 400, "InvalidID", "The ID '" + id + "' is not valid");
@@ -675,7 +684,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
       return;
     }
     auto visible = [&](const FakeSnapshot& snap) {
-      return snap.owner_id == account || snap.is_public;
+      return in_region(snap.region) && (snap.owner_id == account || snap.is_public);
     };
     for (const auto& id : ids) {
       auto it = snapshots.find(id);
@@ -752,7 +761,8 @@ void FakeAws::Impl::handleEc2(Call& call) {
       return;
     }
     auto snap = snapshots.find(id);
-    if (snap == snapshots.end() || (snap->second.owner_id != account && !snap->second.is_public)) {
+    if (snap == snapshots.end() || !in_region(snap->second.region) ||
+        (snap->second.owner_id != account && !snap->second.is_public)) {
       ec2Error(call, 400, "InvalidSnapshot.NotFound", "The snapshot '" + id + "' does not exist.");
       return;
     }
@@ -789,7 +799,8 @@ void FakeAws::Impl::handleEc2(Call& call) {
       return;
     }
     for (const auto& [id, img] : images) {
-      if (img.owner_id == account && img.name == name) {
+      // Names are unique per account and region.
+      if (img.owner_id == account && img.name == name && in_region(img.region)) {
         ec2Error(call, 400, "InvalidAMIName.Duplicate",
                  "AMI name " + name + " is already in use by AMI " + id);
         return;
@@ -809,7 +820,8 @@ void FakeAws::Impl::handleEc2(Call& call) {
       }
       std::string snap = call.get(p + ".Ebs.SnapshotId");
       if (!snap.empty()) {
-        if (!snapshots.count(snap)) {
+        auto found = snapshots.find(snap);
+        if (found == snapshots.end() || !in_region(found->second.region)) {
           ec2Error(call, 400, "InvalidSnapshot.NotFound",
                    "The snapshot '" + snap + "' does not exist.");
           return;
@@ -836,6 +848,7 @@ void FakeAws::Impl::handleEc2(Call& call) {
     img.description = call.get("Description");
     img.architecture = call.get("Architecture", "x86_64");
     img.creation_date = isoMillis(now_time);
+    img.region = region;
     images[img.id] = img;
     pugi::xml_document doc;
     addText(ec2Response(doc, call), "imageId", img.id);

@@ -4,7 +4,7 @@
 //   webIdentityToken: "..."          snsTopics: [arn]        sesIdentities: [address|domain]
 //   slackTokens: [token]             slackChannels: [{id, name}]
 //   images: [{id, name, owner, ownerAlias, state, creationDate, architecture, description,
-//             deprecationTime, public, tags: {k: v}, snapshotIds: [..]}]
+//             deprecationTime, public, tags: {k: v}, snapshotIds: [..], region}]
 //   launchTemplates: [{id, name, defaultVersion, tags, versions: [{imageId, instanceType,
 //                      keyName, userData, description, securityGroupIds: [..]}]}]
 //   clusters: [{name, version}]
@@ -103,6 +103,7 @@ Status FakeAws::loadSeed(std::string_view text) {
       img.is_public = n["public"] && n["public"].as<bool>();
       img.tags = tags(n);
       img.snapshot_ids = strings(n, "snapshotIds");
+      img.region = s(n, "region");
       addImage(std::move(img));
     }
     for (const auto& n : root["launchTemplates"]) {

@@ -2,7 +2,9 @@
 #include "support/packer_job_runner.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -22,8 +24,8 @@ namespace {
 // signed like any client's request. The library's EC2 client has no RegisterImage, since no
 // controller registers images.
 Result<std::string> registerImage(http::Transport& transport, const PackerJobRunnerOptions& o,
-                                  const std::string& name, const std::string& description,
-                                  const std::string& snapshot_id) {
+                                  const std::string& region, const std::string& name,
+                                  const std::string& description, const std::string& snapshot_id) {
   std::vector<std::pair<std::string, std::string>> form = {
       {"Action", "RegisterImage"},   {"Version", "2016-11-15"},  {"Name", name},
       {"Description", description},  {"Architecture", "x86_64"}, {"RootDeviceName", "/dev/xvda"},
@@ -42,7 +44,7 @@ Result<std::string> registerImage(http::Transport& transport, const PackerJobRun
   }
   aws::Credentials credentials{.access_key_id = o.access_key_id,
                                .secret_access_key = o.secret_access_key};
-  OPSY_RETURN_IF_ERROR(aws::signRequest(req, credentials, o.region, "ec2", realClock().now()));
+  OPSY_RETURN_IF_ERROR(aws::signRequest(req, credentials, region, "ec2", realClock().now()));
   OPSY_ASSIGN_OR_RETURN(http::Response resp, transport.send(req));
   pugi::xml_document doc;
   doc.load_string(resp.body.c_str());
@@ -67,7 +69,9 @@ std::string hexSuffix(const std::string& text) {
 }  // namespace
 
 PackerJobRunner::PackerJobRunner(PackerJobRunnerOptions options)
-    : options_(std::move(options)), build_time_(options_.build_time) {
+    : options_(std::move(options)),
+      build_time_(options_.build_time),
+      copy_regions_(options_.copy_regions) {
   if (!options_.clock) {
     options_.clock = realClockPtr();
   }
@@ -81,9 +85,20 @@ void PackerJobRunner::setBuildTime(Duration build_time) {
   build_time_ = build_time;
 }
 
+void PackerJobRunner::setCopyRegions(std::vector<std::string> regions) {
+  std::lock_guard lock(mu_);
+  copy_regions_ = std::move(regions);
+}
+
 std::vector<std::string> PackerJobRunner::builtImages() const {
   std::lock_guard lock(mu_);
   return built_;
+}
+
+std::vector<std::string> PackerJobRunner::copiesIn(const std::string& region) const {
+  std::lock_guard lock(mu_);
+  auto it = copies_.find(region);
+  return it == copies_.end() ? std::vector<std::string>() : it->second;
 }
 
 std::string PackerJobRunner::line(std::string_view target, std::string_view type,
@@ -137,29 +152,51 @@ void PackerJobRunner::finish(const JobControlPtr& job, bool failing) {
     job->fail();
     return;
   }
-  // Packer's amazon-ebs builder snapshots the build instance's root volume, then registers the
-  // image from that snapshot.
-  std::string snapshot_id;
-  if (options_.aws != nullptr) {
-    snapshot_id = "snap-" + hexSuffix(job->jobName() + "/root");
-    options_.aws->addSnapshot(
-        FakeSnapshot{.id = snapshot_id, .description = "Created by Packer for " + job->jobName()});
-  }
-  auto image = registerImage(*transport_, options_, "opsy-" + job->jobName(),
-                             "built by packer for " + job->jobName(), snapshot_id);
-  if (!image) {
-    job->appendLog(
-        line("", "ui", fmt::format("error,Build '{}' errored: {}", b, image.error().message)));
-    job->fail();
-    return;
-  }
+  std::vector<std::string> copy_regions;
   {
     std::lock_guard lock(mu_);
-    built_.push_back(*image);
+    copy_regions = copy_regions_;
   }
-  job->appendLog(line("", "ui", fmt::format("say,==> {}: AMI: {}", b, *image)));
+  // Packer's amazon-ebs builder snapshots the build instance's root volume, then registers the
+  // image from that snapshot; each copy (ami_regions) is an image of its own region, with its own
+  // snapshot there. The fake has no CopyImage, so a copy is registered in its region.
+  std::vector<std::pair<std::string, std::string>> pairs;  // region, image
+  std::vector<std::string> regions = {options_.region};
+  regions.insert(regions.end(), copy_regions.begin(), copy_regions.end());
+  for (const std::string& region : regions) {
+    const bool copy = region != options_.region;
+    std::string snapshot_id;
+    if (options_.aws != nullptr) {
+      snapshot_id = "snap-" + hexSuffix(job->jobName() + "/root" + (copy ? "/" + region : ""));
+      options_.aws->addSnapshot(
+          FakeSnapshot{.id = snapshot_id,
+                       .description = "Created by Packer for " + job->jobName(),
+                       .region = region});
+    }
+    auto image = registerImage(*transport_, options_, region, "opsy-" + job->jobName(),
+                               "built by packer for " + job->jobName(), snapshot_id);
+    if (!image) {
+      job->appendLog(
+          line("", "ui", fmt::format("error,Build '{}' errored: {}", b, image.error().message)));
+      job->fail();
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      (copy ? copies_[region] : built_).push_back(*image);
+    }
+    job->appendLog(line("", "ui", fmt::format("say,==> {}: AMI: {} ({})", b, *image, region)));
+    pairs.emplace_back(region, *image);
+  }
+  // amazon-ebs names every region's image in one id, `region:ami` pairs sorted and joined by
+  // commas, which machine-readable output escapes.
+  std::sort(pairs.begin(), pairs.end());
+  std::vector<std::string> ids;
+  for (const auto& [region, image] : pairs) {
+    ids.push_back(region + ":" + image);
+  }
   job->appendLog(line(b, "artifact-count", "1"));
-  job->appendLog(line(b, "artifact", fmt::format("0,id,{}:{}", options_.region, *image)));
+  job->appendLog(line(b, "artifact", fmt::format("0,id,{}", fmt::join(ids, "%!(PACKER_COMMA)"))));
   job->appendLog(line(b, "artifact", "0,end"));
   job->succeed();
 }

@@ -4,8 +4,9 @@
 // fake AWS with an EC2 RegisterImage request signed (SigV4) like any client's, so the same runner
 // serves the demo against a fake-aws process; writes Packer's -machine-readable output as the
 // build container's log (temporary key pair and security group lines, then the artifact line);
-// and completes the Job. Switches make the next builds fail (`ui,error`, Job Failed) or take
-// longer.
+// and completes the Job. Switches make the next builds fail (`ui,error`, Job Failed), take
+// longer, or copy the image to more regions (`ami_regions`: one image per region, registered in
+// that region, all named on one artifact line as `region:ami` pairs, as amazon-ebs prints them).
 //
 //   auto runner = std::make_shared<PackerJobRunner>(
 //       PackerJobRunnerOptions{.ec2_endpoint = aws.endpoint()});
@@ -13,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -32,6 +34,8 @@ struct PackerJobRunnerOptions {
   std::string region = "us-west-2";
   // The Packer builder name in the output ("amazon-ebs.<name>").
   std::string builder_name = "amazon-ebs.al2023";
+  // Regions besides `region` the image is copied to (Packer's ami_regions).
+  std::vector<std::string> copy_regions;
   // Time from the Pod starting to the Job finishing.
   Duration build_time = std::chrono::milliseconds(300);
   ClockPtr clock;  // log timestamps; the real clock when null
@@ -50,9 +54,13 @@ class PackerJobRunner : public JobRunner {
   void setFailing(bool failing) { failing_ = failing; }
   // The next builds take this long.
   void setBuildTime(Duration build_time);
+  // The next builds copy their image to these regions too.
+  void setCopyRegions(std::vector<std::string> regions);
 
-  // Images registered so far, in order.
+  // Images registered so far in `region` (the primary one), in order.
   std::vector<std::string> builtImages() const;
+  // Copies registered so far in `region`, in order.
+  std::vector<std::string> copiesIn(const std::string& region) const;
   // Jobs seen so far.
   int jobCount() const { return jobs_; }
 
@@ -67,6 +75,8 @@ class PackerJobRunner : public JobRunner {
   mutable std::mutex mu_;
   Duration build_time_;
   std::vector<std::string> built_;
+  std::vector<std::string> copy_regions_;
+  std::map<std::string, std::vector<std::string>> copies_;  // region -> images
 };
 
 }  // namespace opsy::testing

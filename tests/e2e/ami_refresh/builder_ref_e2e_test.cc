@@ -137,5 +137,64 @@ TEST_F(BuilderRefE2e, AMissingBuilderIsShownThenFollowedOnceCreated) {
   })) << "never rolled once the builder existed";
 }
 
+// Issue 17: a builder in us-west-2 whose build was copied to eu-west-1 (status.copies, as the
+// packer-builder controller writes it); a refresher in eu-west-1 following it rolls its node
+// groups onto the eu-west-1 copy. The images are regional in the fake: the builder's own image
+// is not visible in eu-west-1 and the copy is visible only there.
+TEST_F(BuilderRefE2e, ARefresherInACopyRegionRollsItsRegionsCopy) {
+  constexpr std::string_view kUsImage = "ami-0a1b2c3d4e5f60021";
+  constexpr std::string_view kEuCopy = "ami-0a1b2c3d4e5f60022";
+  aws_.setEksAutoCompleteAfter(1);
+  TimePoint now = realClock().now();
+  ami::Lineage lineage{.cluster_name = std::string(kCluster),
+                       .created_by = std::string(kBuilder),
+                       .packer_repo = "https://github.com/ibeify/eks-node-group-ami-refresh",
+                       .packer_repo_branch = "main"};
+  aws::Tags tags = ami::fullTags(
+      lineage, {.base_ami = std::string(kBaseImage), .build_id = "b-1", .job_id = "j-1"}, now);
+  for (auto [id, region] : {std::pair{kUsImage, "us-west-2"}, std::pair{kEuCopy, "eu-west-1"}}) {
+    aws_.addImage({.id = std::string(id),
+                   .name = "ibeify-gitops-al2023-1.30-b-1",
+                   .creation_date = formatRfc3339Millis(now),
+                   .tags = opsy::testing::TagMap(tags.begin(), tags.end()),
+                   .region = region});
+  }
+  ASSERT_NO_FATAL_FAILURE(applyBuilder(kUsImage));
+  {
+    auto json = kube_.getObject(kApiVersion, "PackerBuilder", kNamespace, kBuilder);
+    ASSERT_TRUE(json.has_value());
+    auto doc = opsy::testing::parseJson(*json);
+    ASSERT_TRUE(doc.has_value());
+    auto& alloc = doc->GetAllocator();
+    ASSERT_NO_FATAL_FAILURE(mergeInto(
+        (*doc)["status"],
+        fmt::format(R"({{"copies":[{{"region":"eu-west-1","imageID":"{}"}}]}})", kEuCopy), alloc));
+    ASSERT_TRUE(kube_.updateObject(opsy::testing::toJson(*doc)).has_value());
+  }
+  ASSERT_NO_FATAL_FAILURE(startController());
+  auto sample = opsy::testing::parseJsonOrYaml(
+      readFile(std::string(OPSY_TEST_DATA_DIR) + "/samples/amirefresher.yaml"));
+  ASSERT_TRUE(sample.has_value()) << sample.error().toString();
+  auto& doc = *sample;
+  auto& alloc = doc.GetAllocator();
+  doc["metadata"].AddMember("namespace", rapidjson::Value("default"), alloc);
+  doc["spec"].RemoveMember("amiFilters");
+  doc["spec"]["region"].SetString("eu-west-1", alloc);
+  ASSERT_NO_FATAL_FAILURE(
+      mergeInto(doc["spec"], fmt::format(R"({{"builderRef":{{"name":"{}"}}}})", kBuilder), alloc));
+  ASSERT_TRUE(kube_.createObject(opsy::testing::toJson(doc)).has_value());
+
+  ASSERT_TRUE(eventually([&] { return rolledTo(kEuCopy); }, std::chrono::seconds(60)))
+      << "the eu-west-1 copy was not rolled; target "
+      << (refresher() ? refresher()->status.target_ami : "?") << "; Ready "
+      << (condition("Ready") ? condition("Ready")->message : "none");
+  // Every EC2 call of this refresher was for its own region.
+  for (const opsy::testing::FakeCall& call : aws_.calls()) {
+    if (call.service == "ec2") {
+      EXPECT_EQ(call.region, "eu-west-1") << call.operation;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace opsy::ami_refresh

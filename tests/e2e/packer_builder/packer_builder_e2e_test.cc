@@ -364,6 +364,93 @@ TEST_F(PackerBuilderE2eTest, SampleBuildsTagsReportsReadyThenStaysQuiet) {
   EXPECT_EQ(child_->stop(SIGTERM, 35s), std::optional<int>(0)) << controllerLog();
 }
 
+// Issue 17: Packer's artifact names an image in us-west-2 (spec.region) and its copy in
+// eu-west-1. Both are tagged with the full tag set in their own region (the fake's images are
+// regional, so a tag call sent to the wrong region fails), the copy's snapshot gets the lineage
+// tags, and status.copies lists the copy. A second build deprecates the previous image in each
+// region.
+TEST_F(PackerBuilderE2eTest, ArtifactWithTwoRegionsTagsBothCopiesAndDeprecatesPerRegion) {
+  runner_->setCopyRegions({"eu-west-1"});
+  setSampleTimer("2s");
+  startController();
+  applySample();
+  auto copyOf = [&](const Json& b) {
+    return std::pair{at(b, "/status/copies/0/region"), at(b, "/status/copies/0/imageID")};
+  };
+  ASSERT_TRUE(waitFor(
+      [&] {
+        Json b = builder();
+        return ready(b) && !copyOf(b).second.empty();
+      },
+      30s))
+      << toJson(builder()) << "\n"
+      << controllerLog();
+  ASSERT_EQ(runner_->builtImages().size(), 1u);
+  ASSERT_EQ(runner_->copiesIn("eu-west-1").size(), 1u);
+  const std::string us = runner_->builtImages()[0];
+  const std::string eu = runner_->copiesIn("eu-west-1")[0];
+  Json b = builder();
+  EXPECT_EQ(at(b, "/status/lastRunBuiltImageID"), us);
+  EXPECT_EQ(copyOf(b), (std::pair<std::string, std::string>{"eu-west-1", eu}));
+  EXPECT_EQ(rapidjson::Pointer("/status/copies/1").Get(b), nullptr) << toJson(b);
+
+  auto us_image = aws_->image(us);
+  auto eu_image = aws_->image(eu);
+  ASSERT_TRUE(us_image && eu_image);
+  EXPECT_EQ(us_image->region, "us-west-2");
+  EXPECT_EQ(eu_image->region, "eu-west-1");
+  EXPECT_EQ(eu_image->tags, us_image->tags);
+  EXPECT_EQ(eu_image->tags[std::string(ami::kTagStatus)], ami::kStatusActive);
+  EXPECT_EQ(eu_image->tags[std::string(ami::kTagCreatedBy)], kBuilder);
+  ASSERT_EQ(eu_image->snapshot_ids.size(), 1u);
+  auto eu_snapshot = aws_->snapshot(eu_image->snapshot_ids.front());
+  ASSERT_TRUE(eu_snapshot.has_value());
+  EXPECT_EQ(eu_snapshot->region, "eu-west-1");
+  EXPECT_EQ(eu_snapshot->tags[std::string(ami::kTagBroughtBy)], ami::kBroughtByValue);
+  EXPECT_EQ(eu_snapshot->tags[std::string(ami::kTagCreatedBy)], kBuilder);
+  // The copy was tagged by a call signed for its region.
+  bool tagged_in_eu = false;
+  for (const FakeCall& call : aws_->calls()) {
+    tagged_in_eu = tagged_in_eu || (call.operation == "CreateTags" && call.region == "eu-west-1" &&
+                                    call.status == 200);
+  }
+  EXPECT_TRUE(tagged_in_eu);
+
+  // A newer base image: the second build's images become active and the first ones are
+  // deprecated, each in its own region.
+  aws_->addImage({.id = "ami-0b1e2a3c4d5e6f7a1",
+                  .name = "amazon-eks-node-al2023-x86_64-standard-1.30-v20261115",
+                  .owner_id = "602401143452",
+                  .creation_date = "2026-11-15T00:00:00.000Z",
+                  .is_public = true});
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto built = runner_->builtImages();
+        auto copies = runner_->copiesIn("eu-west-1");
+        if (built.size() < 2 || copies.size() < 2) {
+          return false;
+        }
+        Json now = builder();
+        auto old_us = aws_->image(us);
+        auto old_eu = aws_->image(eu);
+        return ready(now) && at(now, "/status/lastRunBuiltImageID") == built[1] &&
+               copyOf(now).second == copies[1] && old_us && old_eu &&
+               old_us->tags[std::string(ami::kTagStatus)] == ami::kStatusDeprecated &&
+               old_eu->tags[std::string(ami::kTagStatus)] == ami::kStatusDeprecated;
+      },
+      40s))
+      << toJson(builder()) << "\n"
+      << aws_->stateJson() << "\n"
+      << controllerLog();
+  auto new_eu = aws_->image(runner_->copiesIn("eu-west-1")[1]);
+  ASSERT_TRUE(new_eu.has_value());
+  EXPECT_EQ(new_eu->tags[std::string(ami::kTagStatus)], ami::kStatusActive);
+  EXPECT_EQ(new_eu->tags[std::string(ami::kTagBaseAmi)], "ami-0b1e2a3c4d5e6f7a1");
+  // Events follow the tag writes (the recorder sends them after the reconcile's AWS calls).
+  EXPECT_TRUE(waitFor([&] { return eventCount("ImageDeprecated") >= 2; }, 10s)) << controllerLog();
+  EXPECT_EQ(runner_->jobCount(), 2);
+}
+
 // A denied DescribeImages is on the builder within one reconcile: Ready=False AWSAccessDenied
 // naming the IAM action, one Warning Event, no Job; the lookup is retried once per
 // controllerTimer, not hot-looped; once the policy is fixed the builder builds and turns Ready.
@@ -1048,6 +1135,47 @@ TEST_F(PackerBuilderRetentionE2eTest, KeepLastDeletesTheOldestDeprecatedImagesAn
       << toJson(builder());
   EXPECT_THAT(retentionList("kept", "imageId"), ::testing::IsEmpty());
   EXPECT_EQ(runner_->jobCount(), 4);
+}
+
+// Issue 17: retention runs in each region. With every build copied to eu-west-1 and keepLast 2,
+// after three builds the oldest copy is deregistered and its snapshot deleted in eu-west-1, as the
+// oldest image is in us-west-2; the newer deprecated copy stays with EC2's deprecation time set,
+// and the active copy is untouched.
+TEST_F(PackerBuilderRetentionE2eTest, KeepLastAppliesInEachCopyRegion) {
+  runner_->setCopyRegions({"eu-west-1"});
+  startController();
+  applySample();
+  // The first copy's snapshot is read before later builds let retention delete it.
+  ASSERT_NO_FATAL_FAILURE(buildImages(1));
+  ASSERT_EQ(runner_->copiesIn("eu-west-1").size(), 1u);
+  auto oldest_copy = aws_->image(runner_->copiesIn("eu-west-1")[0]);
+  ASSERT_TRUE(oldest_copy.has_value());
+  ASSERT_EQ(oldest_copy->snapshot_ids.size(), 1u);
+  const std::string oldest_copy_snapshot = oldest_copy->snapshot_ids.front();
+  ASSERT_NO_FATAL_FAILURE(buildImages(3));
+  std::vector<std::string> copies = runner_->copiesIn("eu-west-1");
+  ASSERT_EQ(copies.size(), 3u);
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return !aws_->image(built_[0]).has_value() && !aws_->image(copies[0]).has_value() &&
+               !aws_->snapshot(oldest_copy_snapshot).has_value();
+      },
+      40s))
+      << toJson(builder()) << "\n"
+      << aws_->stateJson() << "\n"
+      << controllerLog();
+  auto kept = aws_->image(copies[1]);
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(kept->tags[std::string(ami::kTagStatus)], ami::kStatusDeprecated);
+  EXPECT_FALSE(kept->deprecation_time.empty()) << "EC2's deprecation time was not set in eu-west-1";
+  auto active = aws_->image(copies[2]);
+  ASSERT_TRUE(active.has_value());
+  EXPECT_EQ(active->tags[std::string(ami::kTagStatus)], ami::kStatusActive);
+  EXPECT_TRUE(ready(builder())) << toJson(builder());
+  // One ImageDeleted Event per deleted image, the copy's naming its region
+  // (status.retention.deleted keeps only the last pass that deleted anything, which may be either
+  // region's).
+  EXPECT_TRUE(waitFor([&] { return eventCount("ImageDeleted") >= 2; }, 10s)) << controllerLog();
 }
 
 // An old image that a launch template version of a node group (its Auto Scaling group) still uses

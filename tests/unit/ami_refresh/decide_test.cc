@@ -1710,5 +1710,36 @@ TEST(DecideBuilderRef, ImageMissingInTheRegionNamesTheBuildersRegion) {
                 "in eu-west-1)");
 }
 
+// A refresher in a region the builder copies its image to (status.copies) follows that copy,
+// not the builder's own image (issue 17).
+TEST(DecideBuilderRef, FollowsTheCopyInTheRefreshersRegion) {
+  const std::string copy = "ami-0c0c0c0c0c0c0c0c1";
+  World w = builderWorld(BuilderObservation{.found = true,
+                                            .image_id = "ami-0eeeeeeeeeeeeeee1",
+                                            .region = "eu-west-1",
+                                            .copies = {{"us-west-2", copy}}});
+  ASSERT_EQ(w.target->builder->imageFor("us-west-2"), copy);
+  ASSERT_EQ(w.target->builder->imageFor("eu-west-1"), "ami-0eeeeeeeeeeeeeee1");
+  w.target->matched = {managedImage(copy, "2026-11-20T00:00:00Z")};
+  auto s = patched(w.decide());
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->target_ami, copy);
+}
+
+// A builder with copies, none in this refresher's region: the message names where it has images.
+TEST(DecideBuilderRef, NoCopyInTheRegionNamesTheBuildersRegions) {
+  World w = builderWorld(BuilderObservation{.found = true,
+                                            .image_id = std::string(kTarget),
+                                            .region = "eu-west-1",
+                                            .copies = {{"ap-south-1", "ami-0c0c0c0c0c0c0c0c1"},
+                                                       {"eu-central-1", "ami-0c0c0c0c0c0c0c0c2"}}});
+  auto s = patched(w.decide());
+  ASSERT_TRUE(s);
+  EXPECT_EQ(cond(*s, kReady).message,
+            std::string(kTarget) +
+                " of PackerBuilder ci/base-al2023 was not found in us-west-2 (the builder builds "
+                "in eu-west-1 and copies to ap-south-1, eu-central-1)");
+}
+
 }  // namespace
 }  // namespace opsy::ami_refresh

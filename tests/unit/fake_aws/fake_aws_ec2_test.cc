@@ -222,6 +222,68 @@ TEST_F(Ec2Test, RegisterDeregisterAndSnapshotLifecycle) {
               aws_->snapshots() == std::vector<std::string>{"snap-0000000000000003a"});
 }
 
+// Images and snapshots are regional: one seeded or registered in a region is seen, tagged,
+// deregistered and deleted only by calls signed for that region; one seeded without a region is
+// seen everywhere. AMI names are unique per region, so a copy may share its image's name.
+TEST_F(Ec2Test, ImagesAndSnapshotsAreRegional) {
+  aws_->addImage({.id = amiId(7),
+                  .name = "copy-eu",
+                  .tags = {{"status", "active"}},
+                  .snapshot_ids = {"snap-0000000000000007e"},
+                  .region = "eu-west-1"});
+  EXPECT_EQ(aws_->snapshot("snap-0000000000000007e")->region, "eu-west-1");
+  auto in = [&](const std::string& region, const std::string& params) {
+    return query("ec2", "Version=2016-11-15&" + params, SignSpec{.region = region});
+  };
+  auto ids = [&](const std::string& region) {
+    auto res = in(region, "Action=DescribeImages&Owner.1=self");
+    EXPECT_EQ(res->status, 200) << res->body;
+    return xmlTexts(res->body, "//imagesSet/item/imageId");
+  };
+  // The regionless seeds (3, 4) are everywhere; 7 only in eu-west-1.
+  EXPECT_THAT(ids("eu-west-1"), ElementsAre(amiId(3), amiId(4), amiId(7)));
+  EXPECT_THAT(ids("us-east-1"), ElementsAre(amiId(3), amiId(4)));
+  auto res = in("us-east-1", "Action=DescribeImages&ImageId.1=" + amiId(7));
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidAMIID.NotFound");
+  res = in("us-west-2",
+           "Action=CreateTags&ResourceId.1=" + amiId(7) + "&Tag.1.Key=status&Tag.1.Value=x");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidAMIID.NotFound");
+  res = in("us-west-2",
+           "Action=CreateTags&ResourceId.1=snap-0000000000000007e&Tag.1.Key=k&Tag.1.Value=v");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidSnapshot.NotFound");
+  res = in("us-west-2", "Action=DescribeSnapshots&Owner.1=self");
+  EXPECT_THAT(xmlTexts(res->body, "//snapshotSet/item/snapshotId"),
+              ElementsAre("snap-0000000000000003a"));
+  res = in("eu-west-1", "Action=CreateTags&ResourceId.1=" + amiId(7) +
+                            "&ResourceId.2=snap-0000000000000007e&Tag.1.Key=status&Tag.1.Value=x");
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(aws_->image(amiId(7))->tags.at("status"), "x");
+  EXPECT_EQ(aws_->snapshot("snap-0000000000000007e")->tags.at("status"), "x");
+  res = in("us-east-1", "Action=DeregisterImage&ImageId=" + amiId(7));
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidAMIID.NotFound");
+
+  // RegisterImage puts the image in the call's region; the same name may be used in another.
+  aws_->addSnapshot(FakeSnapshot{.id = "snap-0000000000000008a", .region = "us-west-2"});
+  res = in("us-west-2",
+           "Action=RegisterImage&Name=built-1&BlockDeviceMapping.1.DeviceName=/dev/xvda&"
+           "BlockDeviceMapping.1.Ebs.SnapshotId=snap-0000000000000008a");
+  ASSERT_EQ(res->status, 200) << res->body;
+  const std::string us = xmlText(res->body, "imageId");
+  EXPECT_EQ(aws_->image(us)->region, "us-west-2");
+  res = in("eu-west-1", "Action=RegisterImage&Name=built-1");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(aws_->image(xmlText(res->body, "imageId"))->region, "eu-west-1");
+  res = in("us-west-2", "Action=RegisterImage&Name=built-1");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidAMIName.Duplicate");
+  // A snapshot of another region cannot back an image here.
+  res = in("eu-west-1",
+           "Action=RegisterImage&Name=built-2&BlockDeviceMapping.1.DeviceName=/dev/xvda&"
+           "BlockDeviceMapping.1.Ebs.SnapshotId=snap-0000000000000008a");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidSnapshot.NotFound");
+  res = in("eu-west-1", "Action=DeleteSnapshot&SnapshotId=snap-0000000000000008a");
+  EXPECT_EQ(xmlText(res->body, "Code"), "InvalidSnapshot.NotFound");
+}
+
 // Snapshots are objects: CreateTags tags them, DescribeSnapshots lists the caller's (owner self)
 // and public ones with tag filters, a missing one is InvalidSnapshot.NotFound, another account's
 // may be read but not deleted, and one a registered image uses is InvalidSnapshot.InUse.

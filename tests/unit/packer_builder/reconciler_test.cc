@@ -105,13 +105,20 @@ class ReconcilerTest : public ::testing::Test {
         cache_(clock_),
         lineage_(clock_),
         ec2_(std::make_shared<StrictMock<aws::MockEc2Api>>()),
+        ec2_eu_(std::make_shared<StrictMock<aws::MockEc2Api>>()),
         asg_(std::make_shared<StrictMock<aws::MockAutoScalingApi>>()),
         reconciler_({.reader = reader_,
                      .writer = writer_,
                      .status = status_,
                      .logs = logs_,
                      .secrets = secrets_,
-                     .ec2 = [this](std::string_view) -> Result<aws::Ec2ApiPtr> { return ec2_; },
+                     // eu-west-1 holds copies (issue 17); every other region is ec2_.
+                     .ec2 = [this](std::string_view region) -> Result<aws::Ec2ApiPtr> {
+                       if (region == "eu-west-1") {
+                         return ec2_eu_;
+                       }
+                       return ec2_;
+                     },
                      .autoscaling = [this](std::string_view) -> Result<aws::AutoScalingApiPtr> {
                        return asg_;
                      },
@@ -165,6 +172,7 @@ class ReconcilerTest : public ::testing::Test {
   NiceMock<kube::MockEventRecorder> events_;
   FakeNotifierFactory notifiers_;
   std::shared_ptr<StrictMock<aws::MockEc2Api>> ec2_;
+  std::shared_ptr<StrictMock<aws::MockEc2Api>> ec2_eu_;
   std::shared_ptr<StrictMock<aws::MockAutoScalingApi>> asg_;
   Reconciler reconciler_;
 };
@@ -374,6 +382,74 @@ TEST_F(ReconcilerTest, FinishedJobIsReadFromPodLogAndImageTagged) {
                                      AllOf(HasSubstr(R"("jobStatus":"completed")"),
                                            HasSubstr(R"("lastRunBuiltImageID":"ami-0bee5")")),
                                      _))
+        .WillOnce(Return(kube::Object()));
+  }
+  kube::WorkOutcome out = run(reconciler_, "ci/pb");
+  EXPECT_EQ(out.kind, kube::WorkOutcome::Kind::RequeueAfter);
+}
+
+// A build copied to eu-west-1 (issue 17): the copy is read, its region's managed images looked
+// up, the copy and its snapshot tagged and the region's previous active image deprecated, all
+// through eu-west-1's client; status.copies names the copy.
+TEST_F(ReconcilerTest, FinishedBuildWithACopyIsTaggedInTheCopysRegion) {
+  PackerBuilderStatus running;
+  running.build_id = "uid-1";
+  running.job_name = "pb-j1";
+  running.job_id = "j1";
+  running.job_status = "running";
+  running.last_run = kNow - 30min;
+  running.last_run_base_image_id = "ami-base";
+  givenBuilder(builderObject(statusToJson(running)));
+  givenJobs({jobObject("pb-j1", true)});
+  givenImages(
+      {aws::Image{
+          .id = "ami-base", .state = aws::ImageState::Available, .creation_date = kNow - 24h}},
+      {});
+  aws::Image old_eu{
+      .id = "ami-0e0", .state = aws::ImageState::Available, .creation_date = kNow - 40h};
+  old_eu.tags = ami::lineageTags(lineageOf(builderObject(), *parseSpec(builderObject())));
+  old_eu.tags["status"] = "active";
+  EXPECT_CALL(*ec2_eu_, describeImages(Field(&aws::DescribeImagesInput::owners,
+                                             std::vector<std::string>{"self"})))
+      .WillRepeatedly(Return(std::vector<aws::Image>{old_eu}));
+  EXPECT_CALL(reader_,
+              list(::testing::Truly([](const kube::Resource& r) { return isResource(r, "pods"); }),
+                   "ci", Field(&kube::ListOptions::label_selector, "job-name=pb-j1")))
+      .WillOnce(Return(kube::ObjectList{.items = {podObject("pb-j1-abcde")}}));
+  EXPECT_CALL(logs_,
+              podLog("ci", "pb-j1-abcde", Field(&kube::PodLogOptions::container, "packer-build")))
+      .WillOnce(Return(std::string(
+          "1,amazon-ebs.x,artifact,0,id,eu-west-1:ami-0e1%!(PACKER_COMMA)us-west-2:ami-0bee5\n")));
+  EXPECT_CALL(*ec2_, describeImages(Field(&aws::DescribeImagesInput::image_ids,
+                                          std::vector<std::string>{"ami-0bee5"})))
+      .WillOnce(Return(std::vector<aws::Image>{aws::Image{
+          .id = "ami-0bee5", .state = aws::ImageState::Available, .snapshot_ids = {"snap-1"}}}));
+  EXPECT_CALL(*ec2_eu_, describeImages(Field(&aws::DescribeImagesInput::image_ids,
+                                             std::vector<std::string>{"ami-0e1"})))
+      .WillOnce(Return(std::vector<aws::Image>{aws::Image{
+          .id = "ami-0e1", .state = aws::ImageState::Available, .snapshot_ids = {"snap-e1"}}}));
+  {
+    InSequence seq;
+    EXPECT_CALL(*ec2_, createTags(std::vector<std::string>{"ami-0bee5"}, _)).WillOnce(Return(ok()));
+    EXPECT_CALL(*ec2_, createTags(std::vector<std::string>{"snap-1"}, _)).WillOnce(Return(ok()));
+    EXPECT_CALL(
+        *ec2_eu_,
+        createTags(std::vector<std::string>{"ami-0e1"},
+                   AllOf(Contains(Pair("status", "active")), Contains(Pair("base-ami", "ami-base")),
+                         Contains(Pair("create-timestamp", "2026-11-21T05:58:00Z")))))
+        .WillOnce(Return(ok()));
+    EXPECT_CALL(*ec2_eu_,
+                createTags(std::vector<std::string>{"snap-e1"}, Contains(Pair("created-by", "pb"))))
+        .WillOnce(Return(ok()));
+    EXPECT_CALL(*ec2_eu_, createTags(std::vector<std::string>{"ami-0e0"},
+                                     aws::Tags{{"status", "deprecated"}}))
+        .WillOnce(Return(ok()));
+    EXPECT_CALL(
+        status_,
+        patchStatus(_, "ci", "pb", kube::PatchType::Merge,
+                    AllOf(HasSubstr(R"("lastRunBuiltImageID":"ami-0bee5")"),
+                          HasSubstr(R"("copies":[{"region":"eu-west-1","imageID":"ami-0e1"}])")),
+                    _))
         .WillOnce(Return(kube::Object()));
   }
   kube::WorkOutcome out = run(reconciler_, "ci/pb");
