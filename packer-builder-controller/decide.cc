@@ -297,6 +297,8 @@ void buildBlocked(Ctx& c, controller::Failure f, bool counts_as_failure) {
     ++c.status.failed_job_count;
     c.status.last_run_status = std::string(kRunFailed);
     c.status.last_run_message = f.message;
+    // The attempt's time: the next one waits controllerTimer from it (startBuild()).
+    c.status.last_run = std::chrono::floor<std::chrono::seconds>(c.now);
   }
   if (controller::showFailure(f, c.before.conditions, *c.conditions)) {
     event(c, kube::EventType::Warning, f.reason, "Build", f.message);
@@ -920,6 +922,17 @@ void steady(Ctx& c, const aws::Image& image, const ami::Verdict& verdict,
 }
 
 void startBuild(Ctx& c, const std::string& base, const std::string& why) {
+  // A Job the cluster refused (a webhook, RBAC, a quota) is tried again controllerTimer after the
+  // refusal, not on the watch event of the status write that recorded it: otherwise every
+  // attempt maxFailedJobs allows is spent within a second.
+  const kube::Condition* ready = kube::findCondition(c.before.conditions, kube::kConditionReady);
+  if (ready != nullptr && ready->status == kube::kConditionFalse &&
+      ready->reason == controller::kReasonJobRejected && c.before.last_run_status == kRunFailed &&
+      c.before.last_run && c.now - *c.before.last_run < c.spec->time_outs.controller_timer) {
+    const auto since = std::chrono::duration_cast<Duration>(c.now - *c.before.last_run);
+    c.requeue_after = clampRequeue(c.spec->time_outs.controller_timer - since);
+    return;
+  }
   std::string job_id = nextJobId(c.o.builder, c.status, base);
   c.status.job_id = job_id;
   c.status.job_name = packer::jobName(c.o.builder.metadata.name, job_id);

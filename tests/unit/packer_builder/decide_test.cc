@@ -644,6 +644,28 @@ INSTANTIATE_TEST_SUITE_P(Rules, PackerBuilderDecide, ::testing::ValuesIn(cases()
                          [](const auto& param_info) { return std::string(param_info.param.name); });
 
 // A reconcile that changes nothing writes nothing: deciding again on the written status is quiet.
+// A Job the cluster refused is tried again controllerTimer after the refusal, not on the watch
+// event of the status write that recorded it.
+TEST(PackerBuilderDecideRejectedJob, RetriesOnlyAfterControllerTimer) {
+  auto status = [](Duration ago) {
+    return fmt::format(
+        R"({{"buildID":"uid-1","observedGeneration":1,"lastRunStatus":"failed",)"
+        R"("failedJobCount":1,"lastRun":"{}","conditions":[{{"type":"Ready","status":"False",)"
+        R"("reason":"JobRejected","message":"the API server refused Job pb-x",)"
+        R"("lastTransitionTime":"{}","observedGeneration":1}}]}})",
+        formatRfc3339(kNow - ago), formatRfc3339(kNow - ago));
+  };
+  Observed soon{.builder = builder({.status = status(10s)}), .newest_base = baseImage("ami-base2")};
+  Decision d = decide(soon, kNow);
+  EXPECT_FALSE(one<CreateJob>(d).has_value());
+  ASSERT_TRUE(d.requeue_after.has_value());
+  EXPECT_EQ(*d.requeue_after, 5min - 10s);
+
+  Observed later{.builder = builder({.status = status(5min)}),
+                 .newest_base = baseImage("ami-base2")};
+  EXPECT_TRUE(one<CreateJob>(decide(later, kNow)).has_value());
+}
+
 TEST(PackerBuilderDecideQuiet, NothingChangedWritesNothing) {
   Observed o{.builder = builder({}),
              .newest_base = baseImage("ami-base2"),
