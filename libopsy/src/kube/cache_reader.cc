@@ -90,7 +90,9 @@ Result<Object> CacheAwareWriter::remembered(const Resource& resource, Result<Obj
 
 Result<Object> CacheAwareWriter::create(const Resource& resource, const Object& obj,
                                         const WriteOptions& options) {
-  return remembered(resource, live_.create(resource, obj, options), options.dry_run);
+  // A subresource's answer (an Eviction's Status) is not the object: nothing to remember.
+  return remembered(resource, live_.create(resource, obj, options),
+                    options.dry_run || !options.subresource.empty());
 }
 
 Result<Object> CacheAwareWriter::update(const Resource& resource, const Object& obj,

@@ -194,12 +194,21 @@ class ClientImpl : public Client {
 
   Result<Object> create(const Resource& resource, const Object& obj,
                         const WriteOptions& options) override {
-    std::string what = describe("create", resource, obj.metadata.ns, obj.metadata.name);
+    const std::string verb =
+        options.subresource.empty() ? "create" : "create " + options.subresource;
+    std::string what = describe(verb, resource, obj.metadata.ns, obj.metadata.name);
+    if (!options.subresource.empty() && obj.metadata.name.empty()) {
+      return fail(ErrorCode::InvalidArgument, what + ": metadata.name is empty");
+    }
     Query q;
     q.add("fieldManager", options.field_manager).add("dryRun", options.dry_run ? "All" : "");
-    http::Request req = makeRequest("POST", url(resourcePath(resource, obj.metadata.ns) + q.str()),
-                                    "application/json", obj.toJson());
-    OPSY_ASSIGN_OR_RETURN(http::Response resp, call(req, what, label("create", resource), false));
+    const std::string path =
+        options.subresource.empty()
+            ? resourcePath(resource, obj.metadata.ns)
+            : resourcePath(resource, obj.metadata.ns, obj.metadata.name, options.subresource);
+    http::Request req = makeRequest("POST", url(path + q.str()), "application/json", obj.toJson());
+    OPSY_ASSIGN_OR_RETURN(http::Response resp,
+                          call(req, what, label("create", resource, options.subresource), false));
     return parseObject(resp, resource, what);
   }
 

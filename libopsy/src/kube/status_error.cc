@@ -63,6 +63,8 @@ struct ParsedStatus {
   std::string message;
   int code = 0;
   std::optional<std::int64_t> retry_after_seconds;
+  // A cause of type DisruptionBudget: an eviction a PodDisruptionBudget refuses.
+  bool disruption_budget = false;
 };
 
 ParsedStatus parseStatus(std::string_view body) {
@@ -87,6 +89,9 @@ ParsedStatus parseStatus(std::string_view body) {
   for (const auto& cause : causes->GetArray()) {
     std::string field = json::stringOr(cause, "field");
     std::string msg = json::stringOr(cause, "message");
+    if (json::stringOr(cause, "reason") == "DisruptionBudget") {
+      out.disruption_budget = true;
+    }
     if (!listed.empty()) {
       listed += "; ";
     }
@@ -110,6 +115,12 @@ Error build(const ParsedStatus& st, int http_status, std::string_view body, std:
                               : fmt::format("HTTP {}: {}", http_status, snippet);
   }
   Error e(codeFor(st.reason, http_status), fmt::format("{}: {}", what, message));
+  // The API server refuses an eviction a PodDisruptionBudget forbids with 429 too, but that is
+  // the cluster's answer, not throttling: repeating the request at once cannot succeed, so it is
+  // not retried as a throttled request would be (the caller tries again later).
+  if (st.reason == "TooManyRequests" && st.disruption_budget) {
+    e.code = ErrorCode::FailedPrecondition;
+  }
   e.http_status = http_status;
   e.provider_code = st.reason;
   if (st.retry_after_seconds.has_value()) {

@@ -289,6 +289,45 @@ TEST_F(ClientTest, CreateIsRetriedOnThrottle) {
   EXPECT_EQ(sent->metadata.ns, "ci");
 }
 
+// An Eviction is created as the pod's subresource, not in a collection of its own.
+TEST_F(ClientTest, CreateSubresourcePostsToTheObjectsSubresource) {
+  transport_->reply(
+      "POST", "/api/v1/namespaces/shop/pods/web-1/eviction",
+      ScriptedReply::withStatus(
+          201, R"({"kind":"Status","apiVersion":"v1","status":"Success","code":201})"));
+  Object eviction(resources::pods(), "shop", "web-1");
+  eviction.api_version = "policy/v1";
+  eviction.kind = "Eviction";
+  auto r = client_->create(resources::pods(), eviction, {.subresource = "eviction"});
+  ASSERT_TRUE(r.has_value()) << r.error().toString();
+  auto reqs = transport_->requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  auto sent = Object::parse(reqs[0].request.body);
+  ASSERT_TRUE(sent.has_value());
+  EXPECT_EQ(sent->kind, "Eviction");
+  EXPECT_EQ(sent->api_version, "policy/v1");
+  EXPECT_EQ(sent->metadata.name, "web-1");
+}
+
+// A PodDisruptionBudget's refusal is a 429 too, but retrying it at once cannot help: it comes
+// back at once as FailedPrecondition, naming the budget, while plain throttling is retried.
+TEST_F(ClientTest, EvictionRefusedByADisruptionBudgetIsNotRetried) {
+  const std::string refusal = status(
+      429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
+      R"({"causes":[{"reason":"DisruptionBudget","message":"The disruption budget web needs 1 healthy pods and has 1 currently"}]})");
+  transport_->reply("POST", "/api/v1/namespaces/shop/pods/web-1/eviction",
+                    ScriptedReply::withStatus(429, refusal));
+  auto r = client_->create(resources::pods(), Object(resources::pods(), "shop", "web-1"),
+                           {.subresource = "eviction"});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::FailedPrecondition);
+  EXPECT_EQ(r.error().provider_code, "TooManyRequests");
+  EXPECT_NE(r.error().message.find("The disruption budget web needs 1 healthy pods"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(transport_->requests().size(), 1u);
+}
+
 // A 401 drops the cached credential and the request is repeated once with a fresh one.
 TEST_F(ClientTest, UnauthorizedRefreshesCredentialOnce) {
   transport_->reply("GET", "/api/v1/namespaces/ci/pods/p",

@@ -50,6 +50,9 @@ struct ListPage {
 struct WriteOptions {
   std::string field_manager;
   bool dry_run = false;
+  // create(): POST to this subresource of the object obj.metadata names instead of to the
+  // collection ("eviction": a policy/v1 Eviction of the pod).
+  std::string subresource;
 };
 
 enum class PatchType {
