@@ -71,6 +71,13 @@ class MockAutoScalingApi : public AutoScalingApi {
               (override));
   MOCK_METHOD(Result<std::vector<InstanceRefresh>>, describeInstanceRefreshes,
               (const std::string&, const std::vector<std::string>&), (override));
+  MOCK_METHOD(Result<std::vector<LifecycleHook>>, describeLifecycleHooks,
+              (const std::string&, const std::vector<std::string>&), (override));
+  MOCK_METHOD(Status, putLifecycleHook, (const LifecycleHook&), (override));
+  MOCK_METHOD(Status, completeLifecycleAction, (const LifecycleActionTarget&, std::string_view),
+              (override));
+  MOCK_METHOD(Status, recordLifecycleActionHeartbeat, (const LifecycleActionTarget&), (override));
+  MOCK_METHOD(Result<std::string>, cancelInstanceRefresh, (const std::string&), (override));
 };
 
 class MockSnsApi : public SnsApi {

@@ -201,6 +201,45 @@ struct FakeInstanceRefresh {
   int describe_calls = 0;
 };
 
+// A lifecycle hook of an Auto Scaling group. While an instance refresh runs on a group with an
+// autoscaling:EC2_INSTANCE_TERMINATING hook, each instance it replaces waits in Terminating:Wait
+// (still EC2 `running`) until CompleteLifecycleAction or its timeout, one instance at a time.
+struct FakeLifecycleHook {
+  std::string asg;
+  std::string name;
+  std::string
+      transition;  // autoscaling:EC2_INSTANCE_TERMINATING | autoscaling:EC2_INSTANCE_LAUNCHING
+  int heartbeat_timeout_seconds = 3600;    // 30..7200
+  std::string default_result = "ABANDON";  // CONTINUE | ABANDON: applied when the wait times out
+  std::string notification_target_arn;
+  std::string role_arn;
+  std::string notification_metadata;
+};
+
+// One instance waiting on one hook (Terminating:Wait).
+struct FakeLifecycleWait {
+  std::string asg;
+  std::string hook;
+  std::string instance_id;
+  std::string token;  // the LifecycleActionToken, accepted instead of the instance id
+  TimePoint started;
+  // Heartbeats move it to now + the heartbeat timeout, never past the global timeout:
+  // started + min(100 x heartbeat timeout, 48 h).
+  TimePoint deadline;
+};
+
+// One end or heartbeat of a lifecycle action, in the order they happened.
+struct FakeLifecycleAction {
+  // CompleteLifecycleAction, RecordLifecycleActionHeartbeat, or "Timeout" when the wait ran out
+  // and the hook's DefaultResult applied.
+  std::string operation;
+  std::string asg;
+  std::string hook;
+  std::string instance_id;
+  std::string result;  // CONTINUE | ABANDON; empty for a heartbeat
+  TimePoint time;
+};
+
 // An EC2 instance, as DescribeInstances reports it. The fake launches them for node groups and
 // Auto Scaling groups; addInstance adds one of a test's own. Fields left empty are filled in at
 // launch the way EC2 fills them.
@@ -429,8 +468,21 @@ class FakeAws {
   // replaced by as many of that template version's image.
   bool completeInstanceRefresh(const std::string& id);
   bool failInstanceRefresh(const std::string& id, const std::string& reason);
-  // Automatic mode: Pending -> InProgress on the first describe, Successful on the N-th.
+  // Automatic mode: Pending -> InProgress on the first describe, Successful on the N-th. Not for
+  // groups with a termination lifecycle hook: their refreshes move on ticks (below).
   void setInstanceRefreshAutoCompleteAfter(int describe_calls);
+  // A hook of someone else's (PutLifecycleHook's rules are not checked). Replaces the group's
+  // hook of that name.
+  void addLifecycleHook(FakeLifecycleHook hook);
+  std::vector<FakeLifecycleHook> lifecycleHooks(const std::string& asg) const;
+  std::vector<FakeLifecycleWait> lifecycleWaits() const;
+  // Completions, heartbeats and timeouts of lifecycle actions, oldest first.
+  std::vector<FakeLifecycleAction> lifecycleActionLog() const;
+  // What DescribeInstanceRefreshes, DescribeAutoScalingGroups and DescribeAutoScalingInstances
+  // do first: end the waits whose deadline passed (the hook's DefaultResult), finish terminating
+  // the instances whose wait ended, and move each refresh of a group with a termination hook on
+  // by one instance when none of its instances waits.
+  void tickInstanceRefreshes();
 
   // ---- state: notifications ----
   std::vector<FakeSnsMessage> snsMessages() const;

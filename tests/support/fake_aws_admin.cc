@@ -92,6 +92,8 @@ std::string FakeAws::stateJson() const {
     str(w, "privateDnsName", i.private_dns_name);
     str(w, "nodegroup", i.nodegroup.empty() ? "" : i.nodegroup_cluster + "/" + i.nodegroup);
     str(w, "autoScalingGroup", i.asg);
+    str(w, "lifecycleState",
+        i.asg.empty() || i.state == "terminated" ? "" : s.asgLifecycleState(i));
     w.EndObject();
   }
   w.EndArray();
@@ -114,6 +116,35 @@ std::string FakeAws::stateJson() const {
     str(w, "id", r.id);
     str(w, "autoScalingGroup", r.asg_name);
     str(w, "status", r.status);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("lifecycleHooks");
+  w.StartArray();
+  for (const auto& [asg, hooks] : s.lifecycle_hooks) {
+    for (const auto& h : hooks) {
+      w.StartObject();
+      str(w, "autoScalingGroup", h.asg);
+      str(w, "name", h.name);
+      str(w, "transition", h.transition);
+      w.Key("heartbeatTimeout");
+      w.Int(h.heartbeat_timeout_seconds);
+      str(w, "defaultResult", h.default_result);
+      w.EndObject();
+    }
+  }
+  w.EndArray();
+  // Instances in Terminating:Wait, one entry per hook they wait on.
+  w.Key("lifecycleWaits");
+  w.StartArray();
+  for (const auto& lw : s.lifecycle_waits) {
+    w.StartObject();
+    str(w, "autoScalingGroup", lw.asg);
+    str(w, "hook", lw.hook);
+    str(w, "instanceId", lw.instance_id);
+    str(w, "token", lw.token);
+    str(w, "started", isoMillis(lw.started));
+    str(w, "deadline", isoMillis(lw.deadline));
     w.EndObject();
   }
   w.EndArray();

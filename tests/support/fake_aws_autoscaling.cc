@@ -1,4 +1,5 @@
-// Auto Scaling (awsQuery, Version 2011-01-01) for FakeAws: groups and instance refreshes.
+// Auto Scaling (awsQuery, Version 2011-01-01) for FakeAws: groups and instance refreshes
+// (lifecycle hooks are in fake_aws_lifecycle.cc).
 #include <algorithm>
 
 #include "opsy/core/time_format.h"
@@ -24,16 +25,6 @@ std::optional<int> parseCount(const std::string& raw) {
   return std::stoi(raw);
 }
 
-// The Auto Scaling lifecycle state of an instance in each EC2 state (terminated ones are no
-// longer the group's).
-std::string lifecycleState(const std::string& ec2_state) {
-  if (ec2_state == "pending")
-    return "Pending";
-  if (ec2_state == "shutting-down")
-    return "Terminating";
-  return "InService";
-}
-
 void writeLaunchTemplate(pugi::xml_node parent, const FakeLaunchTemplateRef& lt) {
   auto node = parent.append_child("LaunchTemplate");
   if (!lt.id.empty())
@@ -46,7 +37,8 @@ void writeLaunchTemplate(pugi::xml_node parent, const FakeLaunchTemplateRef& lt)
 
 }  // namespace
 
-void FakeAws::Impl::finishRefresh(FakeInstanceRefresh& r, bool success, const std::string& reason) {
+void FakeAws::Impl::finishRefresh(FakeInstanceRefresh& r, bool success, const std::string& reason,
+                                  bool replace) {
   r.end_time = now();
   if (success) {
     r.status = "Successful";
@@ -56,7 +48,7 @@ void FakeAws::Impl::finishRefresh(FakeInstanceRefresh& r, bool success, const st
     if (asg != asgs.end() && r.desired_launch_template) {
       asg->second.launch_template = r.desired_launch_template;
     }
-    if (asg != asgs.end()) {
+    if (asg != asgs.end() && replace) {
       replaceAsgInstances(asg->second);
     }
   } else {
@@ -68,6 +60,9 @@ void FakeAws::Impl::finishRefresh(FakeInstanceRefresh& r, bool success, const st
 void FakeAws::Impl::handleAutoScaling(Call& call) {
   const std::string& op = call.operation;
   std::lock_guard<std::mutex> lock(mu);
+  if (handleLifecycle(call)) {
+    return;
+  }
   const std::string& account = options.account_id;
   std::string region = regionOf(call);
   auto validation = [&](const std::string& message) {
@@ -137,6 +132,7 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
   };
 
   if (op == "DescribeAutoScalingGroups") {
+    tickRefreshes();
     auto names = call.list("AutoScalingGroupNames.member");
     struct Filter {
       std::string name;
@@ -212,7 +208,7 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
         addText(im, "InstanceId", inst->id);
         addText(im, "InstanceType", inst->instance_type);
         addText(im, "AvailabilityZone", inst->availability_zone);
-        addText(im, "LifecycleState", lifecycleState(inst->state));
+        addText(im, "LifecycleState", asgLifecycleState(*inst));
         addText(im, "HealthStatus",
                 inst->state == "running" || inst->state == "pending" ? "Healthy" : "Unhealthy");
         if (inst->launch_template) {
@@ -399,6 +395,7 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       validation("AutoScalingGroup name not found - AutoScalingGroup '" + name + "' not found");
       return;
     }
+    tickRefreshes();
     auto ids = call.list("InstanceRefreshIds.member");
     int max_records = 0;
     if (!parse_max_records(&max_records))
@@ -421,7 +418,9 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
     auto list = result.append_child("InstanceRefreshes");
     for (size_t i = begin; i < end; ++i) {
       FakeInstanceRefresh& r = *matched[i];
-      if (r.status == "Pending" || r.status == "InProgress") {
+      // A group with a termination hook moves on ticks, one instance at a time.
+      if ((r.status == "Pending" || r.status == "InProgress") &&
+          terminationHook(r.asg_name) == nullptr) {
         ++r.describe_calls;
         r.status = "InProgress";
         if (refresh_auto_complete > 0) {

@@ -264,6 +264,15 @@ void FakeAws::Impl::launchForAsg(const FakeAutoScalingGroup& g, int count) {
               g.launch_template);
 }
 
+std::optional<FakeLaunchTemplateRef> FakeAws::Impl::resolveTemplateRef(
+    const FakeLaunchTemplateRef& ref) const {
+  ResolvedTemplate t = resolveTemplate(launch_templates, ref);
+  if (t.version == nullptr) {
+    return std::nullopt;
+  }
+  return FakeLaunchTemplateRef{t.lt->id, t.lt->name, std::to_string(t.version->version_number)};
+}
+
 void FakeAws::Impl::replaceNodegroupInstances(const FakeNodegroup& ng) {
   auto old = nodegroupInstances(ng.cluster, ng.name);
   for (FakeInstance* i : old) {

@@ -115,6 +115,14 @@ struct FakeAws::Impl {
   std::vector<FakeInstanceRefresh> refreshes;
   std::vector<std::string> asg_updates;  // group names, one per UpdateAutoScalingGroup
   int refresh_auto_complete = 0;
+  // Lifecycle hooks by group, in creation order; instances waiting on them (one entry per
+  // instance and hook); instances shutting down because their last wait ended, terminated on the
+  // next tick; the ids each hooked refresh set out to replace.
+  std::map<std::string, std::vector<FakeLifecycleHook>> lifecycle_hooks;
+  std::vector<FakeLifecycleWait> lifecycle_waits;
+  std::set<std::string> lifecycle_proceeding;
+  std::vector<FakeLifecycleAction> lifecycle_log;
+  std::map<std::string, std::vector<std::string>> refresh_targets;  // refresh id -> instance ids
 
   // notifications
   std::vector<FakeSnsMessage> sns_messages;
@@ -155,7 +163,24 @@ struct FakeAws::Impl {
   // EKS / ASG state helpers (callers hold mu)
   void finishEksUpdate(FakeEksUpdate& u, bool success, const std::string& code,
                        const std::string& message);
-  void finishRefresh(FakeInstanceRefresh& r, bool success, const std::string& reason);
+  // `replace` false: the refresh already replaced the instances one by one.
+  void finishRefresh(FakeInstanceRefresh& r, bool success, const std::string& reason,
+                     bool replace = true);
+
+  // ---- lifecycle hooks (fake_aws_lifecycle.cc; callers hold mu) ----
+  // PutLifecycleHook, DescribeLifecycleHooks, DeleteLifecycleHook, CompleteLifecycleAction,
+  // RecordLifecycleActionHeartbeat, DescribeAutoScalingInstances; false for other operations.
+  bool handleLifecycle(Call& call);
+  void tickRefreshes();
+  // Ends every wait whose deadline passed with its hook's DefaultResult.
+  void expireLifecycleWaits();
+  // The group's first autoscaling:EC2_INSTANCE_TERMINATING hook, nullptr without one.
+  const FakeLifecycleHook* terminationHook(const std::string& asg) const;
+  // InService, Pending, Terminating, Terminating:Wait or Terminating:Proceed.
+  std::string asgLifecycleState(const FakeInstance& instance) const;
+  // Ends waits[index] with `result`, logged as `operation`; the instance shuts down once it
+  // waits on no other hook.
+  void endLifecycleWait(size_t index, const std::string& operation, const std::string& result);
 
   // ---- EC2 instances (fake_aws_instances.cc; callers hold mu unless noted) ----
   void describeInstances(Call& call);
@@ -179,6 +204,9 @@ struct FakeAws::Impl {
   void launchForNodegroup(const FakeNodegroup& ng, int count,
                           const std::optional<FakeLaunchTemplateRef>& lt);
   void launchForAsg(const FakeAutoScalingGroup& g, int count);
+  // The template version a reference resolves to (id, name and version number), nullopt when EC2
+  // has no such template or version.
+  std::optional<FakeLaunchTemplateRef> resolveTemplateRef(const FakeLaunchTemplateRef& ref) const;
   // Terminates the group's live instances and launches as many again from its (new) template:
   // what a finished rolling update or instance refresh leaves behind.
   void replaceNodegroupInstances(const FakeNodegroup& ng);

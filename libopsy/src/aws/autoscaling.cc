@@ -67,6 +67,27 @@ InstanceRefresh parseRefresh(const pugi::xml_node& m) {
   return r;
 }
 
+LifecycleHook parseHook(const pugi::xml_node& m) {
+  LifecycleHook h;
+  h.name = xmlText(m, "LifecycleHookName");
+  h.auto_scaling_group_name = xmlText(m, "AutoScalingGroupName");
+  h.transition = xmlText(m, "LifecycleTransition");
+  h.notification_target_arn = xmlText(m, "NotificationTargetARN");
+  h.role_arn = xmlText(m, "RoleARN");
+  h.notification_metadata = xmlText(m, "NotificationMetadata");
+  h.heartbeat_timeout_seconds = m.child("HeartbeatTimeout").text().as_int();
+  h.global_timeout_seconds = m.child("GlobalTimeout").text().as_int();
+  h.default_result = xmlText(m, "DefaultResult");
+  return h;
+}
+
+// The parameters every call on one lifecycle action names.
+QueryParams actionParams(const LifecycleActionTarget& t) {
+  return {{"AutoScalingGroupName", t.auto_scaling_group_name},
+          {"LifecycleHookName", t.hook_name},
+          {"InstanceId", t.instance_id}};
+}
+
 const char* boolText(bool b) {
   return b ? "true" : "false";
 }
@@ -174,7 +195,77 @@ class AutoScalingClientImpl : public AutoScalingApi {
     return out;
   }
 
+  Result<std::vector<LifecycleHook>> describeLifecycleHooks(
+      const std::string& group, const std::vector<std::string>& names) override {
+    QueryParams p = {{"AutoScalingGroupName", group}};
+    if (!names.empty()) {
+      addMemberList(p, "LifecycleHookNames", names);
+    }
+    // Not paginated: a group has at most 50 hooks and they come in one answer.
+    OPSY_ASSIGN_OR_RETURN(std::string body, caller_->query("DescribeLifecycleHooks", kVersion, p,
+                                                           Protocol::AwsQuery));
+    pugi::xml_document doc;
+    OPSY_RETURN_IF_ERROR(parseXml(doc, body, "DescribeLifecycleHooks"));
+    std::vector<LifecycleHook> out;
+    for (pugi::xml_node m : doc.document_element()
+                                .child("DescribeLifecycleHooksResult")
+                                .child("LifecycleHooks")
+                                .children("member")) {
+      out.push_back(parseHook(m));
+    }
+    return out;
+  }
+
+  Status putLifecycleHook(const LifecycleHook& h) override {
+    if (h.auto_scaling_group_name.empty() || h.name.empty()) {
+      return fail(ErrorCode::InvalidArgument, "put lifecycle hook needs a group and a hook name");
+    }
+    QueryParams p = {{"AutoScalingGroupName", h.auto_scaling_group_name},
+                     {"LifecycleHookName", h.name}};
+    auto optional = [&p](const char* name, const std::string& value) {
+      if (!value.empty()) {
+        p.emplace_back(name, value);
+      }
+    };
+    optional("LifecycleTransition", h.transition);
+    p.emplace_back("HeartbeatTimeout", std::to_string(h.heartbeat_timeout_seconds));
+    optional("DefaultResult", h.default_result);
+    optional("NotificationTargetARN", h.notification_target_arn);
+    optional("RoleARN", h.role_arn);
+    optional("NotificationMetadata", h.notification_metadata);
+    return call("PutLifecycleHook", p);
+  }
+
+  Status completeLifecycleAction(const LifecycleActionTarget& target,
+                                 std::string_view result) override {
+    QueryParams p = actionParams(target);
+    p.emplace_back("LifecycleActionResult", std::string(result));
+    return call("CompleteLifecycleAction", p);
+  }
+
+  Status recordLifecycleActionHeartbeat(const LifecycleActionTarget& target) override {
+    return call("RecordLifecycleActionHeartbeat", actionParams(target));
+  }
+
+  Result<std::string> cancelInstanceRefresh(const std::string& group) override {
+    OPSY_ASSIGN_OR_RETURN(std::string body,
+                          caller_->query("CancelInstanceRefresh", kVersion,
+                                         {{"AutoScalingGroupName", group}}, Protocol::AwsQuery));
+    pugi::xml_document doc;
+    OPSY_RETURN_IF_ERROR(parseXml(doc, body, "CancelInstanceRefresh"));
+    return xmlText(doc.document_element().child("CancelInstanceRefreshResult"),
+                   "InstanceRefreshId");
+  }
+
  private:
+  // A call whose answer carries nothing but ResponseMetadata.
+  Status call(std::string_view action, const QueryParams& params) {
+    OPSY_ASSIGN_OR_RETURN(std::string body,
+                          caller_->query(action, kVersion, params, Protocol::AwsQuery));
+    (void)body;
+    return ok();
+  }
+
   template <class OnPage>
   Status paginate(std::string_view action, const QueryParams& base, OnPage&& on_page) {
     return paginateQuery(*caller_, action, kVersion, base, Protocol::AwsQuery, on_page);

@@ -208,6 +208,12 @@ Error parseErrorResponse(Protocol protocol, const http::Response& response) {
                                     startsWith(message, "AutoScalingGroup not found"))) {
     e.code = ErrorCode::NotFound;
   }
+  // Nor for a lifecycle action: completing or heartbeating an instance whose action already
+  // ended (completed, timed out) or never began is a 400 ValidationError naming the instance
+  // ("No active Lifecycle Action found with instance ID i-…") or the token ("… with token …").
+  if (code == "ValidationError" && startsWith(message, "No active Lifecycle Action found")) {
+    e.code = ErrorCode::NotFound;
+  }
   e.http_status = response.status;
   e.provider_code = code;
   e.request_id = request_id;

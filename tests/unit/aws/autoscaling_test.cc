@@ -190,6 +190,170 @@ TEST_F(AutoScalingTest, DescribeInstanceRefreshesPaginatesAndParses) {
   EXPECT_EQ(formMap(h_.transport->requests()[1].body)["NextToken"], "n2");
 }
 
+// PutLifecycleHook names the group and hook and sends the transition, heartbeat timeout and
+// default result; empty fields (the notification target we never set) are not sent at all.
+TEST_F(AutoScalingTest, PutLifecycleHookSendsOnlyWhatIsSet) {
+  h_.transport->reply(200,
+                      "<PutLifecycleHookResponse><PutLifecycleHookResult/>"
+                      "<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata>"
+                      "</PutLifecycleHookResponse>");
+  LifecycleHook hook;
+  hook.name = "opsy-drain";
+  hook.auto_scaling_group_name = "asg-a";
+  hook.transition = "autoscaling:EC2_INSTANCE_TERMINATING";
+  hook.heartbeat_timeout_seconds = 600;
+  hook.default_result = "CONTINUE";
+  auto st = client()->putLifecycleHook(hook);
+  ASSERT_TRUE(st.has_value()) << st.error().toString();
+  EXPECT_THAT(
+      formPairs(h_.transport->lastRequest().body),
+      ElementsAre(Pair("Action", "PutLifecycleHook"), Pair("Version", "2011-01-01"),
+                  Pair("AutoScalingGroupName", "asg-a"), Pair("LifecycleHookName", "opsy-drain"),
+                  Pair("LifecycleTransition", "autoscaling:EC2_INSTANCE_TERMINATING"),
+                  Pair("HeartbeatTimeout", "600"), Pair("DefaultResult", "CONTINUE")));
+}
+
+// DescribeLifecycleHooks filters by LifecycleHookNames.member.N and reads every field of a hook.
+TEST_F(AutoScalingTest, DescribeLifecycleHooksEncodesNamesAndParses) {
+  h_.transport->reply(
+      200,
+      R"(<DescribeLifecycleHooksResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">
+  <DescribeLifecycleHooksResult><LifecycleHooks><member>
+    <LifecycleHookName>opsy-drain</LifecycleHookName>
+    <AutoScalingGroupName>asg-a</AutoScalingGroupName>
+    <LifecycleTransition>autoscaling:EC2_INSTANCE_TERMINATING</LifecycleTransition>
+    <NotificationTargetARN>arn:aws:sqs:eu-west-1:1:q</NotificationTargetARN>
+    <RoleARN>arn:aws:iam::1:role/hook</RoleARN>
+    <NotificationMetadata>meta</NotificationMetadata>
+    <HeartbeatTimeout>600</HeartbeatTimeout><GlobalTimeout>60000</GlobalTimeout>
+    <DefaultResult>ABANDON</DefaultResult>
+  </member><member><LifecycleHookName>other</LifecycleHookName>
+    <LifecycleTransition>autoscaling:EC2_INSTANCE_LAUNCHING</LifecycleTransition>
+  </member></LifecycleHooks></DescribeLifecycleHooksResult>
+  <ResponseMetadata><RequestId>r</RequestId></ResponseMetadata>
+</DescribeLifecycleHooksResponse>)");
+  auto hooks = client()->describeLifecycleHooks("asg-a", {"opsy-drain", "other"});
+  ASSERT_TRUE(hooks.has_value()) << hooks.error().toString();
+  EXPECT_THAT(formPairs(h_.transport->lastRequest().body),
+              ElementsAre(Pair("Action", "DescribeLifecycleHooks"), Pair("Version", "2011-01-01"),
+                          Pair("AutoScalingGroupName", "asg-a"),
+                          Pair("LifecycleHookNames.member.1", "opsy-drain"),
+                          Pair("LifecycleHookNames.member.2", "other")));
+  ASSERT_EQ(hooks->size(), 2u);
+  const LifecycleHook& h = (*hooks)[0];
+  EXPECT_EQ(h.name, "opsy-drain");
+  EXPECT_EQ(h.auto_scaling_group_name, "asg-a");
+  EXPECT_EQ(h.transition, "autoscaling:EC2_INSTANCE_TERMINATING");
+  EXPECT_EQ(h.notification_target_arn, "arn:aws:sqs:eu-west-1:1:q");
+  EXPECT_EQ(h.role_arn, "arn:aws:iam::1:role/hook");
+  EXPECT_EQ(h.notification_metadata, "meta");
+  EXPECT_EQ(h.heartbeat_timeout_seconds, 600);
+  EXPECT_EQ(h.global_timeout_seconds, 60000);
+  EXPECT_EQ(h.default_result, "ABANDON");
+  EXPECT_EQ((*hooks)[1].transition, "autoscaling:EC2_INSTANCE_LAUNCHING");
+}
+
+// With no names, every hook of the group is asked for: only the group is sent.
+TEST_F(AutoScalingTest, DescribeLifecycleHooksWithoutNamesSendsOnlyTheGroup) {
+  h_.transport->reply(200,
+                      "<DescribeLifecycleHooksResponse><DescribeLifecycleHooksResult>"
+                      "<LifecycleHooks/></DescribeLifecycleHooksResult>"
+                      "</DescribeLifecycleHooksResponse>");
+  auto hooks = client()->describeLifecycleHooks("asg-a");
+  ASSERT_TRUE(hooks.has_value()) << hooks.error().toString();
+  EXPECT_TRUE(hooks->empty());
+  EXPECT_THAT(formPairs(h_.transport->lastRequest().body),
+              ElementsAre(Pair("Action", "DescribeLifecycleHooks"), Pair("Version", "2011-01-01"),
+                          Pair("AutoScalingGroupName", "asg-a")));
+}
+
+// Completing and heartbeating name the group, the hook and the instance; completing adds the
+// result.
+TEST_F(AutoScalingTest, LifecycleActionCallsNameGroupHookAndInstance) {
+  const std::string empty_answer =
+      "<CompleteLifecycleActionResponse><CompleteLifecycleActionResult/>"
+      "</CompleteLifecycleActionResponse>";
+  h_.transport->reply(200, empty_answer);
+  h_.transport->reply(200, empty_answer);
+  LifecycleActionTarget target{"asg-a", "opsy-drain", "i-0123456789abcdef0"};
+  auto done = client()->completeLifecycleAction(target, "CONTINUE");
+  ASSERT_TRUE(done.has_value()) << done.error().toString();
+  auto beat = client()->recordLifecycleActionHeartbeat(target);
+  ASSERT_TRUE(beat.has_value()) << beat.error().toString();
+  auto requests = h_.transport->requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_THAT(
+      formPairs(requests[0].body),
+      ElementsAre(Pair("Action", "CompleteLifecycleAction"), Pair("Version", "2011-01-01"),
+                  Pair("AutoScalingGroupName", "asg-a"), Pair("LifecycleHookName", "opsy-drain"),
+                  Pair("InstanceId", "i-0123456789abcdef0"),
+                  Pair("LifecycleActionResult", "CONTINUE")));
+  EXPECT_THAT(
+      formPairs(requests[1].body),
+      ElementsAre(Pair("Action", "RecordLifecycleActionHeartbeat"), Pair("Version", "2011-01-01"),
+                  Pair("AutoScalingGroupName", "asg-a"), Pair("LifecycleHookName", "opsy-drain"),
+                  Pair("InstanceId", "i-0123456789abcdef0")));
+}
+
+// An instance with no pending action (completed already, timed out) is a 400 ValidationError in
+// Auto Scaling; it is about that instance, so both calls report NotFound, and neither retries.
+TEST_F(AutoScalingTest, NoActiveLifecycleActionIsNotFound) {
+  const std::string answer =
+      "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code>"
+      "<Message>No active Lifecycle Action found with instance ID i-0123456789abcdef0</Message>"
+      "</Error><RequestId>v</RequestId></ErrorResponse>";
+  h_.transport->reply(400, answer);
+  h_.transport->reply(400, answer);
+  LifecycleActionTarget target{"asg-a", "opsy-drain", "i-0123456789abcdef0"};
+  auto done = client()->completeLifecycleAction(target, "ABANDON");
+  ASSERT_FALSE(done.has_value());
+  EXPECT_EQ(done.error().code, ErrorCode::NotFound);
+  EXPECT_EQ(done.error().provider_code, "ValidationError");
+  auto beat = client()->recordLifecycleActionHeartbeat(target);
+  ASSERT_FALSE(beat.has_value());
+  EXPECT_EQ(beat.error().code, ErrorCode::NotFound);
+  EXPECT_EQ(h_.transport->requests().size(), 2u);
+}
+
+// Any other ValidationError of these calls (a bad result value, say) stays InvalidArgument.
+TEST_F(AutoScalingTest, OtherLifecycleValidationErrorsStayInvalidArgument) {
+  h_.transport->reply(400,
+                      "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code>"
+                      "<Message>1 validation error detected: Value 'MAYBE' at "
+                      "'lifecycleActionResult' failed to satisfy constraint</Message></Error>"
+                      "<RequestId>v</RequestId></ErrorResponse>");
+  auto done = client()->completeLifecycleAction({"asg-a", "opsy-drain", "i-1"}, "MAYBE");
+  ASSERT_FALSE(done.has_value());
+  EXPECT_EQ(done.error().code, ErrorCode::InvalidArgument);
+}
+
+// CancelInstanceRefresh names the group and returns the cancelled refresh's id.
+TEST_F(AutoScalingTest, CancelInstanceRefreshReturnsTheCancelledId) {
+  h_.transport->reply(200,
+                      "<CancelInstanceRefreshResponse><CancelInstanceRefreshResult>"
+                      "<InstanceRefreshId>ir-9</InstanceRefreshId></CancelInstanceRefreshResult>"
+                      "</CancelInstanceRefreshResponse>");
+  auto id = client()->cancelInstanceRefresh("asg-a");
+  ASSERT_TRUE(id.has_value()) << id.error().toString();
+  EXPECT_EQ(*id, "ir-9");
+  EXPECT_THAT(formPairs(h_.transport->lastRequest().body),
+              ElementsAre(Pair("Action", "CancelInstanceRefresh"), Pair("Version", "2011-01-01"),
+                          Pair("AutoScalingGroupName", "asg-a")));
+}
+
+// Cancelling when no refresh is active is ActiveInstanceRefreshNotFound: NotFound.
+TEST_F(AutoScalingTest, CancelWithNoActiveRefreshIsNotFound) {
+  h_.transport->reply(400,
+                      "<ErrorResponse><Error><Type>Sender</Type>"
+                      "<Code>ActiveInstanceRefreshNotFound</Code><Message>No in progress or "
+                      "pending Instance Refresh found for Auto Scaling group asg-a</Message>"
+                      "</Error><RequestId>c</RequestId></ErrorResponse>");
+  auto id = client()->cancelInstanceRefresh("asg-a");
+  ASSERT_FALSE(id.has_value());
+  EXPECT_EQ(id.error().code, ErrorCode::NotFound);
+  EXPECT_EQ(id.error().provider_code, "ActiveInstanceRefreshNotFound");
+}
+
 // Every spelling in the Auto Scaling model parses to its enumerator and prints back the same.
 TEST(AutoScalingEnums, ModelSpellingsRoundTrip) {
   for (std::string_view s :

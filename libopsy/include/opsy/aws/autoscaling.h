@@ -2,7 +2,8 @@
 //
 // The Auto Scaling calls the refresh controller makes for self-managed node groups: find the
 // cluster's groups (by tag filters), start an instance refresh onto a launch template version,
-// and follow refreshes. Lists are paginated for the caller.
+// follow and cancel refreshes, and take part in termination lifecycle hooks (put the hook, keep
+// a waiting instance's action alive, complete it). Lists are paginated for the caller.
 //
 //   OPSY_ASSIGN_OR_RETURN(aws::AutoScalingApiPtr asg, aws::makeAutoScalingClient(options));
 //   OPSY_ASSIGN_OR_RETURN(auto groups, asg->describeAutoScalingGroups({.filters = filters}));
@@ -98,6 +99,26 @@ struct InstanceRefresh {
   int instances_to_update = 0;
 };
 
+// One lifecycle hook of an Auto Scaling group (DescribeLifecycleHooks).
+struct LifecycleHook {
+  std::string name;  // LifecycleHookName
+  std::string auto_scaling_group_name;
+  std::string transition;  // "autoscaling:EC2_INSTANCE_TERMINATING" / "..._LAUNCHING"
+  int heartbeat_timeout_seconds = 3600;
+  int global_timeout_seconds = 0;       // as reported
+  std::string default_result;           // "CONTINUE" | "ABANDON"
+  std::string notification_target_arn;  // as reported; we never set it
+  std::string role_arn;
+  std::string notification_metadata;
+};
+
+// What identifies one lifecycle action: the group, the hook and the instance.
+struct LifecycleActionTarget {
+  std::string auto_scaling_group_name;
+  std::string hook_name;
+  std::string instance_id;
+};
+
 class AutoScalingApi {
  public:
   virtual ~AutoScalingApi() = default;
@@ -112,6 +133,25 @@ class AutoScalingApi {
   /** DescribeInstanceRefreshes of one group (optionally only `ids`), all pages, newest first. */
   [[nodiscard]] virtual Result<std::vector<InstanceRefresh>> describeInstanceRefreshes(
       const std::string& auto_scaling_group_name, const std::vector<std::string>& ids = {}) = 0;
+  /** DescribeLifecycleHooks of one group (optionally only `names`). NotFound when the group does
+   *  not exist. */
+  [[nodiscard]] virtual Result<std::vector<LifecycleHook>> describeLifecycleHooks(
+      const std::string& auto_scaling_group_name, const std::vector<std::string>& names = {}) = 0;
+  /** PutLifecycleHook: creates the hook or replaces the one of that name. Sends
+   *  LifecycleTransition, HeartbeatTimeout, DefaultResult (and nothing else that is empty). */
+  [[nodiscard]] virtual Status putLifecycleHook(const LifecycleHook& hook) = 0;
+  /** CompleteLifecycleAction with LifecycleActionResult `result` ("CONTINUE" | "ABANDON").
+   *  NotFound when Auto Scaling has no active lifecycle action for that instance (already
+   *  completed or timed out). */
+  [[nodiscard]] virtual Status completeLifecycleAction(const LifecycleActionTarget& target,
+                                                       std::string_view result) = 0;
+  /** RecordLifecycleActionHeartbeat. NotFound as for completeLifecycleAction. */
+  [[nodiscard]] virtual Status recordLifecycleActionHeartbeat(
+      const LifecycleActionTarget& target) = 0;
+  /** CancelInstanceRefresh; returns the cancelled refresh's id. NotFound when no refresh is
+   *  active (ActiveInstanceRefreshNotFound). */
+  [[nodiscard]] virtual Result<std::string> cancelInstanceRefresh(
+      const std::string& auto_scaling_group_name) = 0;
 };
 
 using AutoScalingApiPtr = std::shared_ptr<AutoScalingApi>;
