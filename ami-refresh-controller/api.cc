@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "opsy/ami/eligibility.h"
 #include "opsy/core/duration.h"
 #include "opsy/core/time_format.h"
@@ -116,6 +119,72 @@ Result<RolloutConfig> parseRollout(const Fields& spec) {
   return rollout;
 }
 
+// Auto Scaling's bounds for a lifecycle hook's HeartbeatTimeout.
+constexpr Duration kMinHeartbeatTimeout = std::chrono::seconds(30);
+constexpr Duration kMaxHeartbeatTimeout = std::chrono::seconds(7200);
+// Auto Scaling holds an instance at most 48 hours in a wait state, however often it is extended.
+constexpr Duration kMaxDrainTimeout = std::chrono::hours(48);
+
+bool validHookName(std::string_view name) {
+  return !name.empty() && name.size() <= 255 &&
+         std::all_of(name.begin(), name.end(), [](unsigned char c) {
+           return std::isalnum(c) || c == '-' || c == '_' || c == '/';
+         });
+}
+
+Result<DrainConfig> parseDrain(const Fields& self_managed) {
+  DrainConfig drain;
+  OPSY_ASSIGN_OR_RETURN(std::optional<Fields> f, self_managed.object("drain"));
+  if (!f) {
+    return drain;
+  }
+  OPSY_ASSIGN_OR_RETURN(drain.enabled, f->boolOr("enabled", true));
+  OPSY_ASSIGN_OR_RETURN(drain.timeout, f->durationOr("timeout", kDefaultDrainTimeout));
+  if (drain.timeout <= Duration::zero() || drain.timeout > kMaxDrainTimeout) {
+    return fail(ErrorCode::InvalidArgument,
+                fmt::format("{}: must be more than 0 and at most 48h (Auto Scaling's longest wait)",
+                            f->path("timeout")));
+  }
+  OPSY_ASSIGN_OR_RETURN(std::string on_timeout, f->string("onTimeout"));
+  if (on_timeout == "Continue") {
+    drain.on_timeout = DrainTimeoutAction::Continue;
+  } else if (!on_timeout.empty() && on_timeout != "Halt") {
+    return fail(ErrorCode::InvalidArgument, fmt::format("{}: \"{}\" is neither Halt nor Continue",
+                                                        f->path("onTimeout"), on_timeout));
+  }
+  OPSY_ASSIGN_OR_RETURN(std::optional<Fields> hook, f->object("lifecycleHook"));
+  if (!hook) {
+    return drain;
+  }
+  OPSY_ASSIGN_OR_RETURN(std::optional<std::string> name, hook->optString("name"));
+  if (name) {
+    if (!validHookName(*name)) {
+      return fail(ErrorCode::InvalidArgument,
+                  fmt::format("{}: 1 to 255 letters, digits, '-', '_' or '/'", hook->path("name")));
+    }
+    drain.hook_name = *name;
+  }
+  OPSY_ASSIGN_OR_RETURN(drain.heartbeat_timeout,
+                        hook->durationOr("heartbeatTimeout", kDefaultHookHeartbeatTimeout));
+  if (drain.heartbeat_timeout < kMinHeartbeatTimeout ||
+      drain.heartbeat_timeout > kMaxHeartbeatTimeout ||
+      drain.heartbeat_timeout % std::chrono::seconds(1) != Duration::zero()) {
+    return fail(ErrorCode::InvalidArgument,
+                fmt::format("{}: whole seconds from 30s to 2h (Auto Scaling's bounds)",
+                            hook->path("heartbeatTimeout")));
+  }
+  OPSY_ASSIGN_OR_RETURN(std::string result, hook->string("defaultResult"));
+  if (!result.empty()) {
+    if (result != "CONTINUE" && result != "ABANDON") {
+      return fail(ErrorCode::InvalidArgument,
+                  fmt::format("{}: \"{}\" is neither CONTINUE nor ABANDON",
+                              hook->path("defaultResult"), result));
+    }
+    drain.default_result = result;
+  }
+  return drain;
+}
+
 Result<SelfManagedConfig> parseSelfManaged(const Fields& spec) {
   SelfManagedConfig sm;
   OPSY_ASSIGN_OR_RETURN(std::optional<Fields> f, spec.object("selfManaged"));
@@ -127,6 +196,7 @@ Result<SelfManagedConfig> parseSelfManaged(const Fields& spec) {
   sm.min_healthy_percentage = healthy.value_or(90);
   OPSY_ASSIGN_OR_RETURN(std::optional<Duration> warmup, f->optDuration("instanceWarmup"));
   sm.instance_warmup = warmup.value_or(kDefaultInstanceWarmup);
+  OPSY_ASSIGN_OR_RETURN(sm.drain, parseDrain(*f));
   return sm;
 }
 
@@ -287,6 +357,10 @@ std::string_view toString(GroupKind kind) {
     case GroupKind::NodeClass: return "node-class";
   }
   return "managed";
+}
+
+std::string_view toString(DrainTimeoutAction action) {
+  return action == DrainTimeoutAction::Continue ? "Continue" : "Halt";
 }
 
 std::string_view toString(Mode mode) {
@@ -457,6 +531,26 @@ RefresherStatus parseStatus(const kube::Object& obj) {
       ng.message = json::stringOr(g, "message");
       ng.next_step = json::stringOr(g, "nextStep");
       ng.last_transition_time = json::optTime(g, "lastTransitionTime");
+      if (const Value* drains = json::member(g, "drains"); drains != nullptr && drains->IsArray()) {
+        for (const Value& d : drains->GetArray()) {
+          DrainStatus drain;
+          drain.instance_id = json::stringOr(d, "instanceID");
+          if (drain.instance_id.empty()) {
+            continue;
+          }
+          drain.node = json::stringOr(d, "node");
+          drain.started_at = json::optTime(d, "startedAt");
+          drain.last_heartbeat = json::optTime(d, "lastHeartbeat");
+          drain.last_eviction = json::optTime(d, "lastEviction");
+          drain.pods_left = static_cast<int>(json::optInt64(d, "podsLeft").value_or(0));
+          if (const Value* b = json::member(d, "blockedBy"); b != nullptr && b->IsObject()) {
+            drain.blocked_by_pdb = json::stringOr(*b, "podDisruptionBudget");
+            drain.blocked_pod = json::stringOr(*b, "pod");
+          }
+          drain.message = json::stringOr(d, "message");
+          ng.drains.push_back(std::move(drain));
+        }
+      }
       s.nodegroups.push_back(std::move(ng));
     }
   }
@@ -545,6 +639,36 @@ std::string statusPatch(const RefresherStatus& s) {
     opt("nextStep", ng.next_step);
     if (ng.last_transition_time) {
       json::writeString(w, "lastTransitionTime", formatRfc3339(*ng.last_transition_time));
+    }
+    if (!ng.drains.empty()) {
+      w.Key("drains");
+      w.StartArray();
+      for (const DrainStatus& d : ng.drains) {
+        w.StartObject();
+        json::writeString(w, "instanceID", d.instance_id);
+        opt("node", d.node);
+        if (d.started_at) {
+          json::writeString(w, "startedAt", formatRfc3339(*d.started_at));
+        }
+        if (d.last_heartbeat) {
+          json::writeString(w, "lastHeartbeat", formatRfc3339(*d.last_heartbeat));
+        }
+        if (d.last_eviction) {
+          json::writeString(w, "lastEviction", formatRfc3339(*d.last_eviction));
+        }
+        w.Key("podsLeft");
+        w.Int(d.pods_left);
+        if (!d.blocked_by_pdb.empty() || !d.blocked_pod.empty()) {
+          w.Key("blockedBy");
+          w.StartObject();
+          opt("podDisruptionBudget", d.blocked_by_pdb);
+          opt("pod", d.blocked_pod);
+          w.EndObject();
+        }
+        opt("message", d.message);
+        w.EndObject();
+      }
+      w.EndArray();
     }
     w.EndObject();
   }

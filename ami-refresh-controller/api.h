@@ -57,10 +57,36 @@ struct RefreshConfig {
   bool operator==(const RefreshConfig&) const = default;
 };
 
+inline constexpr Duration kDefaultDrainTimeout = std::chrono::minutes(30);
+inline constexpr Duration kDefaultHookHeartbeatTimeout = std::chrono::minutes(5);
+inline constexpr std::string_view kDefaultLifecycleHookName = "opsy-ami-refresh-drain";
+
+// What happens to a node whose drain is still blocked at drain.timeout.
+enum class DrainTimeoutAction { Halt, Continue };
+std::string_view toString(DrainTimeoutAction action);
+
+// spec.selfManaged.drain: instances an instance refresh of ours replaces are held in
+// Terminating:Wait by a termination lifecycle hook of ours while their Nodes are cordoned and
+// their pods evicted (within PodDisruptionBudgets); then the lifecycle action is completed.
+struct DrainConfig {
+  bool enabled = true;
+  // How long one node's drain may take; then on_timeout.
+  Duration timeout = kDefaultDrainTimeout;
+  DrainTimeoutAction on_timeout = DrainTimeoutAction::Halt;
+  // The lifecycle hook the refresher puts on each group it refreshes (only that one is ever
+  // changed), its heartbeat timeout and the result Auto Scaling applies when it passes.
+  std::string hook_name = std::string(kDefaultLifecycleHookName);
+  Duration heartbeat_timeout = kDefaultHookHeartbeatTimeout;
+  std::string default_result = "CONTINUE";
+
+  bool operator==(const DrainConfig&) const = default;
+};
+
 struct SelfManagedConfig {
   bool enabled = false;
   int min_healthy_percentage = 90;
   Duration instance_warmup = kDefaultInstanceWarmup;
+  DrainConfig drain;
 
   bool operator==(const SelfManagedConfig&) const = default;
 };
@@ -173,6 +199,23 @@ struct NodeClaimCounts {
   bool operator==(const NodeClaimCounts&) const = default;
 };
 
+// One node being drained: its instance waits in Terminating:Wait on our lifecycle hook.
+struct DrainStatus {
+  std::string instance_id;
+  std::string node;  // "" while no Node has that instance in spec.providerID
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> last_heartbeat;
+  // When its pods were last asked to leave (evictions a budget refuses are asked again later).
+  std::optional<TimePoint> last_eviction;
+  int pods_left = 0;
+  // The PodDisruptionBudget that refused the last eviction, and the pod (both "namespace/name").
+  std::string blocked_by_pdb;
+  std::string blocked_pod;
+  std::string message;
+
+  bool operator==(const DrainStatus&) const = default;
+};
+
 // One entry of status.nodegroups: where a group stands with respect to the target image.
 struct NodegroupStatus {
   std::string name;
@@ -195,6 +238,8 @@ struct NodegroupStatus {
   // free slot", ...); empty in Apply mode.
   std::string next_step;
   std::optional<TimePoint> last_transition_time;
+  // Self-managed groups with spec.selfManaged.drain: the nodes being drained now.
+  std::vector<DrainStatus> drains;
 
   bool operator==(const NodegroupStatus&) const = default;
 };

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "ami-refresh-controller/canary.h"
+#include "ami-refresh-controller/drain.h"
 #include "ami-refresh-controller/group_plan.h"
 #include "opsy/ami/eligibility.h"
 #include "opsy/aws/sigv4.h"
@@ -104,14 +105,17 @@ bool wantsGroups(const Spec& spec, const TargetObservation& target, TimePoint no
 const std::string& groupOf(const AwsAction& action) {
   return std::visit(
       controller::Overloaded{
-          [](const CreateLaunchTemplateVersion& a) -> const std::string& { return a.group; },
-          [](const UpdateNodegroup& a) -> const std::string& { return a.group; },
-          [](const UpdateNodegroupConfig& a) -> const std::string& { return a.group; },
           [](const RollbackNodegroup& a) -> const std::string& { return a.update.group; },
-          [](const StartInstanceRefresh& a) -> const std::string& { return a.group; },
-          [](const PinNodeClass& a) -> const std::string& { return a.group; },
+          [](const auto& a) -> const std::string& { return a.group; },
       },
       action);
+}
+
+bool isDrainStep(const AwsAction& action) {
+  return std::holds_alternative<CordonNode>(action) || std::holds_alternative<EvictPod>(action) ||
+         std::holds_alternative<RecordLifecycleHeartbeat>(action) ||
+         std::holds_alternative<CompleteLifecycleAction>(action) ||
+         std::holds_alternative<CancelInstanceRefresh>(action);
 }
 
 std::string clientToken(std::string_view uid, std::string_view group, std::string_view image,
@@ -239,6 +243,13 @@ class Decider {
   void start(GroupPlan& g);
   void act(GroupPlan& g);
   void rollback(GroupPlan& g);
+  // Self-managed groups we refreshed with instances in Terminating:Wait: their drains.
+  void drain();
+  void foldDrainStep(GroupPlan& g, size_t i, const ActionOutcome& out);
+  // The group's message with its drains' summary after it.
+  void showDrains(GroupPlan& g);
+  std::map<std::string, std::string> drain_base_;  // group -> its message before the drains
+  bool draining_ = false;
   void fold();
   void onError(GroupPlan& g, const Error& e, std::string_view what);
   void conditionsAndState();
@@ -384,6 +395,15 @@ void Decider::act(GroupPlan& g) {
         .max_unavailable_percentage = rc.max_unavailable_percentage,
         .client_request_token = clientToken(uid, g.entry.name, token_key, "config-" + wanted)});
     return;
+  }
+  if (g.entry.kind == GroupKind::SelfManaged && spec().self_managed.drain.enabled) {
+    // The hook goes in first: an instance the refresh replaces must wait for its drain.
+    const DrainConfig& drain = spec().self_managed.drain;
+    d_.aws.push_back(
+        EnsureLifecycleHook{.group = g.entry.name,
+                            .hook_name = drain.hook_name,
+                            .heartbeat_timeout_seconds = seconds(drain.heartbeat_timeout),
+                            .default_result = drain.default_result});
   }
   d_.aws.push_back(CreateLaunchTemplateVersion{
       .group = g.entry.name,
@@ -561,7 +581,12 @@ std::string Decider::nextAction(const GroupPlan& g) const {
       fmt::format("CreateLaunchTemplateVersion ({} version {} with {})",
                   g.lt_id.empty() ? g.lt_name : g.lt_id, g.current_version, target_);
   if (g.entry.kind == GroupKind::SelfManaged) {
-    return create + ", then StartInstanceRefresh";
+    return spec().self_managed.drain.enabled
+               ? fmt::format(
+                     "PutLifecycleHook {} (unless present), then {}, then "
+                     "StartInstanceRefresh, draining each replaced node",
+                     spec().self_managed.drain.hook_name, create)
+               : create + ", then StartInstanceRefresh";
   }
   if (g.config_differs) {
     return "UpdateNodegroupConfig (refreshConfig's maxUnavailable), then " + create +
@@ -707,6 +732,67 @@ void Decider::schedule() {
   }
 }
 
+void Decider::drain() {
+  const DrainConfig& config = spec().self_managed.drain;
+  if (!spec().self_managed.enabled || !config.enabled) {
+    return;
+  }
+  for (GroupPlan& p : plans_) {
+    if (p.entry.kind != GroupKind::SelfManaged) {
+      continue;
+    }
+    const GroupObservation* g = nullptr;
+    for (const GroupObservation& o : o_.groups) {
+      if (o.kind == GroupKind::SelfManaged && o.name == p.entry.name) {
+        g = &o;
+      }
+    }
+    if (g == nullptr || g->draining.empty()) {
+      p.entry.drains.clear();
+      continue;
+    }
+    const bool rolling_back = !p.entry.rollback_update_id.empty();
+    DrainPlan plan =
+        planDrain(*g, p.old != nullptr ? p.old->drains : std::vector<DrainStatus>{},
+                  {.config = config,
+                   .group = p.entry.name,
+                   .refresh_id = rolling_back ? p.entry.rollback_update_id : p.entry.update_id,
+                   .refresher = object(),
+                   .may_halt = p.entry.phase == Phase::Updating && !rolling_back,
+                   .now = now_});
+    p.entry.drains = std::move(plan.drains);
+    for (AwsAction& a : plan.actions) {
+      d_.aws.push_back(std::move(a));
+    }
+    for (RecordEvent& e : plan.events) {
+      tail_.push_back(std::move(e));
+    }
+    if (plan.halt) {
+      setPhase(p, Phase::Failed, *plan.halt, now_);
+    }
+    drain_base_[p.entry.name] = p.entry.message;
+    showDrains(p);
+    draining_ = true;
+  }
+}
+
+void Decider::showDrains(GroupPlan& g) {
+  auto base = drain_base_.find(g.entry.name);
+  if (base == drain_base_.end()) {
+    return;
+  }
+  const std::string summary = drainSummary(g.entry.drains);
+  g.entry.message = base->second.empty() || summary.empty() ? base->second + summary
+                                                            : base->second + "; " + summary;
+}
+
+void Decider::foldDrainStep(GroupPlan& g, size_t i, const ActionOutcome& out) {
+  for (RecordEvent& e : foldDrain(d_.aws[i], out, g.entry.drains, now_)) {
+    tail_.push_back(std::move(e));
+  }
+  showDrains(g);
+}
+
 // Routes an AWS failure: conflict -> the group waits; retryable -> the reconcile is retried with
 // backoff (the group stays Updating, so the next look issues the call again); anything else -> the
 // group fails, which halts the rollout.
@@ -830,6 +916,16 @@ void Decider::fold() {
                     fmt::format("{}: pinned amiSelectorTerms to {} (was {})", who, a.terms,
                                 g->entry.previous_ami_selector_terms));
             },
+            [&](const EnsureLifecycleHook&) {
+              if (out.error) {
+                onError(*g, *out.error, "put lifecycle hook");
+              }
+            },
+            [&](const CordonNode&) { foldDrainStep(*g, i, out); },
+            [&](const EvictPod&) { foldDrainStep(*g, i, out); },
+            [&](const RecordLifecycleHeartbeat&) { foldDrainStep(*g, i, out); },
+            [&](const CompleteLifecycleAction&) { foldDrainStep(*g, i, out); },
+            [&](const CancelInstanceRefresh&) { foldDrainStep(*g, i, out); },
             [&](const RollbackNodegroup& a) {
               if (out.error) {
                 if (out.error->code == ErrorCode::Conflict) {
@@ -1259,6 +1355,7 @@ Decision Decider::run() {
   }
   canaryGate();
   schedule();
+  drain();
   const bool acted = !d_.aws.empty();
   if (outcomes_ != nullptr) {
     fold();
@@ -1271,8 +1368,12 @@ Decision Decider::run() {
   }
   emit();
   finish(acted);
-  d_.requeue_after = untilWindow(untilTargetChange(
-      poll_ ? std::min(kPollInterval, spec().controller_timer) : spec().controller_timer));
+  Duration next =
+      poll_ ? std::min(kPollInterval, spec().controller_timer) : spec().controller_timer;
+  if (draining_) {
+    next = std::min(next, kDrainPollInterval);
+  }
+  d_.requeue_after = untilWindow(untilTargetChange(next));
   return d_;
 }
 

@@ -114,6 +114,27 @@ struct NodeClassObservation {
   std::map<std::string, std::string> labels;
 };
 
+// A pod on a Node being drained, as the drain sorts it.
+struct PodObservation {
+  std::string ns;
+  std::string name;
+  bool daemon_set = false;  // owned by a DaemonSet: it would come straight back; left alone
+  bool mirror = false;      // the kubelet's mirror of a static pod: cannot be evicted
+  bool finished = false;    // Succeeded or Failed: holds nothing
+  bool deleting = false;    // has a deletionTimestamp: already going
+};
+
+// An instance of a self-managed group, refreshed by us, that waits in Terminating:Wait on our
+// lifecycle hook, with its Node (the one whose spec.providerID names it) and that Node's pods.
+struct DrainObservation {
+  std::string instance_id;
+  std::optional<std::string> node;
+  bool cordoned = false;
+  std::vector<PodObservation> pods;
+  // Its Node or pods could not be read (the drain waits; its timeout still runs).
+  std::optional<Error> error;
+};
+
 // One node group, managed (EKS) or self-managed (Auto Scaling), in the shape decide() reads.
 struct GroupObservation {
   std::string name;
@@ -150,6 +171,9 @@ struct GroupObservation {
   std::optional<std::vector<NodeObservation>> nodes;
   // Node classes (kind NodeClass): the EC2NodeClass and its NodeClaims.
   std::optional<NodeClassObservation> node_class;
+  // Self-managed groups with spec.selfManaged.drain that we refreshed: instances waiting in
+  // Terminating:Wait.
+  std::vector<DrainObservation> draining;
 };
 
 // Another AMIRefresher of the same region and cluster (ami-refresh-controller/peers.h).
@@ -256,8 +280,59 @@ struct PinNodeClass {
   bool rollback = false;
 };
 
+// PutLifecycleHook of our termination hook on `group`, made before its instance refresh starts,
+// unless the hook is already there as configured.
+struct EnsureLifecycleHook {
+  std::string group;
+  std::string hook_name;
+  int heartbeat_timeout_seconds = 300;
+  std::string default_result = "CONTINUE";
+};
+
+// The drain of one instance's Node (not AWS either, except the lifecycle calls). None of these
+// stops the calls after it: each is worth making whatever became of the others.
+// Marks the Node unschedulable, with an annotation saying why.
+struct CordonNode {
+  std::string group;
+  std::string instance_id;
+  std::string node;
+  std::string reason;
+};
+// Creates a policy/v1 Eviction of the pod (which its PodDisruptionBudgets may refuse).
+struct EvictPod {
+  std::string group;
+  std::string instance_id;
+  std::string ns;
+  std::string pod;
+};
+// RecordLifecycleActionHeartbeat: keeps the instance waiting another heartbeat timeout.
+struct RecordLifecycleHeartbeat {
+  std::string group;
+  std::string hook_name;
+  std::string instance_id;
+};
+// CompleteLifecycleAction: the instance may go. `timed_out`: drain.timeout passed with pods left.
+struct CompleteLifecycleAction {
+  std::string group;
+  std::string hook_name;
+  std::string instance_id;
+  std::string result = "CONTINUE";
+  bool timed_out = false;
+  std::string node;
+  std::string why;  // for the Event: what was left when the drain timed out
+};
+// CancelInstanceRefresh: a drain timed out and halts the rollout; no other instance is taken.
+struct CancelInstanceRefresh {
+  std::string group;
+};
+
 using AwsAction = std::variant<CreateLaunchTemplateVersion, UpdateNodegroup, UpdateNodegroupConfig,
-                               RollbackNodegroup, StartInstanceRefresh, PinNodeClass>;
+                               RollbackNodegroup, StartInstanceRefresh, PinNodeClass,
+                               EnsureLifecycleHook, CordonNode, EvictPod, RecordLifecycleHeartbeat,
+                               CompleteLifecycleAction, CancelInstanceRefresh>;
+
+// Drain steps are made whatever became of the group's other calls, and do not stop them.
+bool isDrainStep(const AwsAction& action);
 
 // The group an AWS action is about.
 const std::string& groupOf(const AwsAction& action);

@@ -4,13 +4,16 @@
 
 #include <set>
 
+#include "ami-refresh-controller/drain.h"
 #include "opsy/controller/effects.h"
 #include "opsy/core/log.h"
+#include "opsy/json/json.h"
 
 namespace opsy::ami_refresh {
 namespace {
 
 constexpr std::string_view kComponent = "controller.ami-refresh";
+constexpr std::string_view kTerminatingTransition = "autoscaling:EC2_INSTANCE_TERMINATING";
 
 aws::LaunchTemplateSpec templateRef(const std::string& id, const std::string& name,
                                     const std::string& version) {
@@ -36,16 +39,21 @@ class Performer {
     Outcomes outcomes;
     for (const AwsAction& action : actions) {
       const std::string& group = groupOf(action);
+      const bool drain_step = isDrainStep(action);
       ActionOutcome out;
-      if (failed_.count(group) != 0) {
+      if (failed_.count(group) != 0 && !drain_step) {
         out.attempted = false;
       } else {
         out = std::visit([this](const auto& a) { return call(a); }, action);
       }
-      if (!out.attempted || out.error) {
+      if ((!out.attempted || out.error) && !drain_step) {
         failed_.insert(group);
       }
-      if (out.error) {
+      if (out.error && drain_step && out.error->code == ErrorCode::FailedPrecondition) {
+        // A PodDisruptionBudget said "not now": expected while draining, tried again shortly.
+        log::get(kComponent)
+            .info("eviction refused", log::kv("group", group, "error", out.error->toString()));
+      } else if (out.error) {
         log::get(kComponent)
             .warn("aws call failed", log::kv("group", group, "error", out.error->toString()));
       }
@@ -146,6 +154,102 @@ class Performer {
       return failure(std::move(r).error().context("patch ec2nodeclass " + a.group));
     }
     return ActionOutcome{.value = a.terms};
+  }
+
+  ActionOutcome call(const EnsureLifecycleHook& a) {
+    auto hooks = aws_.autoscaling->describeLifecycleHooks(a.group, {a.hook_name});
+    if (!hooks) {
+      return failure(std::move(hooks).error());
+    }
+    for (const aws::LifecycleHook& h : *hooks) {
+      if (h.name == a.hook_name && h.transition == kTerminatingTransition &&
+          h.heartbeat_timeout_seconds == a.heartbeat_timeout_seconds &&
+          h.default_result == a.default_result) {
+        return ActionOutcome{.value = "present"};  // no write when nothing would change
+      }
+    }
+    // Only the hook of our own name is ever written; other hooks of the group are left alone.
+    Status put = aws_.autoscaling->putLifecycleHook(
+        {.name = a.hook_name,
+         .auto_scaling_group_name = a.group,
+         .transition = std::string(kTerminatingTransition),
+         .heartbeat_timeout_seconds = a.heartbeat_timeout_seconds,
+         .default_result = a.default_result});
+    if (!put) {
+      return failure(std::move(put).error());
+    }
+    return ActionOutcome{.value = "put"};
+  }
+
+  ActionOutcome kubeUnavailable() {
+    return failure(Error(ErrorCode::Unavailable, "no Kubernetes writer"));
+  }
+
+  ActionOutcome call(const CordonNode& a) {
+    if (writer_ == nullptr) {
+      return kubeUnavailable();
+    }
+    rapidjson::StringBuffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    w.Key("metadata");
+    w.StartObject();
+    w.Key("annotations");
+    w.StartObject();
+    json::writeString(w, kDrainAnnotation, a.reason);
+    w.EndObject();
+    w.EndObject();
+    w.Key("spec");
+    w.StartObject();
+    w.Key("unschedulable");
+    w.Bool(true);
+    w.EndObject();
+    w.EndObject();
+    auto r = writer_->patch(kube::resources::nodes(), "", a.node, kube::PatchType::Merge,
+                            std::string_view(buf.GetString(), buf.GetSize()),
+                            {.field_manager = field_manager_});
+    if (!r) {
+      return failure(std::move(r).error());
+    }
+    return ActionOutcome{};
+  }
+
+  ActionOutcome call(const EvictPod& a) {
+    if (writer_ == nullptr) {
+      return kubeUnavailable();
+    }
+    kube::Object eviction(kube::resources::pods(), a.ns, a.pod);
+    eviction.api_version = "policy/v1";
+    eviction.kind = "Eviction";
+    auto r = writer_->create(kube::resources::pods(), eviction,
+                             {.field_manager = field_manager_, .subresource = "eviction"});
+    if (!r) {
+      return failure(std::move(r).error());
+    }
+    return ActionOutcome{};
+  }
+
+  ActionOutcome call(const RecordLifecycleHeartbeat& a) {
+    Status s = aws_.autoscaling->recordLifecycleActionHeartbeat({.auto_scaling_group_name = a.group,
+                                                                 .hook_name = a.hook_name,
+                                                                 .instance_id = a.instance_id});
+    return s ? ActionOutcome{} : failure(std::move(s).error());
+  }
+
+  ActionOutcome call(const CompleteLifecycleAction& a) {
+    Status s = aws_.autoscaling->completeLifecycleAction({.auto_scaling_group_name = a.group,
+                                                          .hook_name = a.hook_name,
+                                                          .instance_id = a.instance_id},
+                                                         a.result);
+    return s ? ActionOutcome{} : failure(std::move(s).error());
+  }
+
+  ActionOutcome call(const CancelInstanceRefresh& a) {
+    auto r = aws_.autoscaling->cancelInstanceRefresh(a.group);
+    if (!r) {
+      return failure(std::move(r).error());
+    }
+    return ActionOutcome{.value = *r};
   }
 
   AwsClients& aws_;

@@ -54,4 +54,24 @@ NodeObservation observedNode(const kube::Object& node) {
   return n;
 }
 
+bool isCordoned(const kube::Object& node) {
+  return node.getBool("/spec/unschedulable").value_or(false);
+}
+
+PodObservation observedPod(const kube::Object& pod) {
+  PodObservation p;
+  p.ns = pod.metadata.ns;
+  p.name = pod.metadata.name;
+  for (const kube::OwnerReference& owner : pod.metadata.owner_references) {
+    if (owner.kind == "DaemonSet" && owner.controller) {
+      p.daemon_set = true;
+    }
+  }
+  p.mirror = pod.metadata.annotations.count("kubernetes.io/config.mirror") != 0;
+  const std::string phase = pod.getString("/status/phase").value_or("");
+  p.finished = phase == "Succeeded" || phase == "Failed";
+  p.deleting = pod.metadata.deletion_timestamp.has_value();
+  return p;
+}
+
 }  // namespace opsy::ami_refresh

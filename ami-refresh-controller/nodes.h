@@ -1,8 +1,8 @@
 // File: nodes.h
 //
-// Kubernetes Nodes as the canary check reads them: which node group a Node belongs to (EKS's
-// `eks.amazonaws.com/nodegroup` label, or its EC2 instance in an Auto Scaling group), whether it
-// is Ready, and its EC2 instance id from spec.providerID ("aws:///us-west-2a/i-0abc…").
+// Kubernetes Nodes as the canary check and the drain read them: which node group a Node belongs to
+// (EKS's `eks.amazonaws.com/nodegroup` label, or its EC2 instance in an Auto Scaling group),
+// whether it is Ready, and its EC2 instance id from spec.providerID ("aws:///us-west-2a/i-0abc…").
 //
 //   NodeObservation n = observedNode(obj);
 //   if (!n.ready) ... n.not_ready_reason
@@ -26,5 +26,11 @@ std::string instanceIdFromProviderId(std::string_view provider_id);
 // The Node's name, readiness (its Ready condition is True) and instance id; the image is filled
 // in later from EC2.
 NodeObservation observedNode(const kube::Object& node);
+
+// Whether the Node is cordoned (spec.unschedulable).
+bool isCordoned(const kube::Object& node);
+
+// A pod as a drain sorts it: a DaemonSet's, a static pod's mirror, finished, or being deleted.
+PodObservation observedPod(const kube::Object& pod);
 
 }  // namespace opsy::ami_refresh

@@ -110,6 +110,9 @@ Status readLaunchTemplateVersion(ClusterReads& aws, bool fresh, GroupObservation
   return ok();
 }
 
+// The Auto Scaling lifecycle state of an instance held by a termination lifecycle hook.
+constexpr std::string_view kTerminatingWait = "Terminating:Wait";
+
 bool updatingAny(const RefresherStatus& status) {
   return std::any_of(status.nodegroups.begin(), status.nodegroups.end(),
                      [](const NodegroupStatus& g) { return readFresh(&g); });
@@ -279,8 +282,13 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
     GroupObservation g =
         observedAutoScalingGroup(group, refreshes, entry != nullptr ? entry->update_id : "");
     g.observe_error = std::move(error);
+    const bool drained = spec.self_managed.drain.enabled && !excluded && entry != nullptr &&
+                         (!entry->update_id.empty() || !entry->rollback_update_id.empty());
     for (const aws::AsgInstance& instance : group.instances) {
       g.instance_ids.push_back(instance.id);
+      if (drained && instance.lifecycle_state == kTerminatingWait) {
+        g.draining.push_back(DrainObservation{.instance_id = instance.id});
+      }
     }
     if (!g.observe_error && g.launch_template && !g.mixed_instances_policy && !excluded) {
       if (Status read = readLaunchTemplateVersion(aws, fresh, g); !read) {
@@ -319,6 +327,7 @@ Status Reconciler::observe(const AmiRefresher& r, AwsClients& clients, TimePoint
       return ok();
     }
   }
+  observeDrains(o);
   if (canaryNeedsNodes(*r.spec, r.status, target.image->id, o.groups)) {
     OPSY_RETURN_IF_ERROR(observeCanaryNodes(r, target.image->id, clients, o));
   }
@@ -396,6 +405,41 @@ Status Reconciler::observeCanaryNodes(const AmiRefresher& r, const std::string& 
     }
   }
   return ok();
+}
+
+void Reconciler::observeDrains(Observed& o) {
+  std::optional<Result<kube::ObjectList>> nodes;  // listed once, only when something drains
+  for (GroupObservation& g : o.groups) {
+    for (DrainObservation& w : g.draining) {
+      if (!nodes) {
+        nodes = deps_.reader.list(kube::resources::nodes(), "", {});
+      }
+      if (!*nodes) {
+        w.error = Error((*nodes).error()).context("list nodes");
+        continue;
+      }
+      for (const kube::Object& node : (*nodes)->items) {
+        if (instanceIdFromProviderId(node.getString("/spec/providerID").value_or("")) ==
+            w.instance_id) {
+          w.node = node.metadata.name;
+          w.cordoned = isCordoned(node);
+        }
+      }
+      if (!w.node) {
+        continue;
+      }
+      // Pods are not watched: only the pods of a node being drained are ever listed.
+      auto pods = deps_.reader.list(kube::resources::pods(), "",
+                                    {.field_selector = "spec.nodeName=" + *w.node});
+      if (!pods) {
+        w.error = std::move(pods).error().context("list pods on node " + *w.node);
+        continue;
+      }
+      for (const kube::Object& pod : pods->items) {
+        w.pods.push_back(observedPod(pod));
+      }
+    }
+  }
 }
 
 Status Reconciler::observeNodeClasses(const AmiRefresher& r, Observed& o) {

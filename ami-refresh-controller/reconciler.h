@@ -88,6 +88,9 @@ class Reconciler : public controller::Reconciler {
   // canary is checked: canaryNeedsNodes()).
   [[nodiscard]] Status observeCanaryNodes(const AmiRefresher& r, const std::string& target,
                                           AwsClients& clients, Observed& o);
+  // The Node and pods of each instance waiting in Terminating:Wait for its drain; what cannot be
+  // read is that drain's error, not the reconcile's.
+  void observeDrains(Observed& o);
   // The EC2NodeClasses spec.karpenter names or selects, each with its NodeClaims, as groups of
   // kind NodeClass.
   [[nodiscard]] Status observeNodeClasses(const AmiRefresher& r, Observed& o);

@@ -112,9 +112,34 @@ TEST(AmiRefresherSpec, RefreshSelfManagedAndNotifierAreRead) {
   EXPECT_TRUE(spec->self_managed.enabled);
   EXPECT_EQ(spec->self_managed.min_healthy_percentage, 75);
   EXPECT_EQ(spec->self_managed.instance_warmup, minutes(2));
+  // The drain is on by default for self-managed groups.
+  EXPECT_TRUE(spec->self_managed.drain.enabled);
+  EXPECT_EQ(spec->self_managed.drain.timeout, minutes(30));
+  EXPECT_EQ(spec->self_managed.drain.on_timeout, DrainTimeoutAction::Halt);
+  EXPECT_EQ(spec->self_managed.drain.hook_name, "opsy-ami-refresh-drain");
+  EXPECT_EQ(spec->self_managed.drain.heartbeat_timeout, minutes(5));
+  EXPECT_EQ(spec->self_managed.drain.default_result, "CONTINUE");
   ASSERT_TRUE(spec->notifier.slack.has_value());
   EXPECT_EQ(spec->notifier.slack->channel_ids.size(), 2u);
   EXPECT_EQ(spec->notifier.slack->secret, "slack");
+}
+
+TEST(AmiRefresherSpec, DrainSettingsAreRead) {
+  auto spec = parseSpec(objectWithSpec(R"({"region":"r","clusterName":"c","ami":"ami-1",
+      "selfManaged":{"enabled":true,"drain":{"timeout":"10m","onTimeout":"Continue",
+        "lifecycleHook":{"name":"team/drain","heartbeatTimeout":"90s","defaultResult":"ABANDON"}}}})"));
+  ASSERT_TRUE(spec) << spec.error().message;
+  const DrainConfig& d = spec->self_managed.drain;
+  EXPECT_TRUE(d.enabled);
+  EXPECT_EQ(d.timeout, minutes(10));
+  EXPECT_EQ(d.on_timeout, DrainTimeoutAction::Continue);
+  EXPECT_EQ(d.hook_name, "team/drain");
+  EXPECT_EQ(d.heartbeat_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(d.default_result, "ABANDON");
+  auto off = parseSpec(objectWithSpec(R"({"region":"r","clusterName":"c","ami":"ami-1",
+      "selfManaged":{"enabled":true,"drain":{"enabled":false}}})"));
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_FALSE(off->self_managed.drain.enabled);
 }
 
 struct InvalidCase {
@@ -162,6 +187,23 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"BadExpiresIn", R"({"region":"r","clusterName":"c","ami":"ami-1",
                         "expiresIn":"5x"})",
                     "spec.expiresIn"},
+        InvalidCase{"DrainOnTimeoutUnknown", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "selfManaged":{"drain":{"onTimeout":"Wait"}}})",
+                    "spec.selfManaged.drain.onTimeout"},
+        InvalidCase{"DrainTimeoutTooLong", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "selfManaged":{"drain":{"timeout":"49h"}}})",
+                    "spec.selfManaged.drain.timeout"},
+        InvalidCase{"HeartbeatBelowAutoScalingsMinimum",
+                    R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "selfManaged":{"drain":{"lifecycleHook":{"heartbeatTimeout":"10s"}}}})",
+                    "spec.selfManaged.drain.lifecycleHook.heartbeatTimeout"},
+        InvalidCase{"HookNameWithSpace", R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "selfManaged":{"drain":{"lifecycleHook":{"name":"my hook"}}}})",
+                    "spec.selfManaged.drain.lifecycleHook.name"},
+        InvalidCase{"HookDefaultResultUnknown",
+                    R"({"region":"r","clusterName":"c","ami":"ami-1",
+                        "selfManaged":{"drain":{"lifecycleHook":{"defaultResult":"continue"}}}})",
+                    "spec.selfManaged.drain.lifecycleHook.defaultResult"},
         InvalidCase{"ZeroTimer", R"({"region":"r","clusterName":"c","ami":"ami-1",
                         "timeOuts":{"controllerTimer":"0s"}})",
                     "spec.timeOuts.controllerTimer"},
@@ -271,6 +313,19 @@ TEST(AmiRefresherStatus, PatchRoundTrips) {
                                          .kind = GroupKind::SelfManaged,
                                          .phase = Phase::Skipped,
                                          .message = "no launch template"});
+  s.nodegroups.push_back(NodegroupStatus{
+      .name = "c",
+      .kind = GroupKind::SelfManaged,
+      .phase = Phase::Updating,
+      .update_id = "ir-1",
+      .drains = {{.instance_id = "i-1",
+                  .node = "ip-10-0-0-1",
+                  .started_at = s.last_run,
+                  .last_heartbeat = s.last_run,
+                  .pods_left = 2,
+                  .blocked_by_pdb = "shop/web",
+                  .blocked_pod = "shop/web-1",
+                  .message = "PodDisruptionBudget shop/web blocks pod shop/web-1"}}});
   kube::setCondition(s.conditions, {.type = "Ready", .status = "False", .reason = "Rolling"}, 3,
                      *s.last_run);
 

@@ -113,6 +113,8 @@ struct World {
   std::vector<Peer> peers;
   // The Nodes read for a group (canary checks).
   std::map<std::string, std::vector<NodeObservation>> nodes;
+  // Self-managed groups' instances waiting in Terminating:Wait.
+  std::map<std::string, std::vector<DrainObservation>> draining;
   TimePoint created = kNow - hours(24);
 
   Observed observed() const {
@@ -147,6 +149,9 @@ struct World {
     for (GroupObservation& g : o.groups) {
       if (auto it = nodes.find(g.name); it != nodes.end()) {
         g.nodes = it->second;
+      }
+      if (auto it = draining.find(g.name); it != draining.end()) {
+        g.draining = it->second;
       }
     }
     return o;
@@ -1608,6 +1613,80 @@ TEST(Decide, SelfManagedGroupGetsInstanceRefresh) {
   Decision failed = w.decide();
   EXPECT_EQ(entry(*patched(failed), "asg-a").phase, Phase::Failed);
   EXPECT_THAT(entry(*patched(failed), "asg-a").message, HasSubstr("health checks"));
+}
+
+// A drain that outlives drain.timeout halts the rollout by default: the refresh is cancelled, the
+// instance released, the group fails naming the budget, and one Warning Event says so.
+TEST(Decide, SelfManagedDrainTimeoutHaltsTheRollout) {
+  World w;
+  w.spec.self_managed.enabled = true;
+  w.spec.self_managed.drain.timeout = minutes(10);
+  w.self_managed = {asg("asg-a", kOld), asg("asg-b", kOld)};
+  w.self_managed[0].refreshes = {{.id = "r-1", .status = aws::InstanceRefreshStatus::InProgress}};
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {{.name = "asg-a",
+                          .kind = GroupKind::SelfManaged,
+                          .previous_launch_template_version = "7",
+                          .target_image = std::string(kTarget),
+                          .phase = Phase::Updating,
+                          .update_id = "r-1",
+                          .last_transition_time = kNow - minutes(20),
+                          .drains = {{.instance_id = "i-1",
+                                      .node = "n1",
+                                      .started_at = kNow - minutes(10),
+                                      .last_heartbeat = kNow - minutes(1),
+                                      .pods_left = 1,
+                                      .blocked_by_pdb = "shop/web",
+                                      .blocked_pod = "shop/web-1"}}}};
+  w.draining["asg-a"] = {{.instance_id = "i-1",
+                          .node = "n1",
+                          .cordoned = true,
+                          .pods = {{.ns = "shop", .name = "web-1"}}}};
+  Decision first = w.decide();
+  ASSERT_EQ(all<CancelInstanceRefresh>(first).size(), 1u);
+  ASSERT_EQ(all<CompleteLifecycleAction>(first).size(), 1u);
+  EXPECT_EQ(all<CompleteLifecycleAction>(first)[0].result, "ABANDON");
+  EXPECT_TRUE(all<StartInstanceRefresh>(first).empty()) << "asg-b started while halting";
+
+  Outcomes done(first.aws.size());
+  Decision d = w.decide(kNow, &done);
+  const RefresherStatus written = *patched(d);
+  const NodegroupStatus& a = entry(written, "asg-a");
+  EXPECT_EQ(a.phase, Phase::Failed);
+  EXPECT_THAT(a.message, HasSubstr("PodDisruptionBudget shop/web blocks pod shop/web-1"));
+  EXPECT_EQ(entry(*patched(d), "asg-b").phase, Phase::Pending);
+  auto events = all<RecordEvent>(d);
+  EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                          [](const RecordEvent& e) { return e.reason == "DrainTimedOut"; }),
+            1);
+  const kube::Condition* stalled = kube::findCondition(written.conditions, kStalled);
+  ASSERT_NE(stalled, nullptr);
+  EXPECT_EQ(stalled->status, "True");
+}
+
+// While a node drains the group is looked at again within seconds, not every poll interval.
+TEST(Decide, SelfManagedDrainIsLookedAtSoon) {
+  World w;
+  w.spec.self_managed.enabled = true;
+  w.self_managed = {asg("asg-a", kOld)};
+  w.self_managed[0].refreshes = {{.id = "r-1", .status = aws::InstanceRefreshStatus::InProgress}};
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {{.name = "asg-a",
+                          .kind = GroupKind::SelfManaged,
+                          .target_image = std::string(kTarget),
+                          .phase = Phase::Updating,
+                          .update_id = "r-1",
+                          .last_transition_time = kNow}};
+  w.draining["asg-a"] = {{.instance_id = "i-1", .node = "n1", .pods = {{.ns = "a", .name = "p"}}}};
+  Decision first = w.decide();
+  EXPECT_EQ(all<CordonNode>(first).size(), 1u);
+  EXPECT_EQ(all<EvictPod>(first).size(), 1u);
+  Outcomes done(first.aws.size());
+  Decision d = w.decide(kNow, &done);
+  EXPECT_EQ(d.requeue_after, std::chrono::seconds(5));
+  ASSERT_EQ(entry(*patched(d), "asg-a").drains.size(), 1u);
+  EXPECT_EQ(entry(*patched(d), "asg-a").drains[0].last_heartbeat, kNow);
+  EXPECT_THAT(entry(*patched(d), "asg-a").message, HasSubstr("draining node n1"));
 }
 
 // A refresh someone else started is waited for, not fought; disabled self-managed support ignores

@@ -461,7 +461,24 @@ TEST_F(ReconcilerTest, SelfManagedGroupsGetInstanceRefresh) {
   EXPECT_CALL(*ec2_, createLaunchTemplateVersion(
                          Field(&aws::CreateLaunchTemplateVersionInput::source_version, "7")))
       .WillOnce(Return(ltv("lt-w", 8, kTarget)));
+  // The drain's lifecycle hook goes on first (none there yet), then the refresh starts.
+  ::testing::Sequence hook_then_refresh;
+  EXPECT_CALL(*asg_, describeLifecycleHooks("workers-asg",
+                                            std::vector<std::string>{"opsy-ami-refresh-drain"}))
+      .InSequence(hook_then_refresh)
+      .WillOnce(Return(std::vector<aws::LifecycleHook>{}));
+  EXPECT_CALL(*asg_, putLifecycleHook(_))
+      .InSequence(hook_then_refresh)
+      .WillOnce(Invoke([](const aws::LifecycleHook& hook) {
+        EXPECT_EQ(hook.auto_scaling_group_name, "workers-asg");
+        EXPECT_EQ(hook.name, "opsy-ami-refresh-drain");
+        EXPECT_EQ(hook.transition, "autoscaling:EC2_INSTANCE_TERMINATING");
+        EXPECT_EQ(hook.heartbeat_timeout_seconds, 300);
+        EXPECT_EQ(hook.default_result, "CONTINUE");
+        return ok();
+      }));
   EXPECT_CALL(*asg_, startInstanceRefresh(_))
+      .InSequence(hook_then_refresh)
       .WillOnce(Invoke([](const aws::StartInstanceRefreshInput& in) {
         EXPECT_EQ(in.auto_scaling_group_name, "workers-asg");
         EXPECT_EQ(in.desired_launch_template->id, "lt-w");

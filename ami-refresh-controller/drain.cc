@@ -1,0 +1,317 @@
+#include "ami-refresh-controller/drain.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+#include "opsy/core/duration.h"
+#include "opsy/core/log.h"
+
+namespace opsy::ami_refresh {
+namespace {
+
+constexpr Duration kMaxEvictionInterval = std::chrono::minutes(1);
+
+DrainStatus* findDrain(std::vector<DrainStatus>& drains, const std::string& instance) {
+  auto it = std::find_if(drains.begin(), drains.end(),
+                         [&](const DrainStatus& d) { return d.instance_id == instance; });
+  return it == drains.end() ? nullptr : &*it;
+}
+
+const DrainStatus* findDrain(const std::vector<DrainStatus>& drains, const std::string& instance) {
+  return findDrain(const_cast<std::vector<DrainStatus>&>(drains), instance);
+}
+
+std::string nodeText(const DrainStatus& d) {
+  return d.node.empty() ? "instance " + d.instance_id
+                        : fmt::format("node {} (instance {})", d.node, d.instance_id);
+}
+
+// What holds a drain up: the budget that refused the last eviction, else the pods left.
+std::string blockerText(const DrainStatus& d) {
+  if (!d.blocked_pod.empty()) {
+    return d.blocked_by_pdb.empty()
+               ? fmt::format("a PodDisruptionBudget blocks pod {}", d.blocked_pod)
+               : fmt::format("PodDisruptionBudget {} blocks pod {}", d.blocked_by_pdb,
+                             d.blocked_pod);
+  }
+  return fmt::format("{} pod{} left", d.pods_left, d.pods_left == 1 ? "" : "s");
+}
+
+std::string podKey(const std::string& ns, const std::string& name) {
+  return ns + "/" + name;
+}
+
+// A remote service's error as status shows it: scrubbed and bounded (status.drains[].message
+// holds at most 4096 bytes, and several errors may meet in it).
+std::string errorText(const Error& e) {
+  return log::scrubBounded(e.provider_code.empty() ? e.message : e.provider_code + ": " + e.message,
+                           512);
+}
+
+class Planner {
+ public:
+  Planner(const GroupObservation& g, const std::vector<DrainStatus>& old, const DrainContext& ctx)
+      : g_(g), old_(old), ctx_(ctx) {}
+
+  DrainPlan run() {
+    for (const DrainObservation& w : g_.draining) {
+      plan_.drains.push_back(one(w));
+    }
+    return std::move(plan_);
+  }
+
+ private:
+  const DrainConfig& config() const { return ctx_.config; }
+
+  DrainStatus one(const DrainObservation& w) {
+    const DrainStatus* before = findDrain(old_, w.instance_id);
+    DrainStatus d;
+    d.instance_id = w.instance_id;
+    d.started_at = before != nullptr && before->started_at ? before->started_at : ctx_.now;
+    if (before != nullptr) {
+      d.last_heartbeat = before->last_heartbeat;
+      d.blocked_by_pdb = before->blocked_by_pdb;
+      d.blocked_pod = before->blocked_pod;
+      d.pods_left = before->pods_left;
+    }
+    if (w.node) {
+      d.node = *w.node;
+    }
+    if (before == nullptr) {
+      plan_.events.push_back(RecordEvent{
+          .type = kube::EventType::Normal,
+          .reason = "DrainStarted",
+          .action = "Drain",
+          .note = fmt::format("self-managed {}: instance refresh {} replaces {}; cordoning and "
+                              "evicting its pods before the instance goes",
+                              ctx_.group, ctx_.refresh_id, nodeText(d))});
+    }
+    if (w.error) {
+      // Nothing is known of its pods this time: it is kept waiting, and its timeout still runs.
+      d.message = fmt::format("could not read its Node or pods: {}", errorText(*w.error));
+      heartbeat(d);
+      timeout(d);
+      return d;
+    }
+    std::vector<const PodObservation*> left;
+    for (const PodObservation& pod : w.pods) {
+      if (!pod.daemon_set && !pod.mirror && !pod.finished) {
+        left.push_back(&pod);
+      }
+    }
+    d.pods_left = static_cast<int>(left.size());
+    if (!d.blocked_pod.empty() &&
+        std::none_of(left.begin(), left.end(), [&](const PodObservation* p) {
+          return podKey(p->ns, p->name) == d.blocked_pod;
+        })) {
+      d.blocked_pod.clear();
+      d.blocked_by_pdb.clear();
+    }
+    if (w.node && !w.cordoned) {
+      plan_.actions.push_back(CordonNode{
+          .group = ctx_.group,
+          .instance_id = d.instance_id,
+          .node = d.node,
+          .reason = fmt::format("AMIRefresher {}: instance {} is being replaced by instance "
+                                "refresh {} of {}",
+                                ctx_.refresher, d.instance_id, ctx_.refresh_id, ctx_.group)});
+    }
+    if (!w.node || left.empty()) {
+      d.message = w.node ? "empty; releasing the instance"
+                         : "no Node has this instance in spec.providerID; releasing the instance";
+      plan_.actions.push_back(CompleteLifecycleAction{.group = ctx_.group,
+                                                      .hook_name = config().hook_name,
+                                                      .instance_id = d.instance_id,
+                                                      .node = d.node});
+      return d;
+    }
+    if (timeout(d)) {
+      return d;
+    }
+    if (before != nullptr) {
+      d.last_eviction = before->last_eviction;
+    }
+    if (!d.last_eviction || ctx_.now - *d.last_eviction >= evictionInterval(d)) {
+      d.last_eviction = ctx_.now;
+      for (const PodObservation* pod : left) {
+        if (!pod->deleting) {
+          plan_.actions.push_back(EvictPod{
+              .group = ctx_.group, .instance_id = d.instance_id, .ns = pod->ns, .pod = pod->name});
+        }
+      }
+    }
+    heartbeat(d);
+    d.message = blockerText(d);
+    return d;
+  }
+
+  // Evictions a budget refuses are asked again with backoff: every 5s at first, then a tenth of
+  // the drain's age, at most every minute.
+  static Duration evictionInterval(const DrainStatus& d, TimePoint now) {
+    const Duration age = std::chrono::duration_cast<Duration>(now - *d.started_at);
+    return std::clamp(Duration(age / 10), Duration(kDrainPollInterval),
+                      Duration(kMaxEvictionInterval));
+  }
+  Duration evictionInterval(const DrainStatus& d) const { return evictionInterval(d, ctx_.now); }
+
+  // Keeps the instance waiting: first when it is seen (however long it has already waited),
+  // then every half heartbeat timeout, so a late reconcile still comes in time.
+  void heartbeat(DrainStatus& d) {
+    if (d.last_heartbeat && ctx_.now - *d.last_heartbeat < config().heartbeat_timeout / 2) {
+      return;
+    }
+    plan_.actions.push_back(RecordLifecycleHeartbeat{
+        .group = ctx_.group, .hook_name = config().hook_name, .instance_id = d.instance_id});
+  }
+
+  // At drain.timeout the instance is released: the rollout halts (the refresh is cancelled so no
+  // other instance is taken) or goes on, as drain.onTimeout says.
+  bool timeout(DrainStatus& d) {
+    if (ctx_.now - *d.started_at < config().timeout) {
+      return false;
+    }
+    const std::string why = blockerText(d);
+    const bool halt = ctx_.may_halt && config().on_timeout == DrainTimeoutAction::Halt;
+    if (halt && !cancelled_) {
+      plan_.actions.push_back(CancelInstanceRefresh{.group = ctx_.group});
+      cancelled_ = true;
+    }
+    plan_.actions.push_back(CompleteLifecycleAction{.group = ctx_.group,
+                                                    .hook_name = config().hook_name,
+                                                    .instance_id = d.instance_id,
+                                                    .result = halt ? "ABANDON" : "CONTINUE",
+                                                    .timed_out = true,
+                                                    .node = d.node,
+                                                    .why = why});
+    d.message = fmt::format("timed out after {} (drain.timeout) with {}; {}",
+                            formatDuration(config().timeout), why,
+                            halt ? "the rollout halts" : "releasing the instance anyway");
+    if (halt && !plan_.halt) {
+      plan_.halt = fmt::format(
+          "drain of {} timed out after {} with {}; instance refresh {} cancelled and the rollout "
+          "halted (drain.onTimeout: Halt)",
+          nodeText(d), formatDuration(config().timeout), why, ctx_.refresh_id);
+    }
+    return true;
+  }
+
+  const GroupObservation& g_;
+  const std::vector<DrainStatus>& old_;
+  const DrainContext& ctx_;
+  DrainPlan plan_;
+  bool cancelled_ = false;
+};
+
+}  // namespace
+
+DrainPlan planDrain(const GroupObservation& g, const std::vector<DrainStatus>& old,
+                    const DrainContext& ctx) {
+  return Planner(g, old, ctx).run();
+}
+
+std::string drainSummary(const std::vector<DrainStatus>& drains) {
+  std::vector<std::string> lines;
+  for (const DrainStatus& d : drains) {
+    lines.push_back(fmt::format("draining {}: {}", nodeText(d), d.message));
+  }
+  return fmt::format("{}", fmt::join(lines, "; "));
+}
+
+std::string budgetNamed(std::string_view refusal) {
+  constexpr std::string_view kLead = "The disruption budget ";
+  std::size_t at = refusal.find(kLead);
+  if (at == std::string_view::npos) {
+    return "";
+  }
+  std::string_view rest = refusal.substr(at + kLead.size());
+  std::size_t end = rest.find_first_of(" ]");
+  return std::string(rest.substr(0, end));
+}
+
+std::vector<RecordEvent> foldDrain(const AwsAction& action, const ActionOutcome& out,
+                                   std::vector<DrainStatus>& drains, TimePoint now) {
+  std::vector<RecordEvent> events;
+  const bool gone = out.error && out.error->code == ErrorCode::NotFound;
+  if (const auto* cordon = std::get_if<CordonNode>(&action)) {
+    DrainStatus* d = findDrain(drains, cordon->instance_id);
+    if (d != nullptr && out.error && !gone) {
+      d->message = fmt::format("cordoning node {} failed: {}", cordon->node, errorText(*out.error));
+    }
+  } else if (const auto* evict = std::get_if<EvictPod>(&action)) {
+    DrainStatus* d = findDrain(drains, evict->instance_id);
+    if (d == nullptr || gone) {
+      return events;
+    }
+    const std::string pod = podKey(evict->ns, evict->pod);
+    if (!out.error) {
+      if (d->blocked_pod == pod) {
+        d->blocked_pod.clear();
+        d->blocked_by_pdb.clear();
+        d->message = fmt::format("{} pod{} left", d->pods_left, d->pods_left == 1 ? "" : "s");
+      }
+    } else if (out.error->code == ErrorCode::FailedPrecondition &&
+               out.error->provider_code == "TooManyRequests") {
+      const std::string budget = budgetNamed(out.error->message);
+      d->blocked_pod = pod;
+      d->blocked_by_pdb = budget.empty() ? "" : podKey(evict->ns, budget);
+      d->message = fmt::format("{}; eviction refused, asked again with backoff", blockerText(*d));
+    } else {
+      d->message = fmt::format("evicting pod {} failed: {}", pod, errorText(*out.error));
+    }
+  } else if (const auto* beat = std::get_if<RecordLifecycleHeartbeat>(&action)) {
+    DrainStatus* d = findDrain(drains, beat->instance_id);
+    if (d == nullptr || gone) {
+      return events;
+    }
+    if (!out.error) {
+      d->last_heartbeat = now;
+    } else {
+      d->message += fmt::format("; heartbeat failed: {}", errorText(*out.error));
+    }
+  } else if (const auto* done = std::get_if<CompleteLifecycleAction>(&action)) {
+    DrainStatus* d = findDrain(drains, done->instance_id);
+    if (out.error && !gone) {
+      if (d != nullptr) {
+        d->message +=
+            fmt::format("; completing the lifecycle action failed: {}", errorText(*out.error));
+      }
+      return events;
+    }
+    const std::string what =
+        done->node.empty() ? "instance " + done->instance_id
+                           : fmt::format("node {} (instance {})", done->node, done->instance_id);
+    if (done->timed_out) {
+      events.push_back(RecordEvent{
+          .type = kube::EventType::Warning,
+          .reason = "DrainTimedOut",
+          .action = "Drain",
+          .note = fmt::format(
+              "self-managed {}: drain of {} timed out with {}; {}", done->group, what, done->why,
+              done->result == "ABANDON"
+                  ? "the instance refresh is cancelled and the rollout halts"
+                  : "the instance is released anyway (drain.onTimeout: Continue)")});
+    } else {
+      events.push_back(
+          RecordEvent{.type = kube::EventType::Normal,
+                      .reason = "NodeDrained",
+                      .action = "Drain",
+                      .note = fmt::format("self-managed {}: {} drained; the instance may terminate",
+                                          done->group, what)});
+    }
+    if (d != nullptr) {
+      d->message = fmt::format("{}; lifecycle action completed ({})", d->message, done->result);
+    }
+  } else if (const auto* cancel = std::get_if<CancelInstanceRefresh>(&action)) {
+    if (out.error && !gone) {
+      for (DrainStatus& d : drains) {
+        d.message += fmt::format("; cancelling the instance refresh of {} failed: {}",
+                                 cancel->group, errorText(*out.error));
+      }
+    }
+  }
+  return events;
+}
+
+}  // namespace opsy::ami_refresh
