@@ -896,6 +896,35 @@ def main():
     check("karpenter.enabled grants EC2NodeClass patch and NodeClaim reads, and passes --karpenter",
           karpenter_rbac)
 
+    def drain_rbac():
+        # Off by default: nothing may cordon Nodes or evict pods.
+        for name in ("defaults", "full"):
+            expect(not [o for o in renders[name].objects if o["kind"] in RBAC_KINDS
+                        and o["metadata"]["name"].endswith("-drain")],
+                   f"{name}: drain RBAC without selfManaged.enabled")
+        render = chart.template("--set", "amiRefresher.selfManaged.enabled=true")
+        roles = [o for o in render.of("ClusterRole", REFRESHER)
+                 if o["metadata"]["name"].endswith("-drain")]
+        expect(len(roles) == 1, f"drain ClusterRoles: {roles}")
+        got = flatten_rules(roles[0]["rules"])
+        want = {("", "nodes"): {"get", "list", "watch", "patch"}, ("", "pods"): {"list"},
+                ("", "pods/eviction"): {"create"}}
+        expect(got == want, f"drain rules {got} != {want}")
+        bindings = [b for b in render.of("ClusterRoleBinding", REFRESHER)
+                    if b["metadata"]["name"].endswith("-drain")]
+        expect(len(bindings) == 1 and bindings[0]["roleRef"]["name"] == roles[0]["metadata"]["name"]
+               and bindings[0]["subjects"][0]["name"] == f"opsy-opsy-ami-operator-{REFRESHER}",
+               f"drain bindings: {bindings}")
+        expect(not [o for o in render.of("ClusterRole", BUILDER)
+                    if o["metadata"]["name"].endswith("-drain")],
+               "the builder got drain RBAC")
+        rejected = subprocess.run([args.helm, "template", "opsy", chart.chart, "--set",
+                                   "amiRefresher.selfManaged.enabled=yes"],
+                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        expect(rejected.returncode != 0, "selfManaged.enabled=yes accepted")
+    check("selfManaged.enabled grants node cordon, pod list and pod eviction, nothing more",
+          drain_rbac)
+
     def schema_rejects():
         for bad in (["--set", "packerBuilder.logLevel=loud"], ["--set", "amiRefresher.workers=0"],
                     ["--set", "packerBuilder.unknown=1"], ["--set", "amiRefresher.logFormat=xml"],
