@@ -173,6 +173,15 @@ Result<DrainConfig> parseDrain(const Fields& self_managed) {
                 fmt::format("{}: whole seconds from 30s to 2h (Auto Scaling's bounds)",
                             hook->path("heartbeatTimeout")));
   }
+  // Auto Scaling holds an instance at most 100 heartbeat timeouts, however many heartbeats come.
+  if (drain.timeout > 100 * drain.heartbeat_timeout) {
+    return fail(
+        ErrorCode::InvalidArgument,
+        fmt::format("{}: {} is longer than Auto Scaling holds an instance with a {} "
+                    "heartbeat timeout (100 times it); raise {}",
+                    f->path("timeout"), formatDuration(drain.timeout),
+                    formatDuration(drain.heartbeat_timeout), hook->path("heartbeatTimeout")));
+  }
   OPSY_ASSIGN_OR_RETURN(std::string result, hook->string("defaultResult"));
   if (!result.empty()) {
     if (result != "CONTINUE" && result != "ABANDON") {

@@ -112,6 +112,9 @@ const std::string& groupOf(const AwsAction& action) {
 }
 
 bool isDrainStep(const AwsAction& action) {
+  if (const auto* hook = std::get_if<EnsureLifecycleHook>(&action)) {
+    return hook->during_drain;
+  }
   return std::holds_alternative<CordonNode>(action) || std::holds_alternative<EvictPod>(action) ||
          std::holds_alternative<RecordLifecycleHeartbeat>(action) ||
          std::holds_alternative<CompleteLifecycleAction>(action) ||
@@ -248,8 +251,8 @@ class Decider {
   void foldDrainStep(GroupPlan& g, size_t i, const ActionOutcome& out);
   // The group's message with its drains' summary after it.
   void showDrains(GroupPlan& g);
-  std::map<std::string, std::string> drain_base_;  // group -> its message before the drains
-  bool draining_ = false;
+  // Set when a node drains or a refresh runs against our hook: look again this soon.
+  std::optional<Duration> drain_poll_;
   void fold();
   void onError(GroupPlan& g, const Error& e, std::string_view what);
   void conditionsAndState();
@@ -732,13 +735,19 @@ void Decider::schedule() {
   }
 }
 
+// How often a self-managed group whose refresh runs against our hook is looked at: at least
+// twice within half a heartbeat timeout, so an instance that starts waiting is seen in time.
+Duration hookedRefreshPoll(const DrainConfig& config) {
+  return std::min<Duration>(kPollInterval, config.heartbeat_timeout / 4);
+}
+
 void Decider::drain() {
   const DrainConfig& config = spec().self_managed.drain;
   if (!spec().self_managed.enabled || !config.enabled) {
     return;
   }
   for (GroupPlan& p : plans_) {
-    if (p.entry.kind != GroupKind::SelfManaged) {
+    if (p.entry.kind != GroupKind::SelfManaged || p.excluded) {
       continue;
     }
     const GroupObservation* g = nullptr;
@@ -747,8 +756,24 @@ void Decider::drain() {
         g = &o;
       }
     }
-    if (g == nullptr || g->draining.empty()) {
+    if (g == nullptr) {
+      continue;
+    }
+    const bool ours = !p.entry.update_id.empty() || !p.entry.rollback_update_id.empty();
+    if (g->update_running && ours) {
+      // A refresh runs against our hook: its next waiting instance must be seen in time.
+      drain_poll_ = std::min(drain_poll_.value_or(Duration::max()), hookedRefreshPoll(config));
+    }
+    // A rollout halted by a drain whose refresh is still running (the cancel failed): cancel
+    // again until it is cancelled, or the refresh goes on taking instances.
+    if (p.entry.phase == Phase::Failed && p.entry.message.starts_with(kDrainHaltPrefix) &&
+        g->update_running && g->running_update_id == p.entry.update_id &&
+        !p.entry.update_id.empty()) {
+      d_.aws.push_back(CancelInstanceRefresh{.group = p.entry.name});
+    }
+    if (g->draining.empty()) {
       p.entry.drains.clear();
+      p.entry.message = withoutDrainSummary(p.entry.message);
       continue;
     }
     const bool rolling_back = !p.entry.rollback_update_id.empty();
@@ -770,27 +795,31 @@ void Decider::drain() {
     if (plan.halt) {
       setPhase(p, Phase::Failed, *plan.halt, now_);
     }
-    drain_base_[p.entry.name] = p.entry.message;
     showDrains(p);
-    draining_ = true;
+    drain_poll_ = std::min(drain_poll_.value_or(Duration::max()), Duration(kDrainPollInterval));
   }
 }
 
+// The group's message, without an earlier drain summary, then the drains as they are now: the
+// message is rewritten from itself on every reconcile, so the summary must never pile up.
 void Decider::showDrains(GroupPlan& g) {
-  auto base = drain_base_.find(g.entry.name);
-  if (base == drain_base_.end()) {
-    return;
-  }
+  const std::string base = withoutDrainSummary(g.entry.message);
   const std::string summary = drainSummary(g.entry.drains);
-  g.entry.message = base->second.empty() || summary.empty() ? base->second + summary
-                                                            : base->second + "; " + summary;
+  g.entry.message = base.empty() || summary.empty() ? base + summary : base + "; " + summary;
 }
 
 void Decider::foldDrainStep(GroupPlan& g, size_t i, const ActionOutcome& out) {
+  if (const auto* cancel = std::get_if<CancelInstanceRefresh>(&d_.aws[i]);
+      cancel != nullptr && out.error && out.error->code != ErrorCode::NotFound &&
+      isRetryable(*out.error) && !d_.retry) {
+    d_.retry = Error(*out.error).context("cancel instance refresh of " + cancel->group);
+  }
   for (RecordEvent& e : foldDrain(d_.aws[i], out, g.entry.drains, now_)) {
     tail_.push_back(std::move(e));
   }
-  showDrains(g);
+  if (!g.entry.drains.empty()) {
+    showDrains(g);
+  }
 }
 
 // Routes an AWS failure: conflict -> the group waits; retryable -> the reconcile is retried with
@@ -916,8 +945,10 @@ void Decider::fold() {
                     fmt::format("{}: pinned amiSelectorTerms to {} (was {})", who, a.terms,
                                 g->entry.previous_ami_selector_terms));
             },
-            [&](const EnsureLifecycleHook&) {
-              if (out.error) {
+            [&](const EnsureLifecycleHook& a) {
+              if (a.during_drain) {
+                foldDrainStep(*g, i, out);
+              } else if (out.error) {
                 onError(*g, *out.error, "put lifecycle hook");
               }
             },
@@ -1354,8 +1385,9 @@ Decision Decider::run() {
     return failed(std::move(*f), std::nullopt);
   }
   canaryGate();
-  schedule();
+  // Drains first: a drain that halts the rollout must stop this reconcile's starts too.
   drain();
+  schedule();
   const bool acted = !d_.aws.empty();
   if (outcomes_ != nullptr) {
     fold();
@@ -1370,8 +1402,8 @@ Decision Decider::run() {
   finish(acted);
   Duration next =
       poll_ ? std::min(kPollInterval, spec().controller_timer) : spec().controller_timer;
-  if (draining_) {
-    next = std::min(next, kDrainPollInterval);
+  if (drain_poll_) {
+    next = std::min(next, *drain_poll_);
   }
   d_.requeue_after = untilWindow(untilTargetChange(next));
   return d_;

@@ -287,6 +287,9 @@ struct EnsureLifecycleHook {
   std::string hook_name;
   int heartbeat_timeout_seconds = 300;
   std::string default_result = "CONTINUE";
+  // Made again when a drain begins (the spec may have changed since the refresh started): its
+  // failure is then the drain's to show, not the group's.
+  bool during_drain = false;
 };
 
 // The drain of one instance's Node (not AWS either, except the lifecycle calls). None of these

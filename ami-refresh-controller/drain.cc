@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "opsy/core/duration.h"
 #include "opsy/core/log.h"
@@ -56,8 +57,22 @@ class Planner {
       : g_(g), old_(old), ctx_(ctx) {}
 
   DrainPlan run() {
+    // Those already being drained first, then by instance id, at most kMaxDrains: the same
+    // choice in both decisions of a reconcile, and none dropped once begun.
+    std::vector<const DrainObservation*> waiting;
     for (const DrainObservation& w : g_.draining) {
-      plan_.drains.push_back(one(w));
+      waiting.push_back(&w);
+    }
+    std::sort(waiting.begin(), waiting.end(), [&](const auto* a, const auto* b) {
+      const bool a_new = findDrain(old_, a->instance_id) == nullptr;
+      const bool b_new = findDrain(old_, b->instance_id) == nullptr;
+      return std::tie(a_new, a->instance_id) < std::tie(b_new, b->instance_id);
+    });
+    if (waiting.size() > kMaxDrains) {
+      waiting.resize(kMaxDrains);
+    }
+    for (const DrainObservation* w : waiting) {
+      plan_.drains.push_back(one(*w));
     }
     return std::move(plan_);
   }
@@ -72,12 +87,25 @@ class Planner {
     d.started_at = before != nullptr && before->started_at ? before->started_at : ctx_.now;
     if (before != nullptr) {
       d.last_heartbeat = before->last_heartbeat;
+      d.last_eviction = before->last_eviction;
       d.blocked_by_pdb = before->blocked_by_pdb;
       d.blocked_pod = before->blocked_pod;
       d.pods_left = before->pods_left;
     }
     if (w.node) {
       d.node = *w.node;
+    }
+    if (before == nullptr && !hook_ensured_) {
+      // The hook as the spec says now (it may have changed since the refresh began), so the
+      // heartbeats below keep to its timeout.
+      plan_.actions.push_back(EnsureLifecycleHook{
+          .group = ctx_.group,
+          .hook_name = config().hook_name,
+          .heartbeat_timeout_seconds = static_cast<int>(
+              std::chrono::duration_cast<std::chrono::seconds>(config().heartbeat_timeout).count()),
+          .default_result = config().default_result,
+          .during_drain = true});
+      hook_ensured_ = true;
     }
     if (before == nullptr) {
       plan_.events.push_back(RecordEvent{
@@ -87,6 +115,14 @@ class Planner {
           .note = fmt::format("self-managed {}: instance refresh {} replaces {}; cordoning and "
                               "evicting its pods before the instance goes",
                               ctx_.group, ctx_.refresh_id, nodeText(d))});
+    }
+    if (w.error && w.error->code == ErrorCode::PermissionDenied) {
+      // Without the RBAC no drain can ever succeed: say so now rather than after drain.timeout.
+      release(d, fmt::format("could not start: the controller may not read Nodes or pods ({}); "
+                             "install the chart with amiRefresher.selfManaged.enabled=true, or "
+                             "set spec.selfManaged.drain.enabled: false",
+                             errorText(*w.error)));
+      return d;
     }
     if (w.error) {
       // Nothing is known of its pods this time: it is kept waiting, and its timeout still runs.
@@ -172,7 +208,14 @@ class Planner {
     if (ctx_.now - *d.started_at < config().timeout) {
       return false;
     }
-    const std::string why = blockerText(d);
+    release(d, fmt::format("timed out after {} with {}", formatDuration(config().timeout),
+                           blockerText(d)));
+    return true;
+  }
+
+  // Gives a drain up: the instance is released, and the rollout halts (the refresh is cancelled
+  // so no other instance is taken) or goes on, as drain.onTimeout says.
+  void release(DrainStatus& d, const std::string& what) {
     const bool halt = ctx_.may_halt && config().on_timeout == DrainTimeoutAction::Halt;
     if (halt && !cancelled_) {
       plan_.actions.push_back(CancelInstanceRefresh{.group = ctx_.group});
@@ -184,17 +227,14 @@ class Planner {
                                                     .result = halt ? "ABANDON" : "CONTINUE",
                                                     .timed_out = true,
                                                     .node = d.node,
-                                                    .why = why});
-    d.message = fmt::format("timed out after {} (drain.timeout) with {}; {}",
-                            formatDuration(config().timeout), why,
-                            halt ? "the rollout halts" : "releasing the instance anyway");
+                                                    .why = what});
+    d.message =
+        fmt::format("{}; {}", what, halt ? "the rollout halts" : "releasing the instance anyway");
     if (halt && !plan_.halt) {
       plan_.halt = fmt::format(
-          "drain of {} timed out after {} with {}; instance refresh {} cancelled and the rollout "
-          "halted (drain.onTimeout: Halt)",
-          nodeText(d), formatDuration(config().timeout), why, ctx_.refresh_id);
+          "{}{} {}; instance refresh {} cancelled and the rollout halted (drain.onTimeout: Halt)",
+          kDrainHaltPrefix, nodeText(d), what, ctx_.refresh_id);
     }
-    return true;
   }
 
   const GroupObservation& g_;
@@ -202,6 +242,7 @@ class Planner {
   const DrainContext& ctx_;
   DrainPlan plan_;
   bool cancelled_ = false;
+  bool hook_ensured_ = false;
 };
 
 }  // namespace
@@ -209,6 +250,15 @@ class Planner {
 DrainPlan planDrain(const GroupObservation& g, const std::vector<DrainStatus>& old,
                     const DrainContext& ctx) {
   return Planner(g, old, ctx).run();
+}
+
+std::string withoutDrainSummary(std::string_view message) {
+  constexpr std::string_view kLead = "draining ";
+  if (message.substr(0, kLead.size()) == kLead) {
+    return "";
+  }
+  std::size_t at = message.find("; draining ");
+  return std::string(message.substr(0, at));
 }
 
 std::string drainSummary(const std::vector<DrainStatus>& drains) {
@@ -287,11 +337,17 @@ std::vector<RecordEvent> foldDrain(const AwsAction& action, const ActionOutcome&
           .type = kube::EventType::Warning,
           .reason = "DrainTimedOut",
           .action = "Drain",
-          .note = fmt::format(
-              "self-managed {}: drain of {} timed out with {}; {}", done->group, what, done->why,
-              done->result == "ABANDON"
-                  ? "the instance refresh is cancelled and the rollout halts"
-                  : "the instance is released anyway (drain.onTimeout: Continue)")});
+          .note =
+              fmt::format("self-managed {}: drain of {} {}; {}", done->group, what, done->why,
+                          done->result == "ABANDON"
+                              ? "the instance refresh is cancelled and the rollout halts"
+                              : "the instance is released anyway (drain.onTimeout: Continue)")});
+    } else if (gone) {
+      // Not ours to report: completed before a restart, or held by another hook.
+      if (d != nullptr) {
+        d->message += "; no lifecycle action of ours is pending for it";
+      }
+      return events;
     } else {
       events.push_back(
           RecordEvent{.type = kube::EventType::Normal,
@@ -302,6 +358,13 @@ std::vector<RecordEvent> foldDrain(const AwsAction& action, const ActionOutcome&
     }
     if (d != nullptr) {
       d->message = fmt::format("{}; lifecycle action completed ({})", d->message, done->result);
+    }
+  } else if (const auto* hook = std::get_if<EnsureLifecycleHook>(&action)) {
+    if (out.error) {
+      for (DrainStatus& d : drains) {
+        d.message += fmt::format("; putting lifecycle hook {} failed: {}", hook->hook_name,
+                                 errorText(*out.error));
+      }
     }
   } else if (const auto* cancel = std::get_if<CancelInstanceRefresh>(&action)) {
     if (out.error && !gone) {

@@ -24,6 +24,13 @@ namespace opsy::ami_refresh {
 // asked again from then on, less often as the drain ages).
 inline constexpr Duration kDrainPollInterval = std::chrono::seconds(5);
 
+// How a group's message starts when a timed-out drain halted the rollout.
+inline constexpr std::string_view kDrainHaltPrefix = "drain of ";
+
+// status.nodegroups[].drains holds at most this many (the CRD's maxItems); more waiting
+// instances are taken up as earlier ones are released.
+inline constexpr std::size_t kMaxDrains = 100;
+
 // The annotation a cordoned Node gets: which refresher cordoned it and why.
 inline constexpr std::string_view kDrainAnnotation = "ami.refresh.ops/drain";
 
@@ -56,6 +63,9 @@ DrainPlan planDrain(const GroupObservation& g, const std::vector<DrainStatus>& o
 // causes. `now` is when the calls were made.
 std::vector<RecordEvent> foldDrain(const AwsAction& action, const ActionOutcome& outcome,
                                    std::vector<DrainStatus>& drains, TimePoint now);
+
+// `message` without the drain summary an earlier reconcile put after it.
+std::string withoutDrainSummary(std::string_view message);
 
 // One line for a group's message about its drains ("draining node ip-… (instance i-…): 2 pods
 // left"), empty when none.

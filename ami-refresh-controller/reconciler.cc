@@ -77,11 +77,11 @@ class ClusterReads {
   const Spec& spec_;
 };
 
-// A group this refresher is updating is read fresh on every reconcile: its polls must see what
-// its update did as soon as without the cache (and the fresh answer serves the other refreshers).
-// Every other group is at most a controllerTimer old.
+// A group this refresher is updating, or whose nodes it drains, is read fresh on every reconcile:
+// its polls must see what its update did as soon as without the cache (and the fresh answer serves
+// the other refreshers). Every other group is at most a controllerTimer old.
 bool readFresh(const NodegroupStatus* entry) {
-  return entry != nullptr && entry->phase == Phase::Updating;
+  return entry != nullptr && (entry->phase == Phase::Updating || !entry->drains.empty());
 }
 
 // Reads the launch template version a group runs into `g` (or why it could not be read).
@@ -282,8 +282,13 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
     GroupObservation g =
         observedAutoScalingGroup(group, refreshes, entry != nullptr ? entry->update_id : "");
     g.observe_error = std::move(error);
-    const bool drained = spec.self_managed.drain.enabled && !excluded && entry != nullptr &&
-                         (!entry->update_id.empty() || !entry->rollback_update_id.empty());
+    // Instances waiting on our hook: while a refresh of ours or one it started draining runs,
+    // and while any refresh runs (once put, our hook holds every instance the group lets go).
+    const bool drained =
+        spec.self_managed.drain.enabled && !excluded &&
+        ((entry != nullptr && (!entry->update_id.empty() || !entry->rollback_update_id.empty() ||
+                               !entry->drains.empty())) ||
+         g.update_running);
     for (const aws::AsgInstance& instance : group.instances) {
       g.instance_ids.push_back(instance.id);
       if (drained && instance.lifecycle_state == kTerminatingWait) {

@@ -1616,10 +1616,13 @@ TEST(Decide, SelfManagedGroupGetsInstanceRefresh) {
 }
 
 // A drain that outlives drain.timeout halts the rollout by default: the refresh is cancelled, the
-// instance released, the group fails naming the budget, and one Warning Event says so.
+// instance released, the group fails naming the budget, one Warning Event says so, and no other
+// group starts, even with a free slot.
 TEST(Decide, SelfManagedDrainTimeoutHaltsTheRollout) {
   World w;
   w.spec.self_managed.enabled = true;
+  // A free slot: the halt must still keep asg-b from starting in the same reconcile.
+  w.spec.refresh.max_concurrent_nodegroups = 2;
   w.spec.self_managed.drain.timeout = minutes(10);
   w.self_managed = {asg("asg-a", kOld), asg("asg-b", kOld)};
   w.self_managed[0].refreshes = {{.id = "r-1", .status = aws::InstanceRefreshStatus::InProgress}};
@@ -1662,6 +1665,56 @@ TEST(Decide, SelfManagedDrainTimeoutHaltsTheRollout) {
   const kube::Condition* stalled = kube::findCondition(written.conditions, kStalled);
   ASSERT_NE(stalled, nullptr);
   EXPECT_EQ(stalled->status, "True");
+}
+
+// Self-managed asg-a failed on the target (no spec change since) with `message`, while its
+// refresh r-1 still runs.
+World failedWhileRefreshRuns(std::string message) {
+  World w;
+  w.spec.self_managed.enabled = true;
+  w.self_managed = {asg("asg-a", kOld)};
+  w.self_managed[0].refreshes = {{.id = "r-1", .status = aws::InstanceRefreshStatus::InProgress}};
+  w.status.observed_generation = w.generation;  // no spec change: a failed group stays failed
+  w.status.target_ami = std::string(kTarget);
+  w.status.nodegroups = {{.name = "asg-a",
+                          .kind = GroupKind::SelfManaged,
+                          .previous_launch_template_version = "7",
+                          .target_image = std::string(kTarget),
+                          .phase = Phase::Failed,
+                          .update_id = "r-1",
+                          .message = std::move(message),
+                          .last_transition_time = kNow}};
+  return w;
+}
+
+// A group that failed but still has a node draining (its rollback, or a second instance) keeps
+// its message: the drain summary is replaced on each look, never piled up.
+TEST(Decide, DrainSummaryDoesNotPileUpInTheMessage) {
+  World w = failedWhileRefreshRuns("drain of node n0 timed out; draining node n1: 1 pod left");
+  w.status.nodegroups[0].drains = {{.instance_id = "i-1", .node = "n1", .started_at = kNow}};
+  w.draining["asg-a"] = {
+      {.instance_id = "i-1", .node = "n1", .cordoned = true, .pods = {{.ns = "a", .name = "p"}}}};
+  for (int look = 0; look < 3; ++look) {
+    Decision first = w.decide(kNow + std::chrono::seconds(look));
+    Outcomes done(first.aws.size());
+    Decision d = w.decide(kNow + std::chrono::seconds(look), &done);
+    if (const std::optional<RefresherStatus> next = patched(d)) {
+      w.status = *next;  // no write when nothing changed
+    }
+  }
+  const std::string message = entry(w.status, "asg-a").message;
+  EXPECT_EQ(message.find("draining"), message.rfind("draining")) << message;
+  EXPECT_THAT(message, ::testing::StartsWith("drain of node n0 timed out; draining node n1"));
+}
+
+// A rollout a drain halted whose refresh is still running (the cancel failed) cancels again.
+TEST(Decide, HaltedDrainCancelsTheRefreshAgainUntilItStops) {
+  World w = failedWhileRefreshRuns(
+      "drain of node n0 timed out with 1 pod left; instance refresh r-1 cancelled and the "
+      "rollout halted");
+  EXPECT_EQ(all<CancelInstanceRefresh>(w.decide()).size(), 1u);
+  w.self_managed[0].refreshes = {{.id = "r-1", .status = aws::InstanceRefreshStatus::Cancelled}};
+  EXPECT_TRUE(all<CancelInstanceRefresh>(w.decide()).empty());
 }
 
 // While a node drains the group is looked at again within seconds, not every poll interval.

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include "ami-refresh-controller/nodes.h"
 #include "opsy/core/time_format.h"
 
@@ -210,28 +212,79 @@ TEST_F(DrainPlanTest, TimeoutContinuesWhenChosen) {
   EXPECT_THAT(events[0].note, HasSubstr("released anyway"));
 }
 
-// A lifecycle action Auto Scaling no longer has (completed before a crash, or timed out) counts
-// as done; a heartbeat for it is simply not recorded.
-TEST_F(DrainPlanTest, ActionAlreadyGoneCountsAsCompleted) {
+// A lifecycle action Auto Scaling no longer has (completed before a restart, or held by another
+// hook) is not reported as a drained node; a heartbeat for it is simply not recorded.
+TEST_F(DrainPlanTest, ActionNoLongerPendingIsNotReportedAsDrained) {
   std::vector<DrainStatus> drains = {{.instance_id = "i-1", .node = "n1", .started_at = kNow}};
   Error gone(ErrorCode::NotFound, "No active Lifecycle Action found with instance ID i-1");
   auto events = foldDrain(CompleteLifecycleAction{.group = "workers-a", .instance_id = "i-1"},
                           {.error = gone}, drains, kNow);
-  ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0].reason, "NodeDrained");
+  EXPECT_TRUE(events.empty());
+  EXPECT_THAT(drains[0].message, HasSubstr("no lifecycle action of ours"));
   foldDrain(RecordLifecycleHeartbeat{.group = "workers-a", .instance_id = "i-1"}, {.error = gone},
             drains, kNow);
   EXPECT_FALSE(drains[0].last_heartbeat);
 }
 
+// A new drain puts the hook again as the spec says now (it may have changed since the refresh
+// began), once per look, as a drain step whose failure is the drain's to show.
+TEST_F(DrainPlanTest, NewDrainEnsuresTheHookAsTheSpecSaysNow) {
+  config_.heartbeat_timeout = minutes(10);
+  GroupObservation g{.name = "workers-a", .kind = GroupKind::SelfManaged};
+  g.draining = {{.instance_id = "i-1"}, {.instance_id = "i-2"}};
+  DrainPlan p = planDrain(g, {}, ctx());
+  auto hooks = actionsOf<EnsureLifecycleHook>(p.actions);
+  ASSERT_EQ(hooks.size(), 1u);
+  EXPECT_TRUE(hooks[0].during_drain);
+  EXPECT_EQ(hooks[0].heartbeat_timeout_seconds, 600);
+  EXPECT_TRUE(isDrainStep(p.actions.front()));
+  std::vector<DrainStatus> old = {{.instance_id = "i-1", .started_at = kNow}};
+  g.draining = {{.instance_id = "i-1", .node = "n1", .pods = {pod("web")}}};
+  EXPECT_TRUE(actionsOf<EnsureLifecycleHook>(planDrain(g, old, ctx()).actions).empty());
+}
+
+// Without the RBAC to read Nodes or pods no drain can succeed: it gives up at once (halting by
+// default) and says how to fix it, instead of holding the instance until drain.timeout.
+TEST_F(DrainPlanTest, ForbiddenReadGivesUpAtOnceNamingTheFix) {
+  DrainObservation w{.instance_id = "i-1"};
+  w.error = Error(ErrorCode::PermissionDenied, "list nodes: forbidden");
+  DrainPlan p = planDrain(waiting(w), {}, ctx());
+  ASSERT_TRUE(p.halt);
+  EXPECT_THAT(*p.halt, HasSubstr("amiRefresher.selfManaged.enabled=true"));
+  EXPECT_THAT(*p.halt, ::testing::StartsWith(std::string(kDrainHaltPrefix)));
+  EXPECT_EQ(actionsOf<CancelInstanceRefresh>(p.actions).size(), 1u);
+  EXPECT_EQ(actionsOf<CompleteLifecycleAction>(p.actions).size(), 1u);
+}
+
+// More waiting instances than status can hold: those already being drained are kept, the rest
+// are taken up by instance id.
+TEST_F(DrainPlanTest, AtMostAHundredDrainsKeepingThoseBegun) {
+  GroupObservation g{.name = "workers-a", .kind = GroupKind::SelfManaged};
+  for (int i = 0; i < 150; ++i) {
+    g.draining.push_back({.instance_id = fmt::format("i-{:03}", i)});
+  }
+  std::vector<DrainStatus> old = {{.instance_id = "i-149", .started_at = kNow}};
+  DrainPlan p = planDrain(g, old, ctx());
+  ASSERT_EQ(p.drains.size(), kMaxDrains);
+  EXPECT_EQ(p.drains.front().instance_id, "i-149");
+  EXPECT_EQ(p.drains.back().instance_id, "i-098");
+}
+
+TEST(DrainSummary, AnEarlierSummaryIsStrippedFromTheMessage) {
+  EXPECT_EQ(withoutDrainSummary("instance refresh r-1 40% complete; draining node n1: 1 pod left"),
+            "instance refresh r-1 40% complete");
+  EXPECT_EQ(withoutDrainSummary("draining node n1: 1 pod left; draining node n2: x"), "");
+  EXPECT_EQ(withoutDrainSummary("update started"), "update started");
+}
+
 // A Node or pod list that fails keeps the instance waiting (with heartbeats) and says why.
 TEST_F(DrainPlanTest, UnreadablePodsKeepTheInstanceWaiting) {
   DrainObservation w{.instance_id = "i-1", .node = "n1"};
-  w.error = Error(ErrorCode::PermissionDenied, "list pods: forbidden");
+  w.error = Error(ErrorCode::Unavailable, "list pods: connection reset");
   DrainPlan p = planDrain(waiting(w), {}, ctx());
   EXPECT_TRUE(actionsOf<CompleteLifecycleAction>(p.actions).empty());
   EXPECT_EQ(actionsOf<RecordLifecycleHeartbeat>(p.actions).size(), 1u);
-  EXPECT_THAT(p.drains[0].message, HasSubstr("forbidden"));
+  EXPECT_THAT(p.drains[0].message, HasSubstr("connection reset"));
 }
 
 // Pods are sorted from what the API server says of them: the controller owner's kind, the
