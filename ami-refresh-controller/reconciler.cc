@@ -282,18 +282,11 @@ Status Reconciler::observeGroups(const AmiRefresher& r, AwsClients& clients, Obs
     GroupObservation g =
         observedAutoScalingGroup(group, refreshes, entry != nullptr ? entry->update_id : "");
     g.observe_error = std::move(error);
-    // Instances waiting on our hook: while a refresh of ours or one it started draining runs,
-    // and while any refresh runs (once put, our hook holds every instance the group lets go).
-    const bool drained =
-        spec.self_managed.drain.enabled && !excluded &&
-        ((entry != nullptr && (!entry->update_id.empty() || !entry->rollback_update_id.empty() ||
-                               !entry->drains.empty())) ||
-         g.update_running);
     for (const aws::AsgInstance& instance : group.instances) {
       g.instance_ids.push_back(instance.id);
-      if (drained && instance.lifecycle_state == kTerminatingWait) {
-        g.draining.push_back(DrainObservation{.instance_id = instance.id});
-      }
+    }
+    if (spec.self_managed.drain.enabled && !excluded && !g.observe_error) {
+      observeWaiting(group, entry, spec.self_managed.drain, clients, g);
     }
     if (!g.observe_error && g.launch_template && !g.mixed_instances_policy && !excluded) {
       if (Status read = readLaunchTemplateVersion(aws, fresh, g); !read) {
@@ -410,6 +403,42 @@ Status Reconciler::observeCanaryNodes(const AmiRefresher& r, const std::string& 
     }
   }
   return ok();
+}
+
+void Reconciler::observeWaiting(const aws::AutoScalingGroup& group, const NodegroupStatus* entry,
+                                const DrainConfig& drain, AwsClients& clients,
+                                GroupObservation& g) {
+  std::vector<std::string> waiting;
+  for (const aws::AsgInstance& instance : group.instances) {
+    if (instance.lifecycle_state == kTerminatingWait) {
+      waiting.push_back(instance.id);
+    }
+  }
+  if (waiting.empty()) {
+    return;
+  }
+  // Ours to drain while our update or rollback is recorded, or a drain has begun. Otherwise (a
+  // newer target made us forget the refresh, or someone else's refresh runs) only when the group
+  // has our hook: a refresher drains only where its own hook holds the instances.
+  bool ours = entry != nullptr && (!entry->update_id.empty() ||
+                                   !entry->rollback_update_id.empty() || !entry->drains.empty());
+  if (!ours) {
+    auto hooks = clients.autoscaling->describeLifecycleHooks(group.name, {drain.hook_name});
+    if (!hooks) {
+      if (!isNotFound(hooks.error())) {
+        g.observe_error = std::move(hooks).error().context("describe lifecycle hooks");
+      }
+      return;
+    }
+    ours = std::any_of(hooks->begin(), hooks->end(),
+                       [&](const aws::LifecycleHook& h) { return h.name == drain.hook_name; });
+  }
+  if (!ours) {
+    return;
+  }
+  for (std::string& id : waiting) {
+    g.draining.push_back(DrainObservation{.instance_id = std::move(id)});
+  }
 }
 
 void Reconciler::observeDrains(Observed& o) {

@@ -88,6 +88,9 @@ class Reconciler : public controller::Reconciler {
   // canary is checked: canaryNeedsNodes()).
   [[nodiscard]] Status observeCanaryNodes(const AmiRefresher& r, const std::string& target,
                                           AwsClients& clients, Observed& o);
+  // The instances of `group` waiting in Terminating:Wait that are ours to drain, into g.draining.
+  void observeWaiting(const aws::AutoScalingGroup& group, const NodegroupStatus* entry,
+                      const DrainConfig& drain, AwsClients& clients, GroupObservation& g);
   // The Node and pods of each instance waiting in Terminating:Wait for its drain; what cannot be
   // read is that drain's error, not the reconcile's.
   void observeDrains(Observed& o);

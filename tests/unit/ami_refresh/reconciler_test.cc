@@ -424,6 +424,64 @@ TEST_F(ReconcilerTest, PermanentFailureFailsTheGroup) {
 
 // Self-managed groups: only the cluster's owned groups not behind an EKS node group are rolled,
 // by an instance refresh with SkipMatching onto the new version.
+// An instance waiting in Terminating:Wait during a refresh this refresher has no record of is
+// drained only when the group carries our lifecycle hook: never an instance another tool's hook
+// holds.
+TEST_F(ReconcilerTest, WaitingInstanceIsDrainedOnlyWhereOurHookHoldsIt) {
+  for (bool our_hook : {false, true}) {
+    SCOPED_TRACE(our_hook ? "our hook on the group" : "no hook of ours");
+    store_ = std::make_unique<FakeRefresherStore>(
+        R"({"region":"us-west-2","clusterName":"prod","ami":"ami-0aaaaaaaaaaaaaaa1",
+            "selfManaged":{"enabled":true}})");
+    EXPECT_CALL(*ec2_, describeImages(_))
+        .WillRepeatedly(Return(std::vector<aws::Image>{targetImage()}));
+    EXPECT_CALL(*eks_, listNodegroups("prod")).WillRepeatedly(Return(std::vector<std::string>{}));
+    aws::AutoScalingGroup group;
+    group.name = "workers-asg";
+    group.launch_template = aws::LaunchTemplateSpec{.id = "lt-w", .version = "7"};
+    group.tags = {{"kubernetes.io/cluster/prod", "owned"}};
+    group.instances = {{.id = "i-0aaaaaaaaaaaaaaa1", .lifecycle_state = "Terminating:Wait"}};
+    EXPECT_CALL(*asg_, describeAutoScalingGroups(_))
+        .WillRepeatedly(Return(std::vector<aws::AutoScalingGroup>{group}));
+    EXPECT_CALL(*ec2_, describeLaunchTemplateVersions(_))
+        .WillRepeatedly(Return(std::vector<aws::LaunchTemplateVersion>{ltv("lt-w", 7, kOld)}));
+    // Someone else's refresh runs on the group.
+    EXPECT_CALL(*asg_, describeInstanceRefreshes("workers-asg", _))
+        .WillRepeatedly(Return(std::vector<aws::InstanceRefresh>{
+            {.id = "theirs", .status = aws::InstanceRefreshStatus::InProgress}}));
+    std::vector<aws::LifecycleHook> hooks;
+    if (our_hook) {
+      hooks.push_back({.name = "opsy-ami-refresh-drain",
+                       .auto_scaling_group_name = "workers-asg",
+                       .transition = "autoscaling:EC2_INSTANCE_TERMINATING",
+                       .heartbeat_timeout_seconds = 300,
+                       .default_result = "CONTINUE"});
+    }
+    EXPECT_CALL(*asg_, describeLifecycleHooks("workers-asg",
+                                              std::vector<std::string>{"opsy-ami-refresh-drain"}))
+        .WillRepeatedly(Return(hooks));
+    // No Node has the instance: with our hook it is released at once; without, never touched.
+    EXPECT_CALL(*asg_, completeLifecycleAction(_, _))
+        .Times(our_hook ? 1 : 0)
+        .WillRepeatedly(Invoke([](const aws::LifecycleActionTarget& t, std::string_view result) {
+          EXPECT_EQ(t.instance_id, "i-0aaaaaaaaaaaaaaa1");
+          EXPECT_EQ(t.hook_name, "opsy-ami-refresh-drain");
+          EXPECT_EQ(result, "CONTINUE");
+          return ok();
+        }));
+    EXPECT_CALL(*asg_, putLifecycleHook(_)).Times(0);
+    Reconciler r(deps());
+    EXPECT_EQ(run(r, "ops/roll").kind, kube::WorkOutcome::Kind::RequeueAfter);
+    RefresherStatus s = store_->status();
+    ASSERT_EQ(s.nodegroups.size(), 1u);
+    EXPECT_EQ(s.nodegroups[0].phase, Phase::Pending);  // waits for their refresh
+    EXPECT_EQ(s.nodegroups[0].drains.size(), our_hook ? 1u : 0u);
+    ::testing::Mock::VerifyAndClearExpectations(asg_.get());
+    ::testing::Mock::VerifyAndClearExpectations(ec2_.get());
+    ::testing::Mock::VerifyAndClearExpectations(eks_.get());
+  }
+}
+
 TEST_F(ReconcilerTest, SelfManagedGroupsGetInstanceRefresh) {
   store_ = std::make_unique<FakeRefresherStore>(
       R"({"region":"us-west-2","clusterName":"prod","ami":"ami-0aaaaaaaaaaaaaaa1",
