@@ -353,6 +353,47 @@ std::optional<size_t> FakeAws::Impl::parsePageToken(const std::string& token,
   return offset;
 }
 
+bool FakeAws::Impl::queryPage(Call& call, const std::string& kind, size_t total,
+                              int default_records, int max_records, QueryPage* page) {
+  int records = default_records;
+  if (call.has("MaxRecords")) {
+    const std::string raw = call.get("MaxRecords");
+    const bool digits =
+        !raw.empty() && raw.size() <= 6 &&
+        std::all_of(raw.begin(), raw.end(), [](unsigned char c) { return std::isdigit(c); });
+    if (!digits || std::stoi(raw) < 1 || std::stoi(raw) > max_records) {
+      queryError(call, 400, "ValidationError",
+                 "1 validation error detected: Value '" + raw +
+                     "' at 'maxRecords' failed to satisfy constraint: Member must have value "
+                     "less than or equal to " +
+                     std::to_string(max_records),
+                 kAsgXmlns);
+      return false;
+    }
+    records = std::stoi(raw);
+  }
+  // A token belongs to the call it came from: the same operation and parameters.
+  std::string fingerprint = call.operation;
+  for (const auto& [k, v] : call.params) {
+    if (k != "NextToken" && k != "MaxRecords") {
+      fingerprint += "\n" + k + "=" + v;
+    }
+  }
+  page->begin = 0;
+  if (call.has("NextToken")) {
+    auto offset = parsePageToken(call.get("NextToken"), kind, fingerprint);
+    if (!offset || *offset > total) {
+      queryError(call, 400, "InvalidNextToken",
+                 "The token '" + call.get("NextToken") + "' was invalid", kAsgXmlns);
+      return false;
+    }
+    page->begin = *offset;
+  }
+  page->end = std::min(total, page->begin + static_cast<size_t>(records));
+  page->next_token = page->end < total ? pageToken(kind, fingerprint, page->end) : "";
+  return true;
+}
+
 std::optional<SigV4Secret> FakeAws::Impl::lookupKey(const std::string& access_key) {
   std::lock_guard<std::mutex> lock(mu);
   if (auto it = credentials.find(access_key); it != credentials.end()) {

@@ -8,10 +8,6 @@
 namespace opsy::testing {
 namespace {
 
-void addText(pugi::xml_node parent, const char* name, const std::string& value) {
-  parent.append_child(name).text() = value.c_str();
-}
-
 bool isActive(const std::string& status) {
   return status == "Pending" || status == "InProgress" || status == "Cancelling" ||
          status == "RollbackInProgress" || status == "Baking";
@@ -23,16 +19,6 @@ std::optional<int> parseCount(const std::string& raw) {
     return std::nullopt;
   }
   return std::stoi(raw);
-}
-
-void writeLaunchTemplate(pugi::xml_node parent, const FakeLaunchTemplateRef& lt) {
-  auto node = parent.append_child("LaunchTemplate");
-  if (!lt.id.empty())
-    addText(node, "LaunchTemplateId", lt.id);
-  if (!lt.name.empty())
-    addText(node, "LaunchTemplateName", lt.name);
-  if (!lt.version.empty())
-    addText(node, "Version", lt.version);
 }
 
 }  // namespace
@@ -68,46 +54,6 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
   auto validation = [&](const std::string& message) {
     queryError(call, 400, "ValidationError", message, kAsgXmlns);
   };
-  auto parse_max_records = [&](int* out) -> bool {
-    *out = 50;
-    if (!call.has("MaxRecords")) {
-      return true;
-    }
-    auto n = parseCount(call.get("MaxRecords"));
-    if (!n || *n < 1 || *n > 100) {
-      validation(
-          "1 validation error detected: Value '" + call.get("MaxRecords") +
-          "' at 'parse_max_records' failed to satisfy constraint: Member must have value less "
-          "than or equal to 100");
-      return false;
-    }
-    *out = *n;
-    return true;
-  };
-  auto page_start = [&](const std::string& kind, const std::string& fp, size_t total,
-                        size_t* begin) -> bool {
-    *begin = 0;
-    if (!call.has("NextToken")) {
-      return true;
-    }
-    auto offset = parsePageToken(call.get("NextToken"), kind, fp);
-    if (!offset || *offset > total) {
-      queryError(call, 400, "InvalidNextToken",
-                 "The token '" + call.get("NextToken") + "' was invalid", kAsgXmlns);
-      return false;
-    }
-    *begin = *offset;
-    return true;
-  };
-  auto fingerprint = [&]() {
-    std::string fp = op;
-    for (const auto& [k, v] : call.params) {
-      if (k != "NextToken" && k != "MaxRecords")
-        fp += "\n" + k + "=" + v;
-    }
-    return fp;
-  };
-
   // Auto Scaling resolves a launch template through EC2 before accepting it.
   auto check_template = [&](const FakeLaunchTemplateRef& want) -> bool {
     auto lt = std::find_if(launch_templates.begin(), launch_templates.end(), [&](const auto& e) {
@@ -150,9 +96,6 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       }
       filters.push_back(std::move(f));
     }
-    int max_records = 0;
-    if (!parse_max_records(&max_records))
-      return;
     std::vector<const FakeAutoScalingGroup*> matched;
     for (const auto& [name, g] : asgs) {
       if (!names.empty() && std::find(names.begin(), names.end(), name) == names.end())
@@ -173,15 +116,13 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       if (ok)
         matched.push_back(&g);
     }
-    size_t begin = 0;
-    std::string fp = fingerprint();
-    if (!page_start("asg", fp, matched.size(), &begin))
+    QueryPage page;
+    if (!queryPage(call, "asg", matched.size(), 50, 100, &page))
       return;
-    size_t end = std::min(matched.size(), begin + static_cast<size_t>(max_records));
     pugi::xml_document doc;
     auto result = queryResult(doc, call, kAsgXmlns);
     auto list = result.append_child("AutoScalingGroups");
-    for (size_t i = begin; i < end; ++i) {
+    for (size_t i = page.begin; i < page.end; ++i) {
       const auto& g = *matched[i];
       auto m = list.append_child("member");
       addText(m, "AutoScalingGroupName", g.name);
@@ -231,8 +172,8 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       addText(m.append_child("TerminationPolicies"), "member", "Default");
       addText(m, "NewInstancesProtectedFromScaleIn", "false");
     }
-    if (end < matched.size())
-      addText(result, "NextToken", pageToken("asg", fp, end));
+    if (!page.next_token.empty())
+      addText(result, "NextToken", page.next_token);
     setXml(call, 200, doc);
     return;
   }
@@ -397,9 +338,6 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
     }
     tickRefreshes();
     auto ids = call.list("InstanceRefreshIds.member");
-    int max_records = 0;
-    if (!parse_max_records(&max_records))
-      return;
     std::vector<FakeInstanceRefresh*> matched;
     for (auto it = refreshes.rbegin(); it != refreshes.rend(); ++it) {
       if (it->asg_name != name)
@@ -408,15 +346,13 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
         continue;
       matched.push_back(&*it);
     }
-    size_t begin = 0;
-    std::string fp = fingerprint();
-    if (!page_start("refresh", fp, matched.size(), &begin))
+    QueryPage page;
+    if (!queryPage(call, "refresh", matched.size(), 50, 100, &page))
       return;
-    size_t end = std::min(matched.size(), begin + static_cast<size_t>(max_records));
     pugi::xml_document doc;
     auto result = queryResult(doc, call, kAsgXmlns);
     auto list = result.append_child("InstanceRefreshes");
-    for (size_t i = begin; i < end; ++i) {
+    for (size_t i = page.begin; i < page.end; ++i) {
       FakeInstanceRefresh& r = *matched[i];
       // A group with a termination hook moves on ticks, one instance at a time.
       if ((r.status == "Pending" || r.status == "InProgress") &&
@@ -455,8 +391,8 @@ void FakeAws::Impl::handleAutoScaling(Call& call) {
       }
       addText(m, "Strategy", r.strategy);
     }
-    if (end < matched.size())
-      addText(result, "NextToken", pageToken("refresh", fp, end));
+    if (!page.next_token.empty())
+      addText(result, "NextToken", page.next_token);
     setXml(call, 200, doc);
     return;
   }

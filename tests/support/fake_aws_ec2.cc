@@ -8,10 +8,6 @@
 namespace opsy::testing {
 namespace {
 
-void addText(pugi::xml_node parent, const char* name, const std::string& value) {
-  parent.append_child(name).text() = value.c_str();
-}
-
 bool isDigits(const std::string& s) {
   return !s.empty() && s.size() < 10 &&
          std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });

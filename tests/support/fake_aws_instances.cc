@@ -22,10 +22,6 @@ const std::regex kInstanceId("^i-([0-9a-f]{8}|[0-9a-f]{17})$");
 const std::set<std::string> kStates = {"pending",    "running",  "shutting-down",
                                        "terminated", "stopping", "stopped"};
 
-void addText(pugi::xml_node parent, const char* name, const std::string& value) {
-  parent.append_child(name).text() = value.c_str();
-}
-
 // The EC2 model's InstanceState.Code: the high byte is internal, the low byte the state.
 int stateCode(const std::string& state) {
   if (state == "pending")

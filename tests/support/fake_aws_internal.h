@@ -226,10 +226,35 @@ struct FakeAws::Impl {
   std::string pageToken(const std::string& kind, const std::string& fingerprint, size_t offset);
   std::optional<size_t> parsePageToken(const std::string& token, const std::string& kind,
                                        const std::string& fingerprint);
+  // awsQuery paging of a Describe call over `total` results: MaxRecords (default
+  // `default_records`, at most `max_records`) and NextToken, a token of `kind` bound to the
+  // call's other parameters. False when the call was answered with Auto Scaling's error.
+  struct QueryPage {
+    size_t begin = 0;
+    size_t end = 0;
+    // The NextToken to send, empty on the last page.
+    std::string next_token;
+  };
+  bool queryPage(Call& call, const std::string& kind, size_t total, int default_records,
+                 int max_records, QueryPage* page);
   std::optional<SigV4Secret> lookupKey(const std::string& access_key);
 };
 
 // ---- wire helpers ----
+// <name>value</name> under `parent`.
+inline void addText(pugi::xml_node parent, const char* name, const std::string& value) {
+  parent.append_child(name).text() = value.c_str();
+}
+// An Auto Scaling <LaunchTemplate> (id, name, version: those that are set) under `parent`.
+inline void writeLaunchTemplate(pugi::xml_node parent, const FakeLaunchTemplateRef& lt) {
+  auto node = parent.append_child("LaunchTemplate");
+  if (!lt.id.empty())
+    addText(node, "LaunchTemplateId", lt.id);
+  if (!lt.name.empty())
+    addText(node, "LaunchTemplateName", lt.name);
+  if (!lt.version.empty())
+    addText(node, "Version", lt.version);
+}
 std::string xmlString(const pugi::xml_document& doc);
 void setXml(Call& call, int status, const pugi::xml_document& doc);
 // EC2 error: <Response><Errors><Error>... <RequestID>.

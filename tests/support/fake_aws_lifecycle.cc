@@ -22,10 +22,6 @@ constexpr int kMaxInstancesPerPage = 50;
 // The model's AsciiStringMaxLen255 pattern for hook names.
 const std::regex kHookName("^[A-Za-z0-9\\-_/]{1,255}$");
 
-void addText(pugi::xml_node parent, const char* name, const std::string& value) {
-  parent.append_child(name).text() = value.c_str();
-}
-
 int globalTimeoutSeconds(const FakeLifecycleHook& h) {
   return std::min(100 * h.heartbeat_timeout_seconds, kMaxGlobalTimeoutSeconds);
 }
@@ -260,17 +256,6 @@ bool FakeAws::Impl::handleLifecycle(Call& call) {
           "Member must have length less than or equal to 50");
       return true;
     }
-    int max_records = kMaxInstancesPerPage;
-    if (call.has("MaxRecords")) {
-      std::string raw = call.get("MaxRecords");
-      if (!isDigits(raw) || std::stoi(raw) < 1 || std::stoi(raw) > kMaxInstancesPerPage) {
-        validation("1 validation error detected: Value '" + raw +
-                   "' at 'maxRecords' failed to satisfy constraint: Member must have value less "
-                   "than or equal to 50");
-        return true;
-      }
-      max_records = std::stoi(raw);
-    }
     std::vector<const FakeInstance*> matched;
     for (const auto& i : instances) {
       if (i.asg.empty() || i.state == "terminated" || !asgs.count(i.asg)) {
@@ -282,27 +267,15 @@ bool FakeAws::Impl::handleLifecycle(Call& call) {
       }
       matched.push_back(&i);
     }
-    std::string fp = op;
-    for (const auto& [k, v] : call.params) {
-      if (k != "NextToken" && k != "MaxRecords") {
-        fp += "\n" + k + "=" + v;
-      }
+    QueryPage page;
+    if (!queryPage(call, "asg-instances", matched.size(), kMaxInstancesPerPage,
+                   kMaxInstancesPerPage, &page)) {
+      return true;
     }
-    size_t begin = 0;
-    if (call.has("NextToken")) {
-      auto offset = parsePageToken(call.get("NextToken"), "asg-instances", fp);
-      if (!offset || *offset > matched.size()) {
-        queryError(call, 400, "InvalidNextToken",
-                   "The token '" + call.get("NextToken") + "' was invalid", kAsgXmlns);
-        return true;
-      }
-      begin = *offset;
-    }
-    size_t end = std::min(matched.size(), begin + static_cast<size_t>(max_records));
     pugi::xml_document doc;
     auto result = queryResult(doc, call, kAsgXmlns);
     auto list = result.append_child("AutoScalingInstances");
-    for (size_t k = begin; k < end; ++k) {
+    for (size_t k = page.begin; k < page.end; ++k) {
       const FakeInstance& i = *matched[k];
       auto m = list.append_child("member");
       addText(m, "InstanceId", i.id);
@@ -314,17 +287,12 @@ bool FakeAws::Impl::handleLifecycle(Call& call) {
       addText(m, "HealthStatus",
               i.state == "running" || i.state == "pending" ? "HEALTHY" : "UNHEALTHY");
       if (i.launch_template) {
-        auto lt = m.append_child("LaunchTemplate");
-        addText(lt, "LaunchTemplateId", i.launch_template->id);
-        if (!i.launch_template->name.empty()) {
-          addText(lt, "LaunchTemplateName", i.launch_template->name);
-        }
-        addText(lt, "Version", i.launch_template->version);
+        writeLaunchTemplate(m, *i.launch_template);
       }
       addText(m, "ProtectedFromScaleIn", "false");
     }
-    if (end < matched.size()) {
-      addText(result, "NextToken", pageToken("asg-instances", fp, end));
+    if (!page.next_token.empty()) {
+      addText(result, "NextToken", page.next_token);
     }
     setXml(call, 200, doc);
     return true;
