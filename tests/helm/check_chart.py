@@ -862,66 +862,54 @@ def main():
     check("metrics.port moves the container, Service and NetworkPolicy ports; never the probe port",
           metrics_port_follows)
 
+    def optional_refresher_role(value, suffix, want):
+        """The refresher's ClusterRole `<name>-<suffix>` exists only with `value`=true, grants exactly
+        `want`, is bound to the refresher's ServiceAccount, never goes to the builder, and `value`
+        takes only a boolean. Returns the render with `value` on."""
+        for name in ("defaults", "full"):
+            expect(not [o for o in renders[name].objects if o["kind"] in RBAC_KINDS
+                        and o["metadata"]["name"].endswith(f"-{suffix}")],
+                   f"{name}: {suffix} RBAC without {value}")
+        render = chart.template("--set", f"amiRefresher.{value}=true")
+        roles = [o for o in render.of("ClusterRole", REFRESHER)
+                 if o["metadata"]["name"].endswith(f"-{suffix}")]
+        expect(len(roles) == 1, f"{suffix} ClusterRoles: {roles}")
+        got = flatten_rules(roles[0]["rules"])
+        expect(got == want, f"{suffix} rules {got} != {want}")
+        bindings = [b for b in render.of("ClusterRoleBinding", REFRESHER)
+                    if b["metadata"]["name"].endswith(f"-{suffix}")]
+        expect(len(bindings) == 1 and bindings[0]["roleRef"]["name"] == roles[0]["metadata"]["name"]
+               and bindings[0]["subjects"][0]["name"] == f"opsy-opsy-ami-operator-{REFRESHER}",
+               f"{suffix} bindings: {bindings}")
+        expect(not [o for o in render.of("ClusterRole", BUILDER)
+                    if o["metadata"]["name"].endswith(f"-{suffix}")],
+               f"the builder got {suffix} RBAC")
+        rejected = subprocess.run([args.helm, "template", "opsy", chart.chart, "--set",
+                                   f"amiRefresher.{value}=yes"],
+                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        expect(rejected.returncode != 0, f"{value}=yes accepted")
+        return render
+
     def karpenter_rbac():
         # Off by default: no Karpenter grant and no --karpenter.
         for name in ("defaults", "full"):
-            render = renders[name]
-            expect(not [o for o in render.objects if o["kind"] in RBAC_KINDS
-                        and o["metadata"]["name"].endswith("-karpenter")],
-                   f"{name}: Karpenter RBAC without karpenter.enabled")
-            expect("--karpenter" not in container(render.one("Deployment", REFRESHER))["args"],
+            expect("--karpenter" not in container(renders[name].one("Deployment", REFRESHER))["args"],
                    f"{name}: --karpenter without karpenter.enabled")
-        render = chart.template("--set", "amiRefresher.karpenter.enabled=true")
-        roles = [o for o in render.of("ClusterRole", REFRESHER)
-                 if o["metadata"]["name"].endswith("-karpenter")]
-        expect(len(roles) == 1, f"Karpenter ClusterRoles: {roles}")
-        got = flatten_rules(roles[0]["rules"])
-        want = {("karpenter.k8s.aws", "ec2nodeclasses"): {"get", "list", "watch", "patch"},
-                ("karpenter.sh", "nodeclaims"): {"get", "list", "watch"}}
-        expect(got == want, f"Karpenter rules {got} != {want}")
-        bindings = [b for b in render.of("ClusterRoleBinding", REFRESHER)
-                    if b["metadata"]["name"].endswith("-karpenter")]
-        expect(len(bindings) == 1 and bindings[0]["roleRef"]["name"] == roles[0]["metadata"]["name"]
-               and bindings[0]["subjects"][0]["name"] == f"opsy-opsy-ami-operator-{REFRESHER}",
-               f"Karpenter bindings: {bindings}")
+        render = optional_refresher_role(
+            "karpenter.enabled", "karpenter",
+            {("karpenter.k8s.aws", "ec2nodeclasses"): {"get", "list", "watch", "patch"},
+             ("karpenter.sh", "nodeclaims"): {"get", "list", "watch"}})
         expect("--karpenter" in container(render.one("Deployment", REFRESHER))["args"],
                "karpenter.enabled does not pass --karpenter")
-        expect(not [o for o in render.of("ClusterRole", BUILDER)
-                    if o["metadata"]["name"].endswith("-karpenter")],
-               "the builder got Karpenter RBAC")
-        rejected = subprocess.run([args.helm, "template", "opsy", chart.chart, "--set",
-                                   "amiRefresher.karpenter.enabled=yes"],
-                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        expect(rejected.returncode != 0, "karpenter.enabled=yes accepted")
     check("karpenter.enabled grants EC2NodeClass patch and NodeClaim reads, and passes --karpenter",
           karpenter_rbac)
 
     def drain_rbac():
         # Off by default: nothing may cordon Nodes or evict pods.
-        for name in ("defaults", "full"):
-            expect(not [o for o in renders[name].objects if o["kind"] in RBAC_KINDS
-                        and o["metadata"]["name"].endswith("-drain")],
-                   f"{name}: drain RBAC without selfManaged.enabled")
-        render = chart.template("--set", "amiRefresher.selfManaged.enabled=true")
-        roles = [o for o in render.of("ClusterRole", REFRESHER)
-                 if o["metadata"]["name"].endswith("-drain")]
-        expect(len(roles) == 1, f"drain ClusterRoles: {roles}")
-        got = flatten_rules(roles[0]["rules"])
-        want = {("", "nodes"): {"get", "list", "watch", "patch"}, ("", "pods"): {"list"},
-                ("", "pods/eviction"): {"create"}}
-        expect(got == want, f"drain rules {got} != {want}")
-        bindings = [b for b in render.of("ClusterRoleBinding", REFRESHER)
-                    if b["metadata"]["name"].endswith("-drain")]
-        expect(len(bindings) == 1 and bindings[0]["roleRef"]["name"] == roles[0]["metadata"]["name"]
-               and bindings[0]["subjects"][0]["name"] == f"opsy-opsy-ami-operator-{REFRESHER}",
-               f"drain bindings: {bindings}")
-        expect(not [o for o in render.of("ClusterRole", BUILDER)
-                    if o["metadata"]["name"].endswith("-drain")],
-               "the builder got drain RBAC")
-        rejected = subprocess.run([args.helm, "template", "opsy", chart.chart, "--set",
-                                   "amiRefresher.selfManaged.enabled=yes"],
-                                  capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        expect(rejected.returncode != 0, "selfManaged.enabled=yes accepted")
+        optional_refresher_role(
+            "selfManaged.enabled", "drain",
+            {("", "nodes"): {"get", "list", "watch", "patch"}, ("", "pods"): {"list"},
+             ("", "pods/eviction"): {"create"}})
     check("selfManaged.enabled grants node cordon, pod list and pod eviction, nothing more",
           drain_rbac)
 
