@@ -336,6 +336,25 @@ TEST_F(DrainE2e, BlockingBudgetIsPassedAtTheTimeoutWhenChosen) {
   EXPECT_EQ(completions(), (std::vector<std::string>{"CONTINUE", "CONTINUE"}));
 }
 
+// Without autoscaling:PutLifecycleHook no refresh starts undrained: the group fails naming the
+// action, and neither a launch template version nor an instance refresh is made.
+TEST_F(DrainE2e, DeniedPutLifecycleHookFailsTheGroupBeforeAnyRefresh) {
+  ASSERT_NO_FATAL_FAILURE(mirrorAndCheckNodes());
+  ASSERT_TRUE(aws_.denyOperation("autoscaling:PutLifecycleHook").has_value());
+  ASSERT_NO_FATAL_FAILURE(startController());
+  ASSERT_NO_FATAL_FAILURE(applyDrainSpec(R"({"timeout":"60s"})"));
+
+  ASSERT_TRUE(eventually([&] {
+    const NodegroupStatus* g = selfManaged();
+    return g != nullptr && g->phase == Phase::Failed;
+  })) << "the denied hook never showed";
+  EXPECT_NE(selfManaged()->message.find("autoscaling:PutLifecycleHook"), std::string::npos)
+      << selfManaged()->message;
+  EXPECT_TRUE(aws_.instanceRefreshes().empty()) << "a refresh started without the hook";
+  EXPECT_EQ(versionCount(aws_, kSelfManagedLt), 1U) << "a launch template version was made";
+  EXPECT_TRUE(aws_.lifecycleHooks(std::string(kSelfManagedAsg)).empty());
+}
+
 // SIGKILL mid-drain: the restarted controller picks the drain up from what Kubernetes and Auto
 // Scaling show (and its status), and finishes it; a cordoned Node is always named in status.
 TEST_F(DrainE2e, KilledMidDrainResumesAndCompletes) {
