@@ -116,7 +116,7 @@ TEST_F(AmiRefreshE2e, DeniedImageLookupShowsAccessDeniedThenRecovers) {
   constexpr int kWindowSeconds = 6;
   std::this_thread::sleep_for(std::chrono::seconds(kWindowSeconds));
   EXPECT_LE(aws_.callCount("ec2", "DescribeImages"), static_cast<int>(kWindowSeconds / 1.8) + 2);
-  EXPECT_EQ(eventCount("AWSAccessDenied"), 1);
+  EXPECT_EQ(settledEventCount("AWSAccessDenied", 1), 1);
   EXPECT_TRUE(aws_.eksUpdates().empty());
   EXPECT_NE(scrapeMetrics().find("opsy_reconcile_errors_total{controller=\"ami-refresh\","
                                  "reason=\"AWSAccessDenied\"}"),
@@ -147,7 +147,7 @@ TEST_F(AmiRefreshE2e, WrongClusterNameShowsClusterNotFound) {
   aws_.clearCalls();
   std::this_thread::sleep_for(std::chrono::seconds(4));
   EXPECT_LE(aws_.callCount("eks", "ListNodegroups"), 3);
-  EXPECT_EQ(eventCount("ClusterNotFound"), 1);
+  EXPECT_EQ(settledEventCount("ClusterNotFound", 1), 1);
 }
 
 // One group that cannot be read (its DescribeInstanceRefreshes denied) is marked Unknown with
@@ -177,7 +177,7 @@ TEST_F(AmiRefreshE2e, OneUnreadableGroupDoesNotStopTheOthers) {
   ASSERT_TRUE(ready_condition.has_value());
   EXPECT_EQ(ready_condition->reason, "AWSAccessDenied");
   EXPECT_NE(condition("Stalled")->status, kube::kConditionTrue) << "a failed read halts nothing";
-  EXPECT_EQ(eventCount("AWSAccessDenied"), 1);
+  EXPECT_EQ(settledEventCount("AWSAccessDenied", 1), 1);
 }
 
 // A 404 with no AWS error code from the EKS endpoint (a wrong endpoint override or a proxy) is

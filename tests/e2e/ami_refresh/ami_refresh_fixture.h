@@ -393,6 +393,14 @@ class AmiRefreshE2e : public ::testing::Test {
     return n;
   }
 
+  // Events are written by a background thread after the status that tells of them, so a count
+  // read right after a status check may still miss the newest; this waits for `want` (a few
+  // seconds at most) and then returns the count, so a surplus still shows.
+  int settledEventCount(std::string_view reason, int want, std::string_view name = kName) const {
+    (void)eventually([&] { return eventCount(reason, name) >= want; }, std::chrono::seconds(5));
+    return eventCount(reason, name);
+  }
+
   std::optional<AmiRefresher> refresher() const {
     auto json = kube_.getObject(kApiVersion, kKind, kNamespace, kName);
     if (!json) {

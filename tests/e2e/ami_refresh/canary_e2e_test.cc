@@ -78,7 +78,7 @@ TEST_F(CanaryE2e, CanaryRollsFirstTheOthersWaitThroughTheSoakThenRoll) {
   ASSERT_EQ(aws_.eksUpdates().size(), 2U);
   EXPECT_EQ(aws_.eksUpdates()[1].nodegroup, "workers-update");
   EXPECT_EQ(canary()->phase, kCanaryPassed);
-  EXPECT_EQ(eventCount("CanaryPassed"), 1);
+  EXPECT_EQ(settledEventCount("CanaryPassed", 1), 1);
 }
 
 // The canary's new Node never becomes Ready: after readyTimeout the rollout halts (Stalled, one
@@ -117,7 +117,7 @@ TEST_F(CanaryE2e, CanaryNodesNeverReadyHaltTheRolloutAndRollTheCanaryBack) {
   EXPECT_EQ(aws_.eksUpdates().size(), 2U);
   EXPECT_EQ(versionCount(aws_, kUpdateLt), 1U) << "the other group was touched";
   EXPECT_EQ(phaseOf("workers-update"), std::optional<Phase>(Phase::Pending));
-  EXPECT_EQ(eventCount("CanaryFailed"), 1);
+  EXPECT_EQ(settledEventCount("CanaryFailed", 1), 1);
 }
 
 // A self-managed canary: its Nodes are found by the Auto Scaling group's instances (providerID),
@@ -163,7 +163,7 @@ TEST_F(CanaryE2e, DeniedInstanceLookupIsShownAndHoldsTheRestBack) {
   EXPECT_NE(condition("Ready")->message.find("ec2:DescribeInstances"), std::string::npos)
       << condition("Ready")->message;
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  EXPECT_EQ(eventCount("AWSAccessDenied"), 1);
+  EXPECT_EQ(settledEventCount("AWSAccessDenied", 1), 1);
   ASSERT_EQ(aws_.eksUpdates().size(), 1U) << "only the canary may have started";
   EXPECT_EQ(aws_.eksUpdates()[0].nodegroup, "canary-a");
   EXPECT_EQ(versionCount(aws_, kUpdateLt), 1U);

@@ -267,7 +267,7 @@ TEST_F(DrainE2e, EveryReplacedNodeIsCordonedAndEmptiedBeforeItsInstanceGoes) {
     EXPECT_EQ(step.find("evict logs-"), std::string::npos) << step;
   }
   EXPECT_EQ(podsOn(original_[0], true), std::vector<std::string>{"logs-0"});
-  EXPECT_EQ(eventCount("NodeDrained"), 2);
+  EXPECT_EQ(settledEventCount("NodeDrained", 2), 2);
 }
 
 // A budget that allows no disruption blocks the drain: status names it and the pod, the instance
@@ -309,7 +309,7 @@ TEST_F(DrainE2e, BlockingBudgetHoldsTheInstanceUntilTheTimeoutThenHalts) {
   EXPECT_EQ(aws_.instanceRefreshes()[0].status, "Cancelled");
   EXPECT_EQ(completions(), std::vector<std::string>{"ABANDON"});
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  EXPECT_EQ(eventCount("DrainTimedOut"), 1);
+  EXPECT_EQ(settledEventCount("DrainTimedOut", 1), 1);
   EXPECT_EQ(lifecycleCalls("CompleteLifecycleAction"), 1);
   EXPECT_EQ(aws_.instanceRefreshes().size(), 1U) << "a halted rollout started another refresh";
 }
@@ -329,8 +329,8 @@ TEST_F(DrainE2e, BlockingBudgetIsPassedAtTheTimeoutWhenChosen) {
       << (selfManaged() != nullptr ? selfManaged()->message : "no entry");
   EXPECT_EQ(selfManaged()->phase, Phase::Succeeded);
   EXPECT_EQ(lifecycleCalls("CompleteLifecycleAction"), 2);
-  EXPECT_EQ(eventCount("DrainTimedOut"), 1);
-  EXPECT_EQ(eventCount("NodeDrained"), 1);
+  EXPECT_EQ(settledEventCount("DrainTimedOut", 1), 1);
+  EXPECT_EQ(settledEventCount("NodeDrained", 1), 1);
   ASSERT_EQ(aws_.instanceRefreshes().size(), 1U);
   EXPECT_EQ(aws_.instanceRefreshes()[0].status, "Successful");
   EXPECT_EQ(completions(), (std::vector<std::string>{"CONTINUE", "CONTINUE"}));
@@ -366,8 +366,10 @@ TEST_F(DrainE2e, KilledMidDrainResumesAndCompletes) {
 
   ASSERT_TRUE(eventually([&] {
     const NodegroupStatus* g = selfManaged();
+    // The Event too: events are best effort and one still queued is lost with the process, which
+    // would hide whether the resumed drain is announced again.
     return g != nullptr && !g->drains.empty() && !g->drains[0].blocked_pod.empty() &&
-           !cordonedNodes().empty();
+           !cordonedNodes().empty() && eventCount("DrainStarted") == 1;
   })) << "the drain never got blocked";
   controller_->signal(SIGKILL);
   EXPECT_EQ(controller_->wait(std::chrono::seconds(5)), std::optional<int>(-SIGKILL));
@@ -390,7 +392,7 @@ TEST_F(DrainE2e, KilledMidDrainResumesAndCompletes) {
   }
   EXPECT_TRUE(cordonedNodes().empty()) << fmt::format("{}", fmt::join(cordonedNodes(), ", "));
   EXPECT_EQ(lifecycleCalls("CompleteLifecycleAction"), 2);
-  EXPECT_EQ(eventCount("DrainStarted"), 2) << "the resumed drain was started again";
+  EXPECT_EQ(settledEventCount("DrainStarted", 2), 2) << "the resumed drain was started again";
 }
 
 }  // namespace

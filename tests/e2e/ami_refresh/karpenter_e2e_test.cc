@@ -220,7 +220,7 @@ TEST_F(KarpenterE2e, PinsTheNodeClassAndFollowsItsNodeClaimsToTheTarget) {
   EXPECT_TRUE(saw({.total = 2, .on_target = 1, .old = 1, .drifted = 1}));
   // The node groups were excluded and never touched.
   EXPECT_TRUE(takeWriteCalls().empty());
-  EXPECT_EQ(eventCount("UpdateStarted"), 1);
+  EXPECT_EQ(settledEventCount("UpdateStarted", 1), 1);
 
   std::string text;
   EXPECT_TRUE(eventually([&] {
@@ -300,8 +300,8 @@ TEST_F(KarpenterE2e, FailedCanaryNodeClassIsRepinnedAndHaltsTheRollout) {
   EXPECT_EQ(phaseOf("workers"), std::optional<Phase>(Phase::Pending));
   EXPECT_EQ(versionCount(aws_, kUpdateLt), 1U) << "a node group was touched";
   EXPECT_TRUE(aws_.eksUpdates().empty());
-  EXPECT_EQ(eventCount("CanaryFailed"), 1);
-  EXPECT_EQ(eventCount("RollbackStarted"), 1);
+  EXPECT_EQ(settledEventCount("CanaryFailed", 1), 1);
+  EXPECT_EQ(settledEventCount("RollbackStarted", 1), 1);
 }
 
 // Plan mode writes down the pin and makes no patch; the node classes are chosen by a selector.
