@@ -226,6 +226,61 @@ TEST_F(DrainPlanTest, ActionNoLongerPendingIsNotReportedAsDrained) {
   EXPECT_FALSE(drains[0].last_heartbeat);
 }
 
+// A denied call is named in status.drains[].message with the permission AWS or the API server
+// gave; the step is asked again on the next look (no heartbeat is recorded, no NodeDrained Event),
+// and the message is rebuilt on each look, so repeated denials do not pile up in it.
+TEST_F(DrainPlanTest, DeniedCallsAreNamedInStatusAndAskedAgainWithoutPilingUp) {
+  DrainObservation w{.instance_id = "i-1", .node = "n1", .pods = {pod("web-1")}};
+  Error denied(ErrorCode::PermissionDenied,
+               "User: arn:aws:sts::1:assumed-role/opsy is not authorized to perform: "
+               "autoscaling:RecordLifecycleActionHeartbeat");
+  denied.provider_code = "AccessDenied";
+  Error forbidden(ErrorCode::PermissionDenied,
+                  "pods \"web-1\" is forbidden: cannot create "
+                  "resource \"pods/eviction\"");
+  std::vector<DrainStatus> drains;
+  for (TimePoint now : {kNow, kNow + seconds(5), kNow + seconds(10)}) {
+    DrainPlan p = planDrain(waiting(w), drains, ctx(now));
+    ASSERT_EQ(actionsOf<RecordLifecycleHeartbeat>(p.actions).size(), 1u) << "at +" << (now - kNow);
+    ASSERT_EQ(actionsOf<EvictPod>(p.actions).size(), 1u) << "at +" << (now - kNow);
+    for (const AwsAction& a : p.actions) {
+      if (std::holds_alternative<EvictPod>(a)) {
+        EXPECT_TRUE(foldDrain(a, {.error = forbidden}, p.drains, now).empty());
+      } else if (std::holds_alternative<RecordLifecycleHeartbeat>(a)) {
+        EXPECT_TRUE(foldDrain(a, {.error = denied}, p.drains, now).empty());
+      }
+    }
+    drains = p.drains;
+    w.cordoned = true;
+  }
+  ASSERT_EQ(drains.size(), 1u);
+  EXPECT_FALSE(drains[0].last_heartbeat);
+  EXPECT_THAT(drains[0].message, HasSubstr("evicting pod shop/web-1 failed"));
+  EXPECT_THAT(
+      drains[0].message,
+      HasSubstr("heartbeat failed: AccessDenied: User: arn:aws:sts::1:assumed-role/opsy "
+                "is not authorized to perform: autoscaling:RecordLifecycleActionHeartbeat"));
+  const std::string once = drains[0].message;
+  EXPECT_EQ(once.find("heartbeat failed"), once.rfind("heartbeat failed")) << once;
+
+  // A denied completion: no NodeDrained Event, the message says so, the next look asks again.
+  DrainObservation empty{.instance_id = "i-1", .node = "n1", .cordoned = true};
+  DrainPlan p = planDrain(waiting(empty), drains, ctx(kNow + seconds(15)));
+  auto done = actionsOf<CompleteLifecycleAction>(p.actions);
+  ASSERT_EQ(done.size(), 1u);
+  Error refused(ErrorCode::PermissionDenied,
+                "not authorized to perform: autoscaling:CompleteLifecycleAction");
+  refused.provider_code = "AccessDenied";
+  EXPECT_TRUE(foldDrain(done[0], {.error = refused}, p.drains, kNow + seconds(15)).empty());
+  EXPECT_THAT(p.drains[0].message,
+              HasSubstr("completing the lifecycle action failed: AccessDenied: not authorized to "
+                        "perform: autoscaling:CompleteLifecycleAction"));
+  EXPECT_EQ(actionsOf<CompleteLifecycleAction>(
+                planDrain(waiting(empty), p.drains, ctx(kNow + seconds(20))).actions)
+                .size(),
+            1u);
+}
+
 // A new drain puts the hook again as the spec says now (it may have changed since the refresh
 // began), once per look, as a drain step whose failure is the drain's to show.
 TEST_F(DrainPlanTest, NewDrainEnsuresTheHookAsTheSpecSaysNow) {
